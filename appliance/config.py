@@ -1,0 +1,480 @@
+"""YAML -> validated frozen dataclasses; the only place that reads the config file.
+
+Every section is a frozen dataclass; every field has a default and a one-line
+doc in its metadata (``doc``), plus optional ``choices``, ``min`` and ``max``.
+Loading merges three layers: the dataclass defaults, the tier's defaults
+(:mod:`appliance.tiers`) and the user's YAML. Anything unknown or ill-typed
+raises :class:`ConfigError` naming the file, the key path, what was found and
+what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG_PATH = Path("/etc/hybrid-agent/config.yaml")
+CONFIG_ENV = "HYBRID_AGENT_CONFIG"
+DEFAULT_STATE_DIR = Path("/var/lib/hybrid-agent")
+DEFAULT_PORT = 8700
+MAX_CONFIG_BYTES = 1024 * 1024
+
+TIERS = ("edge", "mid", "core")
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message names file, key and the problem."""
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        self.source = source
+        self.key = key
+        where = f"{source}: {key}: " if key else f"{source}: "
+        super().__init__(where + message)
+
+
+def _f(default: Any, doc: str, **meta: Any) -> Any:
+    """A dataclass field with a default and its documentation."""
+    meta["doc"] = doc
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# ---------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Who this box is."""
+
+    name: str = _f("", "Node name on the LAN; empty means the hostname.")
+    tier: str = _f("", "edge, mid or core; empty means detected from the hardware.",
+                   choices=("", *TIERS))
+    state_dir: str = _f("", "Writable state; empty means $STATE_DIRECTORY or /var/lib/hybrid-agent.")
+    models_dir: str = _f("", "Where the default models live; empty means <state_dir>/models.")
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir)
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.models_dir)
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """The one HTTP listener: web UI, REST, OpenAI-compatible API."""
+
+    host: str = _f("0.0.0.0", "Address to bind; 127.0.0.1 keeps the node off the LAN.")
+    port: int = _f(DEFAULT_PORT, "TCP port.", min=1, max=65535)
+    max_body_bytes: int = _f(16 * 1024 * 1024, "Largest request body accepted.",
+                             min=1024, max=1024 * 1024 * 1024)
+    shutdown_grace_s: float = _f(10.0, "How long in-flight requests may finish after SIGTERM.",
+                                 min=0.0, max=600.0)
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """Log output on stderr (the journal under systemd)."""
+
+    level: str = _f("info", "debug, info, warning or error.",
+                    choices=("debug", "info", "warning", "error"))
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    """Finding peers on the LAN over mDNS/DNS-SD."""
+
+    enabled: bool = _f(True, "Advertise this node and browse for others.")
+    interfaces: list[str] = _f([], "Interfaces to use; empty means every real network card.")
+    static_peers: list[str] = _f([], "Peer URLs (http://host:port) for networks without multicast.")
+    probe_interval_s: float = _f(2.0, "Seconds between health probes of a live peer.",
+                                 min=0.1, max=300.0)
+    probe_timeout_s: float = _f(1.0, "Timeout of one health probe.", min=0.05, max=60.0)
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    """The language model: in-process engine, remote core, or none."""
+
+    mode: str = _f("auto", "auto, local, remote or off.",
+                   choices=("auto", "local", "remote", "off"))
+    model: str = _f("", "GGUF file; empty means the default model under node.models_dir.")
+    context: int = _f(4096, "Context length in tokens, shared by all slots.", min=256, max=1 << 20)
+    threads: int = _f(0, "Inference threads; 0 means the number of physical cores.",
+                      min=0, max=1024)
+    slots: int = _f(4, "Sequences decoded together in one batch.", min=1, max=256)
+    queue: int = _f(16, "Requests that may wait for a slot before 503.", min=0, max=10000)
+    max_tokens: int = _f(512, "Default completion length when a request names none.",
+                         min=1, max=1 << 20)
+    max_prompt_bytes: int = _f(256 * 1024, "Largest prompt accepted, in bytes.",
+                               min=1024, max=64 * 1024 * 1024)
+    serve: bool = _f(False, "Serve the local model to trusted peers on the LAN.")
+    endpoints: list[str] = _f([], "Static remote OpenAI-compatible endpoints (base URLs).")
+    connect_timeout_s: float = _f(2.0, "Connecting to a remote endpoint.", min=0.05, max=120.0)
+    first_token_timeout_s: float = _f(30.0, "Waiting for a remote first token.",
+                                      min=0.1, max=3600.0)
+    idle_timeout_s: float = _f(30.0, "Longest gap between remote tokens.", min=0.1, max=3600.0)
+    failover_budget_s: float = _f(10.0, "Time allowed for trying other endpoints.",
+                                  min=0.1, max=600.0)
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    """Speech in and out, in-process."""
+
+    enabled: bool = _f(True, "Load speech-to-text and text-to-speech.")
+    stt_model: str = _f("", "faster-whisper model directory; empty means the default model.")
+    tts_voice: str = _f("", "Piper .onnx voice; empty means the default voice.")
+    language: str = _f("auto", "Spoken language code (en, de, ...) or auto.")
+    stt_threads: int = _f(0, "STT threads; 0 means the number of physical cores.",
+                          min=0, max=1024)
+    trailing_silence_ms: int = _f(500, "Silence that ends an utterance.", min=100, max=10000)
+    max_utterance_s: float = _f(30.0, "Longest utterance accepted.", min=1.0, max=600.0)
+    max_tts_chars: int = _f(4000, "Longest text spoken in one request.", min=1, max=1_000_000)
+    input: str = _f("none", "ALSA capture device (e.g. default, hw:1,0) or none.")
+    output: str = _f("none", "ALSA playback device (e.g. default, hw:1,0) or none.")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Limits of one sandboxed tool run."""
+
+    timeout_s: float = _f(10.0, "Wall-clock limit; the whole process tree is killed.",
+                          min=0.1, max=3600.0)
+    cpu_s: int = _f(5, "CPU-time limit.", min=1, max=3600)
+    memory_mb: int = _f(256, "Address-space limit.", min=16, max=1 << 20)
+    processes: int = _f(32, "Process limit.", min=1, max=100000)
+    max_output_bytes: int = _f(64 * 1024, "Output kept; the rest is cut.", min=256,
+                               max=64 * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class ToolsConfig:
+    """Which tools exist here, and where each runs."""
+
+    enabled: list[str] = _f(["calculator", "clock", "timers", "world_get", "world_set",
+                             "world_list"], "Tools the agent may use.")
+    placement: dict[str, str] = _f({}, "Per tool: local, remote or auto (default auto).")
+    serve: bool = _f(False, "Run the tool server for dangerous tools (shell, python).")
+    timezone: str = _f("", "Timezone of the clock tool; empty means the system's.")
+    sandbox: SandboxConfig = _f(SandboxConfig(), "Limits of the sandboxed tools.")
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    """A named agent profile."""
+
+    system_prompt: str = _f("", "System prompt of this expert.")
+    tools: list[str] = _f([], "Tools it may use; empty means none.")
+    model: str = _f("default", "Model id to ask.")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The tool-calling loop."""
+
+    max_steps: int = _f(4, "Tool calls allowed in one turn.", min=1, max=100)
+    tool_timeout_s: float = _f(15.0, "Timeout of one tool call.", min=0.1, max=3600.0)
+    memory_messages: int = _f(20, "Messages kept per conversation.", min=0, max=10000)
+    system_prompt: str = _f("You are a helpful voice assistant. Answer briefly.",
+                            "System prompt of the default agent.")
+    experts: dict[str, ExpertConfig] = _f({}, "Named expert agents.")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """The shared world model: keys -> JSON values."""
+
+    mode: str = _f("local", "local, remote or off.", choices=("local", "remote", "off"))
+    serve: bool = _f(False, "Serve this node's world model to trusted peers.")
+    compact_after: int = _f(10000, "Journal records before a snapshot.", min=10, max=100_000_000)
+    max_value_bytes: int = _f(64 * 1024, "Largest JSON value.", min=16, max=16 * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """The cluster key and request signing."""
+
+    cluster_key_file: str = _f("/etc/hybrid-agent/cluster.key", "The 32-byte cluster key.")
+    replay_window_s: float = _f(60.0, "Signed requests older than this are refused.",
+                                min=1.0, max=3600.0)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole effective configuration."""
+
+    node: NodeConfig = _f(NodeConfig(), "This node.")
+    http: HttpConfig = _f(HttpConfig(), "HTTP listener.")
+    logging: LoggingConfig = _f(LoggingConfig(), "Logging.")
+    discovery: DiscoveryConfig = _f(DiscoveryConfig(), "LAN discovery.")
+    llm: LlmConfig = _f(LlmConfig(), "Language model.")
+    voice: VoiceConfig = _f(VoiceConfig(), "Voice.")
+    tools: ToolsConfig = _f(ToolsConfig(), "Tools.")
+    agent: AgentConfig = _f(AgentConfig(), "Agent loop.")
+    world: WorldConfig = _f(WorldConfig(), "World model.")
+    security: SecurityConfig = _f(SecurityConfig(), "Trust.")
+    source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
+
+    @property
+    def tier(self) -> str:
+        return self.node.tier
+
+
+# ---------------------------------------------------------------- loading
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping from ``path``; an empty file is an empty mapping."""
+    src = str(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(src, "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(src, "", f"cannot read the file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(src, "", f"file is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(src, "", "file is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(src, "", f"not valid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(src, "", f"expected a mapping of sections, found {_kind(data)}")
+    return data
+
+
+def build(
+    user: Mapping[str, Any] | None = None,
+    *,
+    source: str = "<defaults>",
+    detected_tier: str = "edge",
+    env: Mapping[str, str] | None = None,
+    hostname: str | None = None,
+) -> Config:
+    """Merge defaults, the tier's defaults and ``user`` into a validated Config."""
+    from appliance import tiers  # tiers imports config for the dataclasses
+
+    env = os.environ if env is None else env
+    user = dict(user or {})
+    tier = detected_tier
+    node = user.get("node")
+    if isinstance(node, dict) and node.get("tier"):
+        tier_value = node["tier"]
+        if tier_value not in TIERS:
+            raise ConfigError(source, "node.tier",
+                              f"found {tier_value!r}; allowed: {', '.join(TIERS)}")
+        tier = tier_value
+    merged = _deep_merge(tiers.tier_overrides(tier), user)
+    cfg = _to_dataclass(Config, merged, source, "")
+    node_cfg = cfg.node
+    state_dir = node_cfg.state_dir or env.get("STATE_DIRECTORY", "").split(":")[0] or str(
+        DEFAULT_STATE_DIR)
+    node_cfg = dataclasses.replace(
+        node_cfg,
+        tier=tier,
+        name=node_cfg.name or hostname or socket.gethostname().split(".")[0] or "hybrid-agent",
+        state_dir=state_dir,
+        models_dir=node_cfg.models_dir or str(Path(state_dir) / "models"),
+    )
+    return dataclasses.replace(cfg, node=node_cfg, source=source)
+
+
+def load(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    detected_tier: str | None = None,
+) -> Config:
+    """Load the effective config: ``path``, else $HYBRID_AGENT_CONFIG, else the default path.
+
+    A missing default file means the detected tier's defaults; a missing file
+    that was named explicitly is an error.
+    """
+    env = os.environ if env is None else env
+    explicit = path is not None or bool(env.get(CONFIG_ENV))
+    if path is None:
+        path = Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else DEFAULT_CONFIG_PATH
+    if detected_tier is None:
+        from appliance import hardware, tiers
+
+        detected_tier = tiers.choose_tier(hardware.detect()).tier
+    if not path.exists() and not explicit:
+        return build({}, source=f"{path} (absent: tier defaults)", detected_tier=detected_tier,
+                     env=env)
+    return build(read_yaml(path), source=str(path), detected_tier=detected_tier, env=env)
+
+
+def to_dict(obj: Any) -> Any:
+    """A plain-data view of a config (or section) for YAML/JSON output."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not f.metadata.get("internal")}
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def dump_yaml(obj: Any, *, comments: bool = False) -> str:
+    """YAML text of a config; with ``comments`` every key carries its doc line."""
+    if not comments:
+        return yaml.safe_dump(to_dict(obj), sort_keys=False, default_flow_style=False)
+    lines: list[str] = []
+    _dump_commented(obj, lines, 0)
+    return "\n".join(lines) + "\n"
+
+
+def field_docs(cls: type = Config, prefix: str = "") -> list[tuple[str, str, Any]]:
+    """(key path, doc, default) for every leaf key, for docs and `config defaults`."""
+    out: list[tuple[str, str, Any]] = []
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        key = f"{prefix}{f.name}"
+        hint = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(hint):
+            out.extend(field_docs(hint, key + "."))  # type: ignore[arg-type]
+        else:
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING \
+                else f.default
+            out.append((key, f.metadata.get("doc", ""), default))
+    return out
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({value!r})"
+    if isinstance(value, int | float):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return f"a string ({shown!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _to_dataclass(cls: type, data: Any, source: str, path: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, path or "<top>", f"expected a mapping, found {_kind(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in data:
+        if key not in fields:
+            allowed = ", ".join(fields)
+            raise ConfigError(source, f"{path}{key}",
+                              f"unknown key; allowed here: {allowed}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], f.metadata, source, path + name)
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _to_dataclass(hint, value, source, path + ".")  # type: ignore[arg-type]
+    if origin is list:
+        (item_t,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(source, path, f"expected a list, found {_kind(value)}")
+        return [_convert(item_t, v, {}, source, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _key_t, val_t = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(source, path, f"expected a mapping, found {_kind(value)}")
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ConfigError(source, f"{path}.{k}", "keys must be strings")
+            out[k] = _convert(val_t, v, {}, source, f"{path}.{k}")
+        return out
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported config type at {path}")  # not used in the schema
+    return _scalar(hint, value, meta, source, path)
+
+
+def _scalar(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: str) -> Any:
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(source, path, f"expected true or false, found {_kind(value)}")
+    elif hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(source, path, f"expected a whole number, found {_kind(value)}")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(source, path, f"expected a number, found {_kind(value)}")
+        value = float(value)
+    elif hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(source, path, f"expected a string, found {_kind(value)}")
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        shown = ", ".join(repr(c) if c == "" else str(c) for c in choices)
+        raise ConfigError(source, path, f"found {value!r}; allowed: {shown}")
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        raise ConfigError(source, path, f"found {value!r}; allowed: {lo} to {hi}")
+    return value
+
+
+def _dump_commented(obj: Any, lines: list[str], indent: int) -> None:
+    pad = "  " * indent
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        if f.metadata.get("internal"):
+            continue
+        value = getattr(obj, f.name)
+        doc = f.metadata.get("doc", "")
+        if indent == 0 and lines:
+            lines.append("")
+        if doc:
+            lines.append(f"{pad}# {doc}")
+        if dataclasses.is_dataclass(hints[f.name]):
+            lines.append(f"{pad}{f.name}:")
+            _dump_commented(value, lines, indent + 1)
+            continue
+        text = yaml.safe_dump({f.name: to_dict(value)}, sort_keys=False,
+                              default_flow_style=False).rstrip("\n")
+        lines.extend(pad + line for line in text.splitlines())

@@ -1,0 +1,200 @@
+"""Composition root: builds what the config asks for and runs the lifecycle.
+
+Order: bind the HTTP port (``/health`` answers 503 while loading), start the
+components one by one (extending systemd's start timeout while each loads),
+READY=1, then watchdog pings and STATUS= updates from tasks on the event loop
+until SIGTERM/SIGINT, then STOPPING=1, drain in-flight requests within
+``http.shutdown_grace_s``, stop the components and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from appliance.config import Config
+from appliance.node import Component, Node
+from appliance.security.identity import load_or_create_node_id
+from appliance.systemd import Notifier
+from appliance.web.app import Middleware, create_app
+
+log = logging.getLogger(__name__)
+
+STATUS_REFRESH_S = 1.0
+# Extra start time asked of systemd beyond each component's own estimate.
+EXTEND_MARGIN_S = 15.0
+EXIT_OK = 0
+EXIT_START_FAILED = 1
+
+
+class StartupError(Exception):
+    """The daemon could not start; the message says why in words."""
+
+
+class Watchdog:
+    """Pings WATCHDOG=1 from a task on the event loop while the node is healthy.
+
+    Because the pings come from the loop itself, a blocked loop stops them and
+    systemd restarts the service.
+    """
+
+    def __init__(self, notifier: Notifier, healthy: Callable[[], bool],
+                 interval_s: float | None = None) -> None:
+        self._notifier = notifier
+        self._healthy = healthy
+        self.interval_s = interval_s if interval_s is not None else notifier.watchdog_interval_s
+        self._task: asyncio.Task[None] | None = None
+        self.pings = 0
+
+    def start(self) -> None:
+        if self.interval_s is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="watchdog")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        assert self.interval_s is not None
+        withheld = False
+        while True:
+            if self._healthy():
+                self._notifier.watchdog()
+                self.pings += 1
+                withheld = False
+            elif not withheld:
+                log.error("withholding the watchdog ping: a component is unhealthy")
+                withheld = True
+            await asyncio.sleep(self.interval_s)
+
+
+class Daemon:
+    """One node's process: HTTP, components, systemd protocol."""
+
+    def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.notifier = notifier or Notifier()
+        node_id = load_or_create_node_id(config.node.state_path)
+        self.node = Node(config, node_id)
+        self._middlewares: list[Middleware] = []
+        self._route_setups: list[Callable[[web.Application], None]] = []
+        self._stop = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.watchdog = Watchdog(self.notifier, self.node.healthy)
+        self._compose()
+
+    # ------------------------------------------------------------ composition
+
+    def _compose(self) -> None:
+        """Add the components and routes the config asks for."""
+        # Later parts (LLM, discovery, voice, agent, world, security) hook in here.
+
+    def add_component(self, component: Component) -> None:
+        self.node.add(component)
+
+    def add_routes(self, setup: Callable[[web.Application], None]) -> None:
+        self._route_setups.append(setup)
+
+    def add_middleware(self, mw: Middleware) -> None:
+        self._middlewares.append(mw)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Run until asked to stop; the exit status."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self._start()
+        except StartupError as exc:
+            log.error("%s", exc)
+            self.notifier.status(f"failed: {exc}")
+            await self._shutdown()
+            return EXIT_START_FAILED
+        status_task = loop.create_task(self._status_loop(), name="status")
+        await self._stop.wait()
+        status_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await status_task
+        await self._shutdown()
+        return EXIT_OK
+
+    async def _start(self) -> None:
+        node = self.node
+        app = create_app(node, self._middlewares)
+        for setup in self._route_setups:
+            setup(app)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                                     shutdown_timeout=self.config.http.shutdown_grace_s)
+        await self._runner.setup()
+        host, port = self.config.http.host, self.config.http.port
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                               "(is another hybrid-agent running? change http.port)") from None
+        log.info("listening on http://%s:%d/ as %s (%s tier, id %s)", host, port, node.name,
+                 node.tier, node.node_id)
+        self.notifier.status(node.status_line())
+        for component in list(node.components.values()):
+            node.phase = f"loading {component.name}"
+            self.notifier.extend_timeout(component.start_timeout_s + EXTEND_MARGIN_S)
+            self.notifier.status(node.status_line())
+            if self._stop.is_set():
+                raise StartupError("stopped while starting")
+            try:
+                await component.start()
+            except Exception as exc:
+                log.exception("component %s failed to start", component.name)
+                raise StartupError(f"{component.name} failed to start: {exc}") from exc
+        node.phase = "ready"
+        node.ready = True
+        self.notifier.ready(node.status_line())
+        self.watchdog.start()
+        log.info("ready: %s", node.status_line())
+
+    async def _status_loop(self) -> None:
+        last = ""
+        while True:
+            line = self.node.status_line()
+            if line != last:
+                self.notifier.status(line)
+                last = line
+            await asyncio.sleep(STATUS_REFRESH_S)
+
+    async def _shutdown(self) -> None:
+        node = self.node
+        node.stopping = True
+        node.phase = "stopping"
+        self.notifier.stopping(f"{node.tier}: stopping; draining {node.inflight} request(s)")
+        log.info("stopping: draining %d in-flight request(s)", node.inflight)
+        if not await node.drain(self.config.http.shutdown_grace_s):
+            log.warning("grace of %.1fs ran out with %d request(s) in flight",
+                        self.config.http.shutdown_grace_s, node.inflight)
+        await self.watchdog.stop()
+        for component in reversed(list(node.components.values())):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("component %s failed to stop cleanly", component.name)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        log.info("stopped")
+
+
+def run(config: Config) -> int:
+    """Run the daemon in the foreground; the process exit status."""
+    return asyncio.run(Daemon(config).run())

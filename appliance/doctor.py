@@ -1,0 +1,191 @@
+"""`hybrid-agent doctor`: checks of the box, each OK / WARN / FAIL with a fix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance import config as config_mod
+
+MIN_PYTHON = (3, 11)
+MIN_FREE_DISK_BYTES = 2 * 1024**3
+WARN_FREE_DISK_BYTES = 5 * 1024**3
+# The clock must not be before this release was made (2026-01-01 UTC).
+EARLIEST_SANE_TIME = 1767225600
+COMMAND_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of the doctor's report."""
+
+    name: str
+    level: str  # OK, WARN or FAIL
+    message: str
+    fix: str = ""
+
+    def line(self) -> str:
+        text = f"{self.level:<4}  {self.name:<10} {self.message}"
+        if self.fix and self.level != "OK":
+            text += f"\n      fix: {self.fix}"
+        return text
+
+
+def run_checks(config_path: Path | None = None) -> list[CheckResult]:
+    """Run every check; a check that crashes is reported as FAIL, not raised."""
+    results: list[CheckResult] = []
+    cfg: config_mod.Config | None = None
+    checks: list[Callable[[], CheckResult]] = [check_python, check_systemd]
+    for check in checks:
+        results.append(_safe(check.__name__, check))
+    try:
+        cfg = config_mod.load(config_path)
+        results.append(CheckResult("config", "OK", f"{cfg.source} is valid ({cfg.tier} tier)"))
+    except config_mod.ConfigError as exc:
+        results.append(CheckResult("config", "FAIL", str(exc),
+                                   "edit the file; 'hybrid-agent config check FILE' explains"))
+    if cfg is not None:
+        c = cfg
+        results.append(_safe("port", lambda: check_port(c)))
+        results.extend(_safe_many("models", lambda: check_models(c)))
+        results.append(_safe("disk", lambda: check_disk(Path(c.node.state_dir))))
+    results.append(_safe("sound", check_sound))
+    results.append(_safe("clock", check_clock))
+    return results
+
+
+def check_python() -> CheckResult:
+    v = sys.version_info
+    text = f"Python {v.major}.{v.minor}.{v.micro}"
+    if (v.major, v.minor) < MIN_PYTHON:
+        return CheckResult("python", "FAIL", f"{text} is too old",
+                           "install Python 3.11 or newer (Debian 12 has it)")
+    return CheckResult("python", "OK", text)
+
+
+def check_systemd() -> CheckResult:
+    if not Path("/run/systemd/system").is_dir():
+        return CheckResult("systemd", "WARN", "systemd is not running as init on this box",
+                           "the service needs systemd; 'hybrid-agent run' works in the "
+                           "foreground")
+    out = _run(["systemctl", "is-system-running"])
+    state = (out or "unknown").strip()
+    if state in ("running", "degraded"):
+        return CheckResult("systemd", "OK", f"systemd is {state}")
+    return CheckResult("systemd", "WARN", f"systemd reports {state!r}",
+                       "see 'systemctl --failed'")
+
+
+def check_port(cfg: config_mod.Config) -> CheckResult:
+    port = cfg.http.port
+    ours = _our_daemon_on(port)
+    if ours:
+        return CheckResult("port", "OK", f"port {port} is served by hybrid-agent ({ours})")
+    host = cfg.http.host
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        return CheckResult("port", "FAIL", f"port {port} on {host} is taken by another "
+                           f"program ({exc.strerror})",
+                           f"stop it (ss -ltnp 'sport = :{port}') or set http.port")
+    return CheckResult("port", "OK", f"port {port} is free")
+
+
+def check_models(cfg: config_mod.Config) -> list[CheckResult]:
+    try:
+        from appliance import models
+    except ImportError:
+        return [CheckResult("models", "WARN", "model management is not installed")]
+    return models.doctor_checks(cfg)
+
+
+def check_disk(path: Path) -> CheckResult:
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    usage = shutil.disk_usage(probe)
+    free_gib = usage.free / 1024**3
+    if usage.free < MIN_FREE_DISK_BYTES:
+        return CheckResult("disk", "FAIL", f"{free_gib:.1f} GiB free under {probe}",
+                           "free at least 2 GiB for models and state")
+    if usage.free < WARN_FREE_DISK_BYTES:
+        return CheckResult("disk", "WARN", f"{free_gib:.1f} GiB free under {probe}",
+                           "larger models need more room")
+    return CheckResult("disk", "OK", f"{free_gib:.1f} GiB free under {probe}")
+
+
+def check_sound() -> CheckResult:
+    if shutil.which("arecord") is None:
+        return CheckResult("sound", "WARN", "arecord not found (alsa-utils)",
+                           "apt-get install alsa-utils; voice in the browser works without it")
+    out = _run(["arecord", "-l"]) or ""
+    cards = [line for line in out.splitlines() if line.startswith("card ")]
+    if not cards:
+        return CheckResult("sound", "WARN", "no capture device found",
+                           "plug in a microphone, or talk through the web page")
+    return CheckResult("sound", "OK", f"{len(cards)} capture device(s): {cards[0][:60]}")
+
+
+def check_clock() -> CheckResult:
+    now = time.time()
+    if now < EARLIEST_SANE_TIME:
+        return CheckResult("clock", "FAIL", f"the clock says {time.ctime(now)}",
+                           "enable time sync: timedatectl set-ntp true")
+    synced = _run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
+    if synced is not None and synced.strip() == "no":
+        return CheckResult("clock", "WARN", "the clock is not synchronised",
+                           "timedatectl set-ntp true; signed requests need clocks within 60 s")
+    return CheckResult("clock", "OK", time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _our_daemon_on(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1.0) as r:
+            data = json.loads(r.read(65536))
+    except urllib.error.HTTPError as exc:
+        try:
+            data = json.loads(exc.read(65536))
+        except ValueError:
+            return ""
+    except (OSError, ValueError):
+        return ""
+    if isinstance(data, dict) and "tier" in data and "ready" in data:
+        return f"{data.get('name')}, {'ready' if data.get('ready') else data.get('phase')}"
+    return ""
+
+
+def _run(argv: list[str]) -> str | None:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout
+
+
+def _safe(name: str, check: Callable[[], CheckResult]) -> CheckResult:
+    try:
+        return check()
+    except Exception as exc:  # a broken check must not hide the others
+        return CheckResult(name.removeprefix("check_"), "FAIL", f"check crashed: {exc}")
+
+
+def _safe_many(name: str, check: Callable[[], list[CheckResult]]) -> list[CheckResult]:
+    try:
+        return check()
+    except Exception as exc:
+        return [CheckResult(name, "FAIL", f"check crashed: {exc}")]
