@@ -1,0 +1,1 @@
+"""Shared test helpers: real daemons in subprocesses, a real sd_notify socket."""
