@@ -94,8 +94,41 @@ class Daemon:
     # ------------------------------------------------------------ composition
 
     def _compose(self) -> None:
-        """Add the components and routes the config asks for."""
-        # Later parts (LLM, discovery, voice, agent, world, security) hook in here.
+        """Add the components and routes the config asks for, in start order."""
+        self._compose_security()
+        self._compose_world()
+        self._compose_llm()
+        self._compose_tools()
+        self._compose_agent()
+        self._compose_voice()
+        self._compose_discovery()
+        self._compose_ui()
+
+    # Each part wires itself in its own method below; only these read the tier's choices.
+
+    def _compose_security(self) -> None:
+        """Cluster key, request signing (LAN discovery and trust issue)."""
+
+    def _compose_world(self) -> None:
+        """The world model, local or remote (agent issue)."""
+
+    def _compose_llm(self) -> None:
+        """The LLM engine, router and OpenAI-compatible API (LLM issue)."""
+
+    def _compose_tools(self) -> None:
+        """Tools and the tool server (agent issue)."""
+
+    def _compose_agent(self) -> None:
+        """The agent loop and /api/chat (agent issue)."""
+
+    def _compose_voice(self) -> None:
+        """STT, TTS, VAD, the voice pipeline and its APIs (voice issue)."""
+
+    def _compose_discovery(self) -> None:
+        """mDNS advertise/browse and the peer registry (LAN discovery issue)."""
+
+    def _compose_ui(self) -> None:
+        """The web UI's static files (web UI issue)."""
 
     def add_component(self, component: Component) -> None:
         self.node.add(component)
