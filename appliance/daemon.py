@@ -129,6 +129,10 @@ class Daemon:
 
     def _compose_ui(self) -> None:
         """The web UI's static files (web UI issue)."""
+        from appliance.web import ui
+
+        # Added last, so the page's feature list sees every other part's routes.
+        self.add_routes(ui.setup)
 
     def add_component(self, component: Component) -> None:
         self.node.add(component)

@@ -1,0 +1,553 @@
+// hybrid-agent web UI: chat, push-to-talk, cluster, world. Plain ES module, no build step.
+"use strict";
+
+const CLUSTER_POLL_MS = 2000;
+const WORLD_RETRY_MS = 3000;
+const VOICE_RATE = 16000;           // what /api/voice expects: 16 kHz 16-bit mono PCM
+const STORAGE_KEY = "hybrid-agent.chat";
+const MAX_KEPT_MESSAGES = 200;
+
+const $ = (sel) => document.querySelector(sel);
+const state = { features: {}, conversationId: null, messages: [], world: new Map() };
+
+// ---------------------------------------------------------------- helpers
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("data-")) node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const c of children) node.append(c instanceof Node ? c : String(c));
+  return node;
+}
+
+function fmtDuration(s) {
+  s = Math.floor(s);
+  const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
+  if (d) return `${d}d ${h}h`;
+  if (h) return `${h}h ${m}m`;
+  if (m) return `${m}m ${s % 60}s`;
+  return `${s}s`;
+}
+
+function yesNo(v) {
+  if (v === undefined || v === null) return el("span", {}, "?");
+  return el("span", { class: v ? "yes" : "no" }, v ? "yes" : "no");
+}
+
+async function getJSON(path) {
+  const r = await fetch(path, { headers: { Accept: "application/json" } });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body?.error?.message || `${path}: HTTP ${r.status}`);
+  return body;
+}
+
+function errorText(body, status) {
+  return body?.error?.message || `HTTP ${status}`;
+}
+
+// Parses a text/event-stream body from fetch (EventSource cannot POST).
+async function* sseEvents(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+    let cut;
+    while ((cut = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, cut);
+      buf = buf.slice(cut + 2);
+      let event = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (!data.length) continue;
+      const raw = data.join("\n");
+      let parsed;
+      try { parsed = JSON.parse(raw); } catch { parsed = raw; }
+      yield { event, data: parsed };
+    }
+  }
+}
+
+// ---------------------------------------------------------------- tabs
+
+function setupTabs() {
+  const tabs = [...document.querySelectorAll("[role=tab]")];
+  const select = (tab, focus) => {
+    for (const t of tabs) {
+      const on = t === tab;
+      t.setAttribute("aria-selected", String(on));
+      t.tabIndex = on ? 0 : -1;
+      document.getElementById(t.getAttribute("aria-controls")).hidden = !on;
+    }
+    if (focus) tab.focus();
+    history.replaceState(null, "", "#" + tab.id.slice(4));
+  };
+  tabs.forEach((tab, i) => {
+    tab.addEventListener("click", () => select(tab, false));
+    tab.addEventListener("keydown", (e) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+      if (step) { e.preventDefault(); select(tabs[(i + step + tabs.length) % tabs.length], true); }
+      if (e.key === "Home") { e.preventDefault(); select(tabs[0], true); }
+      if (e.key === "End") { e.preventDefault(); select(tabs[tabs.length - 1], true); }
+    });
+  });
+  const fromHash = () => {
+    const tab = document.getElementById("tab-" + location.hash.slice(1));
+    if (tab && tab.getAttribute("role") === "tab") select(tab, false);
+  };
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
+}
+
+// ---------------------------------------------------------------- cluster
+
+function renderNode(s) {
+  $("#node-badge").textContent =
+    `${s.name} · ${s.tier} · ${s.ready ? "ready" : s.phase || "starting"}`;
+  const info = $("#node-info");
+  const models = [];
+  for (const c of Object.values(s.components || {})) {
+    if (c.model) models.push(String(c.model));
+    if (Array.isArray(c.models)) models.push(...c.models.map(String));
+  }
+  const facts = [
+    ["Name", s.name], ["Id", s.id], ["Tier", s.tier], ["Roles", (s.roles || []).join(", ") || "none"],
+    ["Models", models.join(", ") || "none"], ["Load", `${s.inflight} request(s) in flight`],
+    ["Uptime", fmtDuration(s.uptime_s || 0)], ["Version", s.version], ["Status", s.status || ""],
+  ];
+  info.replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v ?? "")]));
+  const rows = Object.entries(s.components || {}).map(([name, c]) => {
+    const { healthy, ...rest } = c;
+    const details = Object.entries(rest).map(([k, v]) =>
+      `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("; ");
+    return el("tr", {}, el("th", { scope: "row" }, name), el("td", {}, yesNo(healthy)), el("td", {}, details));
+  });
+  $("#components tbody").replaceChildren(...rows);
+}
+
+function renderPeers(peers) {
+  const rows = peers.map((p) => el("tr", { "data-peer": p.name || p.id || "" },
+    el("th", { scope: "row" }, p.name || p.id || "?"),
+    el("td", {}, p.tier || "?"),
+    el("td", {}, (p.roles || []).join(", ")),
+    el("td", {}, (p.models || []).join(", ")),
+    el("td", {}, yesNo(p.trusted)),
+    el("td", {}, yesNo(p.healthy)),
+    el("td", {}, typeof p.rtt_s === "number" ? `${(p.rtt_s * 1000).toFixed(1)} ms` : "—"),
+    el("td", {}, p.load === undefined || p.load === null ? "—" :
+      (typeof p.load === "object" ? JSON.stringify(p.load) : String(p.load)))));
+  $("#peers tbody").replaceChildren(...rows);
+  $("#peers-empty").hidden = rows.length > 0;
+}
+
+async function pollCluster() {
+  try {
+    const s = await getJSON("/api/status");
+    renderNode(s);
+    let peers = s.peers || [];
+    if (state.features.peers) {
+      const body = await getJSON("/api/peers");
+      peers = Array.isArray(body) ? body : body.peers || [];
+    }
+    renderPeers(peers);
+    $("#cluster-updated").textContent = new Date().toLocaleTimeString();
+  } catch (err) {
+    $("#node-badge").textContent = `cannot reach the node: ${err.message}`;
+  }
+  setTimeout(pollCluster, CLUSTER_POLL_MS);
+}
+
+// ---------------------------------------------------------------- chat
+
+function saveChat() {
+  const kept = state.messages.slice(-MAX_KEPT_MESSAGES);
+  sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ id: state.conversationId, messages: kept }));
+}
+
+function addMessage(role, text) {
+  const li = el("li", { class: role });
+  const answer = el("div", { class: "answer" }, text);
+  li.append(answer);
+  $("#chat-log").append(li);
+  li.scrollIntoView({ block: "end" });
+  return { li, answer };
+}
+
+function addEvent(li, kind, text) {
+  const node = el("div", { class: `event ${kind}`, "data-kind": kind }, text);
+  li.insertBefore(node, li.lastChild);
+  return node;
+}
+
+function restoreChat() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || "null");
+    if (!saved) return;
+    state.conversationId = saved.id;
+    state.messages = saved.messages || [];
+    for (const m of state.messages) addMessage(m.role, m.text);
+  } catch { sessionStorage.removeItem(STORAGE_KEY); }
+}
+
+function describeTool(kind, d) {
+  if (kind === "tool_call") {
+    const args = typeof d.arguments === "string" ? d.arguments : JSON.stringify(d.arguments ?? {});
+    return `→ ${d.name || d.tool || "tool"}(${args})`;
+  }
+  const out = d.result ?? d.content ?? d.output ?? d.error ?? d;
+  return `← ${d.name || d.tool || "tool"}: ${typeof out === "string" ? out : JSON.stringify(out)}`;
+}
+
+async function sendChat(text) {
+  const agent = $("#chat-agent").value;
+  addMessage("user", text);
+  state.messages.push({ role: "user", text });
+  const { li, answer } = addMessage("assistant", "");
+  li.setAttribute("aria-busy", "true");
+  const body = { text };
+  if (state.conversationId) body.conversation_id = state.conversationId;
+  if (agent) body.agent = agent;
+  let streamed = "";
+  try {
+    const r = await fetch("/api/chat", {
+      method: "POST", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    });
+    if (!r.ok) throw new Error(errorText(await r.json().catch(() => ({})), r.status));
+    for await (const { event, data } of sseEvents(r)) {
+      const d = typeof data === "object" && data !== null ? data : { text: data };
+      if (d.conversation_id) state.conversationId = d.conversation_id;
+      if (event === "token") {
+        streamed += d.text ?? d.token ?? d.delta ?? "";
+        answer.textContent = streamed;
+      } else if (event === "thought") {
+        addEvent(li, "thought", `thinking: ${d.text ?? ""}`);
+      } else if (event === "tool_call" || event === "tool_result") {
+        addEvent(li, event, describeTool(event, d));
+      } else if (event === "final") {
+        const full = d.text ?? d.content ?? d.answer;
+        if (typeof full === "string" && full) { streamed = full; answer.textContent = full; }
+        li.dataset.final = "true";
+      } else if (event === "error") {
+        addEvent(li, "error", d.message || d.error?.message || "error");
+      }
+    }
+  } catch (err) {
+    addEvent(li, "error", `failed: ${err.message}`);
+  } finally {
+    li.removeAttribute("aria-busy");
+    state.messages.push({ role: "assistant", text: streamed });
+    saveChat();
+  }
+}
+
+async function loadAgents() {
+  if (!state.features.agents) return;
+  try {
+    const body = await getJSON("/api/agents");
+    const list = Array.isArray(body) ? body : body.agents || [];
+    const select = $("#chat-agent");
+    for (const a of list) {
+      const name = typeof a === "string" ? a : a.name;
+      if (!name || name === "default") continue;
+      select.append(el("option", { value: name, title: a.description || "" }, name));
+    }
+  } catch { /* the default agent still works */ }
+}
+
+function setupChat() {
+  const form = $("#chat-form"), input = $("#chat-input"), send = $("#chat-send");
+  if (!state.features.chat) {
+    $("#chat-unavailable").hidden = false;
+    for (const c of form.elements) c.disabled = true;
+    return;
+  }
+  restoreChat();
+  loadAgents();
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    send.disabled = true;
+    try { await sendChat(text); } finally { send.disabled = false; input.focus(); }
+  });
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+  });
+  $("#chat-new").addEventListener("click", () => {
+    state.conversationId = null;
+    state.messages = [];
+    sessionStorage.removeItem(STORAGE_KEY);
+    $("#chat-log").replaceChildren();
+    input.focus();
+  });
+}
+
+// ---------------------------------------------------------------- world
+
+function worldItems(body) {
+  // Accepts {items: [{key, value, version}]}, [{...}] or {key: {value, version}}.
+  if (Array.isArray(body)) return body;
+  if (Array.isArray(body.items)) return body.items;
+  const src = body.keys && typeof body.keys === "object" ? body.keys : body;
+  return Object.entries(src).map(([key, v]) => ({ key, ...v }));
+}
+
+function renderWorld(flashKey) {
+  const rows = [...state.world.values()].sort((a, b) => a.key.localeCompare(b.key)).map((it) => {
+    const tr = el("tr", { "data-key": it.key, "data-version": String(it.version ?? "") },
+      el("th", { scope: "row" }, el("code", {}, it.key)),
+      el("td", {}, el("code", { class: "value" }, JSON.stringify(it.value))),
+      el("td", {}, String(it.version ?? "")),
+      el("td", {},
+        el("button", { type: "button", class: "secondary", onclick: () => editKey(it.key),
+                       ariaLabel: `Edit ${it.key}` }, "Edit"),
+        " ",
+        el("button", { type: "button", class: "secondary", onclick: () => deleteKey(it.key),
+                       ariaLabel: `Delete ${it.key}` }, "Delete")));
+    if (it.key === flashKey) tr.classList.add("flash");
+    return tr;
+  });
+  $("#world tbody").replaceChildren(...rows);
+  $("#world-empty").hidden = rows.length > 0;
+}
+
+function editKey(key) {
+  const it = state.world.get(key);
+  if (!it) return;
+  $("#world-key").value = key;
+  $("#world-value").value = JSON.stringify(it.value, null, 2);
+  $("#world-value").focus();
+}
+
+async function deleteKey(key) {
+  const it = state.world.get(key);
+  const headers = {};
+  if (it && it.version !== undefined) headers["If-Match"] = `"${it.version}"`;
+  const r = await fetch(`/api/world/${encodeURIComponent(key)}`, { method: "DELETE", headers });
+  if (!r.ok) { $("#world-error").textContent = errorText(await r.json().catch(() => ({})), r.status); return; }
+  $("#world-error").textContent = "";
+  state.world.delete(key);
+  renderWorld();
+}
+
+function applyWorldEvent(d) {
+  if (!d || !d.key) return;
+  if (d.deleted || d.op === "delete" || d.type === "delete") state.world.delete(d.key);
+  else state.world.set(d.key, { key: d.key, value: d.value, version: d.version });
+  renderWorld(d.key);
+}
+
+async function loadWorld() {
+  const body = await getJSON("/api/world");
+  state.world = new Map(worldItems(body).map((it) => [it.key, it]));
+  renderWorld();
+}
+
+function followWorld() {
+  const live = $("#world-live");
+  const src = new EventSource("/api/world/events");
+  const handle = (e) => { try { applyWorldEvent(JSON.parse(e.data)); } catch { /* not ours */ } };
+  src.onopen = () => { live.textContent = "connected"; loadWorld().catch(() => {}); };
+  src.onmessage = handle;
+  for (const name of ["set", "put", "delete", "change"]) src.addEventListener(name, handle);
+  src.onerror = () => {
+    live.textContent = "reconnecting…";
+    if (src.readyState === EventSource.CLOSED) setTimeout(followWorld, WORLD_RETRY_MS);
+  };
+}
+
+function setupWorld() {
+  const form = $("#world-form");
+  if (!state.features.world) {
+    $("#world-unavailable").hidden = false;
+    for (const c of form.elements) c.disabled = true;
+    return;
+  }
+  loadWorld().catch((err) => { $("#world-error").textContent = err.message; });
+  if (state.features.world_events) followWorld();
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const key = $("#world-key").value.trim(), err = $("#world-error");
+    let value;
+    try { value = JSON.parse($("#world-value").value); } catch (x) {
+      err.textContent = `The value is not valid JSON: ${x.message}`;
+      $("#world-value").focus();
+      return;
+    }
+    const headers = { "Content-Type": "application/json" };
+    const known = state.world.get(key);
+    if (known && known.version !== undefined) headers["If-Match"] = `"${known.version}"`;
+    const r = await fetch(`/api/world/${encodeURIComponent(key)}`,
+      { method: "PUT", headers, body: JSON.stringify({ value }) });
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) { err.textContent = errorText(body, r.status); return; }
+    err.textContent = "";
+    applyWorldEvent({ key, value, version: body.version ?? known?.version, ...body });
+    form.reset();
+  });
+}
+
+// ---------------------------------------------------------------- talk
+
+const WORKLET = "/static/pcm-worklet.js";
+
+const voice = {
+  ctx: null, stream: null, node: null, ws: null, talking: false, playAt: 0,
+  replyRate: 22050, played: 0, reply: "",
+};
+
+function talkStatus(text) { $("#talk-status").textContent = text; }
+
+async function ensureMic() {
+  if (voice.node) return;
+  voice.ctx = new AudioContext();
+  voice.stream = await navigator.mediaDevices.getUserMedia(
+    { audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
+  await voice.ctx.audioWorklet.addModule(WORKLET);
+  const src = voice.ctx.createMediaStreamSource(voice.stream);
+  voice.node = new AudioWorkletNode(voice.ctx, "pcm16k", { processorOptions: { targetRate: VOICE_RATE } });
+  voice.node.port.onmessage = (e) => {
+    if (voice.talking && voice.ws && voice.ws.readyState === WebSocket.OPEN) voice.ws.send(e.data);
+  };
+  src.connect(voice.node);
+}
+
+function openVoiceSocket() {
+  return new Promise((resolve, reject) => {
+    if (voice.ws && voice.ws.readyState === WebSocket.OPEN) { resolve(voice.ws); return; }
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${proto}//${location.host}/api/voice`);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => { voice.ws = ws; resolve(ws); };
+    ws.onerror = () => reject(new Error("cannot open the voice connection"));
+    ws.onclose = () => { if (voice.ws === ws) voice.ws = null; };
+    ws.onmessage = (e) => {
+      if (typeof e.data === "string") onVoiceEvent(JSON.parse(e.data));
+      else playPcm(e.data);
+    };
+  });
+}
+
+function onVoiceEvent(ev) {
+  const type = ev.type || ev.event;
+  if (type === "transcript" || type === "stt") {
+    $("#talk-transcript").textContent = ev.text || "(nothing heard)";
+    talkStatus("Thinking…");
+  } else if (type === "token" || type === "reply_text" || type === "sentence") {
+    voice.reply += ev.text || "";
+    $("#talk-reply").textContent = voice.reply;
+  } else if (type === "reply" || type === "final") {
+    if (ev.text) { voice.reply = ev.text; $("#talk-reply").textContent = ev.text; }
+  } else if (type === "audio" || type === "audio_start" || type === "tts") {
+    if (ev.sample_rate || ev.rate) voice.replyRate = ev.sample_rate || ev.rate;
+    talkStatus("Speaking…");
+  } else if (type === "done" || type === "end" || type === "audio_end") {
+    talkStatus("Idle.");
+    $("#view-talk").dataset.turns = String(Number($("#view-talk").dataset.turns || 0) + 1);
+  } else if (type === "error") {
+    talkStatus(`Error: ${ev.message || "voice failed"}`);
+  }
+}
+
+function playPcm(buf) {
+  const ctx = voice.ctx || (voice.ctx = new AudioContext());
+  const pcm = new Int16Array(buf);
+  if (!pcm.length) return;
+  const audio = ctx.createBuffer(1, pcm.length, voice.replyRate);
+  const ch = audio.getChannelData(0);
+  for (let i = 0; i < pcm.length; i++) ch[i] = pcm[i] / 32768;
+  const node = ctx.createBufferSource();
+  node.buffer = audio;
+  node.connect(ctx.destination);
+  voice.playAt = Math.max(voice.playAt, ctx.currentTime);
+  node.start(voice.playAt);
+  voice.playAt += audio.duration;
+  voice.played += audio.duration;
+  $("#view-talk").dataset.playedMs = String(Math.round(voice.played * 1000));
+}
+
+async function startTalking() {
+  if (voice.talking) return;
+  const btn = $("#ptt");
+  voice.talking = true;
+  btn.setAttribute("aria-pressed", "true");
+  btn.textContent = "Listening… release to send";
+  try {
+    await ensureMic();
+    if (voice.ctx.state === "suspended") await voice.ctx.resume();
+    const ws = await openVoiceSocket();
+    voice.reply = "";
+    $("#talk-reply").textContent = "—";
+    ws.send(JSON.stringify({ type: "start", sample_rate: VOICE_RATE }));
+    talkStatus("Listening…");
+  } catch (err) {
+    voice.talking = false;
+    btn.setAttribute("aria-pressed", "false");
+    btn.textContent = "Hold to talk";
+    talkStatus(`Cannot listen: ${err.message}`);
+  }
+}
+
+function stopTalking() {
+  if (!voice.talking) return;
+  voice.talking = false;
+  const btn = $("#ptt");
+  btn.setAttribute("aria-pressed", "false");
+  btn.textContent = "Hold to talk";
+  if (voice.ws && voice.ws.readyState === WebSocket.OPEN) {
+    voice.ws.send(JSON.stringify({ type: "end" }));
+    talkStatus("Transcribing…");
+  }
+}
+
+function setupTalk() {
+  const btn = $("#ptt");
+  if (!window.isSecureContext || !navigator.mediaDevices) {
+    $("#talk-insecure").hidden = false;
+    btn.disabled = true;
+    return;
+  }
+  if (!state.features.voice) {
+    $("#talk-unavailable").hidden = false;
+    btn.disabled = true;
+    return;
+  }
+  btn.addEventListener("pointerdown", (e) => { e.preventDefault(); btn.setPointerCapture?.(e.pointerId); startTalking(); });
+  btn.addEventListener("pointerup", stopTalking);
+  btn.addEventListener("pointercancel", stopTalking);
+  btn.addEventListener("keydown", (e) => {
+    if ((e.key === " " || e.key === "Enter") && !e.repeat) { e.preventDefault(); startTalking(); }
+  });
+  btn.addEventListener("keyup", (e) => {
+    if (e.key === " " || e.key === "Enter") { e.preventDefault(); stopTalking(); }
+  });
+  btn.addEventListener("blur", stopTalking);
+}
+
+// ---------------------------------------------------------------- start
+
+async function main() {
+  setupTabs();
+  try {
+    state.features = (await getJSON("/api/ui")).features || {};
+  } catch (err) {
+    $("#node-badge").textContent = `cannot reach the node: ${err.message}`;
+  }
+  setupChat();
+  setupTalk();
+  setupWorld();
+  pollCluster();
+  document.body.dataset.ready = "true";
+}
+
+main();

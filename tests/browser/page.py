@@ -1,0 +1,31 @@
+"""Helpers shared by the browser tests: open the UI, wait for it, read its console."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+WAIT_S = 20.0
+
+
+def open_ui(driver: WebDriver, url: str, view: str = "chat") -> None:
+    """Load the page at ``url`` on ``view`` and wait until its script finished starting."""
+    driver.get(f"{url}/#{view}")
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.ready") == "true",
+         "the page never finished starting")
+
+
+def wait(driver: WebDriver, cond: Any, message: str, timeout: float = WAIT_S) -> Any:
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(cond, message)
+
+
+def console_errors(driver: WebDriver) -> list[dict[str, Any]]:
+    """Browser console entries at SEVERE level (errors, failed loads, exceptions)."""
+    return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def text(driver: WebDriver, css: str) -> str:
+    return str(driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", css))
