@@ -27,14 +27,15 @@ CONTENT_SECURITY_POLICY = (
 # The page is tiny and changes with each release; revalidate instead of going stale.
 CACHE_CONTROL = "no-cache"
 
-# Feature -> (method, path) of the route whose presence enables it in the page.
-FEATURES: dict[str, tuple[str, str]] = {
-    "chat": ("POST", "/api/chat"),
-    "agents": ("GET", "/api/agents"),
-    "world": ("GET", "/api/world"),
-    "world_events": ("GET", "/api/world/events"),
-    "voice": ("GET", "/api/voice"),
-    "peers": ("GET", "/api/peers"),
+# Feature -> (method, path, component): the page enables a feature when the route is
+# mounted and, if named, the component behind it runs on this node.
+FEATURES: dict[str, tuple[str, str, str | None]] = {
+    "chat": ("POST", "/api/chat", None),
+    "agents": ("GET", "/api/agents", None),
+    "world": ("GET", "/api/world", "world"),
+    "world_events": ("GET", "/api/world/events", "world"),
+    "voice": ("GET", "/api/voice", None),
+    "peers": ("GET", "/api/peers", None),
 }
 
 
@@ -66,7 +67,8 @@ async def features(request: web.Request) -> web.Response:
     """Which APIs this node serves, and who it is: the page's first request."""
     node = request.app[NODE]
     present = {name: _has_route(request.app, method, path)
-               for name, (method, path) in FEATURES.items()}
+               and (component is None or node.get(component) is not None)
+               for name, (method, path, component) in FEATURES.items()}
     return web.json_response({"name": node.name, "tier": node.tier, "version": node.version,
                               "features": present})
 

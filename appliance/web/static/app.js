@@ -295,11 +295,8 @@ function setupChat() {
 // ---------------------------------------------------------------- world
 
 function worldItems(body) {
-  // Accepts {items: [{key, value, version}]}, [{...}] or {key: {value, version}}.
-  if (Array.isArray(body)) return body;
-  if (Array.isArray(body.items)) return body.items;
-  const src = body.keys && typeof body.keys === "object" ? body.keys : body;
-  return Object.entries(src).map(([key, v]) => ({ key, ...v }));
+  // GET /api/world -> {"version", "entries": [{"key", "value", "version"}]}
+  return Array.isArray(body.entries) ? body.entries : [];
 }
 
 function renderWorld(flashKey) {
@@ -332,7 +329,7 @@ function editKey(key) {
 async function deleteKey(key) {
   const it = state.world.get(key);
   const headers = {};
-  if (it && it.version !== undefined) headers["If-Match"] = `"${it.version}"`;
+  if (it) headers["If-Match"] = String(it.version);
   const r = await fetch(`/api/world/${encodeURIComponent(key)}`, { method: "DELETE", headers });
   if (!r.ok) { $("#world-error").textContent = errorText(await r.json().catch(() => ({})), r.status); return; }
   $("#world-error").textContent = "";
@@ -342,7 +339,7 @@ async function deleteKey(key) {
 
 function applyWorldEvent(d) {
   if (!d || !d.key) return;
-  if (d.deleted || d.op === "delete" || d.type === "delete") state.world.delete(d.key);
+  if (d.op === "delete") state.world.delete(d.key);
   else state.world.set(d.key, { key: d.key, value: d.value, version: d.version });
   renderWorld(d.key);
 }
@@ -359,7 +356,7 @@ function followWorld() {
   const handle = (e) => { try { applyWorldEvent(JSON.parse(e.data)); } catch { /* not ours */ } };
   src.onopen = () => { live.textContent = "connected"; loadWorld().catch(() => {}); };
   src.onmessage = handle;
-  for (const name of ["set", "put", "delete", "change"]) src.addEventListener(name, handle);
+  src.addEventListener("change", handle);
   src.onerror = () => {
     live.textContent = "reconnecting…";
     if (src.readyState === EventSource.CLOSED) setTimeout(followWorld, WORLD_RETRY_MS);
@@ -384,15 +381,22 @@ function setupWorld() {
       $("#world-value").focus();
       return;
     }
-    const headers = { "Content-Type": "application/json" };
+    // Compare-and-set against the version this page shows (0: only if still absent), so
+    // an edit never silently overwrites a change made meanwhile in another tab or box.
     const known = state.world.get(key);
-    if (known && known.version !== undefined) headers["If-Match"] = `"${known.version}"`;
+    const headers = { "Content-Type": "application/json", "If-Match": String(known ? known.version : 0) };
     const r = await fetch(`/api/world/${encodeURIComponent(key)}`,
-      { method: "PUT", headers, body: JSON.stringify({ value }) });
+      { method: "PUT", headers, body: JSON.stringify(value) });
     const body = await r.json().catch(() => ({}));
-    if (!r.ok) { err.textContent = errorText(body, r.status); return; }
+    if (!r.ok) {
+      err.textContent = r.status === 412
+        ? `“${key}” was changed meanwhile (now version ${body?.error?.param ?? "?"}); check the new value and save again.`
+        : errorText(body, r.status);
+      loadWorld().catch(() => {});
+      return;
+    }
     err.textContent = "";
-    applyWorldEvent({ key, value, version: body.version ?? known?.version, ...body });
+    applyWorldEvent({ op: "set", ...body });
     form.reset();
   });
 }
