@@ -65,3 +65,23 @@ async def test_tabs_work_from_the_keyboard(daemon_factory, browser) -> None:
     wait(driver, lambda dr: dr.find_element(By.ID, "view-world").is_displayed(),
          "End did not open the last view")
     assert not driver.find_element(By.ID, "view-chat").is_displayed()
+
+
+async def test_every_control_is_labelled_and_a_phone_needs_no_sideways_scrolling(
+        daemon_factory, browser) -> None:
+    d = await daemon_factory(world={"mode": "local"})
+    driver = browser()
+    driver.set_window_size(390, 844)
+    open_ui(driver, d.url, "chat")
+    unlabelled = driver.execute_script("""
+        return [...document.querySelectorAll('input, select, textarea, button')]
+          .filter(c => !(c.labels && c.labels.length) && !c.getAttribute('aria-label')
+                       && !c.textContent.trim())
+          .map(c => c.outerHTML.slice(0, 80));""")
+    assert unlabelled == []
+    for view in ("chat", "talk", "cluster", "world"):
+        driver.find_element(By.ID, f"tab-{view}").click()
+        wide = driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert wide[1] < 500, f"not a phone-sized window: {wide}"
+        assert wide[0] <= wide[1], f"the {view} view is {wide[0]}px wide on a {wide[1]}px phone"

@@ -407,7 +407,7 @@ const WORKLET = "/static/pcm-worklet.js";
 
 const voice = {
   ctx: null, stream: null, node: null, ws: null, talking: false, playAt: 0,
-  replyRate: 22050, played: 0, reply: "",
+  replyRate: 22050, played: 0, sent: 0, reply: "",
 };
 
 function talkStatus(text) { $("#talk-status").textContent = text; }
@@ -421,7 +421,11 @@ async function ensureMic() {
   const src = voice.ctx.createMediaStreamSource(voice.stream);
   voice.node = new AudioWorkletNode(voice.ctx, "pcm16k", { processorOptions: { targetRate: VOICE_RATE } });
   voice.node.port.onmessage = (e) => {
-    if (voice.talking && voice.ws && voice.ws.readyState === WebSocket.OPEN) voice.ws.send(e.data);
+    if (voice.talking && voice.ws && voice.ws.readyState === WebSocket.OPEN) {
+      voice.ws.send(e.data);
+      voice.sent += e.data.byteLength / 2;
+      $("#view-talk").dataset.sentMs = String(Math.round(voice.sent * 1000 / VOICE_RATE));
+    }
   };
   src.connect(voice.node);
 }
