@@ -10,7 +10,9 @@ what is allowed.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import os
 import socket
 import types
@@ -45,7 +47,7 @@ def _f(default: Any, doc: str, **meta: Any) -> Any:
     """A dataclass field with a default and its documentation."""
     meta["doc"] = doc
     if isinstance(default, list | dict):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+        return field(default_factory=functools.partial(copy.deepcopy, default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -59,7 +61,8 @@ class NodeConfig:
     name: str = _f("", "Node name on the LAN; empty means the hostname.")
     tier: str = _f("", "edge, mid or core; empty means detected from the hardware.",
                    choices=("", *TIERS))
-    state_dir: str = _f("", "Writable state; empty means $STATE_DIRECTORY or /var/lib/hybrid-agent.")
+    state_dir: str = _f("", "Writable state; empty means $STATE_DIRECTORY, else "
+                            "/var/lib/hybrid-agent.")
     models_dir: str = _f("", "Where the default models live; empty means <state_dir>/models.")
 
     @property
@@ -101,6 +104,8 @@ class DiscoveryConfig:
     probe_interval_s: float = _f(2.0, "Seconds between health probes of a live peer.",
                                  min=0.1, max=300.0)
     probe_timeout_s: float = _f(1.0, "Timeout of one health probe.", min=0.05, max=60.0)
+    ip_version: str = _f("all", "IP versions mDNS uses: all, v4 or v6.",
+                         choices=("all", "v4", "v6"))
 
 
 @dataclass(frozen=True)
@@ -155,8 +160,9 @@ class SandboxConfig:
     cpu_s: int = _f(5, "CPU-time limit.", min=1, max=3600)
     memory_mb: int = _f(256, "Address-space limit.", min=16, max=1 << 20)
     processes: int = _f(32, "Process limit.", min=1, max=100000)
-    max_output_bytes: int = _f(64 * 1024, "Output kept; the rest is cut.", min=256,
+    max_output_bytes: int = _f(64 * 1024, "Output allowed; more kills the run.", min=256,
                                max=64 * 1024 * 1024)
+    tmp_mb: int = _f(64, "Size of the private writable /tmp.", min=1, max=1 << 20)
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,8 @@ class ToolsConfig:
     serve: bool = _f(False, "Run the tool server for dangerous tools (shell, python).")
     timezone: str = _f("", "Timezone of the clock tool; empty means the system's.")
     sandbox: SandboxConfig = _f(SandboxConfig(), "Limits of the sandboxed tools.")
+    endpoints: list[str] = _f([], "Static tool-server URLs for remote tools when discovery "
+                                  "knows none.")
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,8 @@ class ExpertConfig:
     system_prompt: str = _f("", "System prompt of this expert.")
     tools: list[str] = _f([], "Tools it may use; empty means none.")
     model: str = _f("default", "Model id to ask.")
+    tool_choice: str = _f("auto", "First step: auto lets the model choose; required makes it "
+                                  "call a tool.", choices=("auto", "required"))
 
 
 @dataclass(frozen=True)
@@ -189,6 +199,10 @@ class AgentConfig:
     memory_messages: int = _f(20, "Messages kept per conversation.", min=0, max=10000)
     system_prompt: str = _f("You are a helpful voice assistant. Answer briefly.",
                             "System prompt of the default agent.")
+    tool_choice: str = _f("auto", "First step of the default agent: auto or required.",
+                          choices=("auto", "required"))
+    max_tokens: int = _f(256, "Tokens per model step.", min=1, max=1 << 20)
+    max_text_chars: int = _f(8000, "Longest user message accepted.", min=1, max=1_000_000)
     experts: dict[str, ExpertConfig] = _f({}, "Named expert agents.")
 
 
@@ -200,6 +214,8 @@ class WorldConfig:
     serve: bool = _f(False, "Serve this node's world model to trusted peers.")
     compact_after: int = _f(10000, "Journal records before a snapshot.", min=10, max=100_000_000)
     max_value_bytes: int = _f(64 * 1024, "Largest JSON value.", min=16, max=16 * 1024 * 1024)
+    endpoint: str = _f("", "Static URL of the core's world model for mode remote when "
+                           "discovery knows none.")
 
 
 @dataclass(frozen=True)
@@ -396,7 +412,8 @@ def _to_dataclass(cls: type, data: Any, source: str, path: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(source, path or "<top>", f"expected a mapping, found {_kind(data)}")
+        raise ConfigError(source, path.rstrip(".") or "<top>",
+                          f"expected a mapping, found {_kind(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     for key in data:
@@ -454,7 +471,7 @@ def _scalar(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: s
         shown = ", ".join(repr(c) if c == "" else str(c) for c in choices)
         raise ConfigError(source, path, f"found {value!r}; allowed: {shown}")
     lo, hi = meta.get("min"), meta.get("max")
-    if lo is not None and value < lo or hi is not None and value > hi:
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(source, path, f"found {value!r}; allowed: {lo} to {hi}")
     return value
 

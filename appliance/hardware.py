@@ -148,7 +148,7 @@ def _physical_cores(root: Path, host_cpus: int) -> int:
     cpuinfo = _read(root / "proc/cpuinfo") or ""
     pairs: set[tuple[str, str]] = set()
     phys = core = None
-    for line in cpuinfo.splitlines() + [""]:
+    for line in [*cpuinfo.splitlines(), ""]:
         if not line.strip():
             if core is not None:
                 pairs.add((phys or "0", core))

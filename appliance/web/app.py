@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -74,10 +75,9 @@ def create_app(node: Node, extra_middlewares: list[Middleware] | None = None) ->
         finally:
             node.end_request()
 
-    app = web.Application(
-        client_max_size=node.config.http.max_body_bytes,
-        middlewares=[metrics_mw, errors_mw, inflight_mw, *(extra_middlewares or [])],
-    )
+    middlewares: list[Any] = [metrics_mw, errors_mw, inflight_mw, *(extra_middlewares or [])]
+    app = web.Application(client_max_size=node.config.http.max_body_bytes,
+                          middlewares=middlewares)
     app[NODE] = node
     app[METRICS] = metrics
     app[MAX_BODY] = node.config.http.max_body_bytes

@@ -1,0 +1,138 @@
+"""The hybrid-agent command: --version, --help everywhere, status, doctor."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from appliance import __version__
+from appliance.cli import COMMANDS, build_parser
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "appliance.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+async def acli(*args: str) -> subprocess.CompletedProcess[str]:
+    """cli() off the event loop, so a daemon in this loop can answer it."""
+    return await asyncio.to_thread(cli, *args)
+
+
+def test_version():
+    proc = cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"hybrid-agent {__version__}"
+
+
+def test_help_on_every_command_explains_it():
+    build_parser()
+    names = [c[0] for c in COMMANDS]
+    assert {"run", "config", "status", "hardware", "doctor", "models"} <= set(names)
+    top = cli("--help")
+    assert top.returncode == 0
+    for name in names:
+        assert name in top.stdout
+        proc = cli(name, "--help")
+        assert proc.returncode == 0, name
+        # A description sentence, not just a usage line.
+        assert len(proc.stdout.splitlines()) >= 3 and "usage: hybrid-agent" in proc.stdout
+    for sub in (("config", "check"), ("config", "defaults"), ("models", "fetch")):
+        proc = cli(*sub, "--help")
+        assert proc.returncode == 0 and "usage:" in proc.stdout
+
+
+def test_unknown_command_is_a_usage_error():
+    proc = cli("frobnicate")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+async def test_status_of_a_running_daemon(daemon_factory):
+    d = await daemon_factory()
+    proc = await acli("status", "--url", d.url)
+    assert proc.returncode == 0, proc.stderr
+    assert "test-node" in proc.stdout and "edge tier" in proc.stdout and "ready" in proc.stdout
+    proc = await acli("status", "--url", d.url, "--json")
+    data = json.loads(proc.stdout)
+    assert data["ready"] is True and data["name"] == "test-node"
+
+
+def test_status_without_a_daemon_says_so():
+    from tests.support.daemon import free_port
+
+    proc = cli("status", "--url", f"http://127.0.0.1:{free_port()}")
+    assert proc.returncode == 1
+    assert "no daemon answers" in proc.stderr and "systemctl status hybrid-agent" in proc.stderr
+
+
+def _doctor_config(tmp_path, models_dir, port) -> str:
+    path = tmp_path / "doctor.yaml"
+    path.write_text(yaml.safe_dump({
+        "node": {"state_dir": str(tmp_path), "models_dir": str(models_dir), "tier": "mid"},
+        "http": {"port": port, "host": "127.0.0.1"},
+    }))
+    return str(path)
+
+
+def test_doctor_reports_every_check(tmp_path, models_dir, port):
+    proc = cli("doctor", "--config", _doctor_config(tmp_path, models_dir, port))
+    lines = [line for line in proc.stdout.splitlines() if not line.startswith("      fix:")]
+    names = {line.split()[1] for line in lines}
+    assert {"python", "systemd", "config", "port", "model:stt", "model:tts", "model:llm",
+            "disk", "sound", "clock"} <= names, proc.stdout
+    assert all(line.split()[0] in ("OK", "WARN", "FAIL") for line in lines)
+    fails = [line for line in lines if line.startswith("FAIL")]
+    assert proc.returncode == (1 if fails else 0), proc.stdout
+    assert not fails, proc.stdout  # on this box every FAIL-able check passes
+
+
+def test_doctor_fails_on_missing_models_and_bad_config(tmp_path, port):
+    empty = tmp_path / "empty-models"
+    empty.mkdir()
+    proc = cli("doctor", "--config", _doctor_config(tmp_path, empty, port))
+    assert proc.returncode == 1
+    assert "FAIL  model:stt" in proc.stdout and "hybrid-agent models fetch" in proc.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("http: {port: -1}\n")
+    proc = cli("doctor", "--config", str(bad))
+    assert proc.returncode == 1 and "FAIL  config" in proc.stdout and "http.port" in proc.stdout
+
+
+async def test_doctor_recognises_our_daemon_on_the_port(daemon_factory, tmp_path, models_dir):
+    d = await daemon_factory()
+    proc = await acli("doctor", "--config", _doctor_config(tmp_path, models_dir, d.port))
+    port_line = next(line for line in proc.stdout.splitlines() if " port " in line)
+    assert port_line.startswith("OK") and "served by hybrid-agent" in port_line
+
+
+def test_doctor_flags_a_port_taken_by_someone_else(tmp_path, models_dir):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        proc = cli("doctor", "--config", _doctor_config(tmp_path, models_dir, taken))
+    assert proc.returncode == 1
+    assert f"FAIL  port       port {taken}" in proc.stdout
+
+
+@pytest.mark.parametrize("journal", [True, False])
+def test_log_format_for_journal_and_terminal(journal):
+    code = ("import logging; from appliance import logs; logs.setup('info'); "
+            "logging.getLogger('x').info('hello')")
+    env = {"PATH": "/usr/bin:/bin"}
+    if journal:
+        env["JOURNAL_STREAM"] = "8:1234"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=30, check=True)
+    line = proc.stderr.strip()
+    if journal:
+        assert line == "<6>x: hello"  # priority prefix, no timestamp of our own
+    else:
+        assert line.endswith("INFO    x: hello") and line[2] == ":"
