@@ -21,7 +21,7 @@ async def test_ready_status_watchdog_stopping_in_order(daemon_factory):
     assert d.proc is not None
     d.proc.send_signal(signal.SIGTERM)
     await d.notify.wait_for("STOPPING=1", timeout=10)
-    rc = await d.stop()
+    rc = await d.wait()
     assert rc == 0, d.log()
     lines = d.notify.lines()
     ready = lines.index("READY=1")

@@ -96,6 +96,12 @@ class DaemonProcess:
         died.cancel()
         ready.result()
 
+    async def wait(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """Wait for the daemon to exit by itself; its exit status."""
+        assert self.proc is not None
+        await asyncio.wait_for(self.proc.wait(), timeout)
+        return await self.stop()  # already exited: only closes the log and socket
+
     async def stop(self, sig: int = signal.SIGTERM) -> int:
         """Signal the daemon and return its exit status."""
         if self.proc is None:
@@ -107,8 +113,9 @@ class DaemonProcess:
         except TimeoutError:
             self.proc.kill()
             rc = await self.proc.wait()
-        self._log.close()
-        self.notify.close()
+        if not self._log.closed:
+            self._log.close()
+            self.notify.close()
         return rc
 
     def log(self) -> str:
