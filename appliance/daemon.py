@@ -108,6 +108,11 @@ class Daemon:
 
     def _compose_security(self) -> None:
         """Cluster key, request signing (LAN discovery and trust issue)."""
+        from appliance.security.cluster import Security
+
+        security = Security(self.config.security)
+        self.add_component(security)
+        self.add_middleware(security.middleware())
 
     def _compose_world(self) -> None:
         """The world model, local or remote (agent issue)."""
@@ -126,6 +131,13 @@ class Daemon:
 
     def _compose_discovery(self) -> None:
         """mDNS advertise/browse and the peer registry (LAN discovery issue)."""
+        from appliance.discovery.component import Discovery
+        from appliance.web import peers_api
+
+        discovery = Discovery(self.config.discovery, self.node, self.config.http.port)
+        self.add_component(discovery)
+        security = self.node.get("security")
+        self.add_routes(lambda app: peers_api.setup(app, discovery, security))
 
     def _compose_ui(self) -> None:
         """The web UI's static files (web UI issue)."""

@@ -1,0 +1,114 @@
+"""Announce this node as ``_hybrid-agent._tcp.local.`` and keep the record current.
+
+The instance name is the node name, made unique by python-zeroconf on a
+conflict. The TXT ``load`` is refreshed at most every LOAD_REFRESH_S; the
+addresses are re-read every ADDRESS_CHECK_S and re-announced when they
+change. ``stop`` sends goodbye packets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Callable
+
+from zeroconf import IPVersion
+from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+
+from appliance.discovery.txt import SERVICE_TYPE
+
+log = logging.getLogger(__name__)
+
+LOAD_REFRESH_S = 2.0
+ADDRESS_CHECK_S = 5.0
+MAX_INSTANCE_CHARS = 63
+_HOST_LABEL = re.compile(r"[^a-z0-9-]+")
+
+
+class Advertiser:
+    """One registered service on an AsyncZeroconf."""
+
+    def __init__(self, azc: AsyncZeroconf, *, instance: str, host_label: str, port: int,
+                 txt: Callable[[], dict[str, str]], addresses: Callable[[], list[str]]) -> None:
+        self._azc = azc
+        self._instance = instance_name(instance)
+        self._server = f"{_HOST_LABEL.sub('-', host_label.lower()).strip('-') or 'node'}.local."
+        self._port = port
+        self._txt = txt
+        self._addresses = addresses
+        self._info: AsyncServiceInfo | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_addresses: list[str] = []
+
+    @property
+    def name(self) -> str:
+        """The registered service name (after any rename on conflict)."""
+        return self._info.name if self._info is not None else ""
+
+    async def start(self) -> None:
+        """Register (probing for a unique name) and wait for the first announcement."""
+        self._last_addresses = self._addresses()
+        self._info = self._build(self._txt(), self._last_addresses)
+        announced = await self._azc.async_register_service(self._info, allow_name_change=True)
+        await announced
+        log.info("advertising %s on %s port %d", self._info.name,
+                 ", ".join(self._last_addresses), self._port)
+        self._task = asyncio.get_running_loop().create_task(self._refresh(), name="mdns-refresh")
+
+    async def stop(self) -> None:
+        """Stop refreshing and send goodbye packets."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._info is not None:
+            info, self._info = self._info, None
+            with contextlib.suppress(Exception):
+                goodbye = await self._azc.async_unregister_service(info)
+                await goodbye
+
+    async def _refresh(self) -> None:
+        txt = self._txt()
+        since_address_check = 0.0
+        while True:
+            await asyncio.sleep(LOAD_REFRESH_S)
+            since_address_check += LOAD_REFRESH_S
+            addresses = self._last_addresses
+            if since_address_check >= ADDRESS_CHECK_S:
+                since_address_check = 0.0
+                addresses = self._addresses()
+            new_txt = self._txt()
+            if new_txt == txt and addresses == self._last_addresses:
+                continue
+            if addresses != self._last_addresses:
+                log.info("addresses changed to %s; re-announcing", ", ".join(addresses))
+                with contextlib.suppress(Exception):
+                    await self._azc.async_update_interfaces()
+            txt, self._last_addresses = new_txt, addresses
+            assert self._info is not None
+            self._info = self._build(txt, addresses, name=self._info.name)
+            try:
+                await (await self._azc.async_update_service(self._info))
+            except Exception:
+                log.exception("updating the mDNS record failed")
+
+    def _build(self, txt: dict[str, str], addresses: list[str], name: str = ""
+               ) -> AsyncServiceInfo:
+        return AsyncServiceInfo(
+            SERVICE_TYPE, name or f"{self._instance}.{SERVICE_TYPE}",
+            port=self._port, properties=txt, server=self._server,
+            parsed_addresses=addresses)
+
+
+def instance_name(name: str) -> str:
+    """A DNS-SD instance label from a node name: printable, no dots, at most 63 chars."""
+    text = "".join(ch for ch in name if ch.isprintable()).replace(".", "-").strip()
+    return (text or "hybrid-agent")[:MAX_INSTANCE_CHARS]
+
+
+def ip_version(choice: str) -> IPVersion:
+    """Config ``discovery.ip_version`` -> zeroconf's enum."""
+    return {"v4": IPVersion.V4Only, "v6": IPVersion.V6Only}.get(choice, IPVersion.All)

@@ -1,0 +1,68 @@
+"""The aiohttp middleware that refuses unsigned requests from the LAN to protected paths.
+
+Protected: ``/v1/*``, ``/api/tools/*``, ``/api/world/*``. Loopback callers
+(the local CLI, the local web UI) pass unsigned; every other caller needs a
+valid token (appliance.security.signing), or gets 401.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from aiohttp import web
+
+from appliance.security.errors import SignatureError
+from appliance.security.signing import Verifier
+from appliance.web.app import Handler, Middleware
+from appliance.web.errors import json_error
+
+log = logging.getLogger(__name__)
+
+PROTECTED_PREFIXES = ("/v1/", "/api/tools/", "/api/world/")
+PROTECTED_EXACT = ("/v1", "/api/tools", "/api/world")
+AUTH_SCHEME = 'HA-HMAC realm="hybrid-agent"'
+
+
+def is_protected(path: str) -> bool:
+    """Whether ``path`` needs a signature from non-loopback callers."""
+    return path in PROTECTED_EXACT or path.startswith(PROTECTED_PREFIXES)
+
+
+def is_loopback(remote: str | None) -> bool:
+    """Whether a peer address is loopback (127/8, ::1, or IPv4-mapped 127/8)."""
+    if not remote:
+        return False
+    try:
+        addr = ipaddress.ip_address(remote.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback
+
+
+def make_guard(verifier: Verifier | None) -> Middleware:
+    """The middleware; ``verifier`` None (no cluster key) refuses every non-loopback caller."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not is_protected(request.path) or is_loopback(request.remote):
+            return await handler(request)
+        if verifier is None:
+            return _refuse(request, "this node has no cluster key and serves only loopback "
+                                    "(see `hybrid-agent pair`)", "no_cluster_key")
+        body = await request.read() if request.body_exists else b""
+        try:
+            verifier.verify(request.method, request.raw_path, body, request.headers)
+        except SignatureError as exc:
+            return _refuse(request, str(exc), "bad_signature")
+        return await handler(request)
+
+    return guard
+
+
+def _refuse(request: web.Request, message: str, code: str) -> web.Response:
+    log.warning("401 for %s %s from %s: %s", request.method, request.path[:200],
+                request.remote, message)
+    return json_error(401, message, code=code, headers={"WWW-Authenticate": AUTH_SCHEME})

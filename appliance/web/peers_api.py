@@ -1,0 +1,68 @@
+"""HTTP API of discovery and trust: ``GET /api/peers`` and ``POST /api/peers/challenge``.
+
+``GET /api/peers`` lists the registry; ``?role=R[&model=M]`` lists instead
+what ``registry.select(R, M)`` would pick, best first.
+``POST /api/peers/challenge`` with ``{"nonce": "<hex>"}`` answers this
+node's TXT fields plus ``proof`` (appliance.security.challenge).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from appliance.discovery.component import Discovery
+from appliance.discovery.txt import local_txt
+from appliance.security.challenge import CHALLENGE_PATH, NONCE_RE, prove
+from appliance.security.cluster import Security
+from appliance.web.errors import ApiError, read_json
+
+MAX_CHALLENGE_BYTES = 1024
+MAX_QUERY_CHARS = 64
+
+DISCOVERY = web.AppKey("discovery", Discovery)
+SECURITY = web.AppKey("security", Security)
+
+
+def setup(app: web.Application, discovery: Discovery, security: Security) -> None:
+    """Add the routes to ``app``."""
+    app[DISCOVERY] = discovery
+    app[SECURITY] = security
+    app.router.add_get("/api/peers", peers)
+    app.router.add_post(CHALLENGE_PATH, challenge)
+
+
+async def peers(request: web.Request) -> web.Response:
+    """The registry, or the selection for ``?role=`` (and ``&model=``)."""
+    discovery = request.app[DISCOVERY]
+    role = request.query.get("role")
+    model = request.query.get("model")
+    for name, value in (("role", role), ("model", model)):
+        if value is not None and (not value or len(value) > MAX_QUERY_CHARS):
+            raise ApiError(400, f"query parameter {name!r} must be 1-{MAX_QUERY_CHARS} "
+                                "characters", code="invalid_query", param=name)
+    if role is None:
+        if model is not None:
+            raise ApiError(400, "'model' needs a 'role' too", code="invalid_query", param="model")
+        return web.json_response({"peers": discovery.peer_summaries()})
+    chosen = discovery.registry.select(role, model)
+    return web.json_response({"role": role, "model": model,
+                              "peers": [p.summary() for p in chosen]})
+
+
+async def challenge(request: web.Request) -> web.Response:
+    """Prove this node holds the cluster key for the caller's nonce."""
+    security = request.app[SECURITY]
+    if request.content_length is not None and request.content_length > MAX_CHALLENGE_BYTES:
+        raise ApiError(413, f"a challenge is at most {MAX_CHALLENGE_BYTES} bytes",
+                       code="body_too_large")
+    body = await read_json(request)
+    nonce = body.get("nonce") if isinstance(body, dict) else None
+    if not isinstance(nonce, str) or not NONCE_RE.match(nonce):
+        raise ApiError(400, "'nonce' must be 32-128 lowercase hex characters",
+                       code="invalid_nonce", param="nonce")
+    if security.key is None:
+        raise ApiError(503, "this node has no cluster key", code="no_cluster_key")
+    node = request.app[DISCOVERY].node
+    answer: dict[str, str] = {**local_txt(node, security.fingerprint), "name": node.name,
+                              "proof": prove(security.key, nonce, node.node_id)}
+    return web.json_response(answer)

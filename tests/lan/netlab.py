@@ -1,0 +1,140 @@
+"""A throwaway LAN made of network namespaces: a bridge, veth pairs, a multicast route.
+
+``Lan.create(["a", "b", "c"])`` builds namespace ``ha<id>lan`` with a bridge,
+one namespace per member (``ha<id>a`` ...) whose ``veth0`` sits on the
+bridge, and a ``vethha<id>`` in the root namespace (address ``.254``) so the
+test process can talk to the members. ``destroy()`` removes all of it; the
+names are unique per run. Needs root and iproute2.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import subprocess
+from dataclasses import dataclass, field
+
+MEMBER_IFACE = "veth0"
+HOST_OCTET = 254
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
+
+
+def _sysctl(ns: str, key: str, value: str) -> None:
+    path = "/proc/sys/" + key.replace(".", "/")
+    subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", f"echo {value} > {path}"],
+                   check=True, capture_output=True)
+
+
+def _free_subnet() -> ipaddress.IPv4Network:
+    routes = _ip("-4", "route", "show", "table", "all").stdout
+    used = []
+    for line in routes.splitlines():
+        word = line.split()[0] if line.split() else ""
+        if word in ("local", "broadcast", "multicast", "unreachable"):
+            word = line.split()[1]
+        try:
+            used.append(ipaddress.ip_network(word, strict=False))
+        except ValueError:
+            continue
+    for _ in range(100):
+        net = ipaddress.ip_network(f"10.{secrets.randbelow(200) + 50}."
+                                   f"{secrets.randbelow(250) + 1}.0/24")
+        if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
+            return net
+    raise RuntimeError("no free 10.x.y.0/24 subnet for the test LAN")
+
+
+@dataclass
+class Lan:
+    """The namespaces of one test; ``addr(member)`` is a member's IPv4 address."""
+
+    tag: str
+    subnet: ipaddress.IPv4Network
+    members: dict[str, int] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+    host_iface: str = ""
+
+    @classmethod
+    def create(cls, names: list[str], *, multicast: bool = True) -> Lan:
+        if os.geteuid() != 0:
+            raise RuntimeError("LAN tests need root (network namespaces)")
+        lan = cls(tag=secrets.token_hex(3), subnet=_free_subnet())
+        try:
+            lan._build(names, multicast)
+        except BaseException:
+            lan.destroy()
+            raise
+        return lan
+
+    def ns(self, member: str) -> str:
+        return f"ha{self.tag}{member}"
+
+    @property
+    def bridge_ns(self) -> str:
+        return f"ha{self.tag}lan"
+
+    def addr(self, member: str) -> str:
+        return str(self.subnet.network_address + self.members[member])
+
+    @property
+    def host_addr(self) -> str:
+        return str(self.subnet.network_address + HOST_OCTET)
+
+    def run(self, member: str, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", self.ns(member), *argv],
+                              check=True, capture_output=True, text=True)
+
+    def destroy(self) -> None:
+        """Remove every namespace and the host veth (idempotent, never raises)."""
+        if self.host_iface:
+            _ip("link", "del", self.host_iface, check=False)
+            self.host_iface = ""
+        for ns in reversed(self.created):
+            subprocess.run(["ip", "netns", "pids", ns], capture_output=True)
+            _ip("netns", "del", ns, check=False)
+        self.created.clear()
+
+    # ------------------------------------------------------------ internals
+
+    def _add_ns(self, ns: str) -> None:
+        _ip("netns", "add", ns)
+        self.created.append(ns)
+        _ip("-n", ns, "link", "set", "lo", "up")
+
+    def _build(self, names: list[str], multicast: bool) -> None:
+        lan_ns = self.bridge_ns
+        self._add_ns(lan_ns)
+        _ip("-n", lan_ns, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
+        _ip("-n", lan_ns, "link", "set", "br0", "up")
+        prefix = self.subnet.prefixlen
+        for i, name in enumerate(names, start=1):
+            ns = self.ns(name)
+            self._add_ns(ns)
+            # IPv6 duplicate address detection would keep link-local addresses
+            # tentative for a second or two; nothing else on this LAN can collide.
+            _sysctl(ns, "net.ipv6.conf.all.accept_dad", "0")
+            _sysctl(ns, "net.ipv6.conf.default.accept_dad", "0")
+            port = f"p{i}"
+            _ip("-n", lan_ns, "link", "add", port, "type", "veth", "peer", "name",
+                MEMBER_IFACE, "netns", ns)
+            _ip("-n", lan_ns, "link", "set", port, "master", "br0", "up")
+            self.members[name] = i
+            _ip("-n", ns, "addr", "add", f"{self.addr(name)}/{prefix}", "dev", MEMBER_IFACE)
+            if not multicast:
+                _ip("-n", ns, "link", "set", MEMBER_IFACE, "multicast", "off")
+            _ip("-n", ns, "link", "set", MEMBER_IFACE, "up")
+            if multicast:
+                _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", MEMBER_IFACE)
+        # The test process's own port on the LAN, from the root namespace.
+        self.host_iface = f"vethha{self.tag}"
+        _ip("link", "add", self.host_iface, "type", "veth", "peer", "name", "ph",
+            "netns", lan_ns)
+        _ip("-n", lan_ns, "link", "set", "ph", "master", "br0", "up")
+        _ip("addr", "add", f"{self.host_addr}/{prefix}", "dev", self.host_iface)
+        if not multicast:
+            _ip("link", "set", self.host_iface, "multicast", "off")
+        _ip("link", "set", self.host_iface, "up")
