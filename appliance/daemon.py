@@ -116,15 +116,62 @@ class Daemon:
 
     def _compose_world(self) -> None:
         """The world model, local or remote (agent issue)."""
+        from appliance.web import peer, world_api
+
+        cfg = self.config.world
+        if cfg.mode == "off":
+            return
+        if cfg.mode == "local":
+            from appliance.world.store import LocalWorld
+
+            world: Component = LocalWorld(self.config.node.state_path / "world",
+                                          compact_after=cfg.compact_after,
+                                          max_value_bytes=cfg.max_value_bytes)
+        else:
+            from appliance.world.remote import RemoteWorld
+
+            static = [cfg.endpoint] if cfg.endpoint else []
+            world = RemoteWorld(peer.PeerClient(peer.resolver_for(self.node, "world", static),
+                                                peer.signer_for(self.node)))
+        self.add_component(world)
+        self.add_routes(world_api.setup)
 
     def _compose_llm(self) -> None:
         """The LLM engine, router and OpenAI-compatible API (LLM issue)."""
 
     def _compose_tools(self) -> None:
         """Tools and the tool server (agent issue)."""
+        from appliance.agent.factory import ToolConfigError, create_tools
+        from appliance.agent.server import ToolServer
+        from appliance.agent.tools.timers import Timers
+        from appliance.config import ConfigError
+        from appliance.web import peer, tools_api
+
+        node, cfg = self.node, self.config
+
+        def remote() -> peer.PeerClient:
+            return peer.PeerClient(peer.resolver_for(node, "tools", list(cfg.tools.endpoints)),
+                                   peer.signer_for(node))
+
+        timers = Timers()
+        try:
+            agent_tools, served = create_tools(cfg, world=node.get("world"), remote=remote,
+                                               timers=timers)
+        except ToolConfigError as exc:
+            raise ConfigError(cfg.source, "tools", str(exc)) from None
+        self.add_component(ToolServer(cfg, agent_tools, served, timers, node.get("security")))
+        self.add_routes(tools_api.setup)
 
     def _compose_agent(self) -> None:
         """The agent loop and /api/chat (agent issue)."""
+        from appliance.agent.loop import Agent
+        from appliance.web import chat_api
+
+        node = self.node
+        tools = node.get("tools")
+        self.add_component(Agent(self.config.agent, tools.agent_tools,
+                                 lambda: node.get("llm_router")))
+        self.add_routes(chat_api.setup)
 
     def _compose_voice(self) -> None:
         """STT, TTS, VAD, the voice pipeline and its APIs (voice issue)."""

@@ -1,0 +1,87 @@
+"""Which tools exist on this node and where each one runs: ``create_tools(config, ...)``.
+
+Per tool, ``tools.placement``: ``local`` -> the in-process class; ``remote`` ->
+a :class:`RemoteToolProxy` to a trusted core's tool server; ``auto`` (the
+default) -> local when the tool is light, or when it is heavy and this node
+serves tools itself; else remote. Heavy tools never run in-process on a node
+that does not serve them (an edge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from appliance.agent.remote import RemoteToolProxy
+from appliance.agent.sandbox import Sandbox
+from appliance.agent.tools.base import Tool
+from appliance.agent.tools.calculator import Calculator
+from appliance.agent.tools.clock import Clock
+from appliance.agent.tools.python_runner import PythonRunner
+from appliance.agent.tools.registry import ToolRegistry
+from appliance.agent.tools.shell import Shell
+from appliance.agent.tools.timers import Timers
+from appliance.agent.tools.world_tools import WorldGet, WorldList, WorldSet
+from appliance.config import Config
+from appliance.web.peer import PeerClient
+from appliance.world.model import WorldModel
+
+#: Every tool this code knows, by name.
+TOOL_CLASSES: dict[str, type[Tool]] = {cls.name: cls for cls in (
+    Calculator, Clock, Timers, WorldGet, WorldSet, WorldList, Shell, PythonRunner)}
+WORLD_TOOLS = ("world_get", "world_set", "world_list")
+
+
+class ToolConfigError(Exception):
+    """The tools section asks for something this node cannot do; the message says what."""
+
+
+def create_tools(config: Config, *, world: WorldModel | None,
+                 remote: Callable[[], PeerClient] | None,
+                 timers: Timers | None = None) -> tuple[ToolRegistry, ToolRegistry]:
+    """(the agent's tools, the tools this node serves to peers).
+
+    ``remote`` makes the client for remote tools; ``timers`` is the shared
+    timer service (one per node so the voice pipeline hears them fire).
+    """
+    tcfg = config.tools
+    sandbox = Sandbox(tcfg.sandbox)
+    timers = timers or Timers()
+    agent, served = ToolRegistry(), ToolRegistry()
+    names = list(dict.fromkeys([*tcfg.enabled, *(("shell", "python") if tcfg.serve else ())]))
+    for name in names:
+        cls = TOOL_CLASSES.get(name)
+        if cls is None:
+            raise ToolConfigError(f"tools.enabled: unknown tool {name!r}; known: "
+                                  f"{', '.join(sorted(TOOL_CLASSES))}")
+        placement = tcfg.placement.get(name, "auto")
+        if placement not in ("auto", "local", "remote"):
+            raise ToolConfigError(f"tools.placement.{name}: found {placement!r}; "
+                                  "allowed: auto, local, remote")
+        local_ok = cls.light or tcfg.serve
+        if placement == "local" and not local_ok:
+            raise ToolConfigError(f"tools.placement.{name}: {name} is a heavy tool and runs "
+                                  "only where tools.serve is true (a tool server)")
+        in_process = placement == "local" or (placement == "auto" and local_ok)
+        tool: Tool | None = None
+        if in_process:
+            tool = _local(cls, config, world, sandbox, timers)
+            if tool is not None and tcfg.serve:
+                served.add(tool)
+        elif remote is not None:
+            tool = RemoteToolProxy(cls, remote(), timeout_s=config.agent.tool_timeout_s)
+        if tool is not None and name in tcfg.enabled:
+            agent.add(tool)
+    return agent, served
+
+
+def _local(cls: type[Tool], config: Config, world: WorldModel | None, sandbox: Sandbox,
+           timers: Timers) -> Tool | None:
+    if cls.name in WORLD_TOOLS:
+        return cls(world) if world is not None else None  # type: ignore[call-arg]
+    if cls is Clock:
+        return Clock(config.tools.timezone)
+    if cls is Timers:
+        return timers
+    if cls in (Shell, PythonRunner):
+        return cls(sandbox)
+    return cls()

@@ -1,0 +1,172 @@
+"""The agent loop: Thought -> Tool -> Observation -> ... -> answer, as a stream of AgentEvents.
+
+Each step asks the LLM router with the tools the profile allows; tool calls
+come back complete on the final chunk, run (each under ``agent.tool_timeout_s``,
+arguments validated first) and their observations go back to the model. After
+``agent.max_steps`` tool calls the model is asked once more without tools, so
+every turn ends in an answer or an error event. Answer tokens are passed on as
+they arrive, so speech can start before the answer is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.agent.events import AgentEvent, failure, token
+from appliance.agent.memory import ConversationMemory
+from appliance.agent.tools.base import error, parse_arguments
+from appliance.agent.tools.registry import ToolRegistry
+from appliance.config import AgentConfig
+from appliance.llm.chat import ChatRequest, LLMClient, LLMError
+from appliance.node import Component
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AGENT = "default"
+#: Longest tool observation given back to the model, in characters.
+MAX_OBSERVATION_CHARS = 4000
+TEMPERATURE = 0.2
+
+
+class AgentError(Exception):
+    """Base of the agent's errors; ``status`` is what the API answers."""
+
+    status = 400
+    code = "agent_error"
+
+
+class UnknownAgent(AgentError):
+    status = 404
+    code = "unknown_agent"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one agent (the default, or an expert) may do."""
+
+    name: str
+    system_prompt: str
+    tools: tuple[str, ...] | None
+    """Allowed tool names; None means every tool of the node."""
+    model: str
+    tool_choice: str
+
+
+class Agent(Component):
+    """The "agent" component: ``run(text, conversation_id, agent)`` yields AgentEvents."""
+
+    name = "agent"
+
+    def __init__(self, cfg: AgentConfig, tools: ToolRegistry,
+                 llm: Callable[[], LLMClient | None]) -> None:
+        self.cfg = cfg
+        self.tools = tools
+        self._llm = llm
+        self.memory = ConversationMemory(cfg.memory_messages)
+        self.turns = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"agents": self.agent_names(), "tools": self.tools.names(),
+                "conversations": len(self.memory), "turns": self.turns}
+
+    def agent_names(self) -> list[str]:
+        return [DEFAULT_AGENT, *sorted(self.cfg.experts)]
+
+    def profile(self, agent: str | None) -> Profile:
+        """The profile called ``agent`` (None: the default); UnknownAgent otherwise."""
+        if agent is None or agent == DEFAULT_AGENT:
+            return Profile(DEFAULT_AGENT, self.cfg.system_prompt, None, "default",
+                           self.cfg.tool_choice)
+        expert = self.cfg.experts.get(agent)
+        if expert is None:
+            raise UnknownAgent(f"no agent {agent[:64]!r}; configured: "
+                               f"{', '.join(self.agent_names())}")
+        return Profile(agent, expert.system_prompt or self.cfg.system_prompt,
+                       tuple(expert.tools), expert.model, expert.tool_choice)
+
+    async def run(self, text: str, conversation_id: str | None = None,
+                  agent: str | None = None) -> AsyncIterator[AgentEvent]:
+        """One turn; the last event is ``final`` or ``error``."""
+        try:
+            profile = self.profile(agent)
+        except UnknownAgent as exc:
+            yield failure(str(exc), exc.code)
+            return
+        llm = self._llm()
+        if llm is None:
+            yield failure("no language model is available on this node (llm.mode)",
+                          "no_llm_available")
+            return
+        self.turns += 1
+        cid = conversation_id or uuid.uuid4().hex
+        user = {"role": "user", "content": text}
+        messages: list[dict[str, Any]] = [{"role": "system", "content": profile.system_prompt},
+                                          *self.memory.history(cid), user]
+        specs = self.tools.specs(list(profile.tools) if profile.tools is not None else None)
+        steps = 0
+        first = True
+        while True:
+            offer = bool(specs) and steps < self.cfg.max_steps
+            choice = (profile.tool_choice if first else "auto") if offer else None
+            request = ChatRequest(messages=list(messages), model=profile.model,
+                                  max_tokens=self.cfg.max_tokens, temperature=TEMPERATURE,
+                                  tools=specs if offer else None, tool_choice=choice,
+                                  conversation_id=cid)
+            first = False
+            parts: list[str] = []
+            calls: list[dict[str, Any]] | None = None
+            finish: str | None = None
+            served_by = ""
+            try:
+                async for chunk in llm.stream(request):
+                    if chunk.content:
+                        parts.append(chunk.content)
+                        yield token(chunk.content)
+                    if chunk.tool_calls:
+                        calls = chunk.tool_calls
+                    if chunk.finish_reason:
+                        finish = chunk.finish_reason
+                    served_by = chunk.served_by or served_by
+            except LLMError as exc:
+                yield failure(f"the language model failed: {exc}", exc.code)
+                return
+            said = "".join(parts)
+            if calls and offer:
+                if said.strip():
+                    yield AgentEvent("thought", {"text": said})
+                messages.append({"role": "assistant", "content": said or None,
+                                 "tool_calls": calls})
+                for call in calls:
+                    steps += 1
+                    async for event in self._run_call(call, profile, messages):
+                        yield event
+                continue
+            self.memory.append(cid, [user, {"role": "assistant", "content": said}])
+            yield AgentEvent("final", {"text": said, "conversation_id": cid, "steps": steps,
+                                       "finish_reason": finish, "served_by": served_by,
+                                       "agent": profile.name})
+            return
+
+    async def _run_call(self, call: dict[str, Any], profile: Profile,
+                        messages: list[dict[str, Any]]) -> AsyncIterator[AgentEvent]:
+        fn = call.get("function") or {}
+        name = str(fn.get("name", ""))
+        call_id = str(call.get("id") or uuid.uuid4().hex[:12])
+        args = parse_arguments(fn.get("arguments", "{}"))
+        tool = self.tools.get(name)
+        where = tool.describe().get("where", "local") if tool is not None else None
+        yield AgentEvent("tool_call", {"id": call_id, "name": name, "arguments": args,
+                                       "where": where})
+        if profile.tools is not None and name not in profile.tools:
+            observation = error(f"tool {name!r} is not allowed for agent {profile.name!r}")
+        else:
+            observation = await self.tools.invoke(name, args, self.cfg.tool_timeout_s)
+        yield AgentEvent("tool_result", {"id": call_id, "name": name, **observation})
+        content = json.dumps(observation, ensure_ascii=False, default=str)
+        messages.append({"role": "tool", "tool_call_id": call_id, "name": name,
+                         "content": content[:MAX_OBSERVATION_CHARS]})

@@ -1,0 +1,194 @@
+"""Run one untrusted command inside bubblewrap, with limits, and collect its output.
+
+The sandbox has no network (``--unshare-all``: own net, pid, ipc, uts,
+cgroup and user namespaces), a read-only ``/usr`` and nothing else of the
+host (no ``/etc``, no state directory, so no cluster key), a private,
+size-capped writable ``/tmp``, rlimits on CPU time, address space, file size
+and processes, an output cap, and a wall-clock timeout after which the whole
+process group is SIGKILLed; bwrap's pid namespace takes every descendant
+with it, even ones that left the process group.
+
+Started as root, the command runs as ``nobody`` (uid 65534) so that the
+process limit is enforced (the kernel does not apply RLIMIT_NPROC to root).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import shutil
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance.config import SandboxConfig
+
+BWRAP = "bwrap"
+SANDBOX_UID = 65534
+READ_CHUNK = 65536
+#: Seconds allowed for reaping a killed sandbox.
+REAP_TIMEOUT_S = 5.0
+MAX_OPEN_FILES = 256
+_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+class SandboxUnavailable(Exception):
+    """bubblewrap is missing or cannot create its namespaces here."""
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """What one run did."""
+
+    exit_code: int | None
+    """The command's exit status; None when it was killed by us."""
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    output_truncated: bool = False
+    signal: int | None = None
+    """The signal that ended it, when one did (negative return code)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.output_truncated
+
+    def problem(self) -> str:
+        """Why this run failed, in words ('' when it did not)."""
+        if self.timed_out:
+            return "killed: wall-clock timeout"
+        if self.output_truncated:
+            return "killed: output limit exceeded"
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = f"signal {self.signal}"
+            hint = " (CPU time limit)" if self.signal in (signal.SIGXCPU, signal.SIGKILL) else ""
+            return f"killed by {name}{hint}"
+        if self.exit_code:
+            return f"exit status {self.exit_code}"
+        return ""
+
+
+class Sandbox:
+    """Runs argv in a fresh bubblewrap sandbox per call."""
+
+    def __init__(self, limits: SandboxConfig, *, bwrap: str = BWRAP) -> None:
+        self.limits = limits
+        self.bwrap = bwrap
+
+    def check(self) -> None:
+        """Raise SandboxUnavailable unless bwrap is installed (namespaces are tried by probe())."""
+        if shutil.which(self.bwrap) is None:
+            raise SandboxUnavailable(f"{self.bwrap} not found: install the Debian package "
+                                     "bubblewrap")
+
+    async def probe(self) -> None:
+        """Run ``true`` in the sandbox; SandboxUnavailable with bwrap's words when that fails."""
+        self.check()
+        result = await self.run(["/bin/true"])
+        if result.exit_code != 0:
+            raise SandboxUnavailable(f"bubblewrap cannot create its sandbox here: "
+                                     f"{result.stderr.strip() or result.problem()} "
+                                     "(see docs/tools.md: run the tool server as its own unit)")
+
+    async def run(self, argv: list[str], stdin: bytes = b"") -> SandboxResult:
+        """Run ``argv`` inside the sandbox; never raises for what the command does."""
+        as_root = os.geteuid() == 0
+        proc = await asyncio.create_subprocess_exec(
+            *self._bwrap_argv(argv), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True, preexec_fn=self._set_limits, env=dict(_ENV),
+            user=SANDBOX_UID if as_root else None, group=SANDBOX_UID if as_root else None,
+            extra_groups=[] if as_root else None)
+        cap = self.limits.max_output_bytes
+        out, err = bytearray(), bytearray()
+        overflow = asyncio.Event()
+
+        async def pump(stream: asyncio.StreamReader | None, buf: bytearray) -> None:
+            assert stream is not None
+            while chunk := await stream.read(READ_CHUNK):
+                room = cap - len(out) - len(err)
+                buf.extend(chunk[:max(room, 0)])
+                if len(chunk) > room:
+                    overflow.set()
+                    return
+
+        async def feed() -> None:
+            assert proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                if stdin:
+                    proc.stdin.write(stdin)
+                    await proc.stdin.drain()
+                proc.stdin.close()
+
+        work: asyncio.Future[Any] = asyncio.gather(
+            feed(), pump(proc.stdout, out), pump(proc.stderr, err), proc.wait())
+        overflowed: asyncio.Future[Any] = asyncio.ensure_future(overflow.wait())
+        timed_out = truncated = False
+        try:
+            done, _ = await asyncio.wait({work, overflowed}, timeout=self.limits.timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if work not in done:
+                truncated = overflowed in done
+                timed_out = not truncated
+                _kill_group(proc.pid)
+        finally:
+            overflowed.cancel()
+            if not work.done():
+                _kill_group(proc.pid)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(proc.wait(), REAP_TIMEOUT_S)
+                work.cancel()
+                with contextlib.suppress(BaseException):
+                    await work
+        rc = proc.returncode
+        killed = timed_out or truncated
+        return SandboxResult(
+            exit_code=None if killed or rc is None or rc < 0 else rc,
+            stdout=out.decode(errors="replace"), stderr=err.decode(errors="replace"),
+            timed_out=timed_out, output_truncated=truncated,
+            signal=-rc if rc is not None and rc < 0 and not killed else None)
+
+    def _bwrap_argv(self, argv: list[str]) -> list[str]:
+        lim = self.limits
+        args = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+                "--cap-drop", "ALL", "--hostname", "sandbox", "--clearenv"]
+        for key, value in _ENV.items():
+            args += ["--setenv", key, value]
+        args += ["--ro-bind", "/usr", "/usr"]
+        for top in ("bin", "lib", "lib64", "sbin", "lib32"):
+            host = Path("/") / top
+            if host.is_symlink():
+                args += ["--symlink", os.readlink(host), f"/{top}"]
+            elif host.is_dir():
+                args += ["--ro-bind", str(host), f"/{top}"]
+        for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives"):
+            if os.path.exists(etc):
+                args += ["--ro-bind", etc, etc]
+        args += ["--proc", "/proc", "--dev", "/dev",
+                 "--size", str(lim.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
+                 "--chdir", "/tmp", "--", *argv]
+        return args
+
+    def _set_limits(self) -> None:
+        # Runs in the child between fork and exec: only async-signal-safe-ish calls.
+        lim = self.limits
+        mem = lim.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_CPU, (lim.cpu_s, lim.cpu_s + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        resource.setrlimit(resource.RLIMIT_NPROC, (lim.processes, lim.processes))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (lim.tmp_mb * 1024 * 1024,) * 2)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+

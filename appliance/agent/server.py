@@ -1,0 +1,92 @@
+"""The "tools" component: the agent's tools and the tool server that serves tools to peers.
+
+The tool server answers only signed requests, even from loopback: a tool
+that runs shell commands must not be reachable by any local process that
+can open a socket. It checks the sandbox at start; when bubblewrap cannot
+create its namespaces here, the heavy tools are withdrawn (and the node says
+why) instead of running unsandboxed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from appliance.agent.remote import RemoteToolProxy
+from appliance.agent.sandbox import Sandbox, SandboxUnavailable
+from appliance.agent.tools.registry import ToolRegistry
+from appliance.agent.tools.timers import Timers
+from appliance.config import Config
+from appliance.node import Component
+
+log = logging.getLogger(__name__)
+
+SERVE_TIMEOUT_MARGIN_S = 1.0
+
+
+class Unauthorized(Exception):
+    """The request to the tool server is not signed with the cluster key."""
+
+
+class ToolServer(Component):
+    """Holds the agent's tools (local and remote) and the served ones."""
+
+    name = "tools"
+    start_timeout_s = 15.0
+
+    def __init__(self, config: Config, agent_tools: ToolRegistry, served: ToolRegistry,
+                 timers: Timers, security: Any = None) -> None:
+        self.config = config
+        self.agent_tools = agent_tools
+        self.served = served
+        self.timers = timers
+        self._security = security
+        self._verifier: Any = None
+        self.problem = ""
+
+    async def start(self) -> None:
+        if any(not self.served.get(n).light for n in self.served.names()):  # type: ignore[union-attr]
+            try:
+                await Sandbox(self.config.tools.sandbox).probe()
+            except SandboxUnavailable as exc:
+                self.problem = str(exc)
+                log.error("tool server: %s; shell and python are withdrawn", exc)
+                self.served = ToolRegistry([self.served.get(n) for n in self.served.names()  # type: ignore[misc]
+                                            if self.served.get(n).light])  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        self.timers.cancel_all()
+        for name in self.agent_tools.names():
+            tool = self.agent_tools.get(name)
+            if isinstance(tool, RemoteToolProxy):
+                await tool.client.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {"agent_tools": self.agent_tools.names(), "served": self.served.names(),
+                "serving": self.config.tools.serve, "problem": self.problem or None}
+
+    def status_fragment(self) -> str:
+        return f"tools: {self.problem}" if self.problem else ""
+
+    def verify(self, method: str, path_qs: str, body: bytes, headers: Mapping[str, str]) -> None:
+        """Return when the request is signed with the cluster key; Unauthorized otherwise."""
+        if self._verifier is None:
+            key = getattr(self._security, "key", None)
+            if key is None:
+                raise Unauthorized("this node has no cluster key, so it serves no tools")
+            from appliance.security.signing import Verifier
+
+            # Our own nonce memory: the LAN guard may already have checked this token.
+            self._verifier = Verifier(key, replay_window_s=self.config.security.replay_window_s)
+        from appliance.security.errors import SignatureError
+
+        try:
+            self._verifier.verify(method, path_qs, body, headers)
+        except SignatureError as exc:
+            raise Unauthorized(str(exc)) from None
+
+    async def serve(self, name: str, args: Any) -> dict[str, Any]:
+        """Run a served tool for a peer; the observation (never raises)."""
+        return await self.served.invoke(name, args,
+                                        self.config.agent.tool_timeout_s + SERVE_TIMEOUT_MARGIN_S)
