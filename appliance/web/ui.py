@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.security.guard import is_loopback, is_protected
 from appliance.web.app import NODE
 
 STATIC_DIR = Path(str(resources.files("appliance.web") / "static"))
@@ -27,14 +28,17 @@ CONTENT_SECURITY_POLICY = (
 # The page is tiny and changes with each release; revalidate instead of going stale.
 CACHE_CONTROL = "no-cache"
 
+LOOPBACK_ONLY = ("this part of the API answers only on the box itself or to signed peers; "
+                 "open the page through an SSH tunnel to localhost (see the README)")
+
 # Feature -> (method, path, component): the page enables a feature when the route is
 # mounted and, if named, the component behind it runs on this node.
 FEATURES: dict[str, tuple[str, str, str | None]] = {
-    "chat": ("POST", "/api/chat", None),
+    "chat": ("POST", "/api/chat", "agent"),
     "agents": ("GET", "/api/agents", None),
     "world": ("GET", "/api/world", "world"),
     "world_events": ("GET", "/api/world/events", "world"),
-    "voice": ("GET", "/api/voice", None),
+    "voice": ("GET", "/api/voice", "voice"),
     "peers": ("GET", "/api/peers", None),
 }
 
@@ -69,8 +73,14 @@ async def features(request: web.Request) -> web.Response:
     present = {name: _has_route(request.app, method, path)
                and (component is None or node.get(component) is not None)
                for name, (method, path, component) in FEATURES.items()}
+    # The request guard lets only loopback callers (or signed peers) reach protected paths.
+    local = is_loopback(request.remote)
+    blocked = {name: LOOPBACK_ONLY for name, (_, path, _c) in FEATURES.items()
+               if present[name] and not local and is_protected(path)}
+    for name in blocked:
+        present[name] = False
     return web.json_response({"name": node.name, "tier": node.tier, "version": node.version,
-                              "features": present})
+                              "features": present, "blocked": blocked})
 
 
 async def agents(request: web.Request) -> web.Response:

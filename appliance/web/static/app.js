@@ -8,7 +8,7 @@ const STORAGE_KEY = "hybrid-agent.chat";
 const MAX_KEPT_MESSAGES = 200;
 
 const $ = (sel) => document.querySelector(sel);
-const state = { features: {}, conversationId: null, messages: [], world: new Map() };
+const state = { features: {}, blocked: {}, conversationId: null, messages: [], world: new Map() };
 
 // ---------------------------------------------------------------- helpers
 
@@ -366,6 +366,7 @@ function followWorld() {
 function setupWorld() {
   const form = $("#world-form");
   if (!state.features.world) {
+    if (state.blocked.world) $("#world-unavailable").textContent = `The world model: ${state.blocked.world}.`;
     $("#world-unavailable").hidden = false;
     for (const c of form.elements) c.disabled = true;
     return;
@@ -407,7 +408,7 @@ const WORKLET = "/static/pcm-worklet.js";
 
 const voice = {
   ctx: null, stream: null, node: null, ws: null, talking: false, playAt: 0,
-  replyRate: 22050, played: 0, sent: 0, reply: "",
+  replyRate: 22050, played: 0, sent: 0, reply: "", sources: new Set(),
 };
 
 function talkStatus(text) { $("#talk-status").textContent = text; }
@@ -434,7 +435,8 @@ function openVoiceSocket() {
   return new Promise((resolve, reject) => {
     if (voice.ws && voice.ws.readyState === WebSocket.OPEN) { resolve(voice.ws); return; }
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}/api/voice`);
+    const query = state.conversationId ? `?conversation_id=${encodeURIComponent(state.conversationId)}` : "";
+    const ws = new WebSocket(`${proto}//${location.host}/api/voice${query}`);
     ws.binaryType = "arraybuffer";
     ws.onopen = () => { voice.ws = ws; resolve(ws); };
     ws.onerror = () => reject(new Error("cannot open the voice connection"));
@@ -446,25 +448,53 @@ function openVoiceSocket() {
   });
 }
 
+const TALK_STATES = { listening: "Listening…", transcribing: "Transcribing…",
+  thinking: "Thinking…", speaking: "Speaking…" };
+
+// Events of /api/voice (docs/api.md); each binary message is PCM announced by an "audio" event.
 function onVoiceEvent(ev) {
-  const type = ev.type || ev.event;
-  if (type === "transcript" || type === "stt") {
-    $("#talk-transcript").textContent = ev.text || "(nothing heard)";
-    talkStatus("Thinking…");
-  } else if (type === "token" || type === "reply_text" || type === "sentence") {
-    voice.reply += ev.text || "";
-    $("#talk-reply").textContent = voice.reply;
-  } else if (type === "reply" || type === "final") {
-    if (ev.text) { voice.reply = ev.text; $("#talk-reply").textContent = ev.text; }
-  } else if (type === "audio" || type === "audio_start" || type === "tts") {
-    if (ev.sample_rate || ev.rate) voice.replyRate = ev.sample_rate || ev.rate;
-    talkStatus("Speaking…");
-  } else if (type === "done" || type === "end" || type === "audio_end") {
-    talkStatus("Idle.");
-    $("#view-talk").dataset.turns = String(Number($("#view-talk").dataset.turns || 0) + 1);
-  } else if (type === "error") {
-    talkStatus(`Error: ${ev.message || "voice failed"}`);
+  const talk = $("#view-talk");
+  if (ev.conversation_id) { state.conversationId = ev.conversation_id; saveChat(); }
+  switch (ev.type) {
+    case "state":
+      if (ev.sample_rate) voice.replyRate = ev.sample_rate;
+      if (!voice.talking || ev.state !== "listening") talkStatus(TALK_STATES[ev.state] || ev.state);
+      break;
+    case "transcript":
+      $("#talk-transcript").textContent = ev.text || "(nothing heard)";
+      talk.dataset.transcript = ev.text || "";
+      break;
+    case "reply_text":
+      voice.reply += ev.text || "";
+      $("#talk-reply").textContent = voice.reply;
+      break;
+    case "reply":
+      if (ev.text) { voice.reply = ev.text; $("#talk-reply").textContent = ev.text; }
+      break;
+    case "audio":
+      voice.replyRate = ev.sample_rate || voice.replyRate;
+      talkStatus(TALK_STATES.speaking);
+      break;
+    case "audio_stop":
+      stopPlayback();
+      break;
+    case "done":
+      if (!voice.talking) talkStatus("Idle.");
+      talk.dataset.turns = String(Number(talk.dataset.turns || 0) + 1);
+      break;
+    case "error":
+      talkStatus(`Error: ${ev.message || "voice failed"}`);
+      talk.dataset.error = ev.code || "error";
+      break;
+    default:
+      break;  // speech_start, speech_end, barge_in: nothing to show
   }
+}
+
+function stopPlayback() {
+  for (const node of voice.sources) { try { node.stop(); } catch { /* already ended */ } }
+  voice.sources.clear();
+  voice.playAt = 0;
 }
 
 function playPcm(buf) {
@@ -479,6 +509,8 @@ function playPcm(buf) {
   node.connect(ctx.destination);
   voice.playAt = Math.max(voice.playAt, ctx.currentTime);
   node.start(voice.playAt);
+  voice.sources.add(node);
+  node.onended = () => voice.sources.delete(node);
   voice.playAt += audio.duration;
   voice.played += audio.duration;
   $("#view-talk").dataset.playedMs = String(Math.round(voice.played * 1000));
@@ -494,10 +526,12 @@ async function startTalking() {
     await ensureMic();
     if (voice.ctx.state === "suspended") await voice.ctx.resume();
     const ws = await openVoiceSocket();
+    stopPlayback();
     voice.reply = "";
     $("#talk-reply").textContent = "—";
     ws.send(JSON.stringify({ type: "start", sample_rate: VOICE_RATE }));
     talkStatus("Listening…");
+    if (!voice.talking) stopTalking(true);  // released while the mic was still opening
   } catch (err) {
     voice.talking = false;
     btn.setAttribute("aria-pressed", "false");
@@ -506,8 +540,8 @@ async function startTalking() {
   }
 }
 
-function stopTalking() {
-  if (!voice.talking) return;
+function stopTalking(force = false) {
+  if (!voice.talking && force !== true) return;
   voice.talking = false;
   const btn = $("#ptt");
   btn.setAttribute("aria-pressed", "false");
@@ -547,7 +581,9 @@ function setupTalk() {
 async function main() {
   setupTabs();
   try {
-    state.features = (await getJSON("/api/ui")).features || {};
+    const ui = await getJSON("/api/ui");
+    state.features = ui.features || {};
+    state.blocked = ui.blocked || {};
   } catch (err) {
     $("#node-badge").textContent = `cannot reach the node: ${err.message}`;
   }

@@ -1,0 +1,71 @@
+"""The world view: live through the SSE feed, editable with compare-and-set."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+from selenium.webdriver.common.by import By
+
+from tests.browser.page import console_errors, open_ui, text, wait
+
+
+def _row_value(driver, key: str) -> str | None:
+    return driver.execute_script(
+        "const r = document.querySelector(`#world tr[data-key='${arguments[0]}'] code.value`);"
+        "return r ? r.textContent : null", key)
+
+
+async def test_world_edit_in_one_tab_appears_in_another(daemon_factory, browser) -> None:
+    d = await daemon_factory(world={"mode": "local"})
+    async with aiohttp.ClientSession() as s, s.put(d.url + "/api/world/kitchen.light",
+                                                    json="off") as r:
+        assert r.status == 200, await r.text()
+    driver = browser()
+    open_ui(driver, d.url, "world")
+    first = driver.current_window_handle
+    wait(driver, lambda dr: _row_value(dr, "kitchen.light") == '"off"', "initial value not listed")
+    driver.switch_to.new_window("tab")
+    open_ui(driver, d.url, "world")
+    second = driver.current_window_handle
+    wait(driver, lambda dr: text(dr, "#world-live") == "connected", "second tab's feed not live")
+    driver.switch_to.window(first)
+    wait(driver, lambda dr: text(dr, "#world-live") == "connected", "first tab's feed not live")
+
+    # Edit through the form in the first tab: the Edit button fills the form.
+    driver.find_element(By.CSS_SELECTOR, "#world tr[data-key='kitchen.light'] button").click()
+    value = driver.find_element(By.ID, "world-value")
+    value.clear()
+    value.send_keys('{"on": true, "level": 70}')
+    driver.find_element(By.ID, "world-save").click()
+    wait(driver, lambda dr: _row_value(dr, "kitchen.light") == '{"on":true,"level":70}',
+         "the edit did not show in the tab that made it")
+
+    driver.switch_to.window(second)
+    wait(driver, lambda dr: _row_value(dr, "kitchen.light") == '{"on":true,"level":70}',
+         "the edit never reached the second tab through SSE")
+    # A new key typed in the second tab reaches the first one too.
+    driver.find_element(By.ID, "world-key").send_keys("hall.temp")
+    driver.find_element(By.ID, "world-value").send_keys("21.5")
+    driver.find_element(By.ID, "world-save").click()
+    driver.switch_to.window(first)
+    wait(driver, lambda dr: _row_value(dr, "hall.temp") == "21.5", "new key never reached tab one")
+
+    _, body = await d.get_json("/api/world")
+    values = {e["key"]: e["value"] for e in body["entries"]}
+    assert values == {"kitchen.light": {"on": True, "level": 70}, "hall.temp": 21.5}
+    errors = console_errors(driver)
+    assert errors == [], json.dumps(errors)
+
+
+async def test_world_form_rejects_bad_json(daemon_factory, browser) -> None:
+    d = await daemon_factory(world={"mode": "local"})
+    driver = browser()
+    open_ui(driver, d.url, "world")
+    wait(driver, lambda dr: text(dr, "#world-live") == "connected", "feed not live")
+    driver.find_element(By.ID, "world-key").send_keys("door")
+    driver.find_element(By.ID, "world-value").send_keys("{not json")
+    driver.find_element(By.ID, "world-save").click()
+    wait(driver, lambda dr: "not valid JSON" in text(dr, "#world-error"), "bad JSON accepted")
+    _, body = await d.get_json("/api/world")
+    assert body["entries"] == []
