@@ -8,16 +8,20 @@ and processes, an output cap, and a wall-clock timeout after which the whole
 process group is SIGKILLed; bwrap's pid namespace takes every descendant
 with it, even ones that left the process group.
 
-Started as root, the command runs as ``nobody`` (uid 65534) so that the
-process limit is enforced (the kernel does not apply RLIMIT_NPROC to root).
+Started as root, each run gets its own unprivileged uid (from a rotating
+range with no passwd entries) so that the process limit is enforced (the
+kernel does not apply RLIMIT_NPROC to root) and counts only that run: the
+dying remains of a killed fork bomb cannot starve the next run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import resource
+import secrets
 import shutil
 import signal
 from dataclasses import dataclass
@@ -27,7 +31,8 @@ from typing import Any
 from appliance.config import SandboxConfig
 
 BWRAP = "bwrap"
-SANDBOX_UID = 65534
+SANDBOX_UID_BASE = 2_000_000
+SANDBOX_UIDS = 4096
 READ_CHUNK = 65536
 #: Seconds allowed for reaping a killed sandbox.
 REAP_TIMEOUT_S = 5.0
@@ -70,6 +75,14 @@ class SandboxResult:
                 name = f"signal {self.signal}"
             hint = " (CPU time limit)" if self.signal in (signal.SIGXCPU, signal.SIGKILL) else ""
             return f"killed by {name}{hint}"
+        if self.exit_code and self.exit_code > 128:
+            # bwrap's init reports a child killed by signal N as 128 + N.
+            try:
+                name = signal.Signals(self.exit_code - 128).name
+            except ValueError:
+                return f"exit status {self.exit_code}"
+            hint = " (CPU time limit)" if name == "SIGXCPU" else ""
+            return f"killed by {name}{hint}"
         if self.exit_code:
             return f"exit status {self.exit_code}"
         return ""
@@ -81,6 +94,8 @@ class Sandbox:
     def __init__(self, limits: SandboxConfig, *, bwrap: str = BWRAP) -> None:
         self.limits = limits
         self.bwrap = bwrap
+        first = secrets.randbelow(SANDBOX_UIDS)
+        self._uids = (SANDBOX_UID_BASE + (first + i) % SANDBOX_UIDS for i in itertools.count())
 
     def check(self) -> None:
         """Raise SandboxUnavailable unless bwrap is installed (namespaces are tried by probe())."""
@@ -99,25 +114,24 @@ class Sandbox:
 
     async def run(self, argv: list[str], stdin: bytes = b"") -> SandboxResult:
         """Run ``argv`` inside the sandbox; never raises for what the command does."""
-        as_root = os.geteuid() == 0
+        uid = next(self._uids) if os.geteuid() == 0 else None
         proc = await asyncio.create_subprocess_exec(
             *self._bwrap_argv(argv), stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             start_new_session=True, preexec_fn=self._set_limits, env=dict(_ENV),
-            user=SANDBOX_UID if as_root else None, group=SANDBOX_UID if as_root else None,
-            extra_groups=[] if as_root else None)
+            user=uid, group=uid, extra_groups=[] if uid is not None else None)
         cap = self.limits.max_output_bytes
         out, err = bytearray(), bytearray()
         overflow = asyncio.Event()
 
         async def pump(stream: asyncio.StreamReader | None, buf: bytearray) -> None:
             assert stream is not None
+            # Read to the end even past the cap, so the pipes close with the process.
             while chunk := await stream.read(READ_CHUNK):
                 room = cap - len(out) - len(err)
                 buf.extend(chunk[:max(room, 0)])
                 if len(chunk) > room:
                     overflow.set()
-                    return
 
         async def feed() -> None:
             assert proc.stdin is not None
@@ -142,11 +156,9 @@ class Sandbox:
             overflowed.cancel()
             if not work.done():
                 _kill_group(proc.pid)
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(proc.wait(), REAP_TIMEOUT_S)
-                work.cancel()
+                # The pid namespace dies with bwrap, so every pipe reaches EOF promptly.
                 with contextlib.suppress(BaseException):
-                    await work
+                    await asyncio.wait_for(work, REAP_TIMEOUT_S)
         rc = proc.returncode
         killed = timed_out or truncated
         return SandboxResult(
@@ -173,7 +185,7 @@ class Sandbox:
                 args += ["--ro-bind", etc, etc]
         args += ["--proc", "/proc", "--dev", "/dev",
                  "--size", str(lim.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
-                 "--chdir", "/tmp", "--", *argv]
+                 "--remount-ro", "/", "--chdir", "/tmp", "--", *argv]
         return args
 
     def _set_limits(self) -> None:

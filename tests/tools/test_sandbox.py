@@ -1,0 +1,139 @@
+"""Escape attempts against the sandboxed shell and python tools fail, as tool errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+
+from appliance.agent.sandbox import Sandbox
+from appliance.agent.tools.base import invoke
+from appliance.agent.tools.python_runner import PythonRunner
+from appliance.agent.tools.shell import Shell
+from appliance.config import SandboxConfig
+from appliance.security.keys import create_key_file
+
+LIMITS = SandboxConfig(timeout_s=5.0, cpu_s=2, memory_mb=256, processes=16,
+                       max_output_bytes=4096, tmp_mb=4)
+CALL_TIMEOUT_S = 30.0
+
+
+@pytest.fixture
+def shell() -> Shell:
+    return Shell(Sandbox(LIMITS))
+
+
+@pytest.fixture
+def python() -> PythonRunner:
+    return PythonRunner(Sandbox(LIMITS))
+
+
+def survivors(marker: str) -> list[int]:
+    """Pids whose command line contains ``marker``: what a kill left behind."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+async def test_ordinary_commands_work_and_tmp_is_writable(shell: Shell,
+                                                          python: PythonRunner) -> None:
+    obs = await invoke(shell, {"command": "echo hello > /tmp/f && cat /tmp/f && echo $((6*7))"},
+                       CALL_TIMEOUT_S)
+    assert obs == {"ok": True, "result": {"exit_code": 0, "stdout": "hello\n42\n", "stderr": ""}}
+    obs = await invoke(python, {"code": "import math\nprint(math.factorial(10))"}, CALL_TIMEOUT_S)
+    assert obs["ok"] and obs["result"]["stdout"] == "3628800\n"
+    failed = await invoke(shell, {"command": "echo oops >&2; exit 3"}, CALL_TIMEOUT_S)
+    assert failed["ok"] is False
+    assert "exit status 3" in failed["error"] and "oops" in failed["error"]
+
+
+async def test_no_network_not_even_the_hosts_loopback(python: PythonRunner) -> None:
+    connections = 0
+
+    async def on_connect(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        w.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    code = ("import socket\n"
+            f"s = socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+            "print('connected')\n")
+    obs = await invoke(python, {"code": code}, CALL_TIMEOUT_S)
+    server.close()
+    await server.wait_closed()
+    assert obs["ok"] is False
+    assert "ConnectionRefusedError" in obs["error"] or "unreachable" in obs["error"]
+    assert connections == 0
+    ifaces = await invoke(python, {"code": "import socket; print(socket.if_nameindex())"},
+                          CALL_TIMEOUT_S)
+    assert ifaces["result"]["stdout"].strip() == "[(1, 'lo')]"  # nothing but its own loopback
+
+
+async def test_writing_outside_tmp_fails(shell: Shell, tmp_path: Path) -> None:
+    # The host's /tmp is not the sandbox's /tmp, and the repo is not there at all.
+    targets = [tmp_path / "escaped", Path.cwd() / f"escaped-{secrets.token_hex(4)}"]
+    for path in ("/usr/pwned", "/pwned", "/proc/sys/kernel/hostname", *map(str, targets)):
+        obs = await invoke(shell, {"command": f"echo x > {path}"}, CALL_TIMEOUT_S)
+        assert obs["ok"] is False, path
+        assert any(w in obs["error"] for w in ("Read-only file system", "Directory nonexistent",
+                                               "No such file", "Permission denied")), obs
+    assert not any(t.exists() for t in targets) and not Path("/usr/pwned").exists()
+
+
+async def test_the_cluster_key_cannot_be_read(shell: Shell, tmp_path: Path) -> None:
+    key_file = tmp_path / "cluster.key"
+    key = create_key_file(key_file)
+    for path in (str(key_file), "/etc/hybrid-agent/cluster.key", "/var/lib/hybrid-agent"):
+        obs = await invoke(shell, {"command": f"cat {path} | od -An -tx1 | head -c 200"},
+                           CALL_TIMEOUT_S)
+        assert key.hex()[:16] not in str(obs)
+    obs = await invoke(shell, {"command": f"cat {key_file}"}, CALL_TIMEOUT_S)
+    assert obs["ok"] is False and "No such file" in obs["error"]
+
+
+async def test_a_fork_bomb_is_contained(shell: Shell) -> None:
+    marker = "bomb" + secrets.token_hex(4)
+    obs = await invoke(shell, {"command": f"{marker}() {{ {marker} | {marker} & }}; {marker}; "
+                                          "sleep 30"}, CALL_TIMEOUT_S)
+    assert obs["ok"] is False
+    assert "killed" in obs["error"] or "fork" in obs["error"].lower()
+    assert survivors(marker) == []
+
+
+async def test_an_endless_loop_is_killed(python: PythonRunner, shell: Shell) -> None:
+    obs = await invoke(python, {"code": "while True:\n    pass\n"}, CALL_TIMEOUT_S)
+    assert obs["ok"] is False and "killed" in obs["error"]
+    marker = "sleep" + secrets.token_hex(4)
+    # Not burning CPU, and hiding from the process group: the wall clock still ends it.
+    obs = await invoke(shell, {"command": f"setsid sh -c 'sleep 1000 # {marker}' & sleep 1000"},
+                       CALL_TIMEOUT_S)
+    assert obs["ok"] is False and "wall-clock timeout" in obs["error"]
+    assert survivors(marker) == []
+
+
+async def test_an_output_flood_is_cut_off(shell: Shell, python: PythonRunner) -> None:
+    obs = await invoke(shell, {"command": "yes flood"}, CALL_TIMEOUT_S)
+    assert obs["ok"] is False and "output limit exceeded" in obs["error"]
+    assert len(obs["error"]) < 2 * LIMITS.max_output_bytes
+    obs = await invoke(python, {"code": "import sys\nsys.stderr.write('e' * 10**7)"},
+                       CALL_TIMEOUT_S)
+    assert obs["ok"] is False and "output limit exceeded" in obs["error"]
+
+
+async def test_memory_and_tmp_size_are_limited(python: PythonRunner, shell: Shell) -> None:
+    obs = await invoke(python, {"code": "x = bytearray(1024 * 1024 * 1024)"}, CALL_TIMEOUT_S)
+    assert obs["ok"] is False and "MemoryError" in obs["error"]
+    obs = await invoke(shell, {"command": "head -c 20000000 /dev/zero > /tmp/big"},
+                       CALL_TIMEOUT_S)
+    assert obs["ok"] is False

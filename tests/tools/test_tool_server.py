@@ -1,0 +1,113 @@
+"""RemoteToolProxy drives a real tool server in another process; unsigned callers get 401."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from appliance.agent.remote import RemoteToolProxy
+from appliance.agent.tools.base import invoke
+from appliance.agent.tools.calculator import Calculator
+from appliance.agent.tools.python_runner import PythonRunner
+from appliance.agent.tools.shell import Shell
+from appliance.security.keys import create_key_file, generate_key
+from appliance.security.signing import Signer
+from appliance.web.peer import PeerClient
+
+CALL_TIMEOUT_S = 30.0
+
+
+async def start_core(daemon_factory: Callable[..., Any], tmp_path: Path) -> tuple[Any, bytes]:
+    key_file = tmp_path / "core.key"
+    key = create_key_file(key_file)
+    core = await daemon_factory(
+        node={"tier": "core"}, tools={"serve": True, "enabled": ["calculator", "clock"]},
+        security={"cluster_key_file": str(key_file)})
+    return core, key
+
+
+async def test_remote_tool_proxy_drives_a_real_tool_server(
+        daemon_factory: Callable[..., Any], tmp_path: Path) -> None:
+    core, key = await start_core(daemon_factory, tmp_path)
+    status, listing = await core.get_json("/api/tools")
+    assert status == 200
+    assert {t["name"] for t in listing["served"]} == {"calculator", "clock", "shell", "python"}
+
+    client = PeerClient(lambda: core.url, Signer(key).sign_headers)
+    try:
+        calc = RemoteToolProxy(Calculator, client)
+        obs = await invoke(calc, {"expression": "12*7"}, CALL_TIMEOUT_S)
+        assert obs == {"ok": True, "result": {"expression": "12*7", "value": 84}}
+        shell = RemoteToolProxy(Shell, client)
+        obs = await invoke(shell, {"command": "echo from-the-core; hostname"}, CALL_TIMEOUT_S)
+        assert obs["ok"] and obs["result"]["stdout"] == "from-the-core\nsandbox\n"
+        failed = await invoke(shell, {"command": "ls /nonexistent"}, CALL_TIMEOUT_S)
+        assert failed["ok"] is False and "No such file" in failed["error"]
+        python = RemoteToolProxy(PythonRunner, client)
+        flood = await invoke(python, {"code": "print('x' * 10**7)"}, CALL_TIMEOUT_S)
+        assert flood["ok"] is False and "output limit exceeded" in flood["error"]
+        # Bad arguments are caught before they leave the box.
+        bad = await invoke(calc, {"expr": "1"}, CALL_TIMEOUT_S)
+        assert bad["ok"] is False and "expression" in bad["error"]
+    finally:
+        await client.close()
+
+
+async def test_unsigned_and_wrongly_signed_callers_get_401_even_from_loopback(
+        daemon_factory: Callable[..., Any], tmp_path: Path) -> None:
+    core, key = await start_core(daemon_factory, tmp_path)
+    url = f"{core.url}/api/tools/shell"
+    body = b'{"arguments": {"command": "id"}}'
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url, data=body) as r:
+            assert r.status == 401
+            assert "signed requests only" in (await r.json())["error"]["message"]
+        stranger = Signer(generate_key()).sign_headers("POST", "/api/tools/shell", body)
+        async with s.post(url, data=body, headers=stranger) as r:
+            assert r.status == 401
+            assert "wrong signature" in (await r.json())["error"]["message"]
+        signed = Signer(key).sign_headers("POST", "/api/tools/shell", body)
+        async with s.post(url, data=body, headers=signed) as r:
+            assert r.status == 200 and (await r.json())["ok"] is True
+        async with s.post(url, data=body, headers=signed) as r:  # the same token again
+            assert r.status == 401 and "replayed" in (await r.json())["error"]["message"]
+        bad_args = b'{"arguments": {"command": 42}}'
+        headers = Signer(key).sign_headers("POST", "/api/tools/shell", bad_args)
+        async with s.post(url, data=bad_args, headers=headers) as r:
+            assert r.status == 400 and "command" in (await r.json())["error"]["message"]
+        headers = Signer(key).sign_headers("POST", "/api/tools/teleport", b"{}")
+        async with s.post(f"{core.url}/api/tools/teleport", data=b"{}", headers=headers) as r:
+            assert r.status == 404
+
+
+async def test_an_edge_uses_the_cores_tools_and_world_through_config(
+        daemon_factory: Callable[..., Any], tmp_path: Path) -> None:
+    core_key = tmp_path / "core.key"
+    create_key_file(core_key)
+    core = await daemon_factory(node={"tier": "core"}, tools={"serve": True},
+                                world={"mode": "local", "serve": True},
+                                security={"cluster_key_file": str(core_key)})
+    edge = await daemon_factory(
+        node={"tier": "edge"},
+        tools={"enabled": ["calculator", "shell", "world_get"], "endpoints": [core.url]},
+        world={"mode": "remote", "endpoint": core.url},
+        security={"cluster_key_file": str(core_key)})
+    status, listing = await edge.get_json("/api/tools")
+    where = {t["name"]: t["where"] for t in listing["tools"]}
+    assert where == {"calculator": "local", "shell": core.url, "world_get": "local"}
+    assert listing["served"] == []
+    async with aiohttp.ClientSession() as s:
+        async with s.put(f"{edge.url}/api/world/hall.light", json="on") as r:
+            assert r.status == 200
+            version = (await r.json())["version"]
+        async with s.get(f"{core.url}/api/world/hall.light") as r:
+            assert (await r.json()) == {"key": "hall.light", "value": "on", "version": version}
+        async with s.put(f"{edge.url}/api/world/hall.light", json="off",
+                         headers={"If-Match": str(version - 1)}) as r:
+            assert r.status == 412
+    status, state = await edge.get_json("/api/world")
+    assert status == 200
+    assert [e["key"] for e in state["entries"]] == ["hall.light"]
