@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 WAIT_S = 20.0
+LLM_FILE = "llm/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def llm_section(models_dir: Path, **overrides: Any) -> dict[str, Any]:
+    """The daemon's llm section: the real SmolLM2 in-process, sized for a 2-core box."""
+    return {"mode": "local", "model": str(models_dir / LLM_FILE), "threads": 2,
+            "context": 2048, "slots": 2, "queue": 4, **overrides}
 
 
 def open_ui(driver: WebDriver, url: str, view: str = "chat") -> None:

@@ -198,12 +198,13 @@ function restoreChat() {
 }
 
 function describeTool(kind, d) {
+  // tool_call: {id, name, arguments, where}; tool_result: {id, name, ok, result | error}
   if (kind === "tool_call") {
     const args = typeof d.arguments === "string" ? d.arguments : JSON.stringify(d.arguments ?? {});
-    return `→ ${d.name || d.tool || "tool"}(${args})`;
+    return `→ ${d.name}(${args})${d.where ? ` on ${d.where}` : ""}`;
   }
-  const out = d.result ?? d.content ?? d.output ?? d.error ?? d;
-  return `← ${d.name || d.tool || "tool"}: ${typeof out === "string" ? out : JSON.stringify(out)}`;
+  const out = d.ok === false ? `failed: ${d.error}` : d.result;
+  return `← ${d.name}: ${typeof out === "string" ? out : JSON.stringify(out)}`;
 }
 
 async function sendChat(text) {
@@ -226,18 +227,20 @@ async function sendChat(text) {
       const d = typeof data === "object" && data !== null ? data : { text: data };
       if (d.conversation_id) state.conversationId = d.conversation_id;
       if (event === "token") {
-        streamed += d.text ?? d.token ?? d.delta ?? "";
+        streamed += d.text ?? "";
         answer.textContent = streamed;
+        li.dataset.tokens = String(Number(li.dataset.tokens || 0) + 1);
       } else if (event === "thought") {
         addEvent(li, "thought", `thinking: ${d.text ?? ""}`);
       } else if (event === "tool_call" || event === "tool_result") {
         addEvent(li, event, describeTool(event, d));
       } else if (event === "final") {
-        const full = d.text ?? d.content ?? d.answer;
-        if (typeof full === "string" && full) { streamed = full; answer.textContent = full; }
+        if (typeof d.text === "string" && d.text) { streamed = d.text; answer.textContent = d.text; }
         li.dataset.final = "true";
+        if (d.served_by) li.title = `answered by ${d.served_by}`;
       } else if (event === "error") {
-        addEvent(li, "error", d.message || d.error?.message || "error");
+        addEvent(li, "error", d.message || "error");
+        li.dataset.error = d.code || "error";
       }
     }
   } catch (err) {
