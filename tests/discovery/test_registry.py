@@ -81,8 +81,9 @@ def test_a_peer_that_moves_or_changes_key_loses_trust_until_it_proves_again():
 
 def test_static_peers_come_from_a_verified_answer_and_survive_goodbyes():
     reg = PeerRegistry(own_id="me")
-    p = reg.add_static("http://10.0.0.7:8700", {"id": "s", "name": "core-s", "tier": "core",
-                                                 "roles": "llm,tools", "models": "m", "load": "1/2"})
+    answer = {"id": "s", "name": "core-s", "tier": "core", "roles": "llm,tools", "models": "m",
+              "load": "1/2"}
+    p = reg.add_static("http://10.0.0.7:8700", answer)
     assert p.trusted and p.source == "static" and p.load == 0.5
     assert [x.id for x in reg.select("tools")] == ["s"]
     assert reg.add_static("http://10.0.0.8:8700", {"id": "me"}) is None

@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from appliance.security.keys import create_key_file
-
-WAIT_S = 15.0
-
-
-async def _until(check, what: str):
-    async def loop():
-        while not (value := await check()):
-            await asyncio.sleep(0.05)
-        return value
-    try:
-        return await asyncio.wait_for(loop(), WAIT_S)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
+from tests.lan.waiting import wait_for
 
 
 async def test_a_static_peer_is_trusted_listed_and_dropped_from_selection_when_dead(
@@ -34,7 +20,7 @@ async def test_a_static_peer_is_trusted_listed_and_dropped_from_selection_when_d
         _, body = await edge.get_json("/api/peers")
         return next((p for p in body["peers"] if p["trusted"] and p["healthy"]), None)
 
-    peer = await _until(trusted, "the edge to trust its static core")
+    peer = await wait_for(trusted, what="the edge to trust its static core")
     _, health = await core.get_json("/health")
     assert peer["id"] == health["id"] and peer["source"] == "static"
     assert peer["url"] == core.url and peer["tier"] == "core"
@@ -47,7 +33,7 @@ async def test_a_static_peer_is_trusted_listed_and_dropped_from_selection_when_d
         _, body = await edge.get_json("/api/peers")
         return body["peers"] and not body["peers"][0]["healthy"]
 
-    await _until(down, "the edge to mark the dead core down")
+    await wait_for(down, what="the edge to mark the dead core down")
     _, body = await edge.get_json("/api/peers")
     assert body["peers"][0]["id"] == health["id"]  # a static peer is kept for its return
 

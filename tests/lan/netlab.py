@@ -14,6 +14,11 @@ import os
 import secrets
 import subprocess
 from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from tests.support.daemon import DaemonProcess
 
 MEMBER_IFACE = "veth0"
 HOST_OCTET = 254
@@ -26,6 +31,16 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def _sysctl(ns: str, key: str, value: str) -> None:
     path = "/proc/sys/" + key.replace(".", "/")
     subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", f"echo {value} > {path}"],
+                   check=True, capture_output=True)
+
+
+def _block_multicast(ns: str, port: str) -> None:
+    """Make the "switch" stop flooding multicast out of ``port`` (mDNS cannot cross it).
+
+    ``multicast off`` on an interface alone does not stop a socket that names
+    it with IP_MULTICAST_IF, so the bridge itself drops it, like a switch that blocks mDNS.
+    """
+    subprocess.run(["bridge", "-n", ns, "link", "set", "dev", port, "mcast_flood", "off"],
                    check=True, capture_output=True)
 
 
@@ -122,6 +137,8 @@ class Lan:
             _ip("-n", lan_ns, "link", "add", port, "type", "veth", "peer", "name",
                 MEMBER_IFACE, "netns", ns)
             _ip("-n", lan_ns, "link", "set", port, "master", "br0", "up")
+            if not multicast:
+                _block_multicast(lan_ns, port)
             self.members[name] = i
             _ip("-n", ns, "addr", "add", f"{self.addr(name)}/{prefix}", "dev", MEMBER_IFACE)
             if not multicast:
@@ -134,7 +151,31 @@ class Lan:
         _ip("link", "add", self.host_iface, "type", "veth", "peer", "name", "ph",
             "netns", lan_ns)
         _ip("-n", lan_ns, "link", "set", "ph", "master", "br0", "up")
+        if not multicast:
+            _block_multicast(lan_ns, "ph")
         _ip("addr", "add", f"{self.host_addr}/{prefix}", "dev", self.host_iface)
         if not multicast:
             _ip("link", "set", self.host_iface, "multicast", "off")
         _ip("link", "set", self.host_iface, "up")
+
+
+class LanNode:
+    """A daemon in a namespace, reached at its LAN address from the test process."""
+
+    def __init__(self, proc: DaemonProcess, addr: str) -> None:
+        self.proc = proc
+        self.addr = addr
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.addr}:{self.proc.port}"
+
+    async def get_json(self, path: str) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as s, s.get(self.url + path) as r:
+            return r.status, await r.json(content_type=None)
+
+    async def peers(self, **query: str) -> list[dict[str, Any]]:
+        q = "&".join(f"{k}={v}" for k, v in query.items())
+        status, body = await self.get_json("/api/peers" + (f"?{q}" if q else ""))
+        assert status == 200, body
+        return body["peers"]

@@ -15,7 +15,7 @@ async def test_daemon_proves_its_key_and_a_different_key_fails(daemon_factory, t
     d = await daemon_factory(security={"cluster_key_file": str(key_file)})
     async with aiohttp.ClientSession() as s:
         answer = await challenge_peer(s, d.url, key, 2.0)
-        status, health = await d.get_json("/health")
+        _, health = await d.get_json("/health")
         assert answer["id"] == health["id"]
         assert answer["kf"] == keys.fingerprint(key)
         try:
@@ -43,7 +43,7 @@ async def test_challenge_rejects_bad_nonces_with_400(daemon_factory, tmp_path):
 
 async def test_a_daemon_without_key_says_so_and_still_serves_loopback(daemon_factory, tmp_path):
     d = await daemon_factory(security={"cluster_key_file": str(tmp_path / "missing.key")})
-    status, body = await d.get_json("/api/status")
+    _, body = await d.get_json("/api/status")
     assert "NO CLUSTER KEY" in body["status"]
     assert body["components"]["security"]["has_key"] is False
     assert any(line.startswith("STATUS=") and "NO CLUSTER KEY" in line for line in d.notify.lines())
