@@ -9,7 +9,7 @@ MODELS := $(CACHE)/models
 LLAMA_VERSION := 0.3.36
 PYTEST_ARGS ?=
 
-.PHONY: test lint venv models llama-wheel clean
+.PHONY: test lint venv models llama-wheel etc-configs clean
 
 test: venv models
 	HYBRID_AGENT_TEST_MODELS=$(MODELS) HYBRID_AGENT_TEST_CACHE=$(CACHE) \
@@ -18,7 +18,7 @@ test: venv models
 lint: venv
 	$(VENV)/bin/ruff check appliance installer tests bench
 	$(VENV)/bin/mypy
-	shellcheck install.sh .ci/run tests/e2e/*.sh
+	shellcheck install.sh .ci/run
 
 venv: $(VENV)/.installed
 
@@ -39,6 +39,12 @@ $(WHEELS)/.llama-$(LLAMA_VERSION):
 
 models: venv
 	$(VENV)/bin/hybrid-agent models fetch --dir $(MODELS) --role stt --role tts --role llm
+
+# The default config of each tier that install.sh writes (a test keeps these in step).
+etc-configs: venv
+	for t in edge mid core; do \
+	  $(VENV)/bin/hybrid-agent config defaults --tier $$t > etc/hybrid-agent/config.$$t.yaml; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,75 @@
+"""The hybrid-agent installer: detect -> plan -> apply.
+
+Runs under the system ``python3`` straight from the source tree (install.sh
+puts the tree on ``PYTHONPATH``), so it uses the standard library only and
+reaches the rest of the project through the venv's ``hybrid-agent`` command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class InstallError(Exception):
+    """The install cannot go on; the message says why and what to do."""
+
+
+class PreflightError(InstallError):
+    """A check before any change failed: nothing was touched."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the installer puts things; ``under(root)`` relocates all of it for tests."""
+
+    opt: Path = Path("/opt/hybrid-agent")
+    etc: Path = Path("/etc/hybrid-agent")
+    state: Path = Path("/var/lib/hybrid-agent")
+    unit_dir: Path = Path("/etc/systemd/system")
+    sysusers_dir: Path = Path("/etc/sysusers.d")
+    tmpfiles_dir: Path = Path("/etc/tmpfiles.d")
+    default_file: Path = Path("/etc/default/hybrid-agent")
+    group_file: Path = Path("/etc/group")
+
+    @property
+    def venv(self) -> Path:
+        return self.opt / "venv"
+
+    @property
+    def record(self) -> Path:
+        """What the last install did (tier, port, hashes); root's, beside the venv."""
+        return self.opt / "install.json"
+
+    @property
+    def config(self) -> Path:
+        return self.etc / "config.yaml"
+
+    @property
+    def cluster_key(self) -> Path:
+        return self.etc / "cluster.key"
+
+    @property
+    def models(self) -> Path:
+        return self.state / "models"
+
+    @property
+    def unit(self) -> Path:
+        return self.unit_dir / f"{SERVICE}.service"
+
+    @property
+    def sysusers(self) -> Path:
+        return self.sysusers_dir / f"{SERVICE}.conf"
+
+    @property
+    def tmpfiles(self) -> Path:
+        return self.tmpfiles_dir / f"{SERVICE}.conf"
+
+    def under(self, root: Path) -> Paths:
+        """The same layout below ``root`` (tests)."""
+        return Paths(**{name: root / str(getattr(self, name)).lstrip("/")
+                        for name in self.__dataclass_fields__})
+
+
+SERVICE = "hybrid-agent"
+USER = "hybrid-agent"

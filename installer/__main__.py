@@ -1,0 +1,142 @@
+"""`python3 -m installer`: what install.sh hands over to (detect -> plan -> apply)."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from installer import SERVICE, InstallError, Paths, PreflightError
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+SRC = Path(__file__).resolve().parent.parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="install.sh",
+        description="Install (or upgrade in place) hybrid-agent as the systemd service "
+                    f"{SERVICE}. Re-running changes only what differs and restarts the "
+                    "service only then.")
+    p.add_argument("--tier", choices=("edge", "mid", "core"),
+                   help="override the tier detected from the hardware")
+    p.add_argument("--port", type=_port, help="HTTP port (default 8700, or the one in use)")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask before changing things")
+    p.add_argument("--wheelhouse", type=Path, metavar="DIR",
+                   help="install from the wheels in DIR only, with no network "
+                        "(docs/operations.md says how to build one)")
+    p.add_argument("--find-links", type=Path, metavar="DIR", action="append", default=[],
+                   help="also take wheels from DIR, on top of the index (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    p.add_argument("--join", metavar="CODE",
+                   help="join an existing cluster with the code `hybrid-agent pair` prints")
+    p.add_argument("--uninstall", action="store_true",
+                   help="stop and remove the service, its units and the venv")
+    p.add_argument("--purge", action="store_true",
+                   help="with --uninstall: also remove config, state, models and the user")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.purge and not args.uninstall:
+        print("install.sh: --purge only goes with --uninstall", file=sys.stderr)
+        return EXIT_USAGE
+    from installer import apply, detect, plan
+
+    paths = Paths()
+    if args.uninstall:
+        import os
+
+        if os.geteuid() != 0:
+            print("install.sh: run it with sudo", file=sys.stderr)
+            return EXIT_FAIL
+        print(f"uninstalling {SERVICE}")
+        apply.uninstall(paths, args.purge)
+        print(f"{SERVICE} uninstalled")
+        return EXIT_OK
+
+    options = plan.Options(
+        tier=args.tier, port=args.port, yes=args.yes, wheelhouse=args.wheelhouse,
+        find_links=tuple(args.find_links), dry_run=args.dry_run, join=args.join)
+    record = detect.read_record(paths.record)
+    ports = sorted({p for p in (args.port, record.get("port"), detect.config_port(paths.config),
+                                plan.DEFAULT_PORT) if isinstance(p, int)})
+    try:
+        if args.join:
+            _check_join(args.join)
+        facts = detect.detect(paths, ports, need_network=args.wheelhouse is None)
+        the_plan = plan.make_plan(options, facts)
+    except PreflightError as exc:
+        print(f"install.sh: {exc}\nNothing was changed.", file=sys.stderr)
+        return EXIT_FAIL
+    print(the_plan.describe(), flush=True)
+    if args.dry_run:
+        print("dry run: nothing was changed")
+        return EXIT_OK
+    if not args.yes and not _confirm():
+        print("nothing was changed")
+        return EXIT_FAIL
+    try:
+        result = apply.apply(the_plan, SRC)
+    except InstallError as exc:
+        print(f"install.sh: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.changed:
+        print("changed: " + "; ".join(result.changes))
+    else:
+        print("nothing changed: the installed hybrid-agent is up to date")
+    print(f"\nhybrid-agent is running: http://{_hostname()}:{the_plan.port}/\n"
+          f"  more: journalctl -u {SERVICE} -f;  {the_plan.paths.venv}/bin/hybrid-agent status "
+          f"--url http://127.0.0.1:{the_plan.port}\n\n$ systemctl status {SERVICE}", flush=True)
+    subprocess.run(["systemctl", "status", "--no-pager", "--lines=5", SERVICE], check=False)
+    return EXIT_OK
+
+
+def _check_join(code: str) -> None:
+    try:
+        from appliance.security import keys
+    except ImportError:
+        raise PreflightError("--join needs appliance.security, which this tree lacks") from None
+    from appliance.security.errors import JoinCodeError
+
+    try:
+        keys.key_from_code(code)
+    except JoinCodeError as exc:
+        raise PreflightError(f"--join: {exc}") from None
+
+
+def _confirm() -> bool:
+    if not sys.stdin.isatty():
+        print("install.sh: not a terminal to ask on: add --yes to go ahead", file=sys.stderr)
+        return False
+    return input("Go ahead? [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is outside 1-65535")
+    return value
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)

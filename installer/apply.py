@@ -1,0 +1,428 @@
+"""Plan -> changes on the box, idempotently: venv, models, user, directories, config, units.
+
+Each step compares what is there with what should be and says whether it
+changed something; the service is restarted only when a step did. A fresh
+install that fails before its units are in place is rolled back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from installer import SERVICE, USER, InstallError, Paths
+from installer.plan import Plan
+
+PIP_TIMEOUT_S = 3600
+SYSTEMCTL_TIMEOUT_S = 120
+READY_TIMEOUT_S = 600
+READY_POLL_S = 1.0
+HEALTH_TIMEOUT_S = 3.0
+JOURNAL_LINES = 30
+SOURCE_PARTS = ("pyproject.toml", "README.md", "LICENSE", "appliance", "installer")
+Say = Callable[[str], None]
+
+
+@dataclass
+class Result:
+    """What apply changed, in words."""
+
+    changes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    record: dict[str, object] = field(default_factory=dict)
+    """Extra fields for the install record, written only once the service is ready."""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+def apply(plan: Plan, src: Path, say: Say = print) -> Result:
+    """Carry out ``plan`` from the source tree ``src``; InstallError on failure."""
+    paths = plan.paths
+    fresh = not paths.record.exists()
+    made = [p for p in (paths.opt, paths.state) if not p.exists()]
+    result = Result()
+    try:
+        _venv(plan, src, result, say)
+        _models(plan, result, say)
+    except BaseException:
+        if fresh:
+            say("install failed before any unit was installed: removing what it created")
+            for p in made:
+                shutil.rmtree(p, ignore_errors=True)
+        raise
+    _user(plan, src, result, say)
+    _config(plan, src, result, say)
+    _cluster_key(plan, result, say)
+    units_changed = _units(plan, src, result, say)
+    if units_changed:
+        systemctl("daemon-reload")
+    systemctl("enable", f"{SERVICE}.service", quiet=True)
+    active = _is_active()
+    if not active:
+        say(f"starting {SERVICE}")
+        systemctl("reset-failed", f"{SERVICE}.service", check=False)
+        systemctl("start", "--no-block", f"{SERVICE}.service")
+        if not result.changed:
+            result.changes.append("service started")
+    elif result.changed:
+        say(f"restarting {SERVICE} to pick up: {'; '.join(result.changes)}")
+        systemctl("restart", "--no-block", f"{SERVICE}.service")
+    wait_ready(plan.port, say)
+    _write_record(plan, src, result)
+    return result
+
+
+def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
+    """Stop and remove the service and the venv (and, with ``purge``, config, state, models)."""
+    removed = []
+    if paths.unit.exists():
+        systemctl("disable", "--now", f"{SERVICE}.service", check=False)
+    for p in (paths.unit, paths.sysusers, paths.tmpfiles):
+        if p.exists():
+            p.unlink()
+            removed.append(str(p))
+    systemctl("daemon-reload", check=False)
+    systemctl("reset-failed", f"{SERVICE}.service", check=False)
+    if paths.opt.exists():
+        shutil.rmtree(paths.opt)
+        removed.append(str(paths.opt))
+    if purge:
+        for p in (paths.etc, paths.state, Path(f"/var/cache/{SERVICE}"),
+                  Path(f"/var/log/{SERVICE}"), paths.default_file):
+            if p.is_dir():
+                shutil.rmtree(p)
+                removed.append(str(p))
+            elif p.exists():
+                p.unlink()
+                removed.append(str(p))
+        if USER in _passwd_users():
+            subprocess.run(["userdel", USER], check=False, capture_output=True)
+            subprocess.run(["groupdel", USER], check=False, capture_output=True)
+            removed.append(f"user {USER}")
+    for r in removed:
+        say(f"  removed {r}")
+    if not purge:
+        say(f"kept {paths.etc}, {paths.state} (state and models): remove them with --purge")
+    return removed
+
+
+def wait_ready(port: int, say: Say, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Wait until the unit is active and /health answers 200; InstallError with the journal."""
+    deadline = time.monotonic() + timeout_s
+    url = f"http://127.0.0.1:{port}/health"
+    last = ""
+    start = time.monotonic()
+    while time.monotonic() < deadline:
+        state = _unit_state()
+        if state in ("failed", "inactive") and time.monotonic() - start > 2 * READY_POLL_S:
+            raise InstallError(f"{SERVICE} did not start ({state}). Last journal lines:\n"
+                               + journal_tail())
+        line = f"  waiting for {SERVICE}: {state}; {_status_text()}"
+        if state == "active" and _health_ok(url):
+            say(f"  {SERVICE} is ready: {_status_text()}")
+            return
+        if line != last:
+            say(line)
+            last = line
+        time.sleep(READY_POLL_S)
+    raise InstallError(f"{SERVICE} was not ready after {timeout_s:.0f} s. Last journal lines:\n"
+                       + journal_tail())
+
+
+def journal_tail(lines: int = JOURNAL_LINES) -> str:
+    proc = subprocess.run(["journalctl", "-u", f"{SERVICE}.service", "-n", str(lines),
+                           "--no-pager", "-o", "short"], capture_output=True, text=True,
+                          check=False, timeout=SYSTEMCTL_TIMEOUT_S)
+    return proc.stdout.rstrip() or proc.stderr.rstrip()
+
+
+def systemctl(*args: str, check: bool = True, quiet: bool = False) -> None:
+    proc = subprocess.run(["systemctl", *args], capture_output=True, text=True, check=False,
+                          timeout=SYSTEMCTL_TIMEOUT_S)
+    if check and proc.returncode != 0:
+        raise InstallError(f"systemctl {' '.join(args)} failed: {proc.stderr.strip()}")
+
+
+def source_hash(src: Path, extras: tuple[str, ...], wheel_dirs: tuple[Path, ...]) -> str:
+    """A fingerprint of what the venv is built from: source files, extras, wheel dirs."""
+    h = hashlib.sha256()
+    h.update(",".join(extras).encode())
+    for d in wheel_dirs:
+        h.update(str(d).encode())
+        for w in sorted(d.glob("*.whl")):
+            h.update(w.name.encode())
+    for part in SOURCE_PARTS:
+        base = src / part
+        files = [base] if base.is_file() else sorted(
+            p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        for f in files:
+            h.update(str(f.relative_to(src)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def render_config(template: str, port: int) -> str:
+    """The tier's default config with the chosen port."""
+    out, in_http = [], False
+    for line in template.splitlines(keepends=True):
+        if line and not line[0].isspace() and not line.startswith("#"):
+            in_http = line.startswith("http:")
+        if in_http and line.strip().startswith("port:"):
+            indent = line[: len(line) - len(line.lstrip())]
+            line = f"{indent}port: {port}\n"
+        out.append(line)
+    return "".join(out)
+
+
+def sysusers_text(src: Path, extra_groups: tuple[str, ...]) -> str:
+    base = (src / "units" / f"{SERVICE}.sysusers").read_text()
+    return base + "".join(f"m {USER} {g}\n" for g in extra_groups)
+
+
+# ---------------------------------------------------------------- steps
+
+
+def _venv(plan: Plan, src: Path, result: Result, say: Say) -> None:
+    venv = plan.paths.venv
+    py = venv / "bin" / "python"
+    o = plan.options
+    wheel_dirs = ((o.wheelhouse,) if o.wheelhouse else ()) + o.find_links
+    want = source_hash(src, plan.extras, wheel_dirs)
+    record = _read_record(plan.paths.record)
+    if py.exists() and record.get("source") == want:
+        say(f"python: {venv} is up to date")
+        return
+    if not py.exists():
+        say(f"python: creating {venv}")
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        _run([sys.executable, "-m", "venv", str(venv)], "creating the venv")
+    cmd = [str(py), "-m", "pip", "install", "--progress-bar", "on",
+           "--disable-pip-version-check"]
+    if o.wheelhouse:
+        cmd += ["--no-index", "--find-links", str(o.wheelhouse)]
+    for d in o.find_links:
+        cmd += ["--find-links", str(d)]
+    target = f"{src}[{','.join(plan.extras)}]"
+    say(f"python: pip install hybrid-agent[{','.join(plan.extras)}] into {venv}"
+        + (" (llama-cpp-python may compile for minutes)" if "llm" in plan.extras else ""))
+    # Pip builds the project from a copy: the source tree may be read-only or shared.
+    with tempfile.TemporaryDirectory(prefix="hybrid-agent-src-") as tmp:
+        copy = Path(tmp) / "src"
+        shutil.copytree(src, copy, ignore=shutil.ignore_patterns(
+            ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", ".*_cache"))
+        _run([*cmd, target.replace(str(src), str(copy), 1)], "pip install", stream=True,
+             timeout=PIP_TIMEOUT_S)
+    result.changes.append(f"python package installed ({','.join(plan.extras)})")
+    plan.paths.opt.mkdir(parents=True, exist_ok=True)
+
+
+def _models(plan: Plan, result: Result, say: Say) -> None:
+    exe = plan.paths.venv / "bin" / SERVICE
+    cmd = [str(exe), "models", "fetch", "--dir", str(plan.paths.models)]
+    for role in plan.roles:
+        cmd += ["--role", role]
+    source = plan.options.wheelhouse
+    if source:
+        cmd += ["--wheelhouse", str(source)]
+    # An empty config: the user's may be mid-edit, and the models need none of it.
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="hybrid-agent-") as empty:
+        cmd += ["--config", empty.name]
+        say(f"models: fetching and verifying {', '.join(plan.roles)} into {plan.paths.models}")
+        out = _run(cmd, "fetching the models", stream=True, timeout=PIP_TIMEOUT_S)
+    if ": fetching" in out:
+        result.changes.append("models fetched")
+
+
+def _user(plan: Plan, src: Path, result: Result, say: Say) -> None:
+    p = plan.paths
+    if _write_if_changed(p.sysusers, sysusers_text(src, plan.extra_groups), 0o644):
+        result.changes.append(f"wrote {p.sysusers}")
+    if USER not in _passwd_users():
+        say(f"user: creating {USER} with systemd-sysusers")
+        result.changes.append(f"created user {USER}")
+    _run(["systemd-sysusers", str(p.sysusers)], "creating the user")
+    tmpfiles = (src / "units" / f"{SERVICE}.tmpfiles").read_text()
+    if _write_if_changed(p.tmpfiles, tmpfiles, 0o644):
+        result.changes.append(f"wrote {p.tmpfiles}")
+    _run(["systemd-tmpfiles", "--create", str(p.tmpfiles)], "creating the directories")
+
+
+def _config(plan: Plan, src: Path, result: Result, say: Say) -> None:
+    p = plan.paths
+    template = (src / "etc" / SERVICE / f"config.{plan.tier}.yaml").read_text()
+    want = render_config(template, plan.port)
+    want_hash = _sha(want)
+    recorded = _read_record(p.record).get("config_default")
+    if not p.config.exists():
+        _write(p.config, want, 0o640, group=USER)
+        result.changes.append(f"wrote {p.config} ({plan.tier} defaults, port {plan.port})")
+    else:
+        have_hash = _sha(p.config.read_text(errors="replace"))
+        if have_hash == want_hash:
+            pass
+        elif recorded and have_hash == recorded:
+            _write(p.config, want, 0o640, group=USER)
+            result.changes.append(f"updated {p.config} to the new defaults (you had not "
+                                  "edited it)")
+        elif recorded != want_hash:
+            new = p.config.with_name("config.yaml.new")
+            if _write_if_changed(new, want, 0o640, group=USER):
+                result.notes.append(f"kept your edited {p.config}; the new defaults are in "
+                                    f"{new}: compare and merge by hand")
+        else:
+            result.notes.append(f"kept your edited {p.config}")
+    default_src = src / "etc" / "default" / SERVICE
+    if not p.default_file.exists():
+        _write(p.default_file, default_src.read_text(), 0o644)
+        result.changes.append(f"wrote {p.default_file}")
+    result.record["config_default"] = want_hash
+
+
+def _cluster_key(plan: Plan, result: Result, say: Say) -> None:
+    try:
+        from appliance.security import keys
+    except ImportError:
+        return  # the security part is not in this tree yet
+    path = plan.paths.cluster_key
+    if plan.options.join:
+        key = keys.key_from_code(plan.options.join)
+        if not path.exists() or keys.read_key(path) != key:
+            keys.write_key(path, key)
+            result.changes.append(f"joined the cluster: key {keys.fingerprint(key)} at {path}")
+    elif not path.exists():
+        key = keys.create_key_file(path)
+        result.changes.append(f"created the cluster key {keys.fingerprint(key)} at {path}")
+        result.notes.append("join other boxes with: sudo ./install.sh --join "
+                            + keys.join_code(key))
+    with contextlib.suppress(KeyError, OSError):
+        shutil.chown(path, USER, USER)
+        os.chmod(path, keys.KEY_FILE_MODE)
+
+
+def _units(plan: Plan, src: Path, result: Result, say: Say) -> bool:
+    unit = (src / "units" / f"{SERVICE}.service").read_text()
+    if _write_if_changed(plan.paths.unit, unit, 0o644):
+        result.changes.append(f"installed {plan.paths.unit}")
+        return True
+    return False
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _run(cmd: list[str], what: str, *, stream: bool = False,
+         timeout: float = SYSTEMCTL_TIMEOUT_S) -> str:
+    """Run ``cmd``; its output (streamed line by line when ``stream``); InstallError on failure."""
+    try:
+        if not stream:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                  check=False)
+            if proc.returncode != 0:
+                raise InstallError(f"{what} failed ({' '.join(cmd[:3])}...):\n"
+                                   + (proc.stderr or proc.stdout).strip()[-2000:])
+            return proc.stdout
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, bufsize=1) as proc:
+            assert proc.stdout is not None
+            lines = []
+            for line in proc.stdout:
+                print(f"    {line.rstrip()}", flush=True)
+                lines.append(line)
+            rc = proc.wait(timeout=timeout)
+        if rc != 0:
+            tail = "".join(lines[-6:]).rstrip()
+            raise InstallError(f"{what} failed (exit {rc}):\n{tail}")
+        return "".join(lines)
+    except subprocess.TimeoutExpired:
+        raise InstallError(f"{what} took longer than {timeout:.0f} s") from None
+    except OSError as exc:
+        raise InstallError(f"{what} failed: {exc}") from None
+
+
+def _is_active() -> bool:
+    return _unit_state() == "active"
+
+
+def _unit_state() -> str:
+    proc = subprocess.run(["systemctl", "is-active", f"{SERVICE}.service"], capture_output=True,
+                          text=True, check=False, timeout=SYSTEMCTL_TIMEOUT_S)
+    return proc.stdout.strip()
+
+
+def _status_text() -> str:
+    proc = subprocess.run(["systemctl", "show", "-P", "StatusText", f"{SERVICE}.service"],
+                          capture_output=True, text=True, check=False,
+                          timeout=SYSTEMCTL_TIMEOUT_S)
+    return proc.stdout.strip() or "-"
+
+
+def _health_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_S) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _passwd_users() -> set[str]:
+    try:
+        return {line.split(":", 1)[0] for line in Path("/etc/passwd").read_text().splitlines()}
+    except OSError:
+        return set()
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _write_if_changed(path: Path, text: str, mode: int, group: str | None = None) -> bool:
+    try:
+        if path.read_text() == text:
+            return False
+    except OSError:
+        pass
+    _write(path, text, mode, group)
+    return True
+
+
+def _write(path: Path, text: str, mode: int, group: str | None = None) -> None:
+    """Write atomically with ``mode`` (and ``group``, when it exists)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, mode)
+    if group:
+        with contextlib.suppress(KeyError, LookupError, OSError):
+            shutil.chown(tmp, "root", group)
+    os.replace(tmp, path)
+
+
+def _read_record(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_record(plan: Plan, src: Path, result: Result) -> None:
+    o = plan.options
+    wheel_dirs = ((o.wheelhouse,) if o.wheelhouse else ()) + o.find_links
+    record = {"tier": plan.tier, "port": plan.port,
+              "source": source_hash(src, plan.extras, wheel_dirs), **result.record}
+    _write(plan.paths.record, json.dumps(record, indent=2) + "\n", 0o644)

@@ -1,0 +1,154 @@
+"""What the box looks like before the install: hardware, systemd, Python, disk, port, network.
+
+Every probe is a small function taking what it needs, so tests call
+:func:`facts_from` with hand-made values instead of the real machine's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from appliance import hardware, tiers
+from installer import SERVICE, Paths
+
+SYSTEMCTL_TIMEOUT_S = 15.0
+NETWORK_TIMEOUT_S = 5.0
+DEFAULT_INDEX = "https://pypi.org/simple"
+_PORT_LINE = re.compile(r"^http:\n(?:[ \t].*\n|\n)*?[ \t]+port:[ \t]*(\d+)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the planner needs to know about the box."""
+
+    paths: Paths
+    """Where the install goes (what the other facts were gathered for)."""
+    hardware: hardware.HardwareProfile
+    detected: tiers.TierChoice
+    python: tuple[int, int, int]
+    systemd_state: str
+    """What `systemctl is-system-running` printed; empty when there is no systemd."""
+    disk_free: dict[str, int]
+    """Free bytes under each directory the install writes to."""
+    port_busy: dict[int, bool] = field(default_factory=dict)
+    """Whether each candidate port is taken by something other than our service."""
+    service_active: bool = False
+    network: str = ""
+    """Empty when the package index answers, else why not."""
+    record: dict[str, object] = field(default_factory=dict)
+    """What the last install recorded (tier, port, hashes); empty on a fresh box."""
+    existing_port: int | None = None
+    """The http.port of an existing config.yaml."""
+    groups: frozenset[str] = frozenset()
+    is_root: bool = True
+
+
+def detect(paths: Paths, ports: list[int], *, need_network: bool) -> Facts:
+    """Probe the real machine."""
+    hw = hardware.detect()
+    active = service_active()
+    return Facts(
+        paths=paths,
+        hardware=hw,
+        detected=tiers.choose_tier(hw),
+        python=(sys.version_info.major, sys.version_info.minor, sys.version_info.micro),
+        systemd_state=systemd_state(),
+        disk_free={str(p): disk_free(p) for p in (paths.opt, paths.state)},
+        port_busy={p: port_busy(p) and not active for p in ports},
+        service_active=active,
+        network=network_problem() if need_network else "",
+        record=read_record(paths.record),
+        existing_port=config_port(paths.config),
+        groups=read_groups(paths.group_file),
+        is_root=os.geteuid() == 0,
+    )
+
+
+def systemd_state() -> str:
+    """`systemctl is-system-running`'s answer, or "" when systemd is not PID 1."""
+    if not Path("/run/systemd/system").is_dir() or not shutil.which("systemctl"):
+        return ""
+    try:
+        proc = subprocess.run(["systemctl", "is-system-running"], capture_output=True,
+                              text=True, timeout=SYSTEMCTL_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return proc.stdout.strip()
+
+
+def service_active() -> bool:
+    if not shutil.which("systemctl"):
+        return False
+    try:
+        proc = subprocess.run(["systemctl", "is-active", "--quiet", SERVICE],
+                              capture_output=True, timeout=SYSTEMCTL_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
+def disk_free(path: Path) -> int:
+    """Free bytes on the filesystem that will hold ``path`` (its nearest existing parent)."""
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    st = os.statvfs(p)
+    return st.f_bavail * st.f_frsize
+
+
+def port_busy(port: int) -> bool:
+    """Whether something listens on ``port`` (any address, IPv4)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return True
+    return False
+
+
+def network_problem(index_url: str | None = None) -> str:
+    """Empty when the package index's host accepts a TCP connection, else the reason."""
+    url = index_url or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX
+    parsed = urlparse(url)
+    host = parsed.hostname or "pypi.org"
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=NETWORK_TIMEOUT_S):
+            return ""
+    except OSError as exc:
+        return f"cannot reach {host}:{port} ({exc.strerror or exc})"
+
+
+def read_record(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def config_port(path: Path) -> int | None:
+    """The http.port of a config file, read without a YAML parser (absent or odd: None)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return None
+    m = _PORT_LINE.search(text)
+    return int(m.group(1)) if m else None
+
+
+def read_groups(path: Path) -> frozenset[str]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return frozenset()
+    return frozenset(line.split(":", 1)[0] for line in lines if line and ":" in line)
