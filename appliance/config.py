@@ -149,6 +149,14 @@ class VoiceConfig:
     max_tts_chars: int = _f(4000, "Longest text spoken in one request.", min=1, max=1_000_000)
     input: str = _f("none", "ALSA capture device (e.g. default, hw:1,0) or none.")
     output: str = _f("none", "ALSA playback device (e.g. default, hw:1,0) or none.")
+    input_rate: int = _f(16000, "Capture rate asked of the ALSA input; resampled to 16 kHz.",
+                         min=8000, max=192000)
+    barge_in: bool = _f(True, "Speech while the assistant talks stops its reply.")
+    stt_min_window_s: float = _f(10.0, "Shortest Whisper encoder window for a short utterance; "
+                                 "30 always encodes the full window (slower).",
+                                 min=2.0, max=30.0)
+    max_stt_bytes: int = _f(16 * 1024 * 1024, "Largest WAV accepted by POST /api/stt.",
+                            min=1024, max=1 << 31)
 
 
 @dataclass(frozen=True)

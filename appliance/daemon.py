@@ -175,6 +175,15 @@ class Daemon:
 
     def _compose_voice(self) -> None:
         """STT, TTS, VAD, the voice pipeline and its APIs (voice issue)."""
+        if not self.config.voice.enabled:
+            return
+        from appliance.voice.component import VoiceComponent, VoiceSettings
+        from appliance.web import voice_api
+
+        # The reply source (agent, else llm_router) is looked up per turn, not here.
+        voice = VoiceComponent(VoiceSettings.from_config(self.config), self.node)
+        self.add_component(voice)
+        self.add_routes(lambda app: voice_api.setup(app, voice))
 
     def _compose_discovery(self) -> None:
         """mDNS advertise/browse and the peer registry (LAN discovery issue)."""

@@ -1,0 +1,355 @@
+"""One spoken conversation: audio in -> VAD -> STT -> responder -> sentences -> TTS -> audio out.
+
+A :class:`VoiceSession` is fed 16 kHz 16-bit mono PCM (from the browser's
+WebSocket or an ALSA microphone) and reports what happens through an
+:data:`EventSink` (JSON-able dicts) and an :class:`AudioOutput` (the reply's
+PCM). The reply text comes from a :data:`Responder`; it is cut into sentences
+as it streams and each sentence is synthesised and played as soon as it is
+ready. Speech heard while the assistant is thinking or talking is a barge-in:
+playback and pending synthesis stop, and the conversation records the reply
+as cut off where the listener stopped hearing it.
+
+Events, in the order a turn produces them (``type`` plus fields):
+``speech_start {t}``, ``speech_end {t, duration_s}``, ``transcript {text, language,
+final}``, ``reply_text {text}`` (a delta), ``audio {sample_rate, samples, text}``
+(followed by the PCM), ``reply {text, spoken, cut_off}``, ``done``;
+``barge_in {spoken}``, ``state {state}``, ``error {message, code}`` at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from appliance.voice.audio import PIPELINE_RATE, float_to_pcm16, pcm16_to_float
+from appliance.voice.sentences import SentenceSplitter
+from appliance.voice.vad import Endpointer, VadEvent
+
+log = logging.getLogger(__name__)
+
+Responder = Callable[[str, str], AsyncIterator[str]]
+"""``(user_text, conversation_id) -> text deltas`` of the reply. It may also have a
+``record(conversation_id, turn)`` method, called when a turn ends or is cut off."""
+EventSink = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: Sentences waiting for synthesis; the LLM is far faster than speech, so a few suffice.
+SENTENCE_QUEUE = 32
+#: How long a finished turn's tasks may take to wind down after cancellation.
+CANCEL_GRACE_S = 2.0
+CUT_OFF_MARK = "…"
+
+
+class AudioOutput(Protocol):
+    """Where the reply's audio goes (a speaker, the browser)."""
+
+    async def play(self, pcm: bytes, sample_rate: int, text: str) -> None:
+        """Queue 16-bit mono PCM for playback; returns once it is accepted."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop playback now and drop whatever is queued."""
+        ...
+
+
+class VoiceEngine(Protocol):
+    """What a session needs from the voice component."""
+
+    @property
+    def tts_rate(self) -> int: ...
+
+    def new_endpointer(self) -> Endpointer: ...
+
+    async def vad(self, endpointer: Endpointer, samples: np.ndarray) -> list[VadEvent]: ...
+
+    async def transcribe(self, samples: np.ndarray) -> Any: ...
+
+    async def synthesize(self, text: str) -> np.ndarray: ...
+
+
+@dataclass
+class Turn:
+    """One exchange as the conversation records it."""
+
+    user: str
+    reply: str = ""
+    """Everything the responder produced."""
+    spoken: str = ""
+    """What the listener heard: all of ``reply`` unless cut off."""
+    cut_off: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    responder: Any = None
+    """The responder that answered; told via its optional ``record(cid, turn)`` what was heard."""
+
+
+@dataclass
+class _Played:
+    text: str
+    start: float
+    end: float
+
+
+class PlaybackClock:
+    """Where playback is, estimated from what was handed to the output and when."""
+
+    def __init__(self) -> None:
+        self.items: list[_Played] = []
+        self.end = 0.0
+
+    def add(self, text: str, duration_s: float, now: float) -> None:
+        start = max(self.end, now)
+        self.end = start + duration_s
+        self.items.append(_Played(text, start, self.end))
+
+    def playing(self, now: float) -> bool:
+        return now < self.end
+
+    def spoken_at(self, now: float) -> tuple[str, bool]:
+        """The text heard by ``now`` and whether that is less than was queued."""
+        heard: list[str] = []
+        cut = False
+        for item in self.items:
+            if item.end <= now:
+                heard.append(item.text)
+                continue
+            cut = True
+            if item.start < now:
+                words = item.text.split()
+                frac = (now - item.start) / (item.end - item.start)
+                part = " ".join(words[: int(len(words) * frac)])
+                if part:
+                    heard.append(part)
+            break
+        return " ".join(heard), cut
+
+    def stop(self, now: float) -> None:
+        self.end = min(self.end, now)
+
+
+class VoiceSession:
+    """A conversation over one audio stream; feed it PCM, await ``close`` at the end."""
+
+    def __init__(self, engine: VoiceEngine, *, conversation_id: str, emit: EventSink,
+                 output: AudioOutput | None, responder: Callable[[], Responder | None],
+                 barge_in: bool = True,
+                 record: Callable[[Turn], None] | None = None) -> None:
+        self.engine = engine
+        self.conversation_id = conversation_id
+        self._emit = emit
+        self._output = output
+        self._responder = responder
+        self._barge_in_enabled = barge_in
+        self._record = record
+        self._endpointer = engine.new_endpointer()
+        self._turn_task: asyncio.Task[None] | None = None
+        self._turn: Turn | None = None
+        self._clock = PlaybackClock()
+        self.turns: list[Turn] = []
+        self.stream_s = 0.0
+        """Seconds of audio fed so far (the session's own clock for VAD times)."""
+        self._stream_origin: float | None = None
+        self.barge_ins: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------ input
+
+    async def feed(self, pcm: bytes) -> None:
+        """16-bit mono 16 kHz PCM from the microphone, any chunk size."""
+        if self._stream_origin is None:
+            self._stream_origin = time.monotonic()
+        samples = pcm16_to_float(pcm)
+        self.stream_s += len(samples) / PIPELINE_RATE
+        for ev in await self.engine.vad(self._endpointer, samples):
+            await self._on_vad(ev)
+
+    async def end_utterance(self) -> None:
+        """The user says they finished (push-to-talk released): end the utterance now."""
+        ev = self._endpointer.flush()
+        if ev is not None:
+            await self._on_vad(ev)
+
+    async def wait_idle(self) -> None:
+        """Until the current turn (reply and its synthesis) is finished."""
+        task = self._turn_task
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+
+    async def close(self) -> None:
+        await self._cancel_turn(reason=None)
+
+    @property
+    def speaking(self) -> bool:
+        return self._clock.playing(time.monotonic())
+
+    @property
+    def busy(self) -> bool:
+        return self._turn_task is not None and not self._turn_task.done()
+
+    # ------------------------------------------------------------ turn
+
+    async def _on_vad(self, ev: VadEvent) -> None:
+        if ev.kind == "start":
+            await self._emit({"type": "speech_start", "t": round(ev.start_s, 3)})
+            if self._barge_in_enabled and (self.busy or self.speaking):
+                await self._barge_in(ev)
+            return
+        await self._emit({"type": "speech_end", "t": round(ev.end_s, 3),
+                          "duration_s": round(ev.end_s - ev.start_s, 3),
+                          "truncated": ev.truncated})
+        await self._cancel_turn(reason=None)
+        turn = Turn(user="")
+        turn.timings["speech_end"] = time.monotonic()
+        # How long after the real end of speech the endpointer decided, in stream time.
+        turn.timings["endpointing_s"] = max(0.0, ev.detected_s - ev.end_s)
+        self._turn = turn
+        self._turn_task = asyncio.get_running_loop().create_task(
+            self._run_turn(turn, ev.audio), name="voice-turn")
+
+    async def _run_turn(self, turn: Turn, audio: np.ndarray) -> None:
+        try:
+            await self._emit({"type": "state", "state": "transcribing"})
+            t0 = time.monotonic()
+            transcript = await self.engine.transcribe(audio)
+            turn.timings["stt_s"] = time.monotonic() - t0
+            turn.user = transcript.text
+            await self._emit({"type": "transcript", "text": transcript.text,
+                              "language": transcript.language, "final": True})
+            if not transcript.text:
+                await self._emit({"type": "state", "state": "listening"})
+                return
+            responder = self._responder()
+            if responder is None:
+                await self._emit({"type": "error", "code": "no_llm_available",
+                                  "message": "no LLM available: this node has neither an agent "
+                                             "nor an LLM (set llm.mode or add a core)"})
+                await self._emit({"type": "done"})
+                return
+            turn.responder = responder
+            await self._emit({"type": "state", "state": "thinking"})
+            await self._reply(turn, responder)
+            await self._finish(turn, cut_off=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            if code is None:
+                log.exception("voice turn failed")
+            await self._emit({"type": "error", "code": code or "voice_error",
+                              "message": str(exc) if code else f"{type(exc).__name__}: {exc}"})
+            await self._emit({"type": "done"})
+
+    async def _reply(self, turn: Turn, responder: Responder) -> None:
+        sentences: asyncio.Queue[str | None] = asyncio.Queue(SENTENCE_QUEUE)
+        speaker = asyncio.get_running_loop().create_task(self._speak(turn, sentences),
+                                                         name="voice-tts")
+        try:
+            splitter = SentenceSplitter()
+            t0 = time.monotonic()
+            async for delta in responder(turn.user, self.conversation_id):
+                if not delta:
+                    continue
+                if "llm_first_token_s" not in turn.timings:
+                    turn.timings["llm_first_token_s"] = time.monotonic() - t0
+                turn.reply += delta
+                await self._emit({"type": "reply_text", "text": delta})
+                for s in splitter.feed(delta):
+                    await sentences.put(s)
+            for s in splitter.flush():
+                await sentences.put(s)
+            await sentences.put(None)
+            await speaker
+        finally:
+            if not speaker.done():
+                speaker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await speaker
+
+    async def _speak(self, turn: Turn, sentences: asyncio.Queue[str | None]) -> None:
+        rate = self.engine.tts_rate
+        while (sentence := await sentences.get()) is not None:
+            t0 = time.monotonic()
+            pcm16 = await self.engine.synthesize(sentence)
+            if "tts_first_s" not in turn.timings:
+                turn.timings["tts_first_s"] = time.monotonic() - t0
+            if len(pcm16) == 0:
+                continue
+            now = time.monotonic()
+            if "first_audio" not in turn.timings:
+                turn.timings["first_audio"] = now
+            self._clock.add(sentence, len(pcm16) / rate, now)
+            await self._emit({"type": "audio", "sample_rate": rate, "samples": len(pcm16),
+                              "text": sentence})
+            if self._output is not None:
+                await self._output.play(float_to_pcm16(pcm16), rate, sentence)
+
+    async def _finish(self, turn: Turn, *, cut_off: bool) -> None:
+        if cut_off:
+            spoken, _ = self._clock.spoken_at(time.monotonic())
+            turn.spoken = f"{spoken}{CUT_OFF_MARK}" if spoken else CUT_OFF_MARK
+        else:
+            turn.spoken = turn.reply.strip()
+        turn.cut_off = cut_off
+        self.turns.append(turn)
+        self._record_turn(turn)
+        await self._emit({"type": "reply", "text": turn.reply, "spoken": turn.spoken,
+                          "cut_off": cut_off})
+        await self._emit({"type": "done"})
+
+    async def _barge_in(self, ev: VadEvent) -> None:
+        now = time.monotonic()
+        heard_at = self._stream_time_to_monotonic(ev.start_s)
+        turn = self._turn
+        spoken, _ = self._clock.spoken_at(now)
+        self._clock.stop(now)
+        if self._output is not None:
+            await self._output.stop()
+        self.barge_ins.append({"speech_start": heard_at, "stopped": time.monotonic()})
+        await self._emit({"type": "barge_in", "spoken": spoken})
+        task, self._turn_task = self._turn_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, CANCEL_GRACE_S)
+        if turn is not None and turn.user and turn not in self.turns:
+            turn.spoken = f"{spoken}{CUT_OFF_MARK}" if spoken else CUT_OFF_MARK
+            turn.cut_off = True
+            self.turns.append(turn)
+            self._record_turn(turn)
+            await self._emit({"type": "reply", "text": turn.reply, "spoken": turn.spoken,
+                              "cut_off": True})
+        elif turn is not None and turn in self.turns and spoken != turn.spoken:
+            # The reply was complete but still playing: it was cut off all the same.
+            turn.spoken = f"{spoken}{CUT_OFF_MARK}"
+            turn.cut_off = True
+            self._record_turn(turn)
+            await self._emit({"type": "reply", "text": turn.reply, "spoken": turn.spoken,
+                              "cut_off": True})
+        self._turn = None
+
+    async def _cancel_turn(self, reason: str | None) -> None:
+        task, self._turn_task = self._turn_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, CANCEL_GRACE_S)
+
+    def _record_turn(self, turn: Turn) -> None:
+        hook = getattr(turn.responder, "record", None)
+        try:
+            if hook is not None:
+                hook(self.conversation_id, turn)
+            if self._record is not None:
+                self._record(turn)
+        except Exception:  # the conversation record must not kill the session
+            log.exception("recording the voice turn failed")
+
+    def _stream_time_to_monotonic(self, t: float) -> float:
+        """Wall-clock estimate of stream time ``t``, assuming the stream is fed in real time."""
+        origin = self._stream_origin if self._stream_origin is not None else time.monotonic()
+        return origin + t

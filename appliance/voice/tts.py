@@ -1,0 +1,44 @@
+"""Text to speech with piper, one sentence at a time. Blocking: call from a worker thread."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from appliance.voice.errors import ModelLoadError
+
+
+class Synthesizer:
+    """A loaded piper voice; ``synthesize`` yields int16 mono chunks at ``sample_rate``."""
+
+    def __init__(self, voice_path: Path) -> None:
+        from piper import PiperVoice
+
+        config_path = Path(f"{voice_path}.json")
+        if not voice_path.is_file() or not config_path.is_file():
+            raise ModelLoadError(f"piper voice {voice_path} or its {config_path.name} is missing "
+                                 "(run `hybrid-agent models fetch` or set voice.tts_voice)")
+        try:
+            self._voice = PiperVoice.load(voice_path, config_path)
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            raise ModelLoadError(f"cannot load the piper voice {voice_path}: {exc}") from exc
+        except Exception as exc:  # onnxruntime raises its own types
+            raise ModelLoadError(f"cannot load the piper voice {voice_path}: {exc}") from exc
+        self.voice_path = voice_path
+        self.sample_rate = int(self._voice.config.sample_rate)
+        self._lock = threading.Lock()
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        """One int16 array per sentence piper finds in ``text``."""
+        with self._lock:
+            chunks = list(self._voice.synthesize(text))
+        for chunk in chunks:
+            yield chunk.audio_int16_array
+
+    def synthesize_all(self, text: str) -> np.ndarray:
+        parts = list(self.synthesize(text))
+        return np.concatenate(parts) if parts else np.zeros(0, np.int16)

@@ -1,0 +1,215 @@
+"""Voice activity: the Silero VAD model faster-whisper ships, and endpointing on top of it.
+
+:class:`SileroVad` scores 32 ms windows (512 samples at 16 kHz) with the
+recurrent state carried across calls, so it can follow a live stream.
+:class:`Endpointer` turns those scores into "speech started" and "speech
+ended" with a configurable trailing silence and a bounded utterance length.
+Both are blocking (onnxruntime) and meant to run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from appliance.voice.audio import PIPELINE_RATE
+from appliance.voice.errors import ModelLoadError
+
+WINDOW = 512
+"""Samples per Silero window at 16 kHz (32 ms)."""
+CONTEXT = 64
+"""Samples of the previous window the model sees in front of each window."""
+WINDOW_S = WINDOW / PIPELINE_RATE
+SPEECH_THRESHOLD = 0.5
+SILENCE_THRESHOLD = 0.35
+#: Consecutive speech windows before we believe speech started (64 ms).
+START_WINDOWS = 2
+#: Audio kept in front of the detected start, so the first phoneme is not clipped.
+PRE_ROLL_S = 0.3
+
+
+def silero_model_path() -> Path:
+    """The Silero VAD onnx file inside the installed faster-whisper."""
+    from faster_whisper.utils import get_assets_path
+
+    candidates = sorted(Path(get_assets_path()).glob("silero_vad*.onnx"))
+    if not candidates:
+        raise ModelLoadError(f"no silero_vad*.onnx in {get_assets_path()} "
+                             "(is faster-whisper installed?)")
+    return candidates[-1]
+
+
+class SileroModel:
+    """The loaded onnx model; one per process, shared by every :class:`SileroVad`."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        import onnxruntime
+
+        opts = onnxruntime.SessionOptions()
+        # One thread: a window takes well under a millisecond; more threads only contend.
+        opts.inter_op_num_threads = 1
+        opts.intra_op_num_threads = 1
+        opts.log_severity_level = 4
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(path or silero_model_path()), providers=["CPUExecutionProvider"],
+                sess_options=opts)
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load the Silero VAD: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def run(self, windows: np.ndarray, h: np.ndarray, c: np.ndarray,
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with self._lock:
+            probs, h, c = self.session.run(None, {"input": windows, "h": h, "c": c})
+        return np.asarray(probs).reshape(-1), h, c
+
+
+class SileroVad:
+    """Speech probability per 32 ms window of a 16 kHz stream; keeps state between calls."""
+
+    def __init__(self, model: SileroModel) -> None:
+        self._model = model
+        self.reset()
+
+    def reset(self) -> None:
+        self._h = np.zeros((1, 1, 128), np.float32)
+        self._c = np.zeros((1, 1, 128), np.float32)
+        self._context = np.zeros(CONTEXT, np.float32)
+        self._pending = np.zeros(0, np.float32)
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        """Probabilities for each complete window now available (leftovers wait)."""
+        data = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
+        n = len(data) // WINDOW
+        self._pending = data[n * WINDOW:]
+        if n == 0:
+            return np.zeros(0, np.float32)
+        windows = data[: n * WINDOW].reshape(n, WINDOW)
+        prev = np.vstack([self._context[None, :], windows[:-1, -CONTEXT:]])
+        batch = np.concatenate([prev, windows], axis=1)
+        self._context = windows[-1, -CONTEXT:].copy()
+        probs, self._h, self._c = self._model.run(batch, self._h, self._c)
+        return probs
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Speech from ``start_s`` to ``end_s`` seconds into the stream."""
+
+    start_s: float
+    end_s: float
+
+
+def find_speech(model: SileroModel, samples: np.ndarray, trailing_silence_s: float = 0.5,
+                ) -> list[Segment]:
+    """The speech segments of a whole 16 kHz recording (blocking)."""
+    ep = Endpointer(SileroVad(model), trailing_silence_s=trailing_silence_s,
+                    max_utterance_s=len(samples) / PIPELINE_RATE + 1)
+    segments: list[Segment] = []
+    for ev in ep.feed(samples):
+        if ev.kind == "end":
+            segments.append(Segment(ev.start_s, ev.end_s))
+    last = ep.flush()
+    if last is not None:
+        segments.append(Segment(last.start_s, last.end_s))
+    return segments
+
+
+@dataclass
+class VadEvent:
+    """``start``: speech began at ``start_s``. ``end``: it ended at ``end_s``; ``audio`` holds
+    the utterance (with a little pre-roll); ``truncated`` when it hit the length bound."""
+
+    kind: str
+    start_s: float
+    end_s: float = 0.0
+    detected_s: float = 0.0
+    """Stream time at which the event was decided (after the trailing silence)."""
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    truncated: bool = False
+
+
+class Endpointer:
+    """Decides when the speaker started and stopped; collects each utterance's audio."""
+
+    def __init__(self, vad: SileroVad, *, trailing_silence_s: float, max_utterance_s: float
+                 ) -> None:
+        self.vad = vad
+        self.trailing_windows = max(1, round(trailing_silence_s / WINDOW_S))
+        self.max_windows = max(1, int(max_utterance_s / WINDOW_S))
+        self._pre_roll_windows = round(PRE_ROLL_S / WINDOW_S)
+        self._window_index = 0
+        self._recent: list[np.ndarray] = []  # the last windows, for the pre-roll
+        self._speech: list[np.ndarray] = []
+        self._in_speech = False
+        self._run = 0        # consecutive speech windows while not in speech
+        self._silence = 0    # consecutive silent windows while in speech
+        self._start_index = 0
+        self._buffer = np.zeros(0, np.float32)
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    def feed(self, samples: np.ndarray) -> list[VadEvent]:
+        """Feed 16 kHz float32 audio of any length; the events it completed."""
+        self._buffer = np.concatenate([self._buffer, samples.astype(np.float32, copy=False)])
+        n = len(self._buffer) // WINDOW
+        if n == 0:
+            return []
+        windows = self._buffer[: n * WINDOW].reshape(n, WINDOW)
+        self._buffer = self._buffer[n * WINDOW:]
+        probs = self.vad.process(windows.reshape(-1))
+        events: list[VadEvent] = []
+        for window, prob in zip(windows, probs, strict=True):
+            ev = self._step(window, float(prob))
+            if ev is not None:
+                events.append(ev)
+        return events
+
+    def flush(self) -> VadEvent | None:
+        """End of stream: the utterance in progress, if any, as an ``end`` event."""
+        if not self._in_speech:
+            return None
+        return self._finish(self._window_index, truncated=False)
+
+    def _step(self, window: np.ndarray, prob: float) -> VadEvent | None:
+        i = self._window_index
+        self._window_index += 1
+        if not self._in_speech:
+            self._recent.append(window)
+            if len(self._recent) > self._pre_roll_windows + START_WINDOWS:
+                self._recent.pop(0)
+            self._run = self._run + 1 if prob >= SPEECH_THRESHOLD else 0
+            if self._run < START_WINDOWS:
+                return None
+            self._in_speech = True
+            self._silence = 0
+            self._start_index = i - START_WINDOWS + 1
+            self._speech = list(self._recent)
+            self._recent = []
+            return VadEvent("start", self._start_index * WINDOW_S,
+                            detected_s=(i + 1) * WINDOW_S)
+        self._speech.append(window)
+        self._silence = self._silence + 1 if prob < SILENCE_THRESHOLD else 0
+        if self._silence >= self.trailing_windows:
+            return self._finish(i + 1 - self._silence, truncated=False, detected=i + 1)
+        if i + 1 - self._start_index >= self.max_windows:
+            return self._finish(i + 1, truncated=True)
+        return None
+
+    def _finish(self, end_index: int, *, truncated: bool, detected: int | None = None,
+                ) -> VadEvent:
+        audio = np.concatenate(self._speech) if self._speech else np.zeros(0, np.float32)
+        ev = VadEvent("end", self._start_index * WINDOW_S, end_s=end_index * WINDOW_S,
+                      detected_s=(detected if detected is not None else end_index) * WINDOW_S,
+                      audio=audio, truncated=truncated)
+        self._in_speech = False
+        self._speech = []
+        self._run = 0
+        self._silence = 0
+        return ev

@@ -1,0 +1,95 @@
+"""Real speech, real models: Whisper hears espeak-ng, piper speaks, Silero finds speech."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from appliance.voice.audio import read_wav, rms, to_pipeline, write_wav
+from appliance.voice.component import VoiceComponent
+from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
+from appliance.voice.vad import find_speech
+
+pytestmark = pytest.mark.model
+
+QUESTION = "Turn on the kitchen lights please"
+
+
+def _words(text: str) -> set[str]:
+    return {w.strip(".,!?;:'\"").lower() for w in text.split()}
+
+
+@pytest.mark.parametrize("rate, channels", [(16000, 1), (44100, 2)])
+async def test_transcript_contains_the_spoken_words(voice: VoiceComponent,
+                                                    speech: Callable[..., bytes],
+                                                    rate: int, channels: int) -> None:
+    wav = speech(QUESTION, rate=rate, channels=channels)
+    audio = read_wav(wav)
+    assert audio.rate == rate
+    transcript = await voice.transcribe_wav(wav)
+    assert {"turn", "kitchen"} <= _words(transcript.text), transcript
+    assert transcript.language == "en"
+    assert abs(transcript.duration_s - audio.duration_s) < 0.01
+
+
+async def test_a_longer_recording_takes_whispers_full_window(voice: VoiceComponent,
+                                                             speech: Callable[..., bytes]) -> None:
+    wav = speech("How many legs does a spider have? Eight legs.", pad=(0.5, 26.0))
+    transcript = await voice.transcribe_wav(wav)
+    assert transcript.duration_s > 28  # over 30 s of window with the margin
+    assert "spider" in transcript.text.lower(), transcript
+
+
+async def test_tts_is_a_wav_at_the_voice_rate_not_silent_of_plausible_length(
+        voice: VoiceComponent) -> None:
+    text = "The kitchen lights are on. Anything else?"
+    samples = await voice.speak(text)
+    audio = read_wav(write_wav(samples, voice.tts_rate))
+    assert audio.rate == 22050 == voice.tts_rate
+    assert rms(audio.samples) > 0.02
+    # espeak-like speech runs at ~12-20 characters per second.
+    assert len(text) / 25 < audio.duration_s < len(text) / 6, audio.duration_s
+
+
+async def test_what_piper_says_whisper_understands(voice: VoiceComponent) -> None:
+    samples = await voice.speak("Good morning, the weather is sunny today.")
+    transcript = await voice.transcribe_wav(write_wav(samples, voice.tts_rate))
+    assert {"morning", "weather", "sunny"} <= _words(transcript.text), transcript
+
+
+async def test_vad_finds_start_and_end_of_speech_inside_silence(
+        voice: VoiceComponent, speech: Callable[..., bytes]) -> None:
+    bare = read_wav(speech(QUESTION))
+    padded = read_wav(speech(QUESTION, pad=(1.5, 2.0)))
+    assert voice.vad_model is not None
+    segments = find_speech(voice.vad_model, to_pipeline(padded))
+    assert len(segments) == 1, segments
+    seg = segments[0]
+    # espeak's own leading/trailing quiet is a few tens of ms: allow a window around the pad.
+    assert 1.3 <= seg.start_s <= 1.8, seg
+    assert 1.5 + bare.duration_s - 0.6 <= seg.end_s <= 1.5 + bare.duration_s + 0.2, seg
+    assert find_speech(voice.vad_model, np.zeros(32000, np.float32)) == []
+
+
+@pytest.mark.parametrize("make, error, words", [
+    (lambda s: b"", AudioFormatError, "empty"),
+    (lambda s: b"this is not audio at all", AudioFormatError, "not a WAV"),
+    (lambda s: write_wav(np.zeros(16000, np.float32), 16000), AudioFormatError, "silent"),
+    (lambda s: write_wav(np.zeros(0, np.float32), 16000), AudioFormatError, "no audio"),
+    (lambda s: write_wav(np.full(16000 * 31, 0.1, np.float32), 16000), AudioTooLong, "31.0 s"),
+])
+async def test_bad_audio_is_refused_saying_why(voice: VoiceComponent,
+                                               speech: Callable[..., bytes], make, error,
+                                               words: str) -> None:
+    with pytest.raises(error, match=words):
+        await voice.transcribe_wav(make(speech))
+
+
+@pytest.mark.parametrize("text, words", [("", "empty"), ("   ", "empty"), (None, "empty"),
+                                         ("x" * 4001, "4001 characters")])
+async def test_bad_text_is_refused_saying_why(voice: VoiceComponent, text: object,
+                                              words: str) -> None:
+    with pytest.raises(TextError, match=words):
+        await voice.speak(text)
