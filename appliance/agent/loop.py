@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 DEFAULT_AGENT = "default"
 #: Longest tool observation given back to the model, in characters.
 MAX_OBSERVATION_CHARS = 4000
-TEMPERATURE = 0.2
+TEMPERATURE = 0.0
 
 
 class AgentError(Exception):

@@ -10,7 +10,11 @@ from typing import Any
 
 from appliance.agent.tools.base import Tool, ToolError
 
-MAX_EXPRESSION_CHARS = 500
+# Short on purpose: the grammar bounds the model's string by it, so a small model
+# cannot ramble inside the expression until the token budget runs out.
+MAX_EXPRESSION_CHARS = 120
+# Digits, operators, brackets and names: keeps a grammar-constrained model on arithmetic.
+EXPRESSION_PATTERN = "^[0-9a-z+*/%^(). ,-]+$"
 #: Largest exponent and operand magnitude, so "9**9**9" cannot eat the CPU or memory.
 MAX_EXPONENT = 10000
 MAX_MAGNITUDE = 10**300
@@ -34,7 +38,8 @@ class Calculator(Tool):
                    "tan, log, log10, exp, min, max, pi, e.")
     parameters = {"type": "object",
                   "properties": {"expression": {"type": "string", "minLength": 1,
-                                                "maxLength": MAX_EXPRESSION_CHARS}},
+                                                "maxLength": MAX_EXPRESSION_CHARS,
+                                                "pattern": EXPRESSION_PATTERN}},
                   "required": ["expression"], "additionalProperties": False}
 
     async def call(self, args: dict[str, Any]) -> Any:
