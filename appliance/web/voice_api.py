@@ -49,10 +49,7 @@ async def stt_handler(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"WAV is {request.content_length} bytes; at most {limit} are "
                             "accepted", code="audio_too_large")
-    try:
-        data = await request.content.read(limit + 1)
-    except asyncio.LimitOverrunError:
-        data = b""
+    data = await _read_bounded(request, limit)
     try:
         if len(data) > limit:
             raise AudioTooLong(f"WAV is larger than {limit} bytes")
@@ -173,6 +170,19 @@ class _Channel:
         async with self._lock:
             if not self.ws.closed:
                 await self.ws.send_str(json.dumps(event))
+
+
+async def _read_bounded(request: web.Request, limit: int) -> bytes:
+    """The body, or its first ``limit + 1`` bytes when it is longer (chunked uploads)."""
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await request.content.read(min(1 << 16, limit + 1 - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)
 
 
 def _control(text: str) -> dict[str, Any] | None:

@@ -1,0 +1,154 @@
+"""Voice over a real daemon's HTTP: /api/stt, /api/tts and a whole turn on the /api/voice socket."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+
+from appliance.voice.audio import read_wav, rms, write_wav
+from tests.support.fake_audio import FakeMicrophone, wav_to_pcm16
+
+pytestmark = pytest.mark.model
+
+TURN_TIMEOUT_S = 120.0
+
+
+def _voice(models_dir: Path, **extra: Any) -> dict[str, Any]:
+    return {"node": {"models_dir": str(models_dir)},
+            "voice": {"enabled": True, "language": "en", "max_utterance_s": 20.0, **extra}}
+
+
+async def _post(url: str, **kw: Any) -> tuple[int, Any, bytes]:
+    async with aiohttp.ClientSession() as http, http.post(url, **kw) as resp:
+        body = await resp.read()
+        data = json.loads(body) if resp.content_type == "application/json" else None
+        return resp.status, data, body
+
+
+async def test_stt_tts_and_bad_input_over_http(daemon_factory, models_dir: Path,
+                                               speech: Callable[..., bytes]) -> None:
+    d = await daemon_factory(**_voice(models_dir))
+    wav = speech("Turn on the kitchen lights please", rate=44100, channels=2)
+    status, data, _ = await _post(f"{d.url}/api/stt", data=wav,
+                                  headers={"Content-Type": "audio/wav"})
+    assert status == 200, data
+    assert "kitchen" in data["text"].lower() and data["language"] == "en"
+    assert data["duration_s"] == pytest.approx(read_wav(wav).duration_s, abs=0.01)
+
+    status, data, body = await _post(f"{d.url}/api/tts", json={"text": "Hello from the box."})
+    assert status == 200
+    audio = read_wav(body)
+    assert audio.rate == 22050 and audio.duration_s > 0.5 and rms(audio.samples) > 0.02
+
+    bad_stt = [
+        (b"", 400, "empty"),
+        (b"GIF89a not a wav", 400, "not a WAV"),
+        (write_wav(np.zeros(8000, np.float32), 8000), 400, "silent"),
+        (write_wav(np.full(16000 * 21, 0.1, np.float32), 16000), 413, "21.0 s"),
+    ]
+    for body_in, want, words in bad_stt:
+        status, data, _ = await _post(f"{d.url}/api/stt", data=body_in)
+        assert status == want, (words, data)
+        assert words in data["error"]["message"], data
+    bad_tts = [({"text": ""}, "empty"), ({"text": "x" * 4001}, "4001 characters"),
+               ({}, "empty"), ([1, 2], "JSON object")]
+    for body_in, words in bad_tts:
+        status, data, _ = await _post(f"{d.url}/api/tts", json=body_in)
+        assert status == 400 and words in data["error"]["message"], data
+    status, data, _ = await _post(f"{d.url}/api/tts", data=b"{not json")
+    assert status == 400 and "not valid JSON" in data["error"]["message"]
+    # The daemon carries on after all that.
+    code, health = await d.get_json("/health")
+    assert code == 200 and health["ready"] is True and health["unhealthy"] == []
+    status, data, _ = await _post(f"{d.url}/api/stt", data=speech("Good morning"))
+    assert status == 200 and "morning" in data["text"].lower()
+
+
+async def _talk(url: str, pcm: bytes, *, end: bool = False,
+                query: str = "") -> list[tuple[str, Any]]:
+    """Feed ``pcm`` in real time over /api/voice; every message until the turn is done."""
+    out: list[tuple[str, Any]] = []
+    mic = FakeMicrophone().speech(pcm).silence(0.0 if end else 1.0)
+    async with aiohttp.ClientSession() as http, \
+            http.ws_connect(f"{url}/api/voice{query}") as ws:
+        await ws.send_str(json.dumps({"type": "start", "sample_rate": 16000}))
+        async for chunk in mic.chunks():
+            await ws.send_bytes(chunk)
+        if end:
+            await ws.send_str(json.dumps({"type": "end"}))
+        while True:
+            msg = await ws.receive(timeout=TURN_TIMEOUT_S)
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                out.append(("pcm", msg.data))
+                continue
+            assert msg.type == aiohttp.WSMsgType.TEXT, msg
+            event = json.loads(msg.data)
+            out.append((event["type"], event))
+            if event["type"] == "done":
+                return out
+
+
+async def test_voice_turn_without_an_llm_says_so_and_stt_still_works(
+        daemon_factory, models_dir: Path, speech: Callable[..., bytes]) -> None:
+    d = await daemon_factory(**_voice(models_dir))
+    pcm = wav_to_pcm16(speech("What time is it?", pad=(0.3, 0.0)))
+    messages = await _talk(d.url, pcm, end=True)
+    kinds = [k for k, _ in messages]
+    transcript = next(e for k, e in messages if k == "transcript")
+    assert "time" in transcript["text"].lower()
+    error = next(e for k, e in messages if k == "error")
+    assert error["code"] == "no_llm_available" and "llm" in error["message"].lower()
+    assert kinds.index("transcript") < kinds.index("error") and "pcm" not in kinds
+    # Bad control messages are answered, not fatal; a bad conversation id is a 400.
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"{d.url}/api/voice") as ws:
+            await ws.send_str("not json")
+            hello = json.loads((await ws.receive(timeout=10)).data)
+            assert hello["type"] == "state"
+            err = json.loads((await ws.receive(timeout=10)).data)
+            assert err["type"] == "error" and err["code"] == "invalid_message"
+            await ws.send_str(json.dumps({"type": "start", "sample_rate": 5}))
+            err = json.loads((await ws.receive(timeout=10)).data)
+            assert err["code"] == "invalid_sample_rate"
+        async with http.get(f"{d.url}/api/voice?conversation_id=a%20b") as resp:
+            assert resp.status == 400
+    code, health = await d.get_json("/health")
+    assert code == 200 and health["ready"] is True
+
+
+async def test_whole_voice_turn_over_the_websocket_with_the_real_llm(
+        daemon_factory, models_dir: Path, speech: Callable[..., bytes]) -> None:
+    d = await daemon_factory(llm={"mode": "local", "slots": 1, "context": 1024},
+                             **_voice(models_dir))
+    pcm = wav_to_pcm16(speech("What is the capital of France?", pad=(0.3, 0.0)))
+    messages = await _talk(d.url, pcm)
+    kinds = [k for k, _ in messages]
+    assert "error" not in kinds, messages
+    first = {k: kinds.index(k) for k in ("speech_start", "speech_end", "transcript",
+                                          "reply_text", "audio", "pcm", "reply", "done")}
+    # transcript, then reply text, then reply audio, in that order.
+    assert first["speech_start"] < first["speech_end"] < first["transcript"] \
+        < first["reply_text"] < first["audio"] < first["pcm"] < first["done"], kinds
+    transcript = messages[first["transcript"]][1]
+    assert "capital" in transcript["text"].lower()
+    reply = messages[first["reply"]][1]
+    deltas = "".join(e["text"] for k, e in messages if k == "reply_text")
+    assert reply["text"] == deltas and reply["text"].strip() and reply["cut_off"] is False
+    # Each binary message follows its "audio" event and holds what it announced.
+    pcm_total = 0
+    for i, (k, e) in enumerate(messages):
+        if k == "audio":
+            assert messages[i + 1][0] == "pcm"
+            assert len(messages[i + 1][1]) == 2 * e["samples"] and e["sample_rate"] == 22050
+            pcm_total += e["samples"]
+    audio = np.frombuffer(b"".join(m for k, m in messages if k == "pcm"), np.int16)
+    assert len(audio) == pcm_total and rms(audio) > 0.02  # rms is in full-scale units
+    _, status = await d.get_json("/api/status")
+    assert status["components"]["voice"]["reply_source"] in ("agent", "llm")
+    print(f"heard {transcript['text']!r}, answered {reply['text']!r}")
