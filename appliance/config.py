@@ -171,6 +171,7 @@ class SandboxConfig:
     max_output_bytes: int = _f(64 * 1024, "Output allowed; more kills the run.", min=256,
                                max=64 * 1024 * 1024)
     tmp_mb: int = _f(64, "Size of the private writable /tmp.", min=1, max=1 << 20)
+    bwrap: str = _f("bwrap", "The bubblewrap program.")
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,12 @@ class ToolsConfig:
     sandbox: SandboxConfig = _f(SandboxConfig(), "Limits of the sandboxed tools.")
     endpoints: list[str] = _f([], "Static tool-server URLs for remote tools when discovery "
                                   "knows none.")
+    server_port: int = _f(8701, "Loopback port of `hybrid-agent tools-server` "
+                                "(hybrid-agent-tools.service).", min=1, max=65535)
+    sandbox_fallback: str = _f("delegate", "When bubblewrap cannot run inside this process's "
+                                           "unit: delegate shell/python to the tools-server on "
+                                           "server_port, or withdraw them.",
+                               choices=("delegate", "withdraw"))
 
 
 @dataclass(frozen=True)

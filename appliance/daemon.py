@@ -159,7 +159,14 @@ class Daemon:
                                                timers=timers)
         except ToolConfigError as exc:
             raise ConfigError(cfg.source, "tools", str(exc)) from None
-        self.add_component(ToolServer(cfg, agent_tools, served, timers, node.get("security")))
+        server_url = f"http://127.0.0.1:{cfg.tools.server_port}"
+
+        def delegate() -> peer.PeerClient:
+            # hybrid-agent-tools.service on this box, for when bwrap cannot run in this unit.
+            return peer.PeerClient(lambda: server_url, peer.signer_for(node))
+
+        self.add_component(ToolServer(cfg, agent_tools, served, timers, node.get("security"),
+                                      delegate))
         self.add_routes(tools_api.setup)
 
     def _compose_agent(self) -> None:

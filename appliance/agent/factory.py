@@ -9,6 +9,7 @@ that does not serve them (an edge).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from appliance.agent.remote import RemoteToolProxy
@@ -72,6 +73,18 @@ def create_tools(config: Config, *, world: WorldModel | None,
         if tool is not None and name in tcfg.enabled:
             agent.add(tool)
     return agent, served
+
+
+def tools_server_config(cfg: Config) -> Config:
+    """The config of `hybrid-agent tools-server`: the tool server alone, on loopback."""
+    r = dataclasses.replace
+    return r(cfg,
+             http=r(cfg.http, host="127.0.0.1", port=cfg.tools.server_port),
+             discovery=r(cfg.discovery, enabled=False),
+             llm=r(cfg.llm, mode="off", serve=False),
+             voice=r(cfg.voice, enabled=False),
+             world=r(cfg.world, mode="off", serve=False),
+             tools=r(cfg.tools, serve=True, enabled=[], sandbox_fallback="withdraw"))
 
 
 def _local(cls: type[Tool], config: Config, world: WorldModel | None, sandbox: Sandbox,

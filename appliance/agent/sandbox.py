@@ -91,9 +91,9 @@ class SandboxResult:
 class Sandbox:
     """Runs argv in a fresh bubblewrap sandbox per call."""
 
-    def __init__(self, limits: SandboxConfig, *, bwrap: str = BWRAP) -> None:
+    def __init__(self, limits: SandboxConfig) -> None:
         self.limits = limits
-        self.bwrap = bwrap
+        self.bwrap = limits.bwrap or BWRAP
         first = secrets.randbelow(SANDBOX_UIDS)
         self._uids = (SANDBOX_UID_BASE + (first + i) % SANDBOX_UIDS for i in itertools.count())
 

@@ -10,15 +10,17 @@ why) instead of running unsandboxed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from appliance.agent.remote import RemoteToolProxy
 from appliance.agent.sandbox import Sandbox, SandboxUnavailable
+from appliance.agent.tools.base import Tool
 from appliance.agent.tools.registry import ToolRegistry
 from appliance.agent.tools.timers import Timers
 from appliance.config import Config
 from appliance.node import Component
+from appliance.web.peer import PeerClient
 
 log = logging.getLogger(__name__)
 
@@ -36,24 +38,27 @@ class ToolServer(Component):
     start_timeout_s = 15.0
 
     def __init__(self, config: Config, agent_tools: ToolRegistry, served: ToolRegistry,
-                 timers: Timers, security: Any = None) -> None:
+                 timers: Timers, security: Any = None,
+                 delegate: Callable[[], PeerClient] | None = None) -> None:
         self.config = config
         self.agent_tools = agent_tools
         self.served = served
         self.timers = timers
         self._security = security
+        self._delegate = delegate
         self._verifier: Any = None
         self.problem = ""
+        self.delegated_to = ""
 
     async def start(self) -> None:
-        if any(not self.served.get(n).light for n in self.served.names()):  # type: ignore[union-attr]
-            try:
-                await Sandbox(self.config.tools.sandbox).probe()
-            except SandboxUnavailable as exc:
-                self.problem = str(exc)
-                log.error("tool server: %s; shell and python are withdrawn", exc)
-                self.served = ToolRegistry([self.served.get(n) for n in self.served.names()  # type: ignore[misc]
-                                            if self.served.get(n).light])  # type: ignore[union-attr]
+        heavy = [t for t in (*_tools(self.served), *_tools(self.agent_tools))
+                 if not t.light and not isinstance(t, RemoteToolProxy)]
+        if not heavy:
+            return
+        try:
+            await Sandbox(self.config.tools.sandbox).probe()
+        except SandboxUnavailable as exc:
+            self._fall_back(heavy, str(exc))
 
     async def stop(self) -> None:
         self.timers.cancel_all()
@@ -64,7 +69,8 @@ class ToolServer(Component):
 
     def describe(self) -> dict[str, Any]:
         return {"agent_tools": self.agent_tools.names(), "served": self.served.names(),
-                "serving": self.config.tools.serve, "problem": self.problem or None}
+                "serving": self.config.tools.serve, "problem": self.problem or None,
+                "delegated_to": self.delegated_to or None}
 
     def status_fragment(self) -> str:
         return f"tools: {self.problem}" if self.problem else ""
@@ -90,3 +96,27 @@ class ToolServer(Component):
         """Run a served tool for a peer; the observation (never raises)."""
         return await self.served.invoke(name, args,
                                         self.config.agent.tool_timeout_s + SERVE_TIMEOUT_MARGIN_S)
+
+    def _fall_back(self, heavy: list[Tool], why: str) -> None:
+        names = sorted({t.name for t in heavy})
+        if self.config.tools.sandbox_fallback == "delegate" and self._delegate is not None:
+            client = self._delegate()
+            self.delegated_to = client.base_url()
+            log.warning("tool server: %s; %s go to the tools-server at %s",
+                        why, ", ".join(names), self.delegated_to)
+            for registry in (self.served, self.agent_tools):
+                for name in names:
+                    tool = registry.get(name)
+                    if tool is not None:
+                        registry.replace(RemoteToolProxy(tool, client,
+                                                         timeout_s=self.config.agent.tool_timeout_s))
+            return
+        self.problem = why
+        log.error("tool server: %s; %s are withdrawn", why, ", ".join(names))
+        for registry in (self.served, self.agent_tools):
+            for name in names:
+                registry.remove(name)
+
+
+def _tools(registry: ToolRegistry) -> list[Tool]:
+    return [t for t in (registry.get(n) for n in registry.names()) if t is not None]

@@ -20,6 +20,13 @@ class ToolRegistry:
             raise ValueError(f"tool {tool.name!r} added twice")
         self._tools[tool.name] = tool
 
+    def replace(self, tool: Tool) -> None:
+        """Put ``tool`` in the place of the one with the same name."""
+        self._tools[tool.name] = tool
+
+    def remove(self, name: str) -> None:
+        self._tools.pop(name, None)
+
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
 
