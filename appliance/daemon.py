@@ -138,6 +138,37 @@ class Daemon:
 
     def _compose_llm(self) -> None:
         """The LLM engine, router and OpenAI-compatible API (LLM issue)."""
+        from appliance.llm import router as llm_router
+        from appliance.models import llm_model_path
+        from appliance.web import openai_api, peer
+
+        cfg, node = self.config.llm, self.node
+        # /v1/* answers everywhere; with llm.mode off it says 503 no_llm_available.
+        self.add_routes(openai_api.setup)
+        if cfg.mode == "off":
+            return
+        engine = None
+        if cfg.mode == "local" or (cfg.mode == "auto" and (
+                cfg.model or llm_model_path(self.config).is_file())):
+            from appliance.llm.engine import Engine, EngineSettings
+
+            engine = Engine(EngineSettings.from_config(self.config))
+            self.add_component(engine)
+        try:
+            static = llm_router.static_peers(list(cfg.endpoints))
+        except ValueError as exc:
+            from appliance.config import ConfigError
+
+            raise ConfigError(self.config.source, "llm.endpoints", str(exc)) from None
+
+        def peers() -> list[object]:
+            # Discovery starts after this part; look it up per request.
+            registry = getattr(node.get("discovery"), "registry", None)
+            found = list(registry.select("llm")) if registry is not None else []
+            urls = {p.url for p in found}
+            return found + [e for e in static() if e.url not in urls]
+
+        self.add_component(llm_router.Router(cfg, engine, peers, peer.signer_for(node)))
 
     def _compose_tools(self) -> None:
         """Tools and the tool server (agent issue)."""

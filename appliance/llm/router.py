@@ -1,0 +1,207 @@
+"""The router: picks the local engine or a remote core per request, and fails over.
+
+``llm.mode`` decides the candidates: ``local`` -> the engine; ``remote`` -> the
+peers (trusted healthy cores from discovery, else ``llm.endpoints``); ``auto``
+-> the peers, then the engine; ``off`` -> none. A candidate that fails before
+its first token is skipped for the next one while ``llm.failover_budget_s``
+lasts (the local engine, being last, is always tried); a failure after the
+first token surfaces as :class:`StreamInterrupted`. A conversation sticks to
+the peer that served it while that peer stays a candidate (warm prompt cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from appliance.config import LlmConfig
+from appliance.llm.chat import (
+    ChatChunk,
+    ChatRequest,
+    LLMClient,
+    LLMError,
+    NoLLMAvailable,
+    UnknownModel,
+)
+from appliance.llm.client import PeerFailed, RemoteClient, Signer, Timeouts, base_url
+from appliance.node import Component
+
+log = logging.getLogger(__name__)
+
+# A peer that failed is tried after the others for this long.
+DOWN_FOR_S = 15.0
+MAX_STICKY = 4096
+SESSION_LIMIT = 64
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A remote candidate: what a peer source returns (discovery peers qualify too)."""
+
+    id: str
+    name: str
+    url: str
+    models: tuple[str, ...] = ()
+
+
+PeerSource = Callable[[], list[Any]]
+"""Returns peers best first; each has ``.url``, ``.name``, ``.id`` (and maybe ``.models``)."""
+
+
+def static_peers(urls: list[str]) -> PeerSource:
+    """A peer source over fixed endpoint URLs (``llm.endpoints``)."""
+    endpoints = [Endpoint(id=base_url(u), name=base_url(u).split("://", 1)[1], url=base_url(u))
+                 for u in urls]
+    return lambda: list(endpoints)
+
+
+class Router(Component):
+    """The component "llm_router": ``stream(ChatRequest)`` answers from the best LLM."""
+
+    name = "llm_router"
+    start_timeout_s = 5.0
+
+    def __init__(self, cfg: LlmConfig, local: LLMClient | None, peers: PeerSource,
+                 signer: Signer | None = None) -> None:
+        self.cfg = cfg
+        self.local = local
+        self._peers = peers
+        self._signer = signer
+        self._timeouts = Timeouts(cfg.connect_timeout_s, cfg.first_token_timeout_s,
+                                  cfg.idle_timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+        self._down: dict[str, float] = {}
+        self._sticky: OrderedDict[str, str] = OrderedDict()
+        self.stats = {"local": 0, "remote": 0, "failovers": 0, "interrupted": 0}
+
+    # ------------------------------------------------------------ Component
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=SESSION_LIMIT))
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": self.cfg.mode, "local": self.local is not None,
+                "peers": [p.name for p in self._remote_peers()], **self.stats}
+
+    # ------------------------------------------------------------ LLMClient
+
+    def model_ids(self) -> list[str]:
+        """Local model ids, then the models peers announce, without duplicates."""
+        ids = list(self.local.model_ids()) if self._use_local() and self.local else []
+        for peer in self._remote_peers():
+            ids += [m for m in getattr(peer, "models", ()) if m not in ids]
+        return ids
+
+    async def stream(self, request: ChatRequest, *, local_only: bool = False
+                     ) -> AsyncIterator[ChatChunk]:
+        """Answer from the first candidate that produces a token; see the module doc."""
+        candidates = self._candidates(request, local_only)
+        deadline = time.monotonic() + self.cfg.failover_budget_s
+        problems: list[str] = []
+        for key, client in candidates:
+            is_local = client is self.local
+            if problems and not is_local and time.monotonic() >= deadline:
+                problems.append(f"failover budget of {self.cfg.failover_budget_s:g}s used up")
+                break
+            agen: Any = client.stream(request).__aiter__()
+            try:
+                try:
+                    if is_local:
+                        first = await agen.__anext__()
+                    else:
+                        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                            first = await agen.__anext__()
+                except (PeerFailed, TimeoutError, StopAsyncIteration) as exc:
+                    what = str(exc) or "no answer within the failover budget"
+                    problems.append(f"{client.name}: {what}")
+                    if not is_local:
+                        self._down[key] = time.monotonic() + DOWN_FOR_S
+                    self.stats["failovers"] += 1
+                    log.warning("llm: %s failed before its first token: %s", client.name, what)
+                    continue
+                self._down.pop(key, None)
+                self.stats["local" if is_local else "remote"] += 1
+                if request.conversation_id:
+                    self._stick(request.conversation_id, key)
+                yield first
+                async for chunk in agen:
+                    yield chunk
+                return
+            except LLMError as exc:
+                if exc.code == "stream_interrupted":
+                    self.stats["interrupted"] += 1
+                raise
+            finally:
+                await agen.aclose()
+        raise NoLLMAvailable("no LLM could answer: " + "; ".join(problems))
+
+    # ------------------------------------------------------------ helpers
+
+    def _use_local(self) -> bool:
+        return self.cfg.mode in ("local", "auto")
+
+    def _remote_peers(self) -> list[Any]:
+        if self.cfg.mode not in ("remote", "auto"):
+            return []
+        try:
+            return list(self._peers())
+        except Exception:
+            log.exception("llm: the peer source failed")
+            return []
+
+    def _candidates(self, request: ChatRequest, local_only: bool
+                    ) -> list[tuple[str, LLMClient]]:
+        local_ok = self.local is not None and self._use_local() and (
+            request.model == "default" or request.model in self.local.model_ids())
+        out: list[tuple[str, LLMClient]] = []
+        if not local_only and self._session is not None:
+            now = time.monotonic()
+            peers = [p for p in self._remote_peers()
+                     if request.model == "default" or not getattr(p, "models", ())
+                     or request.model in p.models]
+            # Healthy first, recently failed last; a sticky conversation's peer leads.
+            peers.sort(key=lambda p: self._down.get(p.id, 0.0) > now)
+            sticky = self._sticky.get(request.conversation_id or "")
+            if sticky is not None:
+                peers.sort(key=lambda p: p.id != sticky)
+            for p in peers:
+                out.append((p.id, RemoteClient(p.name, p.url, self._session,
+                                               timeouts=self._timeouts, signer=self._signer,
+                                               models=list(getattr(p, "models", ())))))
+        if local_ok:
+            assert self.local is not None
+            out.append(("local", self.local))
+        if not out:
+            if self.local is not None and self._use_local() and not local_ok:
+                raise UnknownModel(f"model {request.model!r} is not served here; "
+                                   f"try one of {self.local.model_ids()} or 'default'")
+            raise NoLLMAvailable(self._why_none(local_only))
+        return out
+
+    def _why_none(self, local_only: bool) -> str:
+        if self.cfg.mode == "off":
+            return "this node has no LLM (llm.mode is off)"
+        if local_only:
+            return "this node has no local model to answer a forwarded request"
+        if self.cfg.mode == "remote":
+            return "no healthy trusted core is known and llm.mode is remote"
+        return "no local model is loaded and no healthy trusted core is known"
+
+    def _stick(self, conversation_id: str, key: str) -> None:
+        self._sticky[conversation_id] = key
+        self._sticky.move_to_end(conversation_id)
+        while len(self._sticky) > MAX_STICKY:
+            self._sticky.popitem(last=False)
