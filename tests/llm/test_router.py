@@ -1,0 +1,76 @@
+"""The router between real daemons: failover before the first token, fallback, interruption."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.llm.conftest import llm_section
+from tests.support.daemon import free_port
+
+pytestmark = pytest.mark.model
+
+HELLO = [{"role": "user", "content": "Say hello."}]
+
+
+def client(daemon: Any) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=daemon.url + "/v1", api_key="unused", max_retries=0)
+
+
+async def served_by(daemon: Any) -> str:
+    async with client(daemon) as c:
+        done = await c.chat.completions.create(model="default", messages=HELLO, max_tokens=8,
+                                               temperature=0)
+    assert done.choices[0].message.content is not None
+    return str(done.system_fingerprint)
+
+
+async def test_router_fails_over_to_a_live_core_then_to_the_local_model(
+        daemon_factory: Any, models_dir: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    core = await daemon_factory(llm=llm_section(models_dir, serve=True))
+    edge = await daemon_factory(llm=llm_section(
+        models_dir, mode="auto", endpoints=[dead, core.url + "/v1"], failover_budget_s=5.0))
+    assert await served_by(edge) == f"127.0.0.1:{core.port}"
+    _, status = await edge.get_json("/api/status")
+    assert status["components"]["llm_router"]["failovers"] >= 1
+    await core.stop()
+    assert await served_by(edge) == "local"
+    _, status = await edge.get_json("/api/status")
+    assert status["components"]["llm_router"]["local"] == 1
+
+
+async def test_remote_only_node_without_a_live_core_says_so(daemon_factory: Any) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    edge = await daemon_factory(llm={"mode": "remote", "endpoints": [dead]})
+    async with client(edge) as c:
+        with pytest.raises(openai.APIStatusError) as err:
+            await c.chat.completions.create(model="default", messages=HELLO)
+    assert err.value.status_code == 503
+    assert err.value.code == "no_llm_available"
+    assert dead.split("//")[1] in err.value.message
+
+
+async def test_core_dying_mid_stream_ends_with_an_explicit_error(daemon_factory: Any,
+                                                                 models_dir: Path) -> None:
+    core = await daemon_factory(llm=llm_section(models_dir, serve=True))
+    edge = await daemon_factory(llm={"mode": "remote", "endpoints": [core.url]})
+    pieces = []
+    async with client(edge) as c:
+        stream = await c.chat.completions.create(
+            model="default", stream=True, max_tokens=1500, temperature=0,
+            messages=[{"role": "user", "content": "Write a very long essay on history."}])
+        with pytest.raises(openai.APIError) as err:
+            async for chunk in stream:
+                for choice in chunk.choices:
+                    assert choice.finish_reason is None  # never a silent, "complete" ending
+                    if choice.delta.content:
+                        pieces.append(choice.delta.content)
+                        if len(pieces) == 3:
+                            await core.stop(signal.SIGKILL)
+    assert "incomplete" in str(err.value.message)
+    assert len(pieces) >= 3
