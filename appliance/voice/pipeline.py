@@ -14,6 +14,8 @@ Events, in the order a turn produces them (``type`` plus fields):
 final}``, ``reply_text {text}`` (a delta), ``audio {sample_rate, samples, text}``
 (followed by the PCM), ``reply {text, spoken, cut_off}``, ``done``;
 ``barge_in {spoken}``, ``state {state}``, ``error {message, code}`` at any time.
+``reply`` carries ``timings`` in seconds: endpointing_s, stt_s, llm_first_token_s,
+first_sentence_s, tts_first_s and first_audio_s (real end of speech -> first reply audio).
 """
 
 from __future__ import annotations
@@ -154,6 +156,8 @@ class VoiceSession:
         self.stream_s = 0.0
         """Seconds of audio fed so far (the session's own clock for VAD times)."""
         self._stream_origin: float | None = None
+        self._speech_end_at = 0.0
+        self._speculation: tuple[float, asyncio.Task[Any]] | None = None
         self.barge_ins: list[dict[str, float]] = []
 
     # ------------------------------------------------------------ input
@@ -181,6 +185,7 @@ class VoiceSession:
                 await asyncio.shield(task)
 
     async def close(self) -> None:
+        self._drop_speculation()
         await self._cancel_turn(reason=None)
 
     @property
@@ -194,6 +199,12 @@ class VoiceSession:
     # ------------------------------------------------------------ turn
 
     async def _on_vad(self, ev: VadEvent) -> None:
+        if ev.kind == "pause":
+            # Transcribe now; if this silence becomes the end, the result is already there.
+            self._drop_speculation()
+            self._speculation = (ev.end_s, asyncio.get_running_loop().create_task(
+                self.engine.transcribe(ev.audio), name="voice-stt-speculative"))
+            return
         if ev.kind == "start":
             await self._emit({"type": "speech_start", "t": round(ev.start_s, 3)})
             if self._barge_in_enabled and (self.busy or self.speaking):
@@ -204,18 +215,24 @@ class VoiceSession:
                           "truncated": ev.truncated})
         await self._cancel_turn(reason=None)
         turn = Turn(user="")
-        turn.timings["speech_end"] = time.monotonic()
+        self._speech_end_at = time.monotonic()
         # How long after the real end of speech the endpointer decided, in stream time.
         turn.timings["endpointing_s"] = max(0.0, ev.detected_s - ev.end_s)
         self._turn = turn
+        speculation, self._speculation = self._speculation, None
+        early = speculation[1] if speculation is not None and speculation[0] == ev.end_s \
+            else None
+        if early is None and speculation is not None:
+            speculation[1].cancel()
         self._turn_task = asyncio.get_running_loop().create_task(
-            self._run_turn(turn, ev.audio), name="voice-turn")
+            self._run_turn(turn, ev.audio, early), name="voice-turn")
 
-    async def _run_turn(self, turn: Turn, audio: np.ndarray) -> None:
+    async def _run_turn(self, turn: Turn, audio: np.ndarray,
+                        early: asyncio.Task[Any] | None = None) -> None:
         try:
             await self._emit({"type": "state", "state": "transcribing"})
             t0 = time.monotonic()
-            transcript = await self.engine.transcribe(audio)
+            transcript = await (early if early is not None else self.engine.transcribe(audio))
             turn.timings["stt_s"] = time.monotonic() - t0
             turn.user = transcript.text
             await self._emit({"type": "transcript", "text": transcript.text,
@@ -259,6 +276,8 @@ class VoiceSession:
                 turn.reply += delta
                 await self._emit({"type": "reply_text", "text": delta})
                 for s in splitter.feed(delta):
+                    if "first_sentence_s" not in turn.timings:
+                        turn.timings["first_sentence_s"] = time.monotonic() - t0
                     await sentences.put(s)
             for s in splitter.flush():
                 await sentences.put(s)
@@ -280,8 +299,10 @@ class VoiceSession:
             if len(pcm16) == 0:
                 continue
             now = time.monotonic()
-            if "first_audio" not in turn.timings:
-                turn.timings["first_audio"] = now
+            if "first_audio_s" not in turn.timings:
+                # From the real end of speech: the trailing silence plus everything since.
+                turn.timings["first_audio_s"] = (turn.timings["endpointing_s"]
+                                                 + now - self._speech_end_at)
             self._clock.add(sentence, len(pcm16) / rate, now)
             await self._emit({"type": "audio", "sample_rate": rate, "samples": len(pcm16),
                               "text": sentence})
@@ -298,7 +319,8 @@ class VoiceSession:
         self.turns.append(turn)
         self._record_turn(turn)
         await self._emit({"type": "reply", "text": turn.reply, "spoken": turn.spoken,
-                          "cut_off": cut_off})
+                          "cut_off": cut_off,
+                          "timings": {k: round(v, 4) for k, v in turn.timings.items()}})
         await self._emit({"type": "done"})
 
     async def _barge_in(self, ev: VadEvent) -> None:
@@ -338,6 +360,11 @@ class VoiceSession:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, CANCEL_GRACE_S)
+
+    def _drop_speculation(self) -> None:
+        if self._speculation is not None:
+            self._speculation[1].cancel()
+            self._speculation = None
 
     def _record_turn(self, turn: Turn) -> None:
         hook = getattr(turn.responder, "record", None)

@@ -29,6 +29,9 @@ SILENCE_THRESHOLD = 0.35
 START_WINDOWS = 2
 #: Audio kept in front of the detected start, so the first phoneme is not clipped.
 PRE_ROLL_S = 0.3
+#: Silence after which a ``pause`` is reported, so transcription can start speculatively
+#: while the endpointer still waits out the rest of the trailing silence.
+PAUSE_S = 0.16
 
 
 def silero_model_path() -> Path:
@@ -122,7 +125,8 @@ def find_speech(model: SileroModel, samples: np.ndarray, trailing_silence_s: flo
 @dataclass
 class VadEvent:
     """``start``: speech began at ``start_s``. ``end``: it ended at ``end_s``; ``audio`` holds
-    the utterance (with a little pre-roll); ``truncated`` when it hit the length bound."""
+    the utterance (with a little pre-roll); ``truncated`` when it hit the length bound.
+    ``pause``: a short silence that may become the end at ``end_s``; ``audio`` so far."""
 
     kind: str
     start_s: float
@@ -141,6 +145,7 @@ class Endpointer:
         self.vad = vad
         self.trailing_windows = max(1, round(trailing_silence_s / WINDOW_S))
         self.max_windows = max(1, int(max_utterance_s / WINDOW_S))
+        self.pause_windows = max(1, round(PAUSE_S / WINDOW_S))
         self._pre_roll_windows = round(PRE_ROLL_S / WINDOW_S)
         self._window_index = 0
         self._recent: list[np.ndarray] = []  # the last windows, for the pre-roll
@@ -198,6 +203,10 @@ class Endpointer:
         self._silence = self._silence + 1 if prob < SILENCE_THRESHOLD else 0
         if self._silence >= self.trailing_windows:
             return self._finish(i + 1 - self._silence, truncated=False, detected=i + 1)
+        if self._silence == self.pause_windows:
+            return VadEvent("pause", self._start_index * WINDOW_S,
+                            end_s=(i + 1 - self._silence) * WINDOW_S, detected_s=(i + 1) * WINDOW_S,
+                            audio=np.concatenate(self._speech))
         if i + 1 - self._start_index >= self.max_windows:
             return self._finish(i + 1, truncated=True)
         return None

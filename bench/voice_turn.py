@@ -1,0 +1,207 @@
+"""Voice turn latency on this box: end of the user's speech -> first byte of reply audio.
+
+Starts a real daemon (voice on, the LLM in-process: llm.mode local, default
+models), speaks espeak-ng questions into /api/voice in real time like a
+microphone, and reports per turn and at p50/p90 the client-side latency plus
+the server's split (endpointing, STT, LLM first token, first sentence,
+first-sentence TTS). Also the STT and TTS real-time factors measured in this
+process. Prints JSON.
+
+    .venv/bin/python bench/voice_turn.py [--models DIR] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import yaml
+
+from appliance.voice.audio import float_to_pcm16, read_wav, to_pipeline
+
+QUESTIONS = [
+    "What is the capital of France?",
+    "How many legs does a spider have?",
+    "What color is the sky?",
+    "Name a large animal.",
+    "What is two plus two?",
+]
+CHUNK_MS = 30
+LEAD_SILENCE_S = 0.3
+TAIL_SILENCE_S = 1.5
+READY_TIMEOUT_S = 180.0
+TURN_TIMEOUT_S = 120.0
+DEFAULT_MODELS = "/var/cache/hybrid-agent-test/models"
+
+
+def speak(text: str, workdir: Path) -> bytes:
+    """espeak-ng -> 16 kHz mono 16-bit PCM."""
+    out = workdir / "q.wav"
+    subprocess.run(["espeak-ng", "-w", str(out), text], check=True)
+    return float_to_pcm16(to_pipeline(read_wav(out.read_bytes())))
+
+
+def speech_end_s(pcm: bytes) -> float:
+    """End of the last loud 10 ms in ``pcm``: where the speech really stops."""
+    x = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
+    frames = x[: len(x) // 160 * 160].reshape(-1, 160)
+    loud = np.nonzero(np.sqrt((frames ** 2).mean(axis=1)) > 0.02)[0]
+    return float(loud[-1] + 1) * 0.01
+
+
+def rtfs(models: Path, workdir: Path) -> dict[str, float]:
+    from appliance.voice.stt import Transcriber
+    from appliance.voice.tts import Synthesizer
+
+    stt = Transcriber(models / "whisper-base", language="en")
+    stt.warm_up()
+    tts = Synthesizer(models / "piper" / "en_US-joe-medium.onnx")
+    stt_t = stt_d = tts_t = tts_d = 0.0
+    for q in QUESTIONS:
+        samples = np.frombuffer(speak(q, workdir), np.int16).astype(np.float32) / 32768
+        t0 = time.perf_counter()
+        stt.transcribe(samples)
+        stt_t += time.perf_counter() - t0
+        stt_d += len(samples) / 16000
+        t0 = time.perf_counter()
+        audio = tts.synthesize_all(f"Here is an answer to your question. {q}")
+        tts_t += time.perf_counter() - t0
+        tts_d += len(audio) / tts.sample_rate
+    return {"stt_rtf": round(stt_t / stt_d, 3), "tts_rtf": round(tts_t / tts_d, 3)}
+
+
+async def turn(url: str, pcm: bytes) -> dict[str, Any]:
+    silence = np.zeros(int(16000 * CHUNK_MS / 1000), np.int16).tobytes()
+    stream = (silence * int(LEAD_SILENCE_S * 1000 / CHUNK_MS) + pcm
+              + silence * int(TAIL_SILENCE_S * 1000 / CHUNK_MS))
+    end_at = LEAD_SILENCE_S + speech_end_s(pcm)
+    step = 16000 * CHUNK_MS // 1000 * 2
+    first_pcm: float | None = None
+    result: dict[str, Any] = {}
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{url}/api/voice") as ws:
+
+        async def receive() -> None:
+            nonlocal first_pcm
+            while True:
+                msg = await ws.receive(timeout=TURN_TIMEOUT_S)
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    if first_pcm is None:
+                        first_pcm = time.monotonic()
+                    continue
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    raise RuntimeError(f"socket closed: {msg}")
+                ev = json.loads(msg.data)
+                if ev["type"] in ("transcript", "reply", "error"):
+                    result[ev["type"]] = ev
+                if ev["type"] == "done":
+                    return
+
+        receiver = asyncio.create_task(receive())
+        start = time.monotonic()
+        for i in range(0, len(stream), step):  # real time, like a microphone
+            await asyncio.sleep(max(0.0, start + i / 32000 - time.monotonic()))
+            await ws.send_bytes(stream[i:i + step])
+        await receiver
+    if "error" in result:
+        raise RuntimeError(f"turn failed: {result['error']}")
+    timings = result["reply"]["timings"]
+    return {
+        "heard": result["transcript"]["text"],
+        "reply": result["reply"]["text"][:120],
+        "end_of_speech_to_first_audio_s": round((first_pcm or float("nan"))
+                                                - (start + end_at), 3),
+        **{k: round(v, 3) for k, v in timings.items()},
+    }
+
+
+async def bench(models: Path, rounds: int, workdir: Path) -> dict[str, Any]:
+    port = _free_port()
+    cfg = {
+        "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": "bench",
+                 "models_dir": str(models)},
+        "http": {"host": "127.0.0.1", "port": port},
+        "logging": {"level": "warning"},
+        "discovery": {"enabled": False},
+        "llm": {"mode": "local"},
+        "voice": {"enabled": True, "language": "en"},
+        "world": {"mode": "off"},
+        "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    log = open(workdir / "daemon.log", "wb")
+    argv = [sys.executable, "-m", "appliance.cli", "run", "--config",
+            str(workdir / "config.yaml")]
+    proc = subprocess.Popen(argv, stdout=log, stderr=log)  # noqa: ASYNC220 - before timing
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_ready(url, proc)
+        questions = [speak(q, workdir) for q in QUESTIONS]
+        await turn(url, questions[0])  # warm-up: first-call costs are not the steady state
+        turns = [await turn(url, pcm) for _ in range(rounds) for pcm in questions]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+    keys = ["end_of_speech_to_first_audio_s", "first_audio_s", "endpointing_s", "stt_s",
+            "llm_first_token_s", "first_sentence_s", "tts_first_s"]
+    summary = {k: {"p50": round(statistics.median([t[k] for t in turns if k in t]), 3),
+                   "p90": round(_p90([t[k] for t in turns if k in t]), 3)} for k in keys}
+    return {"turns": turns, "summary": summary}
+
+
+def _p90(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(0.9 * (len(xs) - 1)))]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"daemon exited with {proc.returncode}")
+            try:
+                async with http.get(f"{url}/health") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.5)
+    raise RuntimeError("daemon not ready in time")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default=os.environ.get("HYBRID_AGENT_TEST_MODELS",
+                                                      DEFAULT_MODELS))
+    p.add_argument("--rounds", type=int, default=2)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
+        workdir = Path(tmp)
+        factors = rtfs(Path(args.models), workdir)
+        result = asyncio.run(bench(Path(args.models), args.rounds, workdir))
+    print(json.dumps({"bench": "voice_turn", "cpus": os.cpu_count(), **factors, **result},
+                     indent=2))
+
+
+if __name__ == "__main__":
+    main()
