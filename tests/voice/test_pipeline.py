@@ -1,0 +1,88 @@
+"""The turn pipeline with the fake microphone: endpointing, speculative STT, the no-LLM error."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from appliance.voice.component import VoiceComponent
+from appliance.voice.pipeline import VoiceSession
+from tests.support.fake_audio import FakeMicrophone, FakeSpeaker, wav_to_pcm16
+
+pytestmark = pytest.mark.model
+
+
+async def _run(voice: VoiceComponent, mic: FakeMicrophone, responder: Any,
+               ) -> tuple[list[dict[str, Any]], VoiceSession, FakeSpeaker]:
+    events: list[dict[str, Any]] = []
+
+    async def emit(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    speaker = FakeSpeaker()
+    session = VoiceSession(voice, conversation_id="t", emit=emit, output=speaker,
+                           responder=lambda: responder)
+    async for chunk in mic.chunks():
+        await session.feed(chunk)
+    await session.wait_idle()
+    await session.close()
+    return events, session, speaker
+
+
+class Echo:
+    """Answers with what it heard (the LLM is not the subject here)."""
+
+    async def __call__(self, text: str, conversation_id: str) -> AsyncIterator[str]:
+        yield f"You said: {text}"
+
+
+async def test_one_utterance_is_transcribed_once_thanks_to_the_speculative_start(
+        voice: VoiceComponent, speech: Callable[..., bytes]) -> None:
+    before = voice.stats["transcriptions"]
+    mic = (FakeMicrophone().silence(0.3)
+           .speech(wav_to_pcm16(speech("How many legs does a spider have?"))).silence(1.2))
+    events, session, speaker = await _run(voice, mic, Echo())
+    # The transcription started during the trailing silence became the turn's transcript.
+    assert voice.stats["transcriptions"] - before == 1
+    kinds = [e["type"] for e in events]
+    assert kinds.count("speech_start") == 1 and kinds.count("speech_end") == 1
+    assert "spider" in session.turns[0].user.lower()
+    assert speaker.played and speaker.played[0].text.startswith("You said:")
+    reply = next(e for e in events if e["type"] == "reply")
+    timings = reply["timings"]
+    assert {"endpointing_s", "stt_s", "llm_first_token_s", "tts_first_s",
+            "first_audio_s"} <= set(timings)
+    assert timings["first_audio_s"] >= timings["endpointing_s"]
+
+
+async def test_a_short_pause_does_not_split_the_utterance(
+        voice: VoiceComponent, speech: Callable[..., bytes]) -> None:
+    mic = (FakeMicrophone().silence(0.3)
+           # espeak ends with ~0.34 s of quiet: longer than the speculative pause (0.16 s),
+           # shorter than the 0.5 s that ends an utterance.
+           .speech(wav_to_pcm16(speech("Turn on the lights")))
+           .speech(wav_to_pcm16(speech("and then open the window")))
+           .silence(1.2))
+    events, session, _ = await _run(voice, mic, Echo())
+    assert [e["type"] for e in events].count("speech_end") == 1
+    heard = session.turns[0].user.lower()
+    # The stale speculative transcript ("turn on the lights") was not used.
+    assert "lights" in heard and "window" in heard, heard
+
+
+async def test_without_a_responder_the_turn_reports_no_llm(
+        voice: VoiceComponent, speech: Callable[..., bytes]) -> None:
+    mic = FakeMicrophone().speech(wav_to_pcm16(speech("Hello there", pad=(0.3, 0.0))))
+    mic.silence(1.0)
+    events, session, speaker = await _run(voice, mic, None)
+    error = next(e for e in events if e["type"] == "error")
+    assert error["code"] == "no_llm_available"
+    assert "hello" in next(e for e in events if e["type"] == "transcript")["text"].lower()
+    assert speaker.played == [] and session.turns == []
+
+
+async def test_silence_alone_starts_no_turn(voice: VoiceComponent) -> None:
+    events, session, _ = await _run(voice, FakeMicrophone().silence(1.5), Echo())
+    assert events == [] and session.turns == []
