@@ -7,7 +7,11 @@ the server's split (endpointing, STT, LLM first token, first sentence,
 first-sentence TTS). Also the STT and TTS real-time factors measured in this
 process. Prints JSON.
 
-    .venv/bin/python bench/voice_turn.py [--models DIR] [--rounds 2]
+    .venv/bin/python bench/voice_turn.py [--models DIR] [--rounds 2] [--no-tools]
+
+--no-tools runs the agent without tools (tools.enabled: []), so the reply is
+the model's plain streamed answer; with tools, the agent's tool prompt and
+tool decision come before the first token.
 """
 
 from __future__ import annotations
@@ -125,7 +129,7 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
     }
 
 
-async def bench(models: Path, rounds: int, workdir: Path) -> dict[str, Any]:
+async def bench(models: Path, rounds: int, workdir: Path, tools: bool) -> dict[str, Any]:
     port = _free_port()
     cfg = {
         "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": "bench",
@@ -136,6 +140,7 @@ async def bench(models: Path, rounds: int, workdir: Path) -> dict[str, Any]:
         "llm": {"mode": "local"},
         "voice": {"enabled": True, "language": "en"},
         "world": {"mode": "off"},
+        **({} if tools else {"tools": {"enabled": []}}),
         "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -194,13 +199,16 @@ def main() -> None:
     p.add_argument("--models", default=os.environ.get("HYBRID_AGENT_TEST_MODELS",
                                                       DEFAULT_MODELS))
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--no-tools", action="store_true", help="agent without tools")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
         workdir = Path(tmp)
         factors = rtfs(Path(args.models), workdir)
-        result = asyncio.run(bench(Path(args.models), args.rounds, workdir))
-    print(json.dumps({"bench": "voice_turn", "cpus": os.cpu_count(), **factors, **result},
-                     indent=2))
+        result = asyncio.run(bench(Path(args.models), args.rounds, workdir,
+                                   tools=not args.no_tools))
+    print(json.dumps({"bench": "voice_turn", "cpus": os.cpu_count(),
+                      "load_average": os.getloadavg()[0], "agent_tools": not args.no_tools,
+                      **factors, **result}, indent=2))
 
 
 if __name__ == "__main__":
