@@ -49,12 +49,11 @@ def validate(tool: Tool, args: Any) -> str | None:
     """None when ``args`` match the tool's schema, else what is wrong, in words."""
     if not isinstance(args, dict):
         return f"arguments must be a JSON object, found {type(args).__name__}"
-    try:
-        jsonschema.validate(args, tool.parameters)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "arguments"
-        return f"{where}: {exc.message}"
-    return None
+    error = jsonschema.exceptions.best_match(_validator(tool.parameters).iter_errors(args))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "arguments"
+    return f"{where}: {error.message}"
 
 
 async def invoke(tool: Tool, args: Any, timeout_s: float) -> dict[str, Any]:
@@ -71,6 +70,21 @@ async def invoke(tool: Tool, args: Any, timeout_s: float) -> dict[str, Any]:
     except Exception as exc:  # a bug in a tool must not end the turn
         return error(f"{tool.name} failed: {exc.__class__.__name__}: {exc}")
     return {"ok": True, "result": result}
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    # Checking the schema and building a validator costs milliseconds; do it once per schema.
+    key = id(schema)
+    cached = _VALIDATORS.get(key)
+    if cached is None or cached[0] is not schema:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        cached = (schema, cls(schema))
+        _VALIDATORS[key] = cached
+    return cached[1]
+
+
+_VALIDATORS: dict[int, tuple[dict[str, Any], Any]] = {}
 
 
 def error(message: str) -> dict[str, Any]:

@@ -1,0 +1,114 @@
+"""The agent loop with the real tiny model: calculator, clock and world tools end to end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.agent.events import AgentEvent
+from appliance.agent.loop import Agent
+from appliance.agent.tools.base import invoke
+from appliance.agent.tools.calculator import Calculator
+from appliance.agent.tools.clock import Clock
+from appliance.agent.tools.registry import ToolRegistry
+from appliance.agent.tools.world_tools import WorldGet, WorldList, WorldSet
+from appliance.config import AgentConfig, ExpertConfig
+from appliance.llm.engine import Engine, EngineSettings
+from appliance.world.store import LocalWorld
+
+pytestmark = pytest.mark.model
+
+MODEL_FILE = "llm/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture
+async def engine(models_dir: Path) -> AsyncIterator[Engine]:
+    path = models_dir / MODEL_FILE
+    eng = Engine(EngineSettings(model_path=path, model_id=path.stem, context=2048, threads=2,
+                                slots=2))
+    await eng.start()
+    yield eng
+    await eng.stop()
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[LocalWorld]:
+    w = LocalWorld(tmp_path / "world")
+    await w.start()
+    yield w
+    await w.stop()
+
+
+def experts() -> dict[str, ExpertConfig]:
+    return {
+        "calc": ExpertConfig(system_prompt="You are a calculator assistant. Use the calculator "
+                                           "tool for arithmetic.",
+                             tools=["calculator"], tool_choice="required"),
+        "time": ExpertConfig(system_prompt="You tell the time using the clock tool.",
+                             tools=["clock"], tool_choice="required"),
+        "home": ExpertConfig(system_prompt="You control the home by setting keys of the world "
+                                           "model with world_set.",
+                             tools=["world_set"], tool_choice="required"),
+    }
+
+
+def make_agent(engine: Engine, world: LocalWorld) -> Agent:
+    tools = ToolRegistry([Calculator(), Clock("UTC"), WorldGet(world), WorldSet(world),
+                          WorldList(world)])
+    cfg = AgentConfig(max_steps=1, max_tokens=96, experts=experts())
+    return Agent(cfg, tools, lambda: engine)
+
+
+async def turn(bot: Agent, text: str, **kw: Any) -> list[AgentEvent]:
+    events = [e async for e in bot.run(text, **kw)]
+    assert events[-1].type == "final", events[-1]
+    answer = "".join(e.data["text"] for e in events if e.type == "token")
+    assert answer == events[-1].data["text"]
+    return events
+
+
+def one(events: list[AgentEvent], kind: str) -> dict[str, Any]:
+    found = [e.data for e in events if e.type == kind]
+    assert len(found) == 1, (kind, events)
+    return found[0]
+
+
+async def test_calculator_through_the_agent(engine: Engine, world: LocalWorld) -> None:
+    agent = make_agent(engine, world)
+    events = await turn(agent, "What is 12 times 7?", agent="calc", conversation_id="c1")
+    call, result = one(events, "tool_call"), one(events, "tool_result")
+    assert call["name"] == "calculator" and result["id"] == call["id"]
+    # Whatever expression the model wrote, the observation is exactly the calculator's.
+    expected = await invoke(Calculator(), call["arguments"], 5.0)
+    assert result == {"id": call["id"], "name": "calculator", **expected}
+    assert events[-1].data["steps"] == 1
+    assert [e.type for e in events].index("tool_result") < [e.type for e in events].index("final")
+    # The turn is remembered for the next one in the same conversation.
+    assert [m["role"] for m in agent.memory.history("c1")] == ["user", "assistant"]
+
+
+async def test_clock_through_the_agent(engine: Engine, world: LocalWorld) -> None:
+    events = await turn(make_agent(engine, world), "What time is it?", agent="time")
+    call, result = one(events, "tool_call"), one(events, "tool_result")
+    assert call["name"] == "clock"
+    assert result["ok"] is True, result
+    assert {"iso", "date", "time", "weekday"} <= set(result["result"])
+
+
+async def test_world_set_through_the_agent(engine: Engine, world: LocalWorld) -> None:
+    events = await turn(make_agent(engine, world), "Turn the kitchen light on.", agent="home")
+    call, result = one(events, "tool_call"), one(events, "tool_result")
+    assert call["name"] == "world_set"
+    assert result["ok"] is True, result
+    key, value = call["arguments"]["key"], call["arguments"]["value"]
+    stored = await world.get(key)
+    assert stored is not None and stored.value == value and stored.version == 1
+
+
+async def test_unknown_agent_is_an_error_event(engine: Engine, world: LocalWorld) -> None:
+    events = [e async for e in make_agent(engine, world).run("hi", agent="nobody")]
+    assert [e.type for e in events] == ["error"]
+    assert events[0].data["code"] == "unknown_agent" and "calc" in events[0].data["message"]

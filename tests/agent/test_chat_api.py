@@ -1,0 +1,106 @@
+"""POST /api/chat and `hybrid-agent chat` against a real daemon with the real tiny model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+pytestmark = pytest.mark.model
+
+AGENT = {
+    "max_steps": 1, "max_tokens": 64, "max_text_chars": 200,
+    "experts": {"calc": {"system_prompt": "Use the calculator tool for arithmetic.",
+                         "tools": ["calculator"], "tool_choice": "required"},
+                "home": {"system_prompt": "You control the home by setting keys of the world "
+                                          "model with world_set.",
+                         "tools": ["world_set"], "tool_choice": "required"}},
+}
+CLI_TIMEOUT_S = 120.0
+
+
+async def start(daemon_factory: Callable[..., Any], models_dir: Path) -> Any:
+    return await daemon_factory(
+        node={"models_dir": str(models_dir)},
+        llm={"mode": "local", "threads": 2, "slots": 2, "context": 2048},
+        world={"mode": "local"}, agent=AGENT)
+
+
+async def sse(session: aiohttp.ClientSession, url: str, body: Any) -> list[tuple[str, Any]]:
+    events: list[tuple[str, Any]] = []
+    async with session.post(url, json=body) as r:
+        assert r.status == 200, await r.text()
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        kind = ""
+        async for raw in r.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[6:])))
+    return events
+
+
+async def test_chat_streams_the_agents_events_and_the_world_changes(
+        daemon_factory: Callable[..., Any], models_dir: Path) -> None:
+    d = await start(daemon_factory, models_dir)
+    async with aiohttp.ClientSession() as s:
+        events = await sse(s, f"{d.url}/api/chat",
+                           {"text": "Turn the kitchen light on.", "agent": "home",
+                            "conversation_id": "kitchen-1"})
+        kinds = [k for k, _ in events]
+        assert kinds[-1] == "final" and kinds.count("tool_call") == 1
+        assert kinds.index("tool_call") < kinds.index("tool_result") < kinds.index("final")
+        call = next(data for k, data in events if k == "tool_call")
+        result = next(data for k, data in events if k == "tool_result")
+        assert call["name"] == "world_set" and call["where"] == "local"
+        assert result["ok"] is True, result
+        final = events[-1][1]
+        assert final["conversation_id"] == "kitchen-1" and final["steps"] == 1
+        assert "".join(d["text"] for k, d in events if k == "token") == final["text"]
+        # The tool really wrote the node's world model.
+        async with s.get(f"{d.url}/api/world/{call['arguments']['key']}") as r:
+            assert (await r.json())["value"] == call["arguments"]["value"]
+
+
+async def test_chat_rejects_bad_requests_with_4xx(daemon_factory: Callable[..., Any],
+                                                  models_dir: Path) -> None:
+    d = await start(daemon_factory, models_dir)
+    url = f"{d.url}/api/chat"
+    cases = [({"text": ""}, 400, "text"), ({"text": "x" * 201}, 400, "text"),
+             ({"text": "hi", "agent": "nobody"}, 404, "agent"),
+             ({"text": "hi", "conversation_id": "has space"}, 400, "conversation_id"),
+             ({"text": "hi", "colour": "red"}, 400, "colour"), (["hi"], 400, None)]
+    async with aiohttp.ClientSession() as s:
+        for body, status, param in cases:
+            async with s.post(url, json=body) as r:
+                assert r.status == status, body
+                err = (await r.json())["error"]
+                assert err["param"] == param, body
+        async with s.post(url, data=b"{nope", headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 400
+
+
+async def test_chat_cli_prints_the_answer_and_tool_calls_on_stderr(
+        daemon_factory: Callable[..., Any], models_dir: Path) -> None:
+    d = await start(daemon_factory, models_dir)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "appliance.cli", "chat", "--url", d.url, "--agent", "calc",
+        "What", "is", "12", "times", "7?", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT_S)
+    assert proc.returncode == 0, err.decode()
+    assert "[tool] calculator(" in err.decode() and "[tool] calculator -> " in err.decode()
+    assert "[tool]" not in out.decode() and out.decode().strip()
+    # An unknown agent: a clear message and exit status 1.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "appliance.cli", "chat", "--url", d.url, "--agent", "nobody", "hi",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT_S)
+    assert proc.returncode == 1 and "no agent 'nobody'" in err.decode()
