@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -111,3 +113,30 @@ async def test_an_edge_uses_the_cores_tools_and_world_through_config(
     status, state = await edge.get_json("/api/world")
     assert status == 200
     assert [e["key"] for e in state["entries"]] == ["hall.light"]
+
+
+async def test_an_edges_world_feed_carries_the_cores_changes(
+        daemon_factory: Callable[..., Any], tmp_path: Path) -> None:
+    key_file = tmp_path / "k"
+    create_key_file(key_file)
+    core = await daemon_factory(world={"mode": "local", "serve": True},
+                                security={"cluster_key_file": str(key_file)})
+    edge = await daemon_factory(world={"mode": "remote", "endpoint": core.url},
+                                security={"cluster_key_file": str(key_file)})
+    async with aiohttp.ClientSession() as s, s.get(f"{edge.url}/api/world/events") as feed:
+        assert (await feed.content.readline()).startswith(b": subscribed")
+        await feed.content.readline()
+        # The edge forwards the core's feed; wait until its subscription reached the core.
+        for _ in range(200):
+            _, info = await core.get_json("/api/status")
+            if info["components"]["world"]["subscribers"] == 1:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the edge never subscribed to the core's feed")
+        async with s.put(f"{core.url}/api/world/door", json="open") as r:
+            assert r.status == 200
+        line = b""
+        while not line.startswith(b"data:"):
+            line = await asyncio.wait_for(feed.content.readline(), 10)
+    assert json.loads(line[5:]) == {"op": "set", "key": "door", "value": "open", "version": 1}
