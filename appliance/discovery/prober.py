@@ -26,7 +26,7 @@ from appliance.security.errors import ChallengeError
 log = logging.getLogger(__name__)
 
 STARTING_RETRY_S = 0.2
-MAX_BACKOFF_S = 30.0
+MAX_BACKOFF_S = 15.0
 MAX_HEALTH_BYTES = 16 * 1024
 # Static peers carry no TXT record; their roles and load come from a fresh challenge this often.
 STATIC_REFRESH_S = 10.0
@@ -81,7 +81,8 @@ class Prober:
                 peer.problem = ""
         elif status == 503:
             peer.healthy, peer.rtt_s, peer.last_seen = False, rtt, now
-            peer.problem = "starting or stopping"
+            # Alive but not ready: retry soon (not with backoff) so it is usable right after READY.
+            peer.failures, peer.problem = 0, "starting or stopping"
         else:
             self._down(peer, f"/health failed ({body.get('error', status)})")
 

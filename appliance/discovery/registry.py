@@ -122,7 +122,8 @@ class PeerRegistry:
             list(ann.txt.models)
         peer.version, peer.load, peer.kf = ann.txt.version, ann.txt.load, ann.txt.kf
         peer.last_seen = self._clock()
-        if moved:
+        if moved or not peer.healthy:
+            # A fresh announcement from a peer we think is down: probe now, not after backoff.
             self.on_change(peer_id)
         return peer
 

@@ -2,12 +2,15 @@
 
 Keys: ``id`` (node id), ``tier``, ``roles`` and ``models`` (comma lists),
 ``v`` (version), ``load`` (``inflight/slots``), ``kf`` (cluster-key
-fingerprint). Everything read from a peer is hostile: decoded leniently,
-stripped of non-printables and capped in length and count.
+fingerprint), ``boot`` (random per process start: a restarted node's record
+differs from its cached one, so browsers see an update and re-probe at once).
+Everything read from a peer is hostile: decoded leniently, stripped of
+non-printables and capped in length and count.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ SERVICE_TYPE = "_hybrid-agent._tcp.local."
 MAX_VALUE_CHARS = 128
 MAX_LIST_ITEMS = 16
 MAX_ITEM_CHARS = 64
+BOOT_ID = secrets.token_hex(4)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ def local_txt(node: Node, fingerprint: str) -> dict[str, str]:
         "v": node.version,
         "load": f"{node.inflight}/{llm_slots(node)}",
         "kf": fingerprint,
+        "boot": BOOT_ID,
     }
 
 
