@@ -55,7 +55,7 @@ class PeerClient:
         try:
             async with self.session().request(method, base + path, data=data or None,
                                               headers=hdrs, timeout=timeout) as resp:
-                raw = await resp.content.read(MAX_RESPONSE_BYTES + 1)
+                raw = await read_bounded(resp.content, MAX_RESPONSE_BYTES)
                 if len(raw) > MAX_RESPONSE_BYTES:
                     raise PeerError(f"{base}{path}: response larger than "
                                     f"{MAX_RESPONSE_BYTES} bytes")
@@ -79,6 +79,17 @@ class PeerClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def read_bounded(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The whole stream, or its first ``limit + 1`` bytes when it is longer."""
+    buf = bytearray()
+    while len(buf) <= limit:
+        chunk = await stream.read(limit + 1 - len(buf))
+        if not chunk:
+            break
+        buf.extend(chunk)
+    return bytes(buf)
 
 
 def error_message(body: Any, status: int) -> str:

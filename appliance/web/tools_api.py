@@ -18,6 +18,7 @@ from appliance.agent.server import ToolServer, Unauthorized
 from appliance.agent.tools.base import validate
 from appliance.web.app import NODE
 from appliance.web.errors import ApiError
+from appliance.web.peer import read_bounded
 
 MAX_CALL_BYTES = 1024 * 1024
 AUTH_SCHEME = 'HA-HMAC realm="hybrid-agent"'
@@ -36,7 +37,7 @@ async def list_tools(request: web.Request) -> web.Response:
 
 async def call_tool(request: web.Request) -> web.Response:
     server = _server(request)
-    body = await request.content.read(MAX_CALL_BYTES + 1)
+    body = await read_bounded(request.content, MAX_CALL_BYTES)
     if len(body) > MAX_CALL_BYTES:
         raise ApiError(413, f"tool call body is larger than {MAX_CALL_BYTES} bytes",
                        code="body_too_large")
@@ -70,3 +71,4 @@ def _server(request: web.Request) -> ToolServer:
     if server is None:
         raise ApiError(503, "tools are off on this node", code="tools_off")
     return server
+

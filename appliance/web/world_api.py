@@ -6,6 +6,8 @@
   makes it a compare-and-set (``0`` = only if absent), 412 when the version moved on
 - ``DELETE /api/world/{key}`` -> ``{"key", "version"}``; ``If-Match`` as for PUT
 - ``GET /api/world/events`` -> SSE, one ``event: change`` per write after connecting
+
+Peers other than loopback get the world model only where ``world.serve`` is on (403).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from appliance.security.guard import is_loopback
 from appliance.web.app import NODE
 from appliance.web.errors import ApiError, read_json
 from appliance.world.model import VersionConflict, WorldError, WorldModel
@@ -100,10 +103,15 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 def _world(request: web.Request) -> WorldModel:
-    world = request.app[NODE].get("world")
+    node = request.app[NODE]
+    world = node.get("world")
     if world is None:
         raise ApiError(503, "the world model is off on this node (world.mode)",
                        code="world_off")
+    if not node.config.world.serve and not is_loopback(request.remote):
+        # Peers (already signed, see the guard) may use it only where world.serve is on.
+        raise ApiError(403, "this node does not serve its world model to peers (world.serve)",
+                       code="world_not_served")
     return world
 
 

@@ -80,6 +80,10 @@ async def test_unsigned_and_wrongly_signed_callers_get_401_even_from_loopback(
         headers = Signer(key).sign_headers("POST", "/api/tools/shell", bad_args)
         async with s.post(url, data=bad_args, headers=headers) as r:
             assert r.status == 400 and "command" in (await r.json())["error"]["message"]
+        huge = b'{"arguments": {"command": "' + b"x" * (1024 * 1024) + b'"}}'
+        async with s.post(url, data=huge, headers=Signer(key).sign_headers(
+                "POST", "/api/tools/shell", huge)) as r:
+            assert r.status == 413
         headers = Signer(key).sign_headers("POST", "/api/tools/teleport", b"{}")
         async with s.post(f"{core.url}/api/tools/teleport", data=b"{}", headers=headers) as r:
             assert r.status == 404
@@ -110,9 +114,14 @@ async def test_an_edge_uses_the_cores_tools_and_world_through_config(
         async with s.put(f"{edge.url}/api/world/hall.light", json="off",
                          headers={"If-Match": str(version - 1)}) as r:
             assert r.status == 412
+        # A listing far larger than one network read still arrives whole.
+        for i in range(40):
+            async with s.put(f"{core.url}/api/world/big{i:02d}", json="x" * 4000) as r:
+                assert r.status == 200
     status, state = await edge.get_json("/api/world")
     assert status == 200
-    assert [e["key"] for e in state["entries"]] == ["hall.light"]
+    assert [e["key"] for e in state["entries"]] == [f"big{i:02d}" for i in range(40)] + [
+        "hall.light"]
 
 
 async def test_an_edges_world_feed_carries_the_cores_changes(
