@@ -106,12 +106,16 @@ class AplayOutput:
         self.bytes_written = 0
 
     async def play(self, pcm: bytes, sample_rate: int, text: str = "") -> None:
-        if self._proc is None or self._proc.returncode is not None or self._rate != sample_rate:
+        if self._proc is not None and self._proc.returncode is not None:
+            code, self._proc = self._proc.returncode, None  # the next play tries again
+            raise AudioDeviceError(f"aplay on {self.device!r} exited with status {code}")
+        if self._proc is None or self._rate != sample_rate:
             await self.stop()
             check_tools()
             self._proc = await asyncio.create_subprocess_exec(
                 *aplay_argv(self.device, sample_rate), stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+                # Nobody reads a long-lived aplay's stderr; a full pipe would stall it.
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
             self._rate = sample_rate
         assert self._proc.stdin is not None
         try:

@@ -1,4 +1,10 @@
-"""Cutting a stream of text deltas into sentences, so speech can start before the answer ends."""
+"""Cutting a stream of text deltas into speakable pieces, so speech starts before the answer ends.
+
+Pieces end at sentence ends. The first piece of a reply may also end at a
+clause (a comma, semicolon, colon or dash) once it is long enough, because the
+first audio is what the listener waits for; a run-on sentence is cut at a
+clause, else at a space, so no piece grows long before it can be spoken.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,23 @@ import re
 # A sentence ends at . ! ? (or their CJK forms) or a newline, followed by whitespace;
 # "e.g. " style abbreviations are rare enough in short spoken replies to accept.
 _END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])[\"')\]]*\s+|\n+")
-#: A first sentence shorter than this waits for more text (a lone "1." is not a sentence).
+_CLAUSE = re.compile(r"(?<=[,;:\u3001\uff0c])\s+|\s+[-\u2013\u2014]\s+")
+#: A sentence shorter than this waits for more text (a lone "1." is not a sentence).
 MIN_SENTENCE_CHARS = 8
-#: Without punctuation, speak anyway once this much text piled up (cut at a space).
-MAX_SENTENCE_CHARS = 300
+#: The first piece may end at a clause once it has this many characters.
+MIN_FIRST_CLAUSE_CHARS = 20
+#: Any piece may end at a clause once it has this many characters.
+LONG_CLAUSE_CHARS = 100
+#: Past this without any boundary, cut at the last space.
+MAX_PIECE_CHARS = 200
 
 
 class SentenceSplitter:
-    """Feed text deltas; get back the sentences they completed."""
+    """Feed text deltas; get back the pieces they completed."""
 
     def __init__(self) -> None:
         self._buf = ""
+        self._first = True
 
     def feed(self, delta: str) -> list[str]:
         self._buf += delta
@@ -26,9 +38,10 @@ class SentenceSplitter:
             cut = self._next_cut()
             if cut is None:
                 break
-            sentence, self._buf = self._buf[:cut].strip(), self._buf[cut:]
-            if sentence:
-                out.append(sentence)
+            piece, self._buf = self._buf[:cut].strip(), self._buf[cut:]
+            if piece:
+                out.append(piece)
+                self._first = False
         return out
 
     def flush(self) -> list[str]:
@@ -37,10 +50,15 @@ class SentenceSplitter:
         return [rest] if rest else []
 
     def _next_cut(self) -> int | None:
-        for m in _END.finditer(self._buf):
-            if len(self._buf[: m.start()].strip()) >= MIN_SENTENCE_CHARS:
+        buf = self._buf
+        for m in _END.finditer(buf):
+            if len(buf[: m.start()].strip()) >= MIN_SENTENCE_CHARS:
                 return m.end()
-        if len(self._buf) > MAX_SENTENCE_CHARS:
-            space = self._buf.rfind(" ", 0, MAX_SENTENCE_CHARS)
-            return space + 1 if space > 0 else MAX_SENTENCE_CHARS
+        clause_min = MIN_FIRST_CLAUSE_CHARS if self._first else LONG_CLAUSE_CHARS
+        for m in _CLAUSE.finditer(buf):
+            if len(buf[: m.start()].strip()) >= clause_min:
+                return m.end()
+        if len(buf) > MAX_PIECE_CHARS:
+            space = buf.rfind(" ", 0, MAX_PIECE_CHARS)
+            return space + 1 if space > 0 else MAX_PIECE_CHARS
         return None

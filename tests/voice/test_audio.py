@@ -97,7 +97,18 @@ def test_sentences_are_cut_as_tokens_arrive() -> None:
                    "Anything else?"]
     assert s.flush() == ["Bye"]
     long_run = SentenceSplitter().feed("word " * 100)
-    assert long_run and all(len(x) <= 300 for x in long_run)
+    assert long_run and all(len(x) <= 200 for x in long_run)
+
+
+def test_the_first_piece_may_end_at_a_clause_so_speech_starts_sooner() -> None:
+    s = SentenceSplitter()
+    assert s.feed("Well, ") == []  # too short to speak alone
+    assert s.feed("the sky is often described as blue, but ") == [
+        "Well, the sky is often described as blue,"]
+    # Later pieces wait for the sentence end unless the clause is long.
+    assert s.feed("at sunset it turns red, orange and ") == []
+    assert s.feed("pink. Then") == ["but at sunset it turns red, orange and pink."]
+    assert s.flush() == ["Then"]
 
 
 def test_playback_clock_knows_what_was_heard_when_stopped() -> None:
