@@ -104,3 +104,36 @@ async def test_chat_cli_prints_the_answer_and_tool_calls_on_stderr(
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT_S)
     assert proc.returncode == 1 and "no agent 'nobody'" in err.decode()
+
+
+async def test_an_edge_expert_runs_code_on_the_cores_tool_server(
+        daemon_factory: Callable[..., Any], models_dir: Path, tmp_path: Path) -> None:
+    from appliance.security.keys import create_key_file
+
+    key_file = tmp_path / "cluster.key"
+    create_key_file(key_file)
+    core = await daemon_factory(node={"tier": "core"}, tools={"serve": True, "enabled": []},
+                                security={"cluster_key_file": str(key_file)})
+    edge = await daemon_factory(
+        node={"tier": "edge", "models_dir": str(models_dir)},
+        llm={"mode": "local", "threads": 2, "slots": 1, "context": 2048},
+        tools={"enabled": ["python"], "endpoints": [core.url]},
+        agent={"max_steps": 1, "max_tokens": 48,
+               "experts": {"coder": {"system_prompt": "You write Python and run it with the "
+                                                      "python tool.",
+                                     "tools": ["python"], "tool_choice": "required"}}},
+        security={"cluster_key_file": str(key_file)})
+    async with aiohttp.ClientSession() as s:
+        events = await sse(s, f"{edge.url}/api/chat",
+                           {"text": "Print the word hello.", "agent": "coder"})
+    kinds = [k for k, _ in events]
+    assert "tool_call" in kinds and "tool_result" in kinds, events
+    call = next(data for k, data in events if k == "tool_call")
+    result = next(data for k, data in events if k == "tool_result")
+    assert call["name"] == "python" and call["where"] == core.url
+    assert events[-1][0] == "final"
+    # Whatever the model wrote ran in the core's sandbox: a result, or the sandbox's words.
+    if result["ok"]:
+        assert result["result"]["exit_code"] == 0
+    else:
+        assert any(w in result["error"] for w in ("exit status", "killed", "Error")), result

@@ -8,7 +8,8 @@ from appliance.agent.sandbox import Sandbox
 from appliance.agent.tools.base import Tool
 from appliance.agent.tools.shell import report
 
-MAX_CODE_CHARS = 50000
+# Bounded for the grammar too: llama.cpp refuses repetitions over 2000 (x{0,n}).
+MAX_CODE_CHARS = 1000
 #: The system interpreter: the sandbox sees /usr only, never the daemon's venv.
 PYTHON = "/usr/bin/python3"
 

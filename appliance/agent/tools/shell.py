@@ -7,7 +7,8 @@ from typing import Any
 from appliance.agent.sandbox import Sandbox
 from appliance.agent.tools.base import Tool, ToolError
 
-MAX_COMMAND_CHARS = 10000
+# Bounded for the grammar too: llama.cpp refuses repetitions over 2000 (x{0,n}).
+MAX_COMMAND_CHARS = 1000
 
 
 class Shell(Tool):
