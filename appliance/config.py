@@ -157,6 +157,8 @@ class VoiceConfig:
                                  min=2.0, max=30.0)
     max_stt_bytes: int = _f(16 * 1024 * 1024, "Largest WAV accepted by POST /api/stt.",
                             min=1024, max=1 << 31)
+    partial_transcripts: bool = _f(False, "Transcribe the utterance so far about once a "
+                                   "second while the user speaks (costs CPU on small boxes).")
 
 
 @dataclass(frozen=True)

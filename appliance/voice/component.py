@@ -56,6 +56,7 @@ class VoiceSettings:
     max_tts_chars: int
     max_stt_bytes: int
     barge_in: bool
+    partial_transcripts: bool
     input: str
     output: str
     input_rate: int
@@ -71,7 +72,8 @@ class VoiceSettings:
                    stt_min_window_s=v.stt_min_window_s,
                    trailing_silence_s=v.trailing_silence_ms / 1000.0,
                    max_utterance_s=v.max_utterance_s, max_tts_chars=v.max_tts_chars,
-                   max_stt_bytes=v.max_stt_bytes, barge_in=v.barge_in, input=v.input,
+                   max_stt_bytes=v.max_stt_bytes, barge_in=v.barge_in,
+                   partial_transcripts=v.partial_transcripts, input=v.input,
                    output=v.output, input_rate=v.input_rate,
                    system_prompt=cfg.agent.system_prompt)
 
@@ -234,7 +236,8 @@ class VoiceComponent(Component):
         self.stats["sessions"] += 1
         return VoiceSession(self, conversation_id=conversation_id or f"voice-{uuid.uuid4().hex}",
                             emit=emit, output=output, responder=self.responder,
-                            barge_in=self.settings.barge_in)
+                            barge_in=self.settings.barge_in,
+                            partials=self.settings.partial_transcripts)
 
     # ------------------------------------------------------------ the box's microphone
 

@@ -10,9 +10,10 @@ playback and pending synthesis stop, and the conversation records the reply
 as cut off where the listener stopped hearing it.
 
 Events, in the order a turn produces them (``type`` plus fields):
-``speech_start {t}``, ``speech_end {t, duration_s}``, ``transcript {text, language,
-final}``, ``reply_text {text}`` (a delta), ``audio {sample_rate, samples, text}``
-(followed by the PCM), ``reply {text, spoken, cut_off}``, ``done``;
+``speech_start {t}``, ``transcript {text, language, final: false}`` (partials, if on),
+``speech_end {t, duration_s}``, ``transcript {text, language, final: true}``,
+``reply_text {text}`` (a delta), ``audio {sample_rate, samples, text}`` (followed by the PCM),
+``reply {text, spoken, cut_off}``, ``done``;
 ``barge_in {spoken}``, ``state {state}``, ``error {message, code}`` at any time.
 ``reply`` carries ``timings`` in seconds: endpointing_s, stt_s, llm_first_token_s,
 first_sentence_s, tts_first_s and first_audio_s (real end of speech -> first reply audio).
@@ -46,6 +47,8 @@ SENTENCE_QUEUE = 32
 #: How long a finished turn's tasks may take to wind down after cancellation.
 CANCEL_GRACE_S = 2.0
 CUT_OFF_MARK = "…"
+#: With partial transcripts on, the utterance so far is transcribed this often.
+PARTIAL_INTERVAL_S = 1.0
 
 
 class AudioOutput(Protocol):
@@ -139,7 +142,7 @@ class VoiceSession:
 
     def __init__(self, engine: VoiceEngine, *, conversation_id: str, emit: EventSink,
                  output: AudioOutput | None, responder: Callable[[], Responder | None],
-                 barge_in: bool = True,
+                 barge_in: bool = True, partials: bool = False,
                  record: Callable[[Turn], None] | None = None) -> None:
         self.engine = engine
         self.conversation_id = conversation_id
@@ -147,6 +150,10 @@ class VoiceSession:
         self._output = output
         self._responder = responder
         self._barge_in_enabled = barge_in
+        self._partials = partials
+        self._partial_task: asyncio.Task[None] | None = None
+        self._partial_at = 0.0
+        self._utterance = 0
         self._record = record
         self._endpointer = engine.new_endpointer()
         self._turn_task: asyncio.Task[None] | None = None
@@ -170,6 +177,13 @@ class VoiceSession:
         self.stream_s += len(samples) / PIPELINE_RATE
         for ev in await self.engine.vad(self._endpointer, samples):
             await self._on_vad(ev)
+        if self._partials and self._endpointer.in_speech \
+                and self.stream_s - self._partial_at >= PARTIAL_INTERVAL_S \
+                and (self._partial_task is None or self._partial_task.done()):
+            self._partial_at = self.stream_s
+            self._partial_task = asyncio.get_running_loop().create_task(
+                self._partial(self._utterance, self._endpointer.utterance_so_far()),
+                name="voice-stt-partial")
 
     async def end_utterance(self) -> None:
         """The user says they finished (push-to-talk released): end the utterance now."""
@@ -186,6 +200,8 @@ class VoiceSession:
 
     async def close(self) -> None:
         self._drop_speculation()
+        if self._partial_task is not None:
+            self._partial_task.cancel()
         await self._cancel_turn(reason=None)
 
     @property
@@ -206,10 +222,12 @@ class VoiceSession:
                 self.engine.transcribe(ev.audio), name="voice-stt-speculative"))
             return
         if ev.kind == "start":
+            self._partial_at = self.stream_s
             await self._emit({"type": "speech_start", "t": round(ev.start_s, 3)})
             if self._barge_in_enabled and (self.busy or self.speaking):
                 await self._barge_in(ev)
             return
+        self._utterance += 1  # a partial still running for this utterance is now stale
         await self._emit({"type": "speech_end", "t": round(ev.end_s, 3),
                           "duration_s": round(ev.end_s - ev.start_s, 3),
                           "truncated": ev.truncated})
@@ -360,6 +378,12 @@ class VoiceSession:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, CANCEL_GRACE_S)
+
+    async def _partial(self, utterance: int, audio: np.ndarray) -> None:
+        transcript = await self.engine.transcribe(audio)
+        if utterance == self._utterance and transcript.text:
+            await self._emit({"type": "transcript", "text": transcript.text,
+                              "language": transcript.language, "final": False})
 
     def _drop_speculation(self) -> None:
         if self._speculation is not None:

@@ -160,6 +160,12 @@ class Endpointer:
     def in_speech(self) -> bool:
         return self._in_speech
 
+    def utterance_so_far(self) -> np.ndarray:
+        """The audio of the utterance in progress (empty outside speech)."""
+        if not self._in_speech or not self._speech:
+            return np.zeros(0, np.float32)
+        return np.concatenate(self._speech)
+
     def feed(self, samples: np.ndarray) -> list[VadEvent]:
         """Feed 16 kHz float32 audio of any length; the events it completed."""
         self._buffer = np.concatenate([self._buffer, samples.astype(np.float32, copy=False)])

@@ -86,3 +86,30 @@ async def test_without_a_responder_the_turn_reports_no_llm(
 async def test_silence_alone_starts_no_turn(voice: VoiceComponent) -> None:
     events, session, _ = await _run(voice, FakeMicrophone().silence(1.5), Echo())
     assert events == [] and session.turns == []
+
+
+async def test_partial_transcripts_come_while_the_user_speaks(
+        voice: VoiceComponent, speech: Callable[..., bytes]) -> None:
+    events: list[dict[str, Any]] = []
+
+    async def emit(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    session = VoiceSession(voice, conversation_id="p", emit=emit, output=None,
+                           responder=lambda: None, partials=True)
+    mic = (FakeMicrophone().silence(0.3)
+           .speech(wav_to_pcm16(speech("Please turn on the lights in the kitchen and then "
+                                       "open the window in the living room")))
+           .silence(1.0))
+    async for chunk in mic.chunks():
+        await session.feed(chunk)
+    await session.wait_idle()
+    await session.close()
+    transcripts = [(e["final"], e["text"].lower()) for e in events if e["type"] == "transcript"]
+    partial = [t for final, t in transcripts if not final]
+    assert partial, transcripts
+    end = [e["type"] for e in events].index("speech_end")
+    # Partials come before the end of speech, the final one after.
+    assert all(events.index(e) < end for e in events
+               if e["type"] == "transcript" and not e["final"])
+    assert transcripts[-1][0] is True and "window" in transcripts[-1][1]
