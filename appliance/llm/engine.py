@@ -106,7 +106,7 @@ class Engine(Component):
         self._admitted = 0  # sequences submitted and not yet finished; loop-side count
         self._active = 0  # sequences holding a slot; worker-side
         self.stats = {"requests": 0, "completed": 0, "cancelled": 0, "busy": 0,
-                      "prompt_tokens": 0, "completion_tokens": 0}
+                      "prompt_tokens": 0, "cached_prompt_tokens": 0, "completion_tokens": 0}
 
     # LLMClient's name is "local"; Component's name is "llm". A property keeps both.
     @property
@@ -323,6 +323,9 @@ class Engine(Component):
         batch = lc.llama_batch_init(BATCH_TOKENS, 0, 1)
         mem = lc.llama_get_memory(self._ctx)
         free_ids = list(range(self.settings.slots))
+        # Tokens still in the KV cache of each free slot: a new prompt sharing their
+        # prefix (the same conversation, the same system prompt) skips decoding it again.
+        cached: dict[int, list[int]] = {}
         active: list[_Sequence] = []
         try:
             while True:
@@ -335,28 +338,34 @@ class Engine(Component):
                         seq = self._incoming.popleft()
                         if seq.cancelled:
                             continue
-                        seq.seq_id = free_ids.pop(0)
+                        self._assign_slot(seq, mem, free_ids, cached)
                         active.append(seq)
                 self._active = len(active)
                 for seq in [s for s in active if s.cancelled]:
-                    self._release(seq, mem, free_ids, active)
+                    self._release(seq, mem, free_ids, active, cached)
                 for seq in [s for s in active if s.sampler is None]:
                     try:
                         seq.sampler = self._sampler(seq.prep)
                     except LLMError as exc:
                         seq.send("error", exc)
-                        self._release(seq, mem, free_ids, active)
+                        self._release(seq, mem, free_ids, active, cached)
                 if not active:
                     continue
                 in_batch = self._fill(batch, active)
                 rc = lc.llama_decode(self._ctx, batch)
                 if rc == 1:
-                    # The shared KV pool is full: the longest sequence ends with "length".
-                    victim = max(active, key=lambda s: s.n_past)
-                    self._finish(victim, "length")
-                    self._release(victim, mem, free_ids, active)
                     for seq in in_batch:
                         seq.rewind()
+                    if cached:
+                        # The shared KV pool is full: drop the idle slots' caches first,
+                        for sid in cached:
+                            lc.llama_memory_seq_rm(mem, sid, -1, -1)
+                        cached.clear()
+                    else:
+                        # then end the longest sequence with "length".
+                        victim = max(active, key=lambda s: s.n_past)
+                        self._finish(victim, "length")
+                        self._release(victim, mem, free_ids, active)
                     continue
                 if rc != 0:
                     for seq in list(active):
@@ -368,7 +377,7 @@ class Engine(Component):
                     if seq.logit_index >= 0:
                         self._sample(seq)
                         if seq.finished:
-                            self._release(seq, mem, free_ids, active)
+                            self._release(seq, mem, free_ids, active, cached)
                 self._active = len(active)
         except Exception as exc:
             log.exception("llm worker crashed")
@@ -390,6 +399,7 @@ class Engine(Component):
         for seq in generating:
             seq.staged = 1
             seq.logit_index = n
+            seq.staged_tokens = [seq.next_token]
             _put(batch, n, seq.next_token, seq.n_past, seq.seq_id, True)
             n += 1
             in_batch.append(seq)
@@ -403,6 +413,7 @@ class Engine(Component):
                 _put(batch, n, tok, seq.n_past + i, seq.seq_id, last and i == len(todo) - 1)
                 n += 1
             seq.staged = len(todo)
+            seq.staged_tokens = todo
             seq.logit_index = n - 1 if last else -1
             in_batch.append(seq)
         batch.n_tokens = n
@@ -455,12 +466,37 @@ class Engine(Component):
         seq.finished = True
         seq.send("end", (reason, usage, seq.full_text))
 
+    def _assign_slot(self, seq: _Sequence, mem: Any, free_ids: list[int],
+                     cached: dict[int, list[int]]) -> None:
+        """Give ``seq`` the free slot whose cached tokens share the longest prefix with it."""
+        import llama_cpp as lc
+
+        tokens = seq.prep.tokens
+        best, keep = free_ids[0], 0
+        for sid in free_ids:
+            common = _common_prefix(cached.get(sid, ()), tokens)
+            if common > keep:
+                best, keep = sid, common
+        free_ids.remove(best)
+        # At least one prompt token is decoded again: its logits give the first token.
+        keep = min(keep, len(tokens) - 1)
+        lc.llama_memory_seq_rm(mem, best, keep, -1)
+        cached.pop(best, None)
+        seq.seq_id = best
+        seq.n_past = keep
+        seq.kv_tokens = list(tokens[:keep])
+        self.stats["cached_prompt_tokens"] += keep
+
     def _release(self, seq: _Sequence, mem: Any, free_ids: list[int],
-                 active: list[_Sequence]) -> None:
+                 active: list[_Sequence], cached: dict[int, list[int]] | None = None) -> None:
+        """Free ``seq``'s slot; with ``cached``, its KV stays for a prompt with the same prefix."""
         import llama_cpp as lc
 
         seq.finished = True
-        lc.llama_memory_seq_rm(mem, seq.seq_id, -1, -1)
+        if cached is not None:
+            cached[seq.seq_id] = seq.kv_tokens
+        else:
+            lc.llama_memory_seq_rm(mem, seq.seq_id, -1, -1)
         if seq.sampler is not None:
             lc.llama_sampler_free(seq.sampler)
             seq.sampler = None
@@ -492,6 +528,8 @@ class _Sequence:
     sampler: Any = None
     n_past: int = 0
     staged: int = 0
+    staged_tokens: list[int] = field(default_factory=list)
+    kv_tokens: list[int] = field(default_factory=list)
     logit_index: int = -1
     next_token: int = -1
     generated: int = 0
@@ -511,10 +549,13 @@ class _Sequence:
 
     def commit(self) -> None:
         self.n_past += self.staged
+        self.kv_tokens.extend(self.staged_tokens)
         self.staged = 0
+        self.staged_tokens = []
 
     def rewind(self) -> None:
         self.staged = 0
+        self.staged_tokens = []
         self.logit_index = -1
 
     def feed(self, piece: bytes) -> None:
@@ -570,6 +611,14 @@ def _put(batch: Any, i: int, token: int, pos: int, seq_id: int, logits: bool) ->
     batch.n_seq_id[i] = 1
     batch.seq_id[i][0] = seq_id
     batch.logits[i] = logits
+
+
+def _common_prefix(a: Any, b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 def _held_back(text: str, stops: tuple[str, ...]) -> int:

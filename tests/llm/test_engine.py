@@ -85,6 +85,8 @@ async def test_seed_makes_sampling_repeatable(make_engine: Any) -> None:
     first, _, _ = await collect(engine, req)
     second, _, _ = await collect(engine, req)
     assert first == second
+    # The second prompt reused the first one's KV cache instead of decoding it again.
+    assert engine.describe()["cached_prompt_tokens"] > 0
 
 
 async def test_two_streams_overlap_in_time_and_both_complete(make_engine: Any) -> None:

@@ -1,0 +1,272 @@
+"""LLM serving: aggregate tokens/s and time to first token under concurrency; prints JSON.
+
+Targets, all on the same GGUF with the same threads, started here as subprocesses
+on 127.0.0.1 and measured in interleaved rounds (the box is shared and noisy:
+compare within one run):
+
+- ``daemon``: our daemon (continuous batching in-process, ``llm.slots`` = --slots);
+- ``llama_cpp_server``: llama-cpp-python's own ``python -m llama_cpp.server``
+  (needs its [server] extras: fastapi, uvicorn, sse-starlette, starlette-context,
+  pydantic-settings);
+- ``llama_server``: llama.cpp's ``llama-server`` built from the llama.cpp vendored in
+  the llama-cpp-python 0.3.36 sdist (``-np`` = --slots), see docs/performance.md.
+
+Each of 1, 4, 8 concurrent streaming clients asks for --tokens tokens at temperature 0.
+Also the hop: time to first token through an edge daemon that routes to a core vs the
+core directly. Run: ``.venv/bin/python bench/llm_serving.py [--rounds 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.daemon import DaemonProcess, free_port, minimal_config
+
+DEFAULT_MODEL = Path("/var/cache/hybrid-agent-test/models/llm/SmolLM2-135M-Instruct.Q4_1.gguf")
+DEFAULT_LLAMA_SERVER = Path("/var/cache/hybrid-agent-bench/build/bin/llama-server")
+PROMPT = "Write a long story about a dragon who learns to fly."
+START_TIMEOUT_S = 120.0
+REQUEST_TIMEOUT_S = 600.0
+HOP_REQUESTS = 30
+HOP_TIMEOUT_S = 60.0
+
+
+async def one_stream(session: aiohttp.ClientSession, url: str, tokens: int) -> dict[str, Any]:
+    """One streaming request: TTFT, tokens received, finish reason."""
+    body = {"model": "default", "stream": True, "max_tokens": tokens, "temperature": 0,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": PROMPT}]}
+    t0 = time.perf_counter()
+    ttft = None
+    chunks = 0
+    usage_tokens = None
+    finish = None
+    async with session.post(url + "/v1/chat/completions", json=body) as r:
+        if r.status != 200:
+            return {"ok": False, "error": f"HTTP {r.status}: {(await r.text())[:200]}"}
+        async for raw in r.content:
+            line = raw.decode().strip()
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            obj = json.loads(data)
+            if obj.get("usage"):
+                usage_tokens = obj["usage"].get("completion_tokens")
+            for choice in obj.get("choices") or []:
+                if (choice.get("delta") or {}).get("content"):
+                    if ttft is None:
+                        ttft = time.perf_counter() - t0
+                    chunks += 1
+                finish = choice.get("finish_reason") or finish
+    n = usage_tokens if usage_tokens is not None else chunks
+    return {"ok": finish in ("stop", "length"), "tokens": n, "ttft_s": ttft,
+            "finish": finish, "elapsed_s": time.perf_counter() - t0}
+
+
+async def run_clients(url: str, clients: int, tokens: int) -> dict[str, Any]:
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as s:
+        t0 = time.perf_counter()
+        results = await asyncio.gather(*[one_stream(s, url, tokens) for _ in range(clients)])
+        wall = time.perf_counter() - t0
+    total = sum(r.get("tokens", 0) for r in results)
+    ttfts = sorted(r["ttft_s"] for r in results if r.get("ttft_s") is not None)
+    return {"clients": clients, "wall_s": round(wall, 3), "tokens": total,
+            "tokens_per_s": round(total / wall, 1),
+            "ttft_p50_ms": _ms(_pct(ttfts, 50)), "ttft_p95_ms": _ms(_pct(ttfts, 95)),
+            "completed_in_full": sum(1 for r in results if r.get("ok")
+                                     and r.get("tokens") == tokens),
+            "finished": sum(1 for r in results if r.get("ok")),
+            "errors": [r["error"] for r in results if "error" in r][:3]}
+
+
+async def wait_http(url: str, path: str, proc: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                raise RuntimeError(f"{url} exited with {proc.returncode}")
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with s.get(url + path) as r:
+                    if r.status == 200:
+                        return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up within {START_TIMEOUT_S}s")
+
+
+async def start_process(argv: list[str], port: int, log: Path, env: dict[str, str],
+                        ready_path: str) -> asyncio.subprocess.Process:
+    fh = open(log, "wb")  # lives as long as the process
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=fh, stderr=asyncio.subprocess.STDOUT,
+                                                env=env)
+    await wait_http(f"http://127.0.0.1:{port}", ready_path, proc)
+    return proc
+
+
+async def start_daemon(tmp: Path, name: str, llm: dict[str, Any]) -> DaemonProcess:
+    d_tmp = tmp / name
+    d_tmp.mkdir()
+    cfg = minimal_config(d_tmp / "state", free_port(), llm=llm)
+    cfg["logging"]["level"] = "warning"
+    d = DaemonProcess(d_tmp, cfg)
+    await d.start()
+    return d
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    env = dict(os.environ)
+    # The engine defaults to passive OpenMP waiting; give every target the same policy.
+    env.setdefault("OMP_WAIT_POLICY", args.omp_wait_policy)
+    os.environ["OMP_WAIT_POLICY"] = env["OMP_WAIT_POLICY"]
+    targets: dict[str, str] = {}
+    procs: list[asyncio.subprocess.Process] = []
+    daemons: list[DaemonProcess] = []
+    out: dict[str, Any] = {"model": args.model.name, "threads": args.threads,
+                           "slots": args.slots, "tokens": args.tokens, "rounds": args.rounds,
+                           "omp_wait_policy": env["OMP_WAIT_POLICY"],
+                           "loadavg_before": os.getloadavg()}
+    with tempfile.TemporaryDirectory(prefix="ha-llm-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        try:
+            if "daemon" in args.targets:
+                core = await start_daemon(tmp, "core", {
+                    "mode": "local", "model": str(args.model), "threads": args.threads,
+                    "slots": args.slots, "context": args.context, "queue": 64})
+                daemons.append(core)
+                targets["daemon"] = core.url
+            if "llama_cpp_server" in args.targets:
+                port = free_port()
+                procs.append(await start_process(
+                    [sys.executable, "-m", "llama_cpp.server", "--model", str(args.model),
+                     "--n_threads", str(args.threads), "--n_threads_batch", str(args.threads),
+                     "--n_ctx", str(args.context), "--host", "127.0.0.1", "--port", str(port)],
+                    port, tmp / "llama_cpp_server.log", env, "/v1/models"))
+                targets["llama_cpp_server"] = f"http://127.0.0.1:{port}"
+            if "llama_server" in args.targets and args.llama_server.is_file():
+                port = free_port()
+                procs.append(await start_process(
+                    [str(args.llama_server), "-m", str(args.model), "-t", str(args.threads),
+                     "-tb", str(args.threads), "-c", str(args.context), "-np", str(args.slots),
+                     "--kv-unified", "--host", "127.0.0.1", "--port", str(port),
+                     "--no-webui"],
+                    port, tmp / "llama_server.log", env, "/health"))
+                targets["llama_server"] = f"http://127.0.0.1:{port}"
+            elif "llama_server" in args.targets:
+                out["llama_server_missing"] = str(args.llama_server)
+            results: dict[str, dict[str, list[dict[str, Any]]]] = {t: {} for t in targets}
+            for url in targets.values():  # warm-up: page in the model, JIT nothing
+                await run_clients(url, 1, 8)
+            for _ in range(args.rounds):
+                for clients in args.clients:
+                    for name, url in targets.items():
+                        r = await run_clients(url, clients, args.tokens)
+                        print(f"{name} x{clients}: {r}", file=sys.stderr)
+                        results[name].setdefault(str(clients), []).append(r)
+            out["results"] = {name: {c: _summary(runs) for c, runs in per.items()}
+                              for name, per in results.items()}
+            if "llama_server" in targets and "daemon" in targets:
+                out["daemon_vs_llama_server"] = {
+                    c: round(out["results"]["daemon"][c]["tokens_per_s"] /
+                             max(0.1, out["results"]["llama_server"][c]["tokens_per_s"]), 2)
+                    for c in out["results"]["daemon"]}
+            if args.hop and "daemon" in targets:
+                edge = await start_daemon(tmp, "edge", {"mode": "remote",
+                                                        "endpoints": [targets["daemon"]]})
+                daemons.append(edge)
+                out["hop"] = await hop(targets["daemon"], edge.url)
+        finally:
+            for p in procs:
+                if p.returncode is None:
+                    p.terminate()
+                    try:
+                        await asyncio.wait_for(p.wait(), 15)
+                    except TimeoutError:
+                        p.kill()
+                        await p.wait()
+            for d in daemons:
+                await d.stop()
+    out["loadavg_after"] = os.getloadavg()
+    return out
+
+
+async def hop(core: str, edge: str) -> dict[str, Any]:
+    """TTFT of short answers, edge->core vs core directly, interleaved."""
+    direct: list[float] = []
+    routed: list[float] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HOP_TIMEOUT_S)) as s:
+        for url in (core, edge):
+            print(f"hop warm-up {url}: {await one_stream(s, url, 4)}", file=sys.stderr)
+        for _ in range(HOP_REQUESTS):
+            for url, samples in ((core, direct), (edge, routed)):
+                r = await one_stream(s, url, 4)
+                if r.get("ttft_s") is not None:
+                    samples.append(r["ttft_s"])
+    p50_direct, p50_routed = statistics.median(direct), statistics.median(routed)
+    return {"n": HOP_REQUESTS, "direct_ttft_p50_ms": _ms(p50_direct),
+            "via_edge_ttft_p50_ms": _ms(p50_routed),
+            "added_p50_ms": _ms(p50_routed - p50_direct)}
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    best = max(runs, key=lambda r: r["tokens_per_s"])
+    return {"tokens_per_s": best["tokens_per_s"],
+            "tokens_per_s_rounds": [r["tokens_per_s"] for r in runs],
+            "ttft_p50_ms": statistics.median(r["ttft_p50_ms"] for r in runs
+                                             if r["ttft_p50_ms"] is not None)
+            if any(r["ttft_p50_ms"] is not None for r in runs) else None,
+            "ttft_p95_ms": max((r["ttft_p95_ms"] for r in runs if r["ttft_p95_ms"] is not None),
+                               default=None),
+            "requests": sum(r["clients"] for r in runs),
+            "completed_in_full": sum(r["completed_in_full"] for r in runs),
+            "finished": sum(r["finished"] for r in runs),
+            "errors": [e for r in runs for e in r["errors"]][:3]}
+
+
+def _pct(values: list[float], p: int) -> float | None:
+    if not values:
+        return None
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--llama-server", type=Path, default=DEFAULT_LLAMA_SERVER)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--slots", type=int, default=8)
+    ap.add_argument("--context", type=int, default=4096)
+    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
+                    default=[1, 4, 8])
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--targets", type=lambda s: s.split(","),
+                    default=["daemon", "llama_cpp_server", "llama_server"])
+    ap.add_argument("--omp-wait-policy", default="PASSIVE",
+                    help="OMP_WAIT_POLICY for every target unless already set")
+    ap.add_argument("--no-hop", dest="hop", action="store_false")
+    return ap.parse_args()
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(parse_args())), indent=2))
