@@ -19,6 +19,7 @@ from aiohttp import web
 
 from appliance.llm.chat import ChatChunk, ChatRequest, LLMBusy, LLMError
 from appliance.llm.client import HOP_HEADER
+from appliance.security.guard import is_loopback
 from appliance.web.app import NODE
 from appliance.web.errors import ApiError, read_json
 
@@ -140,9 +141,13 @@ def parse_request(body: Any, headers: Any = None) -> tuple[ChatRequest, bool, bo
 
 
 def _router(request: web.Request) -> Any:
-    router = request.app[NODE].get("llm_router")
+    node = request.app[NODE]
+    router = node.get("llm_router")
     if router is None:
         raise ApiError(503, "this node has no LLM (llm.mode is off)", code="no_llm_available")
+    if not node.config.llm.serve and not is_loopback(request.remote):
+        raise ApiError(403, "this node does not serve its LLM to the LAN (llm.serve is false)",
+                       code="not_served")
     return router
 
 
