@@ -2,8 +2,8 @@
 
 The instance name is the node name, made unique by python-zeroconf on a
 conflict. The TXT ``load`` is refreshed at most every LOAD_REFRESH_S; the
-addresses are re-read every ADDRESS_CHECK_S and re-announced when they
-change. ``stop`` sends goodbye packets.
+interfaces' addresses are re-read every ADDRESS_CHECK_S and, when they
+change, zeroconf moves its sockets and the record is re-announced. ``stop`` sends goodbye packets.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
+from appliance.discovery.interfaces import NicAddress, advertised, zeroconf_interfaces
 from appliance.discovery.txt import SERVICE_TYPE
 
 log = logging.getLogger(__name__)
@@ -31,13 +32,13 @@ class Advertiser:
     """One registered service on an AsyncZeroconf."""
 
     def __init__(self, azc: AsyncZeroconf, *, instance: str, host_label: str, port: int,
-                 txt: Callable[[], dict[str, str]], addresses: Callable[[], list[str]]) -> None:
+                 txt: Callable[[], dict[str, str]], nics: Callable[[], list[NicAddress]]) -> None:
         self._azc = azc
         self._instance = instance_name(instance)
         self._server = f"{_HOST_LABEL.sub('-', host_label.lower()).strip('-') or 'node'}.local."
         self._port = port
         self._txt = txt
-        self._addresses = addresses
+        self._nics = nics
         self._info: AsyncServiceInfo | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_addresses: list[str] = []
@@ -49,7 +50,7 @@ class Advertiser:
 
     async def start(self) -> None:
         """Register (probing for a unique name) and wait for the first announcement."""
-        self._last_addresses = self._addresses()
+        self._last_addresses = advertised(self._nics())
         self._info = self._build(self._txt(), self._last_addresses)
         announced = await self._azc.async_register_service(self._info, allow_name_change=True)
         await announced
@@ -77,16 +78,21 @@ class Advertiser:
             await asyncio.sleep(LOAD_REFRESH_S)
             since_address_check += LOAD_REFRESH_S
             addresses = self._last_addresses
+            nics: list[NicAddress] = []
             if since_address_check >= ADDRESS_CHECK_S:
                 since_address_check = 0.0
-                addresses = self._addresses()
+                nics = self._nics()
+                addresses = advertised(nics)
             new_txt = self._txt()
             if new_txt == txt and addresses == self._last_addresses:
                 continue
             if addresses != self._last_addresses:
-                log.info("addresses changed to %s; re-announcing", ", ".join(addresses))
-                with contextlib.suppress(Exception):
-                    await self._azc.async_update_interfaces()
+                log.info("addresses changed to %s; re-announcing", ", ".join(addresses) or "none")
+                try:
+                    if nics:
+                        await self._azc.async_update_interfaces(zeroconf_interfaces(nics))
+                except Exception:
+                    log.exception("moving mDNS to the new addresses failed")
             txt, self._last_addresses = new_txt, addresses
             assert self._info is not None
             self._info = self._build(txt, addresses, name=self._info.name)

@@ -130,8 +130,7 @@ class Discovery(Component):
             self.azc, instance=self.node.name,
             host_label=f"{self.node.name}-{self.node.node_id[:8]}", port=self.port,
             txt=lambda: local_txt(self.node, fingerprint),
-            addresses=lambda: interfaces.advertised(
-                interfaces.nic_addresses(self.cfg.interfaces, self.cfg.ip_version)))
+            nics=lambda: interfaces.nic_addresses(self.cfg.interfaces, self.cfg.ip_version))
         await self.advertiser.start()
         self.browser = Browser(self.azc, self._found, self._lost)
         await self.browser.start()

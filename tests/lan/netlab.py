@@ -95,6 +95,10 @@ class Lan:
     def addr(self, member: str) -> str:
         return str(self.subnet.network_address + self.members[member])
 
+    def addr6(self, member: str) -> str:
+        """The member's IPv6 ULA (every member has one, without DAD)."""
+        return f"fd{self.tag[:2]}:{self.tag[2:]}::{self.members[member]:x}"
+
     @property
     def host_addr(self) -> str:
         return str(self.subnet.network_address + HOST_OCTET)
@@ -141,6 +145,8 @@ class Lan:
                 _block_multicast(lan_ns, port)
             self.members[name] = i
             _ip("-n", ns, "addr", "add", f"{self.addr(name)}/{prefix}", "dev", MEMBER_IFACE)
+            _ip("-n", ns, "-6", "addr", "add", f"{self.addr6(name)}/64", "dev", MEMBER_IFACE,
+                "nodad")
             if not multicast:
                 _ip("-n", ns, "link", "set", MEMBER_IFACE, "multicast", "off")
             _ip("-n", ns, "link", "set", MEMBER_IFACE, "up")
