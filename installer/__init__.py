@@ -58,6 +58,10 @@ class Paths:
         return self.unit_dir / f"{SERVICE}.service"
 
     @property
+    def tools_unit(self) -> Path:
+        return self.unit_dir / f"{TOOLS_SERVICE}.service"
+
+    @property
     def sysusers(self) -> Path:
         return self.sysusers_dir / f"{SERVICE}.conf"
 
@@ -72,4 +76,5 @@ class Paths:
 
 
 SERVICE = "hybrid-agent"
+TOOLS_SERVICE = "hybrid-agent-tools"
 USER = "hybrid-agent"

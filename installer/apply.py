@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from installer import SERVICE, USER, InstallError, Paths
+from installer import SERVICE, TOOLS_SERVICE, USER, InstallError, Paths
 from installer.plan import Plan
 
 PIP_TIMEOUT_S = 3600
@@ -67,21 +67,23 @@ def apply(plan: Plan, src: Path, say: Say = print) -> Result:
     _user(plan, src, result, say)
     _config(plan, src, result, say)
     _cluster_key(plan, result, say)
-    units_changed = _units(plan, src, result, say)
-    if units_changed:
+    if _units(plan, src, result, say):
         systemctl("daemon-reload")
-    systemctl("enable", f"{SERVICE}.service", quiet=True)
-    active = _is_active()
-    if not active:
-        say(f"starting {SERVICE}")
-        systemctl("reset-failed", f"{SERVICE}.service", check=False)
-        systemctl("start", "--no-block", f"{SERVICE}.service")
-        if not result.changed:
-            result.changes.append("service started")
-    elif result.changed:
-        say(f"restarting {SERVICE} to pick up: {'; '.join(result.changes)}")
-        systemctl("restart", "--no-block", f"{SERVICE}.service")
+    services = [SERVICE] + ([TOOLS_SERVICE] if plan.tools_unit else [])
+    changed = result.changed
+    for service in services:
+        systemctl("enable", f"{service}.service")
+        if _unit_state(service) != "active":
+            say(f"starting {service}")
+            systemctl("reset-failed", f"{service}.service", check=False)
+            systemctl("start", "--no-block", f"{service}.service")
+            result.changes.append(f"{service} started")
+        elif changed:
+            say(f"restarting {service} to pick up: {'; '.join(result.changes)}")
+            systemctl("restart", "--no-block", f"{service}.service")
     wait_ready(plan.port, say)
+    if plan.tools_unit:
+        wait_ready(None, say, service=TOOLS_SERVICE)  # Type=notify: active means ready
     _write_record(plan, src, result)
     return result
 
@@ -89,19 +91,21 @@ def apply(plan: Plan, src: Path, say: Say = print) -> Result:
 def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
     """Stop and remove the service and the venv (and, with ``purge``, config, state, models)."""
     removed = []
-    if paths.unit.exists():
-        systemctl("disable", "--now", f"{SERVICE}.service", check=False)
-    for p in (paths.unit, paths.sysusers, paths.tmpfiles):
+    for service, unit in ((TOOLS_SERVICE, paths.tools_unit), (SERVICE, paths.unit)):
+        if unit.exists():
+            systemctl("disable", "--now", f"{service}.service", check=False)
+    for p in (paths.unit, paths.tools_unit, paths.sysusers, paths.tmpfiles):
         if p.exists():
             p.unlink()
             removed.append(str(p))
     systemctl("daemon-reload", check=False)
-    systemctl("reset-failed", f"{SERVICE}.service", check=False)
+    systemctl("reset-failed", f"{SERVICE}.service", f"{TOOLS_SERVICE}.service", check=False)
     if paths.opt.exists():
         shutil.rmtree(paths.opt)
         removed.append(str(paths.opt))
     if purge:
-        for p in (paths.etc, paths.state, Path(f"/var/cache/{SERVICE}"),
+        for p in (paths.etc, paths.state, Path(f"/var/lib/{TOOLS_SERVICE}"),
+                  Path(f"/var/cache/{SERVICE}"),
                   Path(f"/var/log/{SERVICE}"), paths.default_file):
             if p.is_dir():
                 shutil.rmtree(p)
@@ -120,37 +124,39 @@ def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
     return removed
 
 
-def wait_ready(port: int, say: Say, timeout_s: float = READY_TIMEOUT_S) -> None:
-    """Wait until the unit is active and /health answers 200; InstallError with the journal."""
+def wait_ready(port: int | None, say: Say, timeout_s: float = READY_TIMEOUT_S,
+               service: str = SERVICE) -> None:
+    """Wait until the unit is active and /health on ``port`` answers 200 (InstallError with
+    the journal when it fails); with no port, active is enough."""
     deadline = time.monotonic() + timeout_s
-    url = f"http://127.0.0.1:{port}/health"
+    url = f"http://127.0.0.1:{port}/health" if port else ""
     last = ""
     start = time.monotonic()
     while time.monotonic() < deadline:
-        state = _unit_state()
+        state = _unit_state(service)
         if state in ("failed", "inactive") and time.monotonic() - start > 2 * READY_POLL_S:
-            raise InstallError(f"{SERVICE} did not start ({state}). Last journal lines:\n"
-                               + journal_tail())
-        line = f"  waiting for {SERVICE}: {state}; {_status_text()}"
-        if state == "active" and _health_ok(url):
-            say(f"  {SERVICE} is ready: {_status_text()}")
+            raise InstallError(f"{service} did not start ({state}). Last journal lines:\n"
+                               + journal_tail(service))
+        line = f"  waiting for {service}: {state}; {_status_text(service)}"
+        if state == "active" and (not url or _health_ok(url)):
+            say(f"  {service} is ready: {_status_text(service)}")
             return
         if line != last:
             say(line)
             last = line
         time.sleep(READY_POLL_S)
-    raise InstallError(f"{SERVICE} was not ready after {timeout_s:.0f} s. Last journal lines:\n"
-                       + journal_tail())
+    raise InstallError(f"{service} was not ready after {timeout_s:.0f} s. Last journal lines:\n"
+                       + journal_tail(service))
 
 
-def journal_tail(lines: int = JOURNAL_LINES) -> str:
-    proc = subprocess.run(["journalctl", "-u", f"{SERVICE}.service", "-n", str(lines),
+def journal_tail(service: str = SERVICE, lines: int = JOURNAL_LINES) -> str:
+    proc = subprocess.run(["journalctl", "-u", f"{service}.service", "-n", str(lines),
                            "--no-pager", "-o", "short"], capture_output=True, text=True,
                           check=False, timeout=SYSTEMCTL_TIMEOUT_S)
     return proc.stdout.rstrip() or proc.stderr.rstrip()
 
 
-def systemctl(*args: str, check: bool = True, quiet: bool = False) -> None:
+def systemctl(*args: str, check: bool = True) -> None:
     proc = subprocess.run(["systemctl", *args], capture_output=True, text=True, check=False,
                           timeout=SYSTEMCTL_TIMEOUT_S)
     if check and proc.returncode != 0:
@@ -307,17 +313,27 @@ def _cluster_key(plan: Plan, result: Result, say: Say) -> None:
         result.changes.append(f"created the cluster key {keys.fingerprint(key)} at {path}")
         result.notes.append("join other boxes with: sudo ./install.sh --join "
                             + keys.join_code(key))
-    with contextlib.suppress(KeyError, OSError):
+    with contextlib.suppress(LookupError, OSError):  # no such user: a test's fake root
         shutil.chown(path, USER, USER)
         os.chmod(path, keys.KEY_FILE_MODE)
 
 
 def _units(plan: Plan, src: Path, result: Result, say: Say) -> bool:
-    unit = (src / "units" / f"{SERVICE}.service").read_text()
-    if _write_if_changed(plan.paths.unit, unit, 0o644):
-        result.changes.append(f"installed {plan.paths.unit}")
-        return True
-    return False
+    changed = False
+    wanted = [(SERVICE, plan.paths.unit, True),
+              (TOOLS_SERVICE, plan.paths.tools_unit, plan.tools_unit)]
+    for service, path, want in wanted:
+        if want:
+            text = (src / "units" / f"{service}.service").read_text()
+            if _write_if_changed(path, text, 0o644):
+                result.changes.append(f"installed {path}")
+                changed = True
+        elif path.exists():  # the tier changed: this tier has no such unit
+            systemctl("disable", "--now", f"{service}.service", check=False)
+            path.unlink()
+            result.changes.append(f"removed {path}")
+            changed = True
+    return changed
 
 
 # ---------------------------------------------------------------- helpers
@@ -352,18 +368,14 @@ def _run(cmd: list[str], what: str, *, stream: bool = False,
         raise InstallError(f"{what} failed: {exc}") from None
 
 
-def _is_active() -> bool:
-    return _unit_state() == "active"
-
-
-def _unit_state() -> str:
-    proc = subprocess.run(["systemctl", "is-active", f"{SERVICE}.service"], capture_output=True,
+def _unit_state(service: str = SERVICE) -> str:
+    proc = subprocess.run(["systemctl", "is-active", f"{service}.service"], capture_output=True,
                           text=True, check=False, timeout=SYSTEMCTL_TIMEOUT_S)
     return proc.stdout.strip()
 
 
-def _status_text() -> str:
-    proc = subprocess.run(["systemctl", "show", "-P", "StatusText", f"{SERVICE}.service"],
+def _status_text(service: str = SERVICE) -> str:
+    proc = subprocess.run(["systemctl", "show", "-P", "StatusText", f"{service}.service"],
                           capture_output=True, text=True, check=False,
                           timeout=SYSTEMCTL_TIMEOUT_S)
     return proc.stdout.strip() or "-"
@@ -407,7 +419,7 @@ def _write(path: Path, text: str, mode: int, group: str | None = None) -> None:
         fh.write(text)
     os.chmod(tmp, mode)
     if group:
-        with contextlib.suppress(KeyError, LookupError, OSError):
+        with contextlib.suppress(LookupError, OSError):
             shutil.chown(tmp, "root", group)
     os.replace(tmp, path)
 

@@ -50,6 +50,8 @@ class Facts:
     """The http.port of an existing config.yaml."""
     groups: frozenset[str] = frozenset()
     is_root: bool = True
+    bwrap: bool = True
+    """Whether bubblewrap is installed (the tools unit runs shell and python in it)."""
 
 
 def detect(paths: Paths, ports: list[int], *, need_network: bool) -> Facts:
@@ -70,6 +72,7 @@ def detect(paths: Paths, ports: list[int], *, need_network: bool) -> Facts:
         existing_port=config_port(paths.config),
         groups=read_groups(paths.group_file),
         is_root=os.geteuid() == 0,
+        bwrap=shutil.which("bwrap") is not None,
     )
 
 

@@ -59,6 +59,9 @@ class Plan:
     options: Options
     upgrade: bool
     """A previous install exists: re-run in place."""
+    tools_unit: bool = False
+    """Install hybrid-agent-tools.service (tiers that serve tools: bubblewrap runs there)."""
+    bwrap_missing: bool = False
 
     @property
     def models_bytes(self) -> int:
@@ -93,6 +96,13 @@ class Plan:
             f"  cluster key {p.cluster_key}" + (" (from the join code)" if o.join else
                                                  " (created if absent)"),
             f"  units       {p.unit}, {p.sysusers}, {p.tmpfiles}; enabled and started",
+        ]
+        if self.tools_unit:
+            lines.append(f"              {p.tools_unit} (shell and python tools in bubblewrap)")
+        if self.tools_unit and self.bwrap_missing:
+            lines.append("              bubblewrap is missing: the shell and python tools stay "
+                         "off until `apt-get install bubblewrap`")
+        lines += [
             f"  web         http://<this box>:{self.port}/",
         ]
         return "\n".join(lines)
@@ -130,7 +140,9 @@ def make_plan(options: Options, facts: Facts) -> Plan:
     roles = ("stt", "tts", "llm") if tiers.runs_llm(tier) else ("stt", "tts")
     plan = Plan(tier=tier, tier_reason=reason, port=port, extras=tuple(tiers.EXTRAS[tier]),
                 roles=roles, extra_groups=tuple(g for g in GPU_GROUPS if g in facts.groups),
-                paths=facts.paths, options=options, upgrade=bool(record))
+                paths=facts.paths, options=options, upgrade=bool(record),
+                tools_unit=bool(tiers.tier_overrides(tier).get("tools", {}).get("serve")),
+                bwrap_missing=not facts.bwrap)
     _check_disk(plan, facts)
     return plan
 

@@ -55,13 +55,13 @@ def wheelhouse(e2e_prereqs: None) -> Path:
 
 @pytest.fixture(scope="module")
 def container_factory(rootfs: Path, wheelhouse: Path,
-                      models_dir: Path) -> Iterator[Callable[[str], Container]]:
+                      models_dir: Path) -> Iterator[Callable[..., Container]]:
     """Boot containers holding a snapshot of this checkout; all stopped at module end."""
     made: list[Container] = []
 
-    def make(name: str) -> Container:
+    def make(name: str, binds_ro: dict[str, str] | None = None) -> Container:
         c = Container(name, binds_ro={str(wheelhouse): WHEELHOUSE_INSIDE,
-                                      str(models_dir): MODELS_INSIDE})
+                                      str(models_dir): MODELS_INSIDE, **(binds_ro or {})})
         made.append(c)
         c.boot(rootfs)
         # A snapshot: others may edit the working tree while the test runs.

@@ -25,7 +25,7 @@ ROOTFS = CACHE / "rootfs-bookworm"
 WHEELHOUSE = CACHE / "wheelhouse"
 LLAMA_WHEELS = CACHE / "wheels"
 DEBOOTSTRAP_PACKAGES = ("systemd,systemd-sysv,dbus,python3,python3-venv,python3-pip,"
-                        "ca-certificates,iproute2,curl,alsa-utils,procps")
+                        "ca-certificates,iproute2,curl,alsa-utils,procps,bubblewrap")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BOOT_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
@@ -120,20 +120,20 @@ class Container:
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
                                       stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + BOOT_TIMEOUT_S
-        while not self.pid:
-            self._check_alive()
-            self.pid = _child_of(self._proc.pid)
-            if time.monotonic() > deadline:
-                raise ContainerError(f"no PID 1 in the container: {self.console()}")
-            time.sleep(POLL_S)
+        state = ""
         while True:
-            state = self.sh("systemctl is-system-running").out.strip()
-            if state in ("running", "degraded"):
-                return
+            self._check_alive()
+            # nspawn forks helpers before the container's init: wait for systemd itself.
+            self.pid = _child_of(self._proc.pid, comm="systemd")
+            if self.pid:
+                run = self.sh("systemctl is-system-running")
+                state = run.out.strip() or run.err.strip()
+                if state in ("running", "degraded"):
+                    return
             if time.monotonic() > deadline:
                 raise ContainerError(f"container systemd is {state!r} after "
-                                     f"{BOOT_TIMEOUT_S:.0f} s: {self.console()}")
-            self._check_alive()
+                                     f"{BOOT_TIMEOUT_S:.0f} s (PID 1: {self.pid or 'none'}): "
+                                     f"{self.console()}")
             time.sleep(POLL_S)
 
     def stop(self) -> None:
@@ -182,7 +182,8 @@ class Container:
                                  f"{self.console()}")
 
 
-def _child_of(ppid: int) -> int:
+def _child_of(ppid: int, comm: str) -> int:
+    """The pid of ``ppid``'s child named ``comm``, or 0."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -191,7 +192,8 @@ def _child_of(ppid: int) -> int:
         except OSError:
             continue
         # The command name may hold spaces and parentheses: split after the last ')'.
+        name = stat[stat.find("(") + 1:stat.rfind(")")]
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == ppid:
+        if int(fields[1]) == ppid and name == comm:
             return int(entry.name)
     return 0

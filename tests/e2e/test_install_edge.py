@@ -126,6 +126,9 @@ def test_main_process_runs_as_the_service_user(box: Container) -> None:
     assert box.sh(f"ps -o user= -p {pid}").out.strip() == "hybrid-agent"
     caps = box.sh(f"grep CapEff /proc/{pid}/status").out.split()[-1]
     assert int(caps, 16) == 0
+    # The cluster key made on the first install: the service's, nobody else's.
+    key = box.sh("stat -c '%a %U %s' /etc/hybrid-agent/cluster.key").out.split()
+    assert key == ["600", "hybrid-agent", "32"]
 
 
 def test_unit_passes_systemd_analyze_verify(box: Container) -> None:

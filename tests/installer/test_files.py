@@ -142,3 +142,33 @@ def test_source_hash_follows_the_source(tmp_path: Path) -> None:
     assert before != apply.source_hash(src, ("voice", "llm"), ())
     (src / "appliance" / "a.py").write_text("a = 2\n")
     assert before != apply.source_hash(src, ("voice",), ())
+
+
+# ---------------------------------------------------------------- the cluster key
+
+
+def test_first_install_creates_the_cluster_key_and_prints_the_join_code(tmp_path: Path) -> None:
+    from appliance.security import keys
+
+    plan = _plan(tmp_path)
+    result = apply.Result()
+    apply._cluster_key(plan, result, lambda _m: None)
+    key = keys.read_key(plan.paths.cluster_key)
+    assert plan.paths.cluster_key.stat().st_mode & 0o777 == 0o600
+    assert any(keys.join_code(key) in n for n in result.notes)
+    again = apply.Result()
+    apply._cluster_key(plan, again, lambda _m: None)
+    assert not again.changed and keys.read_key(plan.paths.cluster_key) == key
+
+
+def test_join_takes_the_key_from_the_code(tmp_path: Path) -> None:
+    from appliance.security import keys
+
+    other = keys.generate_key()
+    plan = _plan(tmp_path)
+    apply._cluster_key(plan, apply.Result(), lambda _m: None)  # a key of its own first
+    joined = Plan(**{**plan.__dict__, "options": Options(join=keys.join_code(other))})
+    result = apply.Result()
+    apply._cluster_key(joined, result, lambda _m: None)
+    assert keys.read_key(plan.paths.cluster_key) == other
+    assert any("joined the cluster" in c for c in result.changes)
