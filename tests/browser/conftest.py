@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+
+from tests.browser.page import drain_notify
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -26,6 +29,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/browser/" in str(item.path):
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture
+async def ui_daemon(daemon_factory: Callable[..., Any]) -> AsyncIterator[Callable[..., Any]]:
+    """``daemon_factory`` whose daemons' notify sockets are drained while Selenium blocks."""
+
+    async def make(**kwargs: Any) -> Any:
+        d = await daemon_factory(**kwargs)
+        drain_notify(d)
+        return d
+
+    yield make
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ def _peer_row(driver, name: str) -> list[str] | None:
 
 
 async def test_cluster_view_lists_a_second_daemon_and_sees_it_go_down(
-        daemon_factory, browser, tmp_path) -> None:
+        ui_daemon, browser, tmp_path) -> None:
     key_file = tmp_path / "cluster.key"
     create_key_file(key_file)
     sec = {"cluster_key_file": str(key_file)}
-    core = await daemon_factory(node={"name": "core-1", "tier": "core"}, security=sec)
-    edge = await daemon_factory(node={"name": "edge-1"}, security=sec,
+    core = await ui_daemon(node={"name": "core-1", "tier": "core"}, security=sec)
+    edge = await ui_daemon(node={"name": "edge-1"}, security=sec,
                                 discovery={"enabled": False, "static_peers": [core.url],
                                            "probe_interval_s": 0.5})
     driver = browser()

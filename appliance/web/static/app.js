@@ -213,6 +213,7 @@ async function sendChat(text) {
   state.messages.push({ role: "user", text });
   const { li, answer } = addMessage("assistant", "");
   li.setAttribute("aria-busy", "true");
+  const waiting = addEvent(li, "waiting", "thinking…");
   const body = { text };
   if (state.conversationId) body.conversation_id = state.conversationId;
   if (agent) body.agent = agent;
@@ -224,6 +225,7 @@ async function sendChat(text) {
     });
     if (!r.ok) throw new Error(errorText(await r.json().catch(() => ({})), r.status));
     for await (const { event, data } of sseEvents(r)) {
+      waiting.remove();
       const d = typeof data === "object" && data !== null ? data : { text: data };
       if (d.conversation_id) state.conversationId = d.conversation_id;
       if (event === "token") {
@@ -246,6 +248,7 @@ async function sendChat(text) {
   } catch (err) {
     addEvent(li, "error", `failed: ${err.message}`);
   } finally {
+    waiting.remove();
     li.removeAttribute("aria-busy");
     state.messages.push({ role: "assistant", text: streamed });
     saveChat();
@@ -464,7 +467,11 @@ function onVoiceEvent(ev) {
       if (!voice.talking || ev.state !== "listening") talkStatus(TALK_STATES[ev.state] || ev.state);
       break;
     case "transcript":
-      $("#talk-transcript").textContent = ev.text || "(nothing heard)";
+      if (ev.final === false) {  // the utterance so far, while the user still speaks
+        $("#talk-transcript").textContent = `${ev.text}…`;
+        break;
+      }
+      $("#talk-transcript").textContent = ev.text || "(nothing understood)";
       talk.dataset.transcript = ev.text || "";
       break;
     case "reply_text":
@@ -472,13 +479,18 @@ function onVoiceEvent(ev) {
       $("#talk-reply").textContent = voice.reply;
       break;
     case "reply":
-      if (ev.text) { voice.reply = ev.text; $("#talk-reply").textContent = ev.text; }
+      if (ev.text) { voice.reply = ev.text; $("#talk-reply").textContent = ev.text + (ev.cut_off ? " (cut off)" : ""); }
+      if (ev.timings && typeof ev.timings.first_audio_s === "number") {
+        $("#talk-timing").textContent =
+          `End of speech to first reply audio: ${ev.timings.first_audio_s.toFixed(2)} s.`;
+      }
       break;
     case "audio":
       voice.replyRate = ev.sample_rate || voice.replyRate;
       talkStatus(TALK_STATES.speaking);
       break;
     case "audio_stop":
+    case "barge_in":
       stopPlayback();
       break;
     case "done":
@@ -490,7 +502,7 @@ function onVoiceEvent(ev) {
       talk.dataset.error = ev.code || "error";
       break;
     default:
-      break;  // speech_start, speech_end, barge_in: nothing to show
+      break;  // speech_start, speech_end: nothing to show
   }
 }
 

@@ -1,0 +1,61 @@
+"""Chat in the browser: the real agent on the real SmolLM2 model, streamed over SSE."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from tests.browser.page import console_errors, llm_section, open_ui, wait
+
+pytestmark = pytest.mark.model
+ANSWER_WAIT_S = 120.0
+EXPERT = "chef"
+
+
+def _answers(driver) -> list[dict]:
+    return driver.execute_script("""
+        return [...document.querySelectorAll('#chat-log li.assistant')].map(li => ({
+          text: li.querySelector('.answer').textContent, final: li.dataset.final === 'true',
+          tokens: Number(li.dataset.tokens || 0), error: li.dataset.error || null,
+          events: [...li.querySelectorAll('.event')].map(e => e.dataset.kind)}));""")
+
+
+async def test_chat_round_trip_streams_the_answer_and_keeps_the_conversation(
+        ui_daemon, browser, models_dir) -> None:
+    d = await ui_daemon(
+        node={"models_dir": str(models_dir)}, llm=llm_section(models_dir, max_tokens=24),
+        agent={"experts": {EXPERT: {"system_prompt": "You are a chef. Answer in one line."}}})
+    driver = browser()
+    open_ui(driver, d.url, "chat")
+    agents = Select(driver.find_element(By.ID, "chat-agent"))
+    wait(driver, lambda dr: len(agents.options) == 2, "the expert agents were never listed")
+    assert [o.text for o in agents.options] == ["default", EXPERT]
+
+    box = driver.find_element(By.ID, "chat-input")
+    box.send_keys("Say hello to the kitchen.")
+    driver.find_element(By.ID, "chat-send").click()
+    first = wait(driver, lambda dr: (a := _answers(dr)) and (a[0]["final"] or a[0]["error"]) and a,
+                 "no final answer", timeout=ANSWER_WAIT_S)[0]
+    assert first["error"] is None, first
+    assert first["tokens"] >= 2, f"the answer did not stream in: {first}"
+    assert first["text"].strip(), "an empty answer"
+    cid = driver.execute_script("return JSON.parse(sessionStorage.getItem('hybrid-agent.chat')).id")
+    assert cid
+
+    # A second turn with the expert, typed with Enter, continues the same conversation.
+    agents.select_by_value(EXPERT)
+    box.send_keys("And now a recipe?\n")
+    wait(driver, lambda dr: len(a := _answers(dr)) == 2 and (a[1]["final"] or a[1]["error"]),
+         "no second answer", timeout=ANSWER_WAIT_S)
+    second = _answers(driver)[1]
+    assert second["error"] is None and second["text"].strip(), second
+    _, status = await d.get_json("/api/status")
+    agent = status["components"]["agent"]
+    assert agent["turns"] == 2 and agent["conversations"] == 1, agent
+
+    # The conversation survives a reload of the page.
+    driver.refresh()
+    wait(driver, lambda dr: len(dr.find_elements(By.CSS_SELECTOR, "#chat-log li")) == 4,
+         "the conversation was not kept across a reload")
+    assert console_errors(driver) == []

@@ -1,0 +1,69 @@
+"""Push-to-talk in the browser: Chromium's fake microphone plays an espeak-ng WAV.
+
+The fake capture device is the one fake here (there is no sound card); the
+page, the AudioWorklet, the WebSocket, VAD, Whisper, the agent on SmolLM2 and
+piper are all real.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from tests.browser.page import console_errors, llm_section, open_ui, wait
+
+pytestmark = pytest.mark.model
+QUESTION = "What is two plus two?"
+TURN_WAIT_S = 120.0
+TOOL_TIMEOUT_S = 60
+
+
+def _spoken_wav(path: Path, text: str) -> float:
+    """Write ``text`` spoken by espeak-ng, padded with silence, to ``path``; its seconds."""
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, timeout=TOOL_TIMEOUT_S)
+    subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(path),
+                    "pad", "0.3", "0.7"], check=True, timeout=TOOL_TIMEOUT_S)
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def _talk(driver) -> dict:
+    return driver.execute_script("return {...document.getElementById('view-talk').dataset}")
+
+
+async def test_push_to_talk_yields_a_transcript_and_a_spoken_reply(
+        ui_daemon, browser, models_dir, tmp_path) -> None:
+    wav = tmp_path / "question.wav"
+    seconds = _spoken_wav(wav, QUESTION)
+    d = await ui_daemon(node={"models_dir": str(models_dir)},
+                             llm=llm_section(models_dir, max_tokens=32),
+                             voice={"enabled": True, "language": "en"})
+    driver = browser("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                     f"--use-file-for-fake-audio-capture={wav}%noloop",
+                     "--autoplay-policy=no-user-gesture-required")
+    open_ui(driver, d.url, "talk")
+    button = driver.find_element(By.ID, "ptt")
+    assert button.is_enabled(), "push-to-talk is disabled on localhost"
+
+    ActionChains(driver).click_and_hold(button).perform()
+    wait(driver, lambda dr: button.get_attribute("aria-pressed") == "true", "button not pressed")
+    # Hold until the page has sent the whole question (the fake mic runs in real time).
+    wait(driver, lambda dr: int(_talk(dr).get("sentMs", 0)) >= seconds * 1000,
+         "the page never sent the whole question", timeout=seconds + 20)
+    ActionChains(driver).release(button).perform()
+
+    talk = wait(driver, lambda dr: (t := _talk(dr)) and (t.get("turns") or t.get("error")) and t,
+                "the spoken turn never finished", timeout=TURN_WAIT_S)
+    assert not talk.get("error"), (talk, driver.find_element(By.ID, "talk-status").text)
+    transcript = talk.get("transcript", "").lower()
+    assert "plus" in transcript and ("two" in transcript or "2" in transcript), transcript
+    assert driver.find_element(By.ID, "talk-transcript").text.lower() == transcript
+    assert driver.find_element(By.ID, "talk-reply").text.strip() not in ("", "—")
+    assert int(talk.get("playedMs", 0)) > 200, f"no reply audio was played: {talk}"
+    assert console_errors(driver) == []
