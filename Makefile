@@ -9,7 +9,7 @@ MODELS := $(CACHE)/models
 LLAMA_VERSION := 0.3.36
 PYTEST_ARGS ?=
 
-.PHONY: test lint venv models llama-wheel etc-configs clean
+.PHONY: test lint venv models llama-wheel etc-configs e2e clean
 
 test: venv models
 	HYBRID_AGENT_TEST_MODELS=$(MODELS) HYBRID_AGENT_TEST_CACHE=$(CACHE) \
@@ -39,6 +39,11 @@ $(WHEELS)/.llama-$(LLAMA_VERSION):
 
 models: venv
 	$(VENV)/bin/hybrid-agent models fetch --dir $(MODELS) --role stt --role tts --role llm
+
+# Only the real-systemd installer tests (root; boots Debian 12 containers).
+e2e: venv models
+	HYBRID_AGENT_TEST_MODELS=$(MODELS) HYBRID_AGENT_TEST_CACHE=$(CACHE) \
+	  $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 # The default config of each tier that install.sh writes (a test keeps these in step).
 etc-configs: venv
