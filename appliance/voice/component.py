@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 from appliance.config import Config
 from appliance.node import Component, Node
 from appliance.voice import alsa
-from appliance.voice.audio import Audio, is_silent, read_wav, to_pipeline
+from appliance.voice.audio import Audio, float_to_pcm16, is_silent, read_wav, to_pipeline
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
 from appliance.voice.pipeline import EventSink, Responder, VoiceSession
 from appliance.voice.reply import AgentResponder, LlmResponder
@@ -40,6 +41,8 @@ START_TIMEOUT_S = 180.0
 INFERENCE_THREADS = 2
 #: Seconds to wait before reopening a microphone that failed.
 MIC_RETRY_S = 5.0
+#: Longest timer label spoken.
+MAX_LABEL_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,10 @@ class VoiceComponent(Component):
         self._pool = ThreadPoolExecutor(INFERENCE_THREADS, thread_name_prefix="voice")
         self._llm_responder: LlmResponder | None = None
         self._mic_task: asyncio.Task[None] | None = None
-        self.stats = {"transcriptions": 0, "syntheses": 0, "sessions": 0}
+        self.stats = {"transcriptions": 0, "syntheses": 0, "sessions": 0, "announcements": 0}
+        # Open conversations, for announcements; a session lives as long as its socket/mic.
+        self._sessions: weakref.WeakSet[VoiceSession] = weakref.WeakSet()
+        self._announcing: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -113,11 +119,16 @@ class VoiceComponent(Component):
         self.vad_model, self.stt, self.tts = vad_model, stt, tts
         log.info("voice loaded in %.1fs: whisper %s, piper %s (%d Hz)", time.monotonic() - t0,
                  s.stt_model, s.tts_voice.name, tts.sample_rate)
+        timers = getattr(self.node.get("tools"), "timers", None) if self.node else None
+        if timers is not None:
+            self.listen_timers(timers)
         if alsa.enabled(s.input):
             alsa.check_tools()
             self._mic_task = loop.create_task(self._microphone_loop(), name="voice-mic")
 
     async def stop(self) -> None:
+        for task in list(self._announcing):
+            task.cancel()
         if self._mic_task is not None:
             self._mic_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -234,10 +245,43 @@ class VoiceComponent(Component):
     def session(self, emit: EventSink, output: Any, *, conversation_id: str | None = None,
                 ) -> VoiceSession:
         self.stats["sessions"] += 1
-        return VoiceSession(self, conversation_id=conversation_id or f"voice-{uuid.uuid4().hex}",
-                            emit=emit, output=output, responder=self.responder,
-                            barge_in=self.settings.barge_in,
-                            partials=self.settings.partial_transcripts)
+        session = VoiceSession(self,
+                               conversation_id=conversation_id or f"voice-{uuid.uuid4().hex}",
+                               emit=emit, output=output, responder=self.responder,
+                               barge_in=self.settings.barge_in,
+                               partials=self.settings.partial_transcripts)
+        self._sessions.add(session)
+        return session
+
+    # ------------------------------------------------------------ announcements
+
+    def listen_timers(self, timers: Any) -> None:
+        """Speak fired timers (the agent's timers tool) in every open conversation."""
+        timers.listen(self._on_timer)
+
+    def announce(self, text: str) -> asyncio.Task[None]:
+        """Say ``text`` in every open conversation, or on the box's speaker if none is open."""
+        task = asyncio.get_running_loop().create_task(self._announce(text), name="voice-announce")
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
+        return task
+
+    def _on_timer(self, event: dict[str, Any]) -> None:
+        label = "".join(ch for ch in str(event.get("label", "timer")) if ch.isprintable())
+        self.announce(f"Your {label[:MAX_LABEL_CHARS]} timer is done.")
+
+    async def _announce(self, text: str) -> None:
+        self.stats["announcements"] += 1
+        sessions = list(self._sessions)
+        try:
+            if sessions:
+                await asyncio.gather(*(session.announce(text) for session in sessions))
+            elif alsa.enabled(self.settings.output):
+                speaker = alsa.AplayOutput(self.settings.output)
+                await speaker.play(float_to_pcm16(await self.synthesize(text)), self.tts_rate)
+                await speaker.finish()
+        except Exception:  # an announcement must never take the daemon down
+            log.exception("announcing %r failed", text)
 
     # ------------------------------------------------------------ the box's microphone
 

@@ -14,7 +14,8 @@ Events, in the order a turn produces them (``type`` plus fields):
 ``speech_end {t, duration_s}``, ``transcript {text, language, final: true}``,
 ``reply_text {text}`` (a delta), ``audio {sample_rate, samples, text}`` (followed by the PCM),
 ``reply {text, spoken, cut_off}``, ``done``;
-``barge_in {spoken}``, ``state {state}``, ``error {message, code}`` at any time.
+``barge_in {spoken}``, ``state {state}``, ``error {message, code}`` at any time, and
+``announcement {text}`` (followed by ``audio``) when something is said unprompted.
 ``reply`` carries ``timings`` in seconds: endpointing_s, stt_s, llm_first_token_s,
 first_sentence_s, tts_first_s and first_audio_s (real end of speech -> first reply audio).
 """
@@ -190,6 +191,19 @@ class VoiceSession:
         ev = self._endpointer.flush()
         if ev is not None:
             await self._on_vad(ev)
+
+    async def announce(self, text: str) -> None:
+        """Say ``text`` unprompted (a timer fired); it can be barged into like a reply."""
+        pcm16 = await self.engine.synthesize(text)
+        await self._emit({"type": "announcement", "text": text})
+        if len(pcm16) == 0:
+            return
+        rate = self.engine.tts_rate
+        self._clock.add(text, len(pcm16) / rate, time.monotonic())
+        await self._emit({"type": "audio", "sample_rate": rate, "samples": len(pcm16),
+                          "text": text})
+        if self._output is not None:
+            await self._output.play(float_to_pcm16(pcm16), rate, text)
 
     async def wait_idle(self) -> None:
         """Until the current turn (reply and its synthesis) is finished."""

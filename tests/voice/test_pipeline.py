@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -12,6 +14,8 @@ from appliance.voice.pipeline import VoiceSession
 from tests.support.fake_audio import FakeMicrophone, FakeSpeaker, wav_to_pcm16
 
 pytestmark = pytest.mark.model
+
+ANNOUNCE_TIMEOUT_S = 30.0
 
 
 async def _run(voice: VoiceComponent, mic: FakeMicrophone, responder: Any,
@@ -113,3 +117,24 @@ async def test_partial_transcripts_come_while_the_user_speaks(
     assert all(events.index(e) < end for e in events
                if e["type"] == "transcript" and not e["final"])
     assert transcripts[-1][0] is True and "window" in transcripts[-1][1]
+
+
+async def test_a_fired_timer_is_spoken_in_the_open_conversation(voice: VoiceComponent) -> None:
+    from appliance.agent.tools.timers import Timers
+
+    gc.collect()  # sessions of earlier tests are gone
+    timers = Timers()
+    voice.listen_timers(timers)
+    events: list[dict[str, Any]] = []
+
+    async def emit(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    speaker = FakeSpeaker()
+    session = voice.session(emit, speaker, conversation_id="kitchen")
+    await timers.call({"action": "set", "seconds": 0.1, "label": "tea\x1b[2J"})
+    await asyncio.wait_for(speaker.started.wait(), ANNOUNCE_TIMEOUT_S)
+    assert speaker.played[0].text == "Your tea[2J timer is done."
+    assert [e["type"] for e in events] == ["announcement", "audio"]
+    assert session.speaking  # so speech now would barge into it
+    await session.close()
