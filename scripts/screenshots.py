@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import subprocess
 import sys
 import tempfile
+import wave
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -34,7 +37,9 @@ OUT = ROOT / "docs" / "screenshots"
 DEFAULT_MODELS = Path("/var/cache/hybrid-agent-test/models")
 WINDOW = (900, 1000)
 WAIT_S = 240.0
-CHAT_QUESTION = "What is 12 times 7?"
+TOOL_TIMEOUT_S = 60
+CHAT_QUESTION = "What time is it?"
+SPOKEN_QUESTION = "What is two plus two?"
 WORLD = {"kitchen.light": {"on": True, "level": 70}, "hall.temperature": 21.5,
          "front.door": "locked"}
 
@@ -70,9 +75,11 @@ async def _run(models: Path, out: Path) -> int:
             for key, value in WORLD.items():
                 async with s.put(f"{main_d.url}/api/world/{key}", json=value) as r:
                     r.raise_for_status()
-        driver = _browser(tmp / "chromium")
+        wav = tmp / "question.wav"
+        seconds = _spoken_wav(wav, SPOKEN_QUESTION)
+        driver = _browser(tmp / "chromium", wav)
         try:
-            _shoot_all(driver, main_d.url, out)
+            _shoot_all(driver, main_d.url, out, seconds)
         except Exception:
             print(driver.find_element(By.TAG_NAME, "main").text[:2000], file=sys.stderr)
             print(main_d.log()[-3000:], file=sys.stderr)
@@ -97,16 +104,30 @@ async def _daemon(tmp: Path, started: list[DaemonProcess], **sections: Any) -> D
     return d
 
 
-def _browser(profile: Path) -> webdriver.Chrome:
+def _spoken_wav(path: Path, text: str) -> float:
+    """``text`` spoken by espeak-ng into ``path`` (what the fake microphone plays); seconds."""
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, timeout=TOOL_TIMEOUT_S)
+    subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(path),
+                    "pad", "0.3", "0.7"], check=True, timeout=TOOL_TIMEOUT_S)
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def _browser(profile: Path, wav: Path) -> webdriver.Chrome:
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
+    # The fake capture device plays the WAV as the microphone (there is no sound card).
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                 f"--window-size={WINDOW[0]},{WINDOW[1]}", "--force-prefers-reduced-motion"):
+                 f"--window-size={WINDOW[0]},{WINDOW[1]}", "--force-prefers-reduced-motion",
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-audio-capture={wav}%noloop",
+                 "--autoplay-policy=no-user-gesture-required"):
         opts.add_argument(flag)
     return webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
 
 
-def _shoot_all(driver: webdriver.Chrome, url: str, out: Path) -> None:
+def _shoot_all(driver: webdriver.Chrome, url: str, out: Path, seconds: float) -> None:
     wait = WebDriverWait(driver, WAIT_S, poll_frequency=0.2)
     driver.get(url + "/#chat")
     wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
@@ -120,6 +141,8 @@ def _shoot_all(driver: webdriver.Chrome, url: str, out: Path) -> None:
     driver.save_screenshot(str(out / "chat.png"))
     for view in ("talk", "cluster", "world"):
         driver.find_element(By.ID, f"tab-{view}").click()
+        if view == "talk":
+            _talk_once(driver, wait, seconds)
         if view == "cluster":
             wait.until(lambda d: d.execute_script(
                 "const r = document.querySelector('#peers tbody tr td:nth-of-type(5)');"
@@ -128,6 +151,21 @@ def _shoot_all(driver: webdriver.Chrome, url: str, out: Path) -> None:
             wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#world tbody tr"))
                        >= len(WORLD))
         driver.save_screenshot(str(out / f"{view}.png"))
+
+
+
+def _talk_once(driver: webdriver.Chrome, wait: WebDriverWait, seconds: float) -> None:
+    button = driver.find_element(By.ID, "ptt")
+    if not button.is_enabled():
+        return
+    ActionChains(driver).click_and_hold(button).perform()
+    wait.until(lambda d: int(d.execute_script(
+        "return document.getElementById('view-talk').dataset.sentMs || 0")) >= seconds * 1000)
+    ActionChains(driver).release(button).perform()
+    wait.until(lambda d: d.execute_script(
+        "const t = document.getElementById('view-talk').dataset; return t.turns || t.error"))
+    # The reply is still playing; blur the button so the shot shows the idle page.
+    driver.execute_script("document.activeElement.blur()")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from selenium.webdriver.common.keys import Keys
 from tests.browser.page import console_errors, open_ui, text, wait
 
 VIEWS = ("chat", "talk", "cluster", "world")
+LAN_NAME = "kitchen.test"
 
 
 async def test_page_loads_cleanly_works_by_keyboard_and_fits_a_phone(ui_daemon, browser) -> None:
@@ -55,6 +56,16 @@ async def test_page_loads_cleanly_works_by_keyboard_and_fits_a_phone(ui_daemon, 
 
     errors = console_errors(driver)
     assert errors == [], f"console errors: {errors}"
+
+    # Under a LAN name over plain http the page is not a secure context: it says so and
+    # disables the microphone. (The name resolves to loopback inside Chromium only.)
+    lan = browser(f"--host-resolver-rules=MAP {LAN_NAME} 127.0.0.1")
+    open_ui(lan, d.url.replace("127.0.0.1", LAN_NAME), "talk")
+    assert lan.execute_script("return window.isSecureContext") is False
+    notice = lan.find_element(By.ID, "talk-insecure")
+    assert notice.is_displayed() and "https" in notice.text and "localhost" in notice.text
+    assert not lan.find_element(By.ID, "ptt").is_enabled()
+    assert console_errors(lan) == []
 
 
 async def test_static_files_are_served_from_the_package_with_a_strict_policy(ui_daemon):
