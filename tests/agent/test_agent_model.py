@@ -58,7 +58,7 @@ def experts() -> dict[str, ExpertConfig]:
 def make_agent(engine: Engine, world: LocalWorld) -> Agent:
     tools = ToolRegistry([Calculator(), Clock("UTC"), WorldGet(world), WorldSet(world),
                           WorldList(world)])
-    cfg = AgentConfig(max_steps=1, max_tokens=96, experts=experts())
+    cfg = AgentConfig(max_steps=1, max_tokens=48, experts=experts())
     return Agent(cfg, tools, lambda: engine)
 
 

@@ -15,7 +15,7 @@ import pytest
 pytestmark = pytest.mark.model
 
 AGENT = {
-    "max_steps": 1, "max_tokens": 64, "max_text_chars": 200,
+    "max_steps": 1, "max_tokens": 48, "max_text_chars": 200,
     "experts": {"calc": {"system_prompt": "Use the calculator tool for arithmetic.",
                          "tools": ["calculator"], "tool_choice": "required"},
                 "home": {"system_prompt": "You control the home by setting keys of the world "
@@ -69,9 +69,9 @@ async def test_chat_streams_the_agents_events_and_the_world_changes(
             assert (await r.json())["value"] == call["arguments"]["value"]
 
 
-async def test_chat_rejects_bad_requests_with_4xx(daemon_factory: Callable[..., Any],
-                                                  models_dir: Path) -> None:
-    d = await start(daemon_factory, models_dir)
+async def test_chat_rejects_bad_requests_with_4xx(daemon_factory: Callable[..., Any]) -> None:
+    # Checked before the model is asked: no model needed.
+    d = await daemon_factory(agent=AGENT)
     url = f"{d.url}/api/chat"
     cases = [({"text": ""}, 400, "text"), ({"text": "x" * 201}, 400, "text"),
              ({"text": "hi", "agent": "nobody"}, 404, "agent"),
@@ -104,6 +104,15 @@ async def test_chat_cli_prints_the_answer_and_tool_calls_on_stderr(
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT_S)
     assert proc.returncode == 1 and "no agent 'nobody'" in err.decode()
+
+
+async def test_without_a_model_the_turn_ends_in_an_error_event(
+        daemon_factory: Callable[..., Any]) -> None:
+    d = await daemon_factory(agent=AGENT)  # llm.mode off
+    async with aiohttp.ClientSession() as s:
+        events = await sse(s, f"{d.url}/api/chat", {"text": "hello"})
+    assert [k for k, _ in events] == ["error"]
+    assert events[0][1]["code"] == "no_llm_available"
 
 
 async def test_an_edge_expert_runs_code_on_the_cores_tool_server(

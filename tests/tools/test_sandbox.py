@@ -16,7 +16,7 @@ from appliance.agent.tools.shell import Shell
 from appliance.config import SandboxConfig
 from appliance.security.keys import create_key_file
 
-LIMITS = SandboxConfig(timeout_s=5.0, cpu_s=2, memory_mb=256, processes=16,
+LIMITS = SandboxConfig(timeout_s=3.0, cpu_s=2, memory_mb=256, processes=16,
                        max_output_bytes=4096, tmp_mb=4)
 CALL_TIMEOUT_S = 30.0
 
