@@ -10,7 +10,7 @@ from tests.browser.page import console_errors, llm_section, open_ui, wait
 
 pytestmark = pytest.mark.model
 ANSWER_WAIT_S = 120.0
-EXPERT = "chef"
+EXPERT = "maths"
 
 
 def _answers(driver) -> list[dict]:
@@ -25,7 +25,8 @@ async def test_chat_round_trip_streams_the_answer_and_keeps_the_conversation(
         ui_daemon, browser, models_dir) -> None:
     d = await ui_daemon(
         node={"models_dir": str(models_dir)}, llm=llm_section(models_dir, max_tokens=24),
-        agent={"experts": {EXPERT: {"system_prompt": "You are a chef. Answer in one line."}}})
+        agent={"experts": {EXPERT: {"system_prompt": "You do arithmetic with the calculator.",
+                                    "tools": ["calculator"], "tool_choice": "required"}}})
     driver = browser()
     open_ui(driver, d.url, "chat")
     agents = Select(driver.find_element(By.ID, "chat-agent"))
@@ -43,13 +44,18 @@ async def test_chat_round_trip_streams_the_answer_and_keeps_the_conversation(
     cid = driver.execute_script("return JSON.parse(sessionStorage.getItem('hybrid-agent.chat')).id")
     assert cid
 
-    # A second turn with the expert, typed with Enter, continues the same conversation.
+    # A second turn with the expert, typed with Enter, continues the same conversation;
+    # the expert must use its calculator, and the page shows the call and its result.
     agents.select_by_value(EXPERT)
-    box.send_keys("And now a recipe?\n")
+    box.send_keys("What is 12 times 7?\n")
     wait(driver, lambda dr: len(a := _answers(dr)) == 2 and (a[1]["final"] or a[1]["error"]),
          "no second answer", timeout=ANSWER_WAIT_S)
     second = _answers(driver)[1]
     assert second["error"] is None and second["text"].strip(), second
+    assert second["events"][:2] == ["tool_call", "tool_result"], second
+    shown = driver.execute_script(
+        "return [...document.querySelectorAll('#chat-log li.assistant')][1].textContent")
+    assert "calculator(" in shown and "84" in shown, shown
     _, status = await d.get_json("/api/status")
     agent = status["components"]["agent"]
     assert agent["turns"] == 2 and agent["conversations"] == 1, agent

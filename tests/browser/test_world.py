@@ -50,6 +50,11 @@ async def test_world_edit_in_one_tab_appears_in_another(ui_daemon, browser) -> N
     driver.find_element(By.ID, "world-save").click()
     driver.switch_to.window(first)
     wait(driver, lambda dr: _row_value(dr, "hall.temp") == "21.5", "new key never reached tab one")
+    # A delete in the first tab removes the row in the second one.
+    row = "#world tr[data-key='hall.temp']"
+    driver.find_element(By.CSS_SELECTOR, f"{row} button[aria-label^='Delete']").click()
+    driver.switch_to.window(second)
+    wait(driver, lambda dr: _row_value(dr, "hall.temp") is None, "the delete never reached tab two")
 
     # Bad JSON is refused on the page, naming the problem; nothing is written.
     driver.find_element(By.ID, "world-key").send_keys("door")
@@ -59,7 +64,7 @@ async def test_world_edit_in_one_tab_appears_in_another(ui_daemon, browser) -> N
 
     _, body = await d.get_json("/api/world")
     values = {e["key"]: e["value"] for e in body["entries"]}
-    assert values == {"kitchen.light": {"on": True, "level": 70}, "hall.temp": 21.5}
+    assert values == {"kitchen.light": {"on": True, "level": 70}}
     errors = console_errors(driver)
     assert errors == [], json.dumps(errors)
 
