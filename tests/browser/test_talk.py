@@ -56,7 +56,10 @@ async def test_push_to_talk_yields_a_transcript_and_a_spoken_reply(
     # Hold until the page has sent the whole question (the fake mic runs in real time).
     wait(driver, lambda dr: int(_talk(dr).get("sentMs", 0)) >= seconds * 1000,
          "the page never sent the whole question", timeout=seconds + 20)
+    assert _talk(driver)["mic"] == "open"
     ActionChains(driver).release(button).perform()
+    # The microphone is open only while the button is held.
+    wait(driver, lambda dr: _talk(dr).get("mic") == "closed", "the mic stayed open")
 
     talk = wait(driver, lambda dr: (t := _talk(dr)) and (t.get("turns") or t.get("error")) and t,
                 "the spoken turn never finished", timeout=TURN_WAIT_S)

@@ -149,6 +149,7 @@ function renderPeers(peers) {
 }
 
 async function pollCluster() {
+  if (document.hidden) { setTimeout(pollCluster, CLUSTER_POLL_MS); return; }
   try {
     const s = await getJSON("/api/status");
     renderNode(s);
@@ -413,28 +414,47 @@ function setupWorld() {
 const WORKLET = "/static/pcm-worklet.js";
 
 const voice = {
-  ctx: null, stream: null, node: null, ws: null, talking: false, playAt: 0,
+  ctx: null, stream: null, node: null, ws: null, workletReady: false, talking: false, playAt: 0,
   replyRate: 22050, played: 0, sent: 0, reply: "", sources: new Set(),
 };
 
 function talkStatus(text) { $("#talk-status").textContent = text; }
 
-async function ensureMic() {
-  if (voice.node) return;
-  voice.ctx = new AudioContext();
-  voice.stream = await navigator.mediaDevices.getUserMedia(
+function audioContext() {
+  if (!voice.ctx) voice.ctx = new AudioContext();
+  return voice.ctx;
+}
+
+// The microphone is open only while the button is held, so the browser's recording
+// indicator means what it says.
+async function openMic() {
+  const ctx = audioContext();
+  if (!voice.workletReady) {
+    await ctx.audioWorklet.addModule(WORKLET);
+    voice.workletReady = true;
+  }
+  const stream = await navigator.mediaDevices.getUserMedia(
     { audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
-  await voice.ctx.audioWorklet.addModule(WORKLET);
-  const src = voice.ctx.createMediaStreamSource(voice.stream);
-  voice.node = new AudioWorkletNode(voice.ctx, "pcm16k", { processorOptions: { targetRate: VOICE_RATE } });
-  voice.node.port.onmessage = (e) => {
+  const node = new AudioWorkletNode(ctx, "pcm16k", { processorOptions: { targetRate: VOICE_RATE } });
+  node.port.onmessage = (e) => {
     if (voice.talking && voice.ws && voice.ws.readyState === WebSocket.OPEN) {
       voice.ws.send(e.data);
       voice.sent += e.data.byteLength / 2;
       $("#view-talk").dataset.sentMs = String(Math.round(voice.sent * 1000 / VOICE_RATE));
     }
   };
-  src.connect(voice.node);
+  ctx.createMediaStreamSource(stream).connect(node);
+  voice.stream = stream;
+  voice.node = node;
+  $("#view-talk").dataset.mic = "open";
+}
+
+function closeMic() {
+  if (voice.stream) for (const track of voice.stream.getTracks()) track.stop();
+  if (voice.node) { voice.node.port.onmessage = null; voice.node.disconnect(); }
+  voice.stream = null;
+  voice.node = null;
+  $("#view-talk").dataset.mic = "closed";
 }
 
 function openVoiceSocket() {
@@ -513,7 +533,7 @@ function stopPlayback() {
 }
 
 function playPcm(buf) {
-  const ctx = voice.ctx || (voice.ctx = new AudioContext());
+  const ctx = audioContext();
   const pcm = new Int16Array(buf);
   if (!pcm.length) return;
   const audio = ctx.createBuffer(1, pcm.length, voice.replyRate);
@@ -538,7 +558,7 @@ async function startTalking() {
   btn.setAttribute("aria-pressed", "true");
   btn.textContent = "Listening… release to send";
   try {
-    await ensureMic();
+    await openMic();
     if (voice.ctx.state === "suspended") await voice.ctx.resume();
     const ws = await openVoiceSocket();
     stopPlayback();
@@ -549,6 +569,7 @@ async function startTalking() {
     if (!voice.talking) stopTalking(true);  // released while the mic was still opening
   } catch (err) {
     voice.talking = false;
+    closeMic();
     btn.setAttribute("aria-pressed", "false");
     btn.textContent = "Hold to talk";
     talkStatus(`Cannot listen: ${err.message}`);
@@ -561,6 +582,7 @@ function stopTalking(force = false) {
   const btn = $("#ptt");
   btn.setAttribute("aria-pressed", "false");
   btn.textContent = "Hold to talk";
+  closeMic();
   if (voice.ws && voice.ws.readyState === WebSocket.OPEN) {
     voice.ws.send(JSON.stringify({ type: "end" }));
     talkStatus("Transcribing…");
