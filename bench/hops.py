@@ -85,6 +85,12 @@ async def main(n: int) -> dict[str, Any]:
                     "remote_loopback_http": await measure(
                         n, lambda: invoke(remote_calc, ARGS, CALL_TIMEOUT_S)),
                 },
+                "world_write_durable": {
+                    # fsync'd before the answer; one writer, so no group commit helps.
+                    "in_process": await measure(n, lambda: local_world.set("bench.w", 1)),
+                    "remote_loopback_http": await measure(
+                        n, lambda: remote_world.set("bench.w", 1)),
+                },
                 "world_read": {
                     "in_process": await measure(n, lambda: local_world.get("kitchen.light")),
                     "remote_loopback_http": await measure(

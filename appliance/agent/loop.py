@@ -123,15 +123,22 @@ class Agent(Component):
             finish: str | None = None
             served_by = ""
             try:
-                async for chunk in llm.stream(request):
-                    if chunk.content:
-                        parts.append(chunk.content)
-                        yield token(chunk.content)
-                    if chunk.tool_calls:
-                        calls = chunk.tool_calls
-                    if chunk.finish_reason:
-                        finish = chunk.finish_reason
-                    served_by = chunk.served_by or served_by
+                stream = llm.stream(request)
+                try:
+                    async for chunk in stream:
+                        if chunk.content:
+                            parts.append(chunk.content)
+                            yield token(chunk.content)
+                        if chunk.tool_calls:
+                            calls = chunk.tool_calls
+                        if chunk.finish_reason:
+                            finish = chunk.finish_reason
+                        served_by = chunk.served_by or served_by
+                finally:
+                    # A listener that went away cancels the model's sequence now, not at GC.
+                    close = getattr(stream, "aclose", None)
+                    if close is not None:
+                        await close()
             except LLMError as exc:
                 yield failure(f"the language model failed: {exc}", exc.code)
                 return

@@ -146,3 +146,25 @@ async def test_an_edge_expert_runs_code_on_the_cores_tool_server(
         assert result["result"]["exit_code"] == 0
     else:
         assert any(w in result["error"] for w in ("exit status", "killed", "Error")), result
+
+
+async def test_a_client_that_leaves_cancels_the_models_sequence(
+        daemon_factory: Callable[..., Any], models_dir: Path) -> None:
+    d = await daemon_factory(
+        node={"models_dir": str(models_dir)},
+        llm={"mode": "local", "threads": 2, "slots": 1, "context": 2048},
+        tools={"enabled": []}, agent={"max_tokens": 400})
+    async with aiohttp.ClientSession() as s, s.post(
+            f"{d.url}/api/chat", json={"text": "Tell me a very long story about a dragon."}) as r:
+        async for raw in r.content:
+            if raw.startswith(b"event: token"):
+                break  # one token arrived: leave mid-answer
+    for _ in range(400):
+        _, info = await d.get_json("/api/status")
+        llm = info["components"]["llm"]
+        if llm["cancelled"] == 1 and llm["active"] == 0:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"the sequence was not cancelled: {llm}")
+    assert llm["completed"] == 0
