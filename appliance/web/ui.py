@@ -47,7 +47,7 @@ class UiError(Exception):
     """The UI's files are missing from the installed package."""
 
 
-def setup(app: web.Application, *, serve_agents: bool = True) -> None:
+def setup(app: web.Application) -> None:
     """Mount ``/``, ``/static/`` and ``/api/ui``; ``/api/agents`` too unless the agent serves it.
 
     Call last: ``/api/ui`` reports the routes mounted when it is asked.
@@ -56,7 +56,7 @@ def setup(app: web.Application, *, serve_agents: bool = True) -> None:
         raise UiError(f"the web UI's files are missing from {STATIC_DIR}")
     app.router.add_get("/", index)
     app.router.add_get("/api/ui", features)
-    if serve_agents and not _has_route(app, "GET", "/api/agents"):
+    if not _has_route(app, "GET", "/api/agents"):
         app.router.add_get("/api/agents", agents)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False, append_version=False)
     app.on_response_prepare.append(_security_headers)
