@@ -4,8 +4,9 @@ Starts a real daemon (voice on, the LLM in-process: llm.mode local, default
 models), speaks espeak-ng questions into /api/voice in real time like a
 microphone, and reports per turn and at p50/p90 the client-side latency plus
 the server's split (endpointing, STT, LLM first token, first sentence,
-first-sentence TTS). Also the STT and TTS real-time factors measured in this
-process. Prints JSON.
+first-sentence TTS); then barge-in: speech 0.5 s into a reply's audio, timed
+from its onset to the server's ``audio_stop``. Also the STT and TTS real-time
+factors measured in this process. Prints JSON.
 
     .venv/bin/python bench/voice_turn.py [--models DIR] [--rounds 2] [--no-tools]
 
@@ -38,7 +39,7 @@ QUESTIONS = [
     "What is the capital of France?",
     "How many legs does a spider have?",
     "What color is the sky?",
-    "Name a large animal.",
+    "What is the weather like today?",
     "What is two plus two?",
 ]
 CHUNK_MS = 30
@@ -129,6 +130,56 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
     }
 
 
+async def barge_in(url: str, question: bytes, interrupt: bytes) -> float:
+    """Interrupt the reply 0.5 s into its audio; seconds from the interruption's onset to
+    the server's ``audio_stop``."""
+    step = 16000 * CHUNK_MS // 1000 * 2
+    silence = np.zeros(step // 2, np.int16).tobytes()
+    first_pcm = asyncio.Event()
+    stopped = asyncio.Event()
+    stopped_at = 0.0
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{url}/api/voice") as ws:
+
+        async def receive() -> None:
+            nonlocal stopped_at
+            while not stopped.is_set():
+                msg = await ws.receive(timeout=TURN_TIMEOUT_S)
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    first_pcm.set()
+                elif msg.type == aiohttp.WSMsgType.TEXT:
+                    if json.loads(msg.data)["type"] == "audio_stop":
+                        stopped_at = time.monotonic()
+                        stopped.set()
+                else:
+                    raise RuntimeError(f"socket closed: {msg}")
+
+        receiver = asyncio.create_task(receive())
+        sent = 0.0
+        start = time.monotonic()
+
+        async def send(pcm: bytes) -> None:
+            nonlocal sent
+            for i in range(0, len(pcm), step):
+                await asyncio.sleep(max(0.0, start + sent - time.monotonic()))
+                await ws.send_bytes(pcm[i:i + step])
+                sent += len(pcm[i:i + step]) / 32000
+
+        await send(silence * 10 + question)
+        while not first_pcm.is_set():
+            await send(silence)
+        await send(silence * int(500 / CHUNK_MS))
+        onset = start + sent + _onset_s(interrupt)
+        await send(interrupt + silence * 30)
+        await asyncio.wait_for(receiver, TURN_TIMEOUT_S)
+    return stopped_at - onset
+
+
+def _onset_s(pcm: bytes) -> float:
+    x = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
+    frames = x[: len(x) // 160 * 160].reshape(-1, 160)
+    return float(np.nonzero(np.sqrt((frames ** 2).mean(axis=1)) > 0.02)[0][0]) * 0.01
+
+
 async def bench(models: Path, rounds: int, workdir: Path, tools: bool) -> dict[str, Any]:
     port = _free_port()
     cfg = {
@@ -154,6 +205,8 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool) -> dict[s
         questions = [speak(q, workdir) for q in QUESTIONS]
         await turn(url, questions[0])  # warm-up: first-call costs are not the steady state
         turns = [await turn(url, pcm) for _ in range(rounds) for pcm in questions]
+        interrupt = speak("Stop. Wait a moment.", workdir)
+        barge = [await barge_in(url, questions[2], interrupt) for _ in range(3)]
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -162,6 +215,8 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool) -> dict[s
             "llm_first_token_s", "first_sentence_s", "tts_first_s"]
     summary = {k: {"p50": round(statistics.median([t[k] for t in turns if k in t]), 3),
                    "p90": round(_p90([t[k] for t in turns if k in t]), 3)} for k in keys}
+    summary["barge_in_stop_s"] = {"p50": round(statistics.median(barge), 3),
+                                  "max": round(max(barge), 3)}
     return {"turns": turns, "summary": summary}
 
 
