@@ -344,12 +344,12 @@ def _run(cmd: list[str], what: str, *, stream: bool = False,
     """Run ``cmd``; its output (streamed line by line when ``stream``); InstallError on failure."""
     try:
         if not stream:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                                   check=False)
-            if proc.returncode != 0:
+            if done.returncode != 0:
                 raise InstallError(f"{what} failed ({' '.join(cmd[:3])}...):\n"
-                                   + (proc.stderr or proc.stdout).strip()[-2000:])
-            return proc.stdout
+                                   + (done.stderr or done.stdout).strip()[-2000:])
+            return done.stdout
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, bufsize=1) as proc:
             assert proc.stdout is not None
