@@ -23,7 +23,7 @@ from aiohttp import web
 from appliance.security.guard import is_loopback
 from appliance.web.app import NODE
 from appliance.web.errors import ApiError, read_json
-from appliance.world.model import VersionConflict, WorldError, WorldModel
+from appliance.world.model import Change, VersionConflict, WorldError, WorldModel
 
 #: Seconds between SSE keep-alive comments (and checks for shutdown).
 HEARTBEAT_S = 1.0
@@ -77,19 +77,26 @@ async def events(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     await resp.write(b": subscribed\n\n")
     changes = sub.__aiter__()
+    # One pending read at a time, never cancelled by the heartbeat: cancelling an
+    # async generator's __anext__ would end the generator.
+    pending: asyncio.Future[Change] | None = None
     idle = 0
     try:
         while not node.stopping:
-            try:
-                change = await asyncio.wait_for(anext(changes), HEARTBEAT_S)
-            except TimeoutError:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(changes))
+            done, _ = await asyncio.wait({pending}, timeout=HEARTBEAT_S)
+            if not done:
                 idle += 1
                 if idle >= KEEPALIVE_EVERY:
                     idle = 0
                     await resp.write(b": keep-alive\n\n")
                 continue
+            try:
+                change = pending.result()
             except StopAsyncIteration:
                 break
+            pending = None
             idle = 0
             data = json.dumps(change.to_json(), separators=(",", ":"))
             await resp.write(f"event: change\ndata: {data}\n\n".encode())
@@ -97,6 +104,10 @@ async def events(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         sub.close()
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
         with contextlib.suppress(Exception):
             await changes.aclose()  # type: ignore[attr-defined]
     return resp

@@ -100,6 +100,8 @@ async def test_change_feed_over_sse(daemon_factory: Callable[..., Any]) -> None:
         await feed.content.readline()
         async with s.put(f"{d.url}/api/world/lamp", json="on") as r:
             assert r.status == 200
+        # On purpose longer than the feed's heartbeat: an idle feed must stay open.
+        await asyncio.sleep(2.5)
         async with s.delete(f"{d.url}/api/world/lamp") as r:
             assert r.status == 200
         changes = []
