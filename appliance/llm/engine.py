@@ -21,6 +21,7 @@ import ctypes
 import itertools
 import json
 import logging
+import math
 import os
 import random
 import threading
@@ -99,6 +100,7 @@ class Engine(Component):
         self._n_ctx = 0
         self._add_bos = False
         self._pieces: dict[int, bytes] = {}
+        self._candidates: Any = None  # the worker's reusable token-data array
         self._cv = threading.Condition()
         self._incoming: deque[_Sequence] = deque()
         self._running = False
@@ -345,7 +347,7 @@ class Engine(Component):
                     self._release(seq, mem, free_ids, active, cached)
                 for seq in [s for s in active if s.sampler is None]:
                     try:
-                        seq.sampler = self._sampler(seq.prep)
+                        seq.sampler, seq.grammar = self._sampler(seq.prep)
                     except LLMError as exc:
                         seq.send("error", exc)
                         self._release(seq, mem, free_ids, active, cached)
@@ -386,8 +388,7 @@ class Engine(Component):
         finally:
             lc.llama_batch_free(batch)
             for seq in active:
-                if seq.sampler is not None:
-                    lc.llama_sampler_free(seq.sampler)
+                _free_samplers(seq)
             self._active = 0
 
     def _fill(self, batch: Any, active: list[_Sequence]) -> list[_Sequence]:
@@ -419,17 +420,17 @@ class Engine(Component):
         batch.n_tokens = n
         return in_batch
 
-    def _sampler(self, prep: _Prepared) -> Any:
+    def _sampler(self, prep: _Prepared) -> tuple[Any, Any]:
+        """The sampler chain and, for constrained output, the grammar sampler kept apart."""
         import llama_cpp as lc
 
-        chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
+        grammar_sampler = None
         if prep.constraint is not None:
-            g = lc.llama_sampler_init_grammar(self._vocab, prep.constraint.gbnf.encode(),
-                                              b"root")
-            if not g:
-                lc.llama_sampler_free(chain)
+            grammar_sampler = lc.llama_sampler_init_grammar(
+                self._vocab, prep.constraint.gbnf.encode(), b"root")
+            if not grammar_sampler:
                 raise InvalidRequest("the output constraint could not be compiled to a grammar")
-            lc.llama_sampler_chain_add(chain, g)
+        chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
         if prep.temperature <= 0:
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
         else:
@@ -437,12 +438,15 @@ class Engine(Component):
                 lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_p(prep.top_p, 1))
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_temp(prep.temperature))
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_dist(prep.seed))
-        return chain
+        return chain, grammar_sampler
 
     def _sample(self, seq: _Sequence) -> None:
         import llama_cpp as lc
 
-        tok = lc.llama_sampler_sample(seq.sampler, self._ctx, seq.logit_index)
+        if seq.grammar is None:
+            tok = lc.llama_sampler_sample(seq.sampler, self._ctx, seq.logit_index)
+        else:
+            tok = self._sample_constrained(seq)
         if lc.llama_vocab_is_eog(self._vocab, tok):
             self._finish(seq, "stop")
             return
@@ -456,6 +460,46 @@ class Engine(Component):
             self._finish(seq, "stop")
         elif seq.generated >= seq.prep.max_tokens or seq.n_past + 1 >= self._n_ctx:
             self._finish(seq, "length")
+
+    def _sample_constrained(self, seq: _Sequence) -> int:
+        """Sample freely, keep the token if the grammar allows it, else resample under it.
+
+        Checking one token is cheap; running the grammar over the whole vocabulary
+        every step made constrained decoding several times slower (llama-server does
+        the same).
+        """
+        import llama_cpp as lc
+        import numpy as np
+
+        n_vocab = lc.llama_vocab_n_tokens(self._vocab)
+        logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(self._ctx, seq.logit_index),
+                                       shape=(n_vocab,))
+        if self._candidates is None or len(self._candidates) != n_vocab:
+            self._candidates = np.zeros(n_vocab, dtype=_TOKEN_DATA)
+        cand = self._candidates
+
+        def candidates() -> Any:
+            cand["id"] = np.arange(n_vocab, dtype=np.int32)
+            cand["logit"] = logits
+            cand["p"] = 0.0
+            return lc.llama_token_data_array(
+                data=cand.ctypes.data_as(lc.llama_token_data_p), size=n_vocab, selected=-1,
+                sorted=False)
+
+        full = candidates()
+        lc.llama_sampler_apply(seq.sampler, ctypes.byref(full))
+        tok = int(full.data[full.selected].id)
+        one = (lc.llama_token_data * 1)(lc.llama_token_data(tok, 0.0, 0.0))
+        check = lc.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
+        lc.llama_sampler_apply(seq.grammar, ctypes.byref(check))
+        if math.isinf(one[0].logit):
+            full = candidates()
+            lc.llama_sampler_apply(seq.grammar, ctypes.byref(full))
+            lc.llama_sampler_apply(seq.sampler, ctypes.byref(full))
+            tok = int(full.data[full.selected].id)
+        lc.llama_sampler_accept(seq.grammar, tok)
+        lc.llama_sampler_accept(seq.sampler, tok)
+        return tok
 
     def _finish(self, seq: _Sequence, reason: str) -> None:
         seq.flush()
@@ -497,9 +541,7 @@ class Engine(Component):
             cached[seq.seq_id] = seq.kv_tokens
         else:
             lc.llama_memory_seq_rm(mem, seq.seq_id, -1, -1)
-        if seq.sampler is not None:
-            lc.llama_sampler_free(seq.sampler)
-            seq.sampler = None
+        _free_samplers(seq)
         active.remove(seq)
         free_ids.append(seq.seq_id)
         free_ids.sort()
@@ -526,6 +568,7 @@ class _Sequence:
     events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     seq_id: int = -1
     sampler: Any = None
+    grammar: Any = None
     n_past: int = 0
     staged: int = 0
     staged_tokens: list[int] = field(default_factory=list)
@@ -611,6 +654,19 @@ def _put(batch: Any, i: int, token: int, pos: int, seq_id: int, logits: bool) ->
     batch.n_seq_id[i] = 1
     batch.seq_id[i][0] = seq_id
     batch.logits[i] = logits
+
+
+_TOKEN_DATA = [("id", "<i4"), ("logit", "<f4"), ("p", "<f4")]
+
+
+def _free_samplers(seq: _Sequence) -> None:
+    import llama_cpp as lc
+
+    for attr in ("sampler", "grammar"):
+        sampler = getattr(seq, attr)
+        if sampler is not None:
+            lc.llama_sampler_free(sampler)
+            setattr(seq, attr, None)
 
 
 def _common_prefix(a: Any, b: list[int]) -> int:

@@ -16,7 +16,7 @@ from appliance.llm.chat import InvalidRequest
 
 # Strings without a maxLength get this one, so a tiny model cannot ramble inside
 # a JSON string until max_tokens cuts the document in half.
-DEFAULT_STRING_MAX = 200
+DEFAULT_STRING_MAX = 64
 MAX_TOOLS = 64
 # Integer ranges up to this size are enforced by listing their values.
 MAX_ENUM_RANGE = 1000

@@ -152,14 +152,14 @@ async def test_prompt_longer_than_the_context_is_refused(make_engine: Any) -> No
 
 
 async def test_tool_calls_are_valid_json_matching_the_schema(make_engine: Any) -> None:
-    engine = await make_engine(slots=4, max_tokens=120)
+    engine = await make_engine(slots=4)
     prompts = ["What's the weather in Paris for 3 days?", "Weather in Tokyo tomorrow, in F?",
                "Start a timer for 5 minutes.", "Is it raining in Berlin this week?",
                "Remind me in 30 seconds to stir the soup.", "Forecast for Lima, 10 days.",
                "How cold is it in Oslo?", "Set a 90 second tea timer."]
     results = await asyncio.gather(*[
         collect(engine, ask(p, tools=TOOLS, tool_choice="required", temperature=0.8,
-                            seed=i, max_tokens=120)) for i, p in enumerate(prompts)])
+                            seed=i, max_tokens=160)) for i, p in enumerate(prompts)])
     schemas = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
     for text, last, _ in results:
         assert text == ""  # a tool call is not streamed as text
