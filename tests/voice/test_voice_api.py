@@ -31,7 +31,7 @@ async def _post(url: str, **kw: Any) -> tuple[int, Any, bytes]:
         return resp.status, data, body
 
 
-async def test_stt_tts_and_bad_input_over_http(daemon_factory, models_dir: Path,
+async def test_stt_tts_bad_input_and_a_turn_without_an_llm(daemon_factory, models_dir: Path,
                                                speech: Callable[..., bytes]) -> None:
     d = await daemon_factory(**_voice(models_dir))
     wav = speech("Turn on the kitchen lights please", rate=44100, channels=2)
@@ -68,6 +68,7 @@ async def test_stt_tts_and_bad_input_over_http(daemon_factory, models_dir: Path,
     assert code == 200 and health["ready"] is True and health["unhealthy"] == []
     status, data, _ = await _post(f"{d.url}/api/stt", data=speech("Good morning"))
     assert status == 200 and "morning" in data["text"].lower()
+    await _no_llm_turn_and_bad_socket_input(d, speech)
 
 
 async def _talk(url: str, pcm: bytes, *, end: bool = False,
@@ -94,9 +95,8 @@ async def _talk(url: str, pcm: bytes, *, end: bool = False,
                 return out
 
 
-async def test_voice_turn_without_an_llm_says_so_and_stt_still_works(
-        daemon_factory, models_dir: Path, speech: Callable[..., bytes]) -> None:
-    d = await daemon_factory(**_voice(models_dir))
+async def _no_llm_turn_and_bad_socket_input(d: Any, speech: Callable[..., bytes]) -> None:
+    """Without an LLM a voice turn says so (STT still works); bad socket input is answered."""
     pcm = wav_to_pcm16(speech("What time is it?", pad=(0.3, 0.0)))
     messages = await _talk(d.url, pcm, end=True)
     kinds = [k for k, _ in messages]
