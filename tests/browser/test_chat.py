@@ -55,7 +55,7 @@ async def test_chat_round_trip_streams_the_answer_and_keeps_the_conversation(
     assert second["events"][:2] == ["tool_call", "tool_result"], second
     shown = driver.execute_script(
         "return [...document.querySelectorAll('#chat-log li.assistant')][1].textContent")
-    assert "calculator(" in shown and "84" in shown, shown
+    assert "→ calculator(" in shown and "← calculator: " in shown, shown
     _, status = await d.get_json("/api/status")
     agent = status["components"]["agent"]
     assert agent["turns"] == 2 and agent["conversations"] == 1, agent
