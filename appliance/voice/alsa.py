@@ -125,6 +125,11 @@ class AplayOutput:
             raise AudioDeviceError(f"aplay on {self.device!r} exited") from None
         self.bytes_written += len(pcm)
 
+    @property
+    def running(self) -> bool:
+        """An aplay is open and has not exited (a bad device makes it exit at once)."""
+        return self._proc is not None and self._proc.returncode is None
+
     async def finish(self) -> None:
         """Let queued audio play out, then end the child."""
         proc, self._proc = self._proc, None

@@ -15,10 +15,12 @@ import logging
 import time
 import uuid
 import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -43,6 +45,16 @@ INFERENCE_THREADS = 2
 MIC_RETRY_S = 5.0
 #: Longest timer label spoken.
 MAX_LABEL_CHARS = 100
+#: Events of the local microphone's conversation kept for /api/status.
+LOCAL_EVENTS = 20
+
+
+class Microphone(Protocol):
+    """A source of 30 ms chunks of 16 kHz 16-bit mono PCM (ALSA's arecord, or a test's fake)."""
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -87,9 +99,16 @@ class VoiceComponent(Component):
     name = "voice"
     start_timeout_s = START_TIMEOUT_S
 
-    def __init__(self, settings: VoiceSettings, node: Node | None = None) -> None:
+    def __init__(self, settings: VoiceSettings, node: Node | None = None, *,
+                 microphone: Callable[[], Microphone] | None = None) -> None:
         self.settings = settings
         self.node = node
+        # The box's microphone; replaceable because a sound card cannot exist in every test.
+        self._microphone = microphone or (lambda: alsa.ArecordSource(settings.input,
+                                                                     settings.input_rate))
+        self.local_output: alsa.AplayOutput | None = None
+        self.local_events: deque[dict[str, Any]] = deque(maxlen=LOCAL_EVENTS)
+        """The latest events of the conversation on the box's own microphone."""
         self.stt: Transcriber | None = None
         self.tts: Synthesizer | None = None
         self.vad_model: SileroModel | None = None
@@ -145,7 +164,10 @@ class VoiceComponent(Component):
         return {"stt_model": str(s.stt_model), "tts_voice": str(s.tts_voice),
                 "tts_rate": self.tts.sample_rate if self.tts else None,
                 "input": s.input, "output": s.output, "reply_source": self.reply_source(),
-                **self.stats}
+                **self.stats,
+                **({"local": [e for e in self.local_events if e["type"] in
+                              ("transcript", "reply", "error")][-3:]}
+                   if self._mic_task is not None else {})}
 
     def status_fragment(self) -> str:
         return "voice" if self.stt is not None else ""
@@ -288,21 +310,28 @@ class VoiceComponent(Component):
     async def _microphone_loop(self) -> None:
         s = self.settings
         output = alsa.AplayOutput(s.output) if alsa.enabled(s.output) else None
+        self.local_output = output
 
         async def emit(event: dict[str, Any]) -> None:
+            self.local_events.append(event)
             if event["type"] in ("transcript", "reply", "error", "barge_in"):
                 log.info("voice: %s", event)
 
         session = self.session(emit, output, conversation_id="local-microphone")
-        while True:
-            source = alsa.ArecordSource(s.input, s.input_rate)
-            try:
-                async for chunk in source.chunks():
-                    await session.feed(chunk)
-            except alsa.AudioDeviceError as exc:
-                log.error("microphone: %s; retrying in %.0fs", exc, MIC_RETRY_S)
-            finally:
-                await source.close()
-            await asyncio.sleep(MIC_RETRY_S)
+        try:
+            while True:
+                source = self._microphone()
+                try:
+                    async for chunk in source.chunks():
+                        await session.feed(chunk)
+                except alsa.AudioDeviceError as exc:
+                    log.error("microphone: %s; retrying in %.0fs", exc, MIC_RETRY_S)
+                finally:
+                    await source.close()
+                await asyncio.sleep(MIC_RETRY_S)
+        finally:
+            await session.close()
+            if output is not None:
+                await output.stop()  # no aplay outlives the daemon
 
 

@@ -87,6 +87,9 @@ class FakeMicrophone:
                 self.delivered_s += len(pcm[i:i + step]) / 2 / PIPELINE_RATE
         self.markers.append(Marker("end", self.delivered_s, time.monotonic()))
 
+    async def close(self) -> None:
+        """Nothing to release; here so the fake is a drop-in for the ALSA source."""
+
     async def _pace(self, start: float) -> None:
         # Real time: chunk n is due at start + n * 30 ms, like a sound card's period.
         due = start + self.delivered_s
