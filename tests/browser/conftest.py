@@ -25,12 +25,6 @@ CHROMIUM_FLAGS = (
 PAGE_LOAD_TIMEOUT_S = 30
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/browser/" in str(item.path):
-            item.add_marker(pytest.mark.browser)
-
-
 @pytest.fixture
 async def ui_daemon(daemon_factory: Callable[..., Any]) -> AsyncIterator[Callable[..., Any]]:
     """``daemon_factory`` whose daemons' notify sockets are drained while Selenium blocks."""

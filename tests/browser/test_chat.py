@@ -8,7 +8,7 @@ from selenium.webdriver.support.ui import Select
 
 from tests.browser.page import console_errors, llm_section, open_ui, wait
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.browser, pytest.mark.model]
 ANSWER_WAIT_S = 120.0
 EXPERT = "maths"
 

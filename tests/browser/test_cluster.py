@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from appliance.security.keys import create_key_file
 from tests.browser.page import console_errors, open_ui, text, wait
+
+pytestmark = pytest.mark.browser
 
 
 def _peer_row(driver, name: str) -> list[str] | None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from tests.browser.page import console_errors, open_ui, text, wait
+
+pytestmark = pytest.mark.browser
 
 VIEWS = ("chat", "talk", "cluster", "world")
 LAN_NAME = "kitchen.test"

@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 
 from tests.browser.page import console_errors, llm_section, open_ui, wait
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.browser, pytest.mark.model]
 QUESTION = "What is two plus two?"
 TURN_WAIT_S = 120.0
 TOOL_TIMEOUT_S = 60

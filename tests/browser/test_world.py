@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import aiohttp
+import pytest
 from selenium.webdriver.common.by import By
 
 from tests.browser.page import console_errors, open_ui, text, wait
+
+pytestmark = pytest.mark.browser
 
 
 def _row_value(driver, key: str) -> str | None:
