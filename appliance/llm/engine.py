@@ -340,7 +340,7 @@ class Engine(Component):
                         seq = self._incoming.popleft()
                         if seq.cancelled:
                             continue
-                        self._assign_slot(seq, mem, free_ids, cached)
+                        self._assign_slot(seq, mem, free_ids, cached, active)
                         active.append(seq)
                 self._active = len(active)
                 for seq in [s for s in active if s.cancelled]:
@@ -511,22 +511,35 @@ class Engine(Component):
         seq.send("end", (reason, usage, seq.full_text))
 
     def _assign_slot(self, seq: _Sequence, mem: Any, free_ids: list[int],
-                     cached: dict[int, list[int]]) -> None:
-        """Give ``seq`` the free slot whose cached tokens share the longest prefix with it."""
+                     cached: dict[int, list[int]], active: list[_Sequence]) -> None:
+        """Give ``seq`` a free slot and as much of its prompt as any slot's KV already holds.
+
+        The KV pool is unified, so sharing a prefix with another slot (a free slot's
+        cache, or a running sequence with the same system prompt) is a cheap
+        ``seq_cp`` of cell ownership rather than decoding it again.
+        """
         import llama_cpp as lc
 
         tokens = seq.prep.tokens
-        best, keep = free_ids[0], 0
-        for sid in free_ids:
-            common = _common_prefix(cached.get(sid, ()), tokens)
+        sources: list[tuple[int, Any]] = [(sid, cached.get(sid, ())) for sid in free_ids]
+        sources += [(s.seq_id, s.kv_tokens) for s in active]
+        src, keep = -1, 0
+        for sid, held in sources:
+            common = _common_prefix(held, tokens)
             if common > keep:
-                best, keep = sid, common
-        free_ids.remove(best)
+                src, keep = sid, common
         # At least one prompt token is decoded again: its logits give the first token.
         keep = min(keep, len(tokens) - 1)
-        lc.llama_memory_seq_rm(mem, best, keep, -1)
-        cached.pop(best, None)
-        seq.seq_id = best
+        dst = src if src in free_ids else free_ids[0]
+        free_ids.remove(dst)
+        cached.pop(dst, None)
+        if dst == src:
+            lc.llama_memory_seq_rm(mem, dst, keep, -1)
+        else:
+            lc.llama_memory_seq_rm(mem, dst, -1, -1)
+            if keep > 0:
+                lc.llama_memory_seq_cp(mem, src, dst, 0, keep)
+        seq.seq_id = dst
         seq.n_past = keep
         seq.kv_tokens = list(tokens[:keep])
         self.stats["cached_prompt_tokens"] += keep

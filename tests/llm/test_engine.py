@@ -110,6 +110,8 @@ async def test_eight_requests_on_four_slots_all_complete(make_engine: Any) -> No
         assert last.usage["completion_tokens"] >= 1
     assert engine.describe()["completed"] == 8
     assert engine.describe()["active"] == 0
+    # They share the template's system prompt: later ones reuse its KV cells.
+    assert engine.describe()["cached_prompt_tokens"] > 0
 
 
 async def test_full_queue_is_refused_with_busy(make_engine: Any) -> None:
