@@ -191,6 +191,10 @@ class VoiceSession:
         ev = self._endpointer.flush()
         if ev is not None:
             await self._on_vad(ev)
+        elif not self.busy:
+            # Nothing was heard: say so, so a push-to-talk client does not wait forever.
+            await self._emit({"type": "transcript", "text": "", "language": "", "final": True})
+            await self._emit({"type": "done"})
 
     async def announce(self, text: str) -> None:
         """Say ``text`` unprompted (a timer fired); it can be barged into like a reply."""

@@ -90,6 +90,9 @@ async def test_without_a_responder_the_turn_reports_no_llm(
 async def test_silence_alone_starts_no_turn(voice: VoiceComponent) -> None:
     events, session, _ = await _run(voice, FakeMicrophone().silence(1.5), Echo())
     assert events == [] and session.turns == []
+    # Push-to-talk released over silence: an empty transcript ends the turn.
+    await session.end_utterance()
+    assert [(e["type"], e.get("text")) for e in events] == [("transcript", ""), ("done", None)]
 
 
 async def test_partial_transcripts_come_while_the_user_speaks(
