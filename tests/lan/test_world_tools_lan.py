@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,13 @@ from tests.lan.waiting import wait_for
 pytestmark = pytest.mark.lan
 
 REQUEST_TIMEOUT_S = 15.0
+PUT_FROM_LOOPBACK = """
+import sys, urllib.request
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/api/world/porch.light",
+                             data=b'"on"', method="PUT",
+                             headers={"Content-Type": "application/json"})
+print(urllib.request.urlopen(req, timeout=15).read().decode())
+"""
 
 
 async def _signed(signer: Signer, method: str, url: str, path: str,
@@ -49,9 +57,7 @@ async def test_an_edge_uses_the_world_and_tools_of_the_core_discovery_found(
     # ... but on its own loopback, a write lands in the core's world model: the edge's
     # RemoteWorld signs its hop across the LAN, and the core's guard checks it.
     port = edge.proc.port
-    put = await asyncio.to_thread(
-        lan.run, "b", "curl", "-sS", "-X", "PUT", "-H", "Content-Type: application/json",
-        "--data", '"on"', f"http://127.0.0.1:{port}/api/world/porch.light")
+    put = await asyncio.to_thread(lan.run, "b", sys.executable, "-c", PUT_FROM_LOOPBACK, str(port))
     entry = json.loads(put.stdout)
     assert entry["value"] == "on", put
     status, stored = await _signed(signer, "GET", core.url, "/api/world/porch.light")
