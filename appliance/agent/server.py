@@ -20,6 +20,8 @@ from appliance.agent.tools.registry import ToolRegistry
 from appliance.agent.tools.timers import Timers
 from appliance.config import Config
 from appliance.node import Component
+from appliance.security.errors import SignatureError
+from appliance.security.signing import Verifier
 from appliance.web.peer import PeerClient
 
 log = logging.getLogger(__name__)
@@ -81,12 +83,8 @@ class ToolServer(Component):
             key = getattr(self._security, "key", None)
             if key is None:
                 raise Unauthorized("this node has no cluster key, so it serves no tools")
-            from appliance.security.signing import Verifier
-
             # Our own nonce memory: the LAN guard may already have checked this token.
             self._verifier = Verifier(key, replay_window_s=self.config.security.replay_window_s)
-        from appliance.security.errors import SignatureError
-
         try:
             self._verifier.verify(method, path_qs, body, headers)
         except SignatureError as exc:
