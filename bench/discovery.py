@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import signal
 import statistics
 import sys
@@ -35,49 +36,53 @@ TARGET_RESELECT_S = 3.0
 
 async def main(runs: int) -> dict[str, Any]:
     lan = Lan.create(["a", "b", "c"])
+    root = Path(tempfile.mkdtemp(prefix="ha-bench-"))
     procs: list[DaemonProcess] = []
+    nodes: list[LanNode] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="ha-bench-") as tmp:
-            root = Path(tmp)
-            key = root / "cluster.key"
-            create_key_file(key)
+        key = root / "cluster.key"
+        create_key_file(key)
 
-            async def start(member: str, tier: str, n: int) -> LanNode:
-                d_tmp = root / f"{member}{n}"
-                d_tmp.mkdir()
-                cfg = minimal_config(root / f"state-{member}", free_port(),
-                                     node={"tier": tier, "name": f"{tier}-{member}"},
-                                     http={"host": "0.0.0.0"},
-                                     discovery={"enabled": True, "interfaces": [MEMBER_IFACE]},
-                                     security={"cluster_key_file": str(key)})
-                proc = DaemonProcess(d_tmp, cfg, netns=lan.ns(member))
-                procs.append(proc)
-                await proc.start()
-                return LanNode(proc, lan.addr(member))
+        async def start(member: str, tier: str, n: int) -> LanNode:
+            d_tmp = root / f"{member}{n}"
+            d_tmp.mkdir()
+            cfg = minimal_config(root / f"state-{member}", free_port(),
+                                 node={"tier": tier, "name": f"{tier}-{member}"},
+                                 http={"host": "0.0.0.0"},
+                                 discovery={"enabled": True, "interfaces": [MEMBER_IFACE]},
+                                 security={"cluster_key_file": str(key)})
+            proc = DaemonProcess(d_tmp, cfg, netns=lan.ns(member))
+            procs.append(proc)
+            await proc.start()
+            nodes.append(LanNode(proc, lan.addr(member)))
+            return nodes[-1]
 
-            edge = await start("b", "edge", 0)
-            usable: list[float] = []
-            reselect: list[float] = []
-            for n in range(runs):
-                a = await start("a", "core", n)
-                usable.append(await _until_usable(edge, "core-a"))
-                c = await start("c", "core", n)
-                usable.append(await _until_usable(edge, "core-c"))
-                _, status = await a.get_json("/api/status")
-                role = status["roles"][0]
-                first = (await edge.peers(role=role))[0]["name"]
-                victim, other = (a, "core-c") if first == "core-a" else (c, "core-a")
-                t0 = time.monotonic()
-                assert victim.proc.proc is not None
-                victim.proc.proc.send_signal(signal.SIGKILL)
-                reselect.append(await _until(edge, role, other, t0))
-                for node in (a, c):
-                    await node.proc.stop()
-                await _until_gone(edge)
+        edge = await start("b", "edge", 0)
+        usable: list[float] = []
+        reselect: list[float] = []
+        for n in range(runs):
+            a = await start("a", "core", n)
+            usable.append(await _until_usable(edge, "core-a"))
+            c = await start("c", "core", n)
+            usable.append(await _until_usable(edge, "core-c"))
+            _, status = await a.get_json("/api/status")
+            role = status["roles"][0]
+            first = (await edge.peers(role=role))[0]["name"]
+            victim, other = (a, "core-c") if first == "core-a" else (c, "core-a")
+            t0 = time.monotonic()
+            assert victim.proc.proc is not None
+            victim.proc.proc.send_signal(signal.SIGKILL)  # not stop(): that waits for the exit
+            reselect.append(await _until(edge, role, other, t0))
+            for node in (a, c):
+                await node.stop()
+            await _until_gone(edge)
     finally:
+        for node in nodes:
+            await node.close()
         for proc in procs:
             await proc.stop()
         lan.destroy()
+        shutil.rmtree(root, ignore_errors=True)
     return {
         "runs": runs,
         "samples": {"ready_to_usable_s": [round(x, 3) for x in usable],

@@ -43,6 +43,11 @@ async def lan_node(lan: Lan, daemon_factory: Callable[..., Any]
         for name, values in sections.items():
             cfg.setdefault(name, {}).update(values)
         proc = await daemon_factory(netns=lan.ns(member), wait_ready=wait_ready, **cfg)
-        return LanNode(proc, lan.addr(member))
+        node = LanNode(proc, lan.addr(member))
+        made.append(node)
+        return node
 
+    made: list[LanNode] = []
     yield make
+    for node in made:
+        await node.close()

@@ -9,9 +9,12 @@ names are unique per run. Needs root and iproute2.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import os
 import secrets
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +24,7 @@ import aiohttp
 from tests.support.daemon import DaemonProcess
 
 MEMBER_IFACE = "veth0"
+REQUEST_TIMEOUT_S = 10.0
 HOST_OCTET = 254
 
 
@@ -171,13 +175,33 @@ class LanNode:
     def __init__(self, proc: DaemonProcess, addr: str) -> None:
         self.proc = proc
         self.addr = addr
+        # The kernel queues only net.unix.max_dgram_qlen (often 10) datagrams on the
+        # stand-in notify socket; unread, the daemon's next STATUS= blocks its event loop.
+        self._drain = asyncio.get_running_loop().create_task(self._drain_notify())
+
+    async def close(self) -> None:
+        """Stop draining the notify socket (before the daemon is stopped)."""
+        self._drain.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._drain
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Signal the daemon (after the notify drain stops); its exit status."""
+        await self.close()
+        return await self.proc.stop(sig)
+
+    async def _drain_notify(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await self.proc.notify.recv(3600)
 
     @property
     def url(self) -> str:
         return f"http://{self.addr}:{self.proc.port}"
 
     async def get_json(self, path: str) -> tuple[int, Any]:
-        async with aiohttp.ClientSession() as s, s.get(self.url + path) as r:
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(self.url + path) as r:
             return r.status, await r.json(content_type=None)
 
     async def peers(self, **query: str) -> list[dict[str, Any]]:

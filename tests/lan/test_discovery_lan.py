@@ -57,7 +57,7 @@ async def test_kill_9_of_the_serving_core_moves_selection_to_the_other_core(
     serving = {"core-a": core_a, "core-c": core_c}[chosen[0]["name"]]
     other = "core-c" if chosen[0]["name"] == "core-a" else "core-a"
 
-    await serving.proc.stop(9)
+    await serving.stop(9)
 
     async def moved():
         peers = await edge.peers(role=role)
@@ -72,7 +72,7 @@ async def test_clean_stop_sends_goodbye_and_the_edge_drops_the_peer(lan, lan_nod
     core = await lan_node("a", "core", cluster_key)
     edge = await lan_node("b", "edge", cluster_key)
     await wait_for(lambda: _usable(edge, "core-a"), what="core-a usable on the edge")
-    assert await core.proc.stop() == 0
+    assert await core.stop() == 0
 
     async def dropped():
         return _by_name(await edge.peers(), "core-a") is None

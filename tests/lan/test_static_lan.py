@@ -37,7 +37,11 @@ async def test_static_peers_work_when_multicast_is_blocked(lan, daemon_factory, 
         p = next((p for p in await edge.peers() if p["name"] == "core-a"), None)
         return p if p and p["trusted"] and p["healthy"] else None
 
-    peer = await wait_for(trusted, what="the edge to trust its static core")
-    assert peer["source"] == "static" and peer["url"] == core.url
-    # mDNS cannot cross this LAN: the core (no static peers) never heard of the edge.
-    assert await core.peers() == []
+    try:
+        peer = await wait_for(trusted, what="the edge to trust its static core")
+        assert peer["source"] == "static" and peer["url"] == core.url
+        # mDNS cannot cross this LAN: the core (no static peers) never heard of the edge.
+        assert await core.peers() == []
+    finally:
+        await core.close()
+        await edge.close()
