@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from tests.browser.page import console_errors, llm_section, open_ui, wait
 
@@ -69,4 +70,18 @@ async def test_push_to_talk_yields_a_transcript_and_a_spoken_reply(
     assert driver.find_element(By.ID, "talk-transcript").text.lower() == transcript
     assert driver.find_element(By.ID, "talk-reply").text.strip() not in ("", "—")
     assert int(talk.get("playedMs", 0)) > 200, f"no reply audio was played: {talk}"
+
+    # A second turn from the keyboard: Tab from the tab list to the button, hold Space.
+    sent = int(talk["sentMs"])
+    driver.find_element(By.ID, "tab-talk").send_keys(Keys.TAB)
+    assert driver.switch_to.active_element.get_attribute("id") == "ptt", "Tab skips the button"
+    ActionChains(driver).key_down(Keys.SPACE).perform()
+    wait(driver, lambda dr: _talk(dr).get("mic") == "open", "Space did not open the mic")
+    wait(driver, lambda dr: int(_talk(dr)["sentMs"]) - sent >= seconds * 1000,
+         "the page never sent the second question", timeout=seconds + 20)
+    ActionChains(driver).key_up(Keys.SPACE).perform()
+    talk = wait(driver, lambda dr: (t := _talk(dr)) and t.get("turns") == "2" and t,
+                "the second spoken turn never finished", timeout=TURN_WAIT_S)
+    assert "plus" in talk["transcript"].lower(), talk
+    assert talk["mic"] == "closed"
     assert console_errors(driver) == []

@@ -414,7 +414,7 @@ function setupWorld() {
 const WORKLET = "/static/pcm-worklet.js";
 
 const voice = {
-  ctx: null, stream: null, node: null, ws: null, workletReady: false, talking: false, playAt: 0,
+  ctx: null, stream: null, node: null, ws: null, workletReady: false, opening: false, talking: false, playAt: 0,
   replyRate: 22050, played: 0, sent: 0, reply: "", sources: new Set(),
 };
 
@@ -428,6 +428,7 @@ function audioContext() {
 // The microphone is open only while the button is held, so the browser's recording
 // indicator means what it says.
 async function openMic() {
+  if (voice.node) return;
   const ctx = audioContext();
   if (!voice.workletReady) {
     await ctx.audioWorklet.addModule(WORKLET);
@@ -551,12 +552,18 @@ function playPcm(buf) {
   $("#view-talk").dataset.playedMs = String(Math.round(voice.played * 1000));
 }
 
+function showPressed(on) {
+  const btn = $("#ptt");
+  btn.setAttribute("aria-pressed", String(on));
+  btn.textContent = on ? "Listening… release to send" : "Hold to talk";
+}
+
 async function startTalking() {
   if (voice.talking) return;
-  const btn = $("#ptt");
   voice.talking = true;
-  btn.setAttribute("aria-pressed", "true");
-  btn.textContent = "Listening… release to send";
+  showPressed(true);
+  if (voice.opening) return;  // the open under way sees `talking` again and carries on
+  voice.opening = true;
   try {
     await openMic();
     if (voice.ctx.state === "suspended") await voice.ctx.resume();
@@ -566,22 +573,25 @@ async function startTalking() {
     $("#talk-reply").textContent = "—";
     ws.send(JSON.stringify({ type: "start", sample_rate: VOICE_RATE }));
     talkStatus("Listening…");
-    if (!voice.talking) stopTalking(true);  // released while the mic was still opening
   } catch (err) {
     voice.talking = false;
+    showPressed(false);
     closeMic();
-    btn.setAttribute("aria-pressed", "false");
-    btn.textContent = "Hold to talk";
     talkStatus(`Cannot listen: ${err.message}`);
+  } finally {
+    voice.opening = false;
   }
+  if (!voice.talking) finishTalking();  // released while the mic was still opening
 }
 
-function stopTalking(force = false) {
-  if (!voice.talking && force !== true) return;
+function stopTalking() {
+  if (!voice.talking) return;
   voice.talking = false;
-  const btn = $("#ptt");
-  btn.setAttribute("aria-pressed", "false");
-  btn.textContent = "Hold to talk";
+  showPressed(false);
+  if (!voice.opening) finishTalking();  // else startTalking finishes once the mic is open
+}
+
+function finishTalking() {
   closeMic();
   if (voice.ws && voice.ws.readyState === WebSocket.OPEN) {
     voice.ws.send(JSON.stringify({ type: "end" }));
