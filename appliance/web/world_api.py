@@ -1,6 +1,7 @@
 """The world model over HTTP: REST with compare-and-set, and an SSE change feed.
 
-- ``GET /api/world`` -> ``{"version", "entries": [{"key", "value", "version"}]}``
+- ``GET /api/world[?prefix=P&limit=N]`` -> ``{"version", "entries": [{"key", "value",
+  "version"}], "truncated"}``
 - ``GET /api/world/{key}`` -> the entry (``ETag`` is its version) or 404
 - ``PUT /api/world/{key}`` body: the JSON value -> the entry; ``If-Match: <version>``
   makes it a compare-and-set (``0`` = only if absent), 412 when the version moved on
@@ -28,6 +29,8 @@ from appliance.world.model import Change, VersionConflict, WorldError, WorldMode
 #: Seconds between SSE keep-alive comments (and checks for shutdown).
 HEARTBEAT_S = 1.0
 KEEPALIVE_EVERY = 15
+#: Most entries one listing returns; ``?prefix=`` narrows it.
+MAX_LISTED = 10000
 T = TypeVar("T")
 
 
@@ -42,9 +45,16 @@ def setup(app: web.Application) -> None:
 
 async def list_entries(request: web.Request) -> web.Response:
     world = _world(request)
-    entries = await _call(world.items())
+    prefix = request.query.get("prefix", "")
+    raw_limit = request.query.get("limit", str(MAX_LISTED))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LISTED:
+        raise ApiError(400, f"limit must be a whole number from 1 to {MAX_LISTED}",
+                       code="invalid_request", param="limit")
+    limit = int(raw_limit)
+    entries = [e for e in await _call(world.items()) if e.key.startswith(prefix)]
     return web.json_response({"version": getattr(world, "version", None),
-                              "entries": [e.to_json() for e in entries]})
+                              "entries": [e.to_json() for e in entries[:limit]],
+                              "truncated": len(entries) > limit})
 
 
 async def get_entry(request: web.Request) -> web.Response:

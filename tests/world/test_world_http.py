@@ -90,6 +90,14 @@ async def test_compare_and_set_over_http(daemon_factory: Callable[..., Any]) -> 
             assert r.status == 400
         async with s.get(f"{d.url}/api/world/nothing-here") as r:
             assert r.status == 404
+        for key in ("hall.a", "hall.b", "porch"):
+            async with s.put(f"{d.url}/api/world/{key}", json=1) as r:
+                assert r.status == 200
+        async with s.get(f"{d.url}/api/world", params={"prefix": "hall.", "limit": "1"}) as r:
+            body = await r.json()
+            assert [e["key"] for e in body["entries"]] == ["hall.a"] and body["truncated"]
+        async with s.get(f"{d.url}/api/world", params={"limit": "0"}) as r:
+            assert r.status == 400 and (await r.json())["error"]["param"] == "limit"
 
 
 async def test_change_feed_over_sse(daemon_factory: Callable[..., Any]) -> None:
