@@ -79,3 +79,19 @@ async def test_clean_stop_sends_goodbye_and_the_edge_drops_the_peer(lan, lan_nod
 
     # Only a goodbye removes a peer this soon: a dead-but-silent one stays listed as down.
     await wait_for(dropped, what="the edge to drop core-a after its goodbye")
+
+
+async def test_two_nodes_with_one_name_get_unique_service_names(lan, lan_node, cluster_key):
+    first = await lan_node("a", "core", cluster_key, node={"name": "twin"})
+    second = await lan_node("c", "core", cluster_key, node={"name": "twin"})
+    edge = await lan_node("b", "edge", cluster_key)
+
+    async def both():
+        peers = [p for p in await edge.peers() if p["name"].startswith("twin")]
+        return peers if len(peers) == 2 else None
+
+    peers = await wait_for(both, what="the edge to list both twins")
+    assert len({p["name"] for p in peers}) == 2
+    assert {p["url"] for p in peers} == {first.url, second.url}
+    _, status = await second.get_json("/api/status")
+    assert status["components"]["discovery"]["service"] != "twin._hybrid-agent._tcp.local."
