@@ -93,3 +93,15 @@ async def test_bad_text_is_refused_saying_why(voice: VoiceComponent, text: objec
                                               words: str) -> None:
     with pytest.raises(TextError, match=words):
         await voice.speak(text)
+
+
+async def test_language_auto_detects_english(voice: VoiceComponent,
+                                             speech: Callable[..., bytes]) -> None:
+    assert voice.stt is not None
+    fixed = voice.stt.language
+    voice.stt.language = None  # what voice.language: auto configures
+    try:
+        transcript = await voice.transcribe_wav(speech(QUESTION))
+    finally:
+        voice.stt.language = fixed
+    assert transcript.language == "en" and "kitchen" in transcript.text.lower(), transcript
