@@ -92,6 +92,9 @@ def test_the_tools_unit_runs_shell_and_python_in_bubblewrap(box: Container) -> N
     # The sandbox probe ran bwrap inside the unit's sandbox: nothing withdrawn.
     assert tools["problem"] is None, tools
     assert {"shell", "python"} <= set(tools["served"]), tools
+    # The main daemon cannot run bwrap in its own unit and hands the two tools over.
+    main = json.loads(box.sh(f"curl -fsS http://127.0.0.1:{PORT}/api/status", check=True).out)
+    assert main["components"]["tools"]["delegated_to"] == f"http://127.0.0.1:{TOOLS_PORT}", main
     r = box.sh("systemd-analyze security --no-pager hybrid-agent-tools.service")
     m = re.search(r"Overall exposure level for hybrid-agent-tools.service: (\d+\.\d)", r.out)
     assert m and float(m.group(1)) <= TOOLS_MAX_EXPOSURE, r.out[-1500:]
