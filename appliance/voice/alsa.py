@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from appliance.voice.audio import (
     CHUNK_MS,
@@ -61,7 +61,7 @@ class ArecordSource:
         self.rate = rate
         self._proc: asyncio.subprocess.Process | None = None
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         check_tools()
         self._proc = await asyncio.create_subprocess_exec(
             *arecord_argv(self.device, self.rate), stdin=asyncio.subprocess.DEVNULL,

@@ -16,7 +16,7 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +52,7 @@ LOCAL_EVENTS = 20
 class Microphone(Protocol):
     """A source of 30 ms chunks of 16 kHz 16-bit mono PCM (ALSA's arecord, or a test's fake)."""
 
-    def chunks(self) -> AsyncIterator[bytes]: ...
+    def chunks(self) -> AsyncGenerator[bytes, None]: ...
 
     async def close(self) -> None: ...
 
@@ -322,8 +322,9 @@ class VoiceComponent(Component):
             while True:
                 source = self._microphone()
                 try:
-                    async for chunk in source.chunks():
-                        await session.feed(chunk)
+                    async with contextlib.aclosing(source.chunks()) as chunks:
+                        async for chunk in chunks:
+                            await session.feed(chunk)
                 except alsa.AudioDeviceError as exc:
                     log.error("microphone: %s; retrying in %.0fs", exc, MIC_RETRY_S)
                 finally:

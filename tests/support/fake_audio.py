@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,7 +66,7 @@ class FakeMicrophone:
     def marker(self, name: str) -> Marker:
         return next(m for m in self.markers if m.name == name)
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         start = time.monotonic()
         silence = np.zeros(CHUNK_SAMPLES, np.int16).tobytes()
         for kind, arg in self._script:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import wave
 
@@ -135,11 +136,11 @@ async def test_aplay_and_arecord_run_on_alsas_null_device() -> None:
     await out.finish()
     source = alsa.ArecordSource("null", 48000)
     chunks = []
-    async for chunk in source.chunks():
-        chunks.append(chunk)
-        if len(chunks) == 3:
-            break
-    await source.close()
+    async with contextlib.aclosing(source.chunks()) as stream:  # closes arecord on break
+        async for chunk in stream:
+            chunks.append(chunk)
+            if len(chunks) == 3:
+                break
     # 30 ms at 48 kHz captured, resampled to 16 kHz 16-bit mono: 480 samples, 960 bytes.
     assert [len(c) for c in chunks] == [960, 960, 960]
     bad = alsa.AplayOutput("no-such-device")
