@@ -39,6 +39,8 @@ class Notifier:
                 os.environ["NOTIFY_SOCKET"] = self._socket_path
                 try:
                     self._notifier = sdnotify.SystemdNotifier(debug=True)
+                    # Never block the event loop on a full receive queue: drop and log.
+                    self._notifier.socket.setblocking(False)
                 finally:
                     if saved is None:
                         os.environ.pop("NOTIFY_SOCKET", None)

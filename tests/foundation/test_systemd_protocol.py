@@ -98,13 +98,9 @@ async def test_blocking_the_event_loop_stops_watchdog_pings(tmp_path):
         await sock.wait_for("WATCHDOG=1", timeout=5)
         await sock.wait_for("WATCHDOG=1", timeout=5)
         # Block the loop on purpose, then look at what arrived meanwhile.
+        sock.take_pending()
         time.sleep(1.0)  # blocking the loop is the point of the test
-        arrived = []
-        while True:
-            try:
-                arrived.append(sock.sock.recv(1024))
-            except BlockingIOError:
-                break
+        arrived = sock.take_pending()
         # At most one ping can have been in flight as the block began.
         assert len(arrived) <= 1, arrived
         # After the block the pings resume.
@@ -130,4 +126,18 @@ async def test_unhealthy_component_withholds_watchdog(tmp_path):
         await sock.wait_for("WATCHDOG=1", timeout=5)
     finally:
         await wd.stop()
+        sock.close()
+
+
+def test_a_full_notify_queue_never_blocks_the_caller(tmp_path, caplog):
+    """Nobody reads the socket: sends are dropped and logged once, never blocking the loop."""
+    sock = NotifySocket(tmp_path / "n.sock")  # never attached, never read
+    try:
+        notifier = Notifier(env={"NOTIFY_SOCKET": str(sock.path)})
+        for i in range(2000):  # far beyond any kernel datagram queue
+            notifier.status(f"line {i}")
+        dropped = [r for r in caplog.records if "sd_notify STATUS failed" in r.getMessage()]
+        assert len(dropped) == 1
+        assert 0 < len(sock.take_pending()) < 2000
+    finally:
         sock.close()

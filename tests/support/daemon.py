@@ -77,6 +77,7 @@ class DaemonProcess:
         argv = [sys.executable, "-m", "appliance.cli", "run", "--config", str(self.config_path)]
         if self.netns:
             argv = ["ip", "netns", "exec", self.netns, *argv]
+        self.notify.attach()  # read continuously, as systemd does
         self._log = open(self.log_path, "wb")
         self.proc = await asyncio.create_subprocess_exec(
             *argv, env=env, stdout=self._log, stderr=asyncio.subprocess.STDOUT,
