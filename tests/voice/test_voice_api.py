@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -149,6 +150,46 @@ async def test_whole_voice_turn_over_the_websocket_with_the_real_llm(
             pcm_total += e["samples"]
     audio = np.frombuffer(b"".join(m for k, m in messages if k == "pcm"), np.int16)
     assert len(audio) == pcm_total and rms(audio) > 0.02  # rms is in full-scale units
+    await _barge_in_over_the_socket(d.url, speech)
     _, status = await d.get_json("/api/status")
     assert status["components"]["voice"]["reply_source"] in ("agent", "llm")
     print(f"heard {transcript['text']!r}, answered {reply['text']!r}")
+
+
+async def _barge_in_over_the_socket(url: str, speech: Callable[..., bytes]) -> None:
+    """Speech 0.3 s into the reply's audio: ``barge_in``, ``audio_stop``, a cut-off reply."""
+    question = wav_to_pcm16(speech("What color is the sky?", pad=(0.3, 0.0)))
+    interrupt = wav_to_pcm16(speech("Stop. Wait a moment."))
+    events: list[dict[str, Any]] = []
+    first_audio = asyncio.Event()
+    cut = asyncio.Event()
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{url}/api/voice") as ws:
+
+        async def receive() -> None:
+            while not cut.is_set():
+                msg = await ws.receive(timeout=TURN_TIMEOUT_S)
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    first_audio.set()
+                    continue
+                assert msg.type == aiohttp.WSMsgType.TEXT, msg
+                events.append(json.loads(msg.data))
+                if events[-1]["type"] == "reply" and events[-1]["cut_off"]:
+                    cut.set()
+
+        receiver = asyncio.create_task(receive())
+        mic = FakeMicrophone().speech(question).silence_until(first_audio) \
+            .silence(0.3).speech(interrupt).silence(1.0)
+        async for chunk in mic.chunks():
+            if receiver.done():
+                break
+            await ws.send_bytes(chunk)
+        await asyncio.wait_for(receiver, TURN_TIMEOUT_S)
+    kinds = [e["type"] for e in events]
+    # Playback is stopped first (audio_stop), then the barge-in is reported.
+    assert kinds.index("audio") < kinds.index("audio_stop") < kinds.index("barge_in"), kinds
+    # The reply may have finished generating before it was cut; the last word is the cut one.
+    reply = next(e for e in events if e["type"] == "reply" and e["cut_off"])
+    assert events.index(reply) > kinds.index("barge_in") and reply["spoken"].endswith("…")
+    heard = reply["spoken"].removesuffix("…").split()
+    assert heard == reply["text"].split()[: len(heard)]
+    assert len(heard) < len(reply["text"].split()) or not reply["text"].strip()
