@@ -219,6 +219,7 @@ async function sendChat(text) {
   if (state.conversationId) body.conversation_id = state.conversationId;
   if (agent) body.agent = agent;
   let streamed = "";
+  performance.mark("chat-send");
   try {
     const r = await fetch("/api/chat", {
       method: "POST", body: JSON.stringify(body),
@@ -233,6 +234,7 @@ async function sendChat(text) {
         streamed += d.text ?? "";
         answer.textContent = streamed;
         li.dataset.tokens = String(Number(li.dataset.tokens || 0) + 1);
+        if (li.dataset.tokens === "1") performance.mark("chat-first-token");
       } else if (event === "thought") {
         addEvent(li, "thought", `thinking: ${d.text ?? ""}`);
       } else if (event === "tool_call" || event === "tool_result") {
@@ -240,6 +242,7 @@ async function sendChat(text) {
       } else if (event === "final") {
         if (typeof d.text === "string" && d.text) { streamed = d.text; answer.textContent = d.text; }
         li.dataset.final = "true";
+        performance.mark("chat-final");
         if (d.served_by) li.title = `answered by ${d.served_by}`;
       } else if (event === "error") {
         addEvent(li, "error", d.message || "error");
@@ -414,7 +417,7 @@ function setupWorld() {
 const WORKLET = "/static/pcm-worklet.js";
 
 const voice = {
-  ctx: null, stream: null, node: null, ws: null, workletReady: false, opening: false, talking: false, playAt: 0,
+  ctx: null, stream: null, node: null, ws: null, workletReady: false, opening: false, heardReply: false, talking: false, playAt: 0,
   replyRate: 22050, played: 0, sent: 0, reply: "", sources: new Set(),
 };
 
@@ -493,6 +496,7 @@ function onVoiceEvent(ev) {
         break;
       }
       $("#talk-transcript").textContent = ev.text || "(nothing understood)";
+      performance.mark("talk-transcript");
       talk.dataset.transcript = ev.text || "";
       break;
     case "reply_text":
@@ -502,6 +506,7 @@ function onVoiceEvent(ev) {
     case "reply":
       if (ev.text) { voice.reply = ev.text; $("#talk-reply").textContent = ev.text + (ev.cut_off ? " (cut off)" : ""); }
       if (ev.timings && typeof ev.timings.first_audio_s === "number") {
+        talk.dataset.firstAudioS = String(ev.timings.first_audio_s);
         $("#talk-timing").textContent =
           `End of speech to first reply audio: ${ev.timings.first_audio_s.toFixed(2)} s.`;
       }
@@ -543,6 +548,7 @@ function playPcm(buf) {
   const node = ctx.createBufferSource();
   node.buffer = audio;
   node.connect(ctx.destination);
+  if (!voice.heardReply) { voice.heardReply = true; performance.mark("talk-first-audio"); }
   voice.playAt = Math.max(voice.playAt, ctx.currentTime);
   node.start(voice.playAt);
   voice.sources.add(node);
@@ -569,6 +575,7 @@ async function startTalking() {
     if (voice.ctx.state === "suspended") await voice.ctx.resume();
     const ws = await openVoiceSocket();
     stopPlayback();
+    voice.heardReply = false;
     voice.reply = "";
     $("#talk-reply").textContent = "—";
     ws.send(JSON.stringify({ type: "start", sample_rate: VOICE_RATE }));
@@ -592,6 +599,7 @@ function stopTalking() {
 }
 
 function finishTalking() {
+  performance.mark("talk-release");
   closeMic();
   if (voice.ws && voice.ws.readyState === WebSocket.OPEN) {
     voice.ws.send(JSON.stringify({ type: "end" }));
@@ -639,6 +647,7 @@ async function main() {
   setupWorld();
   pollCluster();
   document.body.dataset.ready = "true";
+  performance.mark("ui-ready");
 }
 
 main();
