@@ -361,6 +361,11 @@ class VoiceSession:
 
     async def _barge_in(self, ev: VadEvent) -> None:
         now = time.monotonic()
+        # Cancel before the first await: otherwise a sentence whose synthesis just finished
+        # could still reach the speaker after it was stopped.
+        task, self._turn_task = self._turn_task, None
+        if task is not None and not task.done():
+            task.cancel()
         heard_at = self._stream_time_to_monotonic(ev.start_s)
         turn = self._turn
         spoken, _ = self._clock.spoken_at(now)
@@ -369,9 +374,7 @@ class VoiceSession:
             await self._output.stop()
         self.barge_ins.append({"speech_start": heard_at, "stopped": time.monotonic()})
         await self._emit({"type": "barge_in", "spoken": spoken})
-        task, self._turn_task = self._turn_task, None
         if task is not None and not task.done():
-            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, CANCEL_GRACE_S)
         if turn is not None and turn.user and turn not in self.turns:
