@@ -23,7 +23,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,9 +36,11 @@ from tests.support.daemon import DaemonProcess, free_port, minimal_config  # noq
 OUT = ROOT / "docs" / "screenshots"
 DEFAULT_MODELS = Path("/var/cache/hybrid-agent-test/models")
 WINDOW = (900, 1000)
+PHONE = (390, 760)
 WAIT_S = 240.0
 TOOL_TIMEOUT_S = 60
-CHAT_QUESTION = "What time is it?"
+CHAT_QUESTION = "What is 12 times 7?"
+EXPERT = "maths"
 SPOKEN_QUESTION = "What is two plus two?"
 WORLD = {"kitchen.light": {"on": True, "level": 70}, "hall.temperature": 21.5,
          "front.door": "locked"}
@@ -69,7 +71,8 @@ async def _run(models: Path, out: Path) -> int:
             world={"mode": "local"}, voice={"enabled": True, "language": "en"},
             llm={"mode": "local", "model": str(models / LLM_FILE), "threads": 2,
                  "context": 2048, "slots": 2, "max_tokens": 64},
-            agent={"experts": {"chef": {"system_prompt": "You are a chef."}}},
+            agent={"experts": {EXPERT: {"system_prompt": "You do arithmetic with the calculator.",
+                                        "tools": ["calculator"], "tool_choice": "required"}}},
             discovery={"enabled": False, "static_peers": [peer.url], "probe_interval_s": 0.5})
         async with aiohttp.ClientSession() as s:
             for key, value in WORLD.items():
@@ -132,6 +135,7 @@ def _shoot_all(driver: webdriver.Chrome, url: str, out: Path, seconds: float) ->
     driver.get(url + "/#chat")
     wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
     if driver.find_element(By.ID, "chat-send").is_enabled():
+        Select(driver.find_element(By.ID, "chat-agent")).select_by_value(EXPERT)
         box = driver.find_element(By.ID, "chat-input")
         box.send_keys(CHAT_QUESTION)
         driver.find_element(By.ID, "chat-send").click()
@@ -151,6 +155,10 @@ def _shoot_all(driver: webdriver.Chrome, url: str, out: Path, seconds: float) ->
             wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#world tbody tr"))
                        >= len(WORLD))
         driver.save_screenshot(str(out / f"{view}.png"))
+    # The same page on a phone-sized screen.
+    driver.set_window_size(*PHONE)
+    driver.find_element(By.ID, "tab-talk").click()
+    driver.save_screenshot(str(out / "phone-talk.png"))
 
 
 
