@@ -71,19 +71,24 @@ def apply(plan: Plan, src: Path, say: Say = print) -> Result:
         systemctl("daemon-reload")
     services = [SERVICE] + ([TOOLS_SERVICE] if plan.tools_unit else [])
     changed = result.changed
+    # Starts and restarts are queued, not awaited: readiness must come from the new
+    # invocation, not from the one (still active, or failed) before it.
+    stale: dict[str, str] = {}
     for service in services:
         systemctl("enable", f"{service}.service")
         if _unit_state(service) != "active":
             say(f"starting {service}")
+            stale[service] = _show(service, "InvocationID")
             systemctl("reset-failed", f"{service}.service", check=False)
             systemctl("start", "--no-block", f"{service}.service")
             result.changes.append(f"{service} started")
         elif changed:
             say(f"restarting {service} to pick up: {'; '.join(result.changes)}")
+            stale[service] = _show(service, "InvocationID")
             systemctl("restart", "--no-block", f"{service}.service")
-    wait_ready(plan.port, say)
-    if plan.tools_unit:
-        wait_ready(None, say, service=TOOLS_SERVICE)  # Type=notify: active means ready
+    wait_ready(plan.port, say, stale=stale.get(SERVICE, ""))
+    if plan.tools_unit:  # Type=notify: active means ready
+        wait_ready(None, say, service=TOOLS_SERVICE, stale=stale.get(TOOLS_SERVICE, ""))
     _write_record(plan, src, result)
     return result
 
@@ -125,9 +130,10 @@ def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
 
 
 def wait_ready(port: int | None, say: Say, timeout_s: float = READY_TIMEOUT_S,
-               service: str = SERVICE) -> None:
+               service: str = SERVICE, stale: str = "") -> None:
     """Wait until the unit is active and /health on ``port`` answers 200 (InstallError with
-    the journal when it fails); with no port, active is enough."""
+    the journal when it fails); with no port, active is enough. An invocation whose id is
+    ``stale`` (the one before a queued restart) does not count."""
     deadline = time.monotonic() + timeout_s
     url = f"http://127.0.0.1:{port}/health" if port else ""
     last = ""
@@ -138,7 +144,8 @@ def wait_ready(port: int | None, say: Say, timeout_s: float = READY_TIMEOUT_S,
             raise InstallError(f"{service} did not start ({state}). Last journal lines:\n"
                                + journal_tail(service))
         line = f"  waiting for {service}: {state}; {_status_text(service)}"
-        if state == "active" and (not url or _health_ok(url)):
+        if (state == "active" and (not stale or _show(service, "InvocationID") != stale)
+                and (not url or _health_ok(url))):
             say(f"  {service} is ready: {_status_text(service)}")
             return
         if line != last:
@@ -375,10 +382,14 @@ def _unit_state(service: str = SERVICE) -> str:
 
 
 def _status_text(service: str = SERVICE) -> str:
-    proc = subprocess.run(["systemctl", "show", "-P", "StatusText", f"{service}.service"],
+    return _show(service, "StatusText") or "-"
+
+
+def _show(service: str, prop: str) -> str:
+    proc = subprocess.run(["systemctl", "show", "-P", prop, f"{service}.service"],
                           capture_output=True, text=True, check=False,
                           timeout=SYSTEMCTL_TIMEOUT_S)
-    return proc.stdout.strip() or "-"
+    return proc.stdout.strip()
 
 
 def _health_ok(url: str) -> bool:

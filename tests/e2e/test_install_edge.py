@@ -191,6 +191,19 @@ def test_rerun_changes_nothing_and_keeps_the_users_edit(box: Container) -> None:
     assert show(box, "MainPID") == pid  # not restarted
 
 
+def test_rerun_after_a_change_restarts_the_service(box: Container) -> None:
+    unit = box.root_path(f"{SRC_INSIDE}/units/hybrid-agent.service")
+    unit.write_text(unit.read_text() + "# a newer release\n")
+    pid = show(box, "MainPID")
+    r = box.sh(f"{INSTALL} --yes {WHEELS}")
+    assert r.rc == 0, r.text[-4000:]
+    assert "changed: installed /etc/systemd/system/hybrid-agent.service" in r.out
+    assert "restarting hybrid-agent" in r.out
+    assert "python: /opt/hybrid-agent/venv is up to date" in r.out  # no pip for a unit edit
+    assert show(box, "MainPID") != pid
+    assert ready(box)
+
+
 def test_unknown_config_key_fails_the_unit_with_words(box: Container) -> None:
     cfg = box.root_path("/etc/hybrid-agent/config.yaml")
     good = cfg.read_text()
