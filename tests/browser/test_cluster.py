@@ -34,6 +34,9 @@ async def test_cluster_view_lists_a_second_daemon_and_sees_it_go_down(
     assert row[1] == "core"
     assert row[6].endswith(" ms"), f"no round-trip time shown: {row}"
     assert driver.execute_script("return document.getElementById('peers-empty').hidden")
+    link = driver.execute_script(
+        "return document.querySelector(`#peers tr[data-peer='core-1'] a`).href")
+    assert link == core.url + "/", "the peer's name does not link to its own page"
 
     await core.stop(9)
     wait(driver, lambda dr: (r := _peer_row(dr, "core-1")) and r[5] == "no",

@@ -134,8 +134,10 @@ function renderNode(s) {
 }
 
 function renderPeers(peers) {
-  const rows = peers.map((p) => el("tr", { "data-peer": p.name || p.id || "" },
-    el("th", { scope: "row" }, p.name || p.id || "?"),
+  const rows = peers.map((p) => el("tr", { "data-peer": p.name || p.id || "", title: p.problem || "" },
+    el("th", { scope: "row" }, p.url && /^https?:\/\//.test(p.url)
+      ? el("a", { href: p.url + "/", rel: "noopener" }, p.name || p.id || "?")
+      : p.name || p.id || "?"),
     el("td", {}, p.tier || "?"),
     el("td", {}, (p.roles || []).join(", ")),
     el("td", {}, (p.models || []).join(", ")),
