@@ -105,6 +105,8 @@ class Played:
     rate: int
     start: float
     end: float
+    handed: float
+    """When play() was called; ``start`` is later when earlier audio was still playing."""
 
 
 @dataclass
@@ -122,7 +124,7 @@ class FakeSpeaker:
         start = max(now, self.busy_until)
         samples = len(pcm) // 2
         self.busy_until = start + samples / sample_rate
-        self.played.append(Played(text, samples, sample_rate, start, self.busy_until))
+        self.played.append(Played(text, samples, sample_rate, start, self.busy_until, now))
         self.started.set()
 
     async def stop(self) -> None:

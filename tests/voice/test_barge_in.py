@@ -98,7 +98,7 @@ async def test_speech_during_playback_stops_it_and_records_the_cut(
     assert speaker.stopped_at is not None
     assert 0.5 < speaker.seconds_heard() < speaker.seconds_queued() - 0.2
     first_reply = [p for p in speaker.played if p.text != "Okay."]
-    assert all(p.start < speaker.stopped_at for p in first_reply)
+    assert all(p.handed < speaker.stopped_at for p in first_reply)
     # Pending synthesis stopped too: the five sentences never all reached the speaker.
     assert len(first_reply) < 5
     # The turn is recorded as cut off where it stopped, for the conversation and the responder.
