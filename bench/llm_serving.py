@@ -119,12 +119,13 @@ async def start_process(argv: list[str], port: int, log: Path, env: dict[str, st
     return proc
 
 
-async def start_daemon(tmp: Path, name: str, llm: dict[str, Any]) -> DaemonProcess:
+async def start_daemon(tmp: Path, name: str, env: dict[str, str],
+                       llm: dict[str, Any]) -> DaemonProcess:
     d_tmp = tmp / name
     d_tmp.mkdir()
     cfg = minimal_config(d_tmp / "state", free_port(), llm=llm)
     cfg["logging"]["level"] = "warning"
-    d = DaemonProcess(d_tmp, cfg)
+    d = DaemonProcess(d_tmp, cfg, env={"OMP_WAIT_POLICY": env["OMP_WAIT_POLICY"]})
     await d.start()
     return d
 
@@ -133,7 +134,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     env = dict(os.environ)
     # The engine defaults to passive OpenMP waiting; give every target the same policy.
     env.setdefault("OMP_WAIT_POLICY", args.omp_wait_policy)
-    os.environ["OMP_WAIT_POLICY"] = env["OMP_WAIT_POLICY"]
     targets: dict[str, str] = {}
     procs: list[asyncio.subprocess.Process] = []
     daemons: list[DaemonProcess] = []
@@ -144,31 +144,37 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ha-llm-bench-") as tmp_name:
         tmp = Path(tmp_name)
         try:
-            if "daemon" in args.targets:
-                core = await start_daemon(tmp, "core", {
-                    "mode": "local", "model": str(args.model), "threads": args.threads,
-                    "slots": args.slots, "context": args.context, "queue": 64})
-                daemons.append(core)
-                targets["daemon"] = core.url
-            if "llama_cpp_server" in args.targets:
-                port = free_port()
-                procs.append(await start_process(
-                    [sys.executable, "-m", "llama_cpp.server", "--model", str(args.model),
-                     "--n_threads", str(args.threads), "--n_threads_batch", str(args.threads),
-                     "--n_ctx", str(args.context), "--host", "127.0.0.1", "--port", str(port)],
-                    port, tmp / "llama_cpp_server.log", env, "/v1/models"))
-                targets["llama_cpp_server"] = f"http://127.0.0.1:{port}"
-            if "llama_server" in args.targets and args.llama_server.is_file():
-                port = free_port()
-                procs.append(await start_process(
-                    [str(args.llama_server), "-m", str(args.model), "-t", str(args.threads),
-                     "-tb", str(args.threads), "-c", str(args.context), "-np", str(args.slots),
-                     "--kv-unified", "--host", "127.0.0.1", "--port", str(port),
-                     "--no-webui"],
-                    port, tmp / "llama_server.log", env, "/health"))
-                targets["llama_server"] = f"http://127.0.0.1:{port}"
-            elif "llama_server" in args.targets:
-                out["llama_server_missing"] = str(args.llama_server)
+            for name in args.targets:
+                # "<target>_spin": the same server with OpenMP threads spinning between ops
+                # (OMP_WAIT_POLICY=ACTIVE), as llama.cpp runs on an idle box by default.
+                base = name.removesuffix("_spin")
+                t_env = dict(env, OMP_WAIT_POLICY="ACTIVE") if name.endswith("_spin") else env
+                if base == "daemon":
+                    d = await start_daemon(tmp, name, t_env, {
+                        "mode": "local", "model": str(args.model), "threads": args.threads,
+                        "slots": args.slots, "context": args.context, "queue": 64})
+                    daemons.append(d)
+                    targets[name] = d.url
+                elif base == "llama_cpp_server":
+                    port = free_port()
+                    procs.append(await start_process(
+                        [sys.executable, "-m", "llama_cpp.server", "--model", str(args.model),
+                         "--n_threads", str(args.threads), "--n_threads_batch",
+                         str(args.threads), "--n_ctx", str(args.context),
+                         "--host", "127.0.0.1", "--port", str(port)],
+                        port, tmp / f"{name}.log", t_env, "/v1/models"))
+                    targets[name] = f"http://127.0.0.1:{port}"
+                elif base == "llama_server" and args.llama_server.is_file():
+                    port = free_port()
+                    procs.append(await start_process(
+                        [str(args.llama_server), "-m", str(args.model), "-t", str(args.threads),
+                         "-tb", str(args.threads), "-c", str(args.context),
+                         "-np", str(args.slots), "--kv-unified", "--host", "127.0.0.1",
+                         "--port", str(port), "--no-webui"],
+                        port, tmp / f"{name}.log", t_env, "/health"))
+                    targets[name] = f"http://127.0.0.1:{port}"
+                elif base == "llama_server":
+                    out["llama_server_missing"] = str(args.llama_server)
             results: dict[str, dict[str, list[dict[str, Any]]]] = {t: {} for t in targets}
             for url in targets.values():  # warm-up: page in the model, JIT nothing
                 await run_clients(url, 1, 8)
@@ -180,14 +186,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         results[name].setdefault(str(clients), []).append(r)
             out["results"] = {name: {c: _summary(runs) for c, runs in per.items()}
                               for name, per in results.items()}
-            if "llama_server" in targets and "daemon" in targets:
-                out["daemon_vs_llama_server"] = {
-                    c: round(out["results"]["daemon"][c]["tokens_per_s"] /
-                             max(0.1, out["results"]["llama_server"][c]["tokens_per_s"]), 2)
-                    for c in out["results"]["daemon"]}
+            for ours, theirs in (("daemon", "llama_server"),
+                                 ("daemon_spin", "llama_server_spin")):
+                if ours in targets and theirs in targets:
+                    out[f"{ours}_vs_{theirs}"] = {
+                        c: round(out["results"][ours][c]["tokens_per_s"] /
+                                 max(0.1, out["results"][theirs][c]["tokens_per_s"]), 2)
+                        for c in out["results"][ours]}
             if args.hop and "daemon" in targets:
-                edge = await start_daemon(tmp, "edge", {"mode": "remote",
-                                                        "endpoints": [targets["daemon"]]})
+                edge = await start_daemon(tmp, "edge", env, {"mode": "remote",
+                                                             "endpoints": [targets["daemon"]]})
                 daemons.append(edge)
                 out["hop"] = await hop(targets["daemon"], edge.url)
         finally:
@@ -261,7 +269,9 @@ def parse_args() -> argparse.Namespace:
                     default=[1, 4, 8])
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--targets", type=lambda s: s.split(","),
-                    default=["daemon", "llama_cpp_server", "llama_server"])
+                    default=["daemon", "llama_cpp_server", "llama_server"],
+                    help="daemon, llama_cpp_server, llama_server; a _spin suffix runs one "
+                         "with OMP_WAIT_POLICY=ACTIVE")
     ap.add_argument("--omp-wait-policy", default="PASSIVE",
                     help="OMP_WAIT_POLICY for every target unless already set")
     ap.add_argument("--no-hop", dest="hop", action="store_false")
