@@ -146,13 +146,22 @@ class AplayOutput:
 
 
 async def _end(proc: asyncio.subprocess.Process) -> None:
+    """Terminate, then kill; bounded in time whatever the child does."""
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), KILL_GRACE_S)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+    try:
+        await asyncio.wait_for(_reap(proc), KILL_GRACE_S)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_reap(proc), KILL_GRACE_S)
 
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    # Drain stdout: a full, paused pipe can keep asyncio from ever reporting the exit.
+    if proc.stdout is not None:
+        while await proc.stdout.read(1 << 16):
+            pass
+    await proc.wait()
