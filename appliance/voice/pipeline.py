@@ -301,10 +301,11 @@ class VoiceSession:
         sentences: asyncio.Queue[str | None] = asyncio.Queue(SENTENCE_QUEUE)
         speaker = asyncio.get_running_loop().create_task(self._speak(turn, sentences),
                                                          name="voice-tts")
+        stream = responder(turn.user, self.conversation_id)
         try:
             splitter = SentenceSplitter()
             t0 = time.monotonic()
-            async for delta in responder(turn.user, self.conversation_id):
+            async for delta in stream:
                 if not delta:
                     continue
                 if "llm_first_token_s" not in turn.timings:
@@ -320,6 +321,12 @@ class VoiceSession:
             await sentences.put(None)
             await speaker
         finally:
+            # Close the reply stream now (not at garbage collection), so a cut-off answer
+            # stops generating and frees its LLM slot at once.
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
             if not speaker.done():
                 speaker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -21,6 +21,9 @@ from tests.support.fake_audio import FakeMicrophone, FakeSpeaker, wav_to_pcm16
 
 pytestmark = pytest.mark.model
 
+#: The scripted reply's pace: ~10 words/s, so its last sentences are still being generated
+#: (their synthesis pending) when the user interrupts.
+WORD_S = 0.1
 LONG_REPLY = ("Paris is the capital of France. It lies on the river Seine in the north of the "
               "country. About two million people live in the city itself. It is famous for "
               "the Eiffel Tower, the Louvre and its cafes. Many millions of visitors come "
@@ -38,7 +41,7 @@ class ScriptedReply:
     async def __call__(self, text: str, conversation_id: str) -> AsyncIterator[str]:
         try:
             for word in self.texts.pop(0).split(" "):
-                await asyncio.sleep(0)  # a token at a time, like a streaming LLM
+                await asyncio.sleep(WORD_S)  # a token at a time, at a small LLM's pace
                 yield word + " "
         except (asyncio.CancelledError, GeneratorExit):
             self.cancelled = True
@@ -99,8 +102,8 @@ async def test_speech_during_playback_stops_it_and_records_the_cut(
     assert 0.5 < speaker.seconds_heard() < speaker.seconds_queued() - 0.2
     first_reply = [p for p in speaker.played if p.text != "Okay."]
     assert all(p.handed < speaker.stopped_at for p in first_reply)
-    # Pending synthesis stopped too: the five sentences never all reached the speaker.
-    assert len(first_reply) < 5
+    # Pending generation and synthesis stopped too: the rest of the reply never came.
+    assert reply.cancelled and len(first_reply) < 5
     # The turn is recorded as cut off where it stopped, for the conversation and the responder.
     first = session.turns[0]
     assert "capital" in first.user.lower()
