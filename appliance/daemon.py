@@ -294,8 +294,8 @@ class Daemon:
         self.notifier.status(node.status_line())
         for component in list(node.components.values()):
             node.phase = f"loading {component.name}"
-            self.notifier.extend_timeout(component.start_timeout_s + EXTEND_MARGIN_S)
-            self.notifier.status(node.status_line())
+            self.notifier.extend_timeout(component.start_timeout_s + EXTEND_MARGIN_S,
+                                         node.status_line())
             if self._stop.is_set():
                 raise StartupError("stopped while starting")
             try:

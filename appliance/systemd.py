@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 # Ping at half the watchdog period, as systemd recommends.
 WATCHDOG_FRACTION = 0.5
+# READY=1 and STOPPING=1 must arrive: wait this long for room in a full queue.
+# STATUS= and WATCHDOG=1 are dropped instead (the next one replaces them), so a
+# receiver that stalls can never stall the event loop for long.
+ESSENTIAL_SEND_TIMEOUT_S = 5.0
 
 
 class Notifier:
@@ -39,8 +43,6 @@ class Notifier:
                 os.environ["NOTIFY_SOCKET"] = self._socket_path
                 try:
                     self._notifier = sdnotify.SystemdNotifier(debug=True)
-                    # Never block the event loop on a full receive queue: drop and log.
-                    self._notifier.socket.setblocking(False)
                 finally:
                     if saved is None:
                         os.environ.pop("NOTIFY_SOCKET", None)
@@ -61,7 +63,7 @@ class Notifier:
         return self._watchdog_usec / 1_000_000 * WATCHDOG_FRACTION
 
     def ready(self, status: str | None = None) -> None:
-        self._send("READY=1" + (f"\nSTATUS={_one_line(status)}" if status else ""))
+        self._send("READY=1" + _status(status), essential=True)
 
     def status(self, text: str) -> None:
         self._send(f"STATUS={_one_line(text)}")
@@ -70,14 +72,17 @@ class Notifier:
         self._send("WATCHDOG=1")
 
     def stopping(self, status: str | None = None) -> None:
-        self._send("STOPPING=1" + (f"\nSTATUS={_one_line(status)}" if status else ""))
+        self._send("STOPPING=1" + _status(status), essential=True)
 
-    def extend_timeout(self, seconds: float) -> None:
-        self._send(f"EXTEND_TIMEOUT_USEC={int(seconds * 1_000_000)}")
+    def extend_timeout(self, seconds: float, status: str | None = None) -> None:
+        self._send(f"EXTEND_TIMEOUT_USEC={int(seconds * 1_000_000)}" + _status(status),
+                   essential=True)
 
-    def _send(self, message: str) -> None:
+    def _send(self, message: str, *, essential: bool = False) -> None:
         if self._notifier is None:
             return
+        # 0.0 is non-blocking: a full queue raises at once instead of waiting.
+        self._notifier.socket.settimeout(ESSENTIAL_SEND_TIMEOUT_S if essential else 0.0)
         try:
             self._notifier.notify(message)
         except OSError as exc:
@@ -109,6 +114,10 @@ def _watchdog_usec(env: Mapping[str, str]) -> int | None:
             log.warning("ignoring malformed $WATCHDOG_PID %r", pid)
             return None
     return usec if usec > 0 else None
+
+
+def _status(text: str | None) -> str:
+    return f"\nSTATUS={_one_line(text)}" if text else ""
 
 
 def _one_line(text: str) -> str:

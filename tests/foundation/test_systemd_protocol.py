@@ -141,3 +141,26 @@ def test_a_full_notify_queue_never_blocks_the_caller(tmp_path, caplog):
         assert 0 < len(sock.take_pending()) < 2000
     finally:
         sock.close()
+
+
+def test_ready_and_stopping_wait_for_room_in_a_full_queue(tmp_path):
+    """Essential messages are not dropped: they wait (bounded) until the receiver reads."""
+    import threading
+
+    sock = NotifySocket(tmp_path / "n.sock")
+    try:
+        notifier = Notifier(env={"NOTIFY_SOCKET": str(sock.path)})
+        for i in range(100):
+            notifier.status(f"filler {i}")  # fills the queue; the rest are dropped
+        drained: list[str] = []
+        reader = threading.Timer(0.3, lambda: drained.extend(sock.take_pending()))
+        reader.start()
+        notifier.ready("ready now")  # blocks until the reader makes room
+        notifier.stopping()
+        reader.join()
+        drained.extend(sock.take_pending())
+        lines = [line for m in drained for line in m.splitlines()]
+        assert "READY=1" in lines and "STOPPING=1" in lines
+        assert lines.index("READY=1") < lines.index("STOPPING=1")
+    finally:
+        sock.close()
