@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from appliance.security.keys import create_key_file  # noqa: E402
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
-from tests.browser.page import LLM_FILE, drain_notify  # noqa: E402
+from tests.browser.page import LLM_FILE  # noqa: E402
 from tests.support.daemon import DaemonProcess, free_port, minimal_config  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
@@ -103,7 +103,6 @@ async def _daemon(tmp: Path, started: list[DaemonProcess], **sections: Any) -> D
     d = DaemonProcess(tmp, minimal_config(tmp / "state", free_port(), **sections))
     started.append(d)
     await d.start()
-    drain_notify(d)
     return d
 
 

@@ -12,8 +12,6 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from tests.browser.page import drain_notify
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # Keep Chromium quiet and self-contained: no network beyond the page under test.
@@ -27,14 +25,8 @@ PAGE_LOAD_TIMEOUT_S = 30
 
 @pytest.fixture
 async def ui_daemon(daemon_factory: Callable[..., Any]) -> AsyncIterator[Callable[..., Any]]:
-    """``daemon_factory`` whose daemons' notify sockets are drained while Selenium blocks."""
-
-    async def make(**kwargs: Any) -> Any:
-        d = await daemon_factory(**kwargs)
-        drain_notify(d)
-        return d
-
-    yield make
+    """``daemon_factory`` for the browser tests (kept as one place to tune their daemons)."""
+    yield daemon_factory
 
 
 @pytest.fixture

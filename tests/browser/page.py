@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import select
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +16,6 @@ def llm_section(models_dir: Path, **overrides: Any) -> dict[str, Any]:
     """The daemon's llm section: the real SmolLM2 in-process, sized for a 2-core box."""
     return {"mode": "local", "model": str(models_dir / LLM_FILE), "threads": 2,
             "context": 2048, "slots": 2, "queue": 4, **overrides}
-
-
-def drain_notify(daemon: Any) -> threading.Thread:
-    """Keep reading ``daemon``'s sd_notify socket after READY=1, as systemd does.
-
-    The daemon's sd_notify sends are blocking datagrams: once ~10 STATUS= lines
-    sit unread, its event loop blocks in sendto(). Selenium calls block the
-    test's own loop, so a thread reads instead; it ends when the socket closes.
-    """
-    sock = daemon.notify.sock
-
-    def run() -> None:
-        while sock.fileno() != -1:
-            try:
-                ready, _, _ = select.select([sock], [], [], 0.2)
-                if ready:
-                    sock.recv(65536)
-            except (OSError, ValueError):
-                return
-
-    thread = threading.Thread(target=run, name=f"notify-drain-{daemon.port}", daemon=True)
-    thread.start()
-    return thread
 
 
 def open_ui(driver: WebDriver, url: str, view: str = "chat") -> None:

@@ -175,8 +175,8 @@ class LanNode:
     def __init__(self, proc: DaemonProcess, addr: str) -> None:
         self.proc = proc
         self.addr = addr
-        # The kernel queues only net.unix.max_dgram_qlen (often 10) datagrams on the
-        # stand-in notify socket; unread, the daemon's next STATUS= blocks its event loop.
+        # Take the daemon's notify messages as they come, so `proc.notify.lines()`
+        # stays complete while a test waits on other things.
         self._drain = asyncio.get_running_loop().create_task(self._drain_notify())
 
     async def close(self) -> None:
