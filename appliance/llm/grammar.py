@@ -17,6 +17,10 @@ from appliance.llm.chat import InvalidRequest
 # Strings without a maxLength get this one, so a tiny model cannot ramble inside
 # a JSON string until max_tokens cuts the document in half.
 DEFAULT_STRING_MAX = 64
+# llama.cpp expands a length bound into one grammar rule per character: a bound of a
+# few thousand fails to compile (or worse). Longer bounds are tightened to this one,
+# which still yields strings the schema accepts.
+MAX_STRING_BOUND = 1000
 MAX_TOOLS = 64
 # Integer ranges up to this size are enforced by listing their values.
 MAX_ENUM_RANGE = 1000
@@ -157,4 +161,9 @@ def _bounded(schema: Any) -> Any:
     if out.get("type") == "string" and "maxLength" not in out and "enum" not in out \
             and "const" not in out and "pattern" not in out and "format" not in out:
         out["maxLength"] = DEFAULT_STRING_MAX
+    if isinstance(out.get("maxLength"), int) and out["maxLength"] > MAX_STRING_BOUND:
+        out["maxLength"] = MAX_STRING_BOUND
+    if isinstance(out.get("minLength"), int) and out["minLength"] > MAX_STRING_BOUND:
+        raise InvalidRequest(f"a string minLength of {out['minLength']} is not supported in "
+                             f"constrained output (at most {MAX_STRING_BOUND})")
     return out

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from appliance.llm.chat import ChatChunk, ChatRequest, LLMBusy, PromptTooLong
+from appliance.llm.chat import ChatChunk, ChatRequest, InvalidRequest, LLMBusy, PromptTooLong
 
 pytestmark = pytest.mark.model
 
@@ -212,3 +212,28 @@ async def test_event_loop_stays_responsive_while_generating(make_engine: Any) ->
     await task
     # The loop ran between tokens: decoding happens on the worker thread.
     assert ticks >= len(times) // 4 > 0
+
+
+async def test_a_huge_string_bound_still_gives_a_valid_tool_call(make_engine: Any) -> None:
+    """A schema's maxLength of 50000 would expand into 50000 grammar rules; it is tightened."""
+    engine = await make_engine()
+    tools = [{"type": "function", "function": {
+        "name": "run_shell", "description": "Run a shell command.",
+        "parameters": {"type": "object", "required": ["command"], "properties": {
+            "command": {"type": "string", "maxLength": 50000}}}}}]
+    _, last, _ = await collect(engine, ask("List the files in /tmp.", tools=tools,
+                                           tool_choice="required", temperature=0,
+                                           max_tokens=80))
+    (call,) = last.tool_calls
+    args = json.loads(call["function"]["arguments"])
+    jsonschema.validate(args, tools[0]["function"]["parameters"])
+    assert engine.healthy()
+
+
+async def test_an_impossible_string_minimum_is_a_clear_error(make_engine: Any) -> None:
+    engine = await make_engine()
+    tools = [{"type": "function", "function": {
+        "name": "essay", "parameters": {"type": "object", "properties": {
+            "text": {"type": "string", "minLength": 20000}}}}}]
+    with pytest.raises(InvalidRequest, match="minLength of 20000"):
+        await collect(engine, ask("Write.", tools=tools, tool_choice="required"))
