@@ -29,9 +29,8 @@ from scripts.screenshots import (  # noqa: E402
     SPOKEN_QUESTION,
     _browser,
     _daemon,
-    _spoken_wav,
 )
-from tests.browser.page import LLM_FILE  # noqa: E402
+from tests.browser.page import LLM_FILE, spoken_wav  # noqa: E402
 
 WAIT_S = 60.0
 CHAT_QUESTION = "Say hello to the kitchen."
@@ -68,7 +67,7 @@ async def _run(models: Path, turns: int) -> dict[str, Any]:
                           llm={"mode": "local", "model": str(models / LLM_FILE), "threads": 2,
                                "context": 2048, "slots": 2, "max_tokens": 48})
         wav = tmp / "q.wav"
-        seconds = _spoken_wav(wav, SPOKEN_QUESTION)
+        seconds = spoken_wav(wav, SPOKEN_QUESTION)
         driver = _browser(tmp / "chromium", wav)
         return _measure(driver, d.url, turns, seconds)
     finally:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import subprocess
 import sys
 import tempfile
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from appliance.security.keys import create_key_file  # noqa: E402
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
-from tests.browser.page import LLM_FILE  # noqa: E402
+from tests.browser.page import LLM_FILE, spoken_wav  # noqa: E402
 from tests.support.daemon import DaemonProcess, free_port, minimal_config  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
@@ -38,7 +36,6 @@ DEFAULT_MODELS = Path("/var/cache/hybrid-agent-test/models")
 WINDOW = (900, 1000)
 PHONE = (390, 760)
 WAIT_S = 240.0
-TOOL_TIMEOUT_S = 60
 CHAT_QUESTION = "What is 12 times 7?"
 EXPERT = "maths"
 SPOKEN_QUESTION = "What is two plus two?"
@@ -79,7 +76,7 @@ async def _run(models: Path, out: Path) -> int:
                 async with s.put(f"{main_d.url}/api/world/{key}", json=value) as r:
                     r.raise_for_status()
         wav = tmp / "question.wav"
-        seconds = _spoken_wav(wav, SPOKEN_QUESTION)
+        seconds = spoken_wav(wav, SPOKEN_QUESTION)
         driver = _browser(tmp / "chromium", wav)
         try:
             _shoot_all(driver, main_d.url, out, seconds)
@@ -104,16 +101,6 @@ async def _daemon(tmp: Path, started: list[DaemonProcess], **sections: Any) -> D
     started.append(d)
     await d.start()
     return d
-
-
-def _spoken_wav(path: Path, text: str) -> float:
-    """``text`` spoken by espeak-ng into ``path`` (what the fake microphone plays); seconds."""
-    raw = path.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, timeout=TOOL_TIMEOUT_S)
-    subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(path),
-                    "pad", "0.3", "0.7"], check=True, timeout=TOOL_TIMEOUT_S)
-    with wave.open(str(path)) as w:
-        return w.getnframes() / w.getframerate()
 
 
 def _browser(profile: Path, wav: Path) -> webdriver.Chrome:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +39,17 @@ def console_errors(driver: WebDriver) -> list[dict[str, Any]]:
 def text(driver: WebDriver, css: str) -> str:
     return str(driver.execute_script(
         "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", css))
+
+
+SPEECH_TOOL_TIMEOUT_S = 60
+
+
+def spoken_wav(path: Path, text: str) -> float:
+    """``text`` spoken by espeak-ng into ``path`` (what the fake microphone plays); seconds."""
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True,
+                   timeout=SPEECH_TOOL_TIMEOUT_S)
+    subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(path),
+                    "pad", "0.3", "0.7"], check=True, timeout=SPEECH_TOOL_TIMEOUT_S)
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()

@@ -7,31 +7,16 @@ piper are all real.
 
 from __future__ import annotations
 
-import subprocess
-import wave
-from pathlib import Path
-
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser.page import console_errors, llm_section, open_ui, wait
+from tests.browser.page import console_errors, llm_section, open_ui, spoken_wav, wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 QUESTION = "What is two plus two?"
 TURN_WAIT_S = 120.0
-TOOL_TIMEOUT_S = 60
-
-
-def _spoken_wav(path: Path, text: str) -> float:
-    """Write ``text`` spoken by espeak-ng, padded with silence, to ``path``; its seconds."""
-    raw = path.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, timeout=TOOL_TIMEOUT_S)
-    subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(path),
-                    "pad", "0.3", "0.7"], check=True, timeout=TOOL_TIMEOUT_S)
-    with wave.open(str(path)) as w:
-        return w.getnframes() / w.getframerate()
 
 
 def _talk(driver) -> dict:
@@ -41,7 +26,7 @@ def _talk(driver) -> dict:
 async def test_push_to_talk_yields_a_transcript_and_a_spoken_reply(
         ui_daemon, browser, models_dir, tmp_path) -> None:
     wav = tmp_path / "question.wav"
-    seconds = _spoken_wav(wav, QUESTION)
+    seconds = spoken_wav(wav, QUESTION)
     d = await ui_daemon(node={"models_dir": str(models_dir)},
                              llm=llm_section(models_dir, max_tokens=32),
                              voice={"enabled": True, "language": "en"})
