@@ -1,9 +1,11 @@
 """Cutting a stream of text deltas into speakable pieces, so speech starts before the answer ends.
 
 Pieces end at sentence ends. The first piece of a reply may also end at a
-clause (a comma, semicolon, colon or dash) once it is long enough, because the
-first audio is what the listener waits for; a run-on sentence is cut at a
-clause, else at a space, so no piece grows long before it can be spoken.
+clause (a comma, semicolon, colon or dash) once it is long enough, or after its
+first few words, because the first audio is what the listener waits for (a
+short piece is generated and synthesised sooner, and the rest is ready before
+it has been heard); a run-on sentence is cut at a clause, else at a space, so
+no piece grows long before it can be spoken.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import re
 # "e.g. " style abbreviations are rare enough in short spoken replies to accept.
 _END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])[\"')\]]*\s+|\n+")
 _CLAUSE = re.compile(r"(?<=[,;:\u3001\uff0c])\s+|\s+[-\u2013\u2014]\s+")
+_WORD_END = re.compile(r"(?<=\S)\s+")
 #: A sentence shorter than this waits for more text (a lone "1." is not a sentence).
 MIN_SENTENCE_CHARS = 8
 #: The first piece may end at a clause once it has this many characters.
 MIN_FIRST_CLAUSE_CHARS = 20
+#: The first piece may end after this many complete words.
+FIRST_PIECE_WORDS = 4
 #: Any piece may end at a clause once it has this many characters.
 LONG_CLAUSE_CHARS = 100
 #: Past this without any boundary, cut at the last space.
@@ -58,6 +63,12 @@ class SentenceSplitter:
         for m in _CLAUSE.finditer(buf):
             if len(buf[: m.start()].strip()) >= clause_min:
                 return m.end()
+        if self._first:
+            ends = [m for m in _WORD_END.finditer(buf) if buf[: m.start()].strip()]
+            if len(ends) >= FIRST_PIECE_WORDS:
+                end = ends[FIRST_PIECE_WORDS - 1]
+                if len(buf[: end.start()].strip()) >= MIN_SENTENCE_CHARS:
+                    return end.end()
         if len(buf) > MAX_PIECE_CHARS:
             space = buf.rfind(" ", 0, MAX_PIECE_CHARS)
             return space + 1 if space > 0 else MAX_PIECE_CHARS

@@ -115,6 +115,21 @@ def test_the_first_piece_may_end_at_a_clause_so_speech_starts_sooner() -> None:
     assert s.flush() == ["Then"]
 
 
+def test_the_first_piece_may_end_after_a_few_words_as_tokens_arrive() -> None:
+    s = SentenceSplitter()
+    out: list[str] = []
+    for delta in ["The", " answer", " is", " four", " because", " two", " plus", " two",
+                  " makes", " four.", " Bye"]:
+        out += s.feed(delta)
+        if not out:
+            assert delta != " because"  # cut as soon as the fourth word is complete
+    assert out == ["The answer is four", "because two plus two makes four."]
+    assert s.flush() == ["Bye"]
+    # Only the first piece: later ones still wait for a sentence end.
+    later = SentenceSplitter().feed("Hello there. one two three four five six ")
+    assert later == ["Hello there."]
+
+
 def test_playback_clock_knows_what_was_heard_when_stopped() -> None:
     clock = PlaybackClock()
     clock.add("One two three four.", 2.0, now=10.0)
