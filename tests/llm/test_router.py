@@ -74,3 +74,37 @@ async def test_core_dying_mid_stream_ends_with_an_explicit_error(daemon_factory:
                             await core.stop(signal.SIGKILL)
     assert "incomplete" in str(err.value.message)
     assert len(pieces) >= 3
+
+
+async def test_a_conversation_sticks_to_its_core_while_it_stays_healthy(
+        daemon_factory: Any, models_dir: Path) -> None:
+    from appliance.config import LlmConfig
+    from appliance.llm.chat import ChatRequest
+    from appliance.llm.router import Endpoint, Router
+
+    core_a = await daemon_factory(llm=llm_section(models_dir, serve=True))
+    core_b = await daemon_factory(llm=llm_section(models_dir, serve=True))
+    a = Endpoint(id="a", name="core-a", url=core_a.url + "/v1")
+    b = Endpoint(id="b", name="core-b", url=core_b.url + "/v1")
+    ranking = [a, b]  # what discovery would rank best first; the test reorders it
+    router = Router(LlmConfig(mode="remote", failover_budget_s=5.0), None, lambda: ranking)
+    await router.start()
+
+    async def ask(conversation: str | None) -> str:
+        chunks = [c async for c in router.stream(ChatRequest(
+            messages=HELLO, max_tokens=4, temperature=0, conversation_id=conversation))]
+        assert chunks[-1].finish_reason is not None
+        return chunks[-1].served_by
+
+    try:
+        assert await ask("kitchen") == "core-a"
+        ranking[:] = [b, a]  # core-b is now ranked better (say, less loaded)
+        assert await ask("kitchen") == "core-a"  # the conversation stays: warm prompt cache
+        assert await ask("hallway") == "core-b"  # a new conversation takes the best
+        assert await ask(None) == "core-b"
+        await core_a.stop()  # its core goes away: the conversation moves, and sticks there
+        assert await ask("kitchen") == "core-b"
+        ranking[:] = [a, b]
+        assert await ask("kitchen") == "core-b"
+    finally:
+        await router.stop()
