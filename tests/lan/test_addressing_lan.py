@@ -8,6 +8,8 @@ from tests.lan.waiting import wait_for
 
 pytestmark = pytest.mark.lan
 
+IPV6_WAIT_S = 45.0
+
 
 async def _usable(edge, name: str, url: str):
     p = next((p for p in await edge.peers() if p["name"] == name), None)
@@ -20,7 +22,9 @@ async def test_discovery_and_trust_over_ipv6_only(lan, lan_node, cluster_key):
                           http={"host": "::"})
     edge = await lan_node("b", "edge", cluster_key, discovery={"ip_version": "v6"})
     url = f"http://[{lan.addr6('a')}]:{core.proc.port}"
-    peer = await wait_for(lambda: _usable(edge, "core-a", url),
+    # A missed first query waits for zeroconf's query backoff (1, 2, 4, 8, 16 s...):
+    # it failed once in CI at 15 s, so allow a few backoff steps.
+    peer = await wait_for(lambda: _usable(edge, "core-a", url), timeout=IPV6_WAIT_S,
                           what=f"the edge to reach core-a at {url}")
     assert lan.addr6("a") in peer["addresses"]
     assert all(":" in a for a in peer["addresses"])  # no IPv4 record announced
