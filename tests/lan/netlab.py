@@ -100,8 +100,13 @@ class Lan:
         return str(self.subnet.network_address + self.members[member])
 
     def addr6(self, member: str) -> str:
-        """The member's IPv6 ULA (every member has one, without DAD)."""
-        return f"fd{self.tag[:2]}:{self.tag[2:]}::{self.members[member]:x}"
+        """The member's IPv6 ULA (every member has one, without DAD), in canonical form.
+
+        Canonical (``fd30:74e::1``, not ``fd30:074e::1``), as the daemons print it:
+        a tag with a leading zero in its second group once made a URL comparison fail.
+        """
+        raw = f"fd{self.tag[:2]}:{self.tag[2:]}::{self.members[member]:x}"
+        return str(ipaddress.IPv6Address(raw))
 
     @property
     def host_addr(self) -> str:
