@@ -349,7 +349,7 @@ class Engine(Component):
                     try:
                         seq.sampler, seq.grammar = self._sampler(seq.prep)
                     except LLMError as exc:
-                        seq.send("error", exc)
+                        seq.outcome = ("error", exc)
                         self._release(seq, mem, free_ids, active, cached)
                 if not active:
                     continue
@@ -371,7 +371,7 @@ class Engine(Component):
                     continue
                 if rc != 0:
                     for seq in list(active):
-                        seq.send("error", LLMError(f"llama_decode failed ({rc})"))
+                        seq.outcome = ("error", LLMError(f"llama_decode failed ({rc})"))
                         self._release(seq, mem, free_ids, active)
                     continue
                 for seq in in_batch:
@@ -508,7 +508,9 @@ class Engine(Component):
         self.stats["prompt_tokens"] += len(seq.prep.tokens)
         self.stats["completion_tokens"] += seq.generated
         seq.finished = True
-        seq.send("end", (reason, usage, seq.full_text))
+        # Sent by _release once the slot is free, so a caller that has its answer
+        # never sees the engine still counting its sequence as active.
+        seq.outcome = ("end", (reason, usage, seq.full_text))
 
     def _assign_slot(self, seq: _Sequence, mem: Any, free_ids: list[int],
                      cached: dict[int, list[int]], active: list[_Sequence]) -> None:
@@ -559,6 +561,8 @@ class Engine(Component):
         free_ids.append(seq.seq_id)
         free_ids.sort()
         self._active = len(active)
+        if seq.outcome is not None:
+            seq.send(*seq.outcome)
 
 
 @dataclass
@@ -592,6 +596,7 @@ class _Sequence:
     cancelled: bool = False
     finished: bool = False
     stopped: bool = False
+    outcome: tuple[str, Any] | None = None  # the last event, sent when the slot is free
     full_text: str = ""
     _pending: str = ""
     _decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(
