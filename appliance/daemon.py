@@ -10,7 +10,6 @@ until SIGTERM/SIGINT, then STOPPING=1, drain in-flight requests within
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from appliance.config import Config
 from appliance.node import Component, Node
 from appliance.security.identity import load_or_create_node_id
 from appliance.systemd import Notifier
+from appliance.tasks import cancel_and_wait
 from appliance.web.app import Middleware, create_app
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,8 @@ class Watchdog:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="watchdog")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
 
     async def _run(self) -> None:
         assert self.interval_s is not None
@@ -268,9 +265,7 @@ class Daemon:
             return EXIT_START_FAILED
         status_task = loop.create_task(self._status_loop(), name="status")
         await self._stop.wait()
-        status_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await status_task
+        await cancel_and_wait([status_task])
         await self._shutdown()
         return EXIT_OK
 

@@ -19,6 +19,7 @@ from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from appliance.discovery.interfaces import NicAddress, advertised, zeroconf_interfaces
 from appliance.discovery.txt import SERVICE_TYPE
+from appliance.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,8 @@ class Advertiser:
 
     async def stop(self) -> None:
         """Stop refreshing and send goodbye packets."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
         if self._info is not None:
             info, self._info = self._info, None
             with contextlib.suppress(Exception):

@@ -17,6 +17,7 @@ from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from appliance.discovery.txt import SERVICE_TYPE, Txt, clean, parse_txt
+from appliance.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,7 @@ class Browser:
                                             handlers=[self._on_change])
 
     async def stop(self) -> None:
-        for task in list(self._pending.values()):
-            task.cancel()
-        for task in list(self._pending.values()):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(list(self._pending.values()))
         if self._browser is not None:
             with contextlib.suppress(Exception):
                 await self._browser.async_cancel()

@@ -32,6 +32,7 @@ from appliance.discovery.txt import local_txt
 from appliance.node import Component, Node
 from appliance.security.challenge import challenge_peer
 from appliance.security.errors import ChallengeError
+from appliance.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,7 @@ class Discovery(Component):
         if self.azc is not None:
             with contextlib.suppress(Exception):
                 await self.azc.async_close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         if self.prober is not None:
             await self.prober.close()
         if self._session is not None:

@@ -22,6 +22,7 @@ from appliance.discovery.registry import Peer, PeerRegistry
 from appliance.discovery.txt import clean
 from appliance.security.challenge import challenge_peer
 from appliance.security.errors import ChallengeError
+from appliance.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,7 @@ class Prober:
                 self._run(peer_id), name=f"probe-{peer_id[:8]}")
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(list(self._tasks.values()))
         self._tasks.clear()
 
     async def probe_once(self, peer: Peer) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 
 from appliance.config import Config
 from appliance.node import Component, Node
+from appliance.tasks import cancel_and_wait
 from appliance.voice import alsa
 from appliance.voice.audio import Audio, float_to_pcm16, is_silent, read_wav, to_pipeline
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
@@ -148,11 +149,8 @@ class VoiceComponent(Component):
     async def stop(self) -> None:
         for task in list(self._announcing):
             task.cancel()
-        if self._mic_task is not None:
-            self._mic_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._mic_task
-            self._mic_task = None
+        await cancel_and_wait([self._mic_task])
+        self._mic_task = None
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._vad_pool.shutdown(wait=False, cancel_futures=True)
 

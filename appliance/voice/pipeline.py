@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from appliance.tasks import cancel_and_wait
 from appliance.voice.audio import PIPELINE_RATE, float_to_pcm16, pcm16_to_float
 from appliance.voice.sentences import SentenceSplitter
 from appliance.voice.vad import Endpointer, VadEvent
@@ -327,10 +328,7 @@ class VoiceSession:
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
-            if not speaker.done():
-                speaker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await speaker
+            await cancel_and_wait([speaker])
 
     async def _speak(self, turn: Turn, sentences: asyncio.Queue[str | None]) -> None:
         rate = self.engine.tts_rate

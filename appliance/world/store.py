@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.node import Component
+from appliance.tasks import cancel_and_wait
 from appliance.world.journal import Journal, encode_record
 from appliance.world.model import (
     Change,
@@ -111,9 +112,7 @@ class LocalWorld(Component):
             # Let queued writes reach the disk before the file closes.
             with contextlib.suppress(Exception):
                 await self._flush_pending()
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+            await cancel_and_wait([self._writer])
             self._writer = None
         await asyncio.to_thread(self._journal.close)
 
