@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -45,6 +46,16 @@ class SandboxUnavailable(Exception):
     """bubblewrap is missing or cannot create its namespaces here."""
 
 
+#: What a shell or Python says when fork() fails with EAGAIN (RLIMIT_NPROC reached).
+_FORK_FAILED = re.compile(r"Cannot fork|fork: (retry: )?Resource temporarily unavailable|"
+                          r"BlockingIOError: \[Errno 11\]|can't start new thread")
+#: What a program says when an allocation fails (RLIMIT_AS reached).
+_NO_MEMORY = re.compile(r"\bMemoryError\b|Cannot allocate memory|memory exhausted|"
+                        r"out of memory")
+#: bwrap's init reports a child killed by signal N as exit status 128 + N.
+_SIGNAL_EXIT_BASE = 128
+
+
 @dataclass(frozen=True)
 class SandboxResult:
     """What one run did."""
@@ -57,35 +68,56 @@ class SandboxResult:
     output_truncated: bool = False
     signal: int | None = None
     """The signal that ended it, when one did (negative return code)."""
+    limits: tuple[str, ...] = ()
+    """Which limits the run hit, in words, e.g. ``CPU time limit (5 s)``."""
 
     @property
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.timed_out and not self.output_truncated
 
     def problem(self) -> str:
-        """Why this run failed, in words ('' when it did not)."""
+        """Why this run failed, in words, naming the limit it hit ('' when it did not fail)."""
+        what = self._ending()
+        return f"{what}: {'; '.join(self.limits)} reached" if what and self.limits else what
+
+    def _ending(self) -> str:
         if self.timed_out:
             return "killed: wall-clock timeout"
         if self.output_truncated:
             return "killed: output limit exceeded"
         if self.signal is not None:
-            try:
-                name = signal.Signals(self.signal).name
-            except ValueError:
-                name = f"signal {self.signal}"
-            hint = " (CPU time limit)" if self.signal in (signal.SIGXCPU, signal.SIGKILL) else ""
-            return f"killed by {name}{hint}"
-        if self.exit_code and self.exit_code > 128:
-            # bwrap's init reports a child killed by signal N as 128 + N.
-            try:
-                name = signal.Signals(self.exit_code - 128).name
-            except ValueError:
-                return f"exit status {self.exit_code}"
-            hint = " (CPU time limit)" if name == "SIGXCPU" else ""
-            return f"killed by {name}{hint}"
+            return f"killed by {_signal_name(self.signal)}"
+        if self.exit_code and self.exit_code > _SIGNAL_EXIT_BASE:
+            name = _signal_name(self.exit_code - _SIGNAL_EXIT_BASE)
+            if name.startswith("SIG"):
+                return f"killed by {name}"
         if self.exit_code:
             return f"exit status {self.exit_code}"
         return ""
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def limits_hit(lim: SandboxConfig, *, rc: int | None, timed_out: bool, truncated: bool,
+               stderr: str) -> tuple[str, ...]:
+    """The limits a run hit, in words: from how it ended and what it said on stderr."""
+    hit = []
+    if rc is not None and (-rc if rc < 0 else rc - _SIGNAL_EXIT_BASE) == signal.SIGXCPU:
+        hit.append(f"CPU time limit ({lim.cpu_s} s)")
+    if _NO_MEMORY.search(stderr):
+        hit.append(f"memory limit ({lim.memory_mb} MB)")
+    if _FORK_FAILED.search(stderr):
+        hit.append(f"process limit ({lim.processes} processes: fork failed)")
+    if truncated:
+        hit.append(f"output limit ({lim.max_output_bytes} bytes)")
+    if timed_out:
+        hit.append(f"wall-clock limit ({lim.timeout_s:g} s)")
+    return tuple(hit)
 
 
 class Sandbox:
@@ -161,11 +193,14 @@ class Sandbox:
                     await asyncio.wait_for(work, REAP_TIMEOUT_S)
         rc = proc.returncode
         killed = timed_out or truncated
+        stderr = err.decode(errors="replace")
         return SandboxResult(
             exit_code=None if killed or rc is None or rc < 0 else rc,
-            stdout=out.decode(errors="replace"), stderr=err.decode(errors="replace"),
+            stdout=out.decode(errors="replace"), stderr=stderr,
             timed_out=timed_out, output_truncated=truncated,
-            signal=-rc if rc is not None and rc < 0 and not killed else None)
+            signal=-rc if rc is not None and rc < 0 and not killed else None,
+            limits=limits_hit(self.limits, rc=None if killed else rc, timed_out=timed_out,
+                              truncated=truncated, stderr=stderr))
 
     def _bwrap_argv(self, argv: list[str]) -> list[str]:
         lim = self.limits

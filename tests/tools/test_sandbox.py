@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 from pathlib import Path
@@ -16,9 +17,13 @@ from appliance.agent.tools.shell import Shell
 from appliance.config import SandboxConfig
 from appliance.security.keys import create_key_file
 
-LIMITS = SandboxConfig(timeout_s=3.0, cpu_s=2, memory_mb=256, processes=16,
+# The wall clock is generous (bwrap + python start slowly on a loaded box) so that each
+# other limit is seen to act on its own; SHORT is for the cases where the wall clock is the point.
+LIMITS = SandboxConfig(timeout_s=60.0, cpu_s=2, memory_mb=256, processes=16,
                        max_output_bytes=4096, tmp_mb=4)
-CALL_TIMEOUT_S = 30.0
+SHORT = dataclasses.replace(LIMITS, timeout_s=3.0)
+CALL_TIMEOUT_S = 120.0
+WALL = "wall-clock"
 
 
 @pytest.fixture
@@ -29,6 +34,11 @@ def shell() -> Shell:
 @pytest.fixture
 def python() -> PythonRunner:
     return PythonRunner(Sandbox(LIMITS))
+
+
+@pytest.fixture
+def short_shell() -> Shell:
+    return Shell(Sandbox(SHORT))
 
 
 def survivors(marker: str) -> list[int]:
@@ -102,29 +112,61 @@ async def test_the_cluster_key_cannot_be_read(shell: Shell, tmp_path: Path) -> N
     assert obs["ok"] is False and "No such file" in obs["error"]
 
 
-async def test_a_fork_bomb_is_contained(shell: Shell) -> None:
+async def test_a_fork_bomb_is_contained(short_shell: Shell) -> None:
     marker = "bomb" + secrets.token_hex(4)
-    obs = await invoke(shell, {"command": f"{marker}() {{ {marker} | {marker} & }}; {marker}; "
-                                          "sleep 30"}, CALL_TIMEOUT_S)
-    assert obs["ok"] is False
-    assert "killed" in obs["error"] or "fork" in obs["error"].lower()
+    obs = await invoke(short_shell, {"command": f"{marker}() {{ {marker} | {marker} & }}; "
+                                                f"{marker}; sleep 30"}, CALL_TIMEOUT_S)
+    assert obs["ok"] is False and "killed" in obs["error"]
+    # It grew into the process limit (forks failed) before the wall clock took the tree.
+    assert f"process limit ({SHORT.processes} processes: fork failed)" in obs["error"], obs
     assert survivors(marker) == []
 
 
-async def test_an_endless_loop_is_killed(python: PythonRunner, shell: Shell) -> None:
-    obs = await invoke(python, {"code": "while True:\n    pass\n"}, CALL_TIMEOUT_S)
-    assert obs["ok"] is False and "killed" in obs["error"]
+async def test_the_process_limit_stops_forks_before_any_timeout(shell: Shell,
+                                                                python: PythonRunner) -> None:
+    seconds = f"6{secrets.randbelow(10**6):06d}.5"  # a sleep nobody else runs: the marker
+    obs = await invoke(shell, {"command": f"for i in $(seq 100); do sleep {seconds} & done; "
+                                          "echo spawned"}, CALL_TIMEOUT_S)
+    assert obs["ok"] is False, obs
+    assert "exit status" in obs["error"] and "Cannot fork" in obs["error"]
+    assert f"process limit ({LIMITS.processes} processes: fork failed) reached" in obs["error"]
+    assert WALL not in obs["error"] and "spawned" not in obs["error"]
+    assert survivors(seconds) == []  # the sleeps died with the sandbox's pid namespace
+    code = ("import os, time\nfor _ in range(100):\n    if os.fork() == 0:\n"
+            "        time.sleep(600)\n")
+    obs = await invoke(python, {"code": code}, CALL_TIMEOUT_S)
+    assert obs["ok"] is False and "BlockingIOError" in obs["error"], obs
+    assert "process limit" in obs["error"] and WALL not in obs["error"]
+
+
+async def test_an_endless_loop_hits_the_cpu_limit(python: PythonRunner, shell: Shell) -> None:
+    # The wall clock (60 s) is far away: only RLIMIT_CPU (2 s) can end these.
+    for tool, args in ((python, {"code": "while True:\n    pass\n"}),
+                       (shell, {"command": "while :; do :; done"})):
+        obs = await invoke(tool, args, CALL_TIMEOUT_S)
+        assert obs["ok"] is False
+        assert obs["error"].startswith(
+            f"killed by SIGXCPU: CPU time limit ({LIMITS.cpu_s} s) reached"), obs
+        assert WALL not in obs["error"]
+
+
+async def test_a_sleeper_hits_the_wall_clock_limit(short_shell: Shell) -> None:
     marker = "sleep" + secrets.token_hex(4)
     # Not burning CPU, and hiding from the process group: the wall clock still ends it.
-    obs = await invoke(shell, {"command": f"setsid sh -c 'sleep 1000 # {marker}' & sleep 1000"},
+    obs = await invoke(short_shell,
+                       {"command": f"setsid sh -c 'sleep 1000 # {marker}' & sleep 1000"},
                        CALL_TIMEOUT_S)
-    assert obs["ok"] is False and "wall-clock timeout" in obs["error"]
+    assert obs["ok"] is False
+    assert obs["error"] == (f"killed: wall-clock timeout: wall-clock limit ({SHORT.timeout_s:g} s) "
+                            "reached")
     assert survivors(marker) == []
 
 
 async def test_an_output_flood_is_cut_off(shell: Shell, python: PythonRunner) -> None:
     obs = await invoke(shell, {"command": "yes flood"}, CALL_TIMEOUT_S)
     assert obs["ok"] is False and "output limit exceeded" in obs["error"]
+    assert f"output limit ({LIMITS.max_output_bytes} bytes)" in obs["error"]
+    assert WALL not in obs["error"]
     assert len(obs["error"]) < 2 * LIMITS.max_output_bytes
     obs = await invoke(python, {"code": "import sys\nsys.stderr.write('e' * 10**7)"},
                        CALL_TIMEOUT_S)
@@ -134,6 +176,8 @@ async def test_an_output_flood_is_cut_off(shell: Shell, python: PythonRunner) ->
 async def test_memory_and_tmp_size_are_limited(python: PythonRunner, shell: Shell) -> None:
     obs = await invoke(python, {"code": "x = bytearray(1024 * 1024 * 1024)"}, CALL_TIMEOUT_S)
     assert obs["ok"] is False and "MemoryError" in obs["error"]
+    assert f"memory limit ({LIMITS.memory_mb} MB) reached" in obs["error"]
+    assert WALL not in obs["error"]
     obs = await invoke(shell, {"command": "head -c 20000000 /dev/zero > /tmp/big"},
                        CALL_TIMEOUT_S)
     assert obs["ok"] is False
