@@ -11,6 +11,8 @@ MIN_MAJOR=3
 MIN_MINOR=11
 
 die() { echo "install.sh: $*" >&2; exit 1; }
+# A refusal before anything was touched (docs/operations.md promises the last line).
+refuse() { die "$*"$'\n'"Nothing was changed."; }
 
 yes=0
 for arg in "$@"; do
@@ -20,11 +22,11 @@ for arg in "$@"; do
   esac
 done
 
-[ "$(id -u)" -eq 0 ] || die "it installs a system service: run it with sudo (sudo ./install.sh)"
+[ "$(id -u)" -eq 0 ] || refuse "it installs a system service: run it with sudo (sudo ./install.sh)"
 
-command -v python3 >/dev/null 2>&1 || die "python3 is missing: apt-get install python3 (3.${MIN_MINOR} or newer)"
+command -v python3 >/dev/null 2>&1 || refuse "python3 is missing: apt-get install python3 (3.${MIN_MINOR} or newer)"
 if ! python3 -c "import sys; sys.exit(sys.version_info < (${MIN_MAJOR}, ${MIN_MINOR}))"; then
-  die "Python $(python3 -c 'import platform; print(platform.python_version())') is too old: hybrid-agent needs ${MIN_MAJOR}.${MIN_MINOR} or newer (Debian 12 / Raspberry Pi OS bookworm has 3.11). Nothing was changed."
+  refuse "Python $(python3 -c 'import platform; print(platform.python_version())') is too old: hybrid-agent needs ${MIN_MAJOR}.${MIN_MINOR} or newer (Debian 12 / Raspberry Pi OS bookworm has 3.11)."
 fi
 
 # Debian splits venv support (ensurepip) into python3-venv.
@@ -33,7 +35,7 @@ if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
     echo "install.sh: installing python3-venv with apt-get"
     apt-get install -y python3-venv || die "apt-get install python3-venv failed"
   else
-    die "Python's venv support is missing: apt-get install python3-venv (or re-run with --yes)"
+    refuse "Python's venv support is missing: apt-get install python3-venv (or re-run with --yes)"
   fi
 fi
 

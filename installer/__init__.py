@@ -31,10 +31,22 @@ class Paths:
     tmpfiles_dir: Path = Path("/etc/tmpfiles.d")
     default_file: Path = Path("/etc/default/hybrid-agent")
     group_file: Path = Path("/etc/group")
+    bin_dir: Path = Path("/usr/local/bin")
+    """Where the ``hybrid-agent`` command is linked, so it is on everyone's PATH (and sudo's)."""
 
     @property
     def venv(self) -> Path:
         return self.opt / "venv"
+
+    @property
+    def command(self) -> Path:
+        """The venv's ``hybrid-agent`` command."""
+        return self.venv / "bin" / SERVICE
+
+    @property
+    def command_link(self) -> Path:
+        """The symlink to :attr:`command` on PATH."""
+        return self.bin_dir / SERVICE
 
     @property
     def record(self) -> Path:

@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from installer import SERVICE, InstallError, Paths, PreflightError
+
+if TYPE_CHECKING:
+    from installer.detect import Facts
+
+Probe = Callable[..., "Facts"]
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -40,19 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, paths: Paths | None = None,
+         probe: Probe | None = None) -> int:
+    """Run the installer; the exit status. ``paths`` and ``probe`` (default: the real
+    :func:`installer.detect.detect`) let tests relocate it and stand in for what a box lacks."""
     args = build_parser().parse_args(argv)
     if args.purge and not args.uninstall:
         print("install.sh: --purge only goes with --uninstall", file=sys.stderr)
         return EXIT_USAGE
     from installer import apply, detect, plan
 
-    paths = Paths()
+    paths = paths or Paths()
     if args.uninstall:
         import os
 
         if os.geteuid() != 0:
-            print("install.sh: run it with sudo", file=sys.stderr)
+            print("install.sh: run it with sudo\nNothing was changed.", file=sys.stderr)
             return EXIT_FAIL
         print(f"uninstalling {SERVICE}")
         apply.uninstall(paths, args.purge)
@@ -68,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.join:
             _check_join(args.join)
-        facts = detect.detect(paths, ports, need_network=args.wheelhouse is None)
+        facts = (probe or detect.detect)(paths, ports, need_network=args.wheelhouse is None)
         the_plan = plan.make_plan(options, facts)
     except PreflightError as exc:
         print(f"install.sh: {exc}\nNothing was changed.", file=sys.stderr)
@@ -92,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("nothing changed: the installed hybrid-agent is up to date")
     print(f"\nhybrid-agent is running: http://{_hostname()}:{the_plan.port}/\n"
-          f"  more: journalctl -u {SERVICE} -f;  {the_plan.paths.venv}/bin/hybrid-agent status "
+          f"  more: journalctl -u {SERVICE} -f;  {SERVICE} status "
           f"--url http://127.0.0.1:{the_plan.port}\n\n$ systemctl status {SERVICE}", flush=True)
     subprocess.run(["systemctl", "status", "--no-pager", "--lines=5", SERVICE], check=False)
     return EXIT_OK

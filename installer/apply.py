@@ -71,6 +71,8 @@ def apply(plan: Plan, src: Path, say: Say = print) -> Result:
         systemctl("daemon-reload")
     services = [SERVICE] + ([TOOLS_SERVICE] if plan.tools_unit else [])
     changed = result.changed
+    # After the snapshot: the command on PATH is no reason to restart the service.
+    link_command(paths, result)
     # Starts and restarts are queued, not awaited: readiness must come from the new
     # invocation, not from the one (still active, or failed) before it.
     stale: dict[str, str] = {}
@@ -105,6 +107,8 @@ def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
             removed.append(str(p))
     systemctl("daemon-reload", check=False)
     systemctl("reset-failed", f"{SERVICE}.service", f"{TOOLS_SERVICE}.service", check=False)
+    if unlink_command(paths):
+        removed.append(str(paths.command_link))
     if paths.opt.exists():
         shutil.rmtree(paths.opt)
         removed.append(str(paths.opt))
@@ -129,29 +133,60 @@ def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
     return removed
 
 
+def link_command(paths: Paths, result: Result) -> None:
+    """Symlink the venv's command onto PATH; anything there that is not a symlink is kept
+    (and a note says so)."""
+    link, target = paths.command_link, paths.command
+    if link.is_symlink():
+        if os.readlink(link) == str(target):
+            return
+    elif link.exists():
+        result.notes.append(f"{link} exists and is not a symlink, so it was left alone: "
+                            f"run {target} instead, or remove {link} and re-run the installer")
+        return
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    os.replace(tmp, link)  # swaps an old symlink atomically
+    result.changes.append(f"linked {link} -> {target}")
+
+
+def unlink_command(paths: Paths) -> bool:
+    """Remove the symlink :func:`link_command` made; whether there was one (others are kept)."""
+    link = paths.command_link
+    if link.is_symlink() and os.readlink(link) == str(paths.command):
+        link.unlink()
+        return True
+    return False
+
+
 def wait_ready(port: int | None, say: Say, timeout_s: float = READY_TIMEOUT_S,
-               service: str = SERVICE, stale: str = "") -> None:
+               service: str = SERVICE, stale: str = "", poll_s: float = READY_POLL_S) -> None:
     """Wait until the unit is active and /health on ``port`` answers 200 (InstallError with
-    the journal when it fails); with no port, active is enough. An invocation whose id is
-    ``stale`` (the one before a queued restart) does not count."""
+    the journal when it fails); with no port, active is enough. Each new state is shown as
+    a "waiting for ..." line. An invocation whose id is ``stale`` (the one before a queued
+    restart) does not count."""
     deadline = time.monotonic() + timeout_s
     url = f"http://127.0.0.1:{port}/health" if port else ""
     last = ""
     start = time.monotonic()
     while time.monotonic() < deadline:
         state = _unit_state(service)
-        if state in ("failed", "inactive") and time.monotonic() - start > 2 * READY_POLL_S:
+        if state in ("failed", "inactive") and time.monotonic() - start > 2 * poll_s:
             raise InstallError(f"{service} did not start ({state}). Last journal lines:\n"
                                + journal_tail(service))
-        line = f"  waiting for {service}: {state}; {_status_text(service)}"
-        if (state == "active" and (not stale or _show(service, "InvocationID") != stale)
-                and (not url or _health_ok(url))):
+        current = state == "active" and (not stale or _show(service, "InvocationID") != stale)
+        health = health_status(url) if url and current else ""
+        if current and (not url or health == "200"):
             say(f"  {service} is ready: {_status_text(service)}")
             return
+        line = f"  waiting for {service}: {state}; {_status_text(service)}" + (
+            f"; /health {health}" if health else "")
         if line != last:
             say(line)
             last = line
-        time.sleep(READY_POLL_S)
+        time.sleep(poll_s)
     raise InstallError(f"{service} was not ready after {timeout_s:.0f} s. Last journal lines:\n"
                        + journal_tail(service))
 
@@ -392,12 +427,15 @@ def _show(service: str, prop: str) -> str:
     return proc.stdout.strip()
 
 
-def _health_ok(url: str) -> bool:
+def health_status(url: str) -> str:
+    """The HTTP status ``url`` answers with ("200", "503", ...), or "no answer"."""
     try:
         with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_S) as resp:
-            return resp.status == 200
+            return str(resp.status)
+    except urllib.error.HTTPError as exc:
+        return str(exc.code)
     except (urllib.error.URLError, OSError):
-        return False
+        return "no answer"
 
 
 def _passwd_users() -> set[str]:

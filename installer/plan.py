@@ -86,7 +86,10 @@ class Plan:
         lines += [
             f"  config      {p.config} (kept if you edited it; new defaults then go to "
             "config.yaml.new)",
-            f"  directories {p.etc}, {p.state}, /var/cache/{SERVICE}, /var/log/{SERVICE}",
+            f"  directories {p.opt}, {p.etc}, {p.state}, /var/cache/{SERVICE}, "
+            f"/var/log/{SERVICE}",
+            f"  command     {p.command_link} -> {p.command} (a file there that is not a "
+            "symlink is kept)",
             f"  models      under {p.models}, verified by SHA-256:",
         ]
         for role in self.roles:
