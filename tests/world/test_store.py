@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
 
+from appliance.world import journal as journal_module
 from appliance.world.journal import JOURNAL_FILE, SNAPSHOT_FILE, JournalCorrupt
 from appliance.world.model import InvalidKey, NotFound, ValueTooLarge, VersionConflict
 from appliance.world.store import LocalWorld
@@ -174,4 +177,42 @@ async def test_a_crash_between_snapshot_and_journal_truncation_replays_cleanly(
     after = {e.key: (e.value, e.version) for e in await world.items()}
     assert after == {**before, "k9": (9, 8)}
     assert (await world.set("next", 1)).version == 9
+    await world.stop()
+
+
+FSYNC_WAIT_S = 60.0
+
+
+async def test_a_write_is_acknowledged_only_after_its_fsync_returns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = await open_world(tmp_path)
+    real_fsync = os.fsync
+    entered, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def held_fsync(fd: int) -> None:
+        """Wraps the real fsync: holds it until the test lets go."""
+        order.append("fsync started")
+        entered.set()
+        release.wait(FSYNC_WAIT_S)
+        real_fsync(fd)
+        order.append("fsync returned")
+
+    monkeypatch.setattr(journal_module.os, "fsync", held_fsync)
+    for write in (world.set("door", "open"), world.delete("door")):
+        entered.clear()
+        release.clear()
+        task = asyncio.ensure_future(write)
+        assert await asyncio.to_thread(entered.wait, FSYNC_WAIT_S)
+        # The record is written (flushed to the file) but its fsync has not returned.
+        assert (tmp_path / JOURNAL_FILE).read_bytes().endswith(b"\n")
+        # Let the loop run a full round trip through the thread pool and other calls.
+        await asyncio.to_thread(lambda: None)
+        await world.items()
+        assert not task.done(), "the write was acknowledged before its fsync returned"
+        release.set()
+        await asyncio.wait_for(task, FSYNC_WAIT_S)
+        order.append("acknowledged")
+    assert order == ["fsync started", "fsync returned", "acknowledged"] * 2
+    monkeypatch.undo()
     await world.stop()
