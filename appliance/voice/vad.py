@@ -3,7 +3,10 @@
 :class:`SileroVad` scores 32 ms windows (512 samples at 16 kHz) with the
 recurrent state carried across calls, so it can follow a live stream.
 :class:`Endpointer` turns those scores into "speech started" and "speech
-ended" with a configurable trailing silence and a bounded utterance length.
+ended" with a configurable trailing silence and a bounded utterance length:
+an utterance that reaches the bound ends there (``truncated``), and the
+speech that runs on past it is dropped until the speaker pauses, so a
+monologue or a television becomes one bounded turn, not a chain of them.
 Both are blocking (onnxruntime) and meant to run in a worker thread.
 """
 
@@ -151,6 +154,7 @@ class Endpointer:
         self._recent: list[np.ndarray] = []  # the last windows, for the pre-roll
         self._speech: list[np.ndarray] = []
         self._in_speech = False
+        self._overflow = False  # past a truncated utterance: ignore speech until a pause
         self._run = 0        # consecutive speech windows while not in speech
         self._silence = 0    # consecutive silent windows while in speech
         self._start_index = 0
@@ -191,6 +195,12 @@ class Endpointer:
     def _step(self, window: np.ndarray, prob: float) -> VadEvent | None:
         i = self._window_index
         self._window_index += 1
+        if self._overflow:
+            self._silence = self._silence + 1 if prob < SILENCE_THRESHOLD else 0
+            if self._silence >= self.trailing_windows:
+                self._overflow = False
+                self._silence = 0
+            return None
         if not self._in_speech:
             self._recent.append(window)
             if len(self._recent) > self._pre_roll_windows + START_WINDOWS:
@@ -224,6 +234,7 @@ class Endpointer:
                       detected_s=(detected if detected is not None else end_index) * WINDOW_S,
                       audio=audio, truncated=truncated)
         self._in_speech = False
+        self._overflow = truncated
         self._speech = []
         self._run = 0
         self._silence = 0

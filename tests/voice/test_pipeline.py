@@ -1,21 +1,28 @@
-"""The turn pipeline with the fake microphone: endpointing, speculative STT, the no-LLM error."""
+"""The turn pipeline with the fake microphone: endpointing, speculative STT, the no-LLM error,
+the configured trailing silence and the utterance length bound."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from appliance.voice.component import VoiceComponent
+from appliance.voice.component import VoiceComponent, VoiceSettings
 from appliance.voice.pipeline import VoiceSession
-from tests.support.fake_audio import FakeMicrophone, FakeSpeaker, wav_to_pcm16
+from tests.support.fake_audio import CHUNK_SAMPLES, FakeMicrophone, FakeSpeaker, wav_to_pcm16
+from tests.voice.conftest import voice_config
 
 pytestmark = pytest.mark.model
 
 ANNOUNCE_TIMEOUT_S = 30.0
+#: RMS (full scale) of a 10 ms frame that counts as speech when trimming espeak's quiet edges.
+LOUD_RMS = 0.02
 
 
 async def _run(voice: VoiceComponent, mic: FakeMicrophone, responder: Any,
@@ -141,3 +148,100 @@ async def test_a_fired_timer_is_spoken_in_the_open_conversation(voice: VoiceComp
     assert [e["type"] for e in events] == ["announcement", "audio"]
     assert session.speaking  # so speech now would barge into it
     await session.close()
+
+
+def _configured(voice: VoiceComponent, models_dir: Path, state: Path, **cfg: Any,
+                ) -> VoiceComponent:
+    """The session's loaded component with voice settings read from a config (as the daemon
+    reads them), so a test can change them without loading Whisper and piper again."""
+    engine = copy.copy(voice)
+    engine.settings = VoiceSettings.from_config(voice_config(models_dir, state, **cfg))
+    return engine
+
+
+def _trimmed(pcm16: bytes) -> bytes:
+    """``pcm16`` without its quiet start and end, so silence put around it is exactly known."""
+    x = np.frombuffer(pcm16, np.int16)
+    frames = x[: len(x) // 160 * 160].astype(np.float32).reshape(-1, 160) / 32768
+    loud = np.nonzero(np.sqrt((frames ** 2).mean(axis=1)) > LOUD_RMS)[0]
+    return x[loud[0] * 160:(loud[-1] + 1) * 160].tobytes()
+
+
+def _silence(seconds: float) -> bytes:
+    return np.zeros(int(seconds * 16000), np.int16).tobytes()
+
+
+async def _feed(session: VoiceSession, pcm16: bytes) -> None:
+    """Feed as fast as the session takes it: the endpointer decides on stream time only."""
+    step = CHUNK_SAMPLES * 2
+    for i in range(0, len(pcm16), step):
+        await session.feed(pcm16[i:i + step])
+
+
+@pytest.mark.parametrize(("trailing_ms", "utterances"), [(300, 2), (1000, 1)])
+async def test_the_configured_trailing_silence_decides_where_an_utterance_ends(
+        voice: VoiceComponent, speech: Callable[..., bytes], models_dir: Path, tmp_path: Path,
+        trailing_ms: int, utterances: int) -> None:
+    engine = _configured(voice, models_dir, tmp_path, trailing_silence_ms=trailing_ms)
+    assert engine.new_endpointer().trailing_windows == round(trailing_ms / 32)
+    events: list[dict[str, Any]] = []
+
+    async def emit(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    session = VoiceSession(engine, conversation_id="pause", emit=emit, output=None,
+                           responder=lambda: None)
+    # Two phrases 0.6 s apart: longer than 0.3 s of trailing silence, shorter than 1.0 s.
+    await _feed(session, _silence(0.3) + _trimmed(wav_to_pcm16(speech("Turn on the lights")))
+                + _silence(0.6) + _trimmed(wav_to_pcm16(speech("and then open the window")))
+                + _silence(1.5))
+    await session.wait_idle()
+    await session.close()
+    kinds = [e["type"] for e in events if e["type"] in ("speech_start", "speech_end")]
+    assert kinds == ["speech_start", "speech_end"] * utterances, events
+    if utterances == 1:
+        final = [e for e in events if e["type"] == "transcript" and e["final"]]
+        assert "lights" in final[0]["text"].lower() and "window" in final[0]["text"].lower()
+    else:
+        ends = [e for e in events if e["type"] == "speech_end"]
+        start2 = [e for e in events if e["type"] == "speech_start"][1]
+        assert ends[0]["t"] < start2["t"] < ends[1]["t"]
+
+
+async def test_an_utterance_over_max_utterance_s_is_cut_and_the_session_carries_on(
+        voice: VoiceComponent, speech: Callable[..., bytes], models_dir: Path,
+        tmp_path: Path) -> None:
+    engine = _configured(voice, models_dir, tmp_path, max_utterance_s=2.0)
+    events: list[dict[str, Any]] = []
+
+    async def emit(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    session = VoiceSession(engine, conversation_id="long", emit=emit, output=None,
+                           responder=lambda: Echo())
+    monologue = _trimmed(wav_to_pcm16(speech(
+        "The quick brown fox jumps over the lazy dog and runs far away across the green field")))
+    assert len(monologue) / 32000 > 4.0  # twice the bound, without a pause
+    await _feed(session, _silence(0.3) + monologue + _silence(1.0))
+    await session.wait_idle()
+    ends = [e for e in events if e["type"] == "speech_end"]
+    # Cut at the bound, and the speech that ran on past it did not start another utterance.
+    assert len(ends) == 1 and ends[0]["truncated"] is True, events
+    assert ends[0]["duration_s"] <= 2.0
+    assert [e["type"] for e in events].count("speech_start") == 1
+    final = [e for e in events if e["type"] == "transcript" and e["final"]]
+    assert len(final) == 1 and "fox" in final[0]["text"].lower(), final
+    assert "field" not in final[0]["text"].lower()  # the overflow was not transcribed
+    reply = next(e for e in events if e["type"] == "reply")
+    assert reply["text"].startswith("You said:") and reply["cut_off"] is False
+
+    # After the pause the session listens as before.
+    del events[:]
+    await _feed(session, wav_to_pcm16(speech("What time is it?")) + _silence(1.0))
+    await session.wait_idle()
+    await session.close()
+    ends = [e for e in events if e["type"] == "speech_end"]
+    assert len(ends) == 1 and ends[0]["truncated"] is False, events
+    final = [e for e in events if e["type"] == "transcript" and e["final"]]
+    assert "time" in final[0]["text"].lower()
+    assert [t.user for t in session.turns][-1] == final[0]["text"]
