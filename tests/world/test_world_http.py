@@ -10,6 +10,8 @@ from typing import Any
 
 import aiohttp
 
+from appliance.web.world_api import HEARTBEAT_S, KEEPALIVE_EVERY
+
 WRITERS = 16
 ACKED_BEFORE_KILL = 1000
 WRITE_TIMEOUT_S = 10.0
@@ -100,6 +102,10 @@ async def test_compare_and_set_over_http(daemon_factory: Callable[..., Any]) -> 
             assert r.status == 400 and (await r.json())["error"]["param"] == "limit"
 
 
+#: The first keep-alive comes after KEEPALIVE_EVERY idle heartbeats; then some slack.
+FEED_WAIT_S = KEEPALIVE_EVERY * HEARTBEAT_S + 30.0
+
+
 async def test_change_feed_over_sse(daemon_factory: Callable[..., Any]) -> None:
     d = await daemon_factory(world={"mode": "local"})
     async with aiohttp.ClientSession() as s, s.get(f"{d.url}/api/world/events") as feed:
@@ -108,14 +114,21 @@ async def test_change_feed_over_sse(daemon_factory: Callable[..., Any]) -> None:
         await feed.content.readline()
         async with s.put(f"{d.url}/api/world/lamp", json="on") as r:
             assert r.status == 200
-        # On purpose longer than the feed's heartbeat: an idle feed must stay open.
-        await asyncio.sleep(2.5)
+        changes = []
+
+        async def read_until(done: Callable[[bytes], bool]) -> None:
+            while True:
+                line = await asyncio.wait_for(feed.content.readline(), FEED_WAIT_S)
+                if line.startswith(b"data:"):
+                    changes.append(json.loads(line[5:]))
+                if done(line):
+                    return
+
+        # An idle feed stays open: it outlives KEEPALIVE_EVERY heartbeats (the keep-alive
+        # comment says so) and still carries the next change.
+        await read_until(lambda line: line.startswith(b": keep-alive"))
         async with s.delete(f"{d.url}/api/world/lamp") as r:
             assert r.status == 200
-        changes = []
-        while len(changes) < 2:
-            line = await asyncio.wait_for(feed.content.readline(), 10)
-            if line.startswith(b"data:"):
-                changes.append(json.loads(line[5:]))
+        await read_until(lambda line: len(changes) == 2)
     assert [(c["op"], c["key"], c["value"]) for c in changes] == [
         ("set", "lamp", "on"), ("delete", "lamp", None)]
