@@ -85,6 +85,7 @@ class Daemon:
         self._route_setups: list[Callable[[web.Application], None]] = []
         self._stop = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._status_sent = ""
         self.watchdog = Watchdog(self.notifier, self.node.healthy)
         self._compose()
 
@@ -300,12 +301,14 @@ class Daemon:
                 raise StartupError(f"{component.name} failed to start: {exc}") from exc
         node.phase = "ready"
         node.ready = True
-        self.notifier.ready(node.status_line())
+        self._status_sent = node.status_line()
+        self.notifier.ready(self._status_sent)
         self.watchdog.start()
         log.info("ready: %s", node.status_line())
 
     async def _status_loop(self) -> None:
-        last = ""
+        """Send STATUS= whenever the line differs from the last one sent (READY's included)."""
+        last = self._status_sent
         while True:
             line = self.node.status_line()
             if line != last:

@@ -51,6 +51,9 @@ async def test_health_goes_503_then_200_across_startup(tmp_path):
                 body = await r.json()
                 assert r.status == 503
                 assert body["ready"] is False and body["status"] == "loading held"
+            # The port is bound and answers, but a component is still loading: no READY=1 yet.
+            sock.take_pending()
+            assert "READY=1" not in sock.lines(), sock.lines()
             # While loading, systemd is asked for more start time.
             assert any(m.startswith("EXTEND_TIMEOUT_USEC=") for m in sock.lines()) or \
                 "EXTEND_TIMEOUT_USEC" in await sock.wait_for("EXTEND_TIMEOUT_USEC=", 5)
@@ -148,3 +151,37 @@ async def test_port_in_use_is_a_clear_startup_failure(daemon_factory):
     with __import__("pytest").raises(RuntimeError) as exc:
         await daemon_factory(http={"port": d1.port})
     assert "cannot listen on 127.0.0.1" in str(exc.value)
+
+
+MAX_BODY = 1024
+
+
+async def test_request_bodies_are_bounded_by_max_body_bytes(daemon_factory):
+    """A body over http.max_body_bytes is a JSON 413 naming the limit, however it is framed."""
+    d = await daemon_factory(http={"max_body_bytes": MAX_BODY})
+    big = b'{"text": "' + b"a" * (2 * MAX_BODY) + b'"}'
+
+    async def chunked():  # no Content-Length: the limit must hold on the bytes that arrive
+        for i in range(0, len(big), 256):
+            yield big[i:i + 256]
+
+    json_ct = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as s:
+        for framing, data in (("content-length", big), ("chunked", chunked())):
+            async with s.post(d.url + "/api/chat", data=data, headers=json_ct) as r:
+                sent = r.request_info.headers
+                if framing == "chunked":
+                    assert sent.get("Transfer-Encoding") == "chunked" and \
+                        "Content-Length" not in sent
+                else:
+                    assert sent["Content-Length"] == str(len(big))
+                assert r.status == 413, (framing, await r.text())
+                err = (await r.json())["error"]
+            assert set(err) >= {"message", "type", "code"}, err
+            assert err["code"] == "body_too_large" and err["type"] == "invalid_request_error"
+            assert f"larger than {MAX_BODY} bytes" in err["message"], err
+        # A body under the limit is read (whatever the agent then answers, it is not a 413).
+        small = b'{"text": "hello"}'
+        async with s.post(d.url + "/api/chat", data=small, headers=json_ct) as r:
+            assert r.status != 413
+            await r.read()
