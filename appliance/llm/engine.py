@@ -107,8 +107,11 @@ class Engine(Component):
         self._thread: threading.Thread | None = None
         self._admitted = 0  # sequences submitted and not yet finished; loop-side count
         self._active = 0  # sequences holding a slot; worker-side
+        # decode_calls / max_seqs_per_decode show the batching: with N sequences decoded
+        # together, one llama_decode yields up to N tokens (turn-taking would give 1 each).
         self.stats = {"requests": 0, "completed": 0, "cancelled": 0, "busy": 0,
-                      "prompt_tokens": 0, "cached_prompt_tokens": 0, "completion_tokens": 0}
+                      "prompt_tokens": 0, "cached_prompt_tokens": 0, "completion_tokens": 0,
+                      "decode_calls": 0, "max_seqs_per_decode": 0}
 
     # LLMClient's name is "local"; Component's name is "llm". A property keeps both.
     @property
@@ -374,6 +377,9 @@ class Engine(Component):
                         seq.outcome = ("error", LLMError(f"llama_decode failed ({rc})"))
                         self._release(seq, mem, free_ids, active)
                     continue
+                self.stats["decode_calls"] += 1
+                if len(in_batch) > self.stats["max_seqs_per_decode"]:
+                    self.stats["max_seqs_per_decode"] = len(in_batch)
                 for seq in in_batch:
                     seq.commit()
                     if seq.logit_index >= 0:

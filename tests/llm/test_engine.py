@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from typing import Any
 
@@ -14,6 +15,10 @@ import pytest
 from appliance.llm.chat import ChatChunk, ChatRequest, InvalidRequest, LLMBusy, PromptTooLong
 
 pytestmark = pytest.mark.model
+
+ADMIT_DEADLINE_S = 30.0
+# Generous: the loop only has to run one callback; it misses this only when blocked.
+LOOP_CALLBACK_DEADLINE_S = 10.0
 
 WEATHER = {"type": "object",
            "properties": {"city": {"type": "string"},
@@ -89,15 +94,34 @@ async def test_seed_makes_sampling_repeatable(make_engine: Any) -> None:
     assert engine.describe()["cached_prompt_tokens"] > 0
 
 
-async def test_two_streams_overlap_in_time_and_both_complete(make_engine: Any) -> None:
+async def test_two_streams_are_decoded_in_one_batch_and_both_complete(
+        make_engine: Any) -> None:
     engine = await make_engine(slots=2)
     a, b = await asyncio.gather(
-        collect(engine, ask("Describe the sea.", temperature=0, max_tokens=24)),
-        collect(engine, ask("Describe a forest.", temperature=0, max_tokens=24)))
+        collect(engine, ask("Describe the sea.", temperature=0, max_tokens=48)),
+        collect(engine, ask("Describe a forest.", temperature=0, max_tokens=48)))
     for _, last, _ in (a, b):
         assert last.finish_reason in ("stop", "length")
-    # Decoded together: each stream got tokens before the other one finished.
-    assert a[2][0] < b[2][-1] and b[2][0] < a[2][-1]
+    stats = engine.describe()
+    generated = a[1].usage["completion_tokens"] + b[1].usage["completion_tokens"]
+    # One llama_decode call held both sequences, and the calls were fewer than the
+    # tokens: taking turns needs at least one call per sampled token.
+    assert stats["max_seqs_per_decode"] == 2, stats
+    assert stats["decode_calls"] < generated, (stats, generated)
+
+
+async def test_each_sequence_samples_with_its_own_seeded_sampler(make_engine: Any) -> None:
+    engine = await make_engine(slots=2)
+    seeded = ask("Tell me a story about a cat.", temperature=1.0, seed=42, max_tokens=24)
+    alone, _, _ = await collect(engine, seeded)
+    beside, other = await asyncio.gather(
+        collect(engine, seeded),
+        collect(engine, ask("Tell me a story about a cat.", temperature=1.0, seed=7,
+                            max_tokens=24)))
+    # A shared sampler (one RNG for the batch) would interleave draws and change the text.
+    assert engine.describe()["max_seqs_per_decode"] == 2
+    assert beside[0] == alone
+    assert other[0] != alone
 
 
 async def test_eight_requests_on_four_slots_all_complete(make_engine: Any) -> None:
@@ -108,8 +132,12 @@ async def test_eight_requests_on_four_slots_all_complete(make_engine: Any) -> No
     for _, last, _ in results:
         assert last.finish_reason in ("stop", "length")
         assert last.usage["completion_tokens"] >= 1
-    assert engine.describe()["completed"] == 8
-    assert engine.describe()["active"] == 0
+    stats = engine.describe()
+    assert stats["completed"] == 8
+    assert stats["active"] == 0
+    generated = sum(last.usage["completion_tokens"] for _, last, _ in results)
+    assert stats["max_seqs_per_decode"] >= 2, stats
+    assert stats["decode_calls"] < generated, (stats, generated)
     # They share the template's system prompt: later ones reuse its KV cells.
     assert engine.describe()["cached_prompt_tokens"] > 0
 
@@ -122,7 +150,11 @@ async def test_full_queue_is_refused_with_busy(make_engine: Any) -> None:
     try:
         await first.__anext__()
         waiting = asyncio.ensure_future(second.__anext__())
-        await asyncio.sleep(0)  # one loop turn: the second request takes the queue place
+        # The second request holds the queue place once it is admitted.
+        deadline = time.monotonic() + ADMIT_DEADLINE_S
+        while engine.describe()["admitted"] < 2:
+            assert time.monotonic() < deadline, engine.describe()
+            await asyncio.sleep(0.01)
         with pytest.raises(LLMBusy) as busy:
             await engine.stream(long).__anext__()
         assert busy.value.retry_after_s > 0
@@ -194,24 +226,33 @@ async def test_response_format_json_schema_is_obeyed(make_engine: Any) -> None:
     jsonschema.validate(json.loads(text), schema)
 
 
-async def test_event_loop_stays_responsive_while_generating(make_engine: Any) -> None:
+async def test_event_loop_runs_callbacks_during_every_decode(
+        make_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before each llama_decode, a callback must run on the loop: impossible if it blocked."""
+    import llama_cpp
+
     engine = await make_engine()
-    ticks = 0
-    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
+    real_decode = llama_cpp.llama_decode
+    decodes: list[bool] = []
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while not done.is_set():
-            ticks += 1
-            await asyncio.sleep(0.01)
+    def decode_after_a_loop_callback(ctx: Any, batch: Any) -> int:
+        ran = threading.Event()
+        on_loop = threading.get_ident() == loop_thread
+        if not on_loop:
+            loop.call_soon_threadsafe(ran.set)
+            ran.wait(LOOP_CALLBACK_DEADLINE_S)
+        decodes.append(not on_loop and ran.is_set())
+        return int(real_decode(ctx, batch))
 
-    task = asyncio.ensure_future(ticker())
-    _, _last, times = await collect(engine, ask("Describe the moon.", temperature=0,
+    monkeypatch.setattr(llama_cpp, "llama_decode", decode_after_a_loop_callback)
+    _, last, times = await collect(engine, ask("Describe the moon.", temperature=0,
                                                max_tokens=32))
-    done.set()
-    await task
-    # The loop ran between tokens: decoding happens on the worker thread.
-    assert ticks >= len(times) // 4 > 0
+    # One decode per sampled token: the loop ran a callback between every two tokens.
+    assert len(decodes) >= last.usage["completion_tokens"] > 1
+    assert len(times) > 1
+    assert all(decodes), decodes
 
 
 async def test_a_huge_string_bound_still_gives_a_valid_tool_call(make_engine: Any) -> None:
