@@ -71,3 +71,42 @@ async def test_world_edit_in_one_tab_appears_in_another(ui_daemon, browser) -> N
     errors = console_errors(driver)
     assert errors == [], json.dumps(errors)
 
+
+
+async def test_a_save_never_overwrites_a_change_made_while_the_form_was_open(
+        ui_daemon, browser) -> None:
+    d = await ui_daemon(world={"mode": "local"})
+    url = d.url + "/api/world/kitchen.light"
+    async with aiohttp.ClientSession() as s, s.put(url, json="off") as r:
+        assert r.status == 200, await r.text()
+    driver = browser()
+    open_ui(driver, d.url, "world")
+    wait(driver, lambda dr: text(dr, "#world-live") == "connected", "the feed never went live")
+    wait(driver, lambda dr: _row_value(dr, "kitchen.light") == '"off"', "initial value not listed")
+    driver.find_element(By.CSS_SELECTOR, "#world tr[data-key='kitchen.light'] button").click()
+    value = driver.find_element(By.ID, "world-value")
+    value.clear()
+    value.send_keys('"on"')
+
+    # Meanwhile someone else changes the key; the feed shows it in the table, but the
+    # form still holds an edit of the old value.
+    async with aiohttp.ClientSession() as s, s.put(url, json="dimmed") as r:
+        assert r.status == 200, await r.text()
+    wait(driver, lambda dr: _row_value(dr, "kitchen.light") == '"dimmed"',
+         "the other change never reached the page")
+    driver.find_element(By.ID, "world-save").click()
+    wait(driver, lambda dr: "changed meanwhile" in text(dr, "#world-error"),
+         "the page saved over a change it never showed in the form")
+    _, stored = await d.get_json("/api/world/kitchen.light")
+    assert stored["value"] == "dimmed", stored
+    assert _row_value(driver, "kitchen.light") == '"dimmed"'
+
+    # Saving again, now knowing the current version, works.
+    driver.find_element(By.ID, "world-save").click()
+    wait(driver, lambda dr: _row_value(dr, "kitchen.light") == '"on"', "the second save failed")
+    _, stored = await d.get_json("/api/world/kitchen.light")
+    assert stored["value"] == "on", stored
+    # Chromium logs every 4xx response; the refused save is the only one expected.
+    unexpected = [e for e in console_errors(driver)
+                  if "412 (Precondition Failed)" not in e["message"]]
+    assert unexpected == [], json.dumps(unexpected)

@@ -330,9 +330,19 @@ function renderWorld(flashKey) {
   $("#world-empty").hidden = rows.length > 0;
 }
 
+// The form remembers the version its value was taken from: the feed may move the table
+// on while the user edits, and the save must then be refused, not overwrite that change.
+function editingFrom(key, version) {
+  const form = $("#world-form");
+  if (key === null) { delete form.dataset.key; delete form.dataset.version; return; }
+  form.dataset.key = key;
+  form.dataset.version = String(version);
+}
+
 function editKey(key) {
   const it = state.world.get(key);
   if (!it) return;
+  editingFrom(key, it.version);
   $("#world-key").value = key;
   $("#world-value").value = JSON.stringify(it.value, null, 2);
   $("#world-value").focus();
@@ -394,16 +404,21 @@ function setupWorld() {
       $("#world-value").focus();
       return;
     }
-    // Compare-and-set against the version this page shows (0: only if still absent), so
-    // an edit never silently overwrites a change made meanwhile in another tab or box.
+    // Compare-and-set against the version the edit started from (else the one this page
+    // shows; 0: only if still absent), so an edit never silently overwrites a change made
+    // meanwhile in another tab or box.
     const known = state.world.get(key);
-    const headers = { "Content-Type": "application/json", "If-Match": String(known ? known.version : 0) };
+    const version = form.dataset.key === key ? form.dataset.version : String(known ? known.version : 0);
+    const headers = { "Content-Type": "application/json", "If-Match": version };
     const r = await fetch(`/api/world/${encodeURIComponent(key)}`,
       { method: "PUT", headers, body: JSON.stringify(value) });
     const body = await r.json().catch(() => ({}));
     if (!r.ok) {
+      const now = body?.error?.param;
+      // The message shows the current version: saving again means overwriting that one.
+      if (r.status === 412 && now !== undefined) editingFrom(key, now);
       err.textContent = r.status === 412
-        ? `“${key}” was changed meanwhile (now version ${body?.error?.param ?? "?"}); check the new value and save again.`
+        ? `“${key}” was changed meanwhile (now version ${now ?? "?"}); check the new value and save again.`
         : errorText(body, r.status);
       loadWorld().catch(() => {});
       return;
@@ -412,6 +427,9 @@ function setupWorld() {
     applyWorldEvent({ op: "set", ...body });
     form.reset();
   });
+  form.addEventListener("reset", () => editingFrom(null));
+  // A key typed by hand is a new edit: it starts from whatever version the page shows.
+  $("#world-key").addEventListener("input", () => editingFrom(null));
 }
 
 // ---------------------------------------------------------------- talk
