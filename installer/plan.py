@@ -96,7 +96,7 @@ class Plan:
             name, size = MODEL_SIZES[role]
             lines.append(f"                {role:<4} {name:<24} {size / 1e6:5.0f} MB")
         lines += [
-            f"  cluster key {p.cluster_key}" + (" (from the join code)" if o.join else
+            f"  cluster key {p.cluster_key}" + (" (written from the join code)" if o.join else
                                                  " (created if absent)"),
             f"  units       {p.unit}, {p.sysusers}, {p.tmpfiles}; enabled and started",
         ]

@@ -112,3 +112,11 @@ def test_model_sizes_match_the_model_catalogue() -> None:
     for role, (name, size) in MODEL_SIZES.items():
         spec = models.DEFAULT_MODELS[role]
         assert (name, size) == (spec.id, spec.size)
+
+
+def test_the_plan_lists_the_directories_it_creates(tmp_path: Path) -> None:
+    plan = make_plan(Options(), dataclasses.replace(facts(tmp_path), paths=Paths(), disk_free={}))
+    [line] = [ln for ln in plan.describe().splitlines() if ln.startswith("  directories ")]
+    for directory in ("/opt/hybrid-agent", "/etc/hybrid-agent", "/var/lib/hybrid-agent",
+                      "/var/cache/hybrid-agent", "/var/log/hybrid-agent"):
+        assert f" {directory}," in line + ",", line
