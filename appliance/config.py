@@ -203,8 +203,9 @@ class ExpertConfig:
     system_prompt: str = _f("", "System prompt of this expert.")
     tools: list[str] = _f([], "Tools it may use; empty means none.")
     model: str = _f("default", "Model id to ask.")
-    tool_choice: str = _f("auto", "First step: auto lets the model choose; required makes it "
-                                  "call a tool.", choices=("auto", "required"))
+    tool_choice: str = _f("auto", "auto lets the model choose; required makes it call a tool "
+                                  "on the first step; always on every step until "
+                                  "agent.max_steps.", choices=("auto", "required", "always"))
 
 
 @dataclass(frozen=True)
@@ -216,8 +217,8 @@ class AgentConfig:
     memory_messages: int = _f(20, "Messages kept per conversation.", min=0, max=10000)
     system_prompt: str = _f("You are a helpful voice assistant. Answer briefly.",
                             "System prompt of the default agent.")
-    tool_choice: str = _f("auto", "First step of the default agent: auto or required.",
-                          choices=("auto", "required"))
+    tool_choice: str = _f("auto", "Of the default agent: auto, required (first step) or "
+                                  "always (every step).", choices=("auto", "required", "always"))
     max_tokens: int = _f(256, "Tokens per model step.", min=1, max=1 << 20)
     max_text_chars: int = _f(8000, "Longest user message accepted.", min=1, max=1_000_000)
     experts: dict[str, ExpertConfig] = _f({}, "Named expert agents.")

@@ -2,7 +2,9 @@
 
 Types and their ``data``:
 
-- ``thought``: ``{"text"}`` what the model said before calling tools
+- ``thought``: ``{"text"}`` what the model said before calling tools; its words
+  were already streamed as ``token`` events (a step is known to be a tool step
+  only at its end), so ``final.text`` is the last step's answer alone
 - ``tool_call``: ``{"id", "name", "arguments", "where"}``
 - ``tool_result``: ``{"id", "name", "ok", "result" | "error"}``
 - ``token``: ``{"text"}`` a piece of the answer, as soon as it is generated

@@ -4,8 +4,11 @@ Each step asks the LLM router with the tools the profile allows; tool calls
 come back complete on the final chunk, run (each under ``agent.tool_timeout_s``,
 arguments validated first) and their observations go back to the model. After
 ``agent.max_steps`` tool calls the model is asked once more without tools, so
-every turn ends in an answer or an error event. Answer tokens are passed on as
-they arrive, so speech can start before the answer is complete.
+every turn ends in an answer or an error event; calls past the budget in one
+answer are not run (their observation says so). The profile's ``tool_choice``:
+``auto`` lets the model choose, ``required`` forces a call on the first step,
+``always`` on every step until the budget is spent. Answer tokens are passed on
+as they arrive, so speech can start before the answer is complete.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from appliance.node import Component
 log = logging.getLogger(__name__)
 
 DEFAULT_AGENT = "default"
+#: tool_choice of a profile that forces a tool call on every step while steps remain.
+ALWAYS = "always"
 #: Longest tool observation given back to the model, in characters.
 MAX_OBSERVATION_CHARS = 4000
 TEMPERATURE = 0.0
@@ -112,7 +117,7 @@ class Agent(Component):
         first = True
         while True:
             offer = bool(specs) and steps < self.cfg.max_steps
-            choice = (profile.tool_choice if first else "auto") if offer else None
+            choice = _step_choice(profile.tool_choice, first) if offer else None
             request = ChatRequest(messages=list(messages), model=profile.model,
                                   max_tokens=self.cfg.max_tokens, temperature=TEMPERATURE,
                                   tools=specs if offer else None, tool_choice=choice,
@@ -149,8 +154,9 @@ class Agent(Component):
                 messages.append({"role": "assistant", "content": said or None,
                                  "tool_calls": calls})
                 for call in calls:
-                    steps += 1
-                    async for event in self._run_call(call, profile, messages):
+                    over = steps >= self.cfg.max_steps
+                    steps += 0 if over else 1
+                    async for event in self._run_call(call, profile, messages, over):
                         yield event
                 continue
             self.memory.append(cid, [user, {"role": "assistant", "content": said}])
@@ -160,7 +166,8 @@ class Agent(Component):
             return
 
     async def _run_call(self, call: dict[str, Any], profile: Profile,
-                        messages: list[dict[str, Any]]) -> AsyncIterator[AgentEvent]:
+                        messages: list[dict[str, Any]],
+                        over_budget: bool) -> AsyncIterator[AgentEvent]:
         fn = call.get("function") or {}
         name = str(fn.get("name", ""))
         call_id = str(call.get("id") or uuid.uuid4().hex[:12])
@@ -171,9 +178,19 @@ class Agent(Component):
                                        "where": where})
         if profile.tools is not None and name not in profile.tools:
             observation = error(f"tool {name!r} is not allowed for agent {profile.name!r}")
+        elif over_budget:
+            observation = error(f"not run: this turn's {self.cfg.max_steps} tool calls "
+                                "(agent.max_steps) are used up")
         else:
             observation = await self.tools.invoke(name, args, self.cfg.tool_timeout_s)
         yield AgentEvent("tool_result", {"id": call_id, "name": name, **observation})
         content = json.dumps(observation, ensure_ascii=False, default=str)
         messages.append({"role": "tool", "tool_call_id": call_id, "name": name,
                          "content": content[:MAX_OBSERVATION_CHARS]})
+
+
+def _step_choice(tool_choice: str, first: bool) -> str:
+    """The OpenAI tool_choice of one step, from the profile's auto/required/always."""
+    if tool_choice == ALWAYS:
+        return "required"
+    return tool_choice if first else "auto"
