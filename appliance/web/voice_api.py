@@ -48,11 +48,12 @@ async def stt_handler(request: web.Request) -> web.Response:
     limit = voice.settings.max_stt_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"WAV is {request.content_length} bytes; at most {limit} are "
-                            "accepted", code="audio_too_large")
+                            "accepted (voice.max_stt_bytes)", code="audio_too_large")
     data = await _read_bounded(request, limit)
+    if len(data) > limit:  # a chunked upload, which announced no length
+        raise ApiError(413, f"WAV is larger than {limit} bytes; at most {limit} are accepted "
+                            "(voice.max_stt_bytes)", code="audio_too_large")
     try:
-        if len(data) > limit:
-            raise AudioTooLong(f"WAV is larger than {limit} bytes")
         transcript = await voice.transcribe_wav(data)
     except AudioTooLong as exc:
         raise ApiError(413, str(exc), code="audio_too_long", param="body") from None

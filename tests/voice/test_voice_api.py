@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from tests.support.fake_audio import FakeMicrophone, wav_to_pcm16
 pytestmark = pytest.mark.model
 
 TURN_TIMEOUT_S = 120.0
+#: voice.max_stt_bytes of the first daemon: above the 21 s WAV, so that one hits the duration bound.
+MAX_STT_BYTES = 1 << 20
 
 
 def _voice(models_dir: Path, **extra: Any) -> dict[str, Any]:
@@ -34,7 +36,8 @@ async def _post(url: str, **kw: Any) -> tuple[int, Any, bytes]:
 
 async def test_stt_tts_bad_input_and_a_turn_without_an_llm(daemon_factory, models_dir: Path,
                                                speech: Callable[..., bytes]) -> None:
-    d = await daemon_factory(**_voice(models_dir))
+    d = await daemon_factory(**_voice(models_dir, max_stt_bytes=MAX_STT_BYTES,
+                                      partial_transcripts=True))
     wav = speech("Turn on the kitchen lights please", rate=44100, channels=2)
     status, data, _ = await _post(f"{d.url}/api/stt", data=wav,
                                   headers={"Content-Type": "audio/wav"})
@@ -57,6 +60,21 @@ async def test_stt_tts_bad_input_and_a_turn_without_an_llm(daemon_factory, model
         status, data, _ = await _post(f"{d.url}/api/stt", data=body_in)
         assert status == want, (words, data)
         assert words in data["error"]["message"], data
+    # More bytes than voice.max_stt_bytes: refused on the announced length, and on a chunked
+    # upload (no length announced) once the limit is passed, with the same code.
+    too_big = write_wav(np.full(MAX_STT_BYTES // 2, 0.1, np.float32), 16000)
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for i in range(0, len(too_big), 1 << 16):
+            yield too_big[i:i + (1 << 16)]
+
+    for body_in in (too_big, chunked()):
+        status, data, _ = await _post(f"{d.url}/api/stt", data=body_in,
+                                      headers={"Content-Type": "audio/wav"})
+        assert status == 413, data
+        assert data["error"]["code"] == "audio_too_large", data
+        assert f"at most {MAX_STT_BYTES}" in data["error"]["message"], data
+        assert "voice.max_stt_bytes" in data["error"]["message"], data
     bad_tts = [({"text": ""}, "empty"), ({"text": "x" * 4001}, "4001 characters"),
                ({}, "empty"), ([1, 2], "JSON object")]
     for body_in, words in bad_tts:
@@ -101,11 +119,24 @@ async def _no_llm_turn_and_bad_socket_input(d: Any, speech: Callable[..., bytes]
     pcm = wav_to_pcm16(speech("What time is it?", pad=(0.3, 0.0)))
     messages = await _talk(d.url, pcm, end=True)
     kinds = [k for k, _ in messages]
-    transcript = next(e for k, e in messages if k == "transcript")
-    assert "time" in transcript["text"].lower()
+    final = next(i for i, (k, e) in enumerate(messages) if k == "transcript" and e["final"])
+    assert "time" in messages[final][1]["text"].lower()
     error = next(e for k, e in messages if k == "error")
     assert error["code"] == "no_llm_available" and "llm" in error["message"].lower()
-    assert kinds.index("transcript") < kinds.index("error") and "pcm" not in kinds
+    assert final < kinds.index("error") and "pcm" not in kinds
+    # voice.partial_transcripts is on: while a long utterance is spoken, the utterance so far
+    # arrives as final:false transcripts, before the end of speech; the final one after it.
+    pcm = wav_to_pcm16(speech("Please turn on the lights in the kitchen and then open the "
+                              "window in the living room", pad=(0.3, 0.0)))
+    messages = await _talk(d.url, pcm)
+    kinds = [k for k, _ in messages]
+    transcripts = [(i, e) for i, (k, e) in enumerate(messages) if k == "transcript"]
+    partials = [i for i, e in transcripts if e["final"] is False]
+    finals = [(i, e) for i, e in transcripts if e["final"] is True]
+    assert partials and partials[0] < kinds.index("speech_end"), messages
+    assert all(messages[i][1]["text"].strip() for i in partials)
+    assert len(finals) == 1 and finals[0][0] > kinds.index("speech_end") > max(partials)
+    assert "window" in finals[0][1]["text"].lower()
     # Bad control messages are answered, not fatal; a bad conversation id is a 400.
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(f"{d.url}/api/voice") as ws:
