@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 
@@ -110,23 +109,43 @@ async def test_blocking_the_event_loop_stops_watchdog_pings(tmp_path):
         sock.close()
 
 
+CONTROL_INTERVALS = 6  # intervals a healthy control watchdog pings while the other is sick
+
+
 async def test_unhealthy_component_withholds_watchdog(tmp_path):
+    """While a component is unhealthy no ping is sent, measured against a healthy control.
+
+    Both watchdogs run on the same loop with the same interval, so however slow
+    this box is, the control's pings count the intervals that really elapsed.
+    """
     sock = NotifySocket(tmp_path / "n.sock")
-    notifier = Notifier(env={"NOTIFY_SOCKET": str(sock.path)})
+    control_sock = NotifySocket(tmp_path / "control.sock")
     healthy = {"ok": True}
-    wd = Watchdog(notifier, healthy=lambda: healthy["ok"], interval_s=0.05)
+    wd = Watchdog(Notifier(env={"NOTIFY_SOCKET": str(sock.path)}),
+                  healthy=lambda: healthy["ok"], interval_s=0.05)
+    control = Watchdog(Notifier(env={"NOTIFY_SOCKET": str(control_sock.path)}),
+                       healthy=lambda: True, interval_s=0.05)
     wd.start()
+    control.start()
     try:
         await sock.wait_for("WATCHDOG=1", timeout=5)
         healthy["ok"] = False
-        before = wd.pings
-        await asyncio.sleep(0.5)
-        assert wd.pings <= before + 1
+        sock.take_pending()
+        before = len(sock.messages)
+        target = control.pings + CONTROL_INTERVALS
+        while control.pings < target:  # each arrival is one interval elapsed on this loop
+            await control_sock.wait_for("WATCHDOG=1", timeout=5)
+        sock.take_pending()
+        withheld = sock.messages[before:]
+        # At most the one ping already decided as health flipped; none per interval after.
+        assert len(withheld) <= 1, withheld
         healthy["ok"] = True
         await sock.wait_for("WATCHDOG=1", timeout=5)
     finally:
         await wd.stop()
+        await control.stop()
         sock.close()
+        control_sock.close()
 
 
 def test_a_full_notify_queue_never_blocks_the_caller(tmp_path, caplog):
@@ -143,24 +162,60 @@ def test_a_full_notify_queue_never_blocks_the_caller(tmp_path, caplog):
         sock.close()
 
 
-def test_ready_and_stopping_wait_for_room_in_a_full_queue(tmp_path):
+def fill_until_send_would_block(path) -> int:
+    """Send filler datagrams to ``path`` until the kernel refuses one; how many it took."""
+    import socket
+
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sent = 0
+    try:
+        while True:
+            try:
+                sender.sendto(f"STATUS=filler {sent}".encode(), socket.MSG_DONTWAIT,
+                              str(path))
+            except BlockingIOError:
+                return sent  # the queue is really full: the next send would block
+            sent += 1
+            assert sent < 1_000_000, "the notify queue never filled"
+    finally:
+        sender.close()
+
+
+def test_ready_and_stopping_wait_for_room_in_a_full_queue(tmp_path, caplog):
     """Essential messages are not dropped: they wait (bounded) until the receiver reads."""
     import threading
 
     sock = NotifySocket(tmp_path / "n.sock")
     try:
         notifier = Notifier(env={"NOTIFY_SOCKET": str(sock.path)})
-        for i in range(100):
-            notifier.status(f"filler {i}")  # fills the queue; the rest are dropped
+        queued = fill_until_send_would_block(sock.path)
+        assert queued > 0
+        notifier.status("dropped")  # not essential: dropped at once, and logged
+        assert any("sd_notify STATUS failed" in r.getMessage() for r in caplog.records)
+        calling = threading.Event()
         drained: list[str] = []
-        reader = threading.Timer(0.3, lambda: drained.extend(sock.take_pending()))
-        reader.start()
-        notifier.ready("ready now")  # blocks until the reader makes room
+
+        def reader() -> None:
+            calling.wait(10)
+            # Make room only after the sender has begun; read until STOPPING=1 arrives.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                drained.extend(sock.take_pending())
+                if any("STOPPING=1" in m for m in drained):
+                    return
+                time.sleep(0.01)  # polling the socket for the condition, bounded by deadline
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        calling.set()
+        notifier.ready("ready now")  # the queue is full: this waits for the reader
         notifier.stopping()
-        reader.join()
-        drained.extend(sock.take_pending())
+        thread.join()
         lines = [line for m in drained for line in m.splitlines()]
-        assert "READY=1" in lines and "STOPPING=1" in lines
+        assert "READY=1" in lines and "STOPPING=1" in lines, lines[-5:]
         assert lines.index("READY=1") < lines.index("STOPPING=1")
+        # Every filler sent before READY=1 was delivered before it: nothing overtook.
+        assert lines.index("READY=1") >= queued
+        assert not any("sd_notify READY failed" in r.getMessage() for r in caplog.records)
     finally:
         sock.close()
