@@ -130,14 +130,15 @@ class AplayOutput:
         """An aplay is open and has not exited (a bad device makes it exit at once)."""
         return self._proc is not None and self._proc.returncode is None
 
-    async def finish(self) -> None:
-        """Let queued audio play out, then end the child."""
+    async def finish(self) -> int | None:
+        """Let queued audio play out, then end the child; aplay's exit status (None if none
+        was running): 0 once it played everything, non-zero when it could not."""
         proc, self._proc = self._proc, None
         if proc is None:
-            return
+            return None
         if proc.stdin is not None:
             proc.stdin.close()
-        await proc.wait()
+        return await proc.wait()
 
     async def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -156,7 +156,11 @@ async def _null_device_round_trip() -> None:
     out = alsa.AplayOutput("null")
     await out.play(np.zeros(2205, np.int16).tobytes(), 22050)
     assert out.bytes_written == 4410
-    await out.finish()
+    assert await out.finish() == 0  # played it all and exited cleanly at the end of input
+    refused = alsa.AplayOutput("no-such-device")
+    with contextlib.suppress(AudioDeviceError):  # it may have exited before the write
+        await refused.play(np.zeros(2205, np.int16).tobytes(), 22050)
+    assert await refused.finish() == 1  # what test_local_audio's 0 tells apart
     source = alsa.ArecordSource("null", 48000)
     chunks = []
     async with contextlib.aclosing(source.chunks()) as stream:  # closes arecord on break
