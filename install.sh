@@ -34,6 +34,8 @@ if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
   if [ "$yes" -eq 1 ] && command -v apt-get >/dev/null 2>&1; then
     echo "install.sh: installing python3-venv with apt-get"
     apt-get install -y python3-venv || die "apt-get install python3-venv failed"
+  elif [ "$yes" -eq 1 ]; then
+    refuse "Python's venv support (python3-venv) is missing and there is no apt-get to install it with: install it, then run this again"
   else
     refuse "Python's venv support is missing: apt-get install python3-venv (or re-run with --yes)"
   fi

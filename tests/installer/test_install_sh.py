@@ -74,3 +74,17 @@ def test_without_root_it_refuses_and_says_run_it_with_sudo() -> None:
     assert proc.returncode == 1
     assert "run it with sudo" in proc.stderr
     assert proc.stderr.rstrip().endswith(NOTHING_CHANGED)
+
+
+def test_with_yes_but_no_apt_get_it_refuses_naming_python3_venv(tmp_path: Path) -> None:
+    bin_dir = _fakes(tmp_path)
+    (bin_dir / "apt-get").unlink()
+    for tool in ("id", "dirname"):  # all install.sh needs besides python3: no /usr/bin
+        (bin_dir / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    bash = shutil.which("bash") or "/bin/bash"
+    proc = subprocess.run([bash, str(INSTALL_SH), "--yes"], capture_output=True, text=True,
+                          check=False, env={"PATH": str(bin_dir)}, timeout=60)
+    assert proc.returncode == 1
+    assert "python3-venv" in proc.stderr and "no apt-get" in proc.stderr
+    assert proc.stderr.rstrip().endswith(NOTHING_CHANGED)
+    assert not (tmp_path / "installer.args").exists()
