@@ -44,7 +44,11 @@ class ConfigError(Exception):
 
 
 def _f(default: Any, doc: str, **meta: Any) -> Any:
-    """A dataclass field with a default and its documentation."""
+    """A dataclass field with a default and its documentation.
+
+    ``meta``: ``min``/``max``/``choices`` bound the value; ``path=True`` marks a
+    file or directory, whose leading ``~`` is expanded.
+    """
     meta["doc"] = doc
     if isinstance(default, list | dict):
         return field(default_factory=functools.partial(copy.deepcopy, default), metadata=meta)
@@ -62,8 +66,9 @@ class NodeConfig:
     tier: str = _f("", "edge, mid or core; empty means detected from the hardware.",
                    choices=("", *TIERS))
     state_dir: str = _f("", "Writable state; empty means $STATE_DIRECTORY, else "
-                            "/var/lib/hybrid-agent.")
-    models_dir: str = _f("", "Where the default models live; empty means <state_dir>/models.")
+                            "/var/lib/hybrid-agent.", path=True)
+    models_dir: str = _f("", "Where the default models live; empty means <state_dir>/models.",
+                         path=True)
 
     @property
     def state_path(self) -> Path:
@@ -114,7 +119,8 @@ class LlmConfig:
 
     mode: str = _f("auto", "auto, local, remote or off.",
                    choices=("auto", "local", "remote", "off"))
-    model: str = _f("", "GGUF file; empty means the default model under node.models_dir.")
+    model: str = _f("", "GGUF file; empty means the default model under node.models_dir.",
+                    path=True)
     context: int = _f(4096, "Context length in tokens, shared by all slots.", min=256, max=1 << 20)
     threads: int = _f(0, "Inference threads; 0 means the number of physical cores.",
                       min=0, max=1024)
@@ -139,8 +145,9 @@ class VoiceConfig:
     """Speech in and out, in-process."""
 
     enabled: bool = _f(True, "Load speech-to-text and text-to-speech.")
-    stt_model: str = _f("", "faster-whisper model directory; empty means the default model.")
-    tts_voice: str = _f("", "Piper .onnx voice; empty means the default voice.")
+    stt_model: str = _f("", "faster-whisper model directory; empty means the default model.",
+                        path=True)
+    tts_voice: str = _f("", "Piper .onnx voice; empty means the default voice.", path=True)
     language: str = _f("auto", "Spoken language code (en, de, ...) or auto.")
     stt_threads: int = _f(0, "STT threads; 0 means the number of physical cores.",
                           min=0, max=1024)
@@ -240,7 +247,8 @@ class WorldConfig:
 class SecurityConfig:
     """The cluster key and request signing."""
 
-    cluster_key_file: str = _f("/etc/hybrid-agent/cluster.key", "The 32-byte cluster key.")
+    cluster_key_file: str = _f("/etc/hybrid-agent/cluster.key", "The 32-byte cluster key.",
+                               path=True)
     replay_window_s: float = _f(60.0, "Signed requests older than this are refused.",
                                 min=1.0, max=3600.0)
 
@@ -484,6 +492,9 @@ def _scalar(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: s
     elif hint is str:
         if not isinstance(value, str):
             raise ConfigError(source, path, f"expected a string, found {_kind(value)}")
+        if meta.get("path"):
+            # A file or directory: `~/models` means the user's, as in a shell.
+            value = os.path.expanduser(value)
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         shown = ", ".join(repr(c) if c == "" else str(c) for c in choices)

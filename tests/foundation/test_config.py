@@ -160,3 +160,33 @@ def test_docs_config_reference_is_current():
     current = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     assert current == config_reference.render(), \
         "docs/configuration.md is stale: run python scripts/config_reference.py"
+
+
+def test_tilde_in_path_keys_means_the_home_directory(tmp_path):
+    """docs/operations.md's `node: {models_dir: ~/hybrid-agent-models}` works as written."""
+    home = tmp_path / "home"
+    cfg_file = tmp_path / "my.yaml"
+    cfg_file.write_text(yaml.safe_dump({
+        "node": {"state_dir": "~/state", "models_dir": "~/hybrid-agent-models"},
+        "llm": {"model": "~/m/model.gguf"},
+        "voice": {"stt_model": "~/whisper", "tts_voice": "~/voice.onnx"},
+        "security": {"cluster_key_file": "~/cluster.key"},
+        "tools": {"timezone": "~not-a-path"},  # only path keys are expanded
+    }))
+    proc = run_cli("config", "check", str(cfg_file), env={"HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr
+    effective = yaml.safe_load(proc.stdout)  # the header line is a YAML comment
+    assert effective["node"]["state_dir"] == f"{home}/state"
+    assert effective["node"]["models_dir"] == f"{home}/hybrid-agent-models"
+    assert effective["llm"]["model"] == f"{home}/m/model.gguf"
+    assert effective["voice"]["stt_model"] == f"{home}/whisper"
+    assert effective["voice"]["tts_voice"] == f"{home}/voice.onnx"
+    assert effective["security"]["cluster_key_file"] == f"{home}/cluster.key"
+    assert effective["tools"]["timezone"] == "~not-a-path"
+
+
+def test_the_without_systemd_example_in_the_docs_uses_a_tilde_the_config_expands():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    assert "models_dir: ~/hybrid-agent-models" in doc  # the example this expansion serves
+    cfg = config_mod.build({"node": {"models_dir": "~/hybrid-agent-models"}}, env={})
+    assert cfg.node.models_dir == str(Path.home() / "hybrid-agent-models")
