@@ -53,3 +53,62 @@ def spoken_wav(path: Path, text: str) -> float:
                     "pad", "0.3", "0.7"], check=True, timeout=SPEECH_TOOL_TIMEOUT_S)
     with wave.open(str(path)) as w:
         return w.getnframes() / w.getframerate()
+
+
+# WCAG 2.x contrast of every visible text run against the first opaque background behind
+# it (semi-transparent layers on the way are blended in). Disabled controls are exempt,
+# as WCAG exempts them; so is text hidden for screen readers only (1 px, clipped).
+CONTRAST_JS = """
+const rgba = (c) => {
+  const m = c.match(/rgba?\\(([^)]*)\\)/);
+  if (!m) return null;
+  const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+  return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+};
+const over = (top, under) => {
+  const a = top[3];
+  return [0, 1, 2].map(i => top[i] * a + under[i] * (1 - a)).concat(1);
+};
+const lum = (c) => {
+  const [r, g, b] = c.slice(0, 3).map(v => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+};
+const background = (el) => {
+  const layers = [];
+  for (let n = el; n; n = n.parentElement) {
+    const bg = rgba(getComputedStyle(n).backgroundColor);
+    if (bg && bg[3] > 0) { layers.push(bg); if (bg[3] >= 1) break; }
+  }
+  let base = [255, 255, 255, 1];
+  if (layers.length && layers[layers.length - 1][3] >= 1) base = layers.pop();
+  for (const l of layers.reverse()) base = over(l, base);
+  return base;
+};
+const found = [];
+for (const el of document.body.querySelectorAll("*")) {
+  const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.data).join("").trim();
+  if (!own || el.closest(":disabled, option, script, style")) continue;
+  if (!el.checkVisibility({ visibilityProperty: true, opacityProperty: true })) continue;
+  const box = el.getBoundingClientRect();
+  if (box.width <= 1 || box.height <= 1 || box.right <= 0 || box.bottom <= 0) continue;
+  const st = getComputedStyle(el);
+  const bg = background(el);
+  const fg = over(rgba(st.color), bg);
+  const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+  const ratio = (hi + 0.05) / (lo + 0.05);
+  const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
+  const need = size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5;
+  const shown = "rgb(" + bg.slice(0, 3).map(Math.round).join(",") + ")";
+  found.push({ text: own.slice(0, 40), id: el.id, tag: el.tagName,
+               ratio: Math.round(ratio * 100) / 100, need, fg: st.color, bg: shown });
+}
+return found;
+"""
+
+
+def text_contrast(driver: WebDriver) -> list[dict[str, Any]]:
+    """Every visible text run on the page with its WCAG contrast ``ratio`` and the ``need``."""
+    return list(driver.execute_script(CONTRAST_JS))

@@ -7,12 +7,16 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser.page import console_errors, open_ui, text, wait
+from appliance.web.ui import STATIC_DIR
+from tests.browser.page import console_errors, open_ui, text, text_contrast, wait
 
 pytestmark = pytest.mark.browser
 
 VIEWS = ("chat", "talk", "cluster", "world")
 LAN_NAME = "kitchen.test"
+PHONE_WIDTH = 375
+# Everything the page downloads (no build step, no CDN): kept small for a slow Wi-Fi.
+STATIC_BUDGET_BYTES = 100 * 1024
 
 
 async def test_page_loads_cleanly_works_by_keyboard_and_fits_a_phone(ui_daemon, browser) -> None:
@@ -38,23 +42,44 @@ async def test_page_loads_cleanly_works_by_keyboard_and_fits_a_phone(ui_daemon, 
     assert driver.switch_to.active_element.get_attribute("id") == "tab-talk"
     assert not driver.find_element(By.ID, "view-chat").is_displayed()
 
-    # Every control has a label; the talk button works on localhost (a secure context).
+    # Every control has an accessible name: a field by its <label> (or aria-label), a
+    # button by its text (or aria-label). The talk button works on localhost.
     unlabelled = driver.execute_script("""
+        const named = (c) => (c.labels && [...c.labels].some(l => l.textContent.trim()))
+          || (c.getAttribute('aria-label') || '').trim()
+          || (c.getAttribute('aria-labelledby') || '').split(' ').some(
+               id => id && document.getElementById(id)?.textContent.trim())
+          || (c.tagName === 'BUTTON' && c.textContent.trim());
         return [...document.querySelectorAll('input, select, textarea, button')]
-          .filter(c => !(c.labels && c.labels.length) && !c.getAttribute('aria-label')
-                       && !c.textContent.trim())
-          .map(c => c.outerHTML.slice(0, 80));""")
+          .filter(c => !named(c)).map(c => c.outerHTML.slice(0, 80));""")
     assert unlabelled == []
+    fields = driver.execute_script(
+        "return document.querySelectorAll('input, select, textarea, button').length")
+    assert fields >= 10, f"only {fields} controls found: the check looked at nothing"
     assert driver.execute_script("return window.isSecureContext")
     assert not driver.find_element(By.ID, "talk-insecure").is_displayed()
 
-    # On a phone no view needs sideways scrolling.
-    driver.set_window_size(390, 844)
+    # Text contrast meets WCAG AA (4.5:1, 3:1 for large text) in every view, light and dark.
+    for scheme in ("light", "dark"):
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+            "features": [{"name": "prefers-color-scheme", "value": scheme}]})
+        assert driver.execute_script(
+            f"return matchMedia('(prefers-color-scheme: {scheme})').matches")
+        for view in VIEWS:
+            driver.find_element(By.ID, f"tab-{view}").click()
+            runs = text_contrast(driver)
+            assert len(runs) >= 3, f"{scheme} {view}: no text measured: {runs}"
+            low = [r for r in runs if r["ratio"] < r["need"]]
+            assert low == [], f"{scheme} {view}: text below WCAG AA contrast: {low}"
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+    # On a phone (375 CSS px, an iPhone SE/mini) no view needs sideways scrolling.
+    driver.set_window_size(PHONE_WIDTH, 812)
     for view in VIEWS:
         driver.find_element(By.ID, f"tab-{view}").click()
         wide = driver.execute_script(
-            "return [document.documentElement.scrollWidth, window.innerWidth]")
-        assert wide[1] < 500, f"not a phone-sized window: {wide}"
+            "return [document.scrollingElement.scrollWidth, window.innerWidth]")
+        assert wide[1] == PHONE_WIDTH, f"not a phone-sized window: {wide}"
         assert wide[0] <= wide[1], f"the {view} view is {wide[0]}px wide on a {wide[1]}px phone"
 
     errors = console_errors(driver)
@@ -84,6 +109,15 @@ async def test_static_files_are_served_from_the_package_with_a_strict_policy(ui_
             async with s.get(f"{d.url}/static/{name}") as r:
                 assert r.status == 200, name
                 assert ctype in r.headers["Content-Type"], (name, r.headers["Content-Type"])
+        # The whole page, every file under /static/, fits the size budget.
+        total = 0
+        for path in sorted(STATIC_DIR.iterdir()):
+            async with s.get(f"{d.url}/static/{path.name}") as r:
+                assert r.status == 200, path.name
+                total += len(await r.read())
+        async with s.get(d.url + "/") as r:
+            total += len(await r.read())
+        assert 0 < total <= STATIC_BUDGET_BYTES, f"the page is {total} bytes"
         async with s.get(d.url + "/static/../ui.py") as r:
             assert r.status in (403, 404)
         async with s.get(d.url + "/static/nope.js") as r:
