@@ -9,6 +9,7 @@ the LLM (the WebSocket test uses the real one).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,17 +22,22 @@ from tests.support.fake_audio import FakeMicrophone, FakeSpeaker, wav_to_pcm16
 
 pytestmark = pytest.mark.model
 
-#: The scripted reply's pace: ~10 words/s, so its last sentences are still being generated
-#: (their synthesis pending) when the user interrupts.
-WORD_S = 0.1
+#: In a scripted text, where the reply stops coming: what follows is "still being generated"
+#: when the user interrupts, whatever the speed of this box, and must never be spoken.
+HOLD = "|"
 LONG_REPLY = ("Paris is the capital of France. It lies on the river Seine in the north of the "
-              "country. About two million people live in the city itself. It is famous for "
+              "country. About two million people live in the city itself. | It is famous for "
               "the Eiffel Tower, the Louvre and its cafes. Many millions of visitors come "
               "every year.")
+#: The user interrupts once this much of the reply was heard...
+HEARD_S = 0.5
+#: ...while at least this much is still queued on the speaker, so the stop is mid-reply.
+AHEAD_S = 1.5
 
 
 class ScriptedReply:
-    """A responder that streams fixed texts word by word and keeps what it is told."""
+    """A responder that streams fixed texts word by word and keeps what it is told; a text
+    stops at HOLD until it is cancelled (the LLM still generating)."""
 
     def __init__(self, *texts: str) -> None:
         self.texts = list(texts)
@@ -39,16 +45,26 @@ class ScriptedReply:
         self.cancelled = False
 
     async def __call__(self, text: str, conversation_id: str) -> AsyncIterator[str]:
+        shown, hold, _ = self.texts.pop(0).partition(HOLD)
         try:
-            for word in self.texts.pop(0).split(" "):
-                await asyncio.sleep(WORD_S)  # a token at a time, at a small LLM's pace
+            for word in shown.split():
+                await asyncio.sleep(0)  # a token at a time
                 yield word + " "
+            if hold:
+                await asyncio.Event().wait()  # the rest never comes before the barge-in
         except (asyncio.CancelledError, GeneratorExit):
             self.cancelled = True
             raise
 
     def record(self, conversation_id: str, turn: Turn) -> None:
         self.recorded.append((conversation_id, turn))
+
+
+class Until:
+    """A condition the fake microphone's ``silence_until`` checks before each 30 ms chunk."""
+
+    def __init__(self, condition: Callable[[], bool]) -> None:
+        self.is_set = condition
 
 
 def onset_s(pcm16: bytes) -> float:
@@ -61,7 +77,7 @@ def onset_s(pcm16: bytes) -> float:
 
 async def run_barge_in(voice: VoiceComponent, speech: Callable[..., bytes],
                        ) -> dict[str, Any]:
-    """One turn interrupted 0.8 s into its playback; what happened, with timings."""
+    """One turn interrupted in the middle of its playback; what happened, with timings."""
     speaker = FakeSpeaker()
     reply = ScriptedReply(LONG_REPLY, "Okay.")
     events: list[dict[str, Any]] = []
@@ -69,14 +85,18 @@ async def run_barge_in(voice: VoiceComponent, speech: Callable[..., bytes],
     async def emit(event: dict[str, Any]) -> None:
         events.append(event)
 
+    def mid_reply() -> bool:
+        now = time.monotonic()
+        heard = sum(max(0.0, min(p.end, now) - p.start) for p in speaker.played)
+        return heard >= HEARD_S and speaker.busy_until - now >= AHEAD_S
+
     session = VoiceSession(voice, conversation_id="barge", emit=emit, output=speaker,
                            responder=lambda: reply)
     interrupt = wav_to_pcm16(speech("Stop. Wait a moment."))
     mic = (FakeMicrophone()
            .silence(0.3)
            .speech(wav_to_pcm16(speech("What is the capital of France?")), "question")
-           .silence_until(speaker.started, "waiting for the reply")
-           .silence(0.8, "listening to the reply")
+           .silence_until(Until(mid_reply), "listening to the reply")  # type: ignore[arg-type]
            .speech(interrupt, "interrupt")
            .silence(1.0))
     async for chunk in mic.chunks():
@@ -97,24 +117,33 @@ async def test_speech_during_playback_stops_it_and_records_the_cut(
     assert "barge_in" in kinds, kinds
     # The reply had started to play before the user spoke again.
     assert kinds.index("audio") < kinds.index("barge_in")
-    # Playback stopped in the middle of what the speaker had, and nothing came after.
+    # Playback stopped in the middle of what the speaker had: fewer seconds heard than were
+    # queued (at least AHEAD_S was still queued when the interruption began).
     assert speaker.stopped_at is not None
-    assert 0.5 < speaker.seconds_heard() < speaker.seconds_queued() - 0.2
+    assert HEARD_S <= speaker.seconds_heard() < speaker.seconds_queued() - 0.2
+    # Nothing of the reply reached the speaker after the stop, and no audio event came
+    # between the barge-in and the interruption's own transcript.
     first_reply = [p for p in speaker.played if p.text != "Okay."]
     assert all(p.handed < speaker.stopped_at for p in first_reply)
-    # Pending generation and synthesis stopped too: the rest of the reply never came.
-    assert reply.cancelled and len(first_reply) < 5
+    barge = kinds.index("barge_in")
+    next_transcript = next(i for i, e in enumerate(events)
+                           if i > barge and e["type"] == "transcript" and e["final"])
+    assert "audio" not in kinds[barge:next_transcript], kinds
+    # Pending generation and synthesis stopped too: the held rest of the reply was never
+    # generated, synthesised or played.
+    assert reply.cancelled
+    assert not any("Eiffel" in p.text for p in speaker.played)
     # The turn is recorded as cut off where it stopped, for the conversation and the responder.
     first = session.turns[0]
     assert "capital" in first.user.lower()
     assert first.cut_off and first.spoken.endswith(CUT_OFF_MARK)
     heard = first.spoken.removesuffix(CUT_OFF_MARK).split()
     assert heard and heard == first.reply.split()[: len(heard)]
-    assert len(heard) < len(LONG_REPLY.split())
+    assert len(heard) < len(first.reply.split())
     assert reply.recorded[0][1] is first and reply.recorded[0][0] == "barge"
     cut = next(e for e in events if e["type"] == "reply" and e["cut_off"])
     assert cut["spoken"] == first.spoken
     # The interruption itself was heard and became the next turn.
-    transcripts = [e["text"].lower() for e in events if e["type"] == "transcript"]
-    assert any("stop" in t or "wait" in t for t in transcripts[1:]), transcripts
+    assert any(w in events[next_transcript]["text"].lower() for w in ("stop", "wait")), events
+    # The bound (about 200 ms) is measured by bench/voice_turn.py, not asserted here.
     print(f"barge-in: playback stopped {result['latency_s'] * 1000:.0f} ms after speech began")
