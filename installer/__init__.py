@@ -26,11 +26,15 @@ class Paths:
     opt: Path = Path("/opt/hybrid-agent")
     etc: Path = Path("/etc/hybrid-agent")
     state: Path = Path("/var/lib/hybrid-agent")
+    cache: Path = Path("/var/cache/hybrid-agent")
+    logs: Path = Path("/var/log/hybrid-agent")
+    tools_state: Path = Path("/var/lib/hybrid-agent-tools")
     unit_dir: Path = Path("/etc/systemd/system")
     sysusers_dir: Path = Path("/etc/sysusers.d")
     tmpfiles_dir: Path = Path("/etc/tmpfiles.d")
     default_file: Path = Path("/etc/default/hybrid-agent")
     group_file: Path = Path("/etc/group")
+    passwd_file: Path = Path("/etc/passwd")
     bin_dir: Path = Path("/usr/local/bin")
     """Where the ``hybrid-agent`` command is linked, so it is on everyone's PATH (and sudo's)."""
 

@@ -113,16 +113,15 @@ def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
         shutil.rmtree(paths.opt)
         removed.append(str(paths.opt))
     if purge:
-        for p in (paths.etc, paths.state, Path(f"/var/lib/{TOOLS_SERVICE}"),
-                  Path(f"/var/cache/{SERVICE}"),
-                  Path(f"/var/log/{SERVICE}"), paths.default_file):
+        for p in (paths.etc, paths.state, paths.tools_state, paths.cache, paths.logs,
+                  paths.default_file):
             if p.is_dir():
                 shutil.rmtree(p)
                 removed.append(str(p))
             elif p.exists():
                 p.unlink()
                 removed.append(str(p))
-        if USER in _passwd_users():
+        if USER in _passwd_users(paths.passwd_file):
             subprocess.run(["userdel", USER], check=False, capture_output=True)
             subprocess.run(["groupdel", USER], check=False, capture_output=True)
             removed.append(f"user {USER}")
@@ -298,7 +297,7 @@ def _user(plan: Plan, src: Path, result: Result, say: Say) -> None:
     p = plan.paths
     if _write_if_changed(p.sysusers, sysusers_text(src, plan.extra_groups), 0o644):
         result.changes.append(f"wrote {p.sysusers}")
-    if USER not in _passwd_users():
+    if USER not in _passwd_users(p.passwd_file):
         say(f"user: creating {USER} with systemd-sysusers")
         result.changes.append(f"created user {USER}")
     _run(["systemd-sysusers", str(p.sysusers)], "creating the user")
@@ -438,9 +437,9 @@ def health_status(url: str) -> str:
         return "no answer"
 
 
-def _passwd_users() -> set[str]:
+def _passwd_users(passwd: Path) -> set[str]:
     try:
-        return {line.split(":", 1)[0] for line in Path("/etc/passwd").read_text().splitlines()}
+        return {line.split(":", 1)[0] for line in passwd.read_text().splitlines()}
     except OSError:
         return set()
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance import tiers
-from installer import SERVICE, USER, Paths, PreflightError
+from installer import USER, Paths, PreflightError
 from installer.detect import Facts
 
 MIN_PYTHON = (3, 11)
@@ -86,8 +86,7 @@ class Plan:
         lines += [
             f"  config      {p.config} (kept if you edited it; new defaults then go to "
             "config.yaml.new)",
-            f"  directories {p.opt}, {p.etc}, {p.state}, /var/cache/{SERVICE}, "
-            f"/var/log/{SERVICE}",
+            f"  directories {p.opt}, {p.etc}, {p.state}, {p.cache}, {p.logs}",
             f"  command     {p.command_link} -> {p.command} (a file there that is not a "
             "symlink is kept)",
             f"  models      under {p.models}, verified by SHA-256:",

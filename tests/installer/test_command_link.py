@@ -52,7 +52,8 @@ def test_a_file_that_is_not_a_symlink_is_kept_with_a_note(tmp_path: Path) -> Non
     assert str(paths.command) in result.notes[0]
 
 
-def test_uninstall_removes_the_link_but_not_a_users_file(tmp_path: Path) -> None:
+def test_uninstall_removes_the_link_but_not_a_users_file(tmp_path: Path,
+                                                         systemctl_calls: Path) -> None:
     paths = _paths(tmp_path)
     apply.link_command(paths, apply.Result())
     removed = apply.uninstall(paths, purge=False, say=lambda _m: None)
