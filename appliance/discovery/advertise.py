@@ -4,6 +4,11 @@ The instance name is the node name, made unique by python-zeroconf on a
 conflict. The TXT ``load`` is refreshed at most every LOAD_REFRESH_S; the
 interfaces' addresses are re-read every ADDRESS_CHECK_S and, when they
 change, zeroconf moves its sockets and the record is re-announced. ``stop`` sends goodbye packets.
+
+Every record sent carries a fresh ``seq``: a browser that still caches an
+identical earlier TXT (a load going 0 -> 1 -> 0 within zeroconf's cache
+cleanup interval) treats the repeat as known and reports no update, so the
+edge's view of the load would stay stuck at 1.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
@@ -33,16 +38,20 @@ class Advertiser:
     """One registered service on an AsyncZeroconf."""
 
     def __init__(self, azc: AsyncZeroconf, *, instance: str, host_label: str, port: int,
-                 txt: Callable[[], dict[str, str]], nics: Callable[[], list[NicAddress]]) -> None:
+                 txt: Callable[[], dict[str, str]], nics: Callable[[], list[NicAddress]],
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._azc = azc
         self._instance = instance_name(instance)
         self._server = f"{_HOST_LABEL.sub('-', host_label.lower()).strip('-') or 'node'}.local."
         self._port = port
         self._txt = txt
         self._nics = nics
+        # The refresh loop's only clock: a test injects its own to count ticks without waiting.
+        self._sleep = sleep
         self._info: AsyncServiceInfo | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_addresses: list[str] = []
+        self._seq = 0
 
     @property
     def name(self) -> str:
@@ -73,7 +82,7 @@ class Advertiser:
         txt = self._txt()
         since_address_check = 0.0
         while True:
-            await asyncio.sleep(LOAD_REFRESH_S)
+            await self._sleep(LOAD_REFRESH_S)
             since_address_check += LOAD_REFRESH_S
             addresses = self._last_addresses
             nics: list[NicAddress] = []
@@ -101,9 +110,10 @@ class Advertiser:
 
     def _build(self, txt: dict[str, str], addresses: list[str], name: str = ""
                ) -> AsyncServiceInfo:
+        self._seq += 1
         return AsyncServiceInfo(
             SERVICE_TYPE, name or f"{self._instance}.{SERVICE_TYPE}",
-            port=self._port, properties=txt, server=self._server,
+            port=self._port, properties={**txt, "seq": str(self._seq)}, server=self._server,
             parsed_addresses=addresses)
 
 

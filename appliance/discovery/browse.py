@@ -51,6 +51,8 @@ class Browser:
         self._on_lost = on_lost
         self._browser: AsyncServiceBrowser | None = None
         self._pending: dict[str, asyncio.Task[None]] = {}
+        # Names updated while their resolution ran: resolved again, so the last TXT wins.
+        self._stale: set[str] = set()
 
     async def start(self) -> None:
         self._browser = AsyncServiceBrowser(self._azc.zeroconf, [SERVICE_TYPE],
@@ -67,11 +69,18 @@ class Browser:
                    state_change: ServiceStateChange) -> None:
         if state_change is ServiceStateChange.Removed:
             task = self._pending.pop(name, None)
+            self._stale.discard(name)
             if task is not None:
                 task.cancel()
             self._on_lost(name)
             return
-        if name in self._pending or len(self._pending) >= MAX_PENDING_RESOLVES:
+        if name in self._pending:
+            self._stale.add(name)
+            return
+        self._start_resolve(service_type, name)
+
+    def _start_resolve(self, service_type: str, name: str) -> None:
+        if len(self._pending) >= MAX_PENDING_RESOLVES:
             return
         self._pending[name] = asyncio.get_running_loop().create_task(
             self._resolve(service_type, name), name="mdns-resolve")
@@ -85,6 +94,9 @@ class Browser:
             log.exception("resolving %s failed", clean(name, 100))
         finally:
             self._pending.pop(name, None)
+        if name in self._stale:
+            self._stale.discard(name)
+            self._start_resolve(service_type, name)
 
 
 async def resolve(azc: AsyncZeroconf, service_type: str, name: str,

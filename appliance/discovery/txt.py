@@ -3,7 +3,9 @@
 Keys: ``id`` (node id), ``tier``, ``roles`` and ``models`` (comma lists),
 ``v`` (version), ``load`` (``inflight/slots``), ``kf`` (cluster-key
 fingerprint), ``boot`` (random per process start: a restarted node's record
-differs from its cached one, so browsers see an update and re-probe at once).
+differs from its cached one, so browsers see an update and re-probe at once),
+and, added by the advertiser, ``seq`` (a counter per record sent: a TXT never
+repeats an earlier one, which browsers would ignore as already cached).
 Everything read from a peer is hostile: decoded leniently, stripped of
 non-printables and capped in length and count.
 """

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 from aiohttp import web
 
+from appliance.config import DiscoveryConfig
 from appliance.discovery.browse import Announcement
 from appliance.discovery.prober import MAX_BACKOFF_S, STARTING_RETRY_S, Prober
 from appliance.discovery.registry import PeerRegistry
@@ -100,3 +103,45 @@ async def test_a_dead_peer_loses_trust_and_is_retried_with_backoff(setup):
         delays.append(prober._delay(peer))
     assert not peer.trusted and not peer.healthy
     assert delays == sorted(delays) and delays[0] == 2.0 and delays[-1] == MAX_BACKOFF_S
+
+
+async def test_a_peer_whose_health_hangs_is_marked_down_after_the_probe_timeout():
+    """/health answers only after probe_once returned: the timeout, not the peer, ended it."""
+    key = generate_key()
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def hanging_health(request: web.Request) -> web.Response:
+        entered.set()
+        await release.wait()  # set by the test only after probe_once returned
+        return web.json_response({"id": PEER_ID, "ready": True})
+
+    app = web.Application()
+    app.router.add_get("/health", hanging_health)
+    runner = web.AppRunner(app, shutdown_timeout=0)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    reg = PeerRegistry()
+    session = aiohttp.ClientSession()
+    defaults = DiscoveryConfig()
+    assert defaults.probe_timeout_s == 1.0  # the documented "1 s timeout"
+    prober = Prober(reg, session, lambda: key, interval_s=defaults.probe_interval_s,
+                    timeout_s=defaults.probe_timeout_s)
+    peer = reg.announce(Announcement(
+        service_name=f"p.{SERVICE_TYPE}", instance="p", addresses=("127.0.0.1",), port=port,
+        txt=parse_txt({"id": PEER_ID, "roles": "llm"})))
+    assert peer is not None
+    peer.healthy = peer.trusted = True  # it was fine until now
+    try:
+        await prober.probe_once(peer)
+        assert entered.is_set(), "the probe never reached the peer's /health"
+        assert not release.is_set()  # the handler was still waiting: only the timeout ended it
+        assert not peer.healthy and not peer.trusted
+        assert peer.failures == 1 and "/health failed" in peer.problem
+        assert reg.select("llm") == []
+    finally:
+        release.set()
+        await prober.close()
+        await session.close()
+        await runner.cleanup()

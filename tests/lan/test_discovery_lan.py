@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 
+from appliance.security.signing import Signer
 from tests.lan.waiting import wait_for
 
 pytestmark = pytest.mark.lan
+
+LLM_CORE = {"llm": {"mode": "local", "serve": True, "slots": 1, "context": 512}}
+CHAT_PATH = "/v1/chat/completions"
+REQUEST_TIMEOUT_S = 120.0
 
 
 def _by_name(peers: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
     return next((p for p in peers if p["name"] == name), None)
 
 
-async def test_edge_lists_core_with_txt_fields_and_trusts_it(lan, lan_node, cluster_key):
-    core = await lan_node("a", "core", cluster_key)
+@pytest.mark.model
+async def test_edge_lists_core_with_txt_fields_and_trusts_it(lan, lan_node, cluster_key,
+                                                             models_dir):
+    core = await lan_node("a", "core", cluster_key, node={"models_dir": str(models_dir)},
+                          **LLM_CORE)
     edge = await lan_node("b", "edge", cluster_key)
 
     async def listed():
@@ -25,12 +37,73 @@ async def test_edge_lists_core_with_txt_fields_and_trusts_it(lan, lan_node, clus
 
     peer = await wait_for(listed, what="the edge to list core-a as trusted and healthy")
     _, health = await core.get_json("/health")
-    assert peer["id"] == health["id"]
+    _, status = await core.get_json("/api/status")
+    signer = Signer(cluster_key.read_bytes())
+    code, models = await _signed(signer, "GET", core.url, "/v1/models")
+    assert code == 200, models
+    assert peer["id"] == health["id"] == status["id"]
     assert peer["tier"] == "core"
     assert peer["url"] == f"http://{lan.addr('a')}:{core.proc.port}"
     assert peer["version"] == health["version"]
     assert len(peer["kf"]) == 16
     assert peer["rtt_s"] is not None
+    assert "llm" in status["roles"] and peer["roles"] == status["roles"]
+    # /v1/models lists the "default" alias first, then the models the TXT announces.
+    assert peer["models"] == [m["id"] for m in models["data"]][1:] != []
+    assert peer["load"] == 0 == status["inflight"]
+
+
+@pytest.mark.model
+async def test_the_edge_sees_a_cores_load_rise_while_a_request_is_in_flight_and_fall_after(
+        lan, lan_node, cluster_key, models_dir):
+    core = await lan_node("a", "core", cluster_key, node={"models_dir": str(models_dir)},
+                          **LLM_CORE)
+    edge = await lan_node("b", "edge", cluster_key)
+
+    async def load_on_edge(check):
+        p = _by_name(await edge.peers(), "core-a")
+        return p if p and p["trusted"] and p["healthy"] and check(p["load"]) else None
+
+    await wait_for(lambda: load_on_edge(lambda load: load == 0), what="core-a idle on the edge")
+    body = json.dumps({"model": "default", "max_tokens": 1,
+                       "messages": [{"role": "user", "content": "Hi."}]}).encode()
+    headers = Signer(cluster_key.read_bytes()).sign_headers("POST", CHAT_PATH, body)
+    release = asyncio.Event()
+
+    async def held_body() -> AsyncIterator[bytes]:
+        # The core counts the request in flight from its headers on; the rest of the
+        # body (and so the request) waits until the test has seen the load on the edge.
+        yield body[:8]
+        await release.wait()
+        yield body[8:]
+
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as s:
+        async def chat() -> tuple[int, Any]:
+            async with s.post(core.url + CHAT_PATH, data=held_body(), headers=headers) as r:
+                return r.status, await r.json(content_type=None)
+
+        held = asyncio.create_task(chat())
+        try:
+            busy = await wait_for(lambda: load_on_edge(lambda load: load > 0),
+                                  what="the edge to see core-a's load above 0")
+            _, status = await core.get_json("/api/status")
+            assert status["inflight"] >= 1
+            assert busy["load"] > 0
+        finally:
+            release.set()
+            code, answer = await held
+    assert code == 200, answer
+    assert answer["system_fingerprint"]
+    await wait_for(lambda: load_on_edge(lambda load: load == 0),
+                   what="the edge to see core-a's load back at 0")
+
+
+async def _signed(signer: Signer, method: str, url: str, path: str) -> tuple[int, Any]:
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as s, s.request(
+            method, url + path, headers=signer.sign_headers(method, path)) as r:
+        return r.status, await r.json(content_type=None)
 
 
 async def _usable(edge, name: str):
@@ -79,6 +152,11 @@ async def test_clean_stop_sends_goodbye_and_the_edge_drops_the_peer(lan, lan_nod
 
     # Only a goodbye removes a peer this soon: a dead-but-silent one stays listed as down.
     await wait_for(dropped, what="the edge to drop core-a after its goodbye")
+    # And it was the goodbye (browser -> registry.lost), not the stale-peer expiry
+    # (FORGET_AFTER_S after the last announcement), that removed it.
+    log = edge.proc.log_path.read_text(errors="replace")
+    assert f"peer core-a ({core.url}) said goodbye" in log, log[-4000:]
+    assert "forgot peer" not in log
 
 
 async def test_two_nodes_with_one_name_get_unique_service_names(lan, lan_node, cluster_key):
