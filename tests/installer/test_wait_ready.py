@@ -73,7 +73,8 @@ def health() -> Iterator[tuple[int, list[int]]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(POLL_S,),
+                              daemon=True)
     thread.start()
     try:
         yield server.server_address[1], answers
