@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from tests.browser.page import console_errors, llm_section, open_ui, wait
@@ -11,6 +13,29 @@ from tests.browser.page import console_errors, llm_section, open_ui, wait
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 ANSWER_WAIT_S = 120.0
 EXPERT = "maths"
+# Tab stops from the tab list to the message box: agent list, New conversation, message.
+MAX_TABS = 6
+# Records, per MutationObserver callback (one batch per update of the page), the tool
+# events added to the last answer and the moment it turned final.
+WATCH_CHAT_JS = """
+window.__chatSeen = [];
+let batch = 0;
+new MutationObserver((records) => {
+  batch += 1;
+  for (const r of records) {
+    if (r.type === "attributes" && r.attributeName === "data-final"
+        && r.target.dataset.final === "true")
+      window.__chatSeen.push({ what: "final", batch, final: true });
+    for (const n of r.addedNodes || []) {
+      if (n.nodeType === 1 && n.classList.contains("event")) {
+        const li = n.closest("li");
+        window.__chatSeen.push({ what: n.dataset.kind, batch, final: li.dataset.final === "true" });
+      }
+    }
+  }
+}).observe(document.getElementById("chat-log"),
+           { childList: true, subtree: true, attributes: true, attributeFilter: ["data-final"] });
+"""
 
 
 def _answers(driver) -> list[dict]:
@@ -44,15 +69,30 @@ async def test_chat_round_trip_streams_the_answer_and_keeps_the_conversation(
     cid = driver.execute_script("return JSON.parse(sessionStorage.getItem('hybrid-agent.chat')).id")
     assert cid
 
-    # A second turn with the expert, typed with Enter, continues the same conversation;
-    # the expert must use its calculator, and the page shows the call and its result.
+    # A second turn with the expert continues the same conversation, all by keyboard: Tab
+    # from the tab list reaches the message box, and Enter sends. The expert must use its
+    # calculator, and the page shows the call and its result.
     agents.select_by_value(EXPERT)
-    box.send_keys("What is 12 times 7?\n")
+    driver.execute_script(WATCH_CHAT_JS)
+    driver.find_element(By.ID, "tab-chat").send_keys(Keys.TAB)
+    path = [driver.switch_to.active_element.get_attribute("id")]
+    while path[-1] != "chat-input" and len(path) < MAX_TABS:
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+        path.append(driver.switch_to.active_element.get_attribute("id"))
+    assert path[-1] == "chat-input", f"Tab never reached the message box: {path}"
+    ActionChains(driver).send_keys("What is 12 times 7?").send_keys(Keys.ENTER).perform()
     wait(driver, lambda dr: len(a := _answers(dr)) == 2 and (a[1]["final"] or a[1]["error"]),
          "no second answer", timeout=ANSWER_WAIT_S)
     second = _answers(driver)[1]
     assert second["error"] is None and second["text"].strip(), second
     assert second["events"][:2] == ["tool_call", "tool_result"], second
+    assert driver.find_element(By.ID, "chat-input").get_attribute("value") == ""
+    # The call was on the page while the answer was still being made: shown in an earlier
+    # update of the page than the final answer, with that answer not yet final.
+    seen = driver.execute_script("return window.__chatSeen")
+    call = next(s for s in seen if s["what"] == "tool_call")
+    final = next(s for s in seen if s["what"] == "final")
+    assert not call["final"] and call["batch"] < final["batch"], seen
     shown = driver.execute_script(
         "return [...document.querySelectorAll('#chat-log li.assistant')][1].textContent")
     assert "→ calculator(" in shown and "← calculator: " in shown, shown
