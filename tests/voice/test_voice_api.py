@@ -188,39 +188,52 @@ async def test_whole_voice_turn_over_the_websocket_with_the_real_llm(
 
 
 async def _barge_in_over_the_socket(url: str, speech: Callable[..., bytes]) -> None:
-    """Speech 0.3 s into the reply's audio: ``barge_in``, ``audio_stop``, a cut-off reply."""
-    question = wav_to_pcm16(speech("What color is the sky?", pad=(0.3, 0.0)))
+    """Speech as soon as a long reply's audio arrives: ``audio_stop`` before any more audio,
+    then ``barge_in`` and the reply recorded as cut off where it stopped."""
+    # Asked for a long answer and interrupted at its first audio, so the reply is still
+    # playing (and generating) when the interruption is heard, however fast this box is.
+    question = wav_to_pcm16(speech("Tell me a long story about a dragon.", pad=(0.3, 0.0)))
     interrupt = wav_to_pcm16(speech("Stop. Wait a moment."))
     events: list[dict[str, Any]] = []
     first_audio = asyncio.Event()
-    cut = asyncio.Event()
     async with aiohttp.ClientSession() as http, http.ws_connect(f"{url}/api/voice") as ws:
 
         async def receive() -> None:
-            while not cut.is_set():
+            """Until the cut-off reply, or (failing that) the interruption's own turn is done."""
+            while True:
                 msg = await ws.receive(timeout=TURN_TIMEOUT_S)
                 if msg.type == aiohttp.WSMsgType.BINARY:
+                    events.append({"type": "pcm", "bytes": len(msg.data)})
                     first_audio.set()
                     continue
                 assert msg.type == aiohttp.WSMsgType.TEXT, msg
                 events.append(json.loads(msg.data))
                 if events[-1]["type"] == "reply" and events[-1]["cut_off"]:
-                    cut.set()
+                    return
+                if [e["type"] for e in events].count("done") == 2:
+                    return
 
         receiver = asyncio.create_task(receive())
         mic = FakeMicrophone().speech(question).silence_until(first_audio) \
-            .silence(0.3).speech(interrupt).silence(1.0)
+            .speech(interrupt).silence(1.0)
         async for chunk in mic.chunks():
             if receiver.done():
                 break
             await ws.send_bytes(chunk)
         await asyncio.wait_for(receiver, TURN_TIMEOUT_S)
     kinds = [e["type"] for e in events]
+    assert "audio_stop" in kinds and "barge_in" in kinds, kinds
     # Playback is stopped first (audio_stop), then the barge-in is reported.
     assert kinds.index("audio") < kinds.index("audio_stop") < kinds.index("barge_in"), kinds
-    # The reply may have finished generating before it was cut; the last word is the cut one.
-    reply = next(e for e in events if e["type"] == "reply" and e["cut_off"])
-    assert events.index(reply) > kinds.index("barge_in") and reply["spoken"].endswith("…")
+    # After audio_stop no more of the reply's audio came: no audio event, no PCM.
+    reply_at = next(i for i, e in enumerate(events) if e["type"] == "reply")
+    after_stop = kinds[kinds.index("audio_stop"):reply_at]
+    assert "audio" not in after_stop and "pcm" not in after_stop, kinds
+    # The reply is recorded as cut off where it stopped: the words heard are fewer than the
+    # words generated (the rest was pending synthesis or playback when the stop came).
+    reply = events[reply_at]
+    assert reply["cut_off"] is True and reply_at > kinds.index("barge_in")
+    assert reply["spoken"].endswith("…"), reply
     heard = reply["spoken"].removesuffix("…").split()
     assert heard == reply["text"].split()[: len(heard)]
-    assert len(heard) < len(reply["text"].split()) or not reply["text"].strip()
+    assert len(heard) < len(reply["text"].split()), reply
