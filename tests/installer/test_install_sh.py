@@ -7,8 +7,10 @@ FAKE_APT_GET (records its arguments). Everything else is the real script under b
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,9 +70,14 @@ def test_without_yes_missing_venv_support_is_refused_naming_python3_venv(
 def test_without_root_it_refuses_and_says_run_it_with_sudo() -> None:
     setpriv = shutil.which("setpriv")
     assert setpriv, "setpriv is missing (util-linux)"
-    proc = subprocess.run([setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                           "bash", str(INSTALL_SH), "--yes"],
-                          capture_output=True, text=True, check=False, timeout=60)
+    # A copy nobody can read wherever the checkout is (pytest's tmp_path is root's only).
+    with tempfile.TemporaryDirectory(prefix="install-sh-") as where:
+        os.chmod(where, 0o755)
+        script = Path(where) / "install.sh"
+        shutil.copy(INSTALL_SH, script)
+        proc = subprocess.run([setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                               "bash", str(script), "--yes"],
+                              capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 1
     assert "run it with sudo" in proc.stderr
     assert proc.stderr.rstrip().endswith(NOTHING_CHANGED)
