@@ -166,7 +166,14 @@ class Daemon:
             urls = {p.url for p in found}
             return found + [e for e in static() if e.url not in urls]
 
-        self.add_component(llm_router.Router(cfg, engine, peers, peer.signer_for(node)))
+        def mark_down(peer_id: str, problem: str) -> None:
+            # A static endpoint's id is its URL, unknown to the registry: a no-op there.
+            registry = getattr(node.get("discovery"), "registry", None)
+            if registry is not None:
+                registry.mark_down(peer_id, problem)
+
+        self.add_component(llm_router.Router(cfg, engine, peers, peer.signer_for(node),
+                                             mark_down))
 
     def _compose_tools(self) -> None:
         """Tools and the tool server (agent issue)."""
@@ -294,6 +301,8 @@ class Daemon:
                                          node.status_line())
             if self._stop.is_set():
                 raise StartupError("stopped while starting")
+            log.debug("starting component %s (allowed %.0fs)", component.name,
+                      component.start_timeout_s)
             try:
                 await component.start()
             except Exception as exc:
@@ -327,6 +336,7 @@ class Daemon:
                         self.config.http.shutdown_grace_s, node.inflight)
         await self.watchdog.stop()
         for component in reversed(list(node.components.values())):
+            log.debug("stopping component %s", component.name)
             try:
                 await component.stop()
             except Exception:

@@ -253,7 +253,7 @@ class Engine(Component):
             else:
                 return ChatChunk(tool_calls=[call], finish_reason="tool_calls", usage=usage,
                                  served_by=self.client_name)
-        if mode == "tools":
+        if mode == "tools" or (mode == "auto" and text.startswith("{")):
             # The grammar was cut short by max_tokens: say so instead of emitting broken JSON.
             return ChatChunk(content=text, finish_reason=finish, usage=usage,
                              served_by=self.client_name)

@@ -5,7 +5,9 @@ peers (trusted healthy cores from discovery, else ``llm.endpoints``); ``auto``
 -> the peers, then the engine; ``off`` -> none. A candidate that fails before
 its first token is skipped for the next one while ``llm.failover_budget_s``
 lasts (the local engine, being last, is always tried); a failure after the
-first token surfaces as :class:`StreamInterrupted`. A conversation sticks to
+first token surfaces as :class:`StreamInterrupted`. A peer that failed is
+tried last for a while and reported through ``mark_down`` (the discovery
+registry's, so nothing else picks it either). A conversation sticks to
 the peer that served it while that peer stays a candidate (warm prompt cache).
 """
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 # A peer that failed is tried after the others for this long.
 DOWN_FOR_S = 15.0
 MAX_STICKY = 4096
+MAX_PROBLEM_CHARS = 300
 SESSION_LIMIT = 64
 
 
@@ -54,6 +57,9 @@ class Endpoint:
 PeerSource = Callable[[], list[Any]]
 """Returns peers best first; each has ``.url``, ``.name``, ``.id`` (and maybe ``.models``)."""
 
+MarkDown = Callable[[str, str], None]
+"""Called with a peer's id and the problem when it failed before its first token."""
+
 
 def static_peers(urls: list[str]) -> PeerSource:
     """A peer source over fixed endpoint URLs (``llm.endpoints``)."""
@@ -69,11 +75,14 @@ class Router(Component):
     start_timeout_s = 5.0
 
     def __init__(self, cfg: LlmConfig, local: LLMClient | None, peers: PeerSource,
-                 signer: Signer | None = None) -> None:
+                 signer: Signer | None = None, mark_down: MarkDown | None = None) -> None:
         self.cfg = cfg
         self.local = local
         self._peers = peers
         self._signer = signer
+        # The discovery registry's mark_down: other callers stop picking the peer at once,
+        # not only after its next failed health probe.
+        self._mark_down = mark_down
         self._timeouts = Timeouts(cfg.connect_timeout_s, cfg.first_token_timeout_s,
                                   cfg.idle_timeout_s)
         self._session: aiohttp.ClientSession | None = None
@@ -114,8 +123,11 @@ class Router(Component):
         for key, client in candidates:
             is_local = client is self.local
             if problems and not is_local and time.monotonic() >= deadline:
-                problems.append(f"failover budget of {self.cfg.failover_budget_s:g}s used up")
-                break
+                # Skip the remaining peers; the local model (always last) is still tried.
+                used_up = f"failover budget of {self.cfg.failover_budget_s:g}s used up"
+                if used_up not in problems:
+                    problems.append(used_up)
+                continue
             agen: Any = client.stream(request).__aiter__()
             try:
                 try:
@@ -129,6 +141,7 @@ class Router(Component):
                     problems.append(f"{client.name}: {what}")
                     if not is_local:
                         self._down[key] = time.monotonic() + DOWN_FOR_S
+                        self._report_down(key, f"llm request failed: {what}")
                     self.stats["failovers"] += 1
                     log.warning("llm: %s failed before its first token: %s", client.name, what)
                     continue
@@ -149,6 +162,14 @@ class Router(Component):
         raise NoLLMAvailable("no LLM could answer: " + "; ".join(problems))
 
     # ------------------------------------------------------------ helpers
+
+    def _report_down(self, key: str, problem: str) -> None:
+        if self._mark_down is None:
+            return
+        try:
+            self._mark_down(key, problem[:MAX_PROBLEM_CHARS])
+        except Exception:
+            log.exception("llm: marking %s down failed", key)
 
     def _use_local(self) -> bool:
         return self.cfg.mode in ("local", "auto")

@@ -61,6 +61,15 @@ async def wait_inflight(d, n: int) -> None:
             await asyncio.sleep(0.05)  # polling a condition, not hoping a fixed time suffices
 
 
+async def wait_logged(d, text: str) -> None:
+    """Wait until the daemon's output contains ``text``."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            if text in d.log():
+                return
+            await asyncio.sleep(0.05)  # polling the log file for the condition
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_a_request_in_flight_at_the_signal_completes_and_exit_is_0(daemon_factory, sig):
     d = await daemon_factory(world={"mode": "local"})
@@ -149,3 +158,69 @@ async def test_status_line_is_sent_again_when_it_changes(daemon_factory):
     statuses = [line for line in d.notify.lines() if line.startswith("STATUS=")]
     after_ready = statuses[statuses.index(first):]
     assert all(a != b for a, b in itertools.pairwise(after_ready)), after_ready
+
+
+@pytest.mark.parametrize("level", ["debug", "warning"])
+async def test_log_level_comes_from_the_config(daemon_factory, level):
+    d = await daemon_factory(logging={"level": level})
+    assert await d.stop() == 0
+    lines = d.log().splitlines()
+    levels = {line.split()[1] for line in lines if len(line.split()) > 1}
+    if level == "debug":
+        assert "DEBUG" in levels and "INFO" in levels, lines
+        assert any("DEBUG   appliance.daemon: starting component agent" in line
+                   for line in lines), lines
+    else:
+        assert not levels & {"DEBUG", "INFO"}, lines
+        # Still logging: the missing cluster key of the test config is an error worth saying.
+        assert "ERROR" in levels, lines
+
+
+WATCHDOG_USEC = 400_000  # the daemon pings every 0.2 s
+CONTROL_PINGS = 8  # intervals a healthy in-test watchdog counts while the daemon's is sick
+
+
+async def test_watchdog_is_withheld_while_a_real_component_is_unhealthy(
+        tmpfs, daemon_factory, tmp_path):
+    """The world store's disk fills up: its journal write fails, it turns unhealthy, no pings."""
+    from appliance.daemon import Watchdog
+    from appliance.systemd import Notifier
+    from tests.foundation.conftest import fill
+    from tests.support.notify import NotifySocket
+
+    small = tmpfs("1m")
+    d = await daemon_factory(watchdog_usec=WATCHDOG_USEC, world={"mode": "local"},
+                             node={"state_dir": str(small / "state")})
+    for _ in range(2):
+        await d.notify.wait_for("WATCHDOG=1", WAIT_S)  # pinging while healthy
+    assert fill(small) > 0
+    import aiohttp
+
+    async with aiohttp.ClientSession() as s:
+        # A value larger than a page needs new space on the full disk: the journal write fails.
+        async with s.put(d.url + "/api/world/big", json={"v": "x" * 16384}) as r:
+            assert r.status >= 500, await r.text()
+            assert "durable" in (await r.json())["error"]["message"]
+    await wait_logged(d, "withholding the watchdog ping")
+    d.notify.take_pending()
+    seen = len(d.notify.messages)
+    # Count intervals with a healthy watchdog of the same period in this process.
+    control_sock = NotifySocket(tmp_path / "control.sock")
+    control = Watchdog(Notifier(env={"NOTIFY_SOCKET": str(control_sock.path)}),
+                       healthy=lambda: True, interval_s=WATCHDOG_USEC / 2e6)
+    control.start()
+    try:
+        while control.pings < CONTROL_PINGS:
+            await control_sock.wait_for("WATCHDOG=1", WAIT_S)
+    finally:
+        await control.stop()
+        control_sock.close()
+    d.notify.take_pending()
+    after = [m for _, m in d.notify.messages[seen:] if "WATCHDOG=1" in m]
+    assert after == [], after
+    _, status = await d.get_json("/api/status")
+    assert status["components"]["world"]["healthy"] is False
+    assert "No space left" in status["components"]["world"]["error"]
+    _, health = await d.get_json("/health")
+    assert health["unhealthy"] == ["world"]
+    assert await d.stop() == 0

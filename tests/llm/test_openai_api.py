@@ -163,3 +163,75 @@ async def test_node_without_llm_answers_503(daemon_factory: Any) -> None:
                                             messages=[{"role": "user", "content": "hi"}])
     assert err.value.status_code == 503
     assert err.value.code == "no_llm_available"
+
+
+async def test_tool_choice_auto_and_none_and_json_object(daemon_factory: Any,
+                                                        models_dir: Path) -> None:
+    d = await daemon_factory(llm=llm_section(models_dir))
+    schemas = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
+    prompts = ["What's the weather in Paris for 3 days?", "Tell me a joke.",
+               "Start a timer for 5 minutes."]
+    async with client(d) as c:
+        # "auto" is the default: each answer is either text or a schema-valid call.
+        autos = await asyncio.gather(*[c.chat.completions.create(
+            model="default", tools=TOOLS, temperature=0.8, seed=i, max_tokens=40,
+            messages=[{"role": "user", "content": p}],
+            **({"tool_choice": "auto"} if i % 2 else {}))
+            for i, p in enumerate(prompts)])
+        nones = await asyncio.gather(*[c.chat.completions.create(
+            model="default", tools=TOOLS, tool_choice="none", temperature=0, max_tokens=16,
+            messages=[{"role": "user", "content": p}]) for p in prompts[:2]])
+        as_json = await c.chat.completions.create(
+            model="default", response_format={"type": "json_object"}, temperature=0,
+            max_tokens=120, messages=[{"role": "user", "content":
+                                       "Give me a person with a name and an age as JSON."}])
+    for done in autos:
+        choice = done.choices[0]
+        if choice.finish_reason == "tool_calls":
+            (call,) = choice.message.tool_calls or []
+            jsonschema.validate(json.loads(call.function.arguments),
+                                schemas[call.function.name])
+        else:
+            assert choice.finish_reason in ("stop", "length"), choice
+            assert not choice.message.tool_calls
+            assert isinstance(choice.message.content, str)
+    for done in nones:
+        choice = done.choices[0]
+        assert choice.finish_reason in ("stop", "length")
+        assert not choice.message.tool_calls
+        assert choice.message.content
+    assert as_json.choices[0].finish_reason == "stop"
+    assert isinstance(json.loads(as_json.choices[0].message.content or ""), dict)
+
+
+async def test_raw_sse_is_one_chunk_stream_ending_with_done(daemon_factory: Any,
+                                                           models_dir: Path) -> None:
+    """Read with aiohttp, not the openai client, which would tolerate deviations."""
+    d = await daemon_factory(llm=llm_section(models_dir))
+    body = {"model": "default", "stream": True, "max_tokens": 12, "temperature": 0,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "Name three fruits."}]}
+    lines: list[str] = []
+    async with aiohttp.ClientSession() as s, \
+            s.post(d.url + "/v1/chat/completions", json=body) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        async for raw in r.content:
+            lines.append(raw.decode())
+    events = [line.strip() for line in lines if line.strip()]
+    # SSE framing: every event is one "data: " line followed by a blank line.
+    assert "".join(lines) == "".join(f"{e}\n\n" for e in events)
+    assert all(e.startswith("data: ") for e in events), events
+    assert events[-1] == "data: [DONE]"
+    chunks = [json.loads(e[len("data: "):]) for e in events[:-1]]
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+    (cid,) = {c["id"] for c in chunks}
+    assert cid.startswith("chatcmpl-")
+    assert len({c["created"] for c in chunks}) == 1 and len({c["model"] for c in chunks}) == 1
+    with_choices = [c for c in chunks if c["choices"]]
+    assert with_choices[0]["choices"][0]["delta"]["role"] == "assistant"
+    finishes = [c["choices"][0]["finish_reason"] for c in with_choices]
+    assert finishes[:-1] == [None] * (len(finishes) - 1)
+    assert finishes[-1] in ("stop", "length")
+    # The usage chunk comes last, with no choices, as OpenAI sends it.
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] >= 1
