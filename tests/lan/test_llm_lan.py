@@ -6,8 +6,10 @@ import asyncio
 import json
 import sys
 
+import aiohttp
 import pytest
 
+from appliance.security.signing import Signer
 from tests.lan.waiting import wait_for
 
 pytestmark = [pytest.mark.lan, pytest.mark.model]
@@ -25,9 +27,9 @@ print(json.dumps({"served_by": r.system_fingerprint, "content": r.choices[0].mes
 """
 
 
-async def _chat(lan, edge) -> dict:
+async def _chat(lan, edge, member: str = "b") -> dict:
     proc = await asyncio.create_subprocess_exec(
-        "ip", "netns", "exec", lan.ns("b"), sys.executable, "-c", CLIENT, str(edge.proc.port),
+        "ip", "netns", "exec", lan.ns(member), sys.executable, "-c", CLIENT, str(edge.proc.port),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), CHAT_TIMEOUT_S)
     assert proc.returncode == 0, err.decode()[-2000:]
@@ -53,5 +55,42 @@ async def test_edge_chat_is_served_by_a_core_llm_and_fails_over_after_kill_9(
 
     await cores[served].stop(9)
     other = next(name for name in cores if name != served)
-    answer = await _chat(lan, edge)
+    answer = await _chat(lan, edge)  # the very next request after the kill
     assert answer["served_by"] == other
+    dead = next(p for p in await edge.peers() if p["name"] == served)
+    assert dead["healthy"] is False
+    assert [p["name"] for p in await edge.peers(role="llm")] == [other]
+
+
+async def test_a_node_with_llm_serve_false_refuses_the_lan_and_does_not_advertise_llm(
+        lan, lan_node, cluster_key, models_dir):
+    private = await lan_node("a", "mid", cluster_key, node={"models_dir": str(models_dir)},
+                             llm={"mode": "local", "serve": False, "slots": 1, "context": 512})
+    edge = await lan_node("b", "edge", cluster_key, llm={"mode": "remote"})
+
+    async def trusted(node, name: str):
+        p = next((p for p in await node.peers() if p["name"] == name), None)
+        return p if p and p["trusted"] and p["healthy"] else None
+
+    mid = await wait_for(lambda: trusted(edge, "mid-a"), what="the edge to trust mid-a")
+    seen_edge = await wait_for(lambda: trusted(private, "edge-b"), what="mid-a to trust edge-b")
+    # Neither advertises the llm role: one keeps its LLM to itself, the other has none.
+    assert "llm" not in mid["roles"] and mid["models"] == []
+    assert "llm" not in seen_edge["roles"]
+    assert await edge.peers(role="llm") == []
+    # A correctly signed request from the LAN is refused as not served (not as unsigned) ...
+    body = json.dumps({"model": "default", "max_tokens": 8,
+                       "messages": [{"role": "user", "content": "Say hi."}]}).encode()
+    signer = Signer(cluster_key.read_bytes())
+    timeout = aiohttp.ClientTimeout(total=CHAT_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as s:
+        for method, path, data in (("POST", "/v1/chat/completions", body),
+                                   ("GET", "/v1/models", b"")):
+            async with s.request(method, private.url + path, data=data or None,
+                                 headers=signer.sign_headers(method, path, data)) as r:
+                answer = await r.json(content_type=None)
+                assert r.status == 403, answer
+                assert answer["error"]["code"] == "not_served"
+    # ... while the same LLM answers its own box's loopback.
+    local = await _chat(lan, private, member="a")
+    assert isinstance(local["content"], str)
