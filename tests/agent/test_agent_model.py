@@ -16,6 +16,7 @@ from appliance.agent.tools.clock import Clock
 from appliance.agent.tools.registry import ToolRegistry
 from appliance.agent.tools.world_tools import WorldGet, WorldList, WorldSet
 from appliance.config import AgentConfig, ExpertConfig
+from appliance.llm.chat import ChatChunk, ChatRequest
 from appliance.llm.engine import Engine, EngineSettings
 from appliance.world.store import LocalWorld
 
@@ -52,6 +53,12 @@ def experts() -> dict[str, ExpertConfig]:
         "home": ExpertConfig(system_prompt="You control the home by setting keys of the world "
                                            "model with world_set.",
                              tools=["world_set"], tool_choice="required"),
+        "look": ExpertConfig(system_prompt="You read the home state with world_get.",
+                             tools=["world_get"], tool_choice="required"),
+        "list": ExpertConfig(system_prompt="You list the home state with world_list. The "
+                                           "prefix selects keys: 'kitchen.' lists the kitchen, "
+                                           "'' lists everything.",
+                             tools=["world_list"], tool_choice="required"),
     }
 
 
@@ -112,3 +119,71 @@ async def test_unknown_agent_is_an_error_event(engine: Engine, world: LocalWorld
     events = [e async for e in make_agent(engine, world).run("hi", agent="nobody")]
     assert [e.type for e in events] == ["error"]
     assert events[0].data["code"] == "unknown_agent" and "calc" in events[0].data["message"]
+
+
+async def test_world_get_and_world_list_through_the_agent(engine: Engine,
+                                                          world: LocalWorld) -> None:
+    await world.set("kitchen.light", "on")
+    await world.set("hall.temperature", 21)
+    await world.set("kitchen.oven", {"state": "off"})
+    await world.set("kitchen.light", "off")  # now version 4
+    agent = make_agent(engine, world)
+    events = await turn(agent, "Get the key kitchen.light", agent="look")
+    call, result = one(events, "tool_call"), one(events, "tool_result")
+    assert call["name"] == "world_get"
+    stored = await world.get(call["arguments"]["key"])
+    assert stored is not None, call  # the model asked for a key that is there...
+    # ...and the observation is exactly what the store holds for it.
+    assert result == {"id": call["id"], "name": "world_get", "ok": True,
+                      "result": stored.to_json()}
+    events = await turn(agent, "What is in the kitchen?", agent="list")
+    call, result = one(events, "tool_call"), one(events, "tool_result")
+    assert call["name"] == "world_list" and result["ok"] is True, result
+    prefix = call["arguments"].get("prefix", "")
+    expected = {e.key: e.value for e in await world.items() if e.key.startswith(prefix)}
+    assert expected, call  # the prefix it chose selects something
+    assert result["result"] == {"entries": expected, "truncated": False}
+
+
+class RecordingClient:
+    """Passes every request to the real engine and keeps a copy (the model is real)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.name = engine.name
+        self.requests: list[ChatRequest] = []
+
+    def model_ids(self) -> list[str]:
+        return self.engine.model_ids()
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        self.requests.append(request)
+        async for chunk in self.engine.stream(request):
+            yield chunk
+
+
+async def test_always_makes_the_real_model_call_a_tool_each_step_up_to_max_steps(
+        engine: Engine, world: LocalWorld) -> None:
+    tools = ToolRegistry([Calculator(), Clock("UTC")])
+    cfg = AgentConfig(max_steps=3, max_tokens=48, experts={
+        "calc": ExpertConfig(system_prompt="You are a calculator assistant. Use the calculator "
+                                           "tool for arithmetic.",
+                             tools=["calculator"], tool_choice="always")})
+    client = RecordingClient(engine)
+    events = await turn(Agent(cfg, tools, lambda: client), "What is 12 times 7, plus 5?",
+                        agent="calc")
+    kinds = [e.type for e in events]
+    assert kinds.count("tool_call") == 3 and kinds.count("tool_result") == 3, kinds
+    calls = [e.data for e in events if e.type == "tool_call"]
+    results = [e.data for e in events if e.type == "tool_result"]
+    assert [c["name"] for c in calls] == ["calculator"] * 3
+    assert [r["id"] for r in results] == [c["id"] for c in calls]
+    for c, r in zip(calls, results, strict=True):
+        assert r == {"id": c["id"], "name": "calculator",
+                     **await invoke(Calculator(), c["arguments"], 5.0)}
+    assert events[-1].data["steps"] == 3
+    # Three forced steps with only the expert's tool, then one answer without tools.
+    assert [r.tool_choice for r in client.requests] == ["required"] * 3 + [None]
+    assert [[t["function"]["name"] for t in r.tools or []] for r in client.requests] == \
+        [["calculator"]] * 3 + [[]]
+    assert kinds.index("final") > max(i for i, k in enumerate(kinds) if k == "tool_result")
