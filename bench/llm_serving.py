@@ -12,8 +12,16 @@ compare within one run):
   the llama-cpp-python 0.3.36 sdist (``-np`` = --slots), see docs/performance.md.
 
 Each of 1, 4, 8 concurrent streaming clients asks for --tokens tokens at temperature 0.
-Also the hop: time to first token through an edge daemon that routes to a core vs the
-core directly. Run: ``.venv/bin/python bench/llm_serving.py [--rounds 2]``.
+
+Also the hop (``hop`` in the JSON): time to first token through an edge daemon that
+routes to a core vs asking the core directly, --hop-n requests each, interleaved. The
+core runs in a network namespace this script creates (needs root), so the edge reaches
+it over a veth, not loopback: both share a cluster key, the edge signs, and the core's
+guard checks the signature (loopback callers skip the check). The direct requests are
+signed by this script, as a LAN client's would be; an unsigned one is refused (401),
+which the bench checks first. ``sign_and_verify_us`` is one sign + verify in-process.
+Without root the hop falls back to loopback (``"signed": false``).
+``--hop-only`` runs only the hop. Run: ``.venv/bin/python bench/llm_serving.py [--rounds 2]``.
 """
 
 from __future__ import annotations
@@ -34,6 +42,9 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from appliance.security.keys import create_key_file
+from appliance.security.signing import Signer, Verifier
+from tests.lan.netlab import Lan
 from tests.support.daemon import DaemonProcess, free_port, minimal_config
 
 DEFAULT_MODEL = Path("/var/cache/hybrid-agent-test/models/llm/SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -41,21 +52,29 @@ DEFAULT_LLAMA_SERVER = Path("/var/cache/hybrid-agent-bench/build/bin/llama-serve
 PROMPT = "Write a long story about a dragon who learns to fly."
 START_TIMEOUT_S = 120.0
 REQUEST_TIMEOUT_S = 600.0
-HOP_REQUESTS = 30
+HOP_REQUESTS = 100
 HOP_TIMEOUT_S = 60.0
+HOP_TOKENS = 4
+SIGN_SAMPLES = 2000
+CHAT_PATH = "/v1/chat/completions"
 
 
-async def one_stream(session: aiohttp.ClientSession, url: str, tokens: int) -> dict[str, Any]:
-    """One streaming request: TTFT, tokens received, finish reason."""
+async def one_stream(session: aiohttp.ClientSession, url: str, tokens: int,
+                     signer: Any = None) -> dict[str, Any]:
+    """One streaming request (signed with ``signer``): TTFT, tokens received, finish reason."""
     body = {"model": "default", "stream": True, "max_tokens": tokens, "temperature": 0,
             "stream_options": {"include_usage": True},
             "messages": [{"role": "user", "content": PROMPT}]}
     t0 = time.perf_counter()
+    data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if signer is not None:
+        headers.update(signer("POST", CHAT_PATH, data))
     ttft = None
     chunks = 0
     usage_tokens = None
     finish = None
-    async with session.post(url + "/v1/chat/completions", json=body) as r:
+    async with session.post(url + CHAT_PATH, data=data, headers=headers) as r:
         if r.status != 200:
             return {"ok": False, "error": f"HTTP {r.status}: {(await r.text())[:200]}"}
         async for raw in r.content:
@@ -120,12 +139,14 @@ async def start_process(argv: list[str], port: int, log: Path, env: dict[str, st
 
 
 async def start_daemon(tmp: Path, name: str, env: dict[str, str],
-                       llm: dict[str, Any]) -> DaemonProcess:
+                       llm: dict[str, Any], *, netns: str | None = None,
+                       **sections: dict[str, Any]) -> DaemonProcess:
     d_tmp = tmp / name
     d_tmp.mkdir()
-    cfg = minimal_config(d_tmp / "state", free_port(), llm=llm)
+    cfg = minimal_config(d_tmp / "state", free_port(), llm=llm, **sections)
     cfg["logging"]["level"] = "warning"
-    d = DaemonProcess(d_tmp, cfg, env={"OMP_WAIT_POLICY": env["OMP_WAIT_POLICY"]})
+    d = DaemonProcess(d_tmp, cfg, env={"OMP_WAIT_POLICY": env["OMP_WAIT_POLICY"]},
+                      netns=netns)
     await d.start()
     return d
 
@@ -144,7 +165,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ha-llm-bench-") as tmp_name:
         tmp = Path(tmp_name)
         try:
-            for name in args.targets:
+            for name in ([] if args.hop_only else args.targets):
                 # "<target>_spin": the same server with OpenMP threads spinning between ops
                 # (OMP_WAIT_POLICY=ACTIVE), as llama.cpp runs on an idle box by default.
                 base = name.removesuffix("_spin")
@@ -193,11 +214,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         c: round(out["results"][ours][c]["tokens_per_s"] /
                                  max(0.1, out["results"][theirs][c]["tokens_per_s"]), 2)
                         for c in out["results"][ours]}
-            if args.hop and "daemon" in targets:
-                edge = await start_daemon(tmp, "edge", env, {"mode": "remote",
-                                                             "endpoints": [targets["daemon"]]})
-                daemons.append(edge)
-                out["hop"] = await hop(targets["daemon"], edge.url)
+            if args.hop:
+                out["hop"] = await signed_hop(tmp, env, args, daemons)
         finally:
             for p in procs:
                 if p.returncode is None:
@@ -213,22 +231,82 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-async def hop(core: str, edge: str) -> dict[str, Any]:
-    """TTFT of short answers, edge->core vs core directly, interleaved."""
+async def signed_hop(tmp: Path, env: dict[str, str], args: argparse.Namespace,
+                     daemons: list[DaemonProcess]) -> dict[str, Any]:
+    """A core (in a namespace when root) and an edge sharing a key; see the module doc."""
+    key_file = tmp / "cluster.key"
+    key = create_key_file(key_file)
+    security = {"cluster_key_file": str(key_file)}
+    core_llm = {"mode": "local", "model": str(args.model), "threads": args.threads,
+                "slots": args.slots, "context": args.context, "serve": True}
+    lan = Lan.create(["core"], multicast=False) if os.geteuid() == 0 else None
+    try:
+        if lan is not None:
+            core = await start_daemon(tmp, "hop-core", env, core_llm, netns=lan.ns("core"),
+                                      security=security, http={"host": lan.addr("core")})
+            core_url = f"http://{lan.addr('core')}:{core.port}"
+        else:
+            core = await start_daemon(tmp, "hop-core", env, core_llm, security=security)
+            core_url = core.url
+        daemons.append(core)
+        edge = await start_daemon(tmp, "hop-edge", env, {"mode": "remote",
+                                                         "endpoints": [core_url]},
+                                  security=security)
+        daemons.append(edge)
+        signer = Signer(key).sign_headers
+        async with aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=HOP_TIMEOUT_S)) as s:
+            if lan is not None:  # the core checks signatures on this path
+                refused = await one_stream(s, core_url, HOP_TOKENS)
+                if "HTTP 401" not in refused.get("error", ""):
+                    raise RuntimeError(f"an unsigned LAN request was not refused: {refused}")
+            result = await hop(s, core_url, edge.url, args.hop_n, signer)
+        result.update(signed=lan is not None, sign_and_verify_us=sign_and_verify_us(key))
+        return result
+    finally:
+        if lan is not None:
+            for d in daemons[-2:]:
+                await d.stop()
+            lan.destroy()
+
+
+async def hop(s: aiohttp.ClientSession, core: str, edge: str, n: int,
+              signer: Any) -> dict[str, Any]:
+    """TTFT of short answers, edge->core vs core directly (signed), interleaved."""
     direct: list[float] = []
     routed: list[float] = []
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HOP_TIMEOUT_S)) as s:
-        for url in (core, edge):
-            print(f"hop warm-up {url}: {await one_stream(s, url, 4)}", file=sys.stderr)
-        for _ in range(HOP_REQUESTS):
-            for url, samples in ((core, direct), (edge, routed)):
-                r = await one_stream(s, url, 4)
-                if r.get("ttft_s") is not None:
-                    samples.append(r["ttft_s"])
+    for url, sign in ((core, signer), (edge, None)):
+        warm = await one_stream(s, url, HOP_TOKENS, sign)
+        print(f"hop warm-up {url}: {warm}", file=sys.stderr)
+        if not warm.get("ok"):
+            raise RuntimeError(f"hop warm-up failed for {url}: {warm}")
+    for _ in range(n):
+        for url, sign, samples in ((core, signer, direct), (edge, None, routed)):
+            r = await one_stream(s, url, HOP_TOKENS, sign)
+            if r.get("ttft_s") is not None:
+                samples.append(r["ttft_s"])
+    direct.sort()
+    routed.sort()
     p50_direct, p50_routed = statistics.median(direct), statistics.median(routed)
-    return {"n": HOP_REQUESTS, "direct_ttft_p50_ms": _ms(p50_direct),
+    return {"n": n, "answered": [len(direct), len(routed)],
+            "direct_ttft_p50_ms": _ms(p50_direct),
+            "direct_ttft_p95_ms": _ms(_pct(direct, 95)),
             "via_edge_ttft_p50_ms": _ms(p50_routed),
+            "via_edge_ttft_p95_ms": _ms(_pct(routed, 95)),
             "added_p50_ms": _ms(p50_routed - p50_direct)}
+
+
+def sign_and_verify_us(key: bytes) -> float:
+    """Median microseconds of one sign + one verify of a hop-sized request, in-process."""
+    signer, verifier = Signer(key), Verifier(key)
+    body = json.dumps({"model": "default", "messages": [{"role": "user",
+                                                         "content": PROMPT}]}).encode()
+    samples = []
+    for _ in range(SIGN_SAMPLES):
+        t0 = time.perf_counter_ns()
+        verifier.verify("POST", CHAT_PATH, body, signer.sign_headers("POST", CHAT_PATH, body))
+        samples.append((time.perf_counter_ns() - t0) / 1000.0)
+    return round(statistics.median(samples), 1)
 
 
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -275,6 +353,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--omp-wait-policy", default="PASSIVE",
                     help="OMP_WAIT_POLICY for every target unless already set")
     ap.add_argument("--no-hop", dest="hop", action="store_false")
+    ap.add_argument("--hop-n", type=int, default=HOP_REQUESTS,
+                    help="requests per side of the hop measurement")
+    ap.add_argument("--hop-only", action="store_true", help="measure only the hop")
     return ap.parse_args()
 
 
