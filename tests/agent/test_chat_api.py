@@ -106,6 +106,31 @@ async def test_chat_cli_prints_the_answer_and_tool_calls_on_stderr(
     assert proc.returncode == 1 and "no agent 'nobody'" in err.decode()
 
 
+async def test_chat_cli_prints_the_answer_while_it_is_still_being_generated(
+        daemon_factory: Callable[..., Any], models_dir: Path) -> None:
+    d = await daemon_factory(
+        node={"models_dir": str(models_dir)},
+        llm={"mode": "local", "threads": 2, "slots": 1, "context": 2048},
+        tools={"enabled": []}, agent={"max_tokens": 400})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "appliance.cli", "chat", "--url", d.url,
+        "Tell me a very long story about a dragon.", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    first = await asyncio.wait_for(proc.stdout.read(1), CLI_TIMEOUT_S)
+    assert first, "the CLI printed nothing"
+    # The first text is out while the daemon is still generating the answer.
+    _, info = await d.get_json("/api/status")
+    llm = info["components"]["llm"]
+    assert llm["completed"] == 0 and llm["active"] == 1, llm
+    assert proc.returncode is None
+    rest, err = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT_S)
+    assert proc.returncode == 0, err.decode()
+    assert len((first + rest).decode().strip()) > 1
+    _, info = await d.get_json("/api/status")
+    assert info["components"]["llm"]["completed"] == 1
+
+
 async def test_without_a_model_the_turn_ends_in_an_error_event(
         daemon_factory: Callable[..., Any]) -> None:
     d = await daemon_factory(agent=AGENT)  # llm.mode off
