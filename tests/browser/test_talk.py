@@ -15,8 +15,17 @@ from selenium.webdriver.common.keys import Keys
 from tests.browser.page import console_errors, llm_section, open_ui, spoken_wav, wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
-QUESTION = "What is two plus two?"
+# Long enough (about 3 s of speech) for a partial transcript while the user still talks.
+QUESTION = "What is two plus two? Please answer with one short sentence."
 TURN_WAIT_S = 120.0
+PARTIAL_MARK = "…"
+# Every text #talk-transcript shows, in order.
+WATCH_TRANSCRIPT_JS = """
+window.__transcripts = [];
+const box = document.getElementById("talk-transcript");
+new MutationObserver(() => window.__transcripts.push(box.textContent))
+  .observe(box, { childList: true, characterData: true, subtree: true });
+"""
 
 
 def _talk(driver) -> dict:
@@ -29,13 +38,15 @@ async def test_push_to_talk_yields_a_transcript_and_a_spoken_reply(
     seconds = spoken_wav(wav, QUESTION)
     d = await ui_daemon(node={"models_dir": str(models_dir)},
                              llm=llm_section(models_dir, max_tokens=32),
-                             voice={"enabled": True, "language": "en"})
+                             voice={"enabled": True, "language": "en",
+                                    "partial_transcripts": True})
     driver = browser("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                      f"--use-file-for-fake-audio-capture={wav}%noloop",
                      "--autoplay-policy=no-user-gesture-required")
     open_ui(driver, d.url, "talk")
     button = driver.find_element(By.ID, "ptt")
     assert button.is_enabled(), "push-to-talk is disabled on localhost"
+    driver.execute_script(WATCH_TRANSCRIPT_JS)
 
     ActionChains(driver).click_and_hold(button).perform()
     wait(driver, lambda dr: button.get_attribute("aria-pressed") == "true", "button not pressed")
@@ -53,6 +64,11 @@ async def test_push_to_talk_yields_a_transcript_and_a_spoken_reply(
     transcript = talk.get("transcript", "").lower()
     assert "plus" in transcript and ("two" in transcript or "2" in transcript), transcript
     assert driver.find_element(By.ID, "talk-transcript").text.lower() == transcript
+    # The live transcript: the utterance so far was shown (marked "…") before the final one.
+    shown = driver.execute_script("return window.__transcripts")
+    final_at = shown.index(talk["transcript"])
+    partials = [t for t in shown[:final_at] if t.endswith(PARTIAL_MARK) and len(t) > 1]
+    assert partials, f"no partial transcript before the final one: {shown}"
     assert driver.find_element(By.ID, "talk-reply").text.strip() not in ("", "—")
     assert int(talk.get("playedMs", 0)) > 200, f"no reply audio was played: {talk}"
 
