@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import platform
+import re
 import subprocess
 import sys
 
@@ -51,14 +53,54 @@ def test_unknown_command_is_a_usage_error():
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
 
 
-async def test_status_of_a_running_daemon(daemon_factory):
-    d = await daemon_factory()
-    proc = await acli("status", "--url", d.url)
-    assert proc.returncode == 0, proc.stderr
-    assert "test-node" in proc.stdout and "edge tier" in proc.stdout and "ready" in proc.stdout
+async def test_status_of_a_running_daemon(daemon_factory, tmp_path):
+    from appliance.security.keys import create_key_file
+
+    key_file = tmp_path / "cluster.key"
+    create_key_file(key_file)
+    sec = {"cluster_key_file": str(key_file)}
+    peer = await daemon_factory(node={"name": "peer-node"}, security=sec)
+    d = await daemon_factory(security=sec, discovery={
+        "enabled": False, "static_peers": [peer.url], "probe_interval_s": 0.5})
+    async with asyncio.timeout(60):  # the static peer is probed once it is up
+        while True:
+            _, data = await d.get_json("/api/status")
+            if data["peers"]:
+                break
+            await asyncio.sleep(0.1)  # polling /api/status for the condition
     proc = await acli("status", "--url", d.url, "--json")
     data = json.loads(proc.stdout)
     assert data["ready"] is True and data["name"] == "test-node"
+    proc = await acli("status", "--url", d.url)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.splitlines()[0] == f"test-node  (edge tier, id {data['id']})", out
+    fields = {line.split()[0]: line.split(None, 1)[1] for line in out.splitlines()[1:5]}
+    assert fields["version"] == __version__
+    assert fields["state"].startswith("ready - edge: ready")
+    assert re.fullmatch(r"\d\d:\d\d:\d\d", fields["uptime"]), fields
+    assert fields["roles"] == (", ".join(data["roles"]) or "-")
+    # Every loaded component has its own line with its health.
+    assert data["components"], data
+    for name in data["components"]:
+        assert re.search(rf"^    {re.escape(name)} +ok", out, re.M), (name, out)
+    assert "  peers: 1" in out
+    assert re.search(r"^    peer-node edge trusted (up|down)$", out, re.M), out
+
+
+def test_hardware_text_says_cores_memory_gpu_arch_python_and_tier():
+    proc = cli("hardware")
+    assert proc.returncode == 0, proc.stderr
+    text = {line.split()[0]: line.split(None, 1)[1] for line in proc.stdout.splitlines()}
+    assert set(text) == {"cores", "memory", "gpu", "arch", "python", "tier"}, proc.stdout
+    data = json.loads(cli("hardware", "--json").stdout)
+    hw = data["hardware"]
+    assert text["arch"] == platform.machine() == hw["arch"]
+    assert text["python"] == platform.python_version()
+    gpus = hw["gpus"]
+    assert (text["gpu"] == "none (NVIDIA)") == (not gpus), (text["gpu"], gpus)
+    assert text["cores"].startswith(f"{hw['cores']} usable")
+    assert text["tier"] == f"{data['tier']}: {data['reason']}"
 
 
 def test_status_without_a_daemon_says_so():
