@@ -24,6 +24,8 @@ DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 _RUNNERS = {"run", "Popen", "check_call", "check_output", "call", "create_subprocess_exec",
             "which"}
 _MODULES = {"subprocess", "asyncio", "shutil"}
+_SHELL_WORDS = {"for", "do", "done", "if", "then", "else", "fi", "while", "cd", "echo",
+                "test", "true", "false", "exit"}
 
 
 def ci_packages() -> set[str]:
@@ -60,6 +62,19 @@ def commands_named_by_tests() -> set[str]:
                     and re.fullmatch(r"/usr/s?bin/[a-z0-9+.-]+", node.value)):
                 found.add(node.value.rsplit("/", 1)[1])
     return {c for c in found if "/" not in c and not c.endswith(".py")}
+
+
+def commands_in_makefile() -> set[str]:
+    """The program each Makefile recipe line starts with (variables and shell words aside)."""
+    found = set()
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if not line.startswith("\t"):
+            continue
+        words = [w for w in line.strip().lstrip("@").split() if "=" not in w]
+        if (words and re.fullmatch(r"[a-z][a-z0-9+.-]*", words[0])
+                and words[0] not in _SHELL_WORDS):
+            found.add(words[0])
+    return found
 
 
 def package_of(command: str) -> str:
@@ -100,7 +115,9 @@ def is_essential(pkg: str) -> bool:
 def test_ci_installs_every_package_the_tests_and_makefile_need():
     listed = ci_packages()
     covered = listed | depends_of(listed)  # python3 brings python3-minimal, and so on
-    commands = commands_named_by_tests() | set(MAKE_AND_PRODUCT_COMMANDS)
+    in_makefile = commands_in_makefile()
+    assert {"mkdir", "touch", "shellcheck"} <= in_makefile, in_makefile
+    commands = commands_named_by_tests() | in_makefile | set(MAKE_AND_PRODUCT_COMMANDS)
     # The scan must see the commands we know the suite runs, or it is blind.
     assert {"ip", "bridge", "nsenter", "systemd-nspawn", "debootstrap", "espeak-ng", "sox",
             "chromium", "chromedriver", "shellcheck"} <= commands, commands
@@ -113,6 +130,18 @@ def test_ci_installs_every_package_the_tests_and_makefile_need():
             missing[command] = pkg
     assert not missing, f".ci/run does not install {missing} (command: package)"
     assert set(MAKE_PACKAGES) <= listed, set(MAKE_PACKAGES) - listed
+
+
+def test_every_package_ci_installs_is_a_real_debian_12_package():
+    """A misspelt name would make .ci/run's apt-get fail on the fresh machine."""
+    listed = sorted(ci_packages())
+    proc = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Status}\n", *listed],
+                          capture_output=True, text=True, check=False)
+    installed = {line.split()[0] for line in proc.stdout.splitlines()
+                 if line.endswith("install ok installed")}
+    assert set(listed) <= installed, set(listed) - installed
+    release = Path("/etc/os-release").read_text()
+    assert "VERSION_CODENAME=bookworm" in release  # the CI target: names are Debian 12's
 
 
 def test_ci_run_passes_shellcheck_and_calls_make_test():
