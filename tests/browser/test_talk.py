@@ -19,6 +19,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.model]
 QUESTION = "What is two plus two? Please answer with one short sentence."
 TURN_WAIT_S = 120.0
 PARTIAL_MARK = "…"
+# A question whose spoken answer lasts seconds: long enough to talk over.
+STORY = "Tell me a long story about a brave little dragon."
+CUT_OFF = "(cut off)"
+# Every text #talk-reply shows, in order.
+WATCH_REPLY_JS = """
+window.__replies = [];
+const reply = document.getElementById("talk-reply");
+new MutationObserver(() => window.__replies.push(reply.textContent))
+  .observe(reply, { childList: true, characterData: true, subtree: true });
+"""
 # Every text #talk-transcript shows, in order.
 WATCH_TRANSCRIPT_JS = """
 window.__transcripts = [];
@@ -32,6 +42,21 @@ def _talk(driver) -> dict:
     return driver.execute_script("return {...document.getElementById('view-talk').dataset}")
 
 
+def _fake_mic(wav) -> tuple[str, ...]:
+    """Chromium's flags for a fake microphone playing ``wav`` (the one fake here)."""
+    return ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}%noloop",
+            "--autoplay-policy=no-user-gesture-required")
+
+
+def _say(driver, seconds: float) -> None:
+    """Hold the talk button until the page has sent ``seconds`` more of the fake mic."""
+    sent = int(_talk(driver).get("sentMs", 0))
+    ActionChains(driver).click_and_hold(driver.find_element(By.ID, "ptt")).perform()
+    wait(driver, lambda dr: int(_talk(dr).get("sentMs", 0)) - sent >= seconds * 1000,
+         "the page never sent the whole question", timeout=seconds + 20)
+
+
 async def test_push_to_talk_yields_a_transcript_and_a_spoken_reply(
         ui_daemon, browser, models_dir, tmp_path) -> None:
     wav = tmp_path / "question.wav"
@@ -40,9 +65,7 @@ async def test_push_to_talk_yields_a_transcript_and_a_spoken_reply(
                              llm=llm_section(models_dir, max_tokens=32),
                              voice={"enabled": True, "language": "en",
                                     "partial_transcripts": True})
-    driver = browser("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                     f"--use-file-for-fake-audio-capture={wav}%noloop",
-                     "--autoplay-policy=no-user-gesture-required")
+    driver = browser(*_fake_mic(wav))
     open_ui(driver, d.url, "talk")
     button = driver.find_element(By.ID, "ptt")
     assert button.is_enabled(), "push-to-talk is disabled on localhost"
@@ -86,3 +109,29 @@ async def test_push_to_talk_yields_a_transcript_and_a_spoken_reply(
     assert "plus" in talk["transcript"].lower(), talk
     assert talk["mic"] == "closed"
     assert console_errors(driver) == []
+
+    # Barge-in: while a long reply plays, the user holds the button and speaks again. The
+    # node hears it and stops the reply (audio_stop, barge_in); the page stops playing and
+    # shows the reply as cut off, and the new question gets its own turn.
+    story = tmp_path / "story.wav"
+    story_s = spoken_wav(story, STORY)
+    other = browser(*_fake_mic(story))
+    open_ui(other, d.url, "talk")
+    other.execute_script(WATCH_REPLY_JS + WATCH_TRANSCRIPT_JS)
+    _say(other, story_s)
+    ActionChains(other).release(other.find_element(By.ID, "ptt")).perform()
+    wait(other, lambda dr: int(_talk(dr).get("playedMs", 0)) > 0,
+         "the long reply never started playing", timeout=TURN_WAIT_S)
+    _say(other, story_s)
+    wait(other, lambda dr: _talk(dr).get("bargeIns") == "1",
+         "speaking over the reply did not stop it", timeout=TURN_WAIT_S)
+    cut = wait(other, lambda dr: [r for r in dr.execute_script("return window.__replies")
+                                 if r.endswith(CUT_OFF)], "the reply was never shown cut off")
+    assert cut[0].removesuffix(CUT_OFF).strip(), f"no reply text before the cut: {cut}"
+    assert _talk(other)["playing"] == "0", "reply audio still playing after the barge-in"
+    ActionChains(other).release(other.find_element(By.ID, "ptt")).perform()
+    finals = wait(other, lambda dr: len(f := [t for t in dr.execute_script(
+        "return window.__transcripts") if not t.endswith(PARTIAL_MARK)]) == 2 and f,
+        "the question spoken over the reply was never transcribed", timeout=TURN_WAIT_S)
+    assert "dragon" in finals[1].lower(), finals
+    assert console_errors(other) == []

@@ -536,8 +536,11 @@ function onVoiceEvent(ev) {
       talkStatus(TALK_STATES.speaking);
       break;
     case "audio_stop":
-    case "barge_in":
       stopPlayback();
+      break;
+    case "barge_in":  // the user spoke over the reply: it stops now
+      stopPlayback();
+      talk.dataset.bargeIns = String(Number(talk.dataset.bargeIns || 0) + 1);
       break;
     case "done":
       if (!voice.talking) talkStatus("Idle.");
@@ -552,10 +555,14 @@ function onVoiceEvent(ev) {
   }
 }
 
+// How many reply chunks are playing or queued, for the page's state (data-playing).
+function showPlaying() { $("#view-talk").dataset.playing = String(voice.sources.size); }
+
 function stopPlayback() {
   for (const node of voice.sources) { try { node.stop(); } catch { /* already ended */ } }
   voice.sources.clear();
   voice.playAt = 0;
+  showPlaying();
 }
 
 function playPcm(buf) {
@@ -572,7 +579,8 @@ function playPcm(buf) {
   voice.playAt = Math.max(voice.playAt, ctx.currentTime);
   node.start(voice.playAt);
   voice.sources.add(node);
-  node.onended = () => voice.sources.delete(node);
+  node.onended = () => { voice.sources.delete(node); showPlaying(); };
+  showPlaying();
   voice.playAt += audio.duration;
   voice.played += audio.duration;
   $("#view-talk").dataset.playedMs = String(Math.round(voice.played * 1000));
