@@ -235,3 +235,7 @@ async def test_raw_sse_is_one_chunk_stream_ending_with_done(daemon_factory: Any,
     assert finishes[-1] in ("stop", "length")
     # The usage chunk comes last, with no choices, as OpenAI sends it.
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] >= 1
+    # The engine's batching counters are in /api/status.
+    status = await llm_status(d)
+    assert status["decode_calls"] >= chunks[-1]["usage"]["completion_tokens"]
+    assert status["max_seqs_per_decode"] == 1
