@@ -37,7 +37,11 @@ async def list_tools(request: web.Request) -> web.Response:
 
 async def call_tool(request: web.Request) -> web.Response:
     server = _server(request)
-    body = await read_bounded(request.content, MAX_CALL_BYTES)
+    if request.content.at_eof():
+        # The LAN guard already read (and checked) the body; aiohttp keeps it for read().
+        body = await request.read()
+    else:
+        body = await read_bounded(request.content, MAX_CALL_BYTES)
     if len(body) > MAX_CALL_BYTES:
         raise ApiError(413, f"tool call body is larger than {MAX_CALL_BYTES} bytes",
                        code="body_too_large")

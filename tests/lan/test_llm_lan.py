@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 
 import aiohttp
 import pytest
 
 from appliance.security.signing import Signer
+from tests.lan import clients
 from tests.lan.waiting import wait_for
 
 pytestmark = [pytest.mark.lan, pytest.mark.model]
 
-CHAT_TIMEOUT_S = 120.0
-
-# Runs inside the edge's namespace: a local user of the edge, with the real openai client.
-CLIENT = """
-import json, sys
-from openai import OpenAI
-client = OpenAI(base_url=f"http://127.0.0.1:{sys.argv[1]}/v1", api_key="unused", max_retries=0)
-r = client.chat.completions.create(model="default", max_tokens=8,
-                                   messages=[{"role": "user", "content": "Say hi."}])
-print(json.dumps({"served_by": r.system_fingerprint, "content": r.choices[0].message.content}))
-"""
+CHAT_TIMEOUT_S = clients.CHAT_TIMEOUT_S
 
 
-async def _chat(lan, edge, member: str = "b") -> dict:
-    proc = await asyncio.create_subprocess_exec(
-        "ip", "netns", "exec", lan.ns(member), sys.executable, "-c", CLIENT, str(edge.proc.port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), CHAT_TIMEOUT_S)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    return json.loads(out)
+async def _chat(lan, node, member: str = "b") -> dict:
+    """A chat on ``member``'s loopback (the edge's own user), with the real openai client."""
+    return await clients.chat(lan, member, node.proc.port)
 
 
 async def test_edge_chat_is_served_by_a_core_llm_and_fails_over_after_kill_9(
