@@ -112,6 +112,9 @@ def disk_free(path: Path) -> int:
 def port_busy(port: int) -> bool:
     """Whether something listens on ``port`` (any address, IPv4)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As the daemon binds (reuse_address): connections in TIME_WAIT - the last
+        # /health checks of a service that since failed - do not make the port busy.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("0.0.0.0", port))
         except OSError:

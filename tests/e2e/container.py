@@ -92,6 +92,32 @@ def ensure_wheelhouse(src: Path, python: str) -> Path:
     return WHEELHOUSE
 
 
+@dataclass(frozen=True)
+class Unbooted:
+    """One command run as PID 1 in a throwaway copy of the root (no systemd), and what it wrote."""
+
+    run: Run
+    written: frozenset[str]
+    """Paths (absolute, as inside) the command created or changed in the root."""
+
+
+def run_unbooted(name: str, argv: list[str], rootfs: Path = ROOTFS,
+                 binds_ro: dict[str, str] | None = None) -> Unbooted:
+    """Run ``argv`` in the cached root under systemd-nspawn without --boot: no init, no systemd."""
+    with tempfile.TemporaryDirectory(prefix=f"{name}-", dir="/var/tmp") as tmp:
+        upper = Path(tmp)
+        # A unique --machine: nspawn keeps per-machine state under /run/systemd/nspawn.
+        cmd = ["systemd-nspawn", "--quiet", "-D", str(rootfs), f"--overlay={rootfs}:{upper}:/",
+               "--register=no", "--keep-unit", "--private-network", "--console=pipe",
+               f"--machine={name}", f"--hostname={name}"]
+        cmd += [f"--bind-ro={host}:{inside}" for host, inside in (binds_ro or {}).items()]
+        proc = subprocess.run([*cmd, "--", *argv], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=EXEC_TIMEOUT_S,
+                              check=False)
+        written = frozenset("/" + str(p.relative_to(upper)) for p in upper.rglob("*"))
+    return Unbooted(Run(proc.returncode, proc.stdout, proc.stderr), written)
+
+
 class Container:
     """A booted throwaway copy of the cached root: :meth:`sh` runs commands in it."""
 
