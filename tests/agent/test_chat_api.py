@@ -24,6 +24,8 @@ AGENT = {
 }
 CLI_TIMEOUT_S = 120.0
 CANCEL_TIMEOUT_S = 120.0
+#: Long enough that the answer is still being generated when its first text is printed.
+STREAMED_TOKENS = 160
 POLL_S = 0.05
 
 
@@ -113,7 +115,7 @@ async def test_chat_cli_prints_the_answer_while_it_is_still_being_generated(
     d = await daemon_factory(
         node={"models_dir": str(models_dir)},
         llm={"mode": "local", "threads": 2, "slots": 1, "context": 2048},
-        tools={"enabled": []}, agent={"max_tokens": 400})
+        tools={"enabled": []}, agent={"max_tokens": STREAMED_TOKENS})
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "appliance.cli", "chat", "--url", d.url,
         "Tell me a very long story about a dragon.", stdout=asyncio.subprocess.PIPE,
