@@ -4,11 +4,12 @@ Starts a real daemon (voice on, the LLM in-process: llm.mode local, default
 models), speaks espeak-ng questions into /api/voice in real time like a
 microphone, and reports per turn and at p50/p90 the client-side latency plus
 the server's split (endpointing, STT, LLM first token, first sentence,
-first-sentence TTS); then barge-in: speech 0.5 s into a reply's audio, timed
-from its onset to the server's ``audio_stop``. Also the STT and TTS real-time
+first-sentence TTS); then ``--barge-ins`` barge-ins: speech 0.5 s into the
+audio of a reply asked to be long, timed from the interruption's onset to the
+server's ``audio_stop`` (p50/p90/max). Also the STT and TTS real-time
 factors measured in this process. Prints JSON.
 
-    .venv/bin/python bench/voice_turn.py [--models DIR] [--rounds 2] [--no-tools]
+    .venv/bin/python bench/voice_turn.py [--models DIR] [--rounds 2] [--barge-ins 8] [--no-tools]
 
 --no-tools runs the agent without tools (tools.enabled: []), so the reply is
 the model's plain streamed answer; with tools, the agent's tool prompt and
@@ -47,6 +48,11 @@ LEAD_SILENCE_S = 0.3
 TAIL_SILENCE_S = 1.5
 READY_TIMEOUT_S = 180.0
 TURN_TIMEOUT_S = 120.0
+#: Asked before each barge-in: a long answer, so it is still playing when interrupted.
+LONG_QUESTION = "Tell me a long story about a dragon."
+INTERRUPTION = "Stop. Wait a moment."
+#: How far into the reply's audio the interruption starts.
+BARGE_IN_AFTER_S = 0.5
 DEFAULT_MODELS = "/var/cache/hybrid-agent-test/models"
 
 
@@ -130,26 +136,31 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
     }
 
 
-async def barge_in(url: str, question: bytes, interrupt: bytes) -> float:
-    """Interrupt the reply 0.5 s into its audio; seconds from the interruption's onset to
-    the server's ``audio_stop``."""
+async def barge_in(url: str, question: bytes, interrupt: bytes) -> float | None:
+    """Interrupt the reply BARGE_IN_AFTER_S into its audio; seconds from the interruption's
+    onset to the server's ``audio_stop``, or None when the reply ended before it (no stop)."""
     step = 16000 * CHUNK_MS // 1000 * 2
     silence = np.zeros(step // 2, np.int16).tobytes()
     first_pcm = asyncio.Event()
-    stopped = asyncio.Event()
-    stopped_at = 0.0
+    stopped_at: float | None = None
     async with aiohttp.ClientSession() as http, http.ws_connect(f"{url}/api/voice") as ws:
 
         async def receive() -> None:
             nonlocal stopped_at
-            while not stopped.is_set():
+            dones = 0
+            while True:
                 msg = await ws.receive(timeout=TURN_TIMEOUT_S)
                 if msg.type == aiohttp.WSMsgType.BINARY:
                     first_pcm.set()
                 elif msg.type == aiohttp.WSMsgType.TEXT:
-                    if json.loads(msg.data)["type"] == "audio_stop":
+                    kind = json.loads(msg.data)["type"]
+                    if kind == "audio_stop" and stopped_at is None:
                         stopped_at = time.monotonic()
-                        stopped.set()
+                        return
+                    # Two turns done without a stop: the reply ended before the interruption.
+                    dones += kind == "done"
+                    if dones == 2:
+                        return
                 else:
                     raise RuntimeError(f"socket closed: {msg}")
 
@@ -160,18 +171,22 @@ async def barge_in(url: str, question: bytes, interrupt: bytes) -> float:
         async def send(pcm: bytes) -> None:
             nonlocal sent
             for i in range(0, len(pcm), step):
+                if receiver.done():
+                    return
                 await asyncio.sleep(max(0.0, start + sent - time.monotonic()))
                 await ws.send_bytes(pcm[i:i + step])
                 sent += len(pcm[i:i + step]) / 32000
 
         await send(silence * 10 + question)
-        while not first_pcm.is_set():
+        while not first_pcm.is_set() and not receiver.done():
             await send(silence)
-        await send(silence * int(500 / CHUNK_MS))
+        await send(silence * int(BARGE_IN_AFTER_S * 1000 / CHUNK_MS))
         onset = start + sent + _onset_s(interrupt)
-        await send(interrupt + silence * 30)
-        await asyncio.wait_for(receiver, TURN_TIMEOUT_S)
-    return stopped_at - onset
+        await send(interrupt)
+        while not receiver.done():
+            await send(silence)
+        await receiver
+    return None if stopped_at is None else stopped_at - onset
 
 
 def _onset_s(pcm: bytes) -> float:
@@ -180,7 +195,8 @@ def _onset_s(pcm: bytes) -> float:
     return float(np.nonzero(np.sqrt((frames ** 2).mean(axis=1)) > 0.02)[0][0]) * 0.01
 
 
-async def bench(models: Path, rounds: int, workdir: Path, tools: bool) -> dict[str, Any]:
+async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins: int,
+                ) -> dict[str, Any]:
     port = _free_port()
     cfg = {
         "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": "bench",
@@ -205,8 +221,9 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool) -> dict[s
         questions = [speak(q, workdir) for q in QUESTIONS]
         await turn(url, questions[0])  # warm-up: first-call costs are not the steady state
         turns = [await turn(url, pcm) for _ in range(rounds) for pcm in questions]
-        interrupt = speak("Stop. Wait a moment.", workdir)
-        barge = [await barge_in(url, questions[2], interrupt) for _ in range(3)]
+        interrupt = speak(INTERRUPTION, workdir)
+        long_question = speak(LONG_QUESTION, workdir)
+        barge = [await barge_in(url, long_question, interrupt) for _ in range(barge_ins)]
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -215,9 +232,13 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool) -> dict[s
             "llm_first_token_s", "first_sentence_s", "tts_first_s"]
     summary = {k: {"p50": round(statistics.median([t[k] for t in turns if k in t]), 3),
                    "p90": round(_p90([t[k] for t in turns if k in t]), 3)} for k in keys}
-    summary["barge_in_stop_s"] = {"p50": round(statistics.median(barge), 3),
-                                  "max": round(max(barge), 3)}
-    return {"turns": turns, "summary": summary}
+    stops = [b for b in barge if b is not None]
+    summary["barge_in_stop_s"] = {"runs": len(barge), "stopped": len(stops),
+                                  **({"p50": round(statistics.median(stops), 3),
+                                      "p90": round(_p90(stops), 3),
+                                      "max": round(max(stops), 3)} if stops else {})}
+    return {"turns": turns, "barge_ins_s": [None if b is None else round(b, 3) for b in barge],
+            "summary": summary}
 
 
 def _p90(xs: list[float]) -> float:
@@ -254,13 +275,14 @@ def main() -> None:
     p.add_argument("--models", default=os.environ.get("HYBRID_AGENT_TEST_MODELS",
                                                       DEFAULT_MODELS))
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--barge-ins", type=int, default=8, help="interrupted replies to time")
     p.add_argument("--no-tools", action="store_true", help="agent without tools")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
         workdir = Path(tmp)
         factors = rtfs(Path(args.models), workdir)
         result = asyncio.run(bench(Path(args.models), args.rounds, workdir,
-                                   tools=not args.no_tools))
+                                   tools=not args.no_tools, barge_ins=args.barge_ins))
     print(json.dumps({"bench": "voice_turn", "cpus": os.cpu_count(),
                       "load_average": os.getloadavg()[0], "agent_tools": not args.no_tools,
                       **factors, **result}, indent=2))
