@@ -60,7 +60,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
         except ValueError:
             continue
     for _ in range(100):
-        net = ipaddress.ip_network(f"10.{secrets.randbelow(200) + 50}."
+        net = ipaddress.IPv4Network(f"10.{secrets.randbelow(200) + 50}."
                                    f"{secrets.randbelow(250) + 1}.0/24")
         if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
             return net
