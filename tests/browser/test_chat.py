@@ -15,21 +15,24 @@ ANSWER_WAIT_S = 120.0
 EXPERT = "maths"
 # Tab stops from the tab list to the message box: agent list, New conversation, message.
 MAX_TABS = 6
-# Records, per MutationObserver callback (one batch per update of the page), the tool
-# events added to the last answer and the moment it turned final.
+# Records the tool events added to the last answer and the moment it turned final, each
+# with the number of frames the page had rendered by then: a later frame means the user
+# saw the earlier one on screen first (one network read handled in one task would put
+# them all in the same frame).
 WATCH_CHAT_JS = """
 window.__chatSeen = [];
-let batch = 0;
+let frame = 0;
+const tick = () => { frame += 1; requestAnimationFrame(tick); };
+requestAnimationFrame(tick);
 new MutationObserver((records) => {
-  batch += 1;
   for (const r of records) {
     if (r.type === "attributes" && r.attributeName === "data-final"
         && r.target.dataset.final === "true")
-      window.__chatSeen.push({ what: "final", batch, final: true });
+      window.__chatSeen.push({ what: "final", frame, final: true });
     for (const n of r.addedNodes || []) {
       if (n.nodeType === 1 && n.classList.contains("event")) {
         const li = n.closest("li");
-        window.__chatSeen.push({ what: n.dataset.kind, batch, final: li.dataset.final === "true" });
+        window.__chatSeen.push({ what: n.dataset.kind, frame, final: li.dataset.final === "true" });
       }
     }
   }
@@ -87,12 +90,12 @@ async def test_chat_round_trip_streams_the_answer_and_keeps_the_conversation(
     assert second["error"] is None and second["text"].strip(), second
     assert second["events"][:2] == ["tool_call", "tool_result"], second
     assert driver.find_element(By.ID, "chat-input").get_attribute("value") == ""
-    # The call was on the page while the answer was still being made: shown in an earlier
-    # update of the page than the final answer, with that answer not yet final.
+    # The call was on screen while the answer was still being made: rendered in an earlier
+    # frame than the final answer, with that answer not yet final.
     seen = driver.execute_script("return window.__chatSeen")
     call = next(s for s in seen if s["what"] == "tool_call")
     final = next(s for s in seen if s["what"] == "final")
-    assert not call["final"] and call["batch"] < final["batch"], seen
+    assert not call["final"] and call["frame"] < final["frame"], seen
     shown = driver.execute_script(
         "return [...document.querySelectorAll('#chat-log li.assistant')][1].textContent")
     assert "→ calculator(" in shown and "← calculator: " in shown, shown
