@@ -187,7 +187,9 @@ class Endpointer:
         return events
 
     def flush(self) -> VadEvent | None:
-        """End of stream: the utterance in progress, if any, as an ``end`` event."""
+        """End of stream (or push-to-talk released): the utterance in progress, if any, as an
+        ``end`` event; the next speech starts a new utterance even without a pause."""
+        self._overflow = False
         if not self._in_speech:
             return None
         return self._finish(self._window_index, truncated=False)

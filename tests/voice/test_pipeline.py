@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from appliance.voice.audio import pcm16_to_float
 from appliance.voice.component import VoiceComponent, VoiceSettings
 from appliance.voice.pipeline import VoiceSession
 from tests.support.fake_audio import CHUNK_SAMPLES, FakeMicrophone, FakeSpeaker, wav_to_pcm16
@@ -245,3 +246,21 @@ async def test_an_utterance_over_max_utterance_s_is_cut_and_the_session_carries_
     final = [e for e in events if e["type"] == "transcript" and e["final"]]
     assert "time" in final[0]["text"].lower()
     assert [t.user for t in session.turns][-1] == final[0]["text"]
+
+
+async def test_releasing_push_to_talk_ends_the_overflow_of_a_cut_utterance(
+        voice: VoiceComponent, speech: Callable[..., bytes], models_dir: Path,
+        tmp_path: Path) -> None:
+    engine = _configured(voice, models_dir, tmp_path, max_utterance_s=1.0)
+    endpointer = engine.new_endpointer()
+    question = _trimmed(wav_to_pcm16(speech("What time is it in London")))
+    assert len(question) / 32000 > 1.0
+    first = await engine.vad(endpointer, pcm16_to_float(_silence(0.3) + question))
+    assert [(e.kind, e.truncated) for e in first] == [("start", False), ("end", True)]
+    # Still in the overflow (no pause yet): more speech is ignored...
+    assert await engine.vad(endpointer, pcm16_to_float(question)) == []
+    # ...until the user says they are done (push-to-talk released): the next press is heard
+    # at once, with no pause in between.
+    assert endpointer.flush() is None
+    again = await engine.vad(endpointer, pcm16_to_float(question))
+    assert [e.kind for e in again][:1] == ["start"]
