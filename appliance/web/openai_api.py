@@ -156,32 +156,42 @@ async def _stream(request: web.Request, chunks: Any, first: ChatChunk, cid: str,
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                        "Cache-Control": "no-cache"})
     await resp.prepare(request)
+    # Frames of one model chunk go out in one write: the role frame with the first
+    # content, the finish frames with [DONE]; fewer segments, fewer wake-ups downstream.
+    pending: list[bytes] = []
 
-    async def send(obj: dict[str, Any]) -> None:
-        await resp.write(b"data: " + json.dumps(obj).encode() + b"\n\n")
+    def add(obj: dict[str, Any] | None) -> None:
+        pending.append(b"data: " + (json.dumps(obj).encode() if obj else b"[DONE]") + b"\n\n")
+
+    async def flush() -> None:
+        if pending:
+            data = b"".join(pending)
+            pending.clear()
+            await resp.write(data)
 
     def frame(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
         return {"id": cid, "object": "chat.completion.chunk", "created": created,
                 "model": model, "choices": [{"index": 0, "delta": delta,
                                              "finish_reason": finish}]}
 
-    await send(frame({"role": "assistant", "content": ""}, None))
+    add(frame({"role": "assistant", "content": ""}, None))
     chunk: ChatChunk | None = first
     try:
         while chunk is not None:
             if chunk.content:
-                await send(frame({"content": chunk.content}, None))
+                add(frame({"content": chunk.content}, None))
             if chunk.finish_reason:
                 if chunk.tool_calls:
                     calls = [{"index": i, **c} for i, c in enumerate(chunk.tool_calls)]
-                    await send(frame({"tool_calls": calls}, None))
-                await send(frame({}, chunk.finish_reason))
+                    add(frame({"tool_calls": calls}, None))
+                add(frame({}, chunk.finish_reason))
                 if include_usage and chunk.usage:
-                    await send({"id": cid, "object": "chat.completion.chunk",
-                                "created": created, "model": model, "choices": [],
-                                "usage": chunk.usage})
-                await resp.write(b"data: [DONE]\n\n")
+                    add({"id": cid, "object": "chat.completion.chunk", "created": created,
+                         "model": model, "choices": [], "usage": chunk.usage})
+                add(None)
+                await flush()
                 break
+            await flush()
             try:
                 chunk = await chunks.__anext__()
             except StopAsyncIteration:
@@ -191,8 +201,9 @@ async def _stream(request: web.Request, chunks: Any, first: ChatChunk, cid: str,
     except LLMError as exc:
         # Headers are gone: say it in the stream, explicitly, then end it.
         log.warning("llm stream failed after its first token: %s", exc)
-        await send({"error": {"message": str(exc), "type": "server_error",
-                              "param": None, "code": exc.code}})
+        add({"error": {"message": str(exc), "type": "server_error", "param": None,
+                       "code": exc.code}})
+        await flush()
     except ConnectionError:
         log.info("client went away during a stream; its sequence is cancelled")
         return resp
