@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import index
 from tests.e2e.conftest import (
     COPY_IGNORE,
     MODELS_INSIDE,
@@ -33,8 +34,6 @@ PORT = 8700
 INSTALL = f"{SRC_INSIDE}/install.sh"
 WHEELS = f"--wheelhouse {WHEELHOUSE_INSIDE}"
 SITE = "/opt/hybrid-agent/venv/lib/python3.11/site-packages"
-INDEX_PORT = 8099
-INDEX_INSIDE = "/srv/index"
 # A disk this small cannot hold the venv: the planner must refuse before writing.
 TINY_DISK = "1m"
 # Timings measured by the tests, printed at the end for docs/performance.md.
@@ -246,7 +245,7 @@ def test_new_code_from_a_package_index_upgrades_in_place(box: Container, svc: Se
     # The online path: no --wheelhouse, pip asks an index (PIP_INDEX_URL, which the
     # installer's network check reads too). The index is the wheelhouse served as a
     # PEP 503 simple index on the box's loopback: the box has no other network.
-    _serve_as_index(box, wheelhouse)
+    index.serve(box, wheelhouse)
     marker = f"release e2e-{uuid.uuid4().hex[:8]}"
     daemon_py = box.root_path(f"{SRC_INSIDE}/appliance/daemon.py")
     code = daemon_py.read_text()
@@ -255,14 +254,14 @@ def test_new_code_from_a_package_index_upgrades_in_place(box: Container, svc: Se
     daemon_py.write_text(new_code)
     pid, invocation = show(box, "MainPID"), show(box, "InvocationID")
     t0 = time.monotonic()
-    r = box.sh(f"PIP_INDEX_URL=http://127.0.0.1:{INDEX_PORT}/simple/ {INSTALL} --yes")
+    r = box.sh(f"{index.ENV} {INSTALL} --yes")
     TIMINGS["upgrade_from_index_s"] = time.monotonic() - t0
-    box.sh("systemctl stop e2e-index")
+    index.stop(box)
     assert r.rc == 0, r.text[-4000:]
     assert "from the package index" in r.out  # the plan: not the offline path
     assert "python: pip install hybrid-agent[voice] into /opt/hybrid-agent/venv" in r.out
     assert "restarting hybrid-agent" in r.out
-    served = box.sh("journalctl -u e2e-index --no-pager").out
+    served = index.requests(box)
     assert "GET /simple/setuptools/" in served, served[-2000:]  # pip built from the index
     assert marker in box.root_path(f"{SITE}/appliance/daemon.py").read_text()
     new_invocation = show(box, "InvocationID")
@@ -276,21 +275,3 @@ def test_new_code_from_a_package_index_upgrades_in_place(box: Container, svc: Se
 def test_uninstall_removes_the_units_and_keeps_the_config(svc: Service) -> None:
     svc.uninstall_keeps_config_and_models()
     print(f"\nedge e2e timings: {TIMINGS}")
-
-
-def _serve_as_index(box: Container, wheelhouse: Path) -> None:
-    """The wheelhouse as /simple/<project>/ directory pages (http.server) on 127.0.0.1."""
-    for f in wheelhouse.iterdir():
-        if f.name.endswith(".whl"):
-            project = f.name.split("-")[0]
-        elif f.name.endswith(".tar.gz"):
-            project = f.name.removesuffix(".tar.gz").rsplit("-", 1)[0]
-        else:
-            continue
-        d = box.root_path(f"{INDEX_INSIDE}/simple/{re.sub(r'[-_.]+', '-', project).lower()}")
-        d.mkdir(parents=True, exist_ok=True)
-        (d / f.name).symlink_to(f"{WHEELHOUSE_INSIDE}/{f.name}")
-    box.sh(f"systemd-run --unit=e2e-index python3 -m http.server {INDEX_PORT} "
-           f"--bind 127.0.0.1 --directory {INDEX_INSIDE}", check=True)
-    wait_until(lambda: box.sh(f"curl -fsS -o /dev/null http://127.0.0.1:{INDEX_PORT}/simple/"
-                              "setuptools/").rc == 0, 30, "the index answers")

