@@ -21,6 +21,9 @@ guard checks the signature (loopback callers skip the check). The direct request
 signed by this script, as a LAN client's would be; an unsigned one is refused (401),
 which the bench checks first. ``sign_and_verify_us`` is one sign + verify in-process.
 Without root the hop falls back to loopback (``"signed": false``).
+``--hop-split-cpus`` makes the hop's two boxes separate, as on a LAN: the core gets
+CPU 0 (and one llama thread), the edge and this script (the app on the edge box) CPU 1;
+without it all three share both CPUs with the core's llama threads.
 ``--hop-only`` runs only the hop. Run: ``.venv/bin/python bench/llm_serving.py [--rounds 2]``.
 """
 
@@ -56,6 +59,8 @@ HOP_REQUESTS = 100
 HOP_TIMEOUT_S = 60.0
 HOP_TOKENS = 4
 SIGN_SAMPLES = 2000
+CORE_CPU = {0}  # --hop-split-cpus: the core box
+EDGE_CPU = {1}  # the edge box: its daemon and the app (this script)
 CHAT_PATH = "/v1/chat/completions"
 
 
@@ -237,7 +242,9 @@ async def signed_hop(tmp: Path, env: dict[str, str], args: argparse.Namespace,
     key_file = tmp / "cluster.key"
     key = create_key_file(key_file)
     security = {"cluster_key_file": str(key_file)}
-    core_llm = {"mode": "local", "model": str(args.model), "threads": args.threads,
+    split = args.hop_split_cpus
+    core_llm = {"mode": "local", "model": str(args.model),
+                "threads": 1 if split else args.threads,
                 "slots": args.slots, "context": args.context, "serve": True}
     lan = Lan.create(["core"], multicast=False) if os.geteuid() == 0 else None
     try:
@@ -253,6 +260,10 @@ async def signed_hop(tmp: Path, env: dict[str, str], args: argparse.Namespace,
                                                          "endpoints": [core_url]},
                                   security=security)
         daemons.append(edge)
+        if split:  # two one-CPU boxes: the core on CPU 0; the edge and its app on CPU 1
+            _pin(core.proc.pid, CORE_CPU)
+            _pin(edge.proc.pid, EDGE_CPU)
+            _pin(os.getpid(), EDGE_CPU)
         signer = Signer(key).sign_headers
         async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=HOP_TIMEOUT_S)) as s:
@@ -261,9 +272,12 @@ async def signed_hop(tmp: Path, env: dict[str, str], args: argparse.Namespace,
                 if "HTTP 401" not in refused.get("error", ""):
                     raise RuntimeError(f"an unsigned LAN request was not refused: {refused}")
             result = await hop(s, core_url, edge.url, args.hop_n, signer)
-        result.update(signed=lan is not None, sign_and_verify_us=sign_and_verify_us(key))
+        result.update(signed=lan is not None, sign_and_verify_us=sign_and_verify_us(key),
+                      split_cpus=split)
         return result
     finally:
+        if split:
+            _pin(os.getpid(), set(range(os.cpu_count() or 1)))
         if lan is not None:
             for d in daemons[-2:]:
                 await d.stop()
@@ -300,6 +314,13 @@ async def hop(s: aiohttp.ClientSession, core: str, edge: str, n: int,
             "via_edge_ttft_p95_ms": _ms(_pct(routed, 95)),
             "added_p50_ms": _ms(p50_routed - p50_direct),
             "added_paired_p50_ms": _ms(statistics.median(pairs))}
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Put every thread of ``pid`` on ``cpus`` (threads made later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
 
 
 def sign_and_verify_us(key: bytes) -> float:
@@ -362,6 +383,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--hop-n", type=int, default=HOP_REQUESTS,
                     help="requests per side of the hop measurement")
     ap.add_argument("--hop-only", action="store_true", help="measure only the hop")
+    ap.add_argument("--hop-split-cpus", action="store_true",
+                    help="the hop's core on CPU 0 (one llama thread), the edge and this "
+                         "script on CPU 1: two boxes, as on a LAN (needs 2 CPUs)")
     return ap.parse_args()
 
 
