@@ -52,6 +52,16 @@ async def answer(router: Router) -> list[Any]:
     return chunks
 
 
+async def route_once(cfg: LlmConfig, engine: Any, registry: Any) -> tuple[Router, list[Any]]:
+    """A router over ``registry``'s llm peers and ``engine``; its answer to one question."""
+    router = Router(cfg, engine, lambda: registry.select("llm"), mark_down=registry.mark_down)
+    await router.start()
+    try:
+        return router, await answer(router)
+    finally:
+        await router.stop()
+
+
 @pytest.mark.model
 async def test_hanging_cores_fail_over_to_the_local_model_and_are_marked_down(
         stalling: Any, make_engine: Any) -> None:
@@ -60,13 +70,7 @@ async def test_hanging_cores_fail_over_to_the_local_model_and_are_marked_down(
     registry = registry_of(silent, mute)
     cfg = LlmConfig(mode="auto", connect_timeout_s=SHORT_S, first_token_timeout_s=SHORT_S,
                     failover_budget_s=LONG_S)
-    router = Router(cfg, await make_engine(), lambda: registry.select("llm"),
-                    mark_down=registry.mark_down)
-    await router.start()
-    try:
-        chunks = await answer(router)
-    finally:
-        await router.stop()
+    router, chunks = await route_once(cfg, await make_engine(), registry)
     assert chunks[-1].served_by == "local"
     # Both cores got the request and were given up on: no headers / no first token.
     assert silent.got_request.is_set() and mute.got_request.is_set()
@@ -88,13 +92,7 @@ async def test_failover_budget_caps_the_wait_then_the_local_model_answers(
     # The first-token timeout alone would wait ten minutes; the budget ends it.
     cfg = LlmConfig(mode="auto", connect_timeout_s=SHORT_S, first_token_timeout_s=LONG_S,
                     failover_budget_s=SHORT_S)
-    router = Router(cfg, await make_engine(), lambda: registry.select("llm"),
-                    mark_down=registry.mark_down)
-    await router.start()
-    try:
-        chunks = await answer(router)
-    finally:
-        await router.stop()
+    router, chunks = await route_once(cfg, await make_engine(), registry)
     assert chunks[-1].served_by == "local"
     assert silent.got_request.is_set()
     # With the budget used up, the second core was skipped, and the local model asked.
