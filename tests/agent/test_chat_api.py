@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+
+from tests.support.sse import read_events
 
 pytestmark = pytest.mark.model
 
@@ -37,18 +38,10 @@ async def start(daemon_factory: Callable[..., Any], models_dir: Path) -> Any:
 
 
 async def sse(session: aiohttp.ClientSession, url: str, body: Any) -> list[tuple[str, Any]]:
-    events: list[tuple[str, Any]] = []
     async with session.post(url, json=body) as r:
         assert r.status == 200, await r.text()
         assert r.headers["Content-Type"].startswith("text/event-stream")
-        kind = ""
-        async for raw in r.content:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                events.append((kind, json.loads(line[6:])))
-    return events
+        return await read_events(r)
 
 
 async def test_chat_streams_the_agents_events_and_the_world_changes(

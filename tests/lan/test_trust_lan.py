@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
@@ -19,6 +18,7 @@ from appliance.security.signing import Signer
 from tests.lan import clients
 from tests.lan.waiting import wait_for
 from tests.support.daemon import free_port
+from tests.support.sse import read_events
 
 pytestmark = pytest.mark.lan
 
@@ -103,19 +103,11 @@ async def test_a_rogue_advertiser_is_listed_untrusted_and_gets_no_request(
 
 async def _agent_turn(edge, text: str) -> list[tuple[str, Any]]:
     """One /api/chat turn of the edge's runner agent; its SSE events in order."""
-    events: list[tuple[str, Any]] = []
     timeout = aiohttp.ClientTimeout(total=clients.CHAT_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as s, s.post(
             edge.url + "/api/chat", json={"text": text, "agent": "runner"}) as r:
         assert r.status == 200, await r.text()
-        kind = ""
-        async for raw in r.content:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                events.append((kind, json.loads(line[6:])))
-    return events
+        return await read_events(r)
 
 
 async def _served(node) -> dict[tuple[str, str], float]:
