@@ -37,6 +37,7 @@ from appliance.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 FORGET_CHECK_S = 60.0
+NO_KEY_PROBLEM = "not verified: this node has no cluster key (hybrid-agent join CODE)"
 
 
 class Discovery(Component):
@@ -146,11 +147,15 @@ class Discovery(Component):
         failures = 0
         while True:
             key = self._key()
-            if key is not None:
+            if key is None:
+                self.registry.static_unverified(url.rstrip("/"), NO_KEY_PROBLEM)
+            else:
                 try:
                     answer = await challenge_peer(self._session, url.rstrip("/"), key,
                                                   self.cfg.probe_timeout_s)
                 except ChallengeError as exc:
+                    # Listed untrusted with the reason, so the cluster view says why.
+                    self.registry.static_unverified(url.rstrip("/"), str(exc))
                     if failures == 0:
                         log.warning("static peer %s: %s (retrying)", url, exc)
                 else:

@@ -19,6 +19,9 @@ from appliance.discovery.browse import Announcement
 # A peer that is down and no longer announced is forgotten after this long.
 FORGET_AFTER_S = 600.0
 MAX_PEERS = 256
+#: Id prefix of a configured static peer that has not proved the cluster key (yet).
+UNVERIFIED_PREFIX = "static:"
+MAX_PROBLEM_CHARS = 300
 
 
 @dataclass
@@ -134,6 +137,7 @@ class PeerRegistry:
         peer_id = clean(answer.get("id", ""), 128)
         if not peer_id or peer_id == self.own_id:
             return None
+        self._peers.pop(UNVERIFIED_PREFIX + url, None)
         txt = parse_txt({k: v for k, v in answer.items() if isinstance(v, str)})
         peer = self._peers.get(peer_id)
         host, port = _split_url(url)
@@ -149,6 +153,25 @@ class PeerRegistry:
         peer.trusted, peer.healthy, peer.failures, peer.problem = True, True, 0, ""
         peer.last_seen = self._clock()
         self.on_change(peer_id)
+        return peer
+
+    def static_unverified(self, url: str, problem: str) -> Peer | None:
+        """List a configured static peer that has not proved the key: untrusted, with why.
+
+        It is never selected (untrusted) nor probed; once its challenge succeeds,
+        ``add_static`` replaces it with the real peer.
+        """
+        peer_id = UNVERIFIED_PREFIX + url
+        peer = self._peers.get(peer_id)
+        if peer is None:
+            if len(self._peers) >= MAX_PEERS:
+                return None
+            host, port = _split_url(url)
+            peer = Peer(id=peer_id, name=host, url=url, addresses=[host], port=port,
+                        source="static")
+            self._peers[peer_id] = peer
+        peer.trusted, peer.healthy = False, False
+        peer.problem = problem[:MAX_PROBLEM_CHARS]
         return peer
 
     def lost(self, service_name: str) -> Peer | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from appliance.security.keys import create_key_file
 from tests.lan.waiting import wait_for
+from tests.support.daemon import free_port
 
 
 async def test_a_static_peer_is_trusted_listed_and_dropped_from_selection_when_dead(
@@ -46,3 +47,35 @@ async def test_peers_api_validates_its_query(daemon_factory):
     assert status == 400 and body["error"]["param"] == "model"
     status, body = await d.get_json("/api/peers?role=llm")
     assert status == 200 and body == {"role": "llm", "model": None, "peers": []}
+
+
+async def test_a_static_peer_that_cannot_prove_the_key_is_listed_untrusted_with_why(
+        daemon_factory, tmp_path):
+    ours, theirs = tmp_path / "ours.key", tmp_path / "theirs.key"
+    create_key_file(ours)
+    create_key_file(theirs)
+    stranger = await daemon_factory(node={"name": "stranger", "tier": "core"},
+                                    security={"cluster_key_file": str(theirs)})
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens here
+    edge = await daemon_factory(node={"name": "edge-1"},
+                                security={"cluster_key_file": str(ours)},
+                                discovery={"enabled": False, "probe_interval_s": 0.5,
+                                           "static_peers": [stranger.url, nobody]})
+
+    async def both_listed():
+        _, body = await edge.get_json("/api/peers")
+        by_url = {p["url"]: p for p in body["peers"]}
+        return by_url if stranger.url in by_url and nobody in by_url else None
+
+    by_url = await wait_for(both_listed, what="both static peers to be listed")
+    for url, why in ((stranger.url, "could not prove it holds the cluster key"),
+                     (nobody, "failed")):
+        peer = by_url[url]
+        assert peer["source"] == "static" and not peer["trusted"] and not peer["healthy"]
+        assert why in peer["problem"], peer
+    # Listed, never chosen: no role query returns them.
+    for role in ("llm", "tools", "world"):
+        _, body = await edge.get_json(f"/api/peers?role={role}")
+        assert body["peers"] == [], body
+    _, status = await edge.get_json("/api/status")
+    assert "0/2 peers usable" in status["status"], status
