@@ -162,9 +162,12 @@ def format_status(data: dict[str, Any]) -> str:
     peers = data.get("peers") or []
     lines.append(f"  peers: {len(peers)}")
     for peer in peers:
-        lines.append(f"    {peer.get('name')} {peer.get('tier')} "
-                     f"{'trusted' if peer.get('trusted') else 'untrusted'} "
-                     f"{'up' if peer.get('healthy') else 'down'}")
+        line = (f"    {peer.get('name')} {peer.get('tier') or '?'} {peer.get('url')} "
+                f"{'trusted' if peer.get('trusted') else 'untrusted'} "
+                f"{'up' if peer.get('healthy') else 'down'}")
+        if peer.get("problem"):
+            line += f" ({peer['problem']})"
+        lines.append(line)
     return "\n".join(lines)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+
 from appliance.security.keys import create_key_file
 from tests.lan.waiting import wait_for
 from tests.support.daemon import free_port
@@ -79,3 +82,10 @@ async def test_a_static_peer_that_cannot_prove_the_key_is_listed_untrusted_with_
         assert body["peers"] == [], body
     _, status = await edge.get_json("/api/status")
     assert "0/2 peers usable" in status["status"], status
+    # The CLI names each with its URL and the reason.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "appliance.cli", "status", "--url", edge.url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out = (await proc.communicate())[0].decode()
+    assert proc.returncode == 0, out
+    assert f"{stranger.url} untrusted down (" in out and "cluster key" in out, out

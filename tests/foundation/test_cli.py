@@ -85,7 +85,8 @@ async def test_status_of_a_running_daemon(daemon_factory, tmp_path):
     for name in data["components"]:
         assert re.search(rf"^    {re.escape(name)} +ok", out, re.M), (name, out)
     assert "  peers: 1" in out
-    assert re.search(r"^    peer-node edge trusted (up|down)$", out, re.M), out
+    assert re.search(rf"^    peer-node edge {re.escape(peer.url)} trusted (up|down)$", out,
+                     re.M), out
 
 
 def test_hardware_text_says_cores_memory_gpu_arch_python_and_tier():
