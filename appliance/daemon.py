@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -159,18 +160,21 @@ class Daemon:
 
             raise ConfigError(self.config.source, "llm.endpoints", str(exc)) from None
 
-        def peers() -> list[object]:
+        def registry() -> Any:
             # Discovery starts after this part; look it up per request.
-            registry = getattr(node.get("discovery"), "registry", None)
-            found = list(registry.select("llm")) if registry is not None else []
+            return getattr(node.get("discovery"), "registry", None)
+
+        def peers() -> list[object]:
+            reg = registry()
+            found = list(reg.select("llm")) if reg is not None else []
             urls = {p.url for p in found}
             return found + [e for e in static() if e.url not in urls]
 
         def mark_down(peer_id: str, problem: str) -> None:
             # A static endpoint's id is its URL, unknown to the registry: a no-op there.
-            registry = getattr(node.get("discovery"), "registry", None)
-            if registry is not None:
-                registry.mark_down(peer_id, problem)
+            reg = registry()
+            if reg is not None:
+                reg.mark_down(peer_id, problem)
 
         self.add_component(llm_router.Router(cfg, engine, peers, peer.signer_for(node),
                                              mark_down))

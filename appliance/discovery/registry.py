@@ -21,6 +21,7 @@ FORGET_AFTER_S = 600.0
 MAX_PEERS = 256
 #: Id prefix of a configured static peer that has not proved the cluster key (yet).
 UNVERIFIED_PREFIX = "static:"
+#: Longest problem text kept for a peer (callers pass exception messages).
 MAX_PROBLEM_CHARS = 300
 
 
@@ -187,7 +188,7 @@ class PeerRegistry:
         peer = self._peers.get(peer_id)
         if peer is not None and peer.healthy:
             peer.healthy = False
-            peer.problem = problem
+            peer.problem = problem[:MAX_PROBLEM_CHARS]
             self.on_change(peer_id)
 
     def remove(self, peer_id: str) -> None:

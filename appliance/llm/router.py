@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 # A peer that failed is tried after the others for this long.
 DOWN_FOR_S = 15.0
 MAX_STICKY = 4096
-MAX_PROBLEM_CHARS = 300
 SESSION_LIMIT = 64
 
 
@@ -167,7 +166,7 @@ class Router(Component):
         if self._mark_down is None:
             return
         try:
-            self._mark_down(key, problem[:MAX_PROBLEM_CHARS])
+            self._mark_down(key, problem)
         except Exception:
             log.exception("llm: marking %s down failed", key)
 
