@@ -112,3 +112,5 @@ class StreamInterrupted(LLMError):
 
     status = 502
     code = "stream_interrupted"
+    reported = False
+    """True when the peer's own error event already went to the client (a relayed stream)."""

@@ -1,4 +1,4 @@
-"""A remote OpenAI-compatible endpoint as an LLMClient: streaming over aiohttp, bounded waits.
+"""A remote OpenAI-compatible endpoint as an LLMClient: streaming over HTTP/1.1, bounded waits.
 
 Three timeouts guard every request: connecting, the first token, and the gap
 between tokens. A failure before anything was yielded raises
@@ -16,8 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import aiohttp
+from urllib.parse import urlsplit
 
 from appliance.llm.chat import (
     ChatChunk,
@@ -28,6 +27,7 @@ from appliance.llm.chat import (
     StreamInterrupted,
     UnknownModel,
 )
+from appliance.llm.http1 import Origin, Pool, Response
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,10 @@ CHAT_PATH = "/v1/chat/completions"
 # Largest SSE line and error body accepted from a peer.
 MAX_LINE_BYTES = 1024 * 1024
 MAX_ERROR_BYTES = 64 * 1024
+# How an SSE error event starts (the API's own: ``data: {"error": ...}``), and how much
+# of a relayed stream's end is kept to see whether it ended with [DONE].
+ERROR_EVENT = b'data: {"error"'
+TAIL_BYTES = 256
 
 Signer = Callable[[str, str, bytes], Mapping[str, str]]
 
@@ -65,14 +69,16 @@ def base_url(url: str) -> str:
 
 
 class RemoteClient:
-    """One remote endpoint, reached through ``session``."""
+    """One remote endpoint, reached through the connection ``pool``."""
 
-    def __init__(self, name: str, url: str, session: aiohttp.ClientSession, *,
+    def __init__(self, name: str, url: str, pool: Pool, *,
                  timeouts: Timeouts = Timeouts(), signer: Signer | None = None,
                  models: list[str] | None = None) -> None:
         self.name = name
         self.url = base_url(url)
-        self._session = session
+        self._origin = Origin.parse(self.url)
+        self._path = urlsplit(self.url).path + CHAT_PATH
+        self._pool = pool
         self._timeouts = timeouts
         self._signer = signer
         self._models = list(models or [])
@@ -82,7 +88,89 @@ class RemoteClient:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         """Stream the peer's answer (see the module doc for the errors)."""
-        body = json.dumps(_payload(request)).encode()
+        resp = await self._open(json.dumps(_payload(request)).encode())
+        yielded = False
+        try:
+            async for chunk in self._events(resp):
+                yielded = True
+                yield chunk
+        except (OSError, TimeoutError, ValueError) as exc:
+            what = f"{self.name} ({self.url}) failed: {_describe(exc)}"
+            if yielded:
+                raise StreamInterrupted(what + "; the answer is incomplete") from None
+            raise PeerFailed(what) from None
+        except PeerFailed as exc:
+            if yielded:
+                raise StreamInterrupted(f"{exc}; the answer is incomplete") from None
+            raise
+        finally:
+            resp.release()
+
+    async def relay(self, body: bytes) -> AsyncIterator[bytes]:
+        """The peer's SSE answer to a client's own request ``body``, as raw bytes.
+
+        For the API's streaming requests: the bytes pass through unparsed, which
+        keeps the hop short. The first piece holds at least one whole event and
+        no error; a failure before it raises :class:`PeerFailed`. An answer that
+        ends without ``data: [DONE]`` raises :class:`StreamInterrupted` after its
+        last piece (``reported`` is true when the peer's own error event was in it).
+        """
+        resp = await self._open(body)
+        t = self._timeouts
+        head = b""
+        tail = b""
+        try:
+            try:
+                async with asyncio.timeout(t.first_token_s):
+                    while b"\n\n" not in head:
+                        piece = await resp.read_some()
+                        if not piece:
+                            raise PeerFailed(f"{self.name} closed the stream before "
+                                             "its first event")
+                        head += piece
+                        if len(head) > MAX_LINE_BYTES:
+                            raise ValueError(f"a first event of over {MAX_LINE_BYTES} bytes")
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise PeerFailed(f"{self.name} ({self.url}) failed: {_describe(exc)}") from None
+            if ERROR_EVENT in head:
+                self._raise_reported(head)
+            yield head
+            tail = head[-TAIL_BYTES:]
+            reported = False
+            while True:
+                try:
+                    async with asyncio.timeout(t.idle_s):
+                        piece = await resp.read_some()
+                except (OSError, TimeoutError, ValueError) as exc:
+                    raise StreamInterrupted(f"{self.name} ({self.url}) failed: {_describe(exc)}"
+                                            "; the answer is incomplete") from None
+                if not piece:
+                    break
+                yield piece
+                reported = reported or ERROR_EVENT in tail[-len(ERROR_EVENT):] + piece
+                tail = (tail + piece)[-TAIL_BYTES:]
+            if not tail.rstrip().endswith(b"data: [DONE]"):
+                interrupted = StreamInterrupted(f"{self.name} ended the stream before [DONE]; "
+                                                "the answer is incomplete")
+                interrupted.reported = reported
+                raise interrupted
+        finally:
+            resp.release()
+
+    def _raise_reported(self, head: bytes) -> None:
+        """A first piece with an error event in it: the peer failed before answering."""
+        for line in head.split(b"\n"):
+            if line.startswith(ERROR_EVENT):
+                try:
+                    err = json.loads(line[5:])["error"]
+                    message = str(err.get("message"))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    message = line[:200].decode(errors="replace")
+                raise PeerFailed(f"{self.name} reported: {message}")
+        raise PeerFailed(f"{self.name} reported an error")
+
+    async def _open(self, body: bytes) -> Response:
+        """Send a chat request; the response once its status is 200, else the matching error."""
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream",
                    HOP_HEADER: "1"}
         if self._signer is not None:
@@ -91,44 +179,32 @@ class RemoteClient:
             except Exception as exc:  # no cluster key: loopback peers still answer unsigned
                 log.debug("sending an unsigned request to %s: %s", self.name, exc)
         t = self._timeouts
-        timeout = aiohttp.ClientTimeout(total=None, connect=t.connect_s, sock_connect=t.connect_s)
-        yielded = False
         try:
             async with asyncio.timeout(t.connect_s + t.first_token_s):
-                resp = await self._session.post(self.url + CHAT_PATH, data=body,
-                                                headers=headers, timeout=timeout)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                resp = await self._pool.post(self._origin, self._path, body, headers,
+                                             connect_timeout_s=t.connect_s)
+        except (OSError, TimeoutError, ValueError) as exc:
             raise PeerFailed(f"{self.name} ({self.url}) cannot be reached: "
                              f"{_describe(exc)}") from None
-        async with resp:
-            if resp.status != 200:
-                await self._raise_for(resp)
-            try:
-                async for chunk in self._events(resp):
-                    yielded = True
-                    yield chunk
-            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                what = f"{self.name} ({self.url}) failed: {_describe(exc)}"
-                if yielded:
-                    raise StreamInterrupted(what + "; the answer is incomplete") from None
-                raise PeerFailed(what) from None
-            except PeerFailed as exc:
-                if yielded:
-                    raise StreamInterrupted(f"{exc}; the answer is incomplete") from None
-                raise
+        if resp.status == 200:
+            return resp
+        try:
+            await self._raise_for(resp)
+        finally:
+            resp.release()
+        raise AssertionError("unreachable")  # _raise_for always raises
 
-    async def _events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[ChatChunk]:
+    async def _events(self, resp: Response) -> AsyncIterator[ChatChunk]:
         t = self._timeouts
         calls: dict[int, dict[str, Any]] = {}
         final: ChatChunk | None = None
         started = False
+        lines = _Lines(resp)
         while True:
             async with asyncio.timeout(t.idle_s if started else t.first_token_s):
-                line = await resp.content.readline()
-            if not line:
+                line = await lines.next()
+            if line is None:
                 raise PeerFailed(f"{self.name} closed the stream before [DONE]")
-            if len(line) > MAX_LINE_BYTES:
-                raise ValueError(f"an event line of {len(line)} bytes")
             text = line.decode(errors="replace").strip()
             if not text.startswith("data:"):
                 continue
@@ -168,8 +244,12 @@ class RemoteClient:
                 elif content:
                     yield ChatChunk(content=content, served_by=self.name)
 
-    async def _raise_for(self, resp: aiohttp.ClientResponse) -> None:
-        raw = await resp.content.read(MAX_ERROR_BYTES)
+    async def _raise_for(self, resp: Response) -> None:
+        try:
+            async with asyncio.timeout(self._timeouts.idle_s):
+                raw = await resp.read(MAX_ERROR_BYTES)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raw = f"(the error body could not be read: {_describe(exc)})".encode()
         try:
             err = json.loads(raw)["error"]
             message = str(err.get("message"))
@@ -183,6 +263,27 @@ class RemoteClient:
             prompt = "context" in message or "prompt" in message
             raise (PromptTooLong(where) if prompt else InvalidRequest(where))
         raise PeerFailed(f"{self.name} answered {resp.status}: {message}")
+
+
+class _Lines:
+    """The lines of a response body, each at most MAX_LINE_BYTES; None at the end."""
+
+    def __init__(self, resp: Response) -> None:
+        self._resp = resp
+        self._buf = b""
+
+    async def next(self) -> bytes | None:
+        while True:
+            end = self._buf.find(b"\n")
+            if end >= 0:
+                line, self._buf = self._buf[:end + 1], self._buf[end + 1:]
+                return line
+            if len(self._buf) > MAX_LINE_BYTES:
+                raise ValueError(f"an event line of over {MAX_LINE_BYTES} bytes")
+            piece = await self._resp.read_some()
+            if not piece:
+                return None
+            self._buf += piece
 
 
 def _payload(request: ChatRequest) -> dict[str, Any]:

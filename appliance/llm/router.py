@@ -21,8 +21,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
 from appliance.config import LlmConfig
 from appliance.llm.chat import (
     ChatChunk,
@@ -33,6 +31,7 @@ from appliance.llm.chat import (
     UnknownModel,
 )
 from appliance.llm.client import PeerFailed, RemoteClient, Signer, Timeouts, base_url
+from appliance.llm.http1 import Pool
 from appliance.node import Component
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,7 @@ log = logging.getLogger(__name__)
 # A peer that failed is tried after the others for this long.
 DOWN_FOR_S = 15.0
 MAX_STICKY = 4096
-SESSION_LIMIT = 64
+MAX_PEER_REQUESTS = 64
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ class Router(Component):
         self._mark_down = mark_down
         self._timeouts = Timeouts(cfg.connect_timeout_s, cfg.first_token_timeout_s,
                                   cfg.idle_timeout_s)
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: Pool | None = None
         self._down: dict[str, float] = {}
         self._sticky: OrderedDict[str, str] = OrderedDict()
         self.stats = {"local": 0, "remote": 0, "failovers": 0, "interrupted": 0}
@@ -92,13 +91,12 @@ class Router(Component):
     # ------------------------------------------------------------ Component
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=SESSION_LIMIT))
+        self._pool = Pool(limit=MAX_PEER_REQUESTS)
 
     async def stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     def describe(self) -> dict[str, Any]:
         return {"mode": self.cfg.mode, "local": self.local is not None,
@@ -113,9 +111,14 @@ class Router(Component):
             ids += [m for m in getattr(peer, "models", ()) if m not in ids]
         return ids
 
-    async def stream(self, request: ChatRequest, *, local_only: bool = False
-                     ) -> AsyncIterator[ChatChunk]:
-        """Answer from the first candidate that produces a token; see the module doc."""
+    async def stream(self, request: ChatRequest, *, local_only: bool = False,
+                     relay: bytes | None = None) -> AsyncIterator[ChatChunk | bytes]:
+        """Answer from the first candidate that produces a token; see the module doc.
+
+        With ``relay`` (the client's own request body, already validated into
+        ``request``), a peer's answer comes back as its raw SSE bytes, passed through
+        unparsed (see ``RemoteClient.relay``); the local model still yields ChatChunks.
+        """
         candidates = self._candidates(request, local_only)
         deadline = time.monotonic() + self.cfg.failover_budget_s
         problems: list[str] = []
@@ -127,7 +130,10 @@ class Router(Component):
                 if used_up not in problems:
                     problems.append(used_up)
                 continue
-            agen: Any = client.stream(request).__aiter__()
+            if relay is not None and isinstance(client, RemoteClient):
+                agen: Any = client.relay(relay).__aiter__()
+            else:
+                agen = client.stream(request).__aiter__()
             try:
                 try:
                     if is_local:
@@ -187,7 +193,7 @@ class Router(Component):
         local_ok = self.local is not None and self._use_local() and (
             request.model == "default" or request.model in self.local.model_ids())
         out: list[tuple[str, LLMClient]] = []
-        if not local_only and self._session is not None:
+        if not local_only and self._pool is not None:
             now = time.monotonic()
             peers = [p for p in self._remote_peers()
                      if request.model == "default" or not getattr(p, "models", ())
@@ -198,7 +204,7 @@ class Router(Component):
             if sticky is not None:
                 peers.sort(key=lambda p: p.id != sticky)
             for p in peers:
-                out.append((p.id, RemoteClient(p.name, p.url, self._session,
+                out.append((p.id, RemoteClient(p.name, p.url, self._pool,
                                                timeouts=self._timeouts, signer=self._signer,
                                                models=list(getattr(p, "models", ())))))
         if local_ok:

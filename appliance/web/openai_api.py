@@ -29,6 +29,7 @@ ROLES = ("system", "user", "assistant", "tool", "developer")
 MAX_MESSAGES = 1000
 MAX_STOP = 4
 MAX_CONVERSATION_ID = 128
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 
 
 def setup(app: web.Application) -> None:
@@ -50,7 +51,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     chat, stream, include_usage = parse_request(body, request.headers)
     local_only = request.headers.get(HOP_HEADER) is not None
-    chunks = router.stream(chat, local_only=local_only).__aiter__()
+    # A streamed answer from a peer passes through as the peer's own bytes (the short hop).
+    relay = await request.read() if stream and not local_only else None
+    chunks = router.stream(chat, local_only=local_only, relay=relay).__aiter__()
     try:
         # Wait for the first chunk before answering, so errors get their real status.
         try:
@@ -59,6 +62,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             raise _api_error(exc) from None
         except StopAsyncIteration:
             raise ApiError(502, "the model produced no answer", code="empty_answer") from None
+        if isinstance(first, bytes):
+            return await _relay(request, chunks, first)
         cid = "chatcmpl-" + uuid.uuid4().hex
         created = int(time.time())
         model = chat.model if chat.model != "default" else _model_name(router, first)
@@ -153,8 +158,7 @@ def _router(request: web.Request) -> Any:
 
 async def _stream(request: web.Request, chunks: Any, first: ChatChunk, cid: str,
                   created: int, model: str, include_usage: bool) -> web.StreamResponse:
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                       "Cache-Control": "no-cache"})
+    resp = web.StreamResponse(headers=SSE_HEADERS)
     await resp.prepare(request)
     # Frames of one model chunk go out in one write: the role frame with the first
     # content, the finish frames with [DONE]; fewer segments, fewer wake-ups downstream.
@@ -201,14 +205,37 @@ async def _stream(request: web.Request, chunks: Any, first: ChatChunk, cid: str,
     except LLMError as exc:
         # Headers are gone: say it in the stream, explicitly, then end it.
         log.warning("llm stream failed after its first token: %s", exc)
-        add({"error": {"message": str(exc), "type": "server_error", "param": None,
-                       "code": exc.code}})
         await flush()
+        await resp.write(_error_event(exc))
     except ConnectionError:
         log.info("client went away during a stream; its sequence is cancelled")
         return resp
     await resp.write_eof()
     return resp
+
+
+async def _relay(request: web.Request, chunks: Any, first: bytes) -> web.StreamResponse:
+    """A peer's SSE answer, byte for byte; an incomplete one ends with an error event."""
+    resp = web.StreamResponse(headers=SSE_HEADERS)
+    await resp.prepare(request)
+    try:
+        await resp.write(first)
+        async for piece in chunks:
+            await resp.write(piece)
+    except LLMError as exc:
+        log.warning("llm stream failed after its first token: %s", exc)
+        if not getattr(exc, "reported", False):  # the peer's own error event went through
+            await resp.write(_error_event(exc))
+    except ConnectionError:
+        log.info("client went away during a stream; its sequence is cancelled")
+        return resp
+    await resp.write_eof()
+    return resp
+
+
+def _error_event(exc: LLMError) -> bytes:
+    err = {"message": str(exc), "type": "server_error", "param": None, "code": exc.code}
+    return b"data: " + json.dumps({"error": err}).encode() + b"\n\n"
 
 
 async def _complete(chunks: Any, first: ChatChunk, cid: str, created: int,

@@ -1,0 +1,293 @@
+"""The hop's HTTP/1.1 client against real servers on loopback: streaming, reuse, bounds, TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from appliance.llm.http1 import (
+    MAX_HEADERS,
+    MAX_LINE_BYTES,
+    PIECE_BYTES,
+    Origin,
+    Pool,
+    ProtocolError,
+)
+
+WAIT_S = 30.0
+
+
+class AioServer:
+    """A real aiohttp server on loopback; counts the TCP connections its requests came on."""
+
+    def __init__(self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.peers: set[Any] = set()
+        self.bodies: list[bytes] = []
+        self._handler = handler
+        self._tls = tls
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=0)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        self.peers.add(request.transport.get_extra_info("peername"))
+        self.bodies.append(await request.read())
+        return await self._handler(request)
+
+    async def start(self) -> Origin:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._tls)
+        await site.start()
+        scheme = "https" if self._tls else "http"
+        return Origin.parse(f"{scheme}://127.0.0.1:{self._runner.addresses[0][1]}")
+
+    async def close(self) -> None:
+        await self._runner.cleanup()
+
+
+class RawServer:
+    """A hand-written misbehaving HTTP server: sends ``answer`` bytes, then closes."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(self.answer)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def start(self) -> Origin:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return Origin.parse(f"http://127.0.0.1:{port}")
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[list[Any]]:
+    started: list[Any] = []
+    yield started
+    for s in started:
+        await s.close()
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[Pool]:
+    p = Pool(limit=8)
+    yield p
+    await p.close()
+
+
+async def post(pool: Pool, origin: Origin, body: bytes = b"{}") -> Any:
+    async with asyncio.timeout(WAIT_S):
+        return await pool.post(origin, "/v1/chat/completions", body,
+                               {"Content-Type": "application/json"}, connect_timeout_s=WAIT_S)
+
+
+async def body_of(resp: Any) -> bytes:
+    out = b""
+    async with asyncio.timeout(WAIT_S):
+        while piece := await resp.read_some():
+            out += piece
+    return out
+
+
+async def test_a_chunked_answer_arrives_piece_by_piece_before_it_ends(
+        servers: list[Any], pool: Pool) -> None:
+    read_first = asyncio.Event()
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b"data: one\n\n")
+        await read_first.wait()  # the second piece only after the client saw the first
+        await resp.write(b"data: two\n\n")
+        await resp.write_eof()
+        return resp
+
+    server = AioServer(stream)
+    servers.append(server)
+    origin = await server.start()
+    resp = await post(pool, origin, b'{"hello": 1}')
+    try:
+        assert resp.status == 200
+        assert resp.headers["content-type"] == "text/event-stream"
+        async with asyncio.timeout(WAIT_S):
+            first = await resp.read_some()
+        assert first == b"data: one\n\n"
+        read_first.set()
+        assert await body_of(resp) == b"data: two\n\n"
+        assert resp.finished
+    finally:
+        resp.release()
+    assert server.bodies == [b'{"hello": 1}']
+    assert pool.idle_count() == 1
+
+
+async def test_kept_alive_connections_are_reused_and_a_half_read_one_is_not(
+        servers: list[Any], pool: Pool) -> None:
+    async def fixed(request: web.Request) -> web.Response:
+        # The sixth answer is larger than one piece the client reads at a time.
+        return web.Response(body=b"x" * (1000 if len(server.bodies) <= 5 else 4 * PIECE_BYTES))
+
+    server = AioServer(fixed)
+    servers.append(server)
+    origin = await server.start()
+    for _ in range(5):
+        resp = await post(pool, origin)
+        try:
+            assert await body_of(resp) == b"x" * 1000
+        finally:
+            resp.release()
+    assert len(server.peers) == 1, "five requests in a row should share one connection"
+    assert pool.idle_count() == 1
+
+    resp = await post(pool, origin)
+    try:
+        assert await resp.read(10) == b"x" * 10
+        assert not resp.finished
+    finally:
+        resp.release()  # the unread rest makes the connection useless: closed, not pooled
+    assert pool.idle_count() == 0
+    resp = await post(pool, origin)
+    resp.release()
+    assert len(server.peers) == 2
+
+
+async def test_a_kept_alive_connection_the_peer_closed_is_replaced(
+        servers: list[Any], pool: Pool) -> None:
+    # Answers keep-alive style, then hangs up: the pooled connection is dead on reuse.
+    server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    servers.append(server)
+    origin = await server.start()
+    for _ in range(3):
+        resp = await post(pool, origin)
+        try:
+            assert resp.status == 200 and await body_of(resp) == b"ok"
+        finally:
+            resp.release()
+    assert server.connections == 3
+
+
+async def test_an_answer_without_length_runs_to_the_connection_end(
+        servers: list[Any], pool: Pool) -> None:
+    server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+    servers.append(server)
+    resp = await post(pool, await server.start())
+    try:
+        assert await body_of(resp) == b"all of it"
+    finally:
+        resp.release()
+    assert pool.idle_count() == 0
+
+
+@pytest.mark.parametrize(("answer", "complaint"), [
+    (b"SMTP ready\r\n\r\n", "status line"),
+    (b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * (MAX_HEADERS + 1) + b"\r\n", "header lines"),
+    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * MAX_LINE_BYTES + b"\r\n\r\n", "longer than"),
+    (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "header line"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n", "Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this", "middle of the body"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n", "chunk size"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nshort", "middle of the body"),
+    (b"", "closed the connection"),
+])
+async def test_a_malformed_answer_is_a_protocol_error_that_says_what(
+        servers: list[Any], pool: Pool, answer: bytes, complaint: str) -> None:
+    server = RawServer(answer)
+    servers.append(server)
+    origin = await server.start()
+    with pytest.raises(ProtocolError, match=complaint):
+        resp = await post(pool, origin)
+        try:
+            await body_of(resp)
+        finally:
+            resp.release()
+    assert pool.idle_count() == 0
+
+
+async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(
+        servers: list[Any], pool: Pool) -> None:
+    server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    servers.append(server)
+    origin = await server.start()
+    with pytest.raises(ValueError, match="line break"):
+        await pool.post(origin, "/", b"", {"X-Evil": "a\r\nX-Injected: 1"},
+                        connect_timeout_s=WAIT_S)
+    assert server.connections == 0
+
+
+async def test_an_unreachable_peer_is_an_os_error_and_frees_its_slot() -> None:
+    small = Pool(limit=1)
+    closed = RawServer(b"")
+    origin = await closed.start()
+    await closed.close()  # nothing listens on that port now
+    try:
+        for _ in range(3):  # with limit 1, a leaked slot would hang the second try
+            with pytest.raises(OSError):
+                await post(small, origin)
+    finally:
+        await small.close()
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=hop-test", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+async def test_https_peers_are_verified_against_the_trusted_certificates(
+        servers: list[Any], self_signed: tuple[Path, Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = self_signed
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+
+    async def fixed(request: web.Request) -> web.Response:
+        return web.Response(body=b"secret")
+
+    server = AioServer(fixed, tls)
+    servers.append(server)
+    origin = await server.start()
+
+    untrusting = Pool()
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await post(untrusting, origin)
+    finally:
+        await untrusting.close()
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # as an admin's own CA would be added
+    trusting = Pool()
+    try:
+        resp = await post(trusting, origin)
+        try:
+            assert await body_of(resp) == b"secret"
+        finally:
+            resp.release()
+    finally:
+        await trusting.close()
+    assert server.bodies == [b"{}"]
