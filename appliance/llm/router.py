@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 # A peer that failed is tried after the others for this long.
 DOWN_FOR_S = 15.0
 MAX_STICKY = 4096
+MAX_CLIENTS = 256
 MAX_PEER_REQUESTS = 64
 
 
@@ -84,6 +85,7 @@ class Router(Component):
         self._timeouts = Timeouts(cfg.connect_timeout_s, cfg.first_token_timeout_s,
                                   cfg.idle_timeout_s)
         self._pool: Pool | None = None
+        self._clients: dict[tuple[Any, ...], RemoteClient] = {}
         self._down: dict[str, float] = {}
         self._sticky: OrderedDict[str, str] = OrderedDict()
         self.stats = {"local": 0, "remote": 0, "failovers": 0, "interrupted": 0}
@@ -92,6 +94,7 @@ class Router(Component):
 
     async def start(self) -> None:
         self._pool = Pool(limit=MAX_PEER_REQUESTS)
+        self._clients.clear()  # each client holds the pool it was made with
 
     async def stop(self) -> None:
         if self._pool is not None:
@@ -204,9 +207,10 @@ class Router(Component):
             if sticky is not None:
                 peers.sort(key=lambda p: p.id != sticky)
             for p in peers:
-                out.append((p.id, RemoteClient(p.name, p.url, self._pool,
-                                               timeouts=self._timeouts, signer=self._signer,
-                                               models=list(getattr(p, "models", ())))))
+                try:
+                    out.append((p.id, self._client_for(p)))
+                except ValueError as exc:  # a URL no request can go to
+                    log.warning("llm: skipping peer %s: %s", p.name, exc)
         if local_ok:
             assert self.local is not None
             out.append(("local", self.local))
@@ -216,6 +220,20 @@ class Router(Component):
                                    f"try one of {self.local.model_ids()} or 'default'")
             raise NoLLMAvailable(self._why_none(local_only))
         return out
+
+    def _client_for(self, peer: Any) -> RemoteClient:
+        """The RemoteClient of ``peer``, made once per (id, name, url, models)."""
+        models = tuple(getattr(peer, "models", ()))
+        key = (peer.id, peer.name, peer.url, models)
+        client = self._clients.get(key)
+        if client is None:
+            if len(self._clients) >= MAX_CLIENTS:
+                self._clients.clear()
+            assert self._pool is not None
+            client = self._clients[key] = RemoteClient(
+                peer.name, peer.url, self._pool, timeouts=self._timeouts,
+                signer=self._signer, models=list(models))
+        return client
 
     def _why_none(self, local_only: bool) -> str:
         if self.cfg.mode == "off":

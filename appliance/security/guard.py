@@ -7,6 +7,7 @@ valid token (appliance.security.signing), or gets 401.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 
@@ -29,6 +30,7 @@ def is_protected(path: str) -> bool:
     return path in PROTECTED_EXACT or path.startswith(PROTECTED_PREFIXES)
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback(remote: str | None) -> bool:
     """Whether a peer address is loopback (127/8, ::1, or IPv4-mapped 127/8)."""
     if not remote:
