@@ -372,7 +372,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
                     default=[1, 4, 8])
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=4,
+                    help="rounds per target and client count; the best round is reported "
+                         "(with 2 rounds, 1 client swung 0.79x-1.04x on a shared box)")
     ap.add_argument("--targets", type=lambda s: s.split(","),
                     default=["daemon", "llama_cpp_server", "llama_server"],
                     help="daemon, llama_cpp_server, llama_server; a _spin suffix runs one "
