@@ -78,6 +78,7 @@ class Response:
         self._reusable = (headers.get("connection", "").lower() != "close"
                           and (self._chunked or self._left is not None))
         self.finished = self._left == 0 and not self._chunked
+        self._released = False
 
     async def read_some(self) -> bytes:
         """The next piece of the body as soon as any of it arrives; ``b""`` at its end."""
@@ -116,8 +117,13 @@ class Response:
         return bytes(out[:limit])
 
     def release(self) -> None:
-        """Give the connection back for reuse when the whole body was read, else close it."""
-        self._conn.release(self.finished and self._reusable)
+        """Give the connection back for reuse when the whole body was read, else close it.
+
+        Only the first call counts: the connection may serve another request after it.
+        """
+        if not self._released:
+            self._released = True
+            self._conn.release(self.finished and self._reusable)
 
     async def _chunk_size(self) -> int:
         line = await self._line()
@@ -173,6 +179,9 @@ class Pool:
                     return await self._exchange(conn, message)
                 except (OSError, ProtocolError):
                     conn.close()  # closed by the peer while idle: the request never arrived
+                except BaseException:  # cancelled, say: the connection is in an unknown state
+                    conn.close()
+                    raise
             conn = await self._connect(origin, connect_timeout_s)
             try:
                 return await self._exchange(conn, message)
@@ -261,10 +270,8 @@ class _Conn:
 
     def release(self, reusable: bool) -> None:
         pool, self.pool = self.pool, None
-        if pool is not None:  # released once; a second call only closes
+        if pool is not None:
             pool._give_back(self, reusable)
-        elif not reusable:
-            self.close()
 
     def close(self) -> None:
         self.writer.transport.abort()

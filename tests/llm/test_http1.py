@@ -291,3 +291,35 @@ async def test_https_peers_are_verified_against_the_trusted_certificates(
     finally:
         await trusting.close()
     assert server.bodies == [b"{}"]
+
+
+async def test_a_request_cancelled_while_waiting_frees_its_slot_and_its_connection(
+        servers: list[Any]) -> None:
+    never = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        await never.wait()
+        return web.Response()
+
+    async def fixed(request: web.Request) -> web.Response:
+        return web.Response(body=b"ok")
+
+    hanging, quick = AioServer(hang), AioServer(fixed)
+    servers.extend([hanging, quick])
+    slow_origin, quick_origin = await hanging.start(), await quick.start()
+    small = Pool(limit=1)
+    try:
+        for _ in range(2):  # the second time on a kept-alive connection, if one were kept
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):  # the caller gives up: the limit under test
+                    await small.post(slow_origin, "/", b"{}", {}, connect_timeout_s=WAIT_S)
+            assert small.idle_count() == 0
+        resp = await post(small, quick_origin)  # with limit 1, a leaked slot would hang here
+        try:
+            assert await body_of(resp) == b"ok"
+        finally:
+            resp.release()
+    finally:
+        never.set()
+        await small.close()
+    assert len(hanging.bodies) == 2
