@@ -11,8 +11,10 @@ own model instead of routing again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,10 +38,12 @@ CHAT_PATH = "/v1/chat/completions"
 # Largest SSE line and error body accepted from a peer.
 MAX_LINE_BYTES = 1024 * 1024
 MAX_ERROR_BYTES = 64 * 1024
-# How an SSE error event starts (the API's own: ``data: {"error": ...}``), and how much
-# of a relayed stream's end is kept to see whether it ended with [DONE].
+# How an SSE error event starts (the API's own: ``data: {"error": ...}``), and the end.
 ERROR_EVENT = b'data: {"error"'
-TAIL_BYTES = 256
+DONE_EVENT = re.compile(rb"data: ?\[DONE\]")
+# After [DONE]: how long and how much of the body's rest is read so the connection is reused.
+DRAIN_S = 1.0
+DRAIN_BYTES = 64 * 1024
 
 Signer = Callable[[str, str, bytes], Mapping[str, str]]
 
@@ -109,65 +113,59 @@ class RemoteClient:
     async def relay(self, body: bytes) -> AsyncIterator[bytes]:
         """The peer's SSE answer to a client's own request ``body``, as raw bytes.
 
-        For the API's streaming requests: the bytes pass through unparsed, which
-        keeps the hop short. The first piece holds at least one whole event and
-        no error; a failure before it raises :class:`PeerFailed`. An answer that
-        ends without ``data: [DONE]`` raises :class:`StreamInterrupted` after its
-        last piece (``reported`` is true when the peer's own error event was in it).
+        For the API's streaming requests: the events pass through unparsed, which
+        keeps the hop short, and always whole (a piece that ends inside an event
+        waits for the rest). An error before the first piece went out raises
+        :class:`PeerFailed` (the router tries the next candidate). After it, an
+        answer that breaks off, or ends without ``data: [DONE]``, raises
+        :class:`StreamInterrupted`; ``reported`` is true when the peer's own
+        ``data: {"error": ...}`` event was the last thing relayed.
         """
         resp = await self._open(body)
         t = self._timeouts
-        head = b""
-        tail = b""
+        pending = b""
+        sent = False
         try:
-            try:
-                async with asyncio.timeout(t.first_token_s):
-                    while b"\n\n" not in head:
-                        piece = await resp.read_some()
-                        if not piece:
-                            raise PeerFailed(f"{self.name} closed the stream before "
-                                             "its first event")
-                        head += piece
-                        if len(head) > MAX_LINE_BYTES:
-                            raise ValueError(f"a first event of over {MAX_LINE_BYTES} bytes")
-            except (OSError, TimeoutError, ValueError) as exc:
-                raise PeerFailed(f"{self.name} ({self.url}) failed: {_describe(exc)}") from None
-            if ERROR_EVENT in head:
-                self._raise_reported(head)
-            yield head
-            tail = head[-TAIL_BYTES:]
-            reported = False
             while True:
                 try:
-                    async with asyncio.timeout(t.idle_s):
+                    async with asyncio.timeout(t.idle_s if sent else t.first_token_s):
                         piece = await resp.read_some()
                 except (OSError, TimeoutError, ValueError) as exc:
-                    raise StreamInterrupted(f"{self.name} ({self.url}) failed: {_describe(exc)}"
-                                            "; the answer is incomplete") from None
+                    raise self._broken(sent, f"failed: {_describe(exc)}") from None
                 if not piece:
-                    break
-                yield piece
-                reported = reported or ERROR_EVENT in tail[-len(ERROR_EVENT):] + piece
-                tail = (tail + piece)[-TAIL_BYTES:]
-            if not tail.rstrip().endswith(b"data: [DONE]"):
-                interrupted = StreamInterrupted(f"{self.name} ended the stream before [DONE]; "
-                                                "the answer is incomplete")
-                interrupted.reported = reported
-                raise interrupted
+                    if DONE_EVENT.fullmatch(pending.strip()):  # [DONE] without its blank line
+                        yield pending.strip() + b"\n\n"
+                        return
+                    raise self._broken(sent, "ended the stream before [DONE]")
+                pending += piece
+                end = _events_end(pending)
+                if end == 0:
+                    if len(pending) > MAX_LINE_BYTES:
+                        raise self._broken(sent, f"sent an event of over {MAX_LINE_BYTES} bytes")
+                    continue
+                events, pending = pending[:end], pending[end:]
+                kind, message = _scan(events)
+                if kind == "error" and not sent:
+                    raise PeerFailed(f"{self.name} reported: {message}")
+                yield events
+                sent = True
+                if kind == "error":
+                    interrupted = StreamInterrupted(f"{self.name} reported: {message}; "
+                                                    "the answer is incomplete")
+                    interrupted.reported = message is not None and ERROR_EVENT in events
+                    raise interrupted
+                if kind == "done":
+                    await _drain(resp)
+                    return
         finally:
             resp.release()
 
-    def _raise_reported(self, head: bytes) -> None:
-        """A first piece with an error event in it: the peer failed before answering."""
-        for line in head.split(b"\n"):
-            if line.startswith(ERROR_EVENT):
-                try:
-                    err = json.loads(line[5:])["error"]
-                    message = str(err.get("message"))
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    message = line[:200].decode(errors="replace")
-                raise PeerFailed(f"{self.name} reported: {message}")
-        raise PeerFailed(f"{self.name} reported an error")
+    def _broken(self, sent: bool, what: str) -> LLMError:
+        """The error for a relay that failed: before anything was sent, or after."""
+        text = f"{self.name} ({self.url}) {what}"
+        if sent:
+            return StreamInterrupted(text + "; the answer is incomplete")
+        return PeerFailed(text)
 
     async def _open(self, body: bytes) -> Response:
         """Send a chat request; the response once its status is 200, else the matching error."""
@@ -212,6 +210,7 @@ class RemoteClient:
             if data == "[DONE]":
                 if final is None:
                     raise PeerFailed(f"{self.name} ended the stream without a finish_reason")
+                await _drain(resp)  # the body's end, so the connection can serve again
                 yield final
                 return
             obj = json.loads(data)
@@ -284,6 +283,59 @@ class _Lines:
             if not piece:
                 return None
             self._buf += piece
+
+
+def _events_end(buf: bytes) -> int:
+    """Where the last whole SSE event in ``buf`` ends (0: none yet); LF or CRLF lines."""
+    lf = buf.rfind(b"\n\n")
+    crlf = buf.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
+def _scan(events: bytes) -> tuple[str | None, str | None]:
+    """("error", message) / ("done", None) / (None, None) for whole events, cheaply.
+
+    An error is a ``data:`` event with an ``error`` object (OpenAI's, and ours) or an
+    ``error:`` line (llama.cpp's server); "done" is ``data: [DONE]``.
+    """
+    if b"error" not in events and b"[DONE]" not in events:
+        return None, None
+    for raw in events.splitlines():
+        line = raw.strip()
+        if line.startswith(b"error:"):
+            return "error", _error_message(line[6:])
+        if not line.startswith(b"data:"):
+            continue
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            return "done", None
+        if b'"error"' in data:
+            message = _error_message(data)
+            if message is not None:
+                return "error", message
+    return None, None
+
+
+def _error_message(data: bytes) -> str | None:
+    """The message of an ``{"error": ...}`` JSON object; None when ``data`` is not one."""
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return data[:200].decode(errors="replace")
+    if not isinstance(obj, dict) or "error" not in obj:
+        return None
+    err = obj["error"]
+    return str(err.get("message", err)) if isinstance(err, dict) else str(err)
+
+
+async def _drain(resp: Response) -> None:
+    """Read what is left of a body (the chunked end) briefly; a peer that dawdles loses the
+    connection's reuse, nothing else."""
+    with contextlib.suppress(OSError, TimeoutError, ValueError):
+        async with asyncio.timeout(DRAIN_S):
+            left = DRAIN_BYTES
+            while left > 0 and (piece := await resp.read_some()):
+                left -= len(piece)
 
 
 def _payload(request: ChatRequest) -> dict[str, Any]:

@@ -17,6 +17,7 @@ are the caller's (``asyncio.timeout`` around each await).
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections.abc import Mapping
@@ -30,10 +31,18 @@ PIECE_BYTES = 64 * 1024
 # them 75 s, so the peer never closes one first while it sits here).
 IDLE_PER_ORIGIN = 16
 IDLE_FOR_S = 30.0
+MAX_INTERIM = 10
+_DECIMAL = re.compile(r"[0-9]{1,18}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
+_STATUS = re.compile(rb"[1-5][0-9][0-9]")
 
 
 class ProtocolError(ValueError):
     """The peer's answer is not the HTTP/1.1 this client reads."""
+
+
+class _ClosedUnanswered(Exception):
+    """The connection closed before a single byte of an answer came back."""
 
 
 @dataclass(frozen=True)
@@ -52,14 +61,17 @@ class Origin:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url!r} is not an http(s) URL with a host")
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        # The Host header: the URL's host and port, never its user:password@.
+        netloc = parts.netloc.rsplit("@", 1)[-1]
         # An IPv6 zone ("fe80::1%25eth0" in a URL) goes to the socket unquoted.
-        return cls(parts.scheme, unquote(parts.hostname), port, parts.netloc)
+        return cls(parts.scheme, unquote(parts.hostname), port, netloc)
 
 
 class Response:
     """The status, the headers (lower-case names), and the body read piece by piece."""
 
-    def __init__(self, conn: _Conn, status: int, headers: dict[str, str]) -> None:
+    def __init__(self, conn: _Conn, version: bytes, status: int,
+                 headers: dict[str, str]) -> None:
         self._conn = conn
         self.status = status
         self.headers = headers
@@ -67,16 +79,15 @@ class Response:
         length = headers.get("content-length")
         self._left: int | None = None  # bytes left in the body (or in this chunk)
         if not self._chunked and length is not None:
-            try:
-                self._left = int(length)
-            except ValueError:
-                raise ProtocolError(f"a Content-Length of {length[:40]!r}") from None
-            if self._left < 0:
-                raise ProtocolError(f"a Content-Length of {self._left}")
+            if not _DECIMAL.fullmatch(length):
+                raise ProtocolError(f"a Content-Length of {length[:40]!r}")
+            self._left = int(length)
         elif self._chunked:
             self._left = 0
-        self._reusable = (headers.get("connection", "").lower() != "close"
-                          and (self._chunked or self._left is not None))
+        tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+        # HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 only when asked.
+        keep = "close" not in tokens and (version == b"HTTP/1.1" or "keep-alive" in tokens)
+        self._reusable = keep and (self._chunked or self._left is not None)
         self.finished = self._left == 0 and not self._chunked
         self._released = False
 
@@ -101,7 +112,8 @@ class Response:
         if self._left is not None:
             self._left -= len(data)
             if self._chunked and self._left == 0:
-                await self._line()  # the CRLF after a chunk's data
+                if (await self._line()).strip():  # the CRLF after a chunk's data
+                    raise ProtocolError("a chunk longer than its size")
             elif not self._chunked and self._left == 0:
                 self.finished = True
         return data
@@ -128,13 +140,9 @@ class Response:
     async def _chunk_size(self) -> int:
         line = await self._line()
         size = line.split(b";", 1)[0].strip()
-        try:
-            value = int(size, 16)
-        except ValueError:
-            raise ProtocolError(f"a chunk size of {size[:40]!r}") from None
-        if value < 0:
-            raise ProtocolError(f"a chunk size of {value}")
-        return value
+        if not _HEX.fullmatch(size):
+            raise ProtocolError(f"a chunk size of {size[:40]!r}")
+        return int(size, 16)
 
     async def _trailers(self) -> None:
         for _ in range(MAX_HEADERS + 1):
@@ -177,14 +185,19 @@ class Pool:
             if conn is not None:
                 try:
                     return await self._exchange(conn, message)
-                except (OSError, ProtocolError):
-                    conn.close()  # closed by the peer while idle: the request never arrived
-                except BaseException:  # cancelled, say: the connection is in an unknown state
+                except _ClosedUnanswered:
+                    # The peer closed the kept-alive connection as the request went out
+                    # (it never answered a byte): the one case to send it again, fresh.
+                    conn.close()
+                except BaseException:
                     conn.close()
                     raise
             conn = await self._connect(origin, connect_timeout_s)
             try:
                 return await self._exchange(conn, message)
+            except _ClosedUnanswered:
+                conn.close()
+                raise ProtocolError("the peer closed the connection without answering") from None
             except BaseException:
                 conn.close()
                 raise
@@ -207,24 +220,27 @@ class Pool:
     # ------------------------------------------------------------ helpers
 
     async def _exchange(self, conn: _Conn, message: bytes) -> Response:
-        conn.writer.write(message)
-        status_line = await _read_line(conn.reader)
-        parts = status_line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise ProtocolError(f"a status line of {status_line[:80]!r}")
-        headers: dict[str, str] = {}
-        for _ in range(MAX_HEADERS + 1):
-            line = await _read_line(conn.reader)
-            if not line.strip():
+        try:
+            conn.writer.write(message)
+            first = await conn.reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                raise ProtocolError("the peer closed the connection in its status line") from None
+            raise _ClosedUnanswered() from None
+        except (ConnectionResetError, BrokenPipeError):
+            raise _ClosedUnanswered() from None
+        except asyncio.LimitOverrunError:
+            raise ProtocolError(f"a line longer than {MAX_LINE_BYTES} bytes") from None
+        for _ in range(MAX_INTERIM + 1):
+            version, status = _status(first)
+            headers = await _headers(conn.reader)
+            if not 100 <= status < 200 or status == 101:
                 break
-            name, sep, value = line.decode("latin-1").partition(":")
-            if not sep:
-                raise ProtocolError(f"a header line of {line[:80]!r}")
-            headers[name.strip().lower()] = value.strip()
+            first = await _read_line(conn.reader)  # an interim answer (100 Continue): skip it
         else:
-            raise ProtocolError(f"more than {MAX_HEADERS} header lines")
+            raise ProtocolError(f"more than {MAX_INTERIM} interim answers")
         conn.pool = self
-        return Response(conn, int(parts[1]), headers)
+        return Response(conn, version, status, headers)
 
     async def _connect(self, origin: Origin, timeout_s: float) -> _Conn:
         tls = None
@@ -235,7 +251,7 @@ class Pool:
         async with asyncio.timeout(timeout_s):
             reader, writer = await asyncio.open_connection(
                 origin.host, origin.port, ssl=tls, limit=MAX_LINE_BYTES,
-                server_hostname=origin.host if tls else None)
+                server_hostname=origin.host.split("%", 1)[0] if tls else None)
         return _Conn(origin, reader, writer)
 
     def _take_idle(self, origin: Origin) -> _Conn | None:
@@ -251,13 +267,24 @@ class Pool:
 
     def _give_back(self, conn: _Conn, reusable: bool) -> None:
         self._slots.release()
+        now = time.monotonic()
+        self._drop_expired(now)
         if not reusable or self._closed or conn.writer.is_closing():
             conn.close()
             return
         conns = self._idle.setdefault(conn.origin, [])
-        conns.append((time.monotonic(), conn))
+        conns.append((now, conn))
         while len(conns) > IDLE_PER_ORIGIN:
             conns.pop(0)[1].close()
+
+    def _drop_expired(self, now: float) -> None:
+        """Close idle connections past IDLE_FOR_S, to every origin (a peer may be gone)."""
+        for origin in list(self._idle):
+            conns = self._idle[origin]
+            while conns and now - conns[0][0] >= IDLE_FOR_S:
+                conns.pop(0)[1].close()
+            if not conns:
+                del self._idle[origin]
 
 
 class _Conn:
@@ -275,6 +302,27 @@ class _Conn:
 
     def close(self) -> None:
         self.writer.transport.abort()
+
+
+def _status(line: bytes) -> tuple[bytes, int]:
+    parts = line.split(None, 2)
+    if len(parts) < 2 or parts[0] not in (b"HTTP/1.1", b"HTTP/1.0") \
+            or not _STATUS.fullmatch(parts[1]):
+        raise ProtocolError(f"a status line of {line[:80]!r}")
+    return parts[0], int(parts[1])
+
+
+async def _headers(reader: asyncio.StreamReader) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for _ in range(MAX_HEADERS + 1):
+        line = await _read_line(reader)
+        if not line.strip():
+            return headers
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep:
+            raise ProtocolError(f"a header line of {line[:80]!r}")
+        headers[name.strip().lower()] = value.strip()
+    raise ProtocolError(f"more than {MAX_HEADERS} header lines")
 
 
 async def _read_line(reader: asyncio.StreamReader) -> bytes:

@@ -4,7 +4,9 @@ Every request goes through the component "llm_router", so a client on any
 node gets an answer wherever the model runs. A request forwarded by another
 node's router (it carries the hop header) is answered from the local model
 only. Errors use OpenAI's error shape; an error after streaming began is sent
-as a final ``data: {"error": ...}`` event, never as a silent truncation.
+as a final ``data: {"error": ...}`` event, never as a silent truncation. A
+streamed answer from a peer is relayed as the peer's own SSE bytes (its ids and
+model name included), which keeps the hop between boxes short.
 """
 
 from __future__ import annotations

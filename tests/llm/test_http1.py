@@ -173,19 +173,102 @@ async def test_kept_alive_connections_are_reused_and_a_half_read_one_is_not(
     assert len(server.peers) == 2
 
 
-async def test_a_kept_alive_connection_the_peer_closed_is_replaced(
-        servers: list[Any], pool: Pool) -> None:
-    # Answers keep-alive style, then hangs up: the pooled connection is dead on reuse.
-    server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-    servers.append(server)
-    origin = await server.start()
-    for _ in range(3):
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+HANG = b"hang"  # ScriptedServer: read on, never answer
+CLOSE = b""  # ScriptedServer: close without a byte of answer
+
+
+class ScriptedServer:
+    """A hand-written HTTP server that answers request N (on any connection) with
+    ``answers[N]``, keeping the connection open; CLOSE and HANG as named above."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = list(answers)
+        self.connections = 0
+        self.requests = 0
+        self.hung_up = asyncio.Event()  # a client closed a connection we held open
+        self._server: asyncio.Server | None = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                answer = self.answers[self.requests]
+                self.requests += 1
+                if answer == CLOSE:
+                    return
+                if answer == HANG:
+                    await reader.read()  # until the client closes
+                    self.hung_up.set()
+                    return
+                writer.write(answer)
+                if b"\r\n\r\n" not in answer:
+                    return  # a partial answer: then hang up
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def start(self) -> Origin:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return Origin.parse(f"http://127.0.0.1:{port}")
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+async def run_all(pool: Pool, origin: Origin, n: int) -> list[bytes]:
+    bodies = []
+    for _ in range(n):
         resp = await post(pool, origin)
         try:
-            assert resp.status == 200 and await body_of(resp) == b"ok"
+            bodies.append(await body_of(resp))
         finally:
             resp.release()
-    assert server.connections == 3
+    return bodies
+
+
+async def test_a_kept_alive_connection_closed_unanswered_is_replaced_once(
+        servers: list[Any], pool: Pool) -> None:
+    # The second request meets a connection the server closes without answering (as a
+    # keep-alive timeout does): it goes again, once, on a fresh connection.
+    server = ScriptedServer([OK, CLOSE, OK])
+    servers.append(server)
+    assert await run_all(pool, await server.start(), 2) == [b"ok", b"ok"]
+    assert (server.connections, server.requests) == (2, 3)
+
+
+async def test_a_connection_that_breaks_mid_answer_is_not_retried(
+        servers: list[Any], pool: Pool) -> None:
+    server = ScriptedServer([OK, b"HTTP/1.1 2"])  # half a status line, then gone
+    servers.append(server)
+    origin = await server.start()
+    assert await run_all(pool, origin, 1) == [b"ok"]
+    with pytest.raises(ProtocolError, match="status line"):
+        await run_all(pool, origin, 1)
+    assert (server.connections, server.requests) == (1, 2)  # sent once, not twice
+
+
+@pytest.mark.parametrize(("answer", "reused"), [
+    (OK, True),
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", False),
+    (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", True),
+    (b"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 2\r\n\r\nok",
+     False),
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", True),
+])
+async def test_reuse_follows_the_version_and_connection_header(
+        servers: list[Any], pool: Pool, answer: bytes, reused: bool) -> None:
+    server = ScriptedServer([answer, answer])
+    servers.append(server)
+    assert await run_all(pool, await server.start(), 2) == [b"ok", b"ok"]
+    assert server.connections == (1 if reused else 2)
 
 
 async def test_an_answer_without_length_runs_to_the_connection_end(
@@ -293,33 +376,24 @@ async def test_https_peers_are_verified_against_the_trusted_certificates(
     assert server.bodies == [b"{}"]
 
 
-async def test_a_request_cancelled_while_waiting_frees_its_slot_and_its_connection(
+async def test_a_request_cancelled_on_a_kept_alive_connection_closes_it_and_frees_its_slot(
         servers: list[Any]) -> None:
-    never = asyncio.Event()
-
-    async def hang(request: web.Request) -> web.Response:
-        await never.wait()
-        return web.Response()
-
-    async def fixed(request: web.Request) -> web.Response:
-        return web.Response(body=b"ok")
-
-    hanging, quick = AioServer(hang), AioServer(fixed)
-    servers.extend([hanging, quick])
-    slow_origin, quick_origin = await hanging.start(), await quick.start()
+    server = ScriptedServer([OK, HANG, OK])
+    servers.append(server)
+    origin = await server.start()
     small = Pool(limit=1)
     try:
-        for _ in range(2):  # the second time on a kept-alive connection, if one were kept
-            with pytest.raises(TimeoutError):
-                async with asyncio.timeout(0.5):  # the caller gives up: the limit under test
-                    await small.post(slow_origin, "/", b"{}", {}, connect_timeout_s=WAIT_S)
-            assert small.idle_count() == 0
-        resp = await post(small, quick_origin)  # with limit 1, a leaked slot would hang here
-        try:
-            assert await body_of(resp) == b"ok"
-        finally:
-            resp.release()
+        assert await run_all(small, origin, 1) == [b"ok"]
+        assert small.idle_count() == 1
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5):  # the caller gives up: the limit under test
+                await small.post(origin, "/", b"{}", {"Content-Length": "2"},
+                                 connect_timeout_s=WAIT_S)
+        async with asyncio.timeout(WAIT_S):
+            await server.hung_up.wait()  # the half-used connection was closed, not leaked
+        assert small.idle_count() == 0
+        # With limit 1, a leaked slot would hang here.
+        assert await run_all(small, origin, 1) == [b"ok"]
     finally:
-        never.set()
         await small.close()
-    assert len(hanging.bodies) == 2
+    assert server.connections == 2

@@ -7,6 +7,7 @@ told to fail on cue); the edge is a real daemon with ``llm.mode: remote``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -15,7 +16,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from appliance.llm.client import HOP_HEADER
+from appliance.llm.chat import ChatRequest
+from appliance.llm.client import HOP_HEADER, RemoteClient
+from appliance.llm.http1 import Pool
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 WAIT_S = 60.0
@@ -38,12 +41,15 @@ class StandInCore:
     """A hand-written stand-in core: answers every chat with the pieces of ``script``.
 
     ``until_gone`` instead keeps writing a piece until the connection breaks, then
-    sets ``gone``.
+    sets ``gone``; ``hold`` keeps the body open after the script until ``close()``.
     """
 
-    def __init__(self, script: list[bytes], *, until_gone: bool = False) -> None:
+    def __init__(self, script: list[bytes], *, until_gone: bool = False,
+                 hold: bool = False) -> None:
         self.script = script
         self.until_gone = until_gone
+        self.hold = hold
+        self._release = asyncio.Event()
         self.bodies: list[bytes] = []
         self.headers: list[Any] = []
         self.gone = asyncio.Event()
@@ -59,11 +65,14 @@ class StandInCore:
         return self
 
     async def close(self) -> None:
+        self._release.set()
         await self._runner.cleanup()
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.bodies.append(await request.read())
-        self.headers.append(request.headers)
+        assert request.transport is not None
+        peer = request.transport.get_extra_info("peername")
+        self.headers.append({**request.headers, "X-Peer": f"{peer[0]}:{peer[1]}"})
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         for piece in self.script:
@@ -76,7 +85,10 @@ class StandInCore:
             except (ConnectionError, RuntimeError):
                 self.gone.set()
                 return resp
-        await resp.write_eof()
+        if self.hold:
+            await self._release.wait()
+        with contextlib.suppress(ConnectionError):  # the edge may have hung up by now
+            await resp.write_eof()
         return resp
 
 
@@ -105,7 +117,8 @@ async def stream_raw(url: str, body: bytes) -> bytes:
 
 
 def events(raw: bytes) -> list[str]:
-    return [line[len("data: "):] for line in raw.decode().split("\n") if line.startswith("data: ")]
+    return [line[len("data:"):].strip() for line in raw.decode().split("\n")
+            if line.startswith("data:")]
 
 
 async def test_a_streamed_answer_passes_through_byte_for_byte(
@@ -177,3 +190,69 @@ async def test_a_client_that_goes_away_mid_relay_closes_the_peer_connection(
         r.close()  # the app hangs up mid-answer
     async with asyncio.timeout(WAIT_S):
         await core.gone.wait()  # the core's next write failed: its sequence would be freed
+
+
+def parsed(raw: bytes) -> list[Any]:
+    """Every event of a relayed answer, each of which must be whole JSON (or [DONE])."""
+    return [e if e == "[DONE]" else json.loads(e) for e in events(raw)]
+
+
+async def test_an_answer_cut_inside_an_event_ends_with_a_clean_error_event(
+        daemon_factory: Any, cores: Any) -> None:
+    half = content("lo")[:-20]  # the core dies in the middle of its second event
+    core = await cores([content("Hel"), half])
+    edge = await daemon_factory(llm={"mode": "remote", "endpoints": [core.url]})
+    raw = await stream_raw(edge.url, json.dumps({"stream": True, "messages": HELLO}).encode())
+    assert raw.startswith(content("Hel")) and b'"lo"' not in raw
+    got = parsed(raw)  # the half event was not passed on, so everything parses
+    assert got[-1]["error"]["code"] == "stream_interrupted"
+    assert len(got) == 2
+
+
+async def test_crlf_framed_events_from_another_server_pass_through_whole(
+        daemon_factory: Any, cores: Any) -> None:
+    crlf = [p.replace(b"\n", b"\r\n") for p in FULL_ANSWER]
+    # Split inside the first event's CRLF CRLF: the edge waits for the whole event.
+    joined = b"".join(crlf)
+    cut = joined.index(b"\r\n\r\n") + 2
+    core = await cores([joined[:cut], joined[cut:]])
+    edge = await daemon_factory(llm={"mode": "remote", "endpoints": [core.url]})
+    raw = await stream_raw(edge.url, json.dumps({"stream": True, "messages": HELLO}).encode())
+    assert raw == joined
+
+
+async def test_a_llama_server_style_error_line_first_is_failed_over(
+        daemon_factory: Any, cores: Any) -> None:
+    broken = await cores([b'error: {"code": 500, "message": "context full"}\n\n'])
+    good = await cores(FULL_ANSWER)
+    edge = await daemon_factory(llm={"mode": "remote", "endpoints": [broken.url, good.url]})
+    raw = await stream_raw(edge.url, json.dumps({"stream": True, "messages": HELLO}).encode())
+    assert raw == b"".join(FULL_ANSWER)
+    _, status = await edge.get_json("/api/status")
+    assert status["components"]["llm_router"]["failovers"] == 1
+
+
+@pytest.mark.parametrize("done", [b"data: [DONE]\n\n", b"data:[DONE]\n\n", b"data: [DONE]"])
+async def test_an_answer_is_complete_at_done_even_if_the_body_stays_open(
+        daemon_factory: Any, cores: Any, done: bytes) -> None:
+    core = await cores([content("Hel"), content("", "stop") + done], hold=not done.endswith(b"]"))
+    edge = await daemon_factory(llm={"mode": "remote", "endpoints": [core.url]})
+    raw = await stream_raw(edge.url, json.dumps({"stream": True, "messages": HELLO}).encode())
+    got = parsed(raw)
+    assert got[-1] == "[DONE]" and not any("error" in e for e in got[:-1])
+    assert raw.endswith(b"\n\n")
+
+
+async def test_the_parsed_path_keeps_its_connection_for_the_next_request(cores: Any) -> None:
+    core = await cores(FULL_ANSWER)
+    pool = Pool()
+    client = RemoteClient("stand-in", core.url, pool)
+    try:
+        for _ in range(3):
+            chunks = [c async for c in client.stream(ChatRequest(messages=HELLO))]
+            assert "".join(c.content for c in chunks) == "Hello"
+            assert chunks[-1].finish_reason == "stop"
+            assert pool.idle_count() == 1
+    finally:
+        await pool.close()
+    assert len({h["X-Peer"] for h in core.headers}) == 1, "three answers, one connection"
