@@ -26,6 +26,7 @@ from installer import SERVICE, TOOLS_SERVICE, USER, InstallError, Paths
 from installer.plan import Plan
 
 PIP_TIMEOUT_S = 3600
+APT_TIMEOUT_S = 900
 SYSTEMCTL_TIMEOUT_S = 120
 READY_TIMEOUT_S = 600
 READY_POLL_S = 1.0
@@ -64,6 +65,7 @@ def apply(plan: Plan, src: Path, say: Say = print) -> Result:
             for p in made:
                 shutil.rmtree(p, ignore_errors=True)
         raise
+    _bubblewrap(plan, result, say)
     _user(plan, src, result, say)
     _config(plan, src, result, say)
     _cluster_key(plan, result, say)
@@ -293,6 +295,34 @@ def _models(plan: Plan, result: Result, say: Say) -> None:
         result.changes.append("models fetched")
 
 
+def _bubblewrap(plan: Plan, result: Result, say: Say) -> None:
+    """apt-get install bubblewrap when the plan says so; a failure only leaves the tools off."""
+    if not plan.bwrap_via_apt:
+        return
+    say("installing bubblewrap with apt-get (the shell and python tools run in it)")
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "bubblewrap"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        try:
+            _run(install, "apt-get install bubblewrap", stream=True, timeout=APT_TIMEOUT_S,
+                 env=env)
+        except InstallError:
+            # A box that never ran apt-get update has no package lists. Some sources may
+            # stay unreachable (update then fails); the install says whether it got enough.
+            say("apt-get could not find it: updating the package lists, then once more")
+            with contextlib.suppress(InstallError):
+                _run(["apt-get", "update"], "apt-get update", stream=True,
+                     timeout=APT_TIMEOUT_S, env=env)
+            _run(install, "apt-get install bubblewrap", stream=True, timeout=APT_TIMEOUT_S,
+                 env=env)
+    except InstallError as exc:
+        say("bubblewrap could not be installed: going on without the shell and python tools")
+        result.notes.append(f"the shell and python tools stay off until `apt-get install "
+                            f"bubblewrap` and a re-run of install.sh: {exc}")
+        return
+    result.changes.append("bubblewrap installed")
+
+
 def _user(plan: Plan, src: Path, result: Result, say: Say) -> None:
     p = plan.paths
     if _write_if_changed(p.sysusers, sysusers_text(src, plan.extra_groups), 0o644):
@@ -381,18 +411,18 @@ def _units(plan: Plan, src: Path, result: Result, say: Say) -> bool:
 
 
 def _run(cmd: list[str], what: str, *, stream: bool = False,
-         timeout: float = SYSTEMCTL_TIMEOUT_S) -> str:
+         timeout: float = SYSTEMCTL_TIMEOUT_S, env: dict[str, str] | None = None) -> str:
     """Run ``cmd``; its output (streamed line by line when ``stream``); InstallError on failure."""
     try:
         if not stream:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  check=False)
+                                  check=False, env=env)
             if done.returncode != 0:
                 raise InstallError(f"{what} failed ({' '.join(cmd[:3])}...):\n"
                                    + (done.stderr or done.stdout).strip()[-2000:])
             return done.stdout
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, bufsize=1) as proc:
+                              text=True, bufsize=1, env=env) as proc:
             assert proc.stdout is not None
             lines = []
             for line in proc.stdout:

@@ -52,6 +52,8 @@ class Facts:
     is_root: bool = True
     bwrap: bool = True
     """Whether bubblewrap is installed (the tools unit runs shell and python in it)."""
+    apt_get: bool = False
+    """Whether apt-get is there to install bubblewrap with."""
 
 
 def detect(paths: Paths, ports: list[int], *, need_network: bool) -> Facts:
@@ -73,6 +75,7 @@ def detect(paths: Paths, ports: list[int], *, need_network: bool) -> Facts:
         groups=read_groups(paths.group_file),
         is_root=os.geteuid() == 0,
         bwrap=shutil.which("bwrap") is not None,
+        apt_get=shutil.which("apt-get") is not None,
     )
 
 

