@@ -33,7 +33,8 @@ def serve(box: Container, wheelhouse: Path) -> None:
             continue
         d = box.root_path(f"{ROOT_INSIDE}/simple/{re.sub(r'[-_.]+', '-', project).lower()}")
         d.mkdir(parents=True, exist_ok=True)
-        (d / f.name).symlink_to(f"{WHEELHOUSE_INSIDE}/{f.name}")
+        if not (d / f.name).is_symlink():  # served before in this box
+            (d / f.name).symlink_to(f"{WHEELHOUSE_INSIDE}/{f.name}")
     box.sh(f"systemd-run --unit={UNIT} python3 -m http.server {PORT} --bind 127.0.0.1 "
            f"--directory {ROOT_INSIDE}", check=True)
     wait_until(lambda: box.sh(f"curl -fsS -o /dev/null {URL}setuptools/").rc == 0,
@@ -47,3 +48,4 @@ def requests(box: Container) -> str:
 
 def stop(box: Container) -> None:
     box.sh(f"systemctl stop {UNIT}")
+    box.sh(f"systemctl reset-failed {UNIT}")  # so serve() can use the name again

