@@ -108,3 +108,27 @@ async def test_a_conversation_sticks_to_its_core_while_it_stays_healthy(
         assert await ask("kitchen") == "core-b"
     finally:
         await router.stop()
+
+
+async def test_the_openai_client_streams_a_core_answer_through_an_edge(
+        daemon_factory: Any, models_dir: Path) -> None:
+    core = await daemon_factory(llm=llm_section(models_dir, serve=True))
+    edge = await daemon_factory(llm={"mode": "remote", "endpoints": [core.url]})
+    answers = []
+    for daemon in (core, edge):  # the same question, at temperature 0: the same answer
+        pieces, finish, usage = [], None, None
+        async with client(daemon) as c:
+            stream = await c.chat.completions.create(
+                model="default", stream=True, max_tokens=12, temperature=0, messages=HELLO,
+                stream_options={"include_usage": True})
+            async for chunk in stream:
+                for choice in chunk.choices:
+                    pieces.append(choice.delta.content or "")
+                    finish = choice.finish_reason or finish
+                usage = chunk.usage or usage
+        assert finish in ("stop", "length") and usage is not None
+        assert usage.completion_tokens >= 1
+        answers.append("".join(pieces))
+    assert answers[0] and answers[0] == answers[1]
+    _, status = await edge.get_json("/api/status")
+    assert status["components"]["llm_router"]["remote"] == 1  # relayed from the core
