@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +28,7 @@ from installer.plan import Plan
 
 PIP_TIMEOUT_S = 3600
 APT_TIMEOUT_S = 900
+APT_LOCK_WAIT_S = 300
 SYSTEMCTL_TIMEOUT_S = 120
 READY_TIMEOUT_S = 600
 READY_POLL_S = 1.0
@@ -296,22 +298,35 @@ def _models(plan: Plan, result: Result, say: Say) -> None:
 
 
 def _bubblewrap(plan: Plan, result: Result, say: Say) -> None:
-    """apt-get install bubblewrap when the plan says so; a failure only leaves the tools off."""
+    """apt-get install bubblewrap when the plan says so; a failure only leaves the tools off.
+
+    Whether bubblewrap is there goes into the install record, so a re-run after the
+    user installed it restarts the tools unit (its sandbox probe runs at start).
+    """
+    if plan.tools_unit:
+        result.record["bwrap"] = not plan.bwrap_missing
+    if plan.bwrap_appeared:
+        result.changes.append("bubblewrap is there now")
     if not plan.bwrap_via_apt:
         return
     say("installing bubblewrap with apt-get (the shell and python tools run in it)")
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "bubblewrap"]
+    # Wait for another apt (apt-daily, unattended-upgrades) instead of failing at once;
+    # never ask: no terminal input, and keep any existing config file of a dependency.
+    apt = ["apt-get", "-y", "-o", f"DPkg::Lock::Timeout={APT_LOCK_WAIT_S}",
+           "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
+    install = [*apt, "install", "--no-install-recommends", "bubblewrap"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
         try:
             _run(install, "apt-get install bubblewrap", stream=True, timeout=APT_TIMEOUT_S,
                  env=env)
         except InstallError:
-            # A box that never ran apt-get update has no package lists. Some sources may
-            # stay unreachable (update then fails); the install says whether it got enough.
-            say("apt-get could not find it: updating the package lists, then once more")
+            # No package lists yet, or lists older than the archive (a fetch fails): as
+            # one would by hand, update them and try once more. Some sources may stay
+            # unreachable (update then fails); the second install says if it got enough.
+            say("apt-get install failed: updating the package lists, then once more")
             with contextlib.suppress(InstallError):
-                _run(["apt-get", "update"], "apt-get update", stream=True,
+                _run([*apt, "update"], "apt-get update", stream=True,
                      timeout=APT_TIMEOUT_S, env=env)
             _run(install, "apt-get install bubblewrap", stream=True, timeout=APT_TIMEOUT_S,
                  env=env)
@@ -320,6 +335,7 @@ def _bubblewrap(plan: Plan, result: Result, say: Say) -> None:
         result.notes.append(f"the shell and python tools stay off until `apt-get install "
                             f"bubblewrap` and a re-run of install.sh: {exc}")
         return
+    result.record["bwrap"] = True
     result.changes.append("bubblewrap installed")
 
 
@@ -416,19 +432,35 @@ def _run(cmd: list[str], what: str, *, stream: bool = False,
     try:
         if not stream:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  check=False, env=env)
+                                  check=False, env=env, stdin=subprocess.DEVNULL)
             if done.returncode != 0:
                 raise InstallError(f"{what} failed ({' '.join(cmd[:3])}...):\n"
                                    + (done.stderr or done.stdout).strip()[-2000:])
             return done.stdout
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, bufsize=1, env=env) as proc:
+                              stdin=subprocess.DEVNULL, text=True, bufsize=1,
+                              env=env) as proc:
             assert proc.stdout is not None
+            # Reading the output blocks until the program ends it: the time limit needs a
+            # timer of its own.
+            killed = threading.Event()
+
+            def kill() -> None:
+                killed.set()
+                proc.kill()
+
+            overdue = threading.Timer(timeout, kill)
+            overdue.start()
             lines = []
-            for line in proc.stdout:
-                print(f"    {line.rstrip()}", flush=True)
-                lines.append(line)
-            rc = proc.wait(timeout=timeout)
+            try:
+                for line in proc.stdout:
+                    print(f"    {line.rstrip()}", flush=True)
+                    lines.append(line)
+                rc = proc.wait()
+            finally:
+                overdue.cancel()
+        if killed.is_set():
+            raise subprocess.TimeoutExpired(cmd, timeout)
         if rc != 0:
             tail = "".join(lines[-6:]).rstrip()
             raise InstallError(f"{what} failed (exit {rc}):\n{tail}")

@@ -64,6 +64,8 @@ class Plan:
     bwrap_missing: bool = False
     bwrap_via_apt: bool = False
     """Install the missing bubblewrap with apt-get (online installs with apt-get only)."""
+    bwrap_appeared: bool = False
+    """bubblewrap was missing at the last install and is there now: restart the tools."""
 
     @property
     def models_bytes(self) -> int:
@@ -152,7 +154,8 @@ def make_plan(options: Options, facts: Facts) -> Plan:
                 paths=facts.paths, options=options, upgrade=bool(record),
                 tools_unit=tools_unit, bwrap_missing=not facts.bwrap,
                 bwrap_via_apt=(tools_unit and not facts.bwrap and facts.apt_get
-                               and options.wheelhouse is None))
+                               and options.wheelhouse is None),
+                bwrap_appeared=tools_unit and facts.bwrap and record.get("bwrap") is False)
     _check_disk(plan, facts)
     return plan
 

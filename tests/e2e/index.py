@@ -20,6 +20,8 @@ UNIT = "e2e-index"
 START_TIMEOUT_S = 30
 # Prefix for an install.sh command line that takes the online path through this index.
 ENV = f"PIP_INDEX_URL={URL}"
+# The systemd invocation of each box's index (serve() may run more than once in a box).
+_invocations: dict[str, str] = {}
 
 
 def serve(box: Container, wheelhouse: Path) -> None:
@@ -39,11 +41,15 @@ def serve(box: Container, wheelhouse: Path) -> None:
            f"--directory {ROOT_INSIDE}", check=True)
     wait_until(lambda: box.sh(f"curl -fsS -o /dev/null {URL}setuptools/").rc == 0,
                START_TIMEOUT_S, "the index answers")
+    _invocations[box.name] = box.sh(f"systemctl show -P InvocationID {UNIT}",
+                                    check=True).out.strip()
 
 
 def requests(box: Container) -> str:
-    """The index's access log so far (one `GET /simple/<project>/` line per page pip read)."""
-    return box.sh(f"journalctl -u {UNIT} --no-pager").out
+    """The access log of the index serve() started last (one `GET /simple/<project>/` line
+    per page pip read); earlier runs in the same box are not in it."""
+    invocation = _invocations[box.name]
+    return box.sh(f"journalctl --no-pager _SYSTEMD_INVOCATION_ID={invocation}").out
 
 
 def stop(box: Container) -> None:

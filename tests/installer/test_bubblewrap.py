@@ -18,9 +18,11 @@ from tests.installer.test_plan import facts
 # STAND-IN apt-get: records each call and the frontend it was given; `install` fails
 # until `update` ran (a fresh box has no package lists) unless ALWAYS_FAILS is set.
 STAND_IN_APT_GET = """#!/bin/sh
-echo "$1 DEBIAN_FRONTEND=$DEBIAN_FRONTEND" >> "{log}"
+verb=""
+for a in "$@"; do case "$a" in install|update) verb="$a" ;; esac; done
+echo "$verb DEBIAN_FRONTEND=$DEBIAN_FRONTEND stdin=$(readlink /proc/self/fd/0) $*" >> "{log}"
 [ -e "{fail}" ] && {{ echo "E: Unable to locate package bubblewrap"; exit 100; }}
-case "$1" in
+case "$verb" in
   update) touch "{lists}"; echo "E: Some index files failed to download"; exit 100 ;;
   install) [ -e "{lists}" ] || {{ echo "E: Unable to locate package bubblewrap"; exit 100; }}
            echo "Setting up bubblewrap (0.8.0-2+deb12u1) ..." ;;
@@ -71,10 +73,13 @@ def test_a_box_without_package_lists_updates_them_then_installs(
     result, said = Result(), []
     _bubblewrap(plan, result, said.append)
     # update fails (an unreachable source), yet the second install finds the package
-    assert apt_calls.read_text().splitlines() == [
-        "install DEBIAN_FRONTEND=noninteractive", "update DEBIAN_FRONTEND=noninteractive",
-        "install DEBIAN_FRONTEND=noninteractive"]
+    calls = apt_calls.read_text().splitlines()
+    assert [c.split()[0] for c in calls] == ["install", "update", "install"]
+    for call in calls:  # never asks, waits for another apt's lock, keeps config files
+        assert "DEBIAN_FRONTEND=noninteractive stdin=/dev/null" in call, call
+        assert "DPkg::Lock::Timeout=300" in call and "--force-confold" in call, call
     assert result.changes == ["bubblewrap installed"] and not result.notes
+    assert result.record == {"bwrap": True}
     assert said[0].startswith("installing bubblewrap with apt-get")
 
 
@@ -86,6 +91,21 @@ def test_apt_failing_leaves_the_tools_off_with_a_note_not_a_failed_install(
     _bubblewrap(plan, result, said.append)
     assert len(apt_calls.read_text().splitlines()) == 3
     assert not result.changes
+    assert result.record == {"bwrap": False}  # so a re-run once it is there restarts
     assert len(result.notes) == 1 and "stay off until `apt-get install bubblewrap`" in \
         result.notes[0] and "Unable to locate package bubblewrap" in result.notes[0]
     assert "going on without the shell and python tools" in said[-1]
+
+
+def test_a_re_run_after_bubblewrap_was_installed_by_hand_restarts_the_tools(
+        tmp_path: Path) -> None:
+    # The last install recorded bubblewrap missing; the user ran apt-get install since.
+    plan = make_plan(Options(tier="mid"), facts(tmp_path, bwrap=True, apt_get=True,
+                                                record={"tier": "mid", "bwrap": False}))
+    assert plan.bwrap_appeared and not plan.bwrap_via_apt
+    result = Result()
+    _bubblewrap(plan, result, print)
+    assert result.changes == ["bubblewrap is there now"]  # a change: the units restart
+    assert result.record == {"bwrap": True}
+    again = make_plan(Options(), facts(tmp_path, record={"tier": "mid", "bwrap": True}))
+    assert not again.bwrap_appeared

@@ -61,3 +61,10 @@ def test_a_failing_command_ends_with_its_last_lines(tmp_path: Path,
         apply._run([sys.executable, "-c", child], "pip install", stream=True)
     assert str(info.value) == ("pip install failed (exit 1):\n"
                                "ERROR: No matching distribution found for llama-cpp-python")
+
+
+def test_a_command_past_its_time_limit_is_killed_even_while_its_output_is_open() -> None:
+    # It prints, then holds its output open: reading it alone would wait forever.
+    child = "import sys, time; print('working', flush=True); time.sleep(600)"
+    with pytest.raises(apply.InstallError, match="took longer than 1 s"):
+        apply._run([sys.executable, "-c", child], "apt-get install", stream=True, timeout=1)
