@@ -15,6 +15,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from aiohttp import web
@@ -160,20 +161,52 @@ def _router(request: web.Request) -> Any:
 
 async def _stream(request: web.Request, chunks: Any, first: ChatChunk, cid: str,
                   created: int, model: str, include_usage: bool) -> web.StreamResponse:
+    return await _send_sse(request, _frames(chunks, first, cid, created, model, include_usage))
+
+
+async def _relay(request: web.Request, chunks: Any, first: bytes) -> web.StreamResponse:
+    """A peer's SSE answer, byte for byte (whole events, as ``RemoteClient.relay`` cuts them)."""
+
+    async def events() -> AsyncGenerator[bytes, None]:
+        yield first
+        async for piece in chunks:
+            yield piece
+
+    return await _send_sse(request, events())
+
+
+async def _send_sse(request: web.Request,
+                    events: AsyncGenerator[bytes, None]) -> web.StreamResponse:
+    """Write whole SSE events as they come. A failure once the headers are gone is said in
+    the stream, explicitly, then the stream ends (unless the peer's own error event
+    already went out); a client that went away ends it at once."""
     resp = web.StreamResponse(headers=SSE_HEADERS)
     await resp.prepare(request)
-    # Frames of one model chunk go out in one write: the role frame with the first
-    # content, the finish frames with [DONE]; fewer segments, fewer wake-ups downstream.
+    try:
+        async for data in events:
+            await resp.write(data)
+    except LLMError as exc:
+        log.warning("llm stream failed after its first token: %s", exc)
+        if not getattr(exc, "reported", False):
+            await resp.write(_error_event(exc))
+    except ConnectionError:
+        log.info("client went away during a stream; its sequence is cancelled")
+        return resp
+    finally:
+        await events.aclose()
+    await resp.write_eof()
+    return resp
+
+
+async def _frames(chunks: Any, first: ChatChunk, cid: str, created: int, model: str,
+                  include_usage: bool) -> AsyncGenerator[bytes, None]:
+    """Our own answer as OpenAI's SSE frames. The frames of one model chunk come as one
+    piece (one write): the role frame with the first content, the finish frames with
+    [DONE]; fewer segments, fewer wake-ups downstream."""
     pending: list[bytes] = []
 
     def add(obj: dict[str, Any] | None) -> None:
         pending.append(b"data: " + (json.dumps(obj).encode() if obj else b"[DONE]") + b"\n\n")
-
-    async def flush() -> None:
-        if pending:
-            data = b"".join(pending)
-            pending.clear()
-            await resp.write(data)
 
     def frame(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
         return {"id": cid, "object": "chat.completion.chunk", "created": created,
@@ -182,57 +215,26 @@ async def _stream(request: web.Request, chunks: Any, first: ChatChunk, cid: str,
 
     add(frame({"role": "assistant", "content": ""}, None))
     chunk: ChatChunk | None = first
-    try:
-        while chunk is not None:
-            if chunk.content:
-                add(frame({"content": chunk.content}, None))
-            if chunk.finish_reason:
-                if chunk.tool_calls:
-                    calls = [{"index": i, **c} for i, c in enumerate(chunk.tool_calls)]
-                    add(frame({"tool_calls": calls}, None))
-                add(frame({}, chunk.finish_reason))
-                if include_usage and chunk.usage:
-                    add({"id": cid, "object": "chat.completion.chunk", "created": created,
-                         "model": model, "choices": [], "usage": chunk.usage})
-                add(None)
-                await flush()
-                break
-            await flush()
-            try:
-                chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                chunk = None
-        else:
-            raise LLMError("the answer ended without a finish_reason")
-    except LLMError as exc:
-        # Headers are gone: say it in the stream, explicitly, then end it.
-        log.warning("llm stream failed after its first token: %s", exc)
-        await flush()
-        await resp.write(_error_event(exc))
-    except ConnectionError:
-        log.info("client went away during a stream; its sequence is cancelled")
-        return resp
-    await resp.write_eof()
-    return resp
-
-
-async def _relay(request: web.Request, chunks: Any, first: bytes) -> web.StreamResponse:
-    """A peer's SSE answer, byte for byte; an incomplete one ends with an error event."""
-    resp = web.StreamResponse(headers=SSE_HEADERS)
-    await resp.prepare(request)
-    try:
-        await resp.write(first)
-        async for piece in chunks:
-            await resp.write(piece)
-    except LLMError as exc:
-        log.warning("llm stream failed after its first token: %s", exc)
-        if not getattr(exc, "reported", False):  # the peer's own error event went through
-            await resp.write(_error_event(exc))
-    except ConnectionError:
-        log.info("client went away during a stream; its sequence is cancelled")
-        return resp
-    await resp.write_eof()
-    return resp
+    while chunk is not None:
+        if chunk.content:
+            add(frame({"content": chunk.content}, None))
+        if chunk.finish_reason:
+            if chunk.tool_calls:
+                calls = [{"index": i, **c} for i, c in enumerate(chunk.tool_calls)]
+                add(frame({"tool_calls": calls}, None))
+            add(frame({}, chunk.finish_reason))
+            if include_usage and chunk.usage:
+                add({"id": cid, "object": "chat.completion.chunk", "created": created,
+                     "model": model, "choices": [], "usage": chunk.usage})
+            add(None)
+            yield b"".join(pending)
+            return
+        if pending:
+            data = b"".join(pending)
+            pending.clear()
+            yield data
+        chunk = await anext(chunks, None)
+    raise LLMError("the answer ended without a finish_reason")
 
 
 def _error_event(exc: LLMError) -> bytes:

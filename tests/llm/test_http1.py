@@ -54,22 +54,13 @@ class AioServer:
         await self._runner.cleanup()
 
 
-class RawServer:
-    """A hand-written misbehaving HTTP server: sends ``answer`` bytes, then closes."""
+class LoopbackServer:
+    """A hand-written server on loopback: ``_serve`` runs for each connection."""
 
-    def __init__(self, answer: bytes) -> None:
-        self.answer = answer
-        self.connections = 0
-        self._server: asyncio.Server | None = None
+    _server: asyncio.Server | None = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(self.answer)
-            await writer.drain()
-        finally:
-            writer.close()
+        raise NotImplementedError
 
     async def start(self) -> Origin:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -80,6 +71,24 @@ class RawServer:
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
+
+
+class RawServer(LoopbackServer):
+    """A hand-written misbehaving HTTP server: sends ``answer`` bytes, then closes."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.connections = 0
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(self.answer)
+            await writer.drain()
+        finally:
+            writer.close()
+
 
 
 @pytest.fixture
@@ -178,7 +187,7 @@ HANG = b"hang"  # ScriptedServer: read on, never answer
 CLOSE = b""  # ScriptedServer: close without a byte of answer
 
 
-class ScriptedServer:
+class ScriptedServer(LoopbackServer):
     """A hand-written HTTP server that answers request N (on any connection) with
     ``answers[N]``, keeping the connection open; CLOSE and HANG as named above."""
 
@@ -187,7 +196,6 @@ class ScriptedServer:
         self.connections = 0
         self.requests = 0
         self.hung_up = asyncio.Event()  # a client closed a connection we held open
-        self._server: asyncio.Server | None = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -212,15 +220,6 @@ class ScriptedServer:
         finally:
             writer.close()
 
-    async def start(self) -> Origin:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        return Origin.parse(f"http://127.0.0.1:{port}")
-
-    async def close(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
 
 
 async def run_all(pool: Pool, origin: Origin, n: int) -> list[bytes]:
