@@ -99,10 +99,7 @@ class RemoteClient:
                 yielded = True
                 yield chunk
         except (OSError, TimeoutError, ValueError) as exc:
-            what = f"{self.name} ({self.url}) failed: {_describe(exc)}"
-            if yielded:
-                raise StreamInterrupted(what + "; the answer is incomplete") from None
-            raise PeerFailed(what) from None
+            raise self._broken(yielded, f"failed: {_describe(exc)}") from None
         except PeerFailed as exc:
             if yielded:
                 raise StreamInterrupted(f"{exc}; the answer is incomplete") from None
@@ -161,7 +158,7 @@ class RemoteClient:
             resp.release()
 
     def _broken(self, sent: bool, what: str) -> LLMError:
-        """The error for a relay that failed: before anything was sent, or after."""
+        """The error for a stream that failed: before anything was passed on, or after."""
         text = f"{self.name} ({self.url}) {what}"
         if sent:
             return StreamInterrupted(text + "; the answer is incomplete")
