@@ -72,13 +72,23 @@ class Conversation:
         self.events: list[dict[str, Any]] = []
         self.speaker = FakeSpeaker()
         self.reply = ScriptedReply(*texts)
+        self._waiters: list[tuple[dict[str, Any], asyncio.Event]] = []
 
         async def emit(event: dict[str, Any]) -> None:
             self.events.append(event)
+            for fields, happened in self._waiters:
+                if all(event.get(k) == v for k, v in fields.items()):
+                    happened.set()
 
         self.session = VoiceSession(voice, conversation_id="hands-free", emit=emit,
                                     output=self.speaker, responder=lambda: self.reply,
                                     echo_suppress=echo_suppress)
+
+    def when(self, **fields: Any) -> asyncio.Event:
+        """Set once an event with these fields is emitted."""
+        happened = asyncio.Event()
+        self._waiters.append((fields, happened))
+        return happened
 
     def kinds(self) -> list[str]:
         return [e["type"] for e in self.events]
@@ -182,10 +192,10 @@ async def test_an_announcement_is_not_heard_as_speech_while_echo_is_suppressed(
     c = Conversation(voice, "Okay.", echo_suppress=suppress)
     await c.session.listen_for_wake(True, follow_up_s=FOLLOW_UP_S)
     announced = asyncio.Event()
+    listening = c.when(type="state", state="listening")
 
     async def announce_when_listening() -> None:
-        while not any(e.get("state") == "listening" for e in c.events):
-            await asyncio.sleep(0.03)
+        await listening.wait()
         await c.session.announce("Your tea timer is done. Your tea timer is done.")
         announced.set()
 
