@@ -176,6 +176,7 @@ class VoiceComponent(Component):
         return {"stt_model": str(s.stt_model), "tts_voice": str(s.tts_voice),
                 "tts_rate": self.tts.sample_rate if self.tts else None,
                 "input": s.input, "output": s.output, "reply_source": self.reply_source(),
+                "wake_words": list(s.wake_words), "wake_engine": s.wake_engine,
                 **self.stats,
                 **({"local": [e for e in self.local_events if e["type"] in
                               ("transcript", "reply", "error")][-3:]}
