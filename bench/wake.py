@@ -45,7 +45,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from voice_turn import _free_port, _p90, _wait_ready
+from voice_turn import _free_port, _p90, _wait_ready, daemon_config
 from wake_corpus import (
     DEFAULT_CACHE,
     DEFAULT_MODELS,
@@ -188,17 +188,7 @@ def _rss_mb() -> float:
 async def daemon_part(models: Path, corpus: Corpus, workdir: Path, short: bool,
                       ) -> dict[str, Any]:
     port = _free_port()
-    cfg = {
-        "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": "wake-bench",
-                 "models_dir": str(models)},
-        "http": {"host": "127.0.0.1", "port": port},
-        "logging": {"level": "warning"},
-        "discovery": {"enabled": False},
-        "llm": {"mode": "local"},
-        "voice": {"enabled": True, "language": "en", "wake_words": ["okay_nabu"]},
-        "world": {"mode": "off"},
-        "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
-    }
+    cfg = daemon_config(models, workdir, port, "wake-bench", wake_words=["okay_nabu"])
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
     log = open(workdir / "daemon.log", "wb")
     proc = subprocess.Popen(  # noqa: ASYNC220 - before timing
