@@ -11,7 +11,9 @@ Per engine (microwakeword, openwakeword), each in its own process:
 - false accepts: per word, detections over ``--hours`` of non-wake speech (half
   of it in noise) and noise, per hour;
 - decision latency: stream time from the end of a phrase said alone to the
-  detection (p50/p90).
+  detection (p50/p90);
+- wake over echo: okay_nabu detected while the default voice's speech (our own
+  reply, heard back without echo cancellation) plays 6-20 dB below it.
 Then, with the default engine in a real daemon over /api/voice in hands-free
 mode, streamed in real time: the daemon's CPU while the client streams silence
 and then non-wake speech; end of the wake word -> ``wake`` event (p50/p90);
@@ -53,6 +55,7 @@ from wake_corpus import (
     RATE,
     Clip,
     Corpus,
+    mix,
     read_pcm,
     speech_end_s,
 )
@@ -68,6 +71,8 @@ TURN_TIMEOUT_S = 120.0
 TURN_TEXT = "{p}, what time is it?"
 #: Sensitivities (voice.wake_sensitivity) tried for the default engine.
 SWEEP = (0.4, 0.5, 0.6, 0.7, 0.8)
+#: How far below the wake phrase our own reply's echo is, for the barge-in measurement.
+ECHO_DB = (6.0, 10.0, 15.0, 20.0)
 
 
 # ---------------------------------------------------------------- one engine (a subprocess)
@@ -96,6 +101,7 @@ def worker(engine: str, words: list[str], cache: Path, models: Path, hours: floa
         "rss_before_mb": round(rss0, 1),
         "words": {},
     }
+    result["wake_over_echo"] = _over_echo(engine, corpus, negatives)
     fa = _false_accepts(engine, words, negatives)
     for word in words:
         clips = corpus.positives(word)
@@ -151,6 +157,30 @@ def _detection(engine: str, word: str, clips: list[Clip], sensitivity: float = 0
                                 "p90": round(_p90(latencies), 3)} if latencies else None),
         "missed": missed[:20],
     }
+
+
+def _over_echo(engine: str, corpus: Corpus, negatives: list[Path]) -> dict[str, str]:
+    """okay_nabu said (alone, clean) while our own reply plays back into the microphone: the
+    default piper voice's speech mixed in at 6-20 dB below the phrase. Detected / said."""
+    from appliance.voice.wake import open_detector
+
+    piper = next((p for p in negatives if "piper" in p.name and "-pink" not in p.name
+                  and "-brown" not in p.name and "-babble" not in p.name), negatives[0])
+    echo = read_pcm(piper).astype(np.float32)
+    clips = [c for c in corpus.positives("okay_nabu")
+             if c.noise == "clean" and c.phrase_end_s is not None]
+    out = {}
+    for db in ECHO_DB:
+        hit = 0
+        for i, clip in enumerate(clips):
+            pcm = read_pcm(Path(clip.path))
+            start = (i * 7919 * RATE // 10) % max(1, len(echo) - len(pcm))
+            mixed = mix(pcm, echo[start:start + len(pcm)], db).tobytes()
+            detector = open_detector(engine, ["okay_nabu"])
+            hit += any(detector.feed(mixed[j:j + CHUNK]) for j in range(0, len(mixed), CHUNK))
+            detector.close()
+        out[f"echo_{db:g}dB_below"] = f"{hit}/{len(clips)}"
+    return out
 
 
 def _false_accepts(engine: str, words: list[str], parts: list[Path],
