@@ -153,7 +153,7 @@ async def test_only_the_wake_word_opens_a_turn_and_a_reply_opens_a_follow_up(
 
 async def test_the_wake_word_during_a_reply_stops_it_and_starts_a_new_turn(
         voice: VoiceComponent) -> None:
-    c = Conversation(voice, LONG_REPLY, "It is Friday.")
+    c = Conversation(voice, LONG_REPLY, "It is sunny.")
     await c.session.listen_for_wake(True, follow_up_s=0.0)
 
     def mid_reply() -> bool:
@@ -166,7 +166,7 @@ async def test_the_wake_word_during_a_reply_stops_it_and_starts_a_new_turn(
     mic = (FakeMicrophone().hears(c.speaker, gain=ECHO_GAIN).silence(0.3)
            .speech(await said(voice, "Okay Nabu, what is the capital of France?"))
            .silence_until(Until(mid_reply), "the reply plays")  # type: ignore[arg-type]
-           .speech(await said(voice, "Okay Nabu, what day is it?"), "interrupt")
+           .speech(await said(voice, "Okay Nabu, what is the weather like?"), "interrupt")
            .silence_until(c.seen("reply", cut_off=False), "the new reply")  # type: ignore[arg-type]
            .silence(0.5))
     await c.run(mic)
@@ -178,8 +178,8 @@ async def test_the_wake_word_during_a_reply_stops_it_and_starts_a_new_turn(
     cut = c.session.turns[0]
     assert cut.cut_off and HOLD not in cut.spoken and cut.spoken.endswith("…"), cut
     assert c.reply.cancelled  # the rest of the long reply was never generated
-    assert "day" in c.session.turns[1].user.lower(), c.session.turns[1]
-    assert c.session.turns[1].reply == "It is Friday. " and not c.session.turns[1].cut_off
+    assert "weather" in c.session.turns[1].user.lower(), c.session.turns[1]
+    assert c.session.turns[1].reply == "It is sunny. " and not c.session.turns[1].cut_off
 
 
 @pytest.mark.parametrize("suppress", [True, False])
