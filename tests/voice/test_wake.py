@@ -11,19 +11,24 @@ comes from a scripted responder: the subject is the turn-taking, not the LLM.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import numpy as np
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from appliance.voice.audio import float_to_pcm16, resample
 from appliance.voice.component import VoiceComponent, VoiceSettings
 from appliance.voice.earcon import chime
 from appliance.voice.pipeline import VoiceSession
 from appliance.voice.wake import MICRO, OPEN, open_detector, shipped_words
+from appliance.web import voice_api
 from tests.support.fake_audio import FakeMicrophone, FakeSpeaker, wav_to_pcm16
 from tests.voice.conftest import voice_config
 from tests.voice.test_barge_in import HOLD, LONG_REPLY, ScriptedReply, Until
@@ -243,3 +248,48 @@ async def test_the_box_microphone_waits_for_the_wake_word_and_chimes(
     finally:
         await voice.stop()
 
+
+
+async def test_hands_free_over_the_voice_socket(voice: VoiceComponent) -> None:
+    """/api/voice on a real loopback socket: only what follows the wake word is heard."""
+    app = web.Application()
+    voice_api.setup(app, voice)
+    async with TestServer(app) as server, aiohttp.ClientSession() as http:
+        async with http.ws_connect(server.make_url("/api/voice")) as ws:
+            hello = await ws.receive_json(timeout=10)
+            assert hello["type"] == "state" and hello["state"] == "listening"
+            await ws.send_json({"type": "start", "hands_free": "yes"})
+            assert (await ws.receive_json(timeout=10))["code"] == "invalid_message"
+            await ws.send_json({"type": "start", "sample_rate": 16000, "hands_free": True})
+            waiting = await ws.receive_json(timeout=10)
+            assert waiting == {"type": "state", "state": "waiting", "wake_words": ["okay_nabu"]}
+            events: list[dict[str, Any]] = []
+
+            async def receive() -> None:
+                while not events or events[-1]["type"] != "done":
+                    events.append(await ws.receive_json(timeout=WAIT_S))
+
+            receiver = asyncio.create_task(receive())
+            mic = (FakeMicrophone().speech(await said(voice, "What time is it?"), "not woken")
+                   .silence(1.0).speech(await said(voice, "Okay Nabu, what time is it?"), "woken")
+                   .silence(1.0))
+            async for chunk in mic.chunks():
+                await ws.send_bytes(chunk)
+            await asyncio.wait_for(receiver, WAIT_S)
+        kinds = [e["type"] for e in events]
+        assert kinds[:3] == ["wake", "state", "speech_start"], kinds
+        assert events[0]["t"] > mic.marker("woken").stream_s, (events[0], mic.markers)
+        transcript = next(e for e in events if e["type"] == "transcript")
+        assert "time" in transcript["text"].lower() and "nabu" not in transcript["text"].lower()
+        assert kinds[-2:] == ["error", "done"] and events[-2]["code"] == "no_llm_available"
+        # A node without wake words says so instead of listening for nothing.
+        settings = voice.settings
+        voice.settings = dataclasses.replace(settings, wake_words=())
+        try:
+            async with http.ws_connect(server.make_url("/api/voice")) as ws:
+                await ws.receive_json(timeout=10)
+                await ws.send_json({"type": "start", "hands_free": True})
+                error = await ws.receive_json(timeout=10)
+                assert error["code"] == "no_wake_words" and "push to talk" in error["message"]
+        finally:
+            voice.settings = settings
