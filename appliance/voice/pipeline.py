@@ -201,8 +201,6 @@ class VoiceSession:
         self._ep_origin = 0.0
         self._ep_stale = False
         self._echo_cut = 0.0
-        self.wakes: list[dict[str, float]] = []
-        """Per wake: its stream time and when the ``wake`` event was sent (monotonic)."""
 
     # ------------------------------------------------------------ input
 
@@ -503,7 +501,6 @@ class VoiceSession:
 
     async def _on_wake(self, detection: Detection) -> None:
         """The wake word: stop whatever runs or plays, then open for one question."""
-        self.wakes.append({"t": detection.end_s, "sent": time.monotonic()})
         await self._emit({"type": "wake", "word": detection.word, "phrase": detection.phrase,
                           "score": detection.score, "t": round(detection.end_s, 3)})
         if self.busy or self.speaking:
