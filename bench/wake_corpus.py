@@ -3,8 +3,9 @@
 Voices: piper (the shipped en_US-joe-medium at three speeds, each also shifted
 three semitones down and up with sox, which moves pitch and formants like
 another speaker), espeak-ng (eight voices and variants at two speeds) and flite
-(four voices, when installed). Noise at 10 dB SNR: pink, brown, and babble
-(three other passages at once). Everything is 16 kHz int16 and cached under
+(four voices, when installed). Noise at 10 dB SNR: pink and brown (above
+60 Hz, so all of it is audible), and babble (three other passages at once).
+Everything is 16 kHz int16 and cached under
 ``<cache>/wake/`` keyed by its recipe, so a second run synthesizes nothing.
 
     .venv/bin/python bench/wake_corpus.py [--hours 1.0] [--short]   # fill the cache
@@ -34,6 +35,9 @@ DEFAULT_MODELS = "/var/cache/hybrid-agent-test/models"
 PIPER_VOICE = "piper/en_US-joe-medium.onnx"
 RATE = PIPELINE_RATE
 SNR_DB = 10.0
+#: Pink and brown noise start here; version of the noise recipe, part of the cache keys.
+NOISE_LOW_HZ = 60.0
+NOISE_VERSION = "n2"
 NOISES = ("pink", "brown", "babble")
 #: Silence around a wake phrase clip, so the detector sees its start and end.
 PAD_BEFORE_S, PAD_AFTER_S = 0.5, 1.0
@@ -136,6 +140,9 @@ def noise(kind: str, n: int, seed: int, babble: np.ndarray | None = None) -> np.
     freqs = np.fft.rfftfreq(n, 1.0 / RATE)
     freqs[0] = freqs[1]
     spectrum /= np.sqrt(freqs) if kind == "pink" else freqs
+    # Only audible noise counts toward the SNR: below NOISE_LOW_HZ, 1/f noise would put
+    # much of its power where neither a microphone nor a detector hears anything.
+    spectrum[freqs < NOISE_LOW_HZ] = 0
     return np.fft.irfft(spectrum, n).astype(np.float32)
 
 
@@ -221,7 +228,7 @@ class Corpus:
                     if noise_kind == "clean":
                         path = self._path(f"pos-{word}-{voice.label}-{text}")
                     else:
-                        key = f"pos-{word}-{voice.label}-{text}-{noise_kind}"
+                        key = f"pos-{word}-{voice.label}-{text}-{noise_kind}-{NOISE_VERSION}"
                         seed = vi * 100 + ci * 10 + NOISES.index(noise_kind)
                         self._cached(key, lambda b=base, k=noise_kind, s=seed: mix(
                             b, noise(k, len(b), s, babble)))
@@ -257,12 +264,12 @@ class Corpus:
             if i % 2 == 0:  # every other passage again, in noise
                 kind = NOISES[(i // 2) % len(NOISES)]
                 babble = self.negatives_audio(limit_s=self.part_s) if kind == "babble" else None
-                yield f"{key}-{kind}", (lambda k=key, m=make, kind=kind, b=babble, s=i:
-                                        mix(self._cached(k, m), noise(kind, len(
-                                            self._cached(k, m)), s, b)))
+                yield f"{key}-{kind}-{NOISE_VERSION}", (
+                    lambda k=key, m=make, kind=kind, b=babble, s=i:
+                    mix(self._cached(k, m), noise(kind, len(self._cached(k, m)), s, b)))
             if i % 6 == 5:  # and now and then, noise alone
                 kind = ("pink", "brown")[(i // 6) % 2]
-                yield f"noise-{kind}-{i}", (lambda kind=kind, s=i: to_int16(
+                yield f"noise-{kind}-{i}-{NOISE_VERSION}", (lambda kind=kind, s=i: to_int16(
                     _normalise(noise(kind, int(min(60.0, self.part_s) * RATE), s), 0.05)))
 
     def _speech_recipes(self) -> Iterator[tuple[str, object]]:
