@@ -517,8 +517,8 @@ class VoiceSession:
     async def _after_turn(self) -> None:
         """Once a turn is over and its audio has played: a follow-up window, or wait."""
         turn = self._ended
-        if turn is None or self.busy or self._echo_playing():
-            return
+        if turn is None or self.busy or self._echo_playing() or self._in_speech():
+            return  # an utterance under way (one that barged in) is heard to its end
         self._ended = None
         if self._wake is None:
             return
@@ -536,7 +536,7 @@ class VoiceSession:
             return False  # our own voice, coming back through the room
         if self._wake is None or self.busy or self._ended is not None:
             return True
-        if not self._ep_stale and self._endpointer.in_speech:
+        if self._in_speech():
             return True
         if self._open_until is not None and self.stream_s <= self._open_until:
             return True
@@ -545,6 +545,9 @@ class VoiceSession:
             self._woken_by = None
             await self._emit({"type": "state", "state": "waiting"})
         return False
+
+    def _in_speech(self) -> bool:
+        return not self._ep_stale and self._endpointer.in_speech
 
     def _echo_playing(self) -> bool:
         end = self._clock.end

@@ -187,6 +187,31 @@ async def test_the_wake_word_during_a_reply_stops_it_and_starts_a_new_turn(
     assert c.session.turns[1].reply == "It is sunny. " and not c.session.turns[1].cut_off
 
 
+async def test_with_echo_cancelled_stop_interrupts_a_reply_as_in_push_to_talk(
+        voice: VoiceComponent) -> None:
+    """A client that cancels its own echo (a browser) keeps plain-speech barge-in in
+    hands-free mode: "Stop." during the reply stops it without the wake word."""
+    c = Conversation(voice, LONG_REPLY, "Okay.", echo_suppress=False)
+    await c.session.listen_for_wake(True, follow_up_s=0.0)
+
+    def mid_reply() -> bool:
+        now = time.monotonic()
+        heard = sum(max(0.0, min(p.end, now) - p.start) for p in c.speaker.played)
+        return heard >= 0.5 and c.speaker.busy_until - now >= 1.5
+
+    mic = (FakeMicrophone().silence(0.3)
+           .speech(await said(voice, "Okay Nabu, what is the capital of France?"))
+           .silence_until(Until(mid_reply), "the reply plays")  # type: ignore[arg-type]
+           .speech(await said(voice, "Stop."), "stop")
+           .silence_until(c.seen("reply", cut_off=False), "the answer to stop")  # type: ignore[arg-type]
+           .silence(0.5))
+    await c.run(mic)
+    kinds = c.kinds()
+    assert kinds.count("wake") == 1 and "barge_in" in kinds, kinds
+    assert c.session.turns[0].cut_off and c.reply.cancelled
+    assert "stop" in c.session.turns[1].user.lower(), c.session.turns[1]
+
+
 @pytest.mark.parametrize("suppress", [True, False])
 async def test_an_announcement_is_not_heard_as_speech_while_echo_is_suppressed(
         voice: VoiceComponent, suppress: bool) -> None:
