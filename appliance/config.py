@@ -135,6 +135,14 @@ class LlmConfig:
                                     "where that repacking crashes at the first decode "
                                     "(llama.cpp issue 20824), on elsewhere; on or off.",
                             choices=("auto", "on", "off"))
+    wait_policy: str = _f("passive", "How llama.cpp's OpenMP threads wait between steps: "
+                                     "active spins (fastest; keeps the cores busy), passive "
+                                     "sleeps (leaves the cores to voice and tools), default "
+                                     "is libgomp's (spin briefly, then sleep). "
+                                     "OMP_WAIT_POLICY in the environment wins.",
+                          choices=("active", "passive", "default"))
+    embeddings: bool = _f(True, "Serve POST /v1/embeddings from this model (mean-pooled; "
+                                "a small second context).")
     serve: bool = _f(False, "Serve the local model to trusted peers on the LAN.")
     endpoints: list[str] = _f([], "Static remote OpenAI-compatible endpoints (base URLs).")
     connect_timeout_s: float = _f(2.0, "Connecting to a remote endpoint.", min=0.05, max=120.0)
