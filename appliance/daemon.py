@@ -10,6 +10,7 @@ until SIGTERM/SIGINT, then STOPPING=1, drain in-flight requests within
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import signal
 from collections.abc import Callable
@@ -352,4 +353,7 @@ class Daemon:
 
 def run(config: Config) -> int:
     """Run the daemon in the foreground; the process exit status."""
+    # A crash in native code (llama.cpp, onnxruntime) then leaves every thread's Python
+    # stack in the journal, not only "code=dumped, signal=SEGV".
+    faulthandler.enable()
     return asyncio.run(Daemon(config).run())

@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 # Tokens decoded per llama_decode call at most (prompt chunks share it with generation).
 BATCH_TOKENS = 512
 PIECE_BUF = 256
-WARMUP_TEXT = "Hello"
+# The warm-up prompt: a short chat turn, so the decode takes the multi-token path a real
+# prompt takes (llama.cpp's AMX repacking survives one token and crashes on two).
+WARMUP_MESSAGES = [{"role": "user", "content": "Hello! What can you do?"}]
 # OMP_WAIT_POLICY per llm.wait_policy; "default" leaves libgomp's own (spin a while, sleep).
 WAIT_POLICIES = {"active": "ACTIVE", "passive": "PASSIVE"}
 
@@ -145,7 +147,8 @@ class Model:
         """
         import llama_cpp as lc
 
-        tokens = self.tokenize(WARMUP_TEXT)[:BATCH_TOKENS - 1] or [0]
+        tokens = self.tokenize(self.formatter(messages=WARMUP_MESSAGES).prompt)
+        tokens = (tokens * 2 if len(tokens) < 2 else tokens)[:BATCH_TOKENS - 1] or [0, 0]
         batch = lc.llama_batch_init(BATCH_TOKENS, 0, 1)
         mem = lc.llama_get_memory(self.ctx)
         try:
