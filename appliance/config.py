@@ -135,12 +135,13 @@ class LlmConfig:
                                     "where that repacking crashes at the first decode "
                                     "(llama.cpp issue 20824), on elsewhere; on or off.",
                             choices=("auto", "on", "off"))
-    wait_policy: str = _f("passive", "How llama.cpp's OpenMP threads wait between steps: "
-                                     "active spins (fastest; keeps the cores busy), passive "
-                                     "sleeps (leaves the cores to voice and tools), default "
-                                     "is libgomp's (spin briefly, then sleep). "
-                                     "OMP_WAIT_POLICY in the environment wins.",
-                          choices=("active", "passive", "default"))
+    wait_policy: str = _f("adaptive", "How llama.cpp's OpenMP threads wait between their "
+                                      "steps: adaptive spins briefly, then sleeps (libgomp's "
+                                      "own default, as llama-server runs); active spins "
+                                      "(keeps the cores busy even when idle); passive "
+                                      "sleeps at once (3x slower decoding). "
+                                      "OMP_WAIT_POLICY in the environment wins.",
+                          choices=("adaptive", "active", "passive"))
     embeddings: bool = _f(True, "Serve POST /v1/embeddings from this model (mean-pooled; "
                                 "a small second context).")
     serve: bool = _f(False, "Serve the local model to trusted peers on the LAN.")

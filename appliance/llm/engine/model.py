@@ -22,7 +22,8 @@ PIECE_BUF = 256
 # The warm-up prompt: a short chat turn, so the decode takes the multi-token path a real
 # prompt takes (llama.cpp's AMX repacking survives one token and crashes on two).
 WARMUP_MESSAGES = [{"role": "user", "content": "Hello! What can you do?"}]
-# OMP_WAIT_POLICY per llm.wait_policy; "default" leaves libgomp's own (spin a while, sleep).
+# OMP_WAIT_POLICY per llm.wait_policy; "adaptive" leaves libgomp's own default (spin for
+# about 300k iterations, then sleep; fewer when there are more threads than CPUs).
 WAIT_POLICIES = {"active": "ACTIVE", "passive": "PASSIVE"}
 
 

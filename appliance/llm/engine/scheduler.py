@@ -21,7 +21,7 @@ from typing import Any
 from appliance.llm.chat import LLMError
 from appliance.llm.engine.model import BATCH_TOKENS, Model, put
 from appliance.llm.engine.sampling import SequenceSampler
-from appliance.llm.engine.sequence import Sequence, common_prefix
+from appliance.llm.engine.sequence import Outbox, Sequence, common_prefix
 from appliance.llm.engine.stats import EngineStats
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class Scheduler:
         self._jobs: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
         self._running = False
         self._thread: threading.Thread | None = None
+        self._outbox = Outbox()  # the worker's only
 
     # ------------------------------------------------------------ other threads
 
@@ -97,6 +98,7 @@ class Scheduler:
         active: list[Sequence] = []
         try:
             while True:
+                self._outbox.flush()  # the last step's tokens and endings, in one hand-over
                 with self._cv:
                     while self._running and not active and not self._incoming \
                             and not self._jobs:
@@ -109,6 +111,7 @@ class Scheduler:
                         seq = self._incoming.popleft()
                         if seq.cancelled:
                             continue
+                        seq.outbox = self._outbox
                         self._assign_slot(seq, mem, free_ids, cached, active)
                         active.append(seq)
                 self._run_jobs(jobs)
@@ -158,6 +161,7 @@ class Scheduler:
             for seq in active:
                 seq.send("error", LLMError(f"the LLM engine failed: {exc}"))
         finally:
+            self._outbox.flush()
             lc.llama_batch_free(batch)
             for seq in active:
                 if seq.sampler is not None:

@@ -22,8 +22,8 @@ class EngineSettings:
     max_prompt_bytes: int = 256 * 1024
     weight_repack: str = "auto"
     """auto, on or off (see appliance/llm/cpu.py)."""
-    wait_policy: str = "passive"
-    """OpenMP's wait policy: active (spin), passive (sleep) or default (libgomp's)."""
+    wait_policy: str = "adaptive"
+    """OpenMP's wait policy: adaptive (libgomp's default), active (spin), passive (sleep)."""
     state_dir: Path | None = None
     """Where the warm-up record lives; None keeps none (tests)."""
     embeddings: bool = True
