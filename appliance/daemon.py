@@ -222,7 +222,10 @@ class Daemon:
 
     def _compose_voice(self) -> None:
         """STT, TTS, VAD, the voice pipeline and its APIs (voice issue)."""
+        from appliance.web import openai_audio
+
         if not self.config.voice.enabled:
+            self.add_routes(lambda app: openai_audio.setup(app, None))  # 503: voice is off
             if self.config.wyoming.enabled:
                 from appliance.config import ConfigError
 
@@ -237,6 +240,7 @@ class Daemon:
         self._compose_wyoming(voice)  # before voice: it answers `describe` while models load
         self.add_component(voice)
         self.add_routes(lambda app: voice_api.setup(app, voice))
+        self.add_routes(lambda app: openai_audio.setup(app, voice))
 
     def _compose_wyoming(self, voice: Any) -> None:
         """The Wyoming server over the voice models and the agent (Wyoming issue)."""
