@@ -130,8 +130,12 @@ class TtsSession:
     async def _synthesize(self, data: dict[str, Any]) -> None:
         try:
             self.service.check_voice(data)
+        except ValueError as exc:
+            await self.send(Error(text=str(exc), code="bad-voice").event())
+            return
+        try:
             text = self.voice.check_text(data.get("text"))
-        except (ValueError, TextError) as exc:
+        except TextError as exc:
             await self.send(Error(text=str(exc), code="bad-text").event())
             return
         if not await wait_ready(self.voice.loaded, self.voice.start_timeout_s, self.send):
