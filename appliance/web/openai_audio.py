@@ -24,10 +24,10 @@ from appliance.voice.audio import read_wav, resample, to_int16, to_pipeline
 from appliance.voice.codecs import ENCODINGS, Encoder, decode
 from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
-from appliance.voice.sentences import SentenceSplitter
 from appliance.voice.stt import Transcript
 from appliance.web import forms
 from appliance.web.errors import ApiError, read_json
+from appliance.wyoming.tts import speakable_pieces
 
 VOICE = web.AppKey("openai_audio_voice", VoiceComponent)
 TRANSCRIPTION_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
@@ -210,8 +210,7 @@ async def speech(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     if fmt == "wav":
         await resp.write(_streaming_wav_header(rate))
-    splitter = SentenceSplitter()
-    pieces = [*splitter.feed(text), *splitter.flush()]
+    pieces = speakable_pieces(text)
     # The next piece is synthesised while this one is encoded and sent.
     pending = asyncio.ensure_future(voice.synthesize(pieces[0], speed))
     try:

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Samples per audio-chunk event (what wyoming-piper sends: ~46 ms at 22 kHz).
 SAMPLES_PER_CHUNK = 1024
+#: A first sentence this long is spoken in two pieces, the first one short.
+CUT_FIRST_WORDS = 8
 #: Largest voice config (.onnx.json) read for the voice's language and speakers.
 MAX_VOICE_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_SPEAKERS = 1024
@@ -140,8 +142,7 @@ class TtsSession:
             return
         if not await wait_ready(self.voice.loaded, self.voice.start_timeout_s, self.send):
             return
-        splitter = SentenceSplitter()
-        pieces = [*splitter.feed(text), *splitter.flush()]
+        pieces = speakable_pieces(text)
         rate = self.voice.tts_rate
         await self.send(AudioStart(rate=rate, width=2, channels=1).event())
         # The next piece is synthesised while this one is being sent.
@@ -216,6 +217,18 @@ class _Stream:
             await send(AudioStart(rate=rate, width=2, channels=1).event())
             await send_audio(send, audio, rate)
             await send(AudioStop().event())
+
+
+def speakable_pieces(text: str) -> list[str]:
+    """A whole text cut as the voice pipeline cuts a reply: sentences, and a short first
+    piece when the first sentence is long (its audio is what the listener waits for)."""
+    splitter = SentenceSplitter()
+    # The trailing space lets the last sentence end at its full stop.
+    pieces = [*splitter.feed(text + " "), *splitter.flush()]
+    if len(pieces[0].split()) >= CUT_FIRST_WORDS:
+        first = SentenceSplitter()  # without a sentence end in sight: a clause, or 4 words
+        pieces[:1] = [*first.feed(pieces[0]), *first.flush()]
+    return pieces
 
 
 async def send_audio(send: Send, audio: np.ndarray, rate: int) -> None:
