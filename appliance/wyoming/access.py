@@ -20,10 +20,11 @@ from enum import Enum
 
 import ifaddr
 
+from appliance.security.guard import peer_address
+
 log = logging.getLogger(__name__)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class Level(Enum):
@@ -72,7 +73,7 @@ class AccessPolicy:
         self._lan = lan
 
     def level(self, peer: str | None) -> Level:
-        address = _address(peer)
+        address = peer_address(peer)
         if address is None:
             return Level.NONE
         if address.is_loopback or any(address in net for net in self.clients
@@ -82,14 +83,3 @@ class AccessPolicy:
             return Level.SPEECH
         return Level.NONE
 
-
-def _address(peer: str | None) -> Address | None:
-    if not peer:
-        return None
-    try:
-        address = ipaddress.ip_address(peer.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
