@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import re
@@ -220,12 +221,13 @@ async def measure_stt(port: int, clips: dict[str, bytes], out: dict[str, list[fl
 
 async def measure_tts(port: int, out: dict[str, list[float]]) -> None:
     await tts_once(port, ANSWERS[0], streaming=False)  # warm-up, untimed
-    for text in ANSWERS:
+    for i, text in enumerate(ANSWERS):
         for streaming in (False, True):
             first, total, _ = await tts_once(port, text, streaming)
             key = "tts_stream" if streaming else "tts"
             out[f"{key}_first_s"].append(first)
             out[f"{key}_total_s"].append(total)
+            out[f"{key}_first_s_answer{i + 1}"].append(first)
 
 
 def speak(text: str, work: Path) -> bytes:
@@ -272,9 +274,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     (work / "whisper-data").mkdir()
     clips = {text: speak(text, work) for text in COMMANDS}
     sides: dict[str, dict[str, list[float]]] = {
-        side: {k: [] for k in ("stt_s", "stt_heard", "tts_first_s", "tts_total_s",
-                               "tts_stream_first_s", "tts_stream_total_s")}
-        for side in ("ours", "theirs")}
+        side: collections.defaultdict(list) for side in ("ours", "theirs")}
     load_before = os.getloadavg()
     for round_no in range(args.rounds):
         order = ("ours", "theirs") if round_no % 2 == 0 else ("theirs", "ours")

@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 
 #: Samples per audio-chunk event (what wyoming-piper sends: ~46 ms at 22 kHz).
 SAMPLES_PER_CHUNK = 1024
-#: A first sentence this long is spoken in two pieces, the first one short.
-CUT_FIRST_WORDS = 8
+#: A first sentence this long is spoken in two pieces, its first few words first (the
+#: splitter's 4), never leaving a stub of fewer than 3 words.
+CUT_FIRST_WORDS = 7
 #: Largest voice config (.onnx.json) read for the voice's language and speakers.
 MAX_VOICE_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_SPEAKERS = 1024
