@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 MAX_CONVERSATION_ID_CHARS = 100
 _CONVERSATION_ID = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{MAX_CONVERSATION_ID_CHARS}}}$")
-AGENT = Attribution(name="hybrid-agent", url="https://github.com/hybrid-agent/hybrid-agent")
+AGENT = Attribution(name="hybrid-agent", url="")  # no public home to point at
 
 
 class HandleService:
