@@ -223,22 +223,58 @@ class Daemon:
 
     def _compose_voice(self) -> None:
         """STT, TTS, VAD, the voice pipeline and its APIs (voice issue)."""
+        from appliance.web import openai_audio
+
         if not self.config.voice.enabled:
+            self.add_routes(lambda app: openai_audio.setup(app, None))  # 503: voice is off
+            if self.config.wyoming.enabled:
+                from appliance.config import ConfigError
+
+                raise ConfigError(self.config.source, "wyoming.enabled",
+                                  "the Wyoming server needs voice.enabled: true")
             return
         from appliance.voice.component import VoiceComponent, VoiceSettings
         from appliance.web import voice_api
 
         # The reply source (agent, else llm_router) is looked up per turn, not here.
         voice = VoiceComponent(VoiceSettings.from_config(self.config), self.node)
+        self._compose_wyoming(voice)  # before voice: it answers `describe` while models load
         self.add_component(voice)
         self.add_routes(lambda app: voice_api.setup(app, voice))
+        self.add_routes(lambda app: openai_audio.setup(app, voice))
+
+    def _compose_wyoming(self, voice: Any) -> None:
+        """The Wyoming server over the voice models and the agent (Wyoming issue)."""
+        cfg = self.config.wyoming
+        if not cfg.enabled:
+            return
+        from appliance.config import ConfigError
+        from appliance.wyoming.access import AccessPolicy, parse_clients
+        from appliance.wyoming.asr import AsrService
+        from appliance.wyoming.handle import HandleService
+        from appliance.wyoming.server import Service, WyomingServer
+        from appliance.wyoming.tts import TtsService
+
+        try:
+            clients = parse_clients(cfg.clients)
+        except ValueError as exc:
+            raise ConfigError(self.config.source, "wyoming.clients", str(exc)) from None
+        asr = AsrService(voice)
+        services: list[Service] = [asr, TtsService(voice), HandleService(
+            voice, asr.languages, self.config.agent.max_text_chars)]
+        self.add_component(WyomingServer(
+            services, AccessPolicy(clients), host=cfg.host, port=cfg.port,
+            max_connections=cfg.max_connections, idle_timeout_s=cfg.idle_timeout_s))
 
     def _compose_discovery(self) -> None:
         """mDNS advertise/browse and the peer registry (LAN discovery issue)."""
         from appliance.discovery.component import Discovery
         from appliance.web import peers_api
 
-        discovery = Discovery(self.config.discovery, self.node, self.config.http.port)
+        wyoming = self.config.wyoming
+        services = {"_wyoming._tcp.local.": wyoming.port} \
+            if wyoming.enabled and wyoming.advertise else {}
+        discovery = Discovery(self.config.discovery, self.node, self.config.http.port, services)
         self.add_component(discovery)
         security = self.node.get("security")
         self.add_routes(lambda app: peers_api.setup(app, discovery, security))
