@@ -70,6 +70,13 @@ async def test_each_shipped_word_wakes_its_own_model_and_speech_wakes_none(
     assert detections(engine, silence + other + silence) == []
 
 
+def mid_reply(speaker: FakeSpeaker) -> bool:
+    """Half a second of the reply was heard and more than 1.5 s of it is still to come."""
+    now = time.monotonic()
+    heard = sum(max(0.0, min(p.end, now) - p.start) for p in speaker.played)
+    return heard >= 0.5 and speaker.busy_until - now >= 1.5
+
+
 class Conversation:
     """A hands-free session on a fake microphone and speaker, and what it said."""
 
@@ -161,16 +168,11 @@ async def test_the_wake_word_during_a_reply_stops_it_and_starts_a_new_turn(
     c = Conversation(voice, LONG_REPLY, "It is sunny.")
     await c.session.listen_for_wake(True, follow_up_s=0.0)
 
-    def mid_reply() -> bool:
-        now = time.monotonic()
-        heard = sum(max(0.0, min(p.end, now) - p.start) for p in c.speaker.played)
-        return heard >= 0.5 and c.speaker.busy_until - now >= 1.5
-
     # The microphone hears the reply too, 16 dB below the user: the wake word is found over
     # our own voice. (Louder echo needs echo cancellation: bench/wake.py measures how much.)
     mic = (FakeMicrophone().hears(c.speaker, gain=ECHO_GAIN).silence(0.3)
            .speech(await said(voice, "Okay Nabu, what is the capital of France?"))
-           .silence_until(Until(mid_reply), "the reply plays")  # type: ignore[arg-type]
+           .silence_until(Until(lambda: mid_reply(c.speaker)), "the reply plays")  # type: ignore[arg-type]
            .speech(await said(voice, "Okay Nabu, what is the weather like?"), "interrupt")
            .silence_until(c.seen("reply", cut_off=False), "the new reply")  # type: ignore[arg-type]
            .silence(0.5))
@@ -194,14 +196,9 @@ async def test_with_echo_cancelled_stop_interrupts_a_reply_as_in_push_to_talk(
     c = Conversation(voice, LONG_REPLY, "Okay.", echo_suppress=False)
     await c.session.listen_for_wake(True, follow_up_s=0.0)
 
-    def mid_reply() -> bool:
-        now = time.monotonic()
-        heard = sum(max(0.0, min(p.end, now) - p.start) for p in c.speaker.played)
-        return heard >= 0.5 and c.speaker.busy_until - now >= 1.5
-
     mic = (FakeMicrophone().silence(0.3)
            .speech(await said(voice, "Okay Nabu, what is the capital of France?"))
-           .silence_until(Until(mid_reply), "the reply plays")  # type: ignore[arg-type]
+           .silence_until(Until(lambda: mid_reply(c.speaker)), "the reply plays")  # type: ignore[arg-type]
            .speech(await said(voice, "Stop."), "stop")
            .silence_until(c.seen("reply", cut_off=False), "the answer to stop")  # type: ignore[arg-type]
            .silence(0.5))
