@@ -188,7 +188,7 @@ class ToolsConfig:
     """Which tools exist here, and where each runs."""
 
     enabled: list[str] = _f(["calculator", "clock", "timers", "world_get", "world_set",
-                             "world_list"], "Tools the agent may use.")
+                             "world_list", "world_delete"], "Tools the agent may use.")
     placement: dict[str, str] = _f({}, "Per tool: local, remote or auto (default auto).")
     serve: bool = _f(False, "Run the tool server for dangerous tools (shell, python).")
     timezone: str = _f("", "Timezone of the clock tool; empty means the system's.")
@@ -232,6 +232,14 @@ class AgentConfig:
 
 
 @dataclass(frozen=True)
+class IntentsConfig:
+    """Everyday requests answered before the LLM (docs/intents.md)."""
+
+    enabled: bool = _f(True, "Answer timers, time, arithmetic, memory and stop without the LLM.")
+    language: str = _f("en", "Language of the sentence templates (appliance/intents/sentences).")
+
+
+@dataclass(frozen=True)
 class WorldConfig:
     """The shared world model: keys -> JSON values."""
 
@@ -265,6 +273,7 @@ class Config:
     voice: VoiceConfig = _f(VoiceConfig(), "Voice.")
     tools: ToolsConfig = _f(ToolsConfig(), "Tools.")
     agent: AgentConfig = _f(AgentConfig(), "Agent loop.")
+    intents: IntentsConfig = _f(IntentsConfig(), "Intents.")
     world: WorldConfig = _f(WorldConfig(), "World model.")
     security: SecurityConfig = _f(SecurityConfig(), "Trust.")
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})

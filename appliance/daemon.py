@@ -216,8 +216,22 @@ class Daemon:
 
         node = self.node
         tools = node.get("tools")
+        intents = None
+        if self.config.intents.enabled:
+            from appliance.intents.component import Intents
+            from appliance.intents.language import available
+
+            if self.config.intents.language not in available():
+                from appliance.config import ConfigError
+
+                raise ConfigError(self.config.source, "intents.language",
+                                  f"found {self.config.intents.language!r}; sentences exist "
+                                  f"for: {', '.join(available())}")
+            intents = Intents(self.config.intents, tools.agent_tools,
+                              self.config.agent.tool_timeout_s)
+            self.add_component(intents)
         self.add_component(Agent(self.config.agent, tools.agent_tools,
-                                 lambda: node.get("llm_router")))
+                                 lambda: node.get("llm_router"), intents))
         self.add_routes(chat_api.setup)
 
     def _compose_voice(self) -> None:

@@ -25,6 +25,7 @@ from appliance.agent.memory import ConversationMemory
 from appliance.agent.tools.base import error, parse_arguments
 from appliance.agent.tools.registry import ToolRegistry
 from appliance.config import AgentConfig
+from appliance.intents.component import IntentAnswer, Intents
 from appliance.llm.chat import ChatRequest, LLMClient, LLMError
 from appliance.node import Component
 
@@ -68,10 +69,11 @@ class Agent(Component):
     name = "agent"
 
     def __init__(self, cfg: AgentConfig, tools: ToolRegistry,
-                 llm: Callable[[], LLMClient | None]) -> None:
+                 llm: Callable[[], LLMClient | None], intents: Intents | None = None) -> None:
         self.cfg = cfg
         self.tools = tools
         self._llm = llm
+        self.intents = intents
         self.memory = ConversationMemory(cfg.memory_messages)
         self.turns = 0
 
@@ -102,6 +104,16 @@ class Agent(Component):
         except UnknownAgent as exc:
             yield failure(str(exc), exc.code)
             return
+        if self.intents is not None:
+            answer = await self.intents.answer(text, profile.tools)
+            if answer is not None:
+                self.turns += 1
+                cid = conversation_id or uuid.uuid4().hex
+                for event in intent_events(answer, cid, profile.name):
+                    yield event
+                self.memory.append(cid, [{"role": "user", "content": text},
+                                         {"role": "assistant", "content": answer.text}])
+                return
         llm = self._llm()
         if llm is None:
             yield failure("no language model is available on this node (llm.mode)",
@@ -187,6 +199,24 @@ class Agent(Component):
         content = json.dumps(observation, ensure_ascii=False, default=str)
         messages.append({"role": "tool", "tool_call_id": call_id, "name": name,
                          "content": content[:MAX_OBSERVATION_CHARS]})
+
+
+def intent_events(answer: IntentAnswer, cid: str, agent: str) -> list[AgentEvent]:
+    """An intent's turn as the events an LLM turn makes: its tool calls, the answer, final."""
+    events: list[AgentEvent] = []
+    for call in answer.calls:
+        events.append(AgentEvent("tool_call", {"id": call.id, "name": call.name,
+                                               "arguments": call.arguments,
+                                               "where": call.where}))
+        events.append(AgentEvent("tool_result", {"id": call.id, "name": call.name,
+                                                 **call.observation}))
+    if answer.text:
+        events.append(token(answer.text))
+    events.append(AgentEvent("final", {"text": answer.text, "conversation_id": cid,
+                                       "steps": len(answer.calls), "finish_reason": "stop",
+                                       "served_by": "intent", "agent": agent,
+                                       "intent": answer.intent}))
+    return events
 
 
 def _step_choice(tool_choice: str, first: bool) -> str:
