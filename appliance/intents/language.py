@@ -36,11 +36,11 @@ class Language:
     arithmetic: dict[str, str]
     spoken: dict[str, str]
 
-    def say(self, key: str, **fields: Any) -> str:
-        """The answer ``key`` with ``fields`` filled in; a missing key is a LanguageError."""
-        template = self.answers.get(key)
+    def say(self, answer: str, **fields: Any) -> str:
+        """The answer named ``answer`` with ``fields`` filled in; LanguageError when missing."""
+        template = self.answers.get(answer)
         if template is None:
-            raise LanguageError(f"responses/{self.code}.yaml: no answer {key!r}")
+            raise LanguageError(f"responses/{self.code}.yaml: no answer {answer!r}")
         text = template.format(**fields)
         return text[:1].upper() + text[1:]
 

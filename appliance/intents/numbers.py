@@ -48,8 +48,8 @@ def parse_words(words: list[str], start: int, table: dict[str, Any]) -> tuple[fl
         digits = parse_digits(w) if last == "" else None
         if digits is not None:
             current, last = digits, "digits"
-        elif w in units and last in ("", "hundred", "scale", "joiner") \
-                or w in units and last == "tens" and 0 < units[w] < 10:
+        elif (w in units and last in ("", "hundred", "scale", "joiner")) \
+                or (w in units and last == "tens" and 0 < units[w] < 10):
             current += units[w]
             last = "teen" if units[w] >= 10 else "unit"
         elif w in tens and last in ("", "hundred", "scale", "joiner"):
