@@ -322,7 +322,7 @@ async def evaluate(cases: list[Case], url: str, voice: Callable[[str], bytes] | 
             else:
                 got = await ask_voice(url, voice(case.text))
             answer = str(got["answer"])
-            right = case.check(answer, {"now": now})
+            right = not answer.startswith("[error]") and case.check(answer, {"now": now})
             rows.append({"domain": case.domain, "request": case.text, "expect": case.expect,
                          "right": bool(right), "raw_json": looks_like_json(answer), **got})
     return summarise(rows)
