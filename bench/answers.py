@@ -6,11 +6,13 @@ request of the evaluation set in order (a few depend on the ones before: recall
 after remember), checks each answer with its checker, and prints JSON: % correct
 per domain and overall, answers that contain raw JSON, the worst answers, and
 per request the latency. ``--set heldout`` runs the second, smaller list written
-in other words and never used to tune the templates. ``--voice`` speaks each
+in other words (two of its misses, a which-day and a how-much-longer phrasing, were
+fixed in the templates after its first run); ``--set fresh`` a third list written last and
+run once, never tuned on. ``--voice`` speaks each
 request (the piper voice of the models dir, else espeak-ng) into /api/voice and
 scores the answer given to the transcript.
 
-    .venv/bin/python bench/answers.py [--set eval|heldout|both] [--llm off|local] [--voice]
+    .venv/bin/python bench/answers.py [--set eval|heldout|fresh|all] [--llm off|local] [--voice]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import datetime as dt
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.voice_turn import (  # noqa: E402
+from bench.voice_turn import (
     DEFAULT_MODELS,
     _free_port,
     _wait_ready,
@@ -184,10 +188,14 @@ def eval_set() -> list[Case]:
         Case("open", "Who wrote Romeo and Juliet?", has(r"shakespeare"), "Shakespeare"),
         Case("open", "What is the largest ocean on Earth?", has(r"pacific"), "Pacific"),
         Case("open", "How many days are in a week?", has(r"\b(7|seven)\b"), "7"),
-        Case("small talk", "Hello!", nonempty_prose, "a greeting"),
-        Case("small talk", "Who are you?", nonempty_prose, "an introduction"),
-        Case("small talk", "Thank you!", nonempty_prose, "you're welcome"),
-        Case("small talk", "How are you today?", nonempty_prose, "a reply"),
+        Case("small talk", "Hello!", has(r"\b(hello|hi|hey|greetings|welcome)\b"),
+             "a greeting"),
+        Case("small talk", "Who are you?", has(r"assistant|\bAI\b|help"),
+             "an assistant"),
+        Case("small talk", "Thank you!", has(r"welcome|pleasure|glad|no problem|anytime"),
+             "you're welcome"),
+        Case("small talk", "How are you today?", has(r"fine|good|well|great|doing|thank"),
+             "a reply"),
     ]
     return cases
 
@@ -226,6 +234,42 @@ def heldout_set() -> list[Case]:
         Case("stop", "shut up", quiet, "nothing"),
         Case("stop", "forget it", quiet, "nothing"),
         Case("stop", "nevermind", quiet, "nothing"),
+    ]
+
+
+def fresh_set() -> list[Case]:
+    """A second held-out list, written last and run once: its score was never tuned on."""
+    t, c, m, r = "timers", "clock", "arithmetic", "memory"
+    return [
+        Case(t, "can you time 15 minutes for me", has(r"15 minutes"), "15 min"),
+        Case(t, "set the oven timer to 40 minutes", has(r"40 minutes"), "40 min"),
+        Case(t, "I want a 30 second timer", has(r"30 seconds"), "30 s"),
+        Case(t, "start a timer named tea for 4 minutes", has(r"tea", r"4 minutes"), "tea"),
+        Case(t, "what's left on the tea timer", has(r"tea"), "tea left"),
+        Case(t, "list my timers", has(r"timer"), "a list"),
+        Case(t, "stop the tea timer", has(r"cancel", r"tea"), "cancelled"),
+        Case(t, "turn off all the timers", has(r"cancel"), "cancelled"),
+        Case(c, "what time is it right now", clock_time, "time"),
+        Case(c, "could you tell me the time", clock_time, "time"),
+        Case(c, "what is the date", date, "date"),
+        Case(c, "tell me what day it is", weekday, "weekday"),
+        Case(m, "what is seven times eight", number(56), "56"),
+        Case(m, "how much is 250 plus 750", number(1000), "1000"),
+        Case(m, "what's 81 divided by 9", number(9), "9"),
+        Case(m, "what's ten percent of 350", number(35), "35"),
+        Case(m, "square root of 49", number(7), "7"),
+        Case(m, "what is 12 squared", number(144), "144"),
+        Case(m, "what is 2 plus 3 times 4", number(14), "14"),
+        Case(m, "what is 1000 minus 1", number(999), "999"),
+        Case(r, "remember that my bike lock code is 2580", has(r"2580"), "remembered"),
+        Case(r, "what is my bike lock code", has(r"2580"), "2580"),
+        Case(r, "remember that the dentist appointment is on Tuesday", has(r"tuesday"),
+             "remembered"),
+        Case(r, "when is the dentist appointment", has(r"tuesday"), "Tuesday"),
+        Case(r, "forget my bike lock code", has(r"forg"), "forgotten"),
+        Case("stop", "stop talking", quiet, "nothing"),
+        Case("stop", "ok that's enough", quiet, "nothing"),
+        Case("stop", "no thanks", quiet, "nothing"),
     ]
 
 
@@ -350,10 +394,6 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    from bench.voice_turn import READY_TIMEOUT_S  # noqa: F401 - same budget as voice_turn
-
-    import yaml
-
     models = Path(args.models)
     with tempfile.TemporaryDirectory(prefix="answers-bench-") as tmp:
         workdir = Path(tmp)
@@ -371,18 +411,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
         }
         (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
-        log = open(workdir / "daemon.log", "wb")  # noqa: SIM115 - closed below
-        import subprocess
-
-        proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run", "--config",
-                                 str(workdir / "config.yaml")], stdout=log, stderr=log)
+        log = open(workdir / "daemon.log", "wb")
+        proc = subprocess.Popen(  # noqa: ASYNC220 - before anything is timed
+            [sys.executable, "-m", "appliance.cli", "run", "--config",
+             str(workdir / "config.yaml")], stdout=log, stderr=log)
         url = f"http://127.0.0.1:{port}"
         results: dict[str, Any] = {}
         try:
             await _wait_ready(url, proc)
             voice = speaker(models, workdir) if args.voice else None
-            sets = {"eval": eval_set, "heldout": heldout_set}
-            for name in (["eval", "heldout"] if args.set == "both" else [args.set]):
+            sets = {"eval": eval_set, "heldout": heldout_set, "fresh": fresh_set}
+            for name in (list(sets) if args.set == "all" else [args.set]):
                 results[name] = await evaluate(sets[name](), url, voice)
                 if not args.rows:
                     results[name].pop("rows")
@@ -395,7 +434,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--set", choices=("eval", "heldout", "both"), default="both")
+    p.add_argument("--set", choices=("eval", "heldout", "fresh", "all"), default="all")
     p.add_argument("--llm", choices=("off", "local"), default="local",
                    help="off: an edge alone (intents only); local: the model in-process")
     p.add_argument("--model", default="", help="a GGUF instead of the default model")
