@@ -66,6 +66,15 @@ def has(*patterns: str) -> Check:
     return lambda a, _c: all(re.search(p, a, re.I) for p in patterns)
 
 
+def timer_set(*patterns: str) -> Check:
+    """A timer was set (the answer says so) for what ``patterns`` name."""
+    return has(r"timer set|set for|^OK, in ", *patterns)
+
+
+def remembered(*patterns: str) -> Check:
+    return has(r"remember|noted|got it", *patterns)
+
+
 def number(value: float) -> Check:
     """The answer says ``value`` (within 1 %) and no other number before it."""
     def check(a: str, _c: dict[str, Any]) -> bool:
@@ -123,17 +132,18 @@ def eval_set() -> list[Case]:
     m = "arithmetic"
     r = "memory"
     cases = [
-        Case(t, "Set a timer for 5 minutes.", has(r"5 minutes"), "5 minutes"),
-        Case(t, "set a timer for ten minutes", has(r"10 minutes"), "10 minutes"),
-        Case(t, "Start a 3 minute timer please", has(r"3 minutes"), "3 minutes"),
-        Case(t, "timer for 90 seconds", has(r"1 minute and 30 seconds|90 seconds"), "90 s"),
-        Case(t, "Set a timer for an hour and a half.", has(r"1 hour and 30 minutes"), "1.5 h"),
-        Case(t, "set a timer for two and a half minutes", has(r"2 minutes and 30 seconds"),
+        Case(t, "Set a timer for 5 minutes.", timer_set(r"5 minutes"), "5 minutes"),
+        Case(t, "set a timer for ten minutes", timer_set(r"10 minutes"), "10 minutes"),
+        Case(t, "Start a 3 minute timer please", timer_set(r"3 minutes"), "3 minutes"),
+        Case(t, "timer for 90 seconds", timer_set(r"1 minute and 30 seconds|90 seconds"), "90 s"),
+        Case(t, "Set a timer for an hour and a half.", timer_set(r"1 hour and 30 minutes"),
+             "1.5 h"),
+        Case(t, "set a timer for two and a half minutes", timer_set(r"2 minutes and 30 seconds"),
              "2.5 min"),
-        Case(t, "Set a pasta timer for 12 minutes.", has(r"pasta", r"12 minutes"), "pasta"),
-        Case(t, "set a timer for 20 minutes called laundry", has(r"laundry", r"20 minutes"),
+        Case(t, "Set a pasta timer for 12 minutes.", timer_set(r"pasta", r"12 minutes"), "pasta"),
+        Case(t, "set a timer for 20 minutes called laundry", timer_set(r"laundry", r"20 minutes"),
              "laundry"),
-        Case(t, "How long is left on the pasta timer?", has(r"1[12] minutes.*pasta|pasta"),
+        Case(t, "How long is left on the pasta timer?", has(r"left", r"pasta"),
              "~12 min"),
         Case(t, "what timers do I have", has(r"\b8 timers\b"), "8 timers"),
         Case(t, "cancel the laundry timer", has(r"cancel", r"laundry"), "cancelled"),
@@ -162,13 +172,13 @@ def eval_set() -> list[Case]:
         Case(m, "multiply 6 by 9", number(54), "54"),
         Case(m, "what's 7 squared", number(49), "49"),
         Case(m, "calculate 2.5 times 4", number(10), "10"),
-        Case(r, "Remember that the garage code is 4711.", has(r"garage code", r"4711"),
+        Case(r, "Remember that the garage code is 4711.", remembered(r"garage code", r"4711"),
              "remembered"),
         Case(r, "What is the garage code?", has(r"4711"), "4711"),
         Case(r, "what's the code for the garage", has(r"4711"), "4711"),
-        Case(r, "remember my wifi password is sunflower", has(r"sunflower"), "remembered"),
+        Case(r, "remember my wifi password is sunflower", remembered(r"sunflower"), "remembered"),
         Case(r, "what is my wifi password", has(r"sunflower"), "sunflower"),
-        Case(r, "remember that the plumber's number is 555 1234", has(r"555 1234"),
+        Case(r, "remember that the plumber's number is 555 1234", remembered(r"555 1234"),
              "remembered"),
         Case(r, "what's the plumber's number?", has(r"555 1234"), "555 1234"),
         Case(r, "what do you remember", has(r"4711", r"sunflower"), "all facts"),
@@ -204,13 +214,13 @@ def heldout_set() -> list[Case]:
     """Written after the templates, in other words, never tuned on."""
     t, c, m, r = "timers", "clock", "arithmetic", "memory"
     return [
-        Case(t, "I need a countdown of 45 seconds", has(r"45 seconds"), "45 s"),
-        Case(t, "could you start a timer for twenty five minutes", has(r"25 minutes"), "25"),
-        Case(t, "put on a 2 hour timer", has(r"2 hours"), "2 h"),
+        Case(t, "I need a countdown of 45 seconds", timer_set(r"45 seconds"), "45 s"),
+        Case(t, "could you start a timer for twenty five minutes", timer_set(r"25 minutes"), "25"),
+        Case(t, "put on a 2 hour timer", timer_set(r"2 hours"), "2 h"),
         Case(t, "give me a timer for a minute and a half",
-             has(r"1 minute and 30 seconds"), "90 s"),
-        Case(t, "make an eggs timer for 6 minutes", has(r"egg", r"6 minutes"), "eggs"),
-        Case(t, "how much longer on the eggs timer", has(r"egg"), "eggs left"),
+             timer_set(r"1 minute and 30 seconds"), "90 s"),
+        Case(t, "make an eggs timer for 6 minutes", timer_set(r"egg", r"6 minutes"), "eggs"),
+        Case(t, "how much longer on the eggs timer", has(r"left", r"egg"), "eggs left"),
         Case(t, "are there any timers running", has(r"timers?"), "a list"),
         Case(t, "get rid of the eggs timer", has(r"cancel", r"egg"), "cancelled"),
         Case(t, "clear every timer", has(r"cancel"), "cancelled"),
@@ -226,9 +236,10 @@ def heldout_set() -> list[Case]:
         Case(m, "what is 3 to the power of 4", number(81), "81"),
         Case(m, "what is 6 plus 2 times 3", number(12), "12"),
         Case(m, "subtract 15 from 40", number(25), "25"),
-        Case(r, "please remember that my locker number is 316", has(r"316"), "remembered"),
+        Case(r, "please remember that my locker number is 316", remembered(r"316"), "remembered"),
         Case(r, "what was my locker number again", has(r"316"), "316"),
-        Case(r, "note that the spare key is under the flowerpot", has(r"flowerpot"), "noted"),
+        Case(r, "note that the spare key is under the flowerpot", remembered(r"flowerpot"),
+             "noted"),
         Case(r, "where is the spare key", has(r"flowerpot"), "flowerpot"),
         Case(r, "delete my locker number", has(r"forg"), "forgotten"),
         Case("stop", "shut up", quiet, "nothing"),
@@ -241,11 +252,11 @@ def fresh_set() -> list[Case]:
     """A second held-out list, written last and run once: its score was never tuned on."""
     t, c, m, r = "timers", "clock", "arithmetic", "memory"
     return [
-        Case(t, "can you time 15 minutes for me", has(r"15 minutes"), "15 min"),
-        Case(t, "set the oven timer to 40 minutes", has(r"40 minutes"), "40 min"),
-        Case(t, "I want a 30 second timer", has(r"30 seconds"), "30 s"),
-        Case(t, "start a timer named tea for 4 minutes", has(r"tea", r"4 minutes"), "tea"),
-        Case(t, "what's left on the tea timer", has(r"tea"), "tea left"),
+        Case(t, "can you time 15 minutes for me", timer_set(r"15 minutes"), "15 min"),
+        Case(t, "set the oven timer to 40 minutes", timer_set(r"40 minutes"), "40 min"),
+        Case(t, "I want a 30 second timer", timer_set(r"30 seconds"), "30 s"),
+        Case(t, "start a timer named tea for 4 minutes", timer_set(r"tea", r"4 minutes"), "tea"),
+        Case(t, "what's left on the tea timer", has(r"left", r"tea"), "tea left"),
         Case(t, "list my timers", has(r"timer"), "a list"),
         Case(t, "stop the tea timer", has(r"cancel", r"tea"), "cancelled"),
         Case(t, "turn off all the timers", has(r"cancel"), "cancelled"),
@@ -261,9 +272,9 @@ def fresh_set() -> list[Case]:
         Case(m, "what is 12 squared", number(144), "144"),
         Case(m, "what is 2 plus 3 times 4", number(14), "14"),
         Case(m, "what is 1000 minus 1", number(999), "999"),
-        Case(r, "remember that my bike lock code is 2580", has(r"2580"), "remembered"),
+        Case(r, "remember that my bike lock code is 2580", remembered(r"2580"), "remembered"),
         Case(r, "what is my bike lock code", has(r"2580"), "2580"),
-        Case(r, "remember that the dentist appointment is on Tuesday", has(r"tuesday"),
+        Case(r, "remember that the dentist appointment is on Tuesday", remembered(r"tuesday"),
              "remembered"),
         Case(r, "when is the dentist appointment", has(r"tuesday"), "Tuesday"),
         Case(r, "forget my bike lock code", has(r"forg"), "forgotten"),

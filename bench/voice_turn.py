@@ -10,10 +10,13 @@ server's ``audio_stop`` (p50/p90/max). Also the STT and TTS real-time
 factors measured in this process. Prints JSON.
 
     .venv/bin/python bench/voice_turn.py [--models DIR] [--rounds 2] [--barge-ins 8] [--no-tools]
+    .venv/bin/python bench/voice_turn.py --intents [--rounds 3]
 
 --no-tools runs the agent without tools (tools.enabled: []), so the reply is
 the model's plain streamed answer; with tools, the agent's tool prompt and
-tool decision come before the first token.
+tool decision come before the first token. --intents asks everyday requests
+(INTENT_QUESTIONS) of a daemon with no LLM at all (llm.mode off, as an edge
+alone): every reply is an intent's, so the latency is VAD + STT + intent + TTS.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ QUESTIONS = [
     "What color is the sky?",
     "What is the weather like today?",
     "What is two plus two?",
+]
+INTENT_QUESTIONS = [
+    "What time is it?",
+    "What is twelve times seven?",
+    "What day is it today?",
+    "Set a timer for five minutes.",
+    "What is the square root of one hundred forty four?",
 ]
 CHUNK_MS = 30
 LEAD_SILENCE_S = 0.3
@@ -196,7 +206,7 @@ def _onset_s(pcm: bytes) -> float:
 
 
 async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins: int,
-                ) -> dict[str, Any]:
+                intents: bool = False) -> dict[str, Any]:
     port = _free_port()
     cfg = {
         "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": "bench",
@@ -204,9 +214,9 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
         "http": {"host": "127.0.0.1", "port": port},
         "logging": {"level": "warning"},
         "discovery": {"enabled": False},
-        "llm": {"mode": "local"},
+        "llm": {"mode": "off" if intents else "local"},
         "voice": {"enabled": True, "language": "en"},
-        "world": {"mode": "off"},
+        "world": {"mode": "local" if intents else "off"},
         **({} if tools else {"tools": {"enabled": []}}),
         "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
     }
@@ -218,12 +228,13 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_ready(url, proc)
-        questions = [speak(q, workdir) for q in QUESTIONS]
+        questions = [speak(q, workdir) for q in (INTENT_QUESTIONS if intents else QUESTIONS)]
         await turn(url, questions[0])  # warm-up: first-call costs are not the steady state
         turns = [await turn(url, pcm) for _ in range(rounds) for pcm in questions]
         interrupt = speak(INTERRUPTION, workdir)
         long_question = speak(LONG_QUESTION, workdir)
-        barge = [await barge_in(url, long_question, interrupt) for _ in range(barge_ins)]
+        barge = [await barge_in(url, long_question, interrupt)
+                 for _ in range(0 if intents else barge_ins)]
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -277,14 +288,18 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--barge-ins", type=int, default=8, help="interrupted replies to time")
     p.add_argument("--no-tools", action="store_true", help="agent without tools")
+    p.add_argument("--intents", action="store_true",
+                   help="everyday requests answered by intents, no LLM (llm.mode off)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
         workdir = Path(tmp)
         factors = rtfs(Path(args.models), workdir)
         result = asyncio.run(bench(Path(args.models), args.rounds, workdir,
-                                   tools=not args.no_tools, barge_ins=args.barge_ins))
+                                   tools=not args.no_tools, barge_ins=args.barge_ins,
+                                   intents=args.intents))
     print(json.dumps({"bench": "voice_turn", "cpus": os.cpu_count(),
                       "load_average": os.getloadavg()[0], "agent_tools": not args.no_tools,
+                      "intents_only": args.intents,
                       **factors, **result}, indent=2))
 
 
