@@ -135,7 +135,8 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
             await ws.send_bytes(stream[i:i + step])
         await receiver
     if "error" in result:
-        raise RuntimeError(f"turn failed: {result['error']}")
+        heard = result.get("transcript", {}).get("text", "")
+        raise RuntimeError(f"turn failed (heard {heard!r}): {result['error']}")
     timings = result["reply"]["timings"]
     return {
         "heard": result["transcript"]["text"],

@@ -103,6 +103,10 @@ class Agent(Component):
         return Profile(agent, expert.system_prompt or self.cfg.system_prompt,
                        tuple(expert.tools), expert.model, expert.tool_choice)
 
+    async def complete(self, text: str) -> bool:
+        """Whether ``text`` is a whole everyday request already (see Intents.complete)."""
+        return self.intents is not None and await self.intents.complete(text)
+
     async def run(self, text: str, conversation_id: str | None = None,
                   agent: str | None = None) -> AsyncIterator[AgentEvent]:
         """One turn; the last event is ``final`` or ``error``."""

@@ -18,6 +18,8 @@ from appliance.intents.numbers import parse_digits, parse_words, spoken
 
 #: Longest text read as arithmetic, in characters (the calculator takes 120 of symbols).
 MAX_TEXT_CHARS = 300
+#: Words before a calculation that may be skipped (noise from speech recognition).
+MAX_LEADING_WORDS = 2
 #: Longest arithmetic phrase in words ("raised to the power of").
 MAX_PHRASE_WORDS = 5
 _TOKENS = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|\*\*|[-+*/^()%=?×÷−]|[^\W\d_]+(?:'[a-z]+)?"
@@ -44,10 +46,16 @@ def translate(text: str, lang: Language, operand: bool = False) -> Expression | 
         return None
     words = [_SYMBOLS.get(t, t) for t in _TOKENS.findall(text.lower().replace("-", " - ")
                                                           .replace("’", "'"))]
-    items = _items(_join_hyphenated(words), lang)
-    if items is None:
-        return None
-    return _build(items, lang, operand)
+    words = _join_hyphenated(words)
+    # Up to MAX_LEADING_WORDS words before the arithmetic may be noise ("what in 12 times
+    # 7", as speech recognition heard it); what follows must then be a whole calculation.
+    for skip in range(min(MAX_LEADING_WORDS, len(words)) + 1):
+        if skip and not words[skip - 1].isalpha():
+            break
+        items = _items(words[skip:], lang)
+        if items is not None:
+            return _build(items, lang, operand and not skip)
+    return None
 
 
 def combine(operation: str, a: Expression, b: Expression, lang: Language) -> Expression:

@@ -78,6 +78,25 @@ class Intents(Component):
                 "intents": self._recognizer.names() if self._recognizer else [],
                 "answered": dict(sorted(self.answered.items())), "passed_to_llm": self.passed}
 
+    async def complete(self, text: str, allowed: tuple[str, ...] | None = None) -> bool:
+        """Whether ``text`` is already a whole everyday request, so a voice turn may end at
+        the speaker's first short pause: a match without open-ended (wildcard) words, or
+        arithmetic that reads as a whole calculation. Nothing is run."""
+        recognizer = self._recognizer
+        if recognizer is None:
+            return False
+        matches = await asyncio.get_running_loop().run_in_executor(
+            self._executor, recognizer.recognize, text)
+        for match in matches:
+            entry = HANDLERS.get(match.intent)
+            if entry is None or not Turn(recognizer.lang, self.tools, allowed,
+                                         self.tool_timeout_s).can(*entry[1]):
+                continue
+            if match.intent == calculate.INTENT:
+                return calculate.complete(match, recognizer.lang)
+            return not match.wildcards
+        return False
+
     async def answer(self, text: str, allowed: tuple[str, ...] | None = None
                      ) -> IntentAnswer | None:
         """The first ranked match whose handler answers, or None (the LLM's turn)."""

@@ -32,6 +32,8 @@ class Match:
     """Slot values: numbers for ranges, the list's ``out`` for lists, text for wildcards."""
     said: dict[str, str] = field(default_factory=dict)
     """Each slot's words as the user wrote them (original case and punctuation)."""
+    wildcards: tuple[str, ...] = ()
+    """The slots that took any words (a name, a fact): the request may not be over yet."""
 
 
 class Recognizer:
@@ -70,6 +72,7 @@ class Recognizer:
 def _match(result: RecognizeResult, text: str) -> Match:
     slots: dict[str, Any] = {}
     said: dict[str, str] = {}
+    wildcards: list[str] = []
     for name, entity in result.entities.items():
         slots[name] = entity.value
         span = entity.text_span
@@ -77,4 +80,5 @@ def _match(result: RecognizeResult, text: str) -> Match:
         said[name] = words.strip(" ,.?!;:")
         if entity.is_wildcard:
             slots[name] = said[name]
-    return Match(result.intent.name, slots, said)
+            wildcards.append(name)
+    return Match(result.intent.name, slots, said, tuple(wildcards))
