@@ -146,6 +146,17 @@ class Daemon:
         self.add_routes(openai_api.setup)
         if cfg.mode == "off":
             return
+        from appliance.models import llm_model_note
+        from appliance.remote_model import RemoteModelError
+
+        try:
+            note = llm_model_note(self.config)
+        except RemoteModelError as exc:
+            from appliance.config import ConfigError
+
+            raise ConfigError(self.config.source, "llm.model", str(exc)) from None
+        if note:
+            log.warning("%s", note)
         engine = None
         if cfg.mode == "local" or (cfg.mode == "auto" and (
                 cfg.model or llm_model_path(self.config).is_file())):

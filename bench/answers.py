@@ -8,7 +8,9 @@ per domain and overall, answers that contain raw JSON, the worst answers, and
 per request the latency. ``--set heldout`` runs the second, smaller list written
 in other words (two of its misses, a which-day and a how-much-longer phrasing, were
 fixed in the templates after its first run); ``--set fresh`` a third list written last and
-run once, never tuned on. ``--voice`` speaks each
+run once, never tuned on. With an LLM it also measures tokens/s of one
+long answer and the daemon's RSS (to compare models: ``--model F.gguf --domains
+open,small talk``). ``--voice`` speaks each
 request (the piper voice of the models dir, else espeak-ng) into /api/voice and
 scores the answer given to the transcript.
 
@@ -404,6 +406,35 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+SPEED_PROMPT = "Tell me a long story about a dragon who learns to bake bread."
+SPEED_TOKENS = 128
+
+
+async def generation_speed(url: str) -> dict[str, Any]:
+    """Tokens per second of one answer from /v1/chat/completions (its own usage count)."""
+    body = {"model": "default", "max_tokens": SPEED_TOKENS, "temperature": 0,
+            "messages": [{"role": "user", "content": SPEED_PROMPT}]}
+    async with aiohttp.ClientSession() as session:
+        t0 = time.monotonic()
+        async with session.post(f"{url}/v1/chat/completions", json=body,
+                                timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT_S)) as resp:
+            data = await resp.json()
+        elapsed = time.monotonic() - t0
+    tokens = int(data.get("usage", {}).get("completion_tokens", 0))
+    return {"completion_tokens": tokens, "seconds": round(elapsed, 3),
+            "tokens_per_s": round(tokens / elapsed, 1) if elapsed else None}
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """The daemon's resident memory now and at its peak, from /proc."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[{"VmRSS": "rss_kib", "VmHWM": "peak_rss_kib"}[key]] = int(value.split()[0])
+    return out
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     models = Path(args.models)
     with tempfile.TemporaryDirectory(prefix="answers-bench-") as tmp:
@@ -432,10 +463,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await _wait_ready(url, proc)
             voice = speaker(models, workdir) if args.voice else None
             sets = {"eval": eval_set, "heldout": heldout_set, "fresh": fresh_set}
+            wanted = set(args.domains.split(",")) if args.domains else None
             for name in (list(sets) if args.set == "all" else [args.set]):
-                results[name] = await evaluate(sets[name](), url, voice)
+                cases = [c for c in sets[name]() if wanted is None or c.domain in wanted]
+                if not cases:
+                    continue
+                results[name] = await evaluate(cases, url, voice)
                 if not args.rows:
                     results[name].pop("rows")
+            if args.llm != "off":
+                results["speed"] = await generation_speed(url)
+            results["memory"] = memory_kib(proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=60)
@@ -451,6 +489,9 @@ def main() -> None:
     p.add_argument("--model", default="", help="a GGUF instead of the default model")
     p.add_argument("--voice", action="store_true", help="speak each request into /api/voice")
     p.add_argument("--rows", action="store_true", help="print every request's answer")
+    p.add_argument("--domains", default="",
+                   help="only these domains, comma-separated (e.g. 'open,small talk' to "
+                        "compare models)")
     p.add_argument("--models", default=os.environ.get("HYBRID_AGENT_TEST_MODELS",
                                                       DEFAULT_MODELS))
     args = p.parse_args()
