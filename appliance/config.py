@@ -119,8 +119,9 @@ class LlmConfig:
 
     mode: str = _f("auto", "auto, local, remote or off.",
                    choices=("auto", "local", "remote", "off"))
-    model: str = _f("", "GGUF file; empty means the default model under node.models_dir.",
-                    path=True)
+    model: str = _f("", "GGUF file, or hf://OWNER/REPO/FILE.gguf@SHA256 or "
+                        "https://...#sha256=... (fetched by `hybrid-agent models fetch`); "
+                        "empty means the default model under node.models_dir.", path=True)
     context: int = _f(4096, "Context length in tokens, shared by all slots.", min=256, max=1 << 20)
     threads: int = _f(0, "Inference threads; 0 means the number of physical cores.",
                       min=0, max=1024)
