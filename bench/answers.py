@@ -43,8 +43,10 @@ from bench.voice_turn import (
     DEFAULT_MODELS,
     _free_port,
     _wait_ready,
-    speech_end_s,
+    daemon_config,
+    turn,
 )
+from tests.support.sse import read_events
 
 TURN_TIMEOUT_S = 180.0
 WORST = 12
@@ -291,14 +293,7 @@ async def ask_text(session: aiohttp.ClientSession, url: str, text: str) -> dict[
     async with session.post(f"{url}/api/chat", json={"text": text,
                                                      "conversation_id": "bench-answers"},
                             timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT_S)) as resp:
-        events = []
-        kind = ""
-        async for raw in resp.content:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                events.append((kind, json.loads(line[6:])))
+        events = await read_events(resp)
     final = next((d for k, d in events if k == "final"), None)
     error = next((d for k, d in events if k == "error"), None)
     return {"answer": final["text"] if final else f"[error] {error}",
@@ -308,45 +303,15 @@ async def ask_text(session: aiohttp.ClientSession, url: str, text: str) -> dict[
 
 
 async def ask_voice(url: str, pcm: bytes) -> dict[str, Any]:
-    """Speak ``pcm`` into /api/voice in real time; the transcript, the reply and the latency
-    from the end of speech to the first reply audio (None when the reply was silent)."""
-    chunk = 960
-    silence = bytes(chunk)
-    stream = silence * 10 + pcm + silence * 50
-    end_at = 10 * chunk / 32000 + speech_end_s(pcm)
-    result: dict[str, Any] = {}
-    first_audio: float | None = None
-    async with aiohttp.ClientSession() as http, http.ws_connect(f"{url}/api/voice") as ws:
-        async def receive() -> None:
-            nonlocal first_audio
-            while True:
-                msg = await ws.receive(timeout=TURN_TIMEOUT_S)
-                if msg.type == aiohttp.WSMsgType.BINARY:
-                    first_audio = first_audio or time.monotonic()
-                    continue
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    return
-                ev = json.loads(msg.data)
-                if ev["type"] == "transcript" and ev.get("final"):
-                    result["heard"] = ev["text"]
-                elif ev["type"] in ("reply", "error"):
-                    result[ev["type"]] = ev
-                elif ev["type"] == "done":
-                    return
-
-        receiver = asyncio.create_task(receive())
-        start = time.monotonic()
-        for i in range(0, len(stream), chunk):
-            await asyncio.sleep(max(0.0, start + i / 32000 - time.monotonic()))
-            if receiver.done():
-                break
-            await ws.send_bytes(stream[i:i + chunk])
-        await receiver
-    reply = result.get("reply") or {}
-    return {"heard": result.get("heard", ""),
-            "answer": reply.get("text", f"[error] {result.get('error')}"),
-            "first_audio_s": None if first_audio is None
-            else round(first_audio - (start + end_at), 3)}
+    """Speak ``pcm`` into /api/voice in real time (bench/voice_turn.py's turn): the
+    transcript, the reply and the seconds from the end of speech to the first reply audio."""
+    try:
+        got = await turn(url, pcm)
+    except RuntimeError as exc:
+        return {"heard": "", "answer": f"[error] {exc}", "first_audio_s": None}
+    latency = got["end_of_speech_to_first_audio_s"]
+    return {"heard": got["heard"], "answer": got["reply"],
+            "first_audio_s": None if latency != latency else latency}  # NaN: no audio
 
 
 def speaker(models: Path, workdir: Path) -> Callable[[str], bytes]:
@@ -440,18 +405,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="answers-bench-") as tmp:
         workdir = Path(tmp)
         port = _free_port()
-        cfg = {
-            "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": "answers",
-                     "models_dir": str(models)},
-            "http": {"host": "127.0.0.1", "port": port},
-            "logging": {"level": "warning"},
-            "discovery": {"enabled": False},
-            "llm": {"mode": args.llm, **({"model": args.model} if args.model else {})},
-            "voice": {"enabled": bool(args.voice), "language": "en"},
-            "world": {"mode": "local"},
-            "tools": {"timezone": "UTC"},
-            "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
-        }
+        cfg = daemon_config(workdir, port, models, "answers",
+                            llm={"mode": args.llm, **({"model": args.model} if args.model
+                                                      else {})},
+                            voice={"enabled": bool(args.voice), "language": "en"},
+                            world={"mode": "local"}, tools={"timezone": "UTC"})
         (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
         log = open(workdir / "daemon.log", "wb")
         proc = subprocess.Popen(  # noqa: ASYNC220 - before anything is timed

@@ -140,7 +140,7 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
     timings = result["reply"]["timings"]
     return {
         "heard": result["transcript"]["text"],
-        "reply": result["reply"]["text"][:120],
+        "reply": result["reply"]["text"],
         "end_of_speech_to_first_audio_s": round((first_pcm or float("nan"))
                                                 - (start + end_at), 3),
         **{k: round(v, 3) for k, v in timings.items()},
@@ -209,18 +209,11 @@ def _onset_s(pcm: bytes) -> float:
 async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins: int,
                 intents: bool = False) -> dict[str, Any]:
     port = _free_port()
-    cfg = {
-        "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": "bench",
-                 "models_dir": str(models)},
-        "http": {"host": "127.0.0.1", "port": port},
-        "logging": {"level": "warning"},
-        "discovery": {"enabled": False},
-        "llm": {"mode": "off" if intents else "local"},
-        "voice": {"enabled": True, "language": "en"},
-        "world": {"mode": "local" if intents else "off"},
-        **({} if tools else {"tools": {"enabled": []}}),
-        "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
-    }
+    cfg = daemon_config(workdir, port, models, "bench",
+                        llm={"mode": "off" if intents else "local"},
+                        voice={"enabled": True, "language": "en"},
+                        world={"mode": "local" if intents else "off"},
+                        **({} if tools else {"tools": {"enabled": []}}))
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
     log = open(workdir / "daemon.log", "wb")
     argv = [sys.executable, "-m", "appliance.cli", "run", "--config",
@@ -251,6 +244,20 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
                                       "max": round(max(stops), 3)} if stops else {})}
     return {"turns": turns, "barge_ins_s": [None if b is None else round(b, 3) for b in barge],
             "summary": summary}
+
+
+def daemon_config(workdir: Path, port: int, models: Path, name: str,
+                  **sections: dict[str, Any]) -> dict[str, Any]:
+    """A benchmark daemon's config: loopback, no discovery, quiet logs; ``sections`` added."""
+    return {
+        "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": name,
+                 "models_dir": str(models)},
+        "http": {"host": "127.0.0.1", "port": port},
+        "logging": {"level": "warning"},
+        "discovery": {"enabled": False},
+        "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
+        **sections,
+    }
 
 
 def _p90(xs: list[float]) -> float:
