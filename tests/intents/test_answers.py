@@ -164,3 +164,15 @@ async def test_stop_answers_nothing(intents: Intents, text: str) -> None:
 async def test_other_requests_are_left_to_the_llm(intents: Intents, text: str) -> None:
     assert await say(intents, text) == (None, "")
     assert intents.describe()["passed_to_llm"] >= 1
+
+
+@pytest.mark.parametrize(("text", "whole"), [
+    ("what time is it", True), ("what is 3 plus 4", True), ("stop", True),
+    ("set a timer for 5 minutes", True), ("cancel all timers", True),
+    ("what is", False), ("what is 3 plus", False), ("set a timer for", False),
+    ("set a pasta timer for 5 minutes", False),  # a name: more words may follow
+    ("remember that the code is 5", False), ("tell me a story", False),
+])
+async def test_whether_a_request_is_already_whole(intents: Intents, text: str,
+                                                  whole: bool) -> None:
+    assert await intents.complete(text) is whole
