@@ -139,7 +139,7 @@ class Agent(Component):
         names = [spec["function"]["name"] for spec in specs]
         steps = 0
         first = True
-        ran: dict[str, dict[str, Any]] = {}  # call key -> observation, to catch repeats
+        ran: dict[str, tuple[str, dict[str, Any]]] = {}  # call key -> (tool, observation)
         facts: list[tuple[str, dict[str, Any]]] = []  # checked tools' (name, observation)
         last: tuple[str, dict[str, Any]] | None = None  # the latest observation
         no_tools = False
@@ -198,7 +198,7 @@ class Agent(Component):
                 repeated = next((ran[_call_key(c)] for c in calls if _call_key(c) in ran), None)
                 if repeated is not None:
                     # The model asks again for what it already has: answer from the result.
-                    from_tool = self._from_observation(last) if last is not None else None
+                    from_tool = self._from_observation(repeated)
                     if from_tool is None:
                         no_tools = True
                         continue
@@ -215,8 +215,8 @@ class Agent(Component):
                             if event.type == "tool_result" and not over:
                                 observation = {k: v for k, v in event.data.items()
                                                if k in ("ok", "result", "error")}
-                                ran[_call_key(call)] = observation
                                 last = (event.data["name"], observation)
+                                ran[_call_key(call)] = last
                                 if event.data["name"] in grounding.CHECKED_TOOLS \
                                         and observation.get("ok"):
                                     facts.append((event.data["name"], observation))
@@ -227,8 +227,7 @@ class Agent(Component):
                 said = (self._from_observation(last) if last is not None else None) \
                     or self._language().say("no_answer")
                 finish = "tool_call_as_text"
-            elif facts and not all(grounded(said, name, obs, self._language())
-                                   for name, obs in facts[-1:]):
+            elif facts and not grounded(said, *facts[-1], self._language()):
                 said = self._from_observation(facts[-1]) or said
                 finish = "answer_from_tool"
             if held or check or finish in ("repeated_tool_call", "tool_call_as_text"):
