@@ -307,8 +307,8 @@ async def ask_voice(url: str, pcm: bytes) -> dict[str, Any]:
     transcript, the reply and the seconds from the end of speech to the first reply audio."""
     try:
         got = await turn(url, pcm)
-    except RuntimeError as exc:
-        return {"heard": "", "answer": f"[error] {exc}", "first_audio_s": None}
+    except (RuntimeError, TimeoutError) as exc:
+        return {"heard": "", "answer": f"[error] {exc!r}", "first_audio_s": None}
     latency = got["end_of_speech_to_first_audio_s"]
     return {"heard": got["heard"], "answer": got["reply"],
             "first_audio_s": None if latency != latency else latency}  # NaN: no audio

@@ -125,8 +125,9 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
                 ev = json.loads(msg.data)
                 if ev["type"] in ("transcript", "reply", "error"):
                     result[ev["type"]] = ev
-                if ev["type"] == "done":
-                    return
+                if ev["type"] == "done" or (ev["type"] == "transcript" and ev.get("final")
+                                            and not ev["text"]):
+                    return  # an empty transcript: nothing was understood, no reply follows
 
         receiver = asyncio.create_task(receive())
         start = time.monotonic()
@@ -134,9 +135,10 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
             await asyncio.sleep(max(0.0, start + i / 32000 - time.monotonic()))
             await ws.send_bytes(stream[i:i + step])
         await receiver
-    if "error" in result:
-        heard = result.get("transcript", {}).get("text", "")
-        raise RuntimeError(f"turn failed (heard {heard!r}): {result['error']}")
+    heard = result.get("transcript", {}).get("text", "")
+    if "error" in result or "reply" not in result:
+        raise RuntimeError(f"turn failed (heard {heard!r}): "
+                           f"{result.get('error', 'nothing understood')}")
     timings = result["reply"]["timings"]
     return {
         "heard": result["transcript"]["text"],
