@@ -347,6 +347,8 @@ async def evaluate(cases: list[Case], url: str, voice: Callable[[str], bytes] | 
             right = not answer.startswith("[error]") and case.check(answer, {"now": now})
             rows.append({"domain": case.domain, "request": case.text, "expect": case.expect,
                          "right": bool(right), "raw_json": looks_like_json(answer), **got})
+            print(f"{'ok ' if right else 'BAD'} {case.text!r} -> {answer[:80]!r}",
+                  file=sys.stderr, flush=True)
     return summarise(rows)
 
 
