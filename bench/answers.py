@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -327,7 +328,7 @@ def speaker(models: Path, workdir: Path) -> Callable[[str], bytes]:
         tts = Synthesizer(onnx)
 
         def piper(text: str) -> bytes:
-            samples = tts.synthesize_all(text)
+            samples = tts.synthesize_all(text).astype(np.float32) / 32768  # int16 from piper
             return float_to_pcm16(to_pipeline(Audio(samples, tts.sample_rate)))
         return piper
     return lambda text: speak(text, workdir)
@@ -347,7 +348,8 @@ async def evaluate(cases: list[Case], url: str, voice: Callable[[str], bytes] | 
             right = not answer.startswith("[error]") and case.check(answer, {"now": now})
             rows.append({"domain": case.domain, "request": case.text, "expect": case.expect,
                          "right": bool(right), "raw_json": looks_like_json(answer), **got})
-            print(f"{'ok ' if right else 'BAD'} {case.text!r} -> {answer[:80]!r}",
+            print(f"{'ok ' if right else 'BAD'} {case.text!r} (heard {got.get('heard')!r}) -> "
+                  f"{answer[:80]!r}",
                   file=sys.stderr, flush=True)
     return summarise(rows)
 
