@@ -185,9 +185,9 @@ def eval_set() -> list[Case]:
         Case(r, "what's the code for the garage", has(r"4711"), "4711"),
         Case(r, "remember my wifi password is sunflower", remembered(r"sunflower"), "remembered"),
         Case(r, "what is my wifi password", has(r"sunflower"), "sunflower"),
-        Case(r, "remember that the plumber's number is 555 1234", remembered(r"555 1234"),
+        Case(r, "remember that the plumber's number is 555 1234", remembered(r"555 ?1234"),
              "remembered"),
-        Case(r, "what's the plumber's number?", has(r"555 1234"), "555 1234"),
+        Case(r, "what's the plumber's number?", has(r"555 ?1234"), "555 1234"),
         Case(r, "what do you remember", has(r"4711", r"sunflower"), "all facts"),
         Case(r, "Forget the garage code.", has(r"forg"), "forgotten"),
         Case(r, "do you remember the garage code?", has(r"don't know|not|no ")

@@ -8,6 +8,7 @@ finds its fact by the subject's words, whatever their order and filler words
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from typing import Any
@@ -21,6 +22,9 @@ PREFIX = "memory."
 #: Longest subject and value kept, in characters.
 MAX_SUBJECT_CHARS = 100
 MAX_VALUE_CHARS = 500
+#: How alike (difflib's ratio) a misheard subject's words must be: each, and on average.
+WORD_ALIKE = 0.5
+ALIKE = 0.75
 #: Facts read back by "what do you remember".
 MAX_LISTED = 10
 
@@ -124,7 +128,26 @@ def _find(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | N
             return key
     near = [k for k, f in facts.items()
             if words <= _words(turn, f["subject"]) or _words(turn, f["subject"]) <= words]
-    return near[0] if len(near) == 1 else None
+    if len(near) == 1:
+        return near[0]
+    if near:
+        return None
+    # Misheard by speech recognition ("the grash code"): the one fact that sounds alike.
+    alike = [k for k, f in facts.items() if _alike(words, _words(turn, f["subject"]))]
+    return alike[0] if len(alike) == 1 else None
+
+
+def _alike(said: frozenset[str], stored: frozenset[str]) -> bool:
+    """As many words, each like one of the other's (difflib), and alike on the whole."""
+    if len(said) != len(stored):
+        return False
+    left = list(stored)
+    scores = []
+    for word in sorted(said):
+        best = max(left, key=lambda w: difflib.SequenceMatcher(None, word, w).ratio())
+        scores.append(difflib.SequenceMatcher(None, word, best).ratio())
+        left.remove(best)
+    return min(scores) >= WORD_ALIKE and sum(scores) / len(scores) >= ALIKE
 
 
 def _subject(turn: Turn, said: str) -> str:

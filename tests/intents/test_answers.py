@@ -141,6 +141,9 @@ async def test_remember_recall_and_forget_in_the_world_model(intents: Intents,
         "Your wifi password is hunter2."
     intent, said = await say(intents, "what do you remember")
     assert intent == "MemoryList" and "garage code is 1234" in said and "hunter2" in said
+    # Misheard by speech recognition: the one fact that sounds alike; not another one.
+    assert (await say(intents, "what is the grash code"))[1] == "The garage code is 1234."
+    assert await say(intents, "what is the door code") == (None, "")
     assert await say(intents, "forget the garage code") == \
         ("MemoryForget", "OK, I forgot the garage code.")
     # Forgotten: a plain question goes to the LLM, a question about memory says so.
