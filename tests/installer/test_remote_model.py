@@ -188,3 +188,36 @@ async def test_a_daemon_answers_with_the_model_fetched_from_the_hub(
             answer = (await r.json())["choices"][0]["message"]["content"]
     assert any("served-from-hub" in i for i in ids), ids
     assert answer.strip()
+
+
+def test_the_installer_fetches_a_kept_configs_remote_model_or_says_the_default_serves(
+        hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from installer.apply import Result, _remote_llm
+    from installer.plan import Options, make_plan
+    from tests.installer.test_plan import facts
+
+    plan = make_plan(Options(tier="mid"), facts(tmp_path))
+    # The installed command, as the venv would have it: the real CLI of this checkout.
+    exe = plan.paths.venv / "bin" / "hybrid-agent"
+    exe.parent.mkdir(parents=True)
+    exe.write_text(f"#!/bin/sh\nexec {sys.executable} -m appliance.cli \"$@\"\n")
+    exe.chmod(0o755)
+    plan.paths.config.parent.mkdir(parents=True)
+    data = os.urandom(4096)
+    (hub.root / "big.gguf").write_bytes(data)
+    plan.paths.config.write_text(f"llm:\n  model: 'hf://{REPO}/big.gguf@{sha(data)}'\n")
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    said: list[str] = []
+
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nobody there
+    result = Result()
+    _remote_llm(plan, result, said.append)
+    assert any("the packaged default model serves until `hybrid-agent models fetch "
+               "--role llm` succeeds" in n for n in result.notes), result.notes
+    assert said == ["models: llm.model not fetched; the packaged default model serves for now"]
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    result = Result()
+    _remote_llm(plan, result, said.append)
+    assert result.changes == ["llm.model fetched"] and not result.notes
+    assert len(list((plan.paths.models / "llm" / "remote").glob("*-big.gguf"))) == 1
