@@ -44,8 +44,10 @@ def translate(text: str, lang: Language, operand: bool = False) -> Expression | 
     plain number counts too (the operands of "add 5 to 7")."""
     if len(text) > MAX_TEXT_CHARS:
         return None
-    words = [_SYMBOLS.get(t, t) for t in _TOKENS.findall(text.lower().replace("-", " - ")
-                                                          .replace("’", "'"))]
+    text = text.lower().replace("’", "'")
+    for pattern, replacement in lang.rewrites:
+        text = pattern.sub(replacement, text)
+    words = [_SYMBOLS.get(t, t) for t in _TOKENS.findall(text.replace("-", " - "))]
     words = _join_hyphenated(words)
     # Up to MAX_LEADING_WORDS words before the arithmetic may be noise ("what in 12 times
     # 7", as speech recognition heard it); what follows must then be a whole calculation.

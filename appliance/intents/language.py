@@ -9,6 +9,7 @@ add a phrasing or a language.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from importlib import resources
@@ -35,6 +36,8 @@ class Language:
     numbers: dict[str, Any]
     arithmetic: dict[str, str]
     spoken: dict[str, str]
+    rewrites: tuple[tuple[re.Pattern[str], str], ...] = ()
+    """``arithmetic_rewrites``: applied to arithmetic text before its words are read."""
 
     def say(self, answer: str, **fields: Any) -> str:
         """The answer named ``answer`` with ``fields`` filled in; LanguageError when missing."""
@@ -82,7 +85,14 @@ def load(code: str) -> Language:
             list(string.Formatter().parse(str(text)))
         except ValueError as exc:
             raise LanguageError(f"{source}: answers.{key}: {exc}") from None
-    return Language(code=code, sentence_files=files,
+    rewrites = []
+    for i, pair in enumerate(data.get("arithmetic_rewrites") or []):
+        try:
+            pattern, replacement = pair
+            rewrites.append((re.compile(str(pattern)), str(replacement)))
+        except (ValueError, TypeError, re.error) as exc:
+            raise LanguageError(f"{source}: arithmetic_rewrites[{i}]: {exc}") from None
+    return Language(code=code, sentence_files=files, rewrites=tuple(rewrites),
                     answers={k: str(v) for k, v in data["answers"].items()},
                     words=data["words"], numbers=data["numbers"],
                     arithmetic={str(k): str(v) for k, v in data["arithmetic"].items()},

@@ -33,6 +33,9 @@ async def say(intents: Intents, text: str) -> tuple[str | None, str]:
     ("timer for 1 hour and 15 minutes", 4500),
     ("could you set a timer for 3 minutes and 20 seconds please", 200),
     ("wake me up in 20 minutes", 1200),
+    ("set the timer to 10 minutes", 600),
+    ("can you time 15 minutes for me", 900),
+    ("set an alarm for 20 minutes", 1200),
 ])
 async def test_a_timer_is_set_for_the_duration_said(intents: Intents, timers: Timers,
                                                     text: str, seconds: int) -> None:
@@ -114,6 +117,8 @@ async def test_time_date_and_weekday_are_the_clock_tools_in_the_boxs_timezone(
     ("what is 10 divided by 3", "10 divided by 3 is about 3.3333."),
     ("what is one hundred and five plus five", "105 plus 5 is 110."),
     ("what is 7 divided by 0", "I can't work that out: division by zero."),
+    ("what's half of 10", "0.5 times 10 is 5."),
+    ("what is 10 to the 3rd power", "10 to the power of 3 is 1000."),
 ])
 async def test_arithmetic_in_words_and_symbols(intents: Intents, text: str,
                                                answer: str) -> None:
@@ -141,6 +146,8 @@ async def test_remember_recall_and_forget_in_the_world_model(intents: Intents,
         "Your wifi password is hunter2."
     intent, said = await say(intents, "what do you remember")
     assert intent == "MemoryList" and "garage code is 1234" in said and "hunter2" in said
+    await say(intents, "remember that the plumber is Bob")
+    assert (await say(intents, "who is the plumber?"))[1] == "The plumber is Bob."
     # Misheard by speech recognition: the one fact that sounds alike; not another one.
     assert (await say(intents, "what is the grash code"))[1] == "The garage code is 1234."
     assert await say(intents, "what is the door code") == (None, "")
@@ -155,7 +162,8 @@ async def test_remember_recall_and_forget_in_the_world_model(intents: Intents,
 
 
 @pytest.mark.parametrize("text", ["stop", "Stop!", "never mind", "cancel", "shut up",
-                                  "be quiet", "that's all", "forget it"])
+                                  "be quiet", "that's all", "forget it", "stop stop",
+                                  "thanks, that's all"])
 async def test_stop_answers_nothing(intents: Intents, text: str) -> None:
     assert await say(intents, text) == ("Stop", "")
 
