@@ -41,7 +41,8 @@ async def weekday(match: Match, turn: Turn) -> str | None:
     if asked:
         key = "weekday_yes" if str(asked).lower() == today.lower() else "weekday_no"
         return turn.lang.say(key, weekday=today)
-    return turn.lang.say("weekday", weekday=today)
+    return turn.lang.say("weekday", weekday=today, month=speech.month(turn.lang, now),
+                         day=now.day)
 
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {

@@ -94,7 +94,8 @@ async def test_time_date_and_weekday_are_the_clock_tools_in_the_boxs_timezone(
         assert intent == "ClockDate" and now.strftime("%B") in said and str(now.year) in said
     for text in ("what day is it", "what day of the week is it", "which day is it today"):
         intent, said = await say(intents, text)
-        assert intent == "ClockWeekday" and said == f"Today is {now.strftime('%A')}."
+        assert intent == "ClockWeekday" and said == \
+            f"Today is {now.strftime('%A')}, {now.strftime('%B')} {now.day}."
     other = (now + dt.timedelta(days=3)).strftime("%A")
     assert (await say(intents, f"is it {other} today"))[1] == \
         f"No, today is {now.strftime('%A')}."
@@ -119,6 +120,7 @@ async def test_time_date_and_weekday_are_the_clock_tools_in_the_boxs_timezone(
     ("what is 7 divided by 0", "I can't work that out: division by zero."),
     ("what's half of 10", "0.5 times 10 is 5."),
     ("what is 10 to the 3rd power", "10 to the power of 3 is 1000."),
+    ("what's 7 square", "7 squared is 49."),
 ])
 async def test_arithmetic_in_words_and_symbols(intents: Intents, text: str,
                                                answer: str) -> None:
