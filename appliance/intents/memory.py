@@ -168,8 +168,21 @@ def _said(turn: Turn, subject: str) -> str:
 
 
 def _words(turn: Turn, text: str) -> frozenset[str]:
+    """The words that tell one subject from another, in a form that ignores how they were
+    written: "the plumber's number" = "plumbers number", "Wi-Fi" = "wifi"."""
     filler = set(turn.lang.words["filler"]) | set(turn.lang.words["person"])
-    return frozenset(w for w in re.findall(r"\w+", text.lower()) if w not in filler)
+    return frozenset(_stem(turn, w) for w in _tokens(text) if w not in filler)
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+(?:'[^\W_]+)?", text.lower().replace("-", ""))
+
+
+def _stem(turn: Turn, word: str) -> str:
+    for ending in turn.lang.words["stem_endings"]:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word
 
 
 def _verb(turn: Turn, subject: str, match: Match) -> str:
@@ -185,8 +198,8 @@ def _verb(turn: Turn, subject: str, match: Match) -> str:
 def _key(turn: Turn, subject: str) -> str:
     """``memory.garage_code_<hash>``: readable, and unique per set of subject words."""
     words = _words(turn, subject)
-    ordered = [w for w in re.findall(r"\w+", subject.lower()) if w in words]
-    slug = "_".join(re.sub(r"[^a-z0-9]", "", w) for w in dict.fromkeys(ordered))
+    ordered = [_stem(turn, w) for w in _tokens(subject)]
+    slug = "_".join(re.sub(r"[^a-z0-9]", "", w) for w in dict.fromkeys(ordered) if w in words)
     slug = re.sub("_+", "_", slug).strip("_")[: MAX_KEY_CHARS - len(PREFIX) - 9]
     digest = hashlib.sha256(" ".join(sorted(words)).encode()).hexdigest()[:8]
     return f"{PREFIX}{slug}_{digest}" if slug else f"{PREFIX}{digest}"

@@ -148,6 +148,12 @@ async def test_remember_recall_and_forget_in_the_world_model(intents: Intents,
         "Your wifi password is hunter2."
     intent, said = await say(intents, "what do you remember")
     assert intent == "MemoryList" and "garage code is 1234" in said and "hunter2" in said
+    # Written differently, said the same: possessives, plurals, hyphens.
+    await say(intents, "remember that the plumbers number is 5551234")
+    assert (await say(intents, "what's the plumber's number?"))[1] == \
+        "The plumbers number is 5551234."
+    assert (await say(intents, "what is my Wi-Fi password"))[1] == \
+        "Your wifi password is hunter2."
     await say(intents, "remember that the plumber is Bob")
     assert (await say(intents, "who is the plumber?"))[1] == "The plumber is Bob."
     # Misheard by speech recognition: the one fact that sounds alike; not another one.
