@@ -26,8 +26,9 @@ from tests.voice.test_pipeline import _configured
 
 pytestmark = pytest.mark.model
 
-#: Far longer than an intent turn needs to end: the difference is unmistakable.
-TRAILING_MS = 2000
+#: Far longer than transcribing a short question takes, even on a loaded box: a turn that
+#: ended before this silence ran out was ended by the early end, not by the endpointer.
+TRAILING_MS = 5000
 
 
 async def talk(engine: VoiceComponent, agent: Agent, pcm: bytes) -> list[dict[str, Any]]:
@@ -54,7 +55,7 @@ async def test_an_intent_turn_ends_at_the_pause_and_other_turns_wait_the_silence
     events = await talk(engine, agent, wav_to_pcm16(speech("What time is it?")))
     reply = next(e for e in events if e["type"] == "reply")
     assert re.fullmatch(r"It's \d{1,2}:\d\d [AP]M\.", reply["text"]), events
-    assert reply["timings"]["endpointing_s"] < TRAILING_MS / 2000, reply["timings"]
+    assert reply["timings"]["endpointing_s"] < TRAILING_MS / 1000 - 0.5, reply["timings"]
     assert [e["type"] for e in events].count("speech_end") == 1
     # The same box without intents: the LLM answers, after the whole trailing silence.
     llm = ScriptedLLM([("It is late.", None)])
