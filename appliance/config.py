@@ -122,8 +122,9 @@ class LlmConfig:
 
     mode: str = _f("auto", "auto, local, remote or off.",
                    choices=("auto", "local", "remote", "off"))
-    model: str = _f("", "GGUF file; empty means the default model under node.models_dir.",
-                    path=True)
+    model: str = _f("", "GGUF file, or hf://OWNER/REPO/FILE.gguf@SHA256 or "
+                        "https://...#sha256=... (fetched by `hybrid-agent models fetch`); "
+                        "empty means the default model under node.models_dir.", path=True)
     context: int = _f(4096, "Context length in tokens, shared by all slots.", min=256, max=1 << 20)
     threads: int = _f(0, "Inference threads; 0 means the number of physical cores.",
                       min=0, max=1024)
@@ -245,7 +246,7 @@ class ToolsConfig:
     """Which tools exist here, and where each runs."""
 
     enabled: list[str] = _f(["calculator", "clock", "timers", "world_get", "world_set",
-                             "world_list"], "Tools the agent may use.")
+                             "world_list", "world_delete"], "Tools the agent may use.")
     placement: dict[str, str] = _f({}, "Per tool: local, remote or auto (default auto).")
     serve: bool = _f(False, "Run the tool server for dangerous tools (shell, python).")
     timezone: str = _f("", "Timezone of the clock tool; empty means the system's.")
@@ -289,6 +290,14 @@ class AgentConfig:
 
 
 @dataclass(frozen=True)
+class IntentsConfig:
+    """Everyday requests answered before the LLM (docs/intents.md)."""
+
+    enabled: bool = _f(True, "Answer timers, time, arithmetic, memory and stop without the LLM.")
+    language: str = _f("en", "Language of the sentence templates (appliance/intents/sentences).")
+
+
+@dataclass(frozen=True)
 class WorldConfig:
     """The shared world model: keys -> JSON values."""
 
@@ -323,6 +332,7 @@ class Config:
     wyoming: WyomingConfig = _f(WyomingConfig(), "Wyoming server (Home Assistant).")
     tools: ToolsConfig = _f(ToolsConfig(), "Tools.")
     agent: AgentConfig = _f(AgentConfig(), "Agent loop.")
+    intents: IntentsConfig = _f(IntentsConfig(), "Intents.")
     world: WorldConfig = _f(WorldConfig(), "World model.")
     security: SecurityConfig = _f(SecurityConfig(), "Trust.")
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
