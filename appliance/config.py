@@ -89,6 +89,19 @@ class HttpConfig:
                              min=1024, max=1024 * 1024 * 1024)
     shutdown_grace_s: float = _f(10.0, "How long in-flight requests may finish after SIGTERM.",
                                  min=0.0, max=600.0)
+    max_json_bytes: int = _f(1024 * 1024, "Largest body of a JSON control route (chat, TTS, "
+                             "peers); audio uploads and world values have their own limits.",
+                             min=1024, max=1024 * 1024 * 1024)
+    body_timeout_s: float = _f(60.0, "How long a request body may take to arrive (408 after).",
+                               min=0.1, max=3600.0)
+    idle_timeout_s: float = _f(15.0, "A connection that sends no complete request for this "
+                               "long (silent, or half-sent headers) is closed.",
+                               min=0.1, max=3600.0)
+    max_connections: int = _f(1024, "Open connections at most; more are answered 503 and "
+                              "closed (loopback keeps a reserve of its own).",
+                              min=8, max=1_000_000)
+    max_connections_per_client: int = _f(64, "Open connections from one LAN address at most.",
+                                         min=1, max=1_000_000)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Protected: ``/v1/*``, ``/api/tools/*``, ``/api/world/*``. Loopback callers
 (the local CLI, the local web UI) pass unsigned; every other caller needs a
-valid token (appliance.security.signing), or gets 401.
+valid token (appliance.security.signing), or gets 401. The signature headers
+are checked before a byte of the body is read, so an unsigned upload costs
+nothing; the body is then read within its route's limits (appliance.web.bodies).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from aiohttp import web
 from appliance.security.errors import SignatureError
 from appliance.security.signing import Verifier
 from appliance.web.app import Handler, Middleware
+from appliance.web.bodies import read_body
 from appliance.web.errors import json_error
 
 log = logging.getLogger(__name__)
@@ -54,8 +57,9 @@ def make_guard(verifier: Verifier | None) -> Middleware:
         if verifier is None:
             return _refuse(request, "this node has no cluster key and serves only loopback "
                                     "(see `hybrid-agent pair`)", "no_cluster_key")
-        body = await request.read() if request.body_exists else b""
         try:
+            verifier.check_headers(request.raw_path, request.headers)
+            body = await read_body(request) if request.body_exists else b""
             verifier.verify(request.method, request.raw_path, body, request.headers)
         except SignatureError as exc:
             return _refuse(request, str(exc), "bad_signature")

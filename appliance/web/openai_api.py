@@ -24,6 +24,7 @@ from appliance.llm.chat import ChatChunk, ChatRequest, LLMBusy, LLMError
 from appliance.llm.client import HOP_HEADER
 from appliance.security.guard import is_loopback
 from appliance.web.app import NODE
+from appliance.web.bodies import BODY_RULES, set_body_limit
 from appliance.web.errors import ApiError, read_json
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 def setup(app: web.Application) -> None:
     """Add the /v1 routes."""
     app.router.add_post("/v1/chat/completions", chat_completions)
+    set_body_limit(app, "POST", "/v1/chat/completions",
+                   max(app[BODY_RULES].default_bytes, 2 * app[NODE].config.llm.max_prompt_bytes),
+                   setting="llm.max_prompt_bytes")
     app.router.add_get("/v1/models", models)
 
 

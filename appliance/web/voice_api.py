@@ -16,9 +16,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from appliance import jsonbounds
 from appliance.voice.audio import float_to_pcm16, pcm16_to_float, resample, write_wav
 from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
+from appliance.web.bodies import json_text_limit, set_body_limit
 from appliance.web.errors import ApiError, read_json
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,10 @@ def setup(app: web.Application, voice: VoiceComponent) -> None:
     app[VOICE] = voice
     app.router.add_post("/api/stt", stt_handler)
     app.router.add_post("/api/tts", tts_handler)
+    set_body_limit(app, "POST", "/api/stt", voice.settings.max_stt_bytes,
+                   code="audio_too_large", setting="voice.max_stt_bytes")
+    set_body_limit(app, "POST", "/api/tts", json_text_limit(voice.settings.max_tts_chars),
+                   setting="voice.max_tts_chars")
     app.router.add_get("/api/voice", voice_socket)
 
 
@@ -190,7 +196,7 @@ def _control(text: str) -> dict[str, Any] | None:
     if len(text) > MAX_CONTROL_CHARS:
         return None
     try:
-        value = json.loads(text)
+        value = jsonbounds.loads(text)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
@@ -200,7 +206,7 @@ def _conversation_id(request: web.Request) -> str | None:
     cid = request.query.get("conversation_id")
     if cid is None:
         return None
-    if not _CONVERSATION_ID.match(cid):
+    if not _CONVERSATION_ID.fullmatch(cid):
         raise ApiError(400, "conversation_id must be 1-128 letters, digits or _.:-",
                        code="invalid_request", param="conversation_id")
     return cid

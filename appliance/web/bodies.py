@@ -1,0 +1,157 @@
+"""Request bodies: a size limit per route, and reading within a time limit.
+
+Every route accepts at most ``http.max_json_bytes`` unless its ``setup()``
+asks for more with :func:`set_body_limit` (audio uploads, world values); no
+route gets more than ``http.max_body_bytes``. :func:`body_limit_middleware`
+answers 413 at once to a ``Content-Length`` over the route's limit, and
+hands the handler a request whose ``read()`` stops at that limit, so a
+chunked body (no length announced) gets the same 413 after at most limit+1
+bytes. :func:`read_body` reads within ``http.body_timeout_s``, so a body that
+trickles in byte by byte cannot hold a connection open (408).
+
+These are small functions on purpose: the LAN trust work moves them into
+its own middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from appliance import jsonbounds
+from appliance.web.errors import ApiError
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+JSON_BYTES_PER_CHAR = 12
+
+@dataclass(frozen=True)
+class BodyRules:
+    """The limits every route starts from (from the ``http`` config section)."""
+
+    default_bytes: int
+    """What a route that asked for nothing more accepts (JSON control routes)."""
+    max_bytes: int
+    """What no route may exceed."""
+    timeout_s: float
+    """How long a whole body may take to arrive."""
+
+
+BODY_RULES = web.AppKey("body_rules", BodyRules)
+
+
+@dataclass(frozen=True)
+class RouteLimit:
+    """A route's own limit, and what a 413 for it says."""
+
+    bytes: int
+    code: str = "body_too_large"
+    setting: str = ""
+    """The config key that sets the limit, named in the 413."""
+
+
+BODY_LIMITS = web.AppKey("body_limits", dict[tuple[str, str], RouteLimit])
+_LIMIT = "body_limit"
+
+
+class BodyError(ApiError):
+    """A body that is too large or too slow (413, 408): answered, then the connection closed."""
+
+    def response(self) -> web.Response:
+        resp = super().response()
+        # The rest of the body is not worth waiting for: close instead of draining it.
+        resp.force_close()
+        return resp
+
+
+def install(app: web.Application, rules: BodyRules) -> None:
+    """Give ``app`` its body rules (create_app does this)."""
+    app[BODY_RULES] = rules
+    app[BODY_LIMITS] = {}
+
+
+def set_body_limit(app: web.Application, method: str, path: str, limit: int, *,
+                   code: str = "body_too_large", setting: str = "") -> None:
+    """Let ``method path`` (the route as added, e.g. ``/api/world/{key}``) take ``limit`` bytes;
+    its 413 has ``code`` and names the config key ``setting``."""
+    app[BODY_LIMITS][(method.upper(), path)] = RouteLimit(limit, code, setting)
+
+
+def json_text_limit(chars: int, overhead: int = 4096) -> int:
+    """Bytes of a JSON body carrying ``chars`` characters of text, each escaped at worst
+    (``\\ud83d\\ude00`` is 12 bytes for one character)."""
+    return JSON_BYTES_PER_CHAR * chars + overhead
+
+
+def route_body_limit(request: web.Request) -> RouteLimit:
+    """The most bytes this request's route accepts (never over ``http.max_body_bytes``)."""
+    rules = request.app[BODY_RULES]
+    resource = request.match_info.route.resource
+    path = resource.canonical if resource is not None else ""
+    own = request.app[BODY_LIMITS].get((request.method, path))
+    if own is None:
+        return RouteLimit(min(rules.default_bytes, rules.max_bytes), setting="http.max_json_bytes")
+    if own.bytes > rules.max_bytes:
+        return RouteLimit(rules.max_bytes, own.code, "http.max_body_bytes")
+    return own
+
+
+def too_large(limit: RouteLimit | int, size: int | None = None) -> BodyError:
+    """The 413 for a body over ``limit``; ``size`` when it was announced."""
+    if isinstance(limit, int):
+        limit = RouteLimit(limit, setting="http.max_body_bytes")
+    said = f" (it is {size} bytes)" if size is not None else ""
+    where = f" ({limit.setting})" if limit.setting else ""
+    return BodyError(413, f"request body is larger than {limit.bytes} bytes, the most this "
+                          f"route accepts{where}{said}", code=limit.code)
+
+
+def body_limit_middleware() -> Any:
+    """413 for a body over its route's limit, announced or not."""
+
+    @web.middleware
+    async def body_limit(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if not request.body_exists:
+            return await handler(request)
+        limit = route_body_limit(request)
+        if request.content_length is not None and request.content_length > limit.bytes:
+            return too_large(limit, request.content_length).response()
+        bounded = request.clone(client_max_size=limit.bytes)
+        bounded[_LIMIT] = limit
+        try:
+            return await handler(bounded)
+        except web.HTTPRequestEntityTooLarge:  # a plain request.read() past the limit
+            return too_large(limit).response()
+
+    return body_limit
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole body within the route's size and time limits, else BodyError (413/408).
+
+    Read once; later calls (and ``request.read()``) return the same bytes.
+    """
+    timeout_s = request.app[BODY_RULES].timeout_s
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large(request.get(_LIMIT) or route_body_limit(request)) from None
+    except TimeoutError:
+        raise BodyError(408, f"the request body did not arrive within {timeout_s:g} s "
+                             "(http.body_timeout_s)", code="body_timeout") from None
+
+
+async def read_json(request: web.Request) -> Any:
+    """The body as JSON (bounded in size, time and depth), or an ApiError saying what was wrong."""
+    body = await read_body(request)
+    try:
+        return jsonbounds.loads(body)
+    except jsonbounds.JsonTooDeep as exc:
+        raise ApiError(400, f"request body: {exc}", code="json_too_deep") from None
+    except ValueError as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc}",
+                       code="invalid_json") from None
