@@ -66,6 +66,13 @@ class ValueTooLarge(WorldError):
     code = "value_too_large"
 
 
+class WorldFull(WorldError):
+    """The disk is full: the write was not stored (nothing of it remains)."""
+
+    status = 507
+    code = "insufficient_storage"
+
+
 class NotFound(WorldError):
     status = 404
     code = "not_found"
