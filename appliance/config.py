@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import functools
 import os
+import re
 import socket
 import types
 import typing
@@ -85,7 +86,8 @@ class HttpConfig:
 
     host: str = _f("0.0.0.0", "Address to bind; 127.0.0.1 keeps the node off the LAN.")
     port: int = _f(DEFAULT_PORT, "TCP port.", min=1, max=65535)
-    max_body_bytes: int = _f(16 * 1024 * 1024, "Largest request body accepted.",
+    max_body_bytes: int = _f(16 * 1024 * 1024, "Largest request body any route accepts "
+                             "(audio uploads); every route has a limit of its own below it.",
                              min=1024, max=1024 * 1024 * 1024)
     shutdown_grace_s: float = _f(10.0, "How long in-flight requests may finish after SIGTERM.",
                                  min=0.0, max=600.0)
@@ -303,7 +305,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(src, "", f"file is larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = yaml.load(raw.decode("utf-8"), Loader=_Loader)  # a SafeLoader subclass
     except UnicodeDecodeError:
         raise ConfigError(src, "", "file is not UTF-8 text") from None
     except yaml.YAMLError as exc:
@@ -419,6 +421,24 @@ def field_docs(cls: type = Config, prefix: str = "") -> list[tuple[str, str, Any
 
 # ---------------------------------------------------------------- internals
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+#: YAML 1.1's other words for true and false, taken where a key is a boolean.
+YAML11_TRUE = ("yes", "Yes", "YES", "on", "On", "ON")
+YAML11_FALSE = ("no", "No", "NO", "off", "Off", "OFF")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2's booleans: only true/false are booleans, so ``llm.mode:
+    off`` is the word "off"; :func:`_scalar` still takes yes/no/on/off for boolean keys."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
 
 def _kind(value: Any) -> str:
     if value is None:
@@ -493,6 +513,8 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
 
 def _scalar(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: str) -> Any:
     if hint is bool:
+        if value in YAML11_TRUE or value in YAML11_FALSE:
+            value = value in YAML11_TRUE
         if not isinstance(value, bool):
             raise ConfigError(source, path, f"expected true or false, found {_kind(value)}")
     elif hint is int:

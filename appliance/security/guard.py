@@ -15,6 +15,7 @@ import logging
 
 from aiohttp import web
 
+from appliance.logs import RateLimit
 from appliance.security.errors import SignatureError
 from appliance.security.signing import Verifier
 from appliance.web.app import Handler, Middleware
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 PROTECTED_PREFIXES = ("/v1/", "/api/tools/", "/api/world/")
 PROTECTED_EXACT = ("/v1", "/api/tools", "/api/world")
 AUTH_SCHEME = 'HA-HMAC realm="hybrid-agent"'
+# A flood of unsigned requests must not flood the journal too.
+_REFUSALS = RateLimit(10.0)
 
 
 def is_protected(path: str) -> bool:
@@ -69,6 +72,9 @@ def make_guard(verifier: Verifier | None) -> Middleware:
 
 
 def _refuse(request: web.Request, message: str, code: str) -> web.Response:
-    log.warning("401 for %s %s from %s: %s", request.method, request.path[:200],
-                request.remote, message)
+    quiet = _REFUSALS.ready()
+    if quiet is not None:
+        log.warning("401 for %s %s from %s: %s%s", request.method, request.path[:200],
+                    request.remote, message,
+                    f" ({quiet} more refused since the last such line)" if quiet else "")
     return json_error(401, message, code=code, headers={"WWW-Authenticate": AUTH_SCHEME})
