@@ -105,8 +105,8 @@ def too_large(limit: RouteLimit | int, size: int | None = None) -> BodyError:
         limit = RouteLimit(limit, setting="http.max_body_bytes")
     said = f" (it is {size} bytes)" if size is not None else ""
     where = f" ({limit.setting})" if limit.setting else ""
-    return BodyError(413, f"request body is larger than {limit.bytes} bytes, the most this "
-                          f"route accepts{where}{said}", code=limit.code)
+    return BodyError(413, f"request body is larger than {limit.bytes} bytes{said}: this route "
+                          f"accepts at most {limit.bytes} bytes{where}", code=limit.code)
 
 
 def body_limit_middleware() -> Any:

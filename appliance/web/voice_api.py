@@ -14,9 +14,11 @@ import logging
 import re
 from typing import Any
 
+import numpy as np
 from aiohttp import WSMsgType, web
 
 from appliance import jsonbounds
+from appliance.voice.admission import VoiceBusy, speech_pieces
 from appliance.voice.audio import float_to_pcm16, pcm16_to_float, resample, write_wav
 from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
@@ -60,7 +62,10 @@ async def stt_handler(request: web.Request) -> web.Response:
         raise ApiError(413, f"WAV is larger than {limit} bytes; at most {limit} are accepted "
                             "(voice.max_stt_bytes)", code="audio_too_large")
     try:
-        transcript = await voice.transcribe_wav(data)
+        async with voice.admission.request(request.remote or ""), voice.admission.turn():
+            transcript = await voice.transcribe_wav(data)
+    except VoiceBusy as exc:
+        raise _busy(exc) from None
     except AudioTooLong as exc:
         raise ApiError(413, str(exc), code="audio_too_long", param="body") from None
     except AudioFormatError as exc:
@@ -77,10 +82,25 @@ async def tts_handler(request: web.Request) -> web.Response:
         raise ApiError(400, 'request body must be a JSON object like {"text": "..."}',
                        code="invalid_request")
     try:
-        samples = await voice.speak(body.get("text"))
+        text = voice.check_text(body.get("text"))
+        async with voice.admission.request(request.remote or ""):
+            parts = []
+            # A sentence per job, so others' work (the box's own first) can come in between.
+            for piece in speech_pieces(text):
+                async with voice.admission.turn():
+                    parts.append(await voice.synthesize(piece))
     except TextError as exc:
         raise ApiError(400, str(exc), code="invalid_text", param="text") from None
+    except VoiceBusy as exc:
+        raise _busy(exc) from None
+    samples = np.concatenate(parts) if parts else np.zeros(0, np.int16)
     return web.Response(body=write_wav(samples, voice.tts_rate), content_type="audio/wav")
+
+
+def _busy(exc: VoiceBusy) -> ApiError:
+    return ApiError(429 if exc.per_client else 503, str(exc),
+                    code="too_many_requests" if exc.per_client else "voice_busy",
+                    headers={"Retry-After": str(exc.retry_after_s)})
 
 
 async def voice_socket(request: web.Request) -> web.WebSocketResponse:
