@@ -145,6 +145,11 @@ class LlmConfig:
                          min=1, max=1 << 20)
     max_prompt_bytes: int = _f(256 * 1024, "Largest prompt accepted, in bytes.",
                                min=1024, max=64 * 1024 * 1024)
+    weight_repack: str = _f("auto", "Let llama.cpp repack weights into CPU-specific layouts "
+                                    "(its extra buffer types): auto means off on CPUs with AMX, "
+                                    "where that repacking crashes at the first decode "
+                                    "(llama.cpp issue 20824), on elsewhere; on or off.",
+                            choices=("auto", "on", "off"))
     serve: bool = _f(False, "Serve the local model to trusted peers on the LAN.")
     endpoints: list[str] = _f([], "Static remote OpenAI-compatible endpoints (base URLs).")
     connect_timeout_s: float = _f(2.0, "Connecting to a remote endpoint.", min=0.05, max=120.0)
@@ -525,6 +530,10 @@ def _scalar(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: s
             raise ConfigError(source, path, f"expected a number, found {_kind(value)}")
         value = float(value)
     elif hint is str:
+        choices = meta.get("choices") or ()
+        if isinstance(value, bool) and "on" in choices and "off" in choices:
+            # YAML 1.1 reads a bare on/off as a boolean; the key takes the word.
+            value = "on" if value else "off"
         if not isinstance(value, str):
             raise ConfigError(source, path, f"expected a string, found {_kind(value)}")
         if meta.get("path"):

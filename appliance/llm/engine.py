@@ -72,6 +72,8 @@ class EngineSettings:
     queue: int = 16
     max_tokens: int = 512
     max_prompt_bytes: int = 256 * 1024
+    weight_repack: str = "auto"
+    """auto, on or off (see appliance/llm/cpu.py)."""
 
     @classmethod
     def from_config(cls, cfg: Config) -> EngineSettings:
@@ -81,7 +83,8 @@ class EngineSettings:
         llm = cfg.llm
         return cls(model_path=path, model_id=path.stem, context=llm.context,
                    threads=llm.threads or _physical_cores(), slots=llm.slots, queue=llm.queue,
-                   max_tokens=llm.max_tokens, max_prompt_bytes=llm.max_prompt_bytes)
+                   max_tokens=llm.max_tokens, max_prompt_bytes=llm.max_prompt_bytes,
+                   weight_repack=llm.weight_repack)
 
 
 class Engine(Component):
@@ -99,6 +102,7 @@ class Engine(Component):
         self._formatter: Any = None
         self._n_ctx = 0
         self._add_bos = False
+        self.weight_repack = ""  # the decision, in words, once loaded
         self._pieces: dict[int, bytes] = {}
         self._candidates: Any = None  # the worker's reusable token-data array
         self._cv = threading.Condition()
@@ -128,8 +132,9 @@ class Engine(Component):
         self._running = True
         self._thread = threading.Thread(target=self._worker, name="llm-engine", daemon=True)
         self._thread.start()
-        log.info("llm: %s loaded (%d ctx, %d slots, %d threads)", self.settings.model_id,
-                 self._n_ctx, self.settings.slots, self.settings.threads)
+        log.info("llm: %s loaded (%d ctx, %d slots, %d threads; weight repacking %s)",
+                 self.settings.model_id, self._n_ctx, self.settings.slots,
+                 self.settings.threads, self.weight_repack)
 
     async def stop(self) -> None:
         with self._cv:
@@ -145,6 +150,7 @@ class Engine(Component):
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.settings.model_id, "context": self._n_ctx,
+                "weight_repack": self.weight_repack,
                 "slots": self.settings.slots, "queue": self.settings.queue,
                 "active": self._active, "admitted": self._admitted, **self.stats}
 
@@ -271,9 +277,14 @@ class Engine(Component):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         _logger.set_verbose(False)  # llama.cpp prints every tensor otherwise
+        from appliance.llm import cpu
+
         s = self.settings
         lc.llama_backend_init()
+        repack, self.weight_repack = cpu.resolve_weight_repack(
+            s.weight_repack, cpu.system_info(), cpu.cpu_flags())
         mparams = lc.llama_model_default_params()
+        mparams.use_extra_bufts = repack
         model = lc.llama_model_load_from_file(str(s.model_path).encode(), mparams)
         if not model:
             raise LLMError(f"llama.cpp cannot load {s.model_path} (not a GGUF model?)")
