@@ -432,9 +432,17 @@ YAML11_TRUE = ("yes", "Yes", "YES", "on", "On", "ON")
 YAML11_FALSE = ("no", "No", "NO", "off", "Off", "OFF")
 
 
+_WORD11_TAG = "tag:hybrid-agent,2026:yaml11-bool-word"
+
+
+class Yaml11Word(str):
+    """A bare yes/no/on/off (unquoted): a word for a key that takes one, a boolean for a
+    boolean key. A quoted 'yes' is a plain str, a string everywhere."""
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2's booleans: only true/false are booleans, so ``llm.mode:
-    off`` is the word "off"; :func:`_scalar` still takes yes/no/on/off for boolean keys."""
+    off`` is the word "off"; :func:`_scalar` still takes a bare yes/no/on/off for a boolean."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -442,6 +450,15 @@ _Loader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 _Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                               list("tTfF"))
+_Loader.add_implicit_resolver(_WORD11_TAG, re.compile(
+    "^(?:" + "|".join(YAML11_TRUE + YAML11_FALSE) + ")$"), list("yYnNoO"))
+
+
+def _construct_word(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Yaml11Word:
+    return Yaml11Word(loader.construct_scalar(node))
+
+
+_Loader.add_constructor(_WORD11_TAG, _construct_word)
 
 
 
@@ -509,7 +526,7 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
         for k, v in value.items():
             if not isinstance(k, str):
                 raise ConfigError(source, f"{path}.{k}", "keys must be strings")
-            out[k] = _convert(val_t, v, {}, source, f"{path}.{k}")
+            out[str(k)] = _convert(val_t, v, {}, source, f"{path}.{k}")
         return out
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"unsupported config type at {path}")  # not used in the schema
@@ -517,9 +534,9 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
 
 
 def _scalar(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: str) -> Any:
+    if isinstance(value, Yaml11Word):
+        value = value in YAML11_TRUE if hint is bool else str(value)
     if hint is bool:
-        if value in YAML11_TRUE or value in YAML11_FALSE:
-            value = value in YAML11_TRUE
         if not isinstance(value, bool):
             raise ConfigError(source, path, f"expected true or false, found {_kind(value)}")
     elif hint is int:
