@@ -2,8 +2,8 @@
 
 Other parts add their routes with their own ``setup(app, ...)`` functions;
 the daemon wires them. Middlewares run outermost first: metrics, errors,
-in-flight tracking (which refuses new work while stopping), body limits
-(appliance.web.bodies), then any the daemon adds (request signing).
+in-flight tracking (which refuses new work while stopping), any the daemon
+adds (request signing), then body limits (appliance.web.bodies).
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ def create_app(node: Node, extra_middlewares: list[Middleware] | None = None) ->
             node.end_request()
 
     http = node.config.http
-    # Body limits come before any middleware the daemon adds (the guard reads bodies).
-    middlewares: list[Any] = [metrics_mw, errors_mw, inflight_mw, bodies.body_limit_middleware(),
-                              *(extra_middlewares or [])]
+    # Body limits after the daemon's own (the guard): unsigned is a 401 whatever it announces.
+    middlewares: list[Any] = [metrics_mw, errors_mw, inflight_mw, *(extra_middlewares or []),
+                              bodies.body_limit_middleware()]
     app = web.Application(client_max_size=http.max_body_bytes, middlewares=middlewares)
     bodies.install(app, bodies.BodyRules(default_bytes=http.max_json_bytes,
                                          max_bytes=http.max_body_bytes,

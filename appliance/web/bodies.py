@@ -3,11 +3,13 @@
 Every route accepts at most ``http.max_json_bytes`` unless its ``setup()``
 asks for more with :func:`set_body_limit` (audio uploads, world values); no
 route gets more than ``http.max_body_bytes``. :func:`body_limit_middleware`
-answers 413 at once to a ``Content-Length`` over the route's limit, and
-hands the handler a request whose ``read()`` stops at that limit, so a
-chunked body (no length announced) gets the same 413 after at most limit+1
-bytes. :func:`read_body` reads within ``http.body_timeout_s``, so a body that
-trickles in byte by byte cannot hold a connection open (408).
+answers 413 at once to a ``Content-Length`` over the route's limit; it runs
+after the request guard, so an unsigned LAN request is a 401 whatever it
+announces. :func:`read_body` (which :func:`read_json` and the guard use)
+stops a chunked body (no length announced) with the same 413 after at most
+limit+1 bytes, and reads within ``http.body_timeout_s``, so a body that
+trickles in byte by byte cannot hold a connection open (408). A plain
+``request.read()`` is still bounded by ``http.max_body_bytes``.
 
 These are small functions on purpose: the LAN trust work moves them into
 its own middleware.
@@ -27,6 +29,7 @@ from appliance.web.errors import ApiError
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JSON_BYTES_PER_CHAR = 12
+READ_PIECE = 1 << 16
 
 @dataclass(frozen=True)
 class BodyRules:
@@ -54,7 +57,6 @@ class RouteLimit:
 
 
 BODY_LIMITS = web.AppKey("body_limits", dict[tuple[str, str], RouteLimit])
-_LIMIT = "body_limit"
 
 
 class BodyError(ApiError):
@@ -110,21 +112,15 @@ def too_large(limit: RouteLimit | int, size: int | None = None) -> BodyError:
 
 
 def body_limit_middleware() -> Any:
-    """413 for a body over its route's limit, announced or not."""
+    """413 at once for an announced body over its route's limit (before any handler reads)."""
 
     @web.middleware
     async def body_limit(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        if not request.body_exists:
-            return await handler(request)
-        limit = route_body_limit(request)
-        if request.content_length is not None and request.content_length > limit.bytes:
-            return too_large(limit, request.content_length).response()
-        bounded = request.clone(client_max_size=limit.bytes)
-        bounded[_LIMIT] = limit
-        try:
-            return await handler(bounded)
-        except web.HTTPRequestEntityTooLarge:  # a plain request.read() past the limit
-            return too_large(limit).response()
+        if request.content_length is not None:
+            limit = route_body_limit(request)
+            if request.content_length > limit.bytes:
+                return too_large(limit, request.content_length).response()
+        return await handler(request)
 
     return body_limit
 
@@ -134,15 +130,28 @@ async def read_body(request: web.Request) -> bytes:
 
     Read once; later calls (and ``request.read()``) return the same bytes.
     """
+    if request.content.at_eof() or not request.body_exists:
+        return await request.read()  # read before (cached), or no body at all
+    limit = route_body_limit(request)
+    if request.content_length is not None and request.content_length > limit.bytes:
+        raise too_large(limit, request.content_length)
     timeout_s = request.app[BODY_RULES].timeout_s
+    parts: list[bytes] = []
+    size = 0
     try:
         async with asyncio.timeout(timeout_s):
-            return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large(request.get(_LIMIT) or route_body_limit(request)) from None
+            while piece := await request.content.read(READ_PIECE):
+                size += len(piece)
+                if size > limit.bytes:  # a chunked body, which announced no length
+                    raise too_large(limit)
+                parts.append(piece)
     except TimeoutError:
         raise BodyError(408, f"the request body did not arrive within {timeout_s:g} s "
                              "(http.body_timeout_s)", code="body_timeout") from None
+    body = b"".join(parts)
+    # aiohttp's own cache of the body: what request.read() returns from now on.
+    request._read_bytes = body
+    return body
 
 
 async def read_json(request: web.Request) -> Any:

@@ -16,9 +16,8 @@ from appliance import jsonbounds
 from appliance.agent.server import ToolServer, Unauthorized
 from appliance.agent.tools.base import validate
 from appliance.web.app import NODE
-from appliance.web.bodies import set_body_limit
+from appliance.web.bodies import read_body, set_body_limit
 from appliance.web.errors import ApiError
-from appliance.web.peer import read_bounded
 
 MAX_CALL_BYTES = 1024 * 1024
 AUTH_SCHEME = 'HA-HMAC realm="hybrid-agent"'
@@ -38,14 +37,7 @@ async def list_tools(request: web.Request) -> web.Response:
 
 async def call_tool(request: web.Request) -> web.Response:
     server = _server(request)
-    if request.content.at_eof():
-        # The LAN guard already read (and checked) the body; aiohttp keeps it for read().
-        body = await request.read()
-    else:
-        body = await read_bounded(request.content, MAX_CALL_BYTES)
-    if len(body) > MAX_CALL_BYTES:
-        raise ApiError(413, f"tool call body is larger than {MAX_CALL_BYTES} bytes",
-                       code="body_too_large")
+    body = await read_body(request)  # at most MAX_CALL_BYTES (or what the LAN guard read)
     try:
         server.verify(request.method, request.raw_path, body, request.headers)
     except Unauthorized as exc:

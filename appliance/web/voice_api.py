@@ -22,7 +22,7 @@ from appliance.voice.admission import VoiceBusy, speech_pieces
 from appliance.voice.audio import float_to_pcm16, pcm16_to_float, resample, write_wav
 from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
-from appliance.web.bodies import json_text_limit, set_body_limit
+from appliance.web.bodies import json_text_limit, read_body, set_body_limit
 from appliance.web.errors import ApiError, read_json
 
 log = logging.getLogger(__name__)
@@ -53,14 +53,7 @@ def setup(app: web.Application, voice: VoiceComponent) -> None:
 async def stt_handler(request: web.Request) -> web.Response:
     """A WAV body -> ``{"text", "language", "duration_s"}``."""
     voice = request.app[VOICE]
-    limit = voice.settings.max_stt_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, f"WAV is {request.content_length} bytes; at most {limit} are "
-                            "accepted (voice.max_stt_bytes)", code="audio_too_large")
-    data = await _read_bounded(request, limit)
-    if len(data) > limit:  # a chunked upload, which announced no length
-        raise ApiError(413, f"WAV is larger than {limit} bytes; at most {limit} are accepted "
-                            "(voice.max_stt_bytes)", code="audio_too_large")
+    data = await read_body(request)  # at most voice.max_stt_bytes, announced or chunked
     try:
         async with voice.admission.request(request.remote or ""), voice.admission.turn():
             transcript = await voice.transcribe_wav(data)
@@ -197,19 +190,6 @@ class _Channel:
         async with self._lock:
             if not self.ws.closed:
                 await self.ws.send_str(json.dumps(event))
-
-
-async def _read_bounded(request: web.Request, limit: int) -> bytes:
-    """The body, or its first ``limit + 1`` bytes when it is longer (chunked uploads)."""
-    parts: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = await request.content.read(min(1 << 16, limit + 1 - size))
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
-    return b"".join(parts)
 
 
 def _control(text: str) -> dict[str, Any] | None:
