@@ -18,8 +18,9 @@ RAW_TIMEOUT_S = 10.0
 
 @pytest.fixture
 def lan() -> Iterator[Lan]:
-    """One namespace, "srv", on a bridge the test process reaches from the root namespace."""
-    net = Lan.create(["srv"], multicast=False)
+    """Namespaces "srv" (the daemon) and "cli" (a hostile LAN host) on a bridge the test
+    process also reaches from the root namespace."""
+    net = Lan.create(["srv", "cli"], multicast=False)
     yield net
     net.destroy()
 
