@@ -91,3 +91,7 @@ async def raw_request(host: str, port: int, head: bytes, body: bytes = b"", *,
         return status, data
     finally:
         writer.close()
+
+
+# A real tmpfs of a given size (a full disk that is really full).
+from tests.foundation.conftest import tmpfs  # noqa: E402, F401
