@@ -17,7 +17,7 @@ from appliance.voice.admission import QUEUE, Admission, VoiceBusy, speech_pieces
 from tests.support.fake_audio import FakeMicrophone, wav_to_pcm16
 
 #: A text long enough to keep the voice busy for seconds: many short sentences.
-LONG = "The quick brown fox jumps over the lazy dog near the river bank. " * 23
+LONG = "The quick brown fox jumps over the lazy dog near the river bank. " * 8
 TIMEOUT = aiohttp.ClientTimeout(total=600)
 
 
