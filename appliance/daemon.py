@@ -24,7 +24,7 @@ from appliance.security.identity import load_or_create_node_id
 from appliance.systemd import Notifier
 from appliance.tasks import cancel_and_wait
 from appliance.web.app import Middleware, create_app
-from appliance.web.connections import GatedTCPSite, connection_limits
+from appliance.web.connections import GatedTCPSite, connection_limits, quiet_malformed_requests
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +292,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.set_exception_handler(LoopErrors().handle)
+        quiet_malformed_requests()
         try:
             await self._start()
         except StartupError as exc:

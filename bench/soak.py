@@ -11,8 +11,11 @@ turns over ``/api/voice`` (espeak-ng speech), world writes, and ``/health``
 every 100 ms.
 
 Out: ``crashes`` (the daemon died), ``tracebacks`` in its log, ``rss_growth_mb``
-(from after warm-up to the end), ``health_p99_ms``, ``lost_writes`` (acknowledged
-world writes missing afterwards, checked live and again after a restart), what
+(from after warm-up to the end; ``rss_series_mb`` shows whether it levels off),
+``health_p99_ms`` (and ``control``: the same loopback use without the LAN host,
+measured just before on the same box, since a shared box's load moves it),
+``lost_writes`` (acknowledged world writes missing afterwards, checked live and
+again after a restart), what
 the loopback client got done, what the hostile host got back, and the load
 average. Targets: 0 crashes, 0 tracebacks, RSS growth <= 64 MB, /health p99 <
 100 ms, 0 lost writes.
@@ -171,6 +174,20 @@ async def lost_writes(url: str, acked: dict[str, tuple[Any, int]]) -> list[str]:
     return [k for k, v in acked.items() if stored.get(k) != v]
 
 
+def _latency(samples: list[float], failures: int) -> dict[str, Any]:
+    ms = sorted(samples)
+    return {"n": len(ms), "failures": failures, "p50_ms": round(statistics.median(ms), 1),
+            "p99_ms": round(ms[max(0, int(len(ms) * 0.99) - 1)], 1), "max_ms": round(ms[-1], 1)}
+
+
+def _find_all(text: str, needle: str) -> list[int]:
+    found, at = [], text.find(needle)
+    while at >= 0:
+        found.append(at)
+        at = text.find(needle, at + 1)
+    return found
+
+
 def _config(state: Path, port: int, models: Path) -> dict[str, Any]:
     return minimal_config(
         state, port, node={"models_dir": str(models), "tier": "edge", "name": "soak"},
@@ -195,9 +212,22 @@ async def soak(duration: float, seed: int, models: Path, tmp: Path) -> dict[str,
         out["start_s"] = round(time.monotonic() - t0, 1)
         assert d.proc is not None
         pid = d.proc.pid
-        # Warm-up: one chat and one spoken turn, then the baseline.
+        # Warm-up: a spoken turn, a chat and some speech, then the baseline.
         async with aiohttp.ClientSession() as s:
             await friendly._talk(s)
+            async with s.post(friendly.url + "/api/chat", json={"text": "Hello."}) as r:
+                await r.read()
+            async with s.post(friendly.url + "/api/tts", json={"text": "Warming up. " * 20}) as r:
+                await r.read()
+        # The control: the same loopback use without the LAN host, on the same loaded box.
+        control = Friendly(friendly.url, friendly.pcm)
+        running = asyncio.ensure_future(control.run())
+        await asyncio.sleep(min(60.0, max(10.0, duration / 5)))
+        control.stop.set()
+        await running
+        out["control"] = {"seconds": min(60.0, max(10.0, duration / 5)),
+                          "health": _latency(control.health_ms, control.health_failures),
+                          "chats": control.chats, "talks": control.talks}
         out["rss_start_mb"] = round(rss_mb(pid), 1)
         hostile = await asyncio.create_subprocess_exec(
             "ip", "netns", "exec", lan.ns("cli"), sys.executable, "-m",
@@ -221,11 +251,8 @@ async def soak(duration: float, seed: int, models: Path, tmp: Path) -> dict[str,
         out["rss_max_mb"] = round(max(rss), 1) if rss else None
         out["rss_growth_mb"] = round(out["rss_end_mb"] - out["rss_start_mb"], 1) \
             if out["rss_end_mb"] is not None else None
-        ms = sorted(friendly.health_ms)
-        out["health"] = {"n": len(ms), "failures": friendly.health_failures,
-                         "p50_ms": round(statistics.median(ms), 1),
-                         "p99_ms": round(ms[int(len(ms) * 0.99) - 1], 1),
-                         "max_ms": round(ms[-1], 1)}
+        out["rss_series_mb"] = [round(r) for r in rss[::max(1, len(rss) // 40)]]
+        out["health"] = _latency(friendly.health_ms, friendly.health_failures)
         out["health_p99_ms"] = out["health"]["p99_ms"]
         out["loopback"] = {"chats": friendly.chats, "chat_failures": friendly.chat_failures,
                            "talks": friendly.talks, "talk_failures": friendly.talk_failures,
@@ -240,8 +267,12 @@ async def soak(duration: float, seed: int, models: Path, tmp: Path) -> dict[str,
                     if k not in missing]
         await again.stop()
         out["lost_writes"] = len(missing)
-        out["tracebacks"] = d.log_path.read_text(errors="replace").count("Traceback")
-        out["log_lines"] = len(d.log_path.read_text(errors="replace").splitlines())
+        log = d.log_path.read_text(errors="replace")
+        out["tracebacks"] = log.count("Traceback")
+        out["log_lines"] = len(log.splitlines())
+        # The lines before and after each traceback: what to fix.
+        out["traceback_samples"] = [log[max(0, i - 300):i + 1500]
+                                    for i in _find_all(log, "Traceback")][:5]
     finally:
         if hostile is not None and hostile.returncode is None:
             hostile.kill()

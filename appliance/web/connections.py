@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import http_exceptions, web
 
 from appliance.logs import RateLimit
 from appliance.security.guard import is_loopback
@@ -167,6 +167,39 @@ class GatedTCPSite(web.BaseSite):
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self.gate, self._host, self._port,
                                                 backlog=self._backlog, reuse_address=True)
+
+
+class MalformedRequestLog(logging.Filter):
+    """aiohttp logs every unparsable request (a 100 kB header line, garbage bytes) with a
+    traceback at ERROR. They come from the network, not from a bug: one WARNING line per
+    ``interval_s`` with the count, and no traceback."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        super().__init__()
+        self._limit = RateLimit(interval_s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, http_exceptions.HttpProcessingError):
+            return True
+        quiet = self._limit.ready()
+        if quiet is None:
+            return False
+        what = str(getattr(exc, "message", "") or exc).splitlines()[0][:120]
+        said = record.getMessage()
+        record.msg = "%s: %d %s%s"
+        record.args = (said, exc.code, what,
+                       f" ({quiet} more since the last such line)" if quiet else "")
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_malformed_requests() -> None:
+    """Install :class:`MalformedRequestLog` on aiohttp's server logger (once)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestLog) for f in logger.filters):
+        logger.addFilter(MalformedRequestLog())
 
 
 def raise_open_files_limit(wanted: int) -> int:

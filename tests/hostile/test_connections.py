@@ -140,3 +140,17 @@ async def test_the_connection_cap_keeps_room_for_loopback(
         await asyncio.to_thread(holder.communicate, "", 60)
     status, _ = await _health(url)
     assert status == 200  # the LAN gets in again once they are gone
+
+
+async def test_unparsable_requests_are_a_line_in_the_log_not_a_traceback(
+        daemon_factory: Callable[..., Any]) -> None:
+    """Garbage bytes and a 100 kB header line: 400 and a short WARNING (rate-limited)."""
+    d = await daemon_factory()
+    for head in (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+                 bytes(range(1, 255)) * 8 + b"\r\n\r\n") * 5:
+        status, _ = await raw_request("127.0.0.1", d.port, head)
+        assert status in (400, 0)  # 0: closed without an answer, as aiohttp does for garbage
+    await d.stop()
+    log = d.log()
+    assert "Traceback" not in log and "LineTooLong" not in log
+    assert 1 <= log.count("Error handling request") <= 2, log[-3000:]
