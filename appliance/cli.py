@@ -586,7 +586,8 @@ def _cmd_tools_server(args: argparse.Namespace) -> int:
     from appliance import daemon, logs
     from appliance.agent.factory import tools_server_config
 
-    cfg = tools_server_config(load_config(args.config))
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")  # LoadCredential= of the unit
+    cfg = tools_server_config(load_config(args.config), Path(creds) if creds else None)
     logs.setup(cfg.logging.level)
     return daemon.run(cfg)
 

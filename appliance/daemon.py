@@ -24,7 +24,12 @@ from appliance.security.identity import load_or_create_node_id
 from appliance.systemd import Notifier
 from appliance.tasks import cancel_and_wait
 from appliance.web.app import Middleware, create_app
-from appliance.web.connections import GatedTCPSite, connection_limits, quiet_malformed_requests
+from appliance.web.connections import (
+    GatedTCPSite,
+    connection_limits,
+    inherited_socket,
+    quiet_malformed_requests,
+)
 
 log = logging.getLogger(__name__)
 
@@ -320,13 +325,13 @@ class Daemon:
         await self._runner.setup()
         host, port = http.host, http.port
         site = GatedTCPSite(self._runner, host, port, connection_limits(
-            http.max_connections, http.max_connections_per_client))
+            http.max_connections, http.max_connections_per_client), sock=inherited_socket())
         try:
             await site.start()
         except OSError as exc:
             raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
                                "(is another hybrid-agent running? change http.port)") from None
-        log.info("listening on http://%s:%d/ as %s (%s tier, id %s)", host, port, node.name,
+        log.info("listening on %s/ as %s (%s tier, id %s)", site.name, node.name,
                  node.tier, node.node_id)
         self.notifier.status(node.status_line())
         for component in list(node.components.values()):

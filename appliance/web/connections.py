@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import resource
+import socket
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,27 +148,53 @@ class _GatedProtocol(asyncio.Protocol):
 
 
 class GatedTCPSite(web.BaseSite):
-    """``web.TCPSite`` with a :class:`ConnectionGate` in front of the runner's protocol."""
+    """``web.TCPSite`` with a :class:`ConnectionGate` in front of the runner's protocol;
+    on ``sock`` (one systemd handed over) instead of ``host:port`` when given."""
 
-    __slots__ = ("_host", "_port", "gate")
+    __slots__ = ("_host", "_port", "_sock", "gate")
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int,
-                 limits: ConnectionLimits) -> None:
+                 limits: ConnectionLimits, sock: socket.socket | None = None) -> None:
         super().__init__(runner, backlog=BACKLOG)
         self._host = host
         self._port = port
+        self._sock = sock
         assert runner.server is not None
         self.gate = ConnectionGate(limits, runner.server)
 
     @property
     def name(self) -> str:
+        if self._sock is not None:
+            host, port = self._sock.getsockname()[:2]
+            return f"http://{host}:{port}"
         return f"http://{self._host}:{self._port}"
 
     async def start(self) -> None:
         await super().start()
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self.gate, self._host, self._port,
-                                                backlog=self._backlog, reuse_address=True)
+        if self._sock is not None:
+            self._server = await loop.create_server(self.gate, sock=self._sock,
+                                                    backlog=self._backlog)
+        else:
+            self._server = await loop.create_server(self.gate, self._host, self._port,
+                                                    backlog=self._backlog,
+                                                    reuse_address=True)
+
+
+#: The first file descriptor systemd passes (sd_listen_fds(3)).
+LISTEN_FDS_START = 3
+
+
+def inherited_socket(env: dict[str, str] | None = None) -> socket.socket | None:
+    """The listening socket systemd passed (socket activation, ``$LISTEN_FDS``), or None."""
+    env = dict(os.environ) if env is None else env
+    if env.get("LISTEN_PID") != str(os.getpid()) or int(env.get("LISTEN_FDS", "0") or 0) < 1:
+        return None
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)  # not for our children
+    sock = socket.socket(fileno=LISTEN_FDS_START)
+    sock.set_inheritable(False)
+    return sock
 
 
 class MalformedRequestLog(logging.Filter):
