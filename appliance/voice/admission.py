@@ -34,6 +34,7 @@ PER_CLIENT = 2
 #: Seconds one request is assumed to take before any was measured.
 FIRST_ESTIMATE_S = 2.0
 MAX_RETRY_AFTER_S = 120
+RETRY_WHEN_STOPPING_S = 10
 
 
 class VoiceBusy(Exception):
@@ -59,6 +60,18 @@ class Admission:
         self._running = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._mean_s = FIRST_ESTIMATE_S
+        self.closed = False
+
+    def close(self) -> None:
+        """The voice is stopping: every waiting and later turn gets VoiceBusy (503)."""
+        self.closed = True
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_exception(self._stopping())
+
+    def _stopping(self) -> VoiceBusy:
+        return VoiceBusy("the voice is stopping (the node shuts down)", RETRY_WHEN_STOPPING_S)
 
     @contextlib.asynccontextmanager
     async def request(self, client: str) -> AsyncIterator[None]:
@@ -87,6 +100,8 @@ class Admission:
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         """One inference job of an admitted request: waits for a free slot, in order."""
+        if self.closed:
+            raise self._stopping()
         if self._running >= self.slots or self._waiters:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)

@@ -154,6 +154,7 @@ class VoiceComponent(Component):
             task.cancel()
         await cancel_and_wait([self._mic_task])
         self._mic_task = None
+        self.admission.close()  # before the pool goes: clients get 503, not a traceback
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._vad_pool.shutdown(wait=False, cancel_futures=True)
 

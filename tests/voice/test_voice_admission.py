@@ -124,3 +124,31 @@ async def test_a_short_request_and_a_conversation_pass_long_queued_speech(
     for session in (a, b, *others):
         await session.close()
     assert "Traceback" not in d.log()
+
+
+async def test_a_closed_admission_refuses_every_turn_waiting_or_new() -> None:
+    """At shutdown the executor goes away: a waiting job must get 503, not a traceback."""
+    adm = Admission(1)
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with adm.request("a"), adm.turn():
+            await release.wait()
+
+    holder = asyncio.ensure_future(hold())
+    await asyncio.sleep(0)
+
+    async def wait_for_turn() -> None:
+        async with adm.request("b"), adm.turn():
+            pass
+
+    waiter = asyncio.ensure_future(wait_for_turn())
+    await asyncio.sleep(0)
+    adm.close()
+    with pytest.raises(VoiceBusy, match="stopping"):
+        await waiter
+    with pytest.raises(VoiceBusy, match="stopping"):
+        async with adm.request("c"), adm.turn():
+            pass
+    release.set()
+    await holder
