@@ -86,8 +86,13 @@ async def tts_handler(request: web.Request) -> web.Response:
         raise ApiError(400, str(exc), code="invalid_text", param="text") from None
     except VoiceBusy as exc:
         raise _busy(exc) from None
-    samples = np.concatenate(parts) if parts else np.zeros(0, np.int16)
-    return web.Response(body=write_wav(samples, voice.tts_rate), content_type="audio/wav")
+    # Megabytes of audio for a long text: joined and encoded off the event loop.
+    wav = await asyncio.to_thread(_wav, parts, voice.tts_rate)
+    return web.Response(body=wav, content_type="audio/wav")
+
+
+def _wav(parts: list[np.ndarray], rate: int) -> bytes:
+    return write_wav(np.concatenate(parts) if parts else np.zeros(0, np.int16), rate)
 
 
 def _busy(exc: VoiceBusy) -> ApiError:
