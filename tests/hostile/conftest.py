@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-from appliance.security.keys import create_key_file
+# Fixtures of other suites used here: a real tmpfs of a given size (a full disk that is
+# really full), a fresh cluster key file.
+from tests.foundation.conftest import tmpfs  # noqa: F401
+from tests.lan.conftest import cluster_key  # noqa: F401
 from tests.lan.netlab import Lan
 from tests.support.daemon import DaemonProcess
 
@@ -26,14 +29,8 @@ def lan() -> Iterator[Lan]:
 
 
 @pytest.fixture
-def cluster_key(tmp_path: Path) -> Path:
-    path = tmp_path / "cluster.key"
-    create_key_file(path)
-    return path
-
-
-@pytest.fixture
-async def lan_daemon(lan: Lan, cluster_key: Path, daemon_factory: Callable[..., Any]
+async def lan_daemon(lan: Lan, cluster_key: Path,  # noqa: F811 - the fixture above
+                     daemon_factory: Callable[..., Any]
                      ) -> AsyncIterator[Callable[..., Awaitable[tuple[DaemonProcess, str]]]]:
     """``await lan_daemon(**sections)``: a daemon in "srv" bound to 0.0.0.0; (it, its LAN URL).
     Requests from the test process come from the LAN (the bridge), not from loopback."""
@@ -92,6 +89,3 @@ async def raw_request(host: str, port: int, head: bytes, body: bytes = b"", *,
     finally:
         writer.close()
 
-
-# A real tmpfs of a given size (a full disk that is really full).
-from tests.foundation.conftest import tmpfs  # noqa: E402, F401
