@@ -150,6 +150,15 @@ class LlmConfig:
                                     "where that repacking crashes at the first decode "
                                     "(llama.cpp issue 20824), on elsewhere; on or off.",
                             choices=("auto", "on", "off"))
+    wait_policy: str = _f("adaptive", "How llama.cpp's OpenMP threads wait between their "
+                                      "steps: adaptive spins briefly, then sleeps (libgomp's "
+                                      "own default, as llama-server runs); active spins "
+                                      "(keeps the cores busy even when idle); passive "
+                                      "sleeps at once (3x slower decoding). "
+                                      "OMP_WAIT_POLICY in the environment wins.",
+                          choices=("adaptive", "active", "passive"))
+    embeddings: bool = _f(True, "Serve POST /v1/embeddings from this model (mean-pooled; "
+                                "a small second context).")
     serve: bool = _f(False, "Serve the local model to trusted peers on the LAN.")
     endpoints: list[str] = _f([], "Static remote OpenAI-compatible endpoints (base URLs).")
     connect_timeout_s: float = _f(2.0, "Connecting to a remote endpoint.", min=0.05, max=120.0)
@@ -182,10 +191,30 @@ class VoiceConfig:
     stt_min_window_s: float = _f(10.0, "Shortest Whisper encoder window for a short utterance; "
                                  "30 always encodes the full window (slower).",
                                  min=2.0, max=30.0)
-    max_stt_bytes: int = _f(16 * 1024 * 1024, "Largest WAV accepted by POST /api/stt.",
+    max_stt_bytes: int = _f(16 * 1024 * 1024, "Largest audio file accepted by POST /api/stt and "
+                            "/v1/audio/transcriptions.",
                             min=1024, max=1 << 31)
     partial_transcripts: bool = _f(False, "Transcribe the utterance so far about once a "
                                    "second while the user speaks (costs CPU on small boxes).")
+
+
+@dataclass(frozen=True)
+class WyomingConfig:
+    """The Wyoming server for Home Assistant (speech in and out, and the agent)."""
+
+    enabled: bool = _f(False, "Serve the Wyoming protocol (it has no authentication: see "
+                              "docs/security.md); needs voice.enabled.")
+    host: str = _f("0.0.0.0", "Address to bind; 127.0.0.1 keeps it off the LAN.")
+    port: int = _f(10700, "TCP port.", min=1, max=65535)
+    clients: list[str] = _f([], "Addresses or networks (CIDR) that may also use the agent "
+                                "(handle) and connect from outside this box's private LAN "
+                                "networks; loopback always may.")
+    max_connections: int = _f(8, "Connections open at once; more are refused with an error.",
+                              min=1, max=1024)
+    idle_timeout_s: float = _f(60.0, "A connection that sends no complete event for this long "
+                                     "is closed.", min=1.0, max=3600.0)
+    advertise: bool = _f(True, "Announce _wyoming._tcp over mDNS (with discovery.enabled), so "
+                               "Home Assistant finds the box.")
 
 
 @dataclass(frozen=True)
@@ -283,6 +312,7 @@ class Config:
     discovery: DiscoveryConfig = _f(DiscoveryConfig(), "LAN discovery.")
     llm: LlmConfig = _f(LlmConfig(), "Language model.")
     voice: VoiceConfig = _f(VoiceConfig(), "Voice.")
+    wyoming: WyomingConfig = _f(WyomingConfig(), "Wyoming server (Home Assistant).")
     tools: ToolsConfig = _f(ToolsConfig(), "Tools.")
     agent: AgentConfig = _f(AgentConfig(), "Agent loop.")
     world: WorldConfig = _f(WorldConfig(), "World model.")

@@ -10,6 +10,7 @@ until SIGTERM/SIGINT, then STOPPING=1, drain in-flight requests within
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import signal
 from collections.abc import Callable
@@ -38,10 +39,17 @@ STATUS_REFRESH_S = 1.0
 EXTEND_MARGIN_S = 15.0
 EXIT_OK = 0
 EXIT_START_FAILED = 1
+# A start that cannot succeed by retrying (the unit's RestartPreventExitStatus): a model
+# whose warm-up crashed llama.cpp with these very settings (llm/engine/warmup.py).
+EXIT_WOULD_CRASH = 3
 
 
 class StartupError(Exception):
     """The daemon could not start; the message says why in words."""
+
+    def __init__(self, message: str, exit_status: int = EXIT_START_FAILED) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 class Watchdog:
@@ -250,22 +258,58 @@ class Daemon:
 
     def _compose_voice(self) -> None:
         """STT, TTS, VAD, the voice pipeline and its APIs (voice issue)."""
+        from appliance.web import openai_audio
+
         if not self.config.voice.enabled:
+            self.add_routes(lambda app: openai_audio.setup(app, None))  # 503: voice is off
+            if self.config.wyoming.enabled:
+                from appliance.config import ConfigError
+
+                raise ConfigError(self.config.source, "wyoming.enabled",
+                                  "the Wyoming server needs voice.enabled: true")
             return
         from appliance.voice.component import VoiceComponent, VoiceSettings
         from appliance.web import voice_api
 
         # The reply source (agent, else llm_router) is looked up per turn, not here.
         voice = VoiceComponent(VoiceSettings.from_config(self.config), self.node)
+        self._compose_wyoming(voice)  # before voice: it answers `describe` while models load
         self.add_component(voice)
         self.add_routes(lambda app: voice_api.setup(app, voice))
+        self.add_routes(lambda app: openai_audio.setup(app, voice))
+
+    def _compose_wyoming(self, voice: Any) -> None:
+        """The Wyoming server over the voice models and the agent (Wyoming issue)."""
+        cfg = self.config.wyoming
+        if not cfg.enabled:
+            return
+        from appliance.config import ConfigError
+        from appliance.wyoming.access import AccessPolicy, parse_clients
+        from appliance.wyoming.asr import AsrService
+        from appliance.wyoming.handle import HandleService
+        from appliance.wyoming.server import Service, WyomingServer
+        from appliance.wyoming.tts import TtsService
+
+        try:
+            clients = parse_clients(cfg.clients)
+        except ValueError as exc:
+            raise ConfigError(self.config.source, "wyoming.clients", str(exc)) from None
+        asr = AsrService(voice)
+        services: list[Service] = [asr, TtsService(voice), HandleService(
+            voice, asr.languages, self.config.agent.max_text_chars)]
+        self.add_component(WyomingServer(
+            services, AccessPolicy(clients), host=cfg.host, port=cfg.port,
+            max_connections=cfg.max_connections, idle_timeout_s=cfg.idle_timeout_s))
 
     def _compose_discovery(self) -> None:
         """mDNS advertise/browse and the peer registry (LAN discovery issue)."""
         from appliance.discovery.component import Discovery
         from appliance.web import peers_api
 
-        discovery = Discovery(self.config.discovery, self.node, self.config.http.port)
+        wyoming = self.config.wyoming
+        services = {"_wyoming._tcp.local.": wyoming.port} \
+            if wyoming.enabled and wyoming.advertise else {}
+        discovery = Discovery(self.config.discovery, self.node, self.config.http.port, services)
         self.add_component(discovery)
         security = self.node.get("security")
         self.add_routes(lambda app: peers_api.setup(app, discovery, security))
@@ -304,7 +348,7 @@ class Daemon:
             log.error("%s", exc)
             self.notifier.status(f"failed: {exc}")
             await self._shutdown()
-            return EXIT_START_FAILED
+            return exc.exit_status
         status_task = loop.create_task(self._status_loop(), name="status")
         await self._stop.wait()
         await cancel_and_wait([status_task])
@@ -346,7 +390,9 @@ class Daemon:
                 await component.start()
             except Exception as exc:
                 log.exception("component %s failed to start", component.name)
-                raise StartupError(f"{component.name} failed to start: {exc}") from exc
+                # A component may say that retrying cannot help (its exit_status).
+                raise StartupError(f"{component.name} failed to start: {exc}",
+                                   getattr(exc, "exit_status", EXIT_START_FAILED)) from exc
         node.phase = "ready"
         node.ready = True
         self._status_sent = node.status_line()
@@ -387,4 +433,7 @@ class Daemon:
 
 def run(config: Config) -> int:
     """Run the daemon in the foreground; the process exit status."""
+    # A crash in native code (llama.cpp, onnxruntime) then leaves every thread's Python
+    # stack in the journal, not only "code=dumped, signal=SEGV".
+    faulthandler.enable()
     return asyncio.run(Daemon(config).run())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from appliance import __version__
@@ -40,6 +40,10 @@ class Component:
     def status_fragment(self) -> str:
         """A short phrase for systemd's STATUS= line, or ''."""
         return ""
+
+    def metrics(self) -> Iterable[Any]:
+        """Prometheus metric families of this component, collected at each scrape."""
+        return ()
 
 
 class Node:

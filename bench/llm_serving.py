@@ -1,17 +1,20 @@
 """LLM serving: aggregate tokens/s and time to first token under concurrency; prints JSON.
 
-Targets, all on the same GGUF with the same threads, started here as subprocesses
-on 127.0.0.1 and measured in interleaved rounds (the box is shared and noisy:
-compare within one run):
+Targets, all on the same GGUF, each started on 127.0.0.1 **alone on the box and with
+its own defaults** (as their users run them: no threads, slots or environment
+imposed), measured in rounds that interleave the targets:
 
-- ``daemon``: our daemon (continuous batching in-process, ``llm.slots`` = --slots);
-- ``llama_cpp_server``: llama-cpp-python's own ``python -m llama_cpp.server``
-  (needs its [server] extras: fastapi, uvicorn, sse-starlette, starlette-context,
-  pydantic-settings);
+- ``daemon``: our daemon with its mid/core defaults (``--daemon-llm`` can set llm keys
+  for an experiment, e.g. ``wait_policy=passive``; the JSON says which were set);
 - ``llama_server``: llama.cpp's ``llama-server`` built from the llama.cpp vendored in
-  the llama-cpp-python 0.3.36 sdist (``-np`` = --slots), see docs/performance.md.
+  the llama-cpp-python 0.3.36 sdist (see docs/performance.md), with ``--no-repack``
+  on AMX CPUs, where its weight repacking crashes (llama.cpp issue 20824);
+- ``llama_cpp_server``: llama-cpp-python's own ``python -m llama_cpp.server`` (needs
+  its [server] extras). It cannot turn repacking off: on AMX CPUs it crashes at the
+  first request, and the JSON says so under ``failed_to_serve``.
 
 Each of 1, 4, 8 concurrent streaming clients asks for --tokens tokens at temperature 0.
+The JSON starts with the CPU (model, flags, AMX) and the load average.
 
 Also the hop (``hop`` in the JSON): time to first token through an edge daemon that
 routes to a core vs asking the core directly, --hop-n requests each, interleaved. The
@@ -42,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -143,121 +147,145 @@ async def start_process(argv: list[str], port: int, log: Path, env: dict[str, st
     return proc
 
 
-async def start_daemon(tmp: Path, name: str, env: dict[str, str],
-                       llm: dict[str, Any], *, netns: str | None = None,
+async def start_daemon(tmp: Path, name: str, llm: dict[str, Any], *,
+                       netns: str | None = None, env: dict[str, str] | None = None,
                        **sections: dict[str, Any]) -> DaemonProcess:
     d_tmp = tmp / name
     d_tmp.mkdir()
     cfg = minimal_config(d_tmp / "state", free_port(), llm=llm, **sections)
     cfg["logging"]["level"] = "warning"
-    d = DaemonProcess(d_tmp, cfg, env={"OMP_WAIT_POLICY": env["OMP_WAIT_POLICY"]},
-                      netns=netns)
+    d = DaemonProcess(d_tmp, cfg, netns=netns, env=env)
     await d.start()
     return d
 
 
+def cpu_description() -> dict[str, Any]:
+    """The CPU model and the flags that decide llama.cpp's kernels (and its AMX crash)."""
+    from appliance.llm import cpu
+
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    flags = cpu.cpu_flags()
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
+              "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve")
+    return {"model": model, "cpus": os.cpu_count(), "flags": sorted(f for f in wanted
+                                                                    if f in flags),
+            "amx": bool(cpu.amx_reason("", flags))}
+
+
+async def start_target(name: str, args: argparse.Namespace, tmp: Path, round_no: int,
+                       amx: bool) -> tuple[str, Any]:
+    """Start one server the way its users run it: its own defaults, no environment
+    imposed, only llama.cpp's --no-repack where AMX repacking crashes (llama.cpp #20824).
+    Returns its URL and a handle for stop_target."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    port = free_port()
+    if name == "daemon":
+        llm: dict[str, Any] = {"mode": "local", "model": str(args.model), **args.daemon_llm}
+        d = await start_daemon(tmp, f"{name}-{round_no}", llm, env=env)
+        return d.url, d
+    if name == "llama_cpp_server":
+        argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(args.model),
+                "--host", "127.0.0.1", "--port", str(port)]
+        ready = "/v1/models"
+    elif name == "llama_server":
+        argv = [str(args.llama_server), "-m", str(args.model), "--host", "127.0.0.1",
+                "--port", str(port)] + (["--no-repack"] if amx else [])
+        ready = "/health"
+    else:
+        raise ValueError(f"unknown target {name}")
+    proc = await start_process(argv, port, tmp / f"{name}-{round_no}.log", env, ready)
+    return f"http://127.0.0.1:{port}", proc
+
+
+async def stop_target(handle: Any) -> None:
+    if isinstance(handle, DaemonProcess):
+        await handle.stop()
+        return
+    if handle.returncode is None:
+        handle.terminate()
+        try:
+            await asyncio.wait_for(handle.wait(), 15)
+        except TimeoutError:
+            handle.kill()
+            await handle.wait()
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    env = dict(os.environ)
-    # The engine defaults to passive OpenMP waiting; give every target the same policy.
-    env.setdefault("OMP_WAIT_POLICY", args.omp_wait_policy)
-    targets: dict[str, str] = {}
-    procs: list[asyncio.subprocess.Process] = []
-    daemons: list[DaemonProcess] = []
-    out: dict[str, Any] = {"model": args.model.name, "threads": args.threads,
-                           "slots": args.slots, "tokens": args.tokens, "rounds": args.rounds,
-                           "omp_wait_policy": env["OMP_WAIT_POLICY"],
-                           "loadavg_before": os.getloadavg()}
+    described = cpu_description()
+    out: dict[str, Any] = {"model": args.model.name, "tokens": args.tokens,
+                           "rounds": args.rounds, "cpu": described,
+                           "daemon_llm": args.daemon_llm, "loadavg_before": os.getloadavg()}
+    targets = [t for t in ([] if args.hop_only else args.targets)
+               if t != "llama_server" or args.llama_server.is_file()]
+    if "llama_server" in args.targets and not args.llama_server.is_file():
+        out["llama_server_missing"] = str(args.llama_server)
     with tempfile.TemporaryDirectory(prefix="ha-llm-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        try:
-            for name in ([] if args.hop_only else args.targets):
-                # "<target>_spin": the same server with OpenMP threads spinning between ops
-                # (OMP_WAIT_POLICY=ACTIVE), as llama.cpp runs on an idle box by default.
-                base = name.removesuffix("_spin")
-                t_env = dict(env, OMP_WAIT_POLICY="ACTIVE") if name.endswith("_spin") else env
-                if base == "daemon":
-                    d = await start_daemon(tmp, name, t_env, {
-                        "mode": "local", "model": str(args.model), "threads": args.threads,
-                        "slots": args.slots, "context": args.context, "queue": 64})
-                    daemons.append(d)
-                    targets[name] = d.url
-                elif base == "llama_cpp_server":
-                    port = free_port()
-                    procs.append(await start_process(
-                        [sys.executable, "-m", "llama_cpp.server", "--model", str(args.model),
-                         "--n_threads", str(args.threads), "--n_threads_batch",
-                         str(args.threads), "--n_ctx", str(args.context),
-                         "--host", "127.0.0.1", "--port", str(port)],
-                        port, tmp / f"{name}.log", t_env, "/v1/models"))
-                    targets[name] = f"http://127.0.0.1:{port}"
-                elif base == "llama_server" and args.llama_server.is_file():
-                    port = free_port()
-                    procs.append(await start_process(
-                        [str(args.llama_server), "-m", str(args.model), "-t", str(args.threads),
-                         "-tb", str(args.threads), "-c", str(args.context),
-                         "-np", str(args.slots), "--kv-unified", "--host", "127.0.0.1",
-                         "--port", str(port), "--no-webui"],
-                        port, tmp / f"{name}.log", t_env, "/health"))
-                    targets[name] = f"http://127.0.0.1:{port}"
-                elif base == "llama_server":
-                    out["llama_server_missing"] = str(args.llama_server)
-            results: dict[str, dict[str, list[dict[str, Any]]]] = {t: {} for t in targets}
-            for url in targets.values():  # warm-up: page in the model, JIT nothing
-                await run_clients(url, 1, 8)
-            for _ in range(args.rounds):
-                for clients in args.clients:
-                    for name, url in targets.items():
+        results: dict[str, dict[str, list[dict[str, Any]]]] = {t: {} for t in targets}
+        failures: dict[str, str] = {}
+        for round_no in range(args.rounds):
+            for name in targets:
+                if name in failures:
+                    continue
+                # Each server alone on the box: started, measured, stopped.
+                try:
+                    url, handle = await start_target(name, args, tmp, round_no,
+                                                     described["amx"])
+                except RuntimeError as exc:
+                    failures[name] = str(exc)
+                    continue
+                try:
+                    await run_clients(url, 1, 8)  # warm-up: page the model in
+                    for clients in args.clients:
                         r = await run_clients(url, clients, args.tokens)
                         print(f"{name} x{clients}: {r}", file=sys.stderr)
                         results[name].setdefault(str(clients), []).append(r)
-            out["results"] = {name: {c: _summary(runs) for c, runs in per.items()}
-                              for name, per in results.items()}
-            for ours, theirs in (("daemon", "llama_server"),
-                                 ("daemon_spin", "llama_server_spin")):
-                if ours in targets and theirs in targets:
-                    out[f"{ours}_vs_{theirs}"] = {
-                        c: round(out["results"][ours][c]["tokens_per_s"] /
-                                 max(0.1, out["results"][theirs][c]["tokens_per_s"]), 2)
-                        for c in out["results"][ours]}
-            if args.hop:
-                out["hop"] = await signed_hop(tmp, env, args, daemons)
-        finally:
-            for p in procs:
-                if p.returncode is None:
-                    p.terminate()
-                    try:
-                        await asyncio.wait_for(p.wait(), 15)
-                    except TimeoutError:
-                        p.kill()
-                        await p.wait()
-            for d in daemons:
-                await d.stop()
+                finally:
+                    await stop_target(handle)
+        out["results"] = {name: {c: _summary(runs) for c, runs in per.items()}
+                          for name, per in results.items() if per}
+        if failures:
+            out["failed_to_serve"] = failures
+        if "daemon" in out["results"] and "llama_server" in out["results"]:
+            ours, theirs = out["results"]["daemon"], out["results"]["llama_server"]
+            out["daemon_vs_llama_server"] = {
+                c: {"tokens_per_s": round(ours[c]["tokens_per_s"] /
+                                          max(0.1, theirs[c]["tokens_per_s"]), 2),
+                    "ttft_p50": round(ours[c]["ttft_p50_ms"] / theirs[c]["ttft_p50_ms"], 2)
+                    if ours[c]["ttft_p50_ms"] and theirs[c]["ttft_p50_ms"] else None}
+                for c in ours if c in theirs}
+        if args.hop:
+            out["hop"] = await signed_hop(tmp, args)
     out["loadavg_after"] = os.getloadavg()
     return out
 
 
-async def signed_hop(tmp: Path, env: dict[str, str], args: argparse.Namespace,
-                     daemons: list[DaemonProcess]) -> dict[str, Any]:
+async def signed_hop(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     """A core (in a namespace when root) and an edge sharing a key; see the module doc."""
     key_file = tmp / "cluster.key"
     key = create_key_file(key_file)
     security = {"cluster_key_file": str(key_file)}
     split = args.hop_split_cpus
-    core_llm = {"mode": "local", "model": str(args.model),
-                "threads": 1 if split else args.threads,
-                "slots": args.slots, "context": args.context, "serve": True}
+    core_llm = {"mode": "local", "model": str(args.model), "serve": True,
+                **args.daemon_llm, **({"threads": 1} if split else {})}
+    daemons: list[DaemonProcess] = []
     lan = Lan.create(["core"], multicast=False) if os.geteuid() == 0 else None
     try:
         if lan is not None:
-            core = await start_daemon(tmp, "hop-core", env, core_llm, netns=lan.ns("core"),
+            core = await start_daemon(tmp, "hop-core", core_llm, netns=lan.ns("core"),
                                       security=security, http={"host": lan.addr("core")})
             core_url = f"http://{lan.addr('core')}:{core.port}"
         else:
-            core = await start_daemon(tmp, "hop-core", env, core_llm, security=security)
+            core = await start_daemon(tmp, "hop-core", core_llm, security=security)
             core_url = core.url
         daemons.append(core)
-        edge = await start_daemon(tmp, "hop-edge", env, {"mode": "remote",
-                                                         "endpoints": [core_url]},
+        edge = await start_daemon(tmp, "hop-edge", {"mode": "remote",
+                                                    "endpoints": [core_url]},
                                   security=security)
         daemons.append(edge)
         if split:  # two one-CPU boxes: the core on CPU 0; the edge and its app on CPU 1
@@ -278,9 +306,9 @@ async def signed_hop(tmp: Path, env: dict[str, str], args: argparse.Namespace,
     finally:
         if split:
             _pin(os.getpid(), set(range(os.cpu_count() or 1)))
+        for d in daemons:
+            await d.stop()
         if lan is not None:
-            for d in daemons[-2:]:
-                await d.stop()
             lan.destroy()
 
 
@@ -362,13 +390,23 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
+def _settings(text: str) -> dict[str, Any]:
+    """key=value,... -> a dict, values parsed as YAML scalars (8 -> 8, off -> "off")."""
+    out: dict[str, Any] = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        parsed = yaml.safe_load(value)
+        out[key.strip()] = value if isinstance(parsed, bool) else parsed
+    return out
+
+
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--llama-server", type=Path, default=DEFAULT_LLAMA_SERVER)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--slots", type=int, default=8)
-    ap.add_argument("--context", type=int, default=4096)
+    ap.add_argument("--daemon-llm", type=_settings, default={},
+                    help="llm settings for our daemon as key=value,... (default: none, the "
+                         "daemon's own defaults; e.g. wait_policy=passive,slots=8)")
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
                     default=[1, 4, 8])
@@ -376,11 +414,9 @@ def parse_args() -> argparse.Namespace:
                     help="rounds per target and client count; the best round is reported "
                          "(with 2 rounds, 1 client swung 0.79x-1.04x on a shared box)")
     ap.add_argument("--targets", type=lambda s: s.split(","),
-                    default=["daemon", "llama_cpp_server", "llama_server"],
-                    help="daemon, llama_cpp_server, llama_server; a _spin suffix runs one "
-                         "with OMP_WAIT_POLICY=ACTIVE")
-    ap.add_argument("--omp-wait-policy", default="PASSIVE",
-                    help="OMP_WAIT_POLICY for every target unless already set")
+                    default=["daemon", "llama_server", "llama_cpp_server"],
+                    help="daemon, llama_server, llama_cpp_server: each runs alone, with its "
+                         "own defaults")
     ap.add_argument("--no-hop", dest="hop", action="store_false")
     ap.add_argument("--hop-n", type=int, default=HOP_REQUESTS,
                     help="requests per side of the hop measurement")

@@ -1,4 +1,5 @@
-"""Announce this node as ``_hybrid-agent._tcp.local.`` and keep the record current.
+"""Announce this node as ``_hybrid-agent._tcp.local.`` (and its other services, such as
+``_wyoming._tcp.local.``) and keep the record current.
 
 The instance name is the node name, made unique by python-zeroconf on a
 conflict. The TXT ``load`` is refreshed at most every LOAD_REFRESH_S; the
@@ -39,8 +40,10 @@ class Advertiser:
 
     def __init__(self, azc: AsyncZeroconf, *, instance: str, host_label: str, port: int,
                  txt: Callable[[], dict[str, str]], nics: Callable[[], list[NicAddress]],
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 service_type: str = SERVICE_TYPE) -> None:
         self._azc = azc
+        self._type = service_type
         self._instance = instance_name(instance)
         self._server = f"{_HOST_LABEL.sub('-', host_label.lower()).strip('-') or 'node'}.local."
         self._port = port
@@ -112,7 +115,7 @@ class Advertiser:
                ) -> AsyncServiceInfo:
         self._seq += 1
         return AsyncServiceInfo(
-            SERVICE_TYPE, name or f"{self._instance}.{SERVICE_TYPE}",
+            self._type, name or f"{self._instance}.{self._type}",
             port=self._port, properties={**txt, "seq": str(self._seq)}, server=self._server,
             parsed_addresses=addresses)
 

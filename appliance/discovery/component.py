@@ -46,10 +46,14 @@ class Discovery(Component):
     name = "discovery"
     start_timeout_s = 15.0
 
-    def __init__(self, cfg: DiscoveryConfig, node: Node, port: int) -> None:
+    def __init__(self, cfg: DiscoveryConfig, node: Node, port: int,
+                 services: dict[str, int] | None = None) -> None:
         self.cfg = cfg
         self.node = node
         self.port = port
+        self.services = dict(services or {})
+        """Other services of this process announced too: DNS-SD type -> port."""
+        self.service_advertisers: list[Advertiser] = []
         self.registry = PeerRegistry(own_id=node.node_id)
         self.azc: AsyncZeroconf | None = None
         self.advertiser: Advertiser | None = None
@@ -77,6 +81,8 @@ class Discovery(Component):
             await self._start_mdns()
 
     async def stop(self) -> None:
+        for advertiser in self.service_advertisers:
+            await advertiser.stop()
         if self.advertiser is not None:
             await self.advertiser.stop()
         if self.browser is not None:
@@ -124,12 +130,20 @@ class Discovery(Component):
                                  ip_version=ip_version(self.cfg.ip_version))
         security = self.node.get("security")
         fingerprint = getattr(security, "fingerprint", "")
+        host_label = f"{self.node.name}-{self.node.node_id[:8]}"
+
+        def nics() -> list[interfaces.NicAddress]:
+            return interfaces.nic_addresses(self.cfg.interfaces, self.cfg.ip_version)
+
         self.advertiser = Advertiser(
-            self.azc, instance=self.node.name,
-            host_label=f"{self.node.name}-{self.node.node_id[:8]}", port=self.port,
-            txt=lambda: local_txt(self.node, fingerprint),
-            nics=lambda: interfaces.nic_addresses(self.cfg.interfaces, self.cfg.ip_version))
+            self.azc, instance=self.node.name, host_label=host_label, port=self.port,
+            txt=lambda: local_txt(self.node, fingerprint), nics=nics)
         await self.advertiser.start()
+        for service_type, port in self.services.items():
+            other = Advertiser(self.azc, instance=self.node.name, host_label=host_label,
+                               port=port, txt=dict, nics=nics, service_type=service_type)
+            await other.start()
+            self.service_advertisers.append(other)
         self.browser = Browser(self.azc, self._found, self._lost)
         await self.browser.start()
 

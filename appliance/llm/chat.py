@@ -28,6 +28,16 @@ class ChatRequest:
     response_format: dict[str, Any] | None = None
     conversation_id: str | None = None
     """Keeps a conversation on one core while it stays healthy (warm prompt cache)."""
+    parallel_tool_calls: bool = False
+    """The model may answer with several tool calls at once (a JSON array). Off for
+    in-process callers (the agent runs calls one step at a time, which keeps small
+    models from repeating a call); the API's default is OpenAI's, on."""
+    logprobs: bool = False
+    """Report each generated token's log probability."""
+    top_logprobs: int = 0
+    """And this many most likely alternatives per token (0-20)."""
+    prompt: str | None = None
+    """A raw prompt (POST /v1/completions): no chat template, ``messages`` unused."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +50,12 @@ class ChatChunk:
     """Complete tool calls in OpenAI's format, on the final chunk of a tool-call answer."""
     finish_reason: str | None = None
     """stop, length or tool_calls on the last chunk; None before."""
-    usage: dict[str, int] | None = None
-    """prompt_tokens, completion_tokens, total_tokens on the last chunk."""
+    usage: dict[str, Any] | None = None
+    """prompt_tokens, completion_tokens, total_tokens and prompt_tokens_details
+    (cached_tokens) on the last chunk."""
+    logprobs: list[dict[str, Any]] | None = None
+    """With ChatRequest.logprobs: one entry per token of this chunk, OpenAI's shape
+    (token, logprob, bytes, top_logprobs)."""
     served_by: str = ""
     """"local" or the name of the peer that generated this chunk."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -61,11 +75,28 @@ class LLMClient(Protocol):
         ...
 
 
+class EmbeddingClient(Protocol):
+    """Something that turns texts into vectors: the local model or a remote core."""
+
+    name: str
+
+    async def embed(self, texts: list[str], model: str) -> tuple[list[list[float]], int]:
+        """One unit-length vector per text, and the prompt tokens used."""
+        ...
+
+
 class LLMError(Exception):
-    """Base of every LLM failure; ``status`` is the HTTP status the API answers with."""
+    """Base of every LLM failure; ``status`` is the HTTP status the API answers with.
+
+    ``param`` names the request field at fault, when one is (OpenAI's error ``param``).
+    """
 
     status = 500
     code = "llm_error"
+
+    def __init__(self, message: str = "", *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class NoLLMAvailable(LLMError):
@@ -84,6 +115,7 @@ class LLMBusy(LLMError):
     def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
 
 
 class PromptTooLong(LLMError):

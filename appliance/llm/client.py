@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 HOP_HEADER = "X-Hybrid-Agent-Hop"
 CHAT_PATH = "/v1/chat/completions"
+COMPLETIONS_PATH = "/v1/completions"
+EMBEDDINGS_PATH = "/v1/embeddings"
+# Largest embeddings answer accepted from a peer (256 inputs of 4096 floats as JSON).
+MAX_EMBEDDINGS_BYTES = 32 * 1024 * 1024
 # Largest SSE line and error body accepted from a peer.
 MAX_LINE_BYTES = 1024 * 1024
 MAX_ERROR_BYTES = 64 * 1024
@@ -81,7 +85,7 @@ class RemoteClient:
         self.name = name
         self.url = base_url(url)
         self._origin = Origin.parse(self.url)
-        self._path = urlsplit(self.url).path + CHAT_PATH
+        self._prefix = urlsplit(self.url).path
         self._pool = pool
         self._timeouts = timeouts
         self._signer = signer
@@ -92,7 +96,8 @@ class RemoteClient:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         """Stream the peer's answer (see the module doc for the errors)."""
-        resp = await self._open(json.dumps(_payload(request)).encode())
+        path = CHAT_PATH if request.prompt is None else COMPLETIONS_PATH
+        resp = await self._open(json.dumps(_payload(request)).encode(), path)
         yielded = False
         try:
             async for chunk in self._events(resp):
@@ -107,7 +112,28 @@ class RemoteClient:
         finally:
             resp.release()
 
-    async def relay(self, body: bytes) -> AsyncIterator[bytes]:
+    async def embed(self, texts: list[str], model: str) -> tuple[list[list[float]], int]:
+        """The peer's embeddings of ``texts`` (PeerFailed when it cannot give them)."""
+        body = json.dumps({"model": model, "input": texts}).encode()
+        resp = await self._open(body, EMBEDDINGS_PATH)
+        try:
+            async with asyncio.timeout(self._timeouts.first_token_s):
+                raw = await resp.read(MAX_EMBEDDINGS_BYTES)
+            doc = json.loads(raw)
+            rows = sorted(doc["data"], key=lambda d: int(d["index"]))
+            vectors = [[float(x) for x in row["embedding"]] for row in rows]
+            tokens = int((doc.get("usage") or {}).get("prompt_tokens", 0))
+        except (OSError, TimeoutError, ValueError, KeyError, TypeError) as exc:
+            raise PeerFailed(f"{self.name} ({self.url}) gave no usable embeddings: "
+                             f"{_describe(exc)}") from None
+        finally:
+            resp.release()
+        if len(vectors) != len(texts):
+            raise PeerFailed(f"{self.name} returned {len(vectors)} embeddings for "
+                             f"{len(texts)} inputs")
+        return vectors, tokens
+
+    async def relay(self, body: bytes, path: str = CHAT_PATH) -> AsyncIterator[bytes]:
         """The peer's SSE answer to a client's own request ``body``, as raw bytes.
 
         For the API's streaming requests: the events pass through unparsed, which
@@ -118,7 +144,7 @@ class RemoteClient:
         :class:`StreamInterrupted`; ``reported`` is true when the peer's own
         ``data: {"error": ...}`` event was the last thing relayed.
         """
-        resp = await self._open(body)
+        resp = await self._open(body, path)
         t = self._timeouts
         pending = b""
         sent = False
@@ -164,19 +190,20 @@ class RemoteClient:
             return StreamInterrupted(text + "; the answer is incomplete")
         return PeerFailed(text)
 
-    async def _open(self, body: bytes) -> Response:
-        """Send a chat request; the response once its status is 200, else the matching error."""
+    async def _open(self, body: bytes, path: str) -> Response:
+        """POST ``body`` to ``path``; the response once its status is 200, else the
+        matching error."""
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream",
                    HOP_HEADER: "1"}
         if self._signer is not None:
             try:
-                headers.update(self._signer("POST", CHAT_PATH, body))
+                headers.update(self._signer("POST", path, body))
             except Exception as exc:  # no cluster key: loopback peers still answer unsigned
                 log.debug("sending an unsigned request to %s: %s", self.name, exc)
         t = self._timeouts
         try:
             async with asyncio.timeout(t.connect_s + t.first_token_s):
-                resp = await self._pool.post(self._origin, self._path, body, headers,
+                resp = await self._pool.post(self._origin, self._prefix + path, body, headers,
                                              connect_timeout_s=t.connect_s)
         except (OSError, TimeoutError, ValueError) as exc:
             raise PeerFailed(f"{self.name} ({self.url}) cannot be reached: "
@@ -221,9 +248,11 @@ class RemoteClient:
             if final is not None and usage:
                 final = ChatChunk(content=final.content, tool_calls=final.tool_calls,
                                   finish_reason=final.finish_reason, usage=usage,
-                                  served_by=self.name)
+                                  served_by=self.name, logprobs=final.logprobs)
             for choice in obj.get("choices") or []:
-                delta = choice.get("delta") or {}
+                # A chat chunk has a delta; a legacy completion chunk has text.
+                delta = choice.get("delta") or {"content": choice.get("text")}
+                logprobs = _logprobs(choice.get("logprobs"))
                 for tc in delta.get("tool_calls") or []:
                     slot = calls.setdefault(int(tc.get("index", 0)), {
                         "id": "", "type": "function", "function": {"name": "", "arguments": ""}})
@@ -236,9 +265,10 @@ class RemoteClient:
                     tool_calls = [calls[i] for i in sorted(calls)] or None
                     final = ChatChunk(content=content, tool_calls=tool_calls,
                                       finish_reason=choice["finish_reason"],
-                                      usage=usage or None, served_by=self.name)
-                elif content:
-                    yield ChatChunk(content=content, served_by=self.name)
+                                      usage=usage or None, served_by=self.name,
+                                      logprobs=logprobs)
+                elif content or logprobs:
+                    yield ChatChunk(content=content, served_by=self.name, logprobs=logprobs)
 
     async def _raise_for(self, resp: Response) -> None:
         try:
@@ -336,9 +366,19 @@ async def _drain(resp: Response) -> None:
 
 
 def _payload(request: ChatRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": request.model, "messages": request.messages,
-                            "stream": True, "stream_options": {"include_usage": True},
+    body: dict[str, Any] = {"model": request.model, "stream": True,
+                            "stream_options": {"include_usage": True},
                             "temperature": request.temperature, "top_p": request.top_p}
+    if request.prompt is not None:
+        body["prompt"] = request.prompt
+        if request.logprobs:  # the legacy form: an int of alternatives
+            body["logprobs"] = request.top_logprobs
+    else:
+        body["messages"] = request.messages
+        if request.logprobs:
+            body.update(logprobs=True, top_logprobs=request.top_logprobs)
+        if request.tools and not request.parallel_tool_calls:
+            body["parallel_tool_calls"] = False
     optional = {"max_tokens": request.max_tokens, "seed": request.seed,
                 "tools": request.tools, "tool_choice": request.tool_choice,
                 "response_format": request.response_format,
@@ -347,6 +387,25 @@ def _payload(request: ChatRequest) -> dict[str, Any]:
     if request.stop:
         body["stop"] = list(request.stop)
     return body
+
+
+def _logprobs(lp: Any) -> list[dict[str, Any]] | None:
+    """A chunk's logprobs as chat entries, from the chat form or the legacy completion form."""
+    if not isinstance(lp, dict):
+        return None
+    if isinstance(lp.get("content"), list):
+        return list(lp["content"])
+    tokens, values = lp.get("tokens"), lp.get("token_logprobs")
+    if not isinstance(tokens, list) or not isinstance(values, list):
+        return None
+    tops = lp.get("top_logprobs") or [None] * len(tokens)
+
+    def entry(token: Any, value: Any) -> dict[str, Any]:
+        text = str(token)
+        return {"token": text, "logprob": float(value), "bytes": list(text.encode())}
+
+    return [{**entry(t, v), "top_logprobs": [entry(k, x) for k, x in (top or {}).items()]}
+            for t, v, top in zip(tokens, values, tops, strict=False)]
 
 
 def _describe(exc: BaseException) -> str:

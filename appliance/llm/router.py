@@ -30,7 +30,15 @@ from appliance.llm.chat import (
     NoLLMAvailable,
     UnknownModel,
 )
-from appliance.llm.client import PeerFailed, RemoteClient, Signer, Timeouts, base_url
+from appliance.llm.client import (
+    CHAT_PATH,
+    COMPLETIONS_PATH,
+    PeerFailed,
+    RemoteClient,
+    Signer,
+    Timeouts,
+    base_url,
+)
 from appliance.llm.http1 import Pool
 from appliance.node import Component
 
@@ -114,17 +122,41 @@ class Router(Component):
             ids += [m for m in getattr(peer, "models", ()) if m not in ids]
         return ids
 
-    async def stream(self, request: ChatRequest, *, local_only: bool = False,
-                     relay: bytes | None = None) -> AsyncIterator[ChatChunk | bytes]:
-        """Answer from the first candidate that produces a token; see the module doc.
+    async def stream(self, request: ChatRequest, *,
+                     local_only: bool = False) -> AsyncIterator[ChatChunk]:
+        """Answer from the first candidate that produces a token; see the module doc."""
+        async for chunk in self._answer(request, local_only, None):
+            assert isinstance(chunk, ChatChunk)
+            yield chunk
 
-        With ``relay`` (the client's own request body, already validated into
-        ``request``), a peer's answer comes back as its raw SSE bytes, passed through
-        unparsed (see ``RemoteClient.relay``); the local model still yields ChatChunks.
-        """
+    async def relay(self, request: ChatRequest, body: bytes, *,
+                    local_only: bool = False) -> AsyncIterator[ChatChunk | bytes]:
+        """As :meth:`stream`, for the API's streamed requests: a peer's answer comes back
+        as its raw SSE bytes, passed through unparsed (``body`` is the client's own
+        request, already validated into ``request``; see ``RemoteClient.relay``). The
+        local model still yields ChatChunks."""
+        async for piece in self._answer(request, local_only, body):
+            yield piece
+
+    async def embed(self, texts: list[str], model: str = "default", *,
+                    local_only: bool = False) -> tuple[list[list[float]], int]:
+        """Embeddings from the first candidate that gives them (same order as chat)."""
+        probe = ChatRequest(messages=[], model=model)
+        problems: list[str] = []
+        for key, client in self._candidates(probe, local_only):
+            try:
+                return await client.embed(texts, model)  # type: ignore[attr-defined]
+            except PeerFailed as exc:
+                problems.append(f"{client.name}: {exc}")
+                self._report_down(key, f"embeddings failed: {exc}")
+        raise NoLLMAvailable("no LLM could give embeddings: " + "; ".join(problems))
+
+    async def _answer(self, request: ChatRequest, local_only: bool,
+                      relay: bytes | None) -> AsyncIterator[ChatChunk | bytes]:
         candidates = self._candidates(request, local_only)
         deadline = time.monotonic() + self.cfg.failover_budget_s
         problems: list[str] = []
+        path = CHAT_PATH if request.prompt is None else COMPLETIONS_PATH
         for key, client in candidates:
             is_local = client is self.local
             if problems and not is_local and time.monotonic() >= deadline:
@@ -134,7 +166,7 @@ class Router(Component):
                     problems.append(used_up)
                 continue
             if relay is not None and isinstance(client, RemoteClient):
-                agen: Any = client.relay(relay).__aiter__()
+                agen: Any = client.relay(relay, path).__aiter__()
             else:
                 agen = client.stream(request).__aiter__()
             try:

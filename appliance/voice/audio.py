@@ -52,10 +52,15 @@ def read_wav(data: bytes) -> Audio:
         raise AudioFormatError(f"WAV has {channels} channels; 1 to {MAX_CHANNELS} are supported")
     if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioFormatError(f"WAV sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
+    return Audio(pcm_to_mono(frames, width, channels), rate)
+
+
+def pcm_to_mono(frames: bytes, width: int, channels: int) -> np.ndarray:
+    """Interleaved little-endian PCM (``width`` bytes a sample) -> mono float32; a trailing
+    partial frame is dropped."""
     samples = _pcm_to_float(frames, width)
     usable = len(samples) - len(samples) % channels
-    samples = samples[:usable].reshape(-1, channels).mean(axis=1, dtype=np.float32)
-    return Audio(samples.astype(np.float32, copy=False), rate)
+    return samples[:usable].reshape(-1, channels).mean(axis=1, dtype=np.float32)
 
 
 def write_wav(samples: np.ndarray, rate: int) -> bytes:

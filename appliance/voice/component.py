@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -125,6 +126,8 @@ class VoiceComponent(Component):
         # Open conversations, for announcements; a session lives as long as its socket/mic.
         self._sessions: weakref.WeakSet[VoiceSession] = weakref.WeakSet()
         self._announcing: set[asyncio.Task[None]] = set()
+        self.loaded = asyncio.Event()
+        """Set once the models are loaded (servers that answer during loading wait on it)."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -140,6 +143,7 @@ class VoiceComponent(Component):
             loop.run_in_executor(self._pool, Synthesizer, s.tts_voice))
         await loop.run_in_executor(self._pool, stt.warm_up)
         self.vad_model, self.stt, self.tts = vad_model, stt, tts
+        self.loaded.set()
         log.info("voice loaded in %.1fs: whisper %s, piper %s (%d Hz)", time.monotonic() - t0,
                  s.stt_model, s.tts_voice.name, tts.sample_rate)
         timers = getattr(self.node.get("tools"), "timers", None) if self.node else None
@@ -191,18 +195,20 @@ class VoiceComponent(Component):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._vad_pool, endpointer.feed, samples)
 
-    async def transcribe(self, samples: np.ndarray) -> Transcript:
+    async def transcribe(self, samples: np.ndarray, **options: Any) -> Transcript:
+        """``options``: those of :meth:`Transcriber.transcribe` (language, prompt, ...)."""
         assert self.stt is not None
         self.stats["transcriptions"] += 1
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.stt.transcribe, samples)
+        return await loop.run_in_executor(
+            self._pool, functools.partial(self.stt.transcribe, samples, **options))
 
-    async def synthesize(self, text: str) -> np.ndarray:
+    async def synthesize(self, text: str, speed: float = 1.0) -> np.ndarray:
         """int16 mono at :attr:`tts_rate`."""
         assert self.tts is not None
         self.stats["syntheses"] += 1
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.tts.synthesize_all, text)
+        return await loop.run_in_executor(self._pool, self.tts.synthesize_all, text, speed)
 
     # ------------------------------------------------------------ validated entry points
 

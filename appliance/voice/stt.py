@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import os
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,8 @@ TOKENS_PER_S = 6
 TOKENS_BASE = 12
 NO_REPEAT_NGRAM = 3
 REPETITION_PENALTY = 1.1
+#: Whisper's decoder context is 448 tokens; a prompt may take up to half of it.
+MAX_PROMPT_TOKENS = 223
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,32 @@ class Transcript:
     text: str
     language: str
     duration_s: float
+    segments: tuple[Segment, ...] = ()
+    """With timestamps (``transcribe(timestamps=True)``), the timed pieces of ``text``."""
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word with its time span in seconds."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A timed piece of a transcript, as Whisper decoded it."""
+
+    start: float
+    end: float
+    text: str
+    tokens: tuple[int, ...] = ()
+    avg_logprob: float = 0.0
+    compression_ratio: float = 0.0
+    no_speech_prob: float = 0.0
+    words: tuple[Word, ...] = field(default=())
 
 
 class Transcriber:
@@ -62,28 +91,70 @@ class Transcriber:
         self.min_window_s = min(float(FULL_WINDOW_S), min_window_s)
         self._lock = threading.Lock()
 
-    def transcribe(self, samples: np.ndarray) -> Transcript:
-        """Transcribe 16 kHz mono float32 audio."""
+    @property
+    def languages(self) -> list[str]:
+        """Language codes the model knows (faster-whisper's list)."""
+        return list(self._model.supported_languages)
+
+    def transcribe(self, samples: np.ndarray, *, language: str | None = None, prompt: str = "",
+                   temperature: float = 0.0, timestamps: bool = False, words: bool = False,
+                   on_text: Callable[[str], None] | None = None) -> Transcript:
+        """Transcribe 16 kHz mono float32 audio.
+
+        ``language`` overrides the configured one; ``prompt`` is Whisper's initial
+        prompt (spellings, context); ``timestamps`` (and ``words``) fill
+        ``segments``, which needs the full 30 s window; ``on_text`` is called
+        (in this thread) with each piece of text as it is decoded.
+        """
         samples = samples.astype(np.float32, copy=False)
         duration = len(samples) / PIPELINE_RATE
+        options = _Options(language or self.language, prompt.strip(), temperature)
         with self._lock:
-            if duration + TAIL_MARGIN_S <= FULL_WINDOW_S and self.min_window_s < FULL_WINDOW_S:
-                text, language = self._fitted(samples, duration)
+            if not timestamps and duration + TAIL_MARGIN_S <= FULL_WINDOW_S \
+                    and self.min_window_s < FULL_WINDOW_S:
+                text, language = self._fitted(samples, duration, options)
+                if on_text is not None and text:
+                    on_text(text)
+                segments: tuple[Segment, ...] = ()
             else:
-                text, language = self._full(samples)
-        return Transcript(text=text, language=language, duration_s=round(duration, 3))
+                text, language, segments = self._full(samples, options, timestamps, words,
+                                                      on_text)
+        return Transcript(text=text, language=language, duration_s=round(duration, 3),
+                          segments=segments)
 
     def warm_up(self) -> None:
         """Run once on silence so the first real request does not pay for lazy setup."""
         self.transcribe(np.zeros(PIPELINE_RATE, np.float32))
 
-    def _full(self, samples: np.ndarray) -> tuple[str, str]:
-        segments, info = self._model.transcribe(
-            samples, language=self.language, beam_size=1, vad_filter=False,
-            condition_on_previous_text=False, without_timestamps=True)
-        return " ".join(s.text.strip() for s in segments).strip(), info.language
+    def _full(self, samples: np.ndarray, options: _Options, timestamps: bool, words: bool,
+              on_text: Callable[[str], None] | None,
+              ) -> tuple[str, str, tuple[Segment, ...]]:
+        pieces, info = self._model.transcribe(
+            samples, language=options.language, beam_size=1, vad_filter=False,
+            condition_on_previous_text=False, without_timestamps=not timestamps,
+            word_timestamps=words, initial_prompt=options.prompt or None,
+            temperature=options.temperature)
+        texts: list[str] = []
+        segments: list[Segment] = []
+        for piece in pieces:  # decoded lazily, one 30 s window after another
+            text = piece.text.strip()
+            if not text:
+                continue
+            if on_text is not None:
+                on_text(text if not texts else " " + text)
+            texts.append(text)
+            if timestamps:
+                segments.append(Segment(
+                    start=round(piece.start, 3), end=round(piece.end, 3), text=piece.text,
+                    tokens=tuple(piece.tokens), avg_logprob=piece.avg_logprob,
+                    compression_ratio=piece.compression_ratio,
+                    no_speech_prob=piece.no_speech_prob,
+                    words=tuple(Word(round(w.start, 3), round(w.end, 3), w.word,
+                                     round(w.probability, 4)) for w in piece.words or ())))
+        return " ".join(texts).strip(), info.language, tuple(segments)
 
-    def _fitted(self, samples: np.ndarray, duration: float) -> tuple[str, str]:
+    def _fitted(self, samples: np.ndarray, duration: float, options: _Options,
+                ) -> tuple[str, str]:
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
 
@@ -92,7 +163,7 @@ class Transcriber:
         window_s = min(FULL_WINDOW_S,
                        max(self.min_window_s, math.ceil(duration + TAIL_MARGIN_S)))
         encoded = model.encode(pad_or_trim(features, int(window_s * FRAMES_PER_S)))
-        language = self.language
+        language = options.language
         if language is None:
             if model.model.is_multilingual:
                 scores = model.model.detect_language(encoded)[0]
@@ -103,9 +174,23 @@ class Transcriber:
                               task="transcribe", language=language)
         max_length = min(model.max_length if hasattr(model, "max_length") else 448,
                          int(TOKENS_PER_S * duration) + TOKENS_BASE)
+        prompt: list[int] = []
+        if options.prompt:
+            prompt = [tokenizer.sot_prev,
+                      *tokenizer.encode(" " + options.prompt)[-MAX_PROMPT_TOKENS:]]
+        sampling = {"sampling_topk": 0, "sampling_temperature": options.temperature} \
+            if options.temperature > 0 else {}
         result = model.model.generate(
-            encoded, [[*tokenizer.sot_sequence, tokenizer.no_timestamps]], beam_size=1,
-            max_length=max_length, suppress_blank=True, suppress_tokens=[-1],
-            no_repeat_ngram_size=NO_REPEAT_NGRAM, repetition_penalty=REPETITION_PENALTY)
+            encoded, [[*prompt, *tokenizer.sot_sequence, tokenizer.no_timestamps]],
+            beam_size=1, max_length=min(448, max_length + len(prompt)), suppress_blank=True,
+            suppress_tokens=[-1], no_repeat_ngram_size=NO_REPEAT_NGRAM,
+            repetition_penalty=REPETITION_PENALTY, **sampling)
         tokens = [t for t in result[0].sequences_ids[0] if t < tokenizer.eot]
         return tokenizer.decode(tokens).strip(), language
+
+
+@dataclass(frozen=True)
+class _Options:
+    language: str | None
+    prompt: str
+    temperature: float

@@ -33,7 +33,7 @@ ALWAYS_OPEN = ("/health", "/metrics", "/api/status")
 
 def create_app(node: Node, extra_middlewares: list[Middleware] | None = None) -> web.Application:
     """Build the app for ``node``; routes of other parts are added by the caller."""
-    metrics = Metrics()
+    metrics = Metrics(lambda: list(node.components.values()), node.tier)
 
     @web.middleware
     async def metrics_mw(request: web.Request, handler: Handler) -> web.StreamResponse:

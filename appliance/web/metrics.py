@@ -1,9 +1,13 @@
-"""Prometheus metrics: process metrics plus request counts and latency per route."""
+"""Prometheus metrics: process metrics, request counts and latency per route, build info,
+and whatever each component exports (the LLM engine, voice) at scrape time."""
 
 from __future__ import annotations
 
+import logging
+import platform
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -16,6 +20,12 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from appliance import __version__
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -23,10 +33,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Metrics:
     """One registry per app, so several daemons in one test process do not collide."""
 
-    def __init__(self) -> None:
+    def __init__(self, components: Callable[[], list[Any]] | None = None,
+                 tier: str = "") -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
+        self.registry.register(_ComponentCollector(components or list, tier))
         self.requests = Counter("hybrid_agent_http_requests_total", "HTTP requests served",
                                 ["route", "method", "status"], registry=self.registry)
         self.latency = Histogram("hybrid_agent_http_request_duration_seconds",
@@ -51,3 +63,22 @@ class Metrics:
 
 def now() -> float:
     return time.perf_counter()
+
+
+class _ComponentCollector(Collector):
+    """Build info, and each component's own families (``Component.metrics()``)."""
+
+    def __init__(self, components: Callable[[], list[Any]], tier: str) -> None:
+        self._components = components
+        self._tier = tier
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily("hybrid_agent_build_info", "Version of this daemon; always 1",
+                                 labels=["version", "python", "tier"])
+        info.add_metric([__version__, platform.python_version(), self._tier], 1)
+        yield info
+        for component in self._components():
+            try:
+                yield from component.metrics()
+            except Exception:  # one broken exporter must not take /metrics down
+                log.exception("metrics of component %s failed", getattr(component, "name", "?"))

@@ -13,12 +13,26 @@ from pathlib import Path
 
 
 def llama(models: Path) -> str:
-    from llama_cpp import Llama
+    # The daemon's own engine, as the unit runs it (llama-cpp-python's Llama class cannot
+    # turn off the weight repacking that crashes on AMX CPUs: llm.weight_repack).
+    import asyncio
 
-    llm = Llama(model_path=str(models / "llm/SmolLM2-135M-Instruct.Q4_1.gguf"), n_ctx=256,
-                verbose=False)
-    out = llm("The capital of France is", max_tokens=8)
-    return repr(out["choices"][0]["text"])
+    from appliance.llm.chat import ChatRequest
+    from appliance.llm.engine import Engine, EngineSettings
+
+    async def answer() -> str:
+        gguf = models / "llm/SmolLM2-135M-Instruct.Q4_1.gguf"
+        engine = Engine(EngineSettings(model_path=gguf, model_id=gguf.stem, context=256,
+                                       threads=2, slots=1, queue=0, max_tokens=8))
+        await engine.start()
+        try:
+            request = ChatRequest(messages=[], prompt="The capital of France is",
+                                  temperature=0)
+            return "".join([c.content async for c in engine.stream(request)])
+        finally:
+            await engine.stop()
+
+    return repr(asyncio.run(answer()))
 
 
 def piper(models: Path) -> str:

@@ -88,8 +88,8 @@ def test_everything_off_config_is_valid_and_check_prints_effective_config(tmp_pa
     # Every default is filled in.
     assert effective["http"]["port"] == 8700
     assert effective["node"]["name"] and effective["node"]["state_dir"]
-    assert set(effective) == {"node", "http", "logging", "discovery", "llm", "voice", "tools",
-                              "agent", "world", "security"}
+    assert set(effective) == {"node", "http", "logging", "discovery", "llm", "voice", "wyoming",
+                              "tools", "agent", "world", "security"}
 
 
 @pytest.mark.parametrize("tier", config_mod.TIERS)

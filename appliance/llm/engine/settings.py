@@ -1,0 +1,53 @@
+"""What the engine needs from the config, resolved once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.config import Config
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What the engine needs from the config."""
+
+    model_path: Path
+    model_id: str
+    context: int = 4096
+    threads: int = 2
+    slots: int = 4
+    queue: int = 16
+    max_tokens: int = 512
+    max_prompt_bytes: int = 256 * 1024
+    weight_repack: str = "auto"
+    """auto, on or off (see appliance/llm/cpu.py)."""
+    wait_policy: str = "adaptive"
+    """OpenMP's wait policy: adaptive (libgomp's default), active (spin), passive (sleep)."""
+    state_dir: Path | None = None
+    """Where the warm-up record lives; None keeps none (tests)."""
+    embeddings: bool = True
+    """Serve /v1/embeddings from this model (a second, small context)."""
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> EngineSettings:
+        from appliance.models import llm_model_path
+
+        path = llm_model_path(cfg)
+        llm = cfg.llm
+        return cls(model_path=path, model_id=path.stem, context=llm.context,
+                   threads=llm.threads or _physical_cores(), slots=llm.slots, queue=llm.queue,
+                   max_tokens=llm.max_tokens, max_prompt_bytes=llm.max_prompt_bytes,
+                   weight_repack=llm.weight_repack, wait_policy=llm.wait_policy,
+                   state_dir=cfg.node.state_path, embeddings=llm.embeddings)
+
+
+def _physical_cores() -> int:
+    try:
+        from appliance.hardware import detect
+
+        return max(1, detect().physical_cores)
+    except Exception:
+        import os
+
+        return max(1, (os.cpu_count() or 2) // 2)
