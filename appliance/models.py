@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 ROLES = ("stt", "tts", "llm")
 PIP_TIMEOUT_S = 1800
+#: Seconds between two "still downloading" lines where pip reports no progress.
+HEARTBEAT_S = 5.0
 HASH_CHUNK = 1 << 20
 
 
@@ -269,13 +272,16 @@ def _download(spec: ModelSpec, dest: Path, wheelhouse: Path | None,
               progress: Progress, transfer: Transfer) -> dict[str, Path]:
     dest.mkdir(parents=True)
     reqs = [f"{name}=={version}" for name, version in spec.packages]
-    # "raw": pip prints "Progress <done> of <total>" lines, which become our own report.
+    # "raw" (pip >= 24.1): pip prints "Progress <done> of <total>" lines, which become our
+    # own report; an older pip says nothing while it downloads, so a line says it still runs.
+    raw = _pip_has_raw_progress()
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--progress-bar", "raw", "--dest", str(dest)]
+           "--progress-bar", "raw" if raw else "off", "--dest", str(dest)]
     if wheelhouse is not None:
         cmd += ["--no-index", "--find-links", str(wheelhouse)]
     progress(f"  pip download {' '.join(reqs)}" + (f" from {wheelhouse}" if wheelhouse else ""))
-    returncode, output = _run_pip(cmd + reqs, spec, transfer)
+    returncode, output = _run_pip(cmd + reqs, spec, transfer,
+                                  None if raw else progress)
     if returncode != 0:
         tail = "\n    ".join(output[-4:])
         hint = ("is the package in the wheelhouse?" if wheelhouse else
@@ -291,18 +297,41 @@ def _download(spec: ModelSpec, dest: Path, wheelhouse: Path | None,
     return found
 
 
-def _run_pip(argv: list[str], spec: ModelSpec, transfer: Transfer) -> tuple[int, list[str]]:
-    """Run pip, turning its progress lines into ``transfer`` calls; (status, its other lines)."""
+def _pip_has_raw_progress() -> bool:
+    """Whether this pip knows ``--progress-bar raw`` (pip 24.1 and later)."""
+    try:
+        from pip import __version__ as pip_version
+    except ImportError:
+        return False
+    try:
+        major, minor = (int(x) for x in pip_version.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (24, 1)
+
+
+def _run_pip(argv: list[str], spec: ModelSpec, transfer: Transfer,
+             heartbeat: Progress | None = None) -> tuple[int, list[str]]:
+    """Run pip, turning its progress lines into ``transfer`` calls (or, for a pip without
+    them, calling ``heartbeat`` every few seconds); (status, its other lines)."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             stdin=subprocess.DEVNULL)
     expired = threading.Event()
+    started = time.monotonic()
 
     def expire() -> None:
         expired.set()
         proc.kill()
 
+    def beat() -> None:
+        while not expired.wait(HEARTBEAT_S) and proc.poll() is None:
+            assert heartbeat is not None
+            heartbeat(f"  downloading {spec.id}: {time.monotonic() - started:.0f} s so far")
+
     timer = threading.Timer(PIP_TIMEOUT_S, expire)
     timer.start()
+    if heartbeat is not None:
+        threading.Thread(target=beat, daemon=True, name="pip-heartbeat").start()
     lines: list[str] = []
     assert proc.stdout is not None
     try:
@@ -319,7 +348,7 @@ def _run_pip(argv: list[str], spec: ModelSpec, transfer: Transfer) -> tuple[int,
         if proc.poll() is None and not expired.is_set():
             proc.kill()
         returncode = proc.wait()
-    if expired.is_set():
+    if expired.is_set() and returncode < 0:
         raise ModelError(f"pip download of {spec.id} took over {PIP_TIMEOUT_S} s")
     return returncode, lines
 

@@ -160,3 +160,19 @@ async def test_no_cluster_key_is_a_notice_with_the_command_not_an_error(
     assert "hybrid-agent pair --init" in notices[0] and "hybrid-agent join CODE" in notices[0]
     assert not [line for line in log if "cluster key" in line.lower()
                 and (" ERROR " in line or " WARNING " in line)], log
+
+
+def test_an_old_pip_without_progress_still_gets_a_line_every_few_seconds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip before 24.1 has no --progress-bar raw (Debian 12's venv pip is 23): the fetch says
+    it is still downloading instead of nothing."""
+    from appliance import models
+
+    monkeypatch.setattr(models, "HEARTBEAT_S", 0.2)
+    said: list[str] = []
+    rc, out = models._run_pip([sys.executable, "-c", "import time; print('Collecting x'); "
+                                                     "time.sleep(1.5)"],
+                              DEFAULT_MODELS["tts"], lambda *_: None, said.append)
+    assert rc == 0 and out == ["Collecting x"]
+    assert len(said) >= 3 and said[0].startswith("  downloading en_US-joe-medium: ")
+    assert said[-1].endswith(" s so far")
