@@ -154,3 +154,24 @@ async def test_unparsable_requests_are_a_line_in_the_log_not_a_traceback(
     log = d.log()
     assert "Traceback" not in log and "LineTooLong" not in log
     assert 1 <= log.count("Error handling request") <= 2, log[-3000:]
+
+
+async def test_accept_errors_are_one_line_per_interval_not_a_traceback_each(
+        caplog: Any) -> None:
+    """Red team: 162,483 "Too many open files" tracebacks in 25 s from the accept loop.
+    asyncio reports them through the loop's exception handler, with the OSError."""
+    import errno
+    import logging
+
+    from appliance.daemon import LoopErrors
+
+    loop = asyncio.get_running_loop()
+    handler = LoopErrors(interval_s=60.0)
+    emfile = OSError(errno.EMFILE, "Too many open files")
+    with caplog.at_level(logging.ERROR, logger="appliance.daemon"):
+        for _ in range(10_000):
+            handler.handle(loop, {"message": "socket.accept() out of system resource",
+                                  "exception": emfile})
+    lines = [r for r in caplog.records if "out of system resource" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None
+    assert "Too many open files" in lines[0].getMessage()
