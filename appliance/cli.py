@@ -24,6 +24,8 @@ EXIT_FAIL = 1
 EXIT_USAGE = 2
 #: What a shell reports for a program killed by SIGPIPE (`hybrid-agent ... | head`).
 EXIT_BROKEN_PIPE = 128 + 13
+#: `models fetch`: a remote llm.model could not be downloaded (the default stays in use).
+EXIT_UNREACHABLE = 3
 DEFAULT_URL = f"http://127.0.0.1:{config_mod.DEFAULT_PORT}"
 STATUS_TIMEOUT_S = 5.0
 
@@ -309,6 +311,24 @@ def _cmd_models(args: argparse.Namespace) -> int:
     except models.ModelError as exc:
         print(f"hybrid-agent models fetch: {exc}", file=sys.stderr)
         return EXIT_FAIL
+    if "llm" in roles:
+        return _fetch_remote_llm(cfg, models_dir)
+    return EXIT_OK
+
+
+def _fetch_remote_llm(cfg: config_mod.Config, models_dir: Path) -> int:
+    """Fetch a remote ``llm.model`` (hf://, https://); the default stays in use if it fails."""
+    from appliance import models, remote_model
+
+    if not remote_model.is_remote(cfg.llm.model):
+        return EXIT_OK
+    try:
+        remote_model.fetch(remote_model.parse(cfg.llm.model), models_dir,
+                           lambda m: print(m, flush=True))
+    except remote_model.RemoteModelError as exc:
+        print(f"hybrid-agent models fetch: {exc}; the packaged default "
+              f"{models.DEFAULT_MODELS['llm'].id} stays in use", file=sys.stderr)
+        return EXIT_UNREACHABLE if isinstance(exc, remote_model.Unreachable) else EXIT_FAIL
     return EXIT_OK
 
 

@@ -182,6 +182,17 @@ class Daemon:
         self.add_routes(openai_api.setup)
         if cfg.mode == "off":
             return
+        from appliance.models import llm_model_note
+        from appliance.remote_model import RemoteModelError
+
+        try:
+            note = llm_model_note(self.config)
+        except RemoteModelError as exc:
+            from appliance.config import ConfigError
+
+            raise ConfigError(self.config.source, "llm.model", str(exc)) from None
+        if note:
+            log.warning("%s", note)
         engine = None
         if cfg.mode == "local" or (cfg.mode == "auto" and (
                 cfg.model or llm_model_path(self.config).is_file())):
@@ -252,8 +263,22 @@ class Daemon:
 
         node = self.node
         tools = node.get("tools")
+        intents = None
+        if self.config.intents.enabled:
+            from appliance.intents.component import Intents
+            from appliance.intents.language import available
+
+            if self.config.intents.language not in available():
+                from appliance.config import ConfigError
+
+                raise ConfigError(self.config.source, "intents.language",
+                                  f"found {self.config.intents.language!r}; sentences exist "
+                                  f"for: {', '.join(available())}")
+            intents = Intents(self.config.intents, tools.agent_tools,
+                              self.config.agent.tool_timeout_s)
+            self.add_component(intents)
         self.add_component(Agent(self.config.agent, tools.agent_tools,
-                                 lambda: node.get("llm_router")))
+                                 lambda: node.get("llm_router"), intents))
         self.add_routes(chat_api.setup)
 
     def _compose_voice(self) -> None:

@@ -167,8 +167,31 @@ def tts_voice_path(cfg: Config) -> Path:
 
 
 def llm_model_path(cfg: Config) -> Path:
-    return Path(cfg.llm.model) if cfg.llm.model else \
-        DEFAULT_MODELS["llm"].path(cfg.node.models_path)
+    """The GGUF the engine loads: ``llm.model``, or the packaged default. A remote
+    ``llm.model`` (hf://, https://) is its verified local copy once fetched, the default
+    until then (see :func:`llm_model_note`)."""
+    default = DEFAULT_MODELS["llm"].path(cfg.node.models_path)
+    if not cfg.llm.model:
+        return default
+    from appliance import remote_model
+
+    if remote_model.is_remote(cfg.llm.model):
+        local = remote_model.parse(cfg.llm.model).local_path(cfg.node.models_path)
+        return local if local.is_file() else default
+    return Path(cfg.llm.model)
+
+
+def llm_model_note(cfg: Config) -> str | None:
+    """Why the default model runs although llm.model names a remote one, or None."""
+    from appliance import remote_model
+
+    if not remote_model.is_remote(cfg.llm.model):
+        return None
+    model = remote_model.parse(cfg.llm.model)
+    if model.local_path(cfg.node.models_path).is_file():
+        return None
+    return (f"llm.model {model.source} is not fetched yet: using the packaged default "
+            f"{DEFAULT_MODELS['llm'].id} (run `hybrid-agent models fetch --role llm`)")
 
 
 def roles_for_tier(tier: str) -> tuple[str, ...]:

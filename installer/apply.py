@@ -299,6 +299,26 @@ def _models(plan: Plan, result: Result, say: Say) -> None:
         out = _run(cmd, "fetching the models", stream=True, timeout=PIP_TIMEOUT_S)
     if ": fetching" in out:
         result.changes.append("models fetched")
+    if "llm" in plan.roles and plan.paths.config.exists():
+        _remote_llm(plan, result, say)
+
+
+def _remote_llm(plan: Plan, result: Result, say: Say) -> None:
+    """A remote llm.model (hf://, https://) in the kept config: fetch it now; when the hub
+    cannot be reached the packaged default serves, and the install says so."""
+    exe = plan.paths.venv / "bin" / SERVICE
+    cmd = [str(exe), "models", "fetch", "--role", "llm", "--dir", str(plan.paths.models),
+           "--config", str(plan.paths.config)]
+    try:
+        out = _run(cmd, "fetching llm.model", stream=True, timeout=PIP_TIMEOUT_S)
+    except InstallError as exc:
+        result.notes.append(f"llm.model could not be fetched, so the packaged default model "
+                            f"serves until `hybrid-agent models fetch --role llm` succeeds: "
+                            f"{str(exc).splitlines()[-1]}")
+        say("models: llm.model not fetched; the packaged default model serves for now")
+        return
+    if "verified (" in out:
+        result.changes.append("llm.model fetched")
 
 
 def _bubblewrap(plan: Plan, result: Result, say: Say) -> None:

@@ -22,15 +22,15 @@ from appliance.agent.tools.python_runner import PythonRunner
 from appliance.agent.tools.registry import ToolRegistry
 from appliance.agent.tools.shell import Shell
 from appliance.agent.tools.timers import Timers
-from appliance.agent.tools.world_tools import WorldGet, WorldList, WorldSet
+from appliance.agent.tools.world_tools import WorldDelete, WorldGet, WorldList, WorldSet
 from appliance.config import Config
 from appliance.web.peer import PeerClient
 from appliance.world.model import WorldModel
 
 #: Every tool this code knows, by name.
 TOOL_CLASSES: dict[str, type[Tool]] = {cls.name: cls for cls in (
-    Calculator, Clock, Timers, WorldGet, WorldSet, WorldList, Shell, PythonRunner)}
-WORLD_TOOLS = ("world_get", "world_set", "world_list")
+    Calculator, Clock, Timers, WorldGet, WorldSet, WorldDelete, WorldList, Shell, PythonRunner)}
+WORLD_TOOLS = ("world_get", "world_set", "world_delete", "world_list")
 
 
 class ToolConfigError(Exception):
