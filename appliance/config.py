@@ -595,7 +595,9 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
     if origin is list:
         (item_t,) = typing.get_args(hint)
         if not isinstance(value, list):
-            hint = " (write [] for none)" if value is None or value is False else ""
+            said_none = value is None or value is False or (
+                isinstance(value, Yaml11Word) and value in YAML11_FALSE)
+            hint = " (write [] for none)" if said_none else ""
             raise ConfigError(source, path, f"expected a list{hint}, found {_kind(value)}")
         item_meta = {"choices": meta["item_choices"]} if "item_choices" in meta else {}
         return [_convert(item_t, v, item_meta, source, f"{path}[{i}]")
