@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import functools
 import os
+import re
 import socket
 import types
 import typing
@@ -88,10 +89,24 @@ class HttpConfig:
 
     host: str = _f("0.0.0.0", "Address to bind; 127.0.0.1 keeps the node off the LAN.")
     port: int = _f(DEFAULT_PORT, "TCP port.", min=1, max=65535)
-    max_body_bytes: int = _f(16 * 1024 * 1024, "Largest request body accepted.",
+    max_body_bytes: int = _f(16 * 1024 * 1024, "Largest request body any route accepts "
+                             "(audio uploads); every route has a limit of its own below it.",
                              min=1024, max=1024 * 1024 * 1024)
     shutdown_grace_s: float = _f(10.0, "How long in-flight requests may finish after SIGTERM.",
                                  min=0.0, max=600.0)
+    max_json_bytes: int = _f(1024 * 1024, "Largest body of a JSON control route (chat, TTS, "
+                             "peers); audio uploads and world values have their own limits.",
+                             min=1024, max=1024 * 1024 * 1024)
+    body_timeout_s: float = _f(60.0, "How long a request body may take to arrive (408 after).",
+                               min=0.1, max=3600.0)
+    idle_timeout_s: float = _f(15.0, "A connection that sends no complete request for this "
+                               "long (silent, or half-sent headers) is closed.",
+                               min=0.1, max=3600.0)
+    max_connections: int = _f(1024, "Open connections at most; more are answered 503 and "
+                              "closed (loopback keeps a reserve of its own).",
+                              min=8, max=1_000_000)
+    max_connections_per_client: int = _f(64, "Open connections from one LAN address at most.",
+                                         min=1, max=1_000_000)
 
 
 @dataclass(frozen=True)
@@ -358,7 +373,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(src, "", f"file is larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = yaml.load(raw.decode("utf-8"), Loader=_Loader)  # a SafeLoader subclass
     except UnicodeDecodeError:
         raise ConfigError(src, "", "file is not UTF-8 text") from None
     except yaml.YAMLError as exc:
@@ -475,6 +490,41 @@ def field_docs(cls: type = Config, prefix: str = "") -> list[tuple[str, str, Any
 
 # ---------------------------------------------------------------- internals
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+#: YAML 1.1's other words for true and false, taken where a key is a boolean.
+YAML11_TRUE = ("yes", "Yes", "YES", "on", "On", "ON")
+YAML11_FALSE = ("no", "No", "NO", "off", "Off", "OFF")
+
+
+_WORD11_TAG = "tag:hybrid-agent,2026:yaml11-bool-word"
+
+
+class Yaml11Word(str):
+    """A bare yes/no/on/off (unquoted): a word for a key that takes one, a boolean for a
+    boolean key. A quoted 'yes' is a plain str, a string everywhere."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2's booleans: only true/false are booleans, so ``llm.mode:
+    off`` is the word "off"; :func:`_scalar` still takes a bare yes/no/on/off for a boolean."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+_Loader.add_implicit_resolver(_WORD11_TAG, re.compile(
+    "^(?:" + "|".join(YAML11_TRUE + YAML11_FALSE) + ")$"), list("yYnNoO"))
+
+
+def _construct_word(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Yaml11Word:
+    return Yaml11Word(loader.construct_scalar(node))
+
+
+_Loader.add_constructor(_WORD11_TAG, _construct_word)
+
+
 
 def _kind(value: Any) -> str:
     if value is None:
@@ -545,7 +595,9 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
     if origin is list:
         (item_t,) = typing.get_args(hint)
         if not isinstance(value, list):
-            hint = " (write [] for none)" if value is None or value is False else ""
+            said_none = value is None or value is False or (
+                isinstance(value, Yaml11Word) and value in YAML11_FALSE)
+            hint = " (write [] for none)" if said_none else ""
             raise ConfigError(source, path, f"expected a list{hint}, found {_kind(value)}")
         item_meta = {"choices": meta["item_choices"]} if "item_choices" in meta else {}
         return [_convert(item_t, v, item_meta, source, f"{path}[{i}]")
@@ -563,7 +615,7 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
             if "key_choices" in meta and k not in meta["key_choices"]:
                 raise ConfigError(source, f"{path}.{k}", "unknown key; allowed here: "
                                   + ", ".join(meta["key_choices"]))
-            out[k] = _convert(val_t, v, value_meta, source, f"{path}.{k}")
+            out[str(k)] = _convert(val_t, v, value_meta, source, f"{path}.{k}")
         return out
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"unsupported config type at {path}")  # not used in the schema
@@ -571,6 +623,8 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
 
 
 def _scalar(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: str) -> Any:
+    if isinstance(value, Yaml11Word):
+        value = value in YAML11_TRUE if hint is bool else str(value)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(source, path, f"expected true or false, found {_kind(value)}")

@@ -80,6 +80,8 @@ def apply(plan: Plan, src: Path, say: Say = print) -> Result:
     # Starts and restarts are queued, not awaited: readiness must come from the new
     # invocation, not from the one (still active, or failed) before it.
     stale: dict[str, str] = {}
+    if plan.tools_unit:
+        systemctl("enable", f"{TOOLS_SERVICE}.socket")
     for service in services:
         systemctl("enable", f"{service}.service")
         if _unit_state(service) != "active":
@@ -105,7 +107,9 @@ def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
     for service, unit in ((TOOLS_SERVICE, paths.tools_unit), (SERVICE, paths.unit)):
         if unit.exists():
             systemctl("disable", "--now", f"{service}.service", check=False)
-    for p in (paths.unit, paths.tools_unit, paths.sysusers, paths.tmpfiles):
+    if paths.tools_socket.exists():
+        systemctl("disable", "--now", f"{TOOLS_SERVICE}.socket", check=False)
+    for p in (paths.unit, paths.tools_unit, paths.tools_socket, paths.sysusers, paths.tmpfiles):
         if p.exists():
             p.unlink()
             removed.append(str(p))
@@ -427,16 +431,17 @@ def _cluster_key(plan: Plan, result: Result, say: Say) -> None:
 
 def _units(plan: Plan, src: Path, result: Result, say: Say) -> bool:
     changed = False
-    wanted = [(SERVICE, plan.paths.unit, True),
-              (TOOLS_SERVICE, plan.paths.tools_unit, plan.tools_unit)]
-    for service, path, want in wanted:
+    wanted = [(f"{SERVICE}.service", plan.paths.unit, True),
+              (f"{TOOLS_SERVICE}.service", plan.paths.tools_unit, plan.tools_unit),
+              (f"{TOOLS_SERVICE}.socket", plan.paths.tools_socket, plan.tools_unit)]
+    for unit, path, want in wanted:
         if want:
-            text = (src / "units" / f"{service}.service").read_text()
+            text = (src / "units" / unit).read_text()
             if _write_if_changed(path, text, 0o644):
                 result.changes.append(f"installed {path}")
                 changed = True
         elif path.exists():  # the tier changed: this tier has no such unit
-            systemctl("disable", "--now", f"{service}.service", check=False)
+            systemctl("disable", "--now", unit, check=False)
             path.unlink()
             result.changes.append(f"removed {path}")
             changed = True

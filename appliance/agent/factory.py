@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 from appliance.agent.remote import RemoteToolProxy
 from appliance.agent.sandbox import Sandbox
@@ -75,9 +76,17 @@ def create_tools(config: Config, *, world: WorldModel | None,
     return agent, served
 
 
-def tools_server_config(cfg: Config) -> Config:
-    """The config of `hybrid-agent tools-server`: the tool server alone, on loopback."""
+#: The name of the cluster key among the credentials systemd hands the tools unit.
+KEY_CREDENTIAL = "cluster.key"
+
+
+def tools_server_config(cfg: Config, credentials: Path | None = None) -> Config:
+    """The config of `hybrid-agent tools-server`: the tool server alone, on loopback; the
+    cluster key from ``credentials`` (``$CREDENTIALS_DIRECTORY``) when systemd put it there."""
     r = dataclasses.replace
+    if credentials is not None and (credentials / KEY_CREDENTIAL).is_file():
+        cfg = r(cfg, security=r(cfg.security,
+                                cluster_key_file=str(credentials / KEY_CREDENTIAL)))
     return r(cfg,
              http=r(cfg.http, host="127.0.0.1", port=cfg.tools.server_port),
              discovery=r(cfg.discovery, enabled=False),

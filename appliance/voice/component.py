@@ -29,6 +29,7 @@ from appliance.config import Config
 from appliance.node import Component, Node
 from appliance.tasks import cancel_and_wait
 from appliance.voice import alsa
+from appliance.voice.admission import Admission
 from appliance.voice.audio import Audio, float_to_pcm16, is_silent, read_wav, to_pipeline
 from appliance.voice.earcon import chime
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
@@ -129,6 +130,8 @@ class VoiceComponent(Component):
         # VAD has its own thread so a 1 s transcription never delays barge-in detection.
         self._vad_pool = ThreadPoolExecutor(1, thread_name_prefix="voice-vad")
         self._pool = ThreadPoolExecutor(INFERENCE_THREADS, thread_name_prefix="voice")
+        # Client requests (HTTP, ...) get all threads but one: conversations keep one free.
+        self.admission = Admission(INFERENCE_THREADS - 1)
         self._llm_responder: LlmResponder | None = None
         self._mic_task: asyncio.Task[None] | None = None
         self.stats = {"transcriptions": 0, "syntheses": 0, "sessions": 0, "announcements": 0}
@@ -169,6 +172,7 @@ class VoiceComponent(Component):
             task.cancel()
         await cancel_and_wait([self._mic_task])
         self._mic_task = None
+        self.admission.close()  # before the pool goes: clients get 503, not a traceback
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._vad_pool.shutdown(wait=False, cancel_futures=True)
 
