@@ -26,6 +26,9 @@ WHEELHOUSE = CACHE / "wheelhouse"
 LLAMA_WHEELS = CACHE / "wheels"
 DEBOOTSTRAP_PACKAGES = ("systemd,systemd-sysv,dbus,python3,python3-venv,python3-pip,"
                         "ca-certificates,iproute2,curl,alsa-utils,procps,bubblewrap")
+# An emulated box to install the package on: what a Raspberry Pi OS Lite has, no venv tools.
+FOREIGN_PACKAGES = ("systemd,systemd-sysv,dbus,python3,ca-certificates,iproute2,curl,procps,"
+                    "bubblewrap")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BOOT_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
@@ -65,6 +68,26 @@ def ensure_rootfs(root: Path = ROOTFS) -> Path:
     tmp.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["debootstrap", "--variant=minbase", f"--include={DEBOOTSTRAP_PACKAGES}",
                     "bookworm", str(tmp), DEBIAN_MIRROR], check=True)
+    os.replace(tmp, root)
+    return root
+
+
+def ensure_foreign_rootfs(arch: str) -> Path:
+    """A cached Debian 12 root of another architecture (arm64), made once with mmdebstrap;
+    its programs run under qemu-user-static through binfmt_misc. No compiler in it."""
+    root = CACHE / f"rootfs-bookworm-{arch}"
+    if (root / "usr/lib/systemd/systemd").exists() and (root / "usr/bin/python3").exists():
+        return root
+    for tool in ("mmdebstrap", "qemu-aarch64-static"):
+        if not shutil.which(tool):
+            raise ContainerError(f"{tool} is missing: apt-get install mmdebstrap "
+                                 "qemu-user-static binfmt-support")
+    tmp = root.with_name(root.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mmdebstrap", f"--arch={arch}", "--variant=minbase",
+                    f"--include={FOREIGN_PACKAGES}", "bookworm", str(tmp), DEBIAN_MIRROR],
+                   check=True, stdin=subprocess.DEVNULL)
     os.replace(tmp, root)
     return root
 
@@ -133,7 +156,7 @@ class Container:
 
     # ------------------------------------------------------------ lifecycle
 
-    def boot(self, rootfs: Path = ROOTFS) -> None:
+    def boot(self, rootfs: Path = ROOTFS, timeout_s: float = BOOT_TIMEOUT_S) -> None:
         """Boot systemd in the container and wait until it says running or degraded."""
         if not shutil.which("systemd-nspawn"):
             raise ContainerError("systemd-nspawn is missing: apt-get install systemd-container")
@@ -145,7 +168,7 @@ class Container:
             cmd.append(f"--bind-ro={host}:{inside}")
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
                                       stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         state = ""
         while True:
             self._check_alive()
@@ -158,7 +181,7 @@ class Container:
                     return
             if time.monotonic() > deadline:
                 raise ContainerError(f"container systemd is {state!r} after "
-                                     f"{BOOT_TIMEOUT_S:.0f} s (PID 1: {self.pid or 'none'}): "
+                                     f"{timeout_s:.0f} s (PID 1: {self.pid or 'none'}): "
                                      f"{self.console()}")
             time.sleep(POLL_S)
 

@@ -24,6 +24,7 @@ from tests.e2e.service import USER_EDIT
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 DEBS_INSIDE = "/srv/debs"
+SERVICE = "hybrid-agent"
 PORT = 8700
 CONFIG = "/etc/hybrid-agent/config.yaml"
 DEFAULT_FILE = "/etc/default/hybrid-agent"
@@ -281,7 +282,7 @@ def test_remove_keeps_config_key_state_and_models(box: Container) -> None:
     r = box.sh(f"{APT} remove hybrid-agent", timeout=600)
     assert r.rc == 0, r.text[-3000:]
     for gone in ("/opt/hybrid-agent", "/lib/systemd/system/hybrid-agent.service",
-                 "/usr/bin/hybrid-agent"):
+                 f"/usr/bin/{SERVICE}"):
         assert not box.root_path(gone).exists(), f"{gone} left behind by remove"
     assert box.sh("systemctl is-active hybrid-agent").out.strip() != "active"
     for kept in (CONFIG, "/etc/hybrid-agent/cluster.key", "/var/lib/hybrid-agent/models/piper",
