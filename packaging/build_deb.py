@@ -90,24 +90,26 @@ def main(argv: list[str] | None = None) -> int:
 
 def build(arch: str, *, llm: bool) -> Path:
     """The directory holding the built .deb files and lintian.txt (cached by source)."""
-    key = source_key(REPO, arch, llm)
-    done = CACHE / "deb" / f"build-{arch}-{key}"
-    if (done / ".complete").exists():
-        say(f"{arch}: packages of this source already built in {done}")
-        return done
-    _check_tools(arch)
-    if llm and not list(LLAMA_WHEELS.glob("llama_cpp_python-*.whl")):
-        raise BuildError(f"no llama-cpp-python wheel in {LLAMA_WHEELS}: run `make llama-wheel` "
-                         "first (or pass --no-llm)")
-    started = time.monotonic()
-    root = ensure_root(arch)
-    wheels = ensure_wheels(arch, root, llm=llm)
-    for old in (CACHE / "deb").glob(f"build-{arch}-*"):
-        shutil.rmtree(old, ignore_errors=True)  # one build per architecture is kept
     with tempfile.TemporaryDirectory(prefix=f"hybrid-agent-deb-{arch}-", dir="/var/tmp") as tmp:
         stage = Path(tmp)
         src = stage / "hybrid-agent"
+        # One copy, taken now, is both what the key is made of and what is built: others
+        # may edit the tree during a long (emulated) build.
         stage_source(REPO, src)
+        key = source_key(src, arch, llm)
+        done = CACHE / "deb" / f"build-{arch}-{key}"
+        if (done / ".complete").exists():
+            say(f"{arch}: packages of this source already built in {done}")
+            return done
+        _check_tools(arch)
+        if llm and not list(LLAMA_WHEELS.glob("llama_cpp_python-*.whl")):
+            raise BuildError(f"no llama-cpp-python wheel in {LLAMA_WHEELS}: run `make "
+                             "llama-wheel` first (or pass --no-llm)")
+        started = time.monotonic()
+        root = ensure_root(arch)
+        wheels = ensure_wheels(arch, root, src, llm=llm)
+        for old in (CACHE / "deb").glob(f"build-{arch}-*"):
+            shutil.rmtree(old, ignore_errors=True)  # one build per architecture is kept
         say(f"{arch}: dpkg-buildpackage in a clean {SUITE} root, network off"
             + ("" if arch == host_arch() else " (emulated: slow)"))
         profiles = [] if llm else [f"--build-profiles={NOLLM_PROFILE}"]
@@ -153,9 +155,10 @@ def ensure_root(arch: str) -> Path:
     return root
 
 
-def ensure_wheels(arch: str, root: Path, *, llm: bool) -> Path:
-    """Every wheel hybrid-agent[voice(,llm)] needs on ``arch``, made in its root (cached)."""
-    digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()[:16]
+def ensure_wheels(arch: str, root: Path, src: Path, *, llm: bool) -> Path:
+    """Every wheel hybrid-agent[voice(,llm)] of the tree ``src`` needs on ``arch``, made in its
+    root (cached by pyproject.toml)."""
+    digest = hashlib.sha256((src / "pyproject.toml").read_bytes()).hexdigest()[:16]
     extras = "voice,llm" if llm else "voice"
     wheels = CACHE / "deb" / f"wheels-{arch}-{extras.replace(',', '-')}-{digest}"
     if (wheels / ".complete").exists():
@@ -167,16 +170,14 @@ def ensure_wheels(arch: str, root: Path, *, llm: bool) -> Path:
     tmp.mkdir(parents=True)
     say(f"{arch}: fetching the wheels of hybrid-agent[{extras}] in the build root (once per "
         "pyproject.toml)")
-    with tempfile.TemporaryDirectory(prefix=f"hybrid-agent-wheels-{arch}-",
-                                     dir="/var/tmp") as stage:
-        stage_source(REPO, Path(stage) / "hybrid-agent")
-        binds = {LLAMA_WHEELS: "/srv/llama"} if llm else {}
-        links = "--find-links /srv/llama" if llm else ""
-        in_root(root, Path(stage), ["sh", "-c", (
-            "python3 -m venv /tmp/pip && /tmp/pip/bin/pip --disable-pip-version-check "
-            f"--no-input wheel --use-pep517 --progress-bar off --wheel-dir /srv/out {links} "
-            f"'/build/hybrid-agent[{extras}]' 'setuptools>=68' wheel")],
-            binds_ro=binds, binds={tmp: "/srv/out"}, network=True)
+    binds = {LLAMA_WHEELS: "/srv/llama"} if llm else {}
+    links = "--find-links /srv/llama" if llm else ""
+    # The stage's copy of the tree, as the package build sees it.
+    in_root(root, src.parent, ["sh", "-c", (
+        "python3 -m venv /tmp/pip && /tmp/pip/bin/pip --disable-pip-version-check "
+        f"--no-input wheel --use-pep517 --progress-bar off --wheel-dir /srv/out {links} "
+        f"'/build/hybrid-agent[{extras}]' 'setuptools>=68' wheel")],
+        binds_ro=binds, binds={tmp: "/srv/out"}, network=True)
     # The project's own wheel is built from the tree at each package build.
     for own in tmp.glob("hybrid_agent-*.whl"):
         own.unlink()
