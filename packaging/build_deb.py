@@ -25,6 +25,7 @@ same tree takes seconds. Uses the standard library only.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import shutil
@@ -89,7 +90,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build(arch: str, *, llm: bool) -> Path:
-    """The directory holding the built .deb files and lintian.txt (cached by source)."""
+    """The directory holding the built .deb files and lintian.txt (cached by source). One
+    build per architecture at a time on a machine: a second caller waits, then reuses it."""
+    (CACHE / "deb").mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "deb" / f".lock-{arch}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(arch, llm=llm)
+
+
+def _build_locked(arch: str, *, llm: bool) -> Path:
     with tempfile.TemporaryDirectory(prefix=f"hybrid-agent-deb-{arch}-", dir="/var/tmp") as tmp:
         stage = Path(tmp)
         src = stage / "hybrid-agent"

@@ -10,6 +10,7 @@ wheelhouse handed in read-only.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -76,6 +77,13 @@ def ensure_foreign_rootfs(arch: str) -> Path:
     """A cached Debian 12 root of another architecture (arm64), made once with mmdebstrap;
     its programs run under qemu-user-static through binfmt_misc. No compiler in it."""
     root = CACHE / f"rootfs-bookworm-{arch}"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f".lock-rootfs-{arch}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a background preparation may be making it
+        return _make_foreign_rootfs(root, arch)
+
+
+def _make_foreign_rootfs(root: Path, arch: str) -> Path:
     if (root / "usr/lib/systemd/systemd").exists() and (root / "usr/bin/python3").exists():
         return root
     for tool in ("mmdebstrap", "qemu-aarch64-static"):

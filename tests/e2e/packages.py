@@ -9,6 +9,7 @@ same tree, reuses them.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -32,7 +33,11 @@ def build_deb() -> ModuleType:
 
 
 def built(arch: str, *, llm: bool) -> Path:
-    """The directory with the built .deb files of ``arch`` (and lintian.txt)."""
+    """The directory with the built .deb files of ``arch`` (and lintian.txt); with
+    HYBRID_AGENT_TEST_DEBS_<ARCH>=DIR, the packages in DIR instead (a release to check)."""
+    given = os.environ.get(f"HYBRID_AGENT_TEST_DEBS_{arch.upper()}")
+    if given:
+        return Path(given)
     return build_deb().build(arch, llm=llm)
 
 
@@ -70,3 +75,18 @@ def with_version(deb_file: Path, version: str, dest: Path) -> Path:
 def copy_debs(directory: Path, dest: Path) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     return [Path(shutil.copy2(d, dest / d.name)) for d in sorted(directory.glob("*.deb"))]
+
+
+def prepare(arch: str) -> None:
+    """The emulated root and the packages of ``arch``: what the arm64 tests need, made ahead
+    (tests/e2e/conftest.py starts this in the background when those tests are collected)."""
+    from tests.e2e.container import ensure_foreign_rootfs
+
+    ensure_foreign_rootfs(arch)
+    built(arch, llm=False)
+
+
+if __name__ == "__main__":
+    import sys
+
+    prepare(sys.argv[1])

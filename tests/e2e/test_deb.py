@@ -132,14 +132,13 @@ def test_the_packages_split_the_venv_and_ship_the_units(debs: Path) -> None:
 # ---------------------------------------------------------------- install
 
 
-def test_apt_get_install_on_a_fresh_box_is_active_and_ready(box: Container,
+def test_apt_get_install_on_a_fresh_box_is_active_and_ready(box: Container, debs: Path,
                                                             before: set[str]) -> None:
     assert before  # the snapshot is taken before anything is installed
     for compiler in ("cc", "gcc", "c++", "g++"):
         assert box.sh(f"command -v {compiler}").rc != 0, f"{compiler} is in the box"
     t0 = time.monotonic()
-    out = install(box, packages.deb(Path(DEBS_INSIDE), "hybrid-agent").name,
-                  env=WITH_WHEELHOUSE)
+    out = install(box, packages.deb(debs, "hybrid-agent").name, env=WITH_WHEELHOUSE)
     TIMINGS["apt_install_edge_s"] = round(time.monotonic() - t0, 1)
     assert "hybrid-agent: tier edge:" in out, out[-3000:]
     for model in ("whisper-base", "en_US-joe-medium"):
@@ -222,10 +221,10 @@ def test_a_unit_hiding_proc_cpuinfo_is_caught(box: Container) -> None:
 # ---------------------------------------------------------------- hybrid-agent-llm
 
 
-def test_hybrid_agent_llm_makes_a_mid_box_with_its_tools(box: Container) -> None:
+def test_hybrid_agent_llm_makes_a_mid_box_with_its_tools(box: Container, debs: Path) -> None:
     invocation = show(box, "InvocationID")
     t0 = time.monotonic()
-    out = install(box, packages.deb(Path(DEBS_INSIDE), "hybrid-agent-llm").name,
+    out = install(box, packages.deb(debs, "hybrid-agent-llm").name,
                   env=f"{WITH_WHEELHOUSE} HYBRID_AGENT_TIER=mid")
     TIMINGS["apt_install_llm_s"] = round(time.monotonic() - t0, 1)
     assert "hybrid-agent: tier mid: asked for" in out, out[-3000:]
@@ -253,15 +252,14 @@ def test_removing_hybrid_agent_llm_makes_it_an_edge_again(box: Container) -> Non
 # ---------------------------------------------------------------- upgrade, remove, purge
 
 
-def test_an_upgrade_keeps_the_users_edits_and_restarts_the_service(box: Container,
+def test_an_upgrade_keeps_the_users_edits_and_restarts_the_service(box: Container, debs: Path,
                                                                    tmp_path: Path) -> None:
     cfg, default = box.root_path(CONFIG), box.root_path(DEFAULT_FILE)
     edited = cfg.read_text().replace(*USER_EDIT)
     assert edited != cfg.read_text()
     cfg.write_text(edited)
     default.write_text(default.read_text() + "OMP_NUM_THREADS=2\n")
-    newer = packages.with_version(packages.deb(box.root_path(DEBS_INSIDE), "hybrid-agent"),
-                                  "0.1.0-2", tmp_path)
+    newer = packages.with_version(packages.deb(debs, "hybrid-agent"), "0.1.0-2", tmp_path)
     newer_inside = f"/srv/{newer.name}"
     box.root_path(newer_inside).write_bytes(newer.read_bytes())
     pid, invocation = show(box, "MainPID"), show(box, "InvocationID")
