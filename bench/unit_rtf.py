@@ -55,6 +55,8 @@ def main() -> int:
                     binds_ro={str(debs): "/srv/debs", str(wheelhouse): WHEELHOUSE_INSIDE})
     try:
         box.boot(root, timeout_s=300)
+        if args.arch == "arm64":
+            packages.give_arm_cpuinfo(box)  # what qemu 7.2 lacks (see there)
         deb = packages.deb(debs, "hybrid-agent").name
         run(box, f"HYBRID_AGENT_WHEELHOUSE={WHEELHOUSE_INSIDE} DEBIAN_FRONTEND=noninteractive "
                  f"apt-get -y install /srv/debs/{deb}", READY_TIMEOUT_S)

@@ -147,7 +147,10 @@ def uninstall_package(purge: bool, say: Say = print) -> None:
     """apt-get remove (or purge) the packages: remove keeps config, state and models."""
     from installer import detect
 
-    installed = [p for p in (detect.LLM_PACKAGE, detect.PACKAGE) if detect.dpkg_version(p)]
+    # A purge also takes packages already removed (their state, e.g. the tools unit's
+    # enablement, stays until purged).
+    installed = [p for p in (detect.LLM_PACKAGE, detect.PACKAGE)
+                 if detect.dpkg_version(p) or (purge and detect.dpkg_has_config(p))]
     _run([*APT_GET, "purge" if purge else "remove", *installed], "apt-get remove",
          stream=True, timeout=APT_TIMEOUT_S,
          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})

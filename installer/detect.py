@@ -102,14 +102,27 @@ def dpkg_architecture() -> str:
 
 def dpkg_version(package: str) -> str:
     """The installed version of ``package`` ("" when dpkg has not installed it)."""
+    status, version = _dpkg_status(package)
+    return version if status.startswith("ii") else ""
+
+
+def dpkg_has_config(package: str) -> bool:
+    """Whether ``package`` was removed but not purged (dpkg status rc)."""
+    return _dpkg_status(package)[0].startswith("rc")
+
+
+def _dpkg_status(package: str) -> tuple[str, str]:
+    """(dpkg's status abbreviation, version) of ``package``; ("", "") when unknown."""
     try:
-        proc = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev} ${Version}", package],
-                              capture_output=True, text=True, timeout=SYSTEMCTL_TIMEOUT_S,
-                              check=False)
+        proc = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}|${Version}",
+                               package], capture_output=True, text=True,
+                              timeout=SYSTEMCTL_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired):
-        return ""
-    status, _, version = proc.stdout.partition(" ")
-    return version.strip() if proc.returncode == 0 and status.startswith("ii") else ""
+        return "", ""
+    if proc.returncode != 0:
+        return "", ""
+    status, _, version = proc.stdout.partition("|")
+    return status, version.strip()
 
 
 def find_debs(dirs: tuple[Path, ...], arch: str) -> dict[str, Path]:

@@ -10,6 +10,7 @@ wheelhouse handed in read-only.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -161,6 +162,7 @@ class Container:
         self._log = open(self._tmp / "console.log", "wb")
         self._proc: subprocess.Popen[bytes] | None = None
         self.pid = 0
+        self._pid_start = ""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -182,6 +184,7 @@ class Container:
             self._check_alive()
             # nspawn forks helpers before the container's init: wait for systemd itself.
             self.pid = _child_of(self._proc.pid, comm="systemd")
+            self._pid_start = _start_time(self.pid) if self.pid else ""
             if self.pid:
                 run = self.sh("systemctl is-system-running")
                 state = run.out.strip() or run.err.strip()
@@ -203,6 +206,11 @@ class Container:
             except subprocess.TimeoutExpired:
                 os.killpg(self._proc.pid, signal.SIGKILL)
                 self._proc.wait(STOP_TIMEOUT_S)
+        # An emulated (qemu-user) systemd may not power off in time, and outlives a killed
+        # nspawn: killing the container's PID 1 ends its whole PID namespace.
+        if self.pid and _start_time(self.pid) == self._pid_start:  # not a reused pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
         self._log.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -237,6 +245,15 @@ class Container:
         if self._proc.poll() is not None:
             raise ContainerError(f"systemd-nspawn exited {self._proc.returncode}: "
                                  f"{self.console()}")
+
+
+def _start_time(pid: int) -> str:
+    """When ``pid`` started (clock ticks since boot), "" when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def _child_of(ppid: int, comm: str) -> int:

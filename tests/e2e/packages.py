@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
+from tests.e2e.container import Container
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD_DEB = REPO / "packaging" / "build_deb.py"
 DPKG_DEB_TIMEOUT_S = 900
@@ -90,3 +92,27 @@ if __name__ == "__main__":
     import sys
 
     prepare(sys.argv[1])
+
+
+# STAND-IN for an ARM /proc/cpuinfo under emulation. qemu-user 7.2 (Debian 12) passes the
+# host's x86 /proc/cpuinfo through to arm64 programs, and onnxruntime's cpuinfo library
+# crashes (SIGSEGV) parsing it; on a real arm64 box, and under qemu 8.2 and newer, the
+# file describes the ARM CPU. This is a Raspberry Pi 4's (Cortex-A72), for the host's two
+# CPUs, bound over /proc/cpuinfo in the emulated box and (by a drop-in) in the service.
+EMULATED_CPUINFO = Path(__file__).with_name("cortex-a72.cpuinfo")
+CPUINFO_INSIDE = "/usr/local/share/hybrid-agent-test/cpuinfo"
+CPUINFO_DROPIN = "/etc/systemd/system/hybrid-agent.service.d/emulated-cpuinfo.conf"
+
+
+def give_arm_cpuinfo(box: Container) -> None:
+    """Put the stand-in ARM /proc/cpuinfo in an emulated box and in its hybrid-agent unit
+    (whose ProtectProc= mounts a /proc of its own)."""
+    target = box.root_path(CPUINFO_INSIDE)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(EMULATED_CPUINFO.read_text())
+    dropin = box.root_path(CPUINFO_DROPIN)
+    dropin.parent.mkdir(parents=True, exist_ok=True)
+    dropin.write_text(f"# emulation only: tests/e2e/packages.py\n[Service]\n"
+                      f"BindReadOnlyPaths={CPUINFO_INSIDE}:/proc/cpuinfo\n")
+    box.sh(f"mount --bind {CPUINFO_INSIDE} /proc/cpuinfo && systemctl daemon-reload",
+           check=True)

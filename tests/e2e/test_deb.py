@@ -273,7 +273,9 @@ def test_an_upgrade_keeps_the_users_edits_and_restarts_the_service(box: Containe
     assert not box.root_path(f"{CONFIG}.new").exists()  # the defaults did not change
     assert default.read_text().endswith("OMP_NUM_THREADS=2\n")
     assert box.sh("dpkg-query -W -f='${Version}' hybrid-agent").out == "0.1.0-2"
-    dpkg_verify_clean(box, "hybrid-agent")
+    # Every file as packaged, but the conffile the user edited (kept, and so flagged).
+    verify = box.sh("dpkg -V hybrid-agent")
+    assert verify.out.splitlines() == [f"??5?????? c {DEFAULT_FILE}"], verify.text
 
 
 def test_remove_keeps_config_key_state_and_models(box: Container) -> None:
@@ -292,7 +294,9 @@ def test_remove_keeps_config_key_state_and_models(box: Container) -> None:
 
 
 def test_purge_leaves_no_file_directory_unit_or_user(box: Container, before: set[str]) -> None:
-    r = box.sh(f"{APT} purge hybrid-agent", timeout=600)
+    # hybrid-agent-llm was removed above, not purged: its state (the tools unit's
+    # enablement) goes with its own purge, as for any Debian package.
+    r = box.sh(f"{APT} purge hybrid-agent hybrid-agent-llm", timeout=600)
     assert r.rc == 0, r.text[-3000:]
     assert box.sh("getent passwd hybrid-agent").rc != 0
     assert box.sh("getent group hybrid-agent").rc != 0
@@ -300,7 +304,7 @@ def test_purge_leaves_no_file_directory_unit_or_user(box: Container, before: set
     assert units.strip() == "", units
     left = sorted(p for p in _tree(box) - before if not p.startswith(BOOKKEEPING))
     assert not left, f"left behind by the purge: {left[:40]}"
-    assert box.sh("dpkg-query -W hybrid-agent").rc != 0
+    assert _installed_version(box) == ""
 
 
 # ---------------------------------------------------------------- install.sh
@@ -326,7 +330,7 @@ def test_install_sh_installs_the_package_when_there_is_one(box: Container) -> No
     assert r.rc == 1 and "is installed as a Debian package" in r.err, r.text[-2000:]
     r = box.sh(f"{SRC_INSIDE}/install.sh --uninstall --purge", timeout=600)
     assert r.rc == 0, r.text[-3000:]
-    assert box.sh("dpkg-query -W hybrid-agent").rc != 0
+    assert _installed_version(box) == ""
     assert not box.root_path("/etc/hybrid-agent").exists()
     print(f"\ndeb e2e timings: {TIMINGS}")
 
@@ -347,6 +351,11 @@ def _tree(box: Container) -> set[str]:
     r = box.sh("find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run "
                "-o -path /tmp -o -path /var/tmp -o -path /srv \\) -prune -o -print", timeout=300)
     return set(r.out.splitlines())
+
+
+def _installed_version(box: Container) -> str:
+    """The version dpkg has of hybrid-agent ("" once purged: dpkg may still know the name)."""
+    return box.sh("dpkg-query -W -f='${Version}' hybrid-agent").out.strip()
 
 
 def _journal_since_start(box: Container) -> str:
