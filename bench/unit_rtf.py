@@ -50,7 +50,14 @@ def main() -> int:
     args = p.parse_args()
     debs = packages.built(args.arch, llm=False if args.arch == "arm64" else True)
     root = ensure_rootfs() if args.arch == "amd64" else ensure_foreign_rootfs(args.arch)
-    wheelhouse = ensure_wheelhouse(REPO, sys.executable)
+    # pip's progress goes to stderr: stdout carries only the JSON.
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        wheelhouse = ensure_wheelhouse(REPO, sys.executable)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
     box = Container(f"ha-bench-rtf-{args.arch}",
                     binds_ro={str(debs): "/srv/debs", str(wheelhouse): WHEELHOUSE_INSIDE})
     try:
