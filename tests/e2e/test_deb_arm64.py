@@ -25,16 +25,16 @@ from tests.e2e import packages
 from tests.e2e.conftest import MODELS_INSIDE, WHEELHOUSE_INSIDE, wait_until
 from tests.e2e.container import Container, ensure_foreign_rootfs
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(5400)]
 
 ARCH = "arm64"
 DEBS_INSIDE = "/srv/debs"
 PORT = 8700
 BOOT_TIMEOUT_S = 300
 READY_TIMEOUT_S = 900
-REQUEST_TIMEOUT_S = 600
+REQUEST_TIMEOUT_S = 1200
 AARCH64 = 183  # ELF e_machine
-SPOKEN = "Hello from the kitchen. Please turn on the light."
+SPOKEN = "Turn on the kitchen light."
 HEARD = ("kitchen", "light")
 CPU_WARNINGS = ("Error in cpuinfo", "cpuinfo_initialize failed", "Unknown CPU vendor",
                 "Failed to initialize PyTorch cpuinfo")
@@ -133,7 +133,7 @@ def test_tts_and_stt_answer_correctly(box: Container) -> None:
     audio_s = (len(wav) - 44) / 2 / rate
     TIMINGS["tts_audio_s"] = round(audio_s, 2)
     TIMINGS["tts_rtf"] = round(TIMINGS["tts_s"] / audio_s, 2)
-    assert rate == 22050 and 1.5 < audio_s < 10, (rate, audio_s)
+    assert rate == 22050 and 1.0 < audio_s < 6, (rate, audio_s)
     t0 = time.monotonic()
     r = box.sh("curl -fsS -H 'Content-Type: audio/wav' --data-binary @/tmp/said.wav "
                f"http://127.0.0.1:{PORT}/api/stt", timeout=REQUEST_TIMEOUT_S)
