@@ -98,6 +98,7 @@ class Daemon:
         self._compose_security()
         self._compose_world()
         self._compose_llm()
+        self._compose_rpc_worker()
         self._compose_tools()
         self._compose_agent()
         self._compose_voice()
@@ -152,7 +153,8 @@ class Daemon:
                 cfg.model or llm_model_path(self.config).is_file())):
             from appliance.llm.engine import Engine, EngineSettings
 
-            engine = Engine(EngineSettings.from_config(self.config))
+            settings = EngineSettings.from_config(self.config)
+            engine = self._split_engine(settings) if cfg.rpc_workers else Engine(settings)
             self.add_component(engine)
         try:
             static = llm_router.static_peers(list(cfg.endpoints))
@@ -179,6 +181,26 @@ class Daemon:
 
         self.add_component(llm_router.Router(cfg, engine, peers, peer.signer_for(node),
                                              mark_down))
+
+    def _split_engine(self, settings: Any) -> Any:
+        """The model over this box and rpc workers (RPC issue)."""
+        from appliance.config import ConfigError
+        from appliance.llm.rpc.split import SplitConfigError, SplitEngine
+
+        try:
+            return SplitEngine(settings, self.config, self.node)
+        except SplitConfigError as exc:
+            raise ConfigError(self.config.source, "llm.rpc_workers", str(exc)) from None
+
+    def _compose_rpc_worker(self) -> None:
+        """Lend this box's memory to a core's split model: llm.rpc_serve (RPC issue)."""
+        if not self.config.llm.rpc_serve:
+            return
+        from appliance.llm.engine.settings import physical_cores
+        from appliance.llm.rpc.worker import RpcWorker
+
+        threads = self.config.llm.rpc_threads or physical_cores()
+        self.add_component(RpcWorker(self.config, self.node, threads))
 
     def _compose_tools(self) -> None:
         """Tools and the tool server (agent issue)."""

@@ -119,11 +119,15 @@ def detect(
 
 def available_memory(root: Path | str = "/") -> int:
     """Bytes this process could still take: the kernel's MemAvailable, and no more than
-    what is left under the tightest cgroup memory limit (v2) on the way up."""
+    what is left under the tightest cgroup memory limit (v2) on the way up.
+
+    Under the unit's ProcSubset=pid /proc/meminfo is hidden: then the free pages
+    (sysconf), which leave out the page cache the kernel would give back.
+    """
     root = Path(root)
     avail = _meminfo_field(root, "MemAvailable:")
     if avail is None:
-        avail = _meminfo_total(root)
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     v2, _v1 = _cgroup_dir(root)
     if v2 is not None:
         for d in _walk_up(v2, root / "sys/fs/cgroup"):

@@ -18,7 +18,7 @@ def test_rpc_workers_takes_the_word_auto_or_a_list_of_names():
     cfg = config.build({"llm": {"rpc_workers": ["box-a", "box-b"], "tensor_split": [2, 1, 1]}})
     assert cfg.llm.rpc_workers == ["box-a", "box-b"] and cfg.llm.tensor_split == [2.0, 1.0, 1.0]
     assert config.build({}).llm.rpc_workers == []  # off unless asked for
-    with pytest.raises(ConfigError, match="llm.rpc_workers: expected a list"):
+    with pytest.raises(ConfigError, match=r"llm\.rpc_workers: expected a list"):
         config.build({"llm": {"rpc_workers": "box-a"}})
 
 

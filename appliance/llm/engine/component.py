@@ -104,6 +104,7 @@ class Engine(Component):
                 "slots": self.settings.slots, "queue": self.settings.queue,
                 "active": sched.active if sched else 0, "admitted": self._admitted,
                 "embeddings": bool(model and model.embed_ctx is not None),
+                **({"placement": model.placement} if model and model.placement else {}),
                 **self.stats.snapshot()}
 
     def status_fragment(self) -> str:

@@ -25,6 +25,7 @@ import datetime
 import hashlib
 import os
 import ssl
+import tempfile
 from typing import Any, Protocol
 
 IDENTITY_LABEL = b"hybrid-agent/rpc-link/identity/v1"
@@ -99,15 +100,28 @@ class ClusterKeyTrust:
         ctx.check_hostname = False  # the peer is pinned by its certificate, not a name
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cadata=self._cert_pem.decode())
-        # load_cert_chain reads files only: an anonymous memory file, never on disk.
-        fd = os.memfd_create("rpc-link-identity", os.MFD_CLOEXEC)
-        try:
-            os.write(fd, self._key_pem + self._cert_pem)
-            ctx.load_cert_chain(f"/proc/self/fd/{fd}")
-        finally:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        _load_identity(ctx, self._key_pem + self._cert_pem)
         return ctx
+
+
+def _load_identity(ctx: ssl.SSLContext, pem: bytes) -> None:
+    """load_cert_chain reads files only: an anonymous memory file where the system call
+    filter allows one, else a private temporary file, removed at once."""
+    try:
+        fd = os.memfd_create("rpc-link-identity", os.MFD_CLOEXEC)
+    except OSError:
+        with tempfile.TemporaryDirectory(prefix="rpc-link-") as tmp:
+            path = os.path.join(tmp, "identity.pem")
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
+                fh.write(pem)
+            ctx.load_cert_chain(path)
+        return
+    try:
+        os.write(fd, pem)
+        ctx.load_cert_chain(f"/proc/self/fd/{fd}")
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def identity(cluster_key: bytes) -> tuple[bytes, bytes]:

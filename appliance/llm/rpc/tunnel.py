@@ -47,7 +47,8 @@ KEEPALIVE_INTERVAL_S = 10
 KEEPALIVE_COUNT = 3
 TCP_ESTABLISHED = "01"
 TCP_LISTEN = "0A"
-PROC_NET_TCP = "/proc/net/tcp"
+# Under /proc/self: the unit's ProcSubset=pid hides /proc/net, not a process's own view.
+PROC_NET_TCP = "/proc/self/net/tcp"
 
 
 class LinkError(Exception):
