@@ -12,10 +12,14 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import httpx
+import openai
 import pytest
 
 from appliance.llm.rpc.link import ClusterKeyTrust
+from appliance.llm.rpc.tunnel import LinkError, open_link
 from appliance.security.keys import generate_key
+from appliance.security.signing import Signer
 from tests.lan import clients
 from tests.lan.netlab import Lan, LanNode
 from tests.lan.waiting import wait_for
@@ -31,15 +35,6 @@ RPC_PORT = 8702
 HELLO = b"\x0e" + struct.pack("<Q", 24) + bytes(24)
 HELLO_REPLY = struct.pack("<Q", 28)
 
-CHAT = """
-import json, sys
-from openai import OpenAI
-client = OpenAI(base_url=f"http://127.0.0.1:{sys.argv[1]}/v1", api_key="unused", max_retries=0)
-r = client.chat.completions.create(
-    model="default", max_tokens=24, temperature=0,
-    messages=[{"role": "user", "content": "Name three colours of the rainbow."}])
-print(json.dumps({"served_by": r.system_fingerprint, "content": r.choices[0].message.content}))
-"""
 
 # A stranger on the LAN: raw TCP speaking ggml RPC, then TLS without the cluster key.
 STRANGER = """
@@ -65,8 +60,22 @@ print(json.dumps(out))
 """
 
 
-async def _chat(lan: Lan, member: str, node: LanNode) -> dict[str, Any]:
-    return await clients.run_in(lan, member, CHAT, str(node.proc.port))
+async def _chat(node: LanNode, key_file: Path) -> dict[str, Any]:
+    """A chat at temperature 0 from the LAN, with the real openai client (signed requests)."""
+    signer = Signer(key_file.read_bytes())
+
+    async def sign(request: httpx.Request) -> None:
+        request.headers.update(signer.sign_headers(request.method, request.url.raw_path.decode(),
+                                                   request.content))
+
+    async with httpx.AsyncClient(event_hooks={"request": [sign]},
+                                 timeout=clients.CHAT_TIMEOUT_S) as http:
+        client = openai.AsyncOpenAI(base_url=node.url + "/v1", api_key="unused",
+                                    max_retries=0, http_client=http)
+        r = await client.chat.completions.create(
+            model="default", max_tokens=16, temperature=0,
+            messages=[{"role": "user", "content": "Name three colours of the rainbow."}])
+    return {"served_by": r.system_fingerprint, "content": r.choices[0].message.content}
 
 
 async def _llm(node: LanNode) -> dict[str, Any]:
@@ -121,11 +130,13 @@ async def test_a_model_split_over_two_boxes_answers_as_unsplit_and_survives_its_
                          "core-a to serve the model split with mid-b")
     places = {p["where"]: p for p in llm["placement"]["places"]}
     assert places["local"]["count"] > 0 and places["mid-b"]["count"] > 0
-    assert places["mid-b"]["output"] and places["mid-b"]["model_mib"] > 0
+    assert places["mid-b"]["model_mib"] > 0
+    # The output head stays on the core: logits never cross the link.
+    assert places["local"]["output"] and not places["mid-b"]["output"]
     assert places["local"]["count"] + places["mid-b"]["count"] == llm["placement"]["n_layer"]
     assert "llm" in llm["roles"] and "split: layers" in llm["line"]
     await wait_for(lambda: _notified(core, "split: layers"), 10, "STATUS= to say split")
-    split = await _chat(lan, "a", core)
+    split = await _chat(core, cluster_key)
     assert split["content"]
     _, wstatus = await worker.get_json("/api/status")
     rpc = wstatus["components"]["rpc_worker"]
@@ -141,8 +152,6 @@ async def test_a_model_split_over_two_boxes_answers_as_unsplit_and_survives_its_
     seen = await clients.run_in(lan, "c", STRANGER, lan.addr("b"), str(RPC_PORT), HELLO.hex())
     assert not _rpc_reply(seen["raw"]) and not _rpc_reply(seen["tls"]), seen
     other = ClusterKeyTrust(generate_key())
-    from appliance.llm.rpc.tunnel import LinkError, open_link
-
     with pytest.raises(LinkError):  # from the test's own port on the LAN, another cluster
         await open_link(other.client_context(), other, lan.addr("b"), RPC_PORT, "session")
     _, after = await worker.get_json("/api/status")
@@ -161,7 +170,7 @@ async def test_a_model_split_over_two_boxes_answers_as_unsplit_and_survives_its_
     _, wstatus = await worker.get_json("/api/status")
     assert wstatus["components"]["rpc_worker"]["restarts"] == 1
     assert wstatus["components"]["rpc_worker"]["pid"] != pid
-    assert (await _chat(lan, "a", core))["content"] == split["content"]
+    assert (await _chat(core, cluster_key))["content"] == split["content"]
 
     # 4. The worker box dies: the core reloads on its own (it fits) and says why.
     seen = len(core.proc.notify.lines())
@@ -170,7 +179,7 @@ async def test_a_model_split_over_two_boxes_answers_as_unsplit_and_survives_its_
     assert "mid-b" in alone["problem"] and "llm" in alone["roles"]
     await wait_for(lambda: _notified(core, "on this box alone (lost mid-b", seen), 10,
                    "STATUS= to say the model runs alone since mid-b was lost")
-    unsplit = await _chat(lan, "a", core)
+    unsplit = await _chat(core, cluster_key)
     assert unsplit["content"] == split["content"]  # temperature 0: the same text, unsplit
 
     # 5. The worker comes back (same box, same identity): the split is picked up again.
@@ -180,7 +189,7 @@ async def test_a_model_split_over_two_boxes_answers_as_unsplit_and_survives_its_
         await again.start()
         await wait_for(lambda: _split_over(core, "mid-b"), SPLIT_WAIT_S,
                        "core-a to split with mid-b again after it restarted")
-        assert (await _chat(lan, "a", core))["content"] == split["content"]
+        assert (await _chat(core, cluster_key))["content"] == split["content"]
     finally:
         await again.stop()
 
@@ -249,7 +258,8 @@ async def test_without_fallback_a_lost_worker_stops_the_model_and_the_edge_fails
         await wait_for(lambda: _llm_peers(edge, {"core-d"}), 30,
                        "the edge to select only core-d for llm")
         for _ in range(2):
-            assert (await _chat(lan, "c", edge))["served_by"] == "core-d"
+            # On the edge's own loopback, as its user would ask (it serves no one else).
+            assert (await clients.chat(lan, "c", edge.proc.port))["served_by"] == "core-d"
     finally:
         for n in made:
             await n.close()

@@ -14,6 +14,8 @@ load_tensors: layer   1 assigned to device CPU, is_swa = 0
 load_tensors: layer   2 assigned to device RPC0, is_swa = 0
 load_tensors: layer   3 assigned to device RPC0, is_swa = 0
 load_tensors: layer   4 assigned to device RPC1, is_swa = 0
+tensor token_embd.weight (28 MiB q8_0) buffer type overridden to CPU
+tensor output_norm.weight (0 MiB f32) buffer type overridden to CPU
 load_tensors:   CPU_Mapped model buffer size =    70.12 MiB
 load_tensors: RPC0[127.0.0.1:4001] model buffer size =    20.50 MiB
 load_tensors: RPC0[127.0.0.1:4002] model buffer size =    10.25 MiB
@@ -23,12 +25,12 @@ llama_context:        CPU compute buffer size =    66.51 MiB
 """
 
 
-def test_the_split_follows_the_shares_and_counts_the_output_layer():
-    # 30 layers + output = 31 slots; half of them off this box.
-    assert plan(30, [1.0, 1.0]).gpu_layers == 16  # round(15.5) = 16 (banker's: 16)
-    assert plan(30, [3.0, 1.0]).gpu_layers == 8
-    assert plan(30, [0.0, 1.0]).gpu_layers == 31  # everything on the worker
-    assert plan(30, [1.0, 0.0]).gpu_layers == 0
+def test_the_split_follows_the_shares_and_llama_cpp_counts_the_output_layer_too():
+    # Of 30 layers, the workers' share; llama.cpp's n_gpu_layers counts the output layer.
+    assert plan(30, [1.0, 1.0]).gpu_layers == 15 + 1
+    assert plan(30, [3.0, 1.0]).gpu_layers == 8 + 1  # round(7.5) is 8
+    assert plan(30, [0.0, 1.0]).gpu_layers == 30 + 1  # every layer on the worker
+    assert plan(30, [1.0, 0.0]).gpu_layers == 0  # nothing off this box
     p = plan(30, [2.0, 1.0, 1.0])
     assert p.gpu_layers == 16 and p.tensor_split == (1.0, 1.0)
 
@@ -57,6 +59,16 @@ def test_the_log_says_where_each_layer_and_buffer_went():
     assert by["local"]["compute_mib"] == 66.51
     assert by["worker-a"]["layers"] == "2-3" and by["worker-a"]["model_mib"] == 20.5
     assert by["worker-a"]["kv_mib"] == 8.0 and not by["worker-a"]["output"]
-    # Layer 4 of a 4-layer model is the output layer.
-    assert by["worker-b"]["layers"] == "" and by["worker-b"]["output"] is True
+    # Layer 4 of a 4-layer model is the output layer: llama.cpp assigns it to RPC1, but its
+    # weights were kept on this box, so it runs here.
+    assert by["worker-b"]["layers"] == "" and by["worker-b"]["output"] is False
+    assert by["local"]["output"] is True
     assert by["worker-b"]["model_mib"] == 10.25
+
+
+def test_without_the_override_the_output_layer_is_where_llama_cpp_put_it():
+    log = LoadLog()
+    log.feed("load_tensors: layer   0 assigned to device CPU, is_swa = 0\n"
+             "load_tensors: layer   1 assigned to device RPC0, is_swa = 0\n")
+    by = {p["where"]: p for p in log.report(1, {"RPC0": "w"}, {"127.0.0.1:1": "w"})}
+    assert by["w"]["output"] is True and by["local"]["output"] is False

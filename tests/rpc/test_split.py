@@ -116,15 +116,15 @@ async def test_alone_only_after_the_wait_only_if_it_fits_and_only_if_allowed(
         tmp_path, monkeypatch):
     engine, _ = _engine(tmp_path)
     monkeypatch.setattr(split, "available_memory", lambda: 8 * GIB)
-    engine._started_at = time.monotonic()
+    engine._waiting_since = time.monotonic()
     assert not engine._fallback_allowed()  # workers may still be on their way
-    engine._started_at -= split.WAIT_FOR_WORKERS_S
+    engine._waiting_since -= split.WAIT_FOR_WORKERS_S
     assert engine._fallback_allowed()
     monkeypatch.setattr(split, "available_memory", lambda: 1024 * 1024)
     assert not engine._fallback_allowed()
     assert "needs about 256 MiB where this box has 1 MiB free" in engine.problem
     engine, _ = _engine(tmp_path, rpc_fallback="off")
-    engine._started_at -= split.WAIT_FOR_WORKERS_S
+    engine._waiting_since -= split.WAIT_FOR_WORKERS_S
     assert not engine._fallback_allowed()
     assert "llm.rpc_fallback is off" in engine.problem
 

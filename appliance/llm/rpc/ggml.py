@@ -54,6 +54,7 @@ def library() -> Any:
             ("ggml_backend_dev_by_type", vp, [ctypes.c_int]),
             ("ggml_backend_dev_name", cp, [vp]),
             ("ggml_backend_dev_description", cp, [vp]),
+            ("ggml_backend_dev_buffer_type", vp, [vp]),
             ("ggml_backend_dev_memory", None, [vp, ctypes.POINTER(sz), ctypes.POINTER(sz)])):
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
@@ -98,6 +99,11 @@ def cpu_device() -> int:
     if not dev:
         raise RuntimeError("ggml has no CPU device")
     return int(dev)
+
+
+def buffer_type(dev: int) -> int:
+    """The device's default buffer type (ggml_backend_buffer_type_t)."""
+    return int(library().ggml_backend_dev_buffer_type(dev))
 
 
 def describe(dev: int) -> Device:

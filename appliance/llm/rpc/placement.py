@@ -3,13 +3,17 @@
 llama.cpp keeps the first ``n_layer + 1 - n_gpu_layers`` layers (and always the
 input embeddings) on the CPU of the box that loads the model and spreads the
 rest, the output layer last, over ``llama_model_params.devices`` in proportion
-to ``tensor_split``. :func:`plan` turns shares (this box first, then each
-worker; free memory by default) into those two numbers. :class:`Offload` does
-it for a load: it registers the workers' RPC servers (through the link's local
-ends), sets the model parameters, and listens to llama.cpp's log during the
-load, whose lines say where each layer went and how big each buffer is: what
-``/api/status`` shows is what llama.cpp did, not what we hoped it would do.
-Blocking; runs in the model host child (appliance.llm.rpc.host).
+to ``tensor_split``. The output layer's weights are kept on this box all the
+same (``tensor_buft_overrides``, :data:`OUTPUT_HEAD`): otherwise every token's
+logits, a float per vocabulary entry (196 KB for SmolLM2, 513 KB for Llama 3),
+would cross the link, where now one hidden state does. :func:`plan` turns shares
+(this box first, then each worker; free memory by default) into those numbers.
+:class:`Offload` does it for a load: it registers the workers' RPC servers
+(through the link's local ends), sets the model parameters, and listens to
+llama.cpp's log during the load, whose lines say where each layer and tensor
+went and how big each buffer is: what ``/api/status`` shows is what llama.cpp
+did, not what we hoped it would do. Blocking; runs in the model host child
+(appliance.llm.rpc.host).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from typing import Any
 LAYER_LINE = re.compile(r"layer +(\d+) assigned to device ([^,\s]+)")
 BUFFER_LINE = re.compile(r"^\w+: +(\S+) (model|KV|compute) buffer size = +([\d.]+) MiB")
 RPC_BUFFER = re.compile(r"^RPC\d+\[(.+)\]$")
+OVERRIDE_LINE = re.compile(r"^tensor (\S+) \(.*\) buffer type overridden to (\S+)")
+# The output head: its norm and its matrix (tied models reuse the token embeddings).
+OUTPUT_HEAD = rb"^(output|output_norm)\.(weight|bias)$|^token_embd\.weight$"
 LOCAL = "local"
 GGML_LOG_WARN = 3  # enum ggml_log_level of this llama.cpp: NONE, DEBUG, INFO, WARN, ERROR, CONT
 GGML_LOG_ERROR = 4
@@ -48,9 +55,9 @@ def plan(n_layer: int, shares: list[float] | tuple[float, ...]) -> Plan:
         raise ValueError("a split needs this box's share and at least one worker's")
     if any(s < 0 for s in shares) or sum(shares) <= 0:
         raise ValueError(f"shares must be >= 0 and not all 0, found {list(shares)}")
-    slots = n_layer + 1  # the output layer counts as one
-    off = round(slots * sum(shares[1:]) / sum(shares))
-    return Plan(gpu_layers=max(0, min(slots, off)), tensor_split=tuple(shares[1:]))
+    off = max(0, min(n_layer, round(n_layer * sum(shares[1:]) / sum(shares))))
+    # llama.cpp counts the output layer as the last one offloaded (its weights stay here).
+    return Plan(gpu_layers=off + 1 if off else 0, tensor_split=tuple(shares[1:]))
 
 
 def ranges(numbers: list[int]) -> str:
@@ -70,6 +77,7 @@ class LoadLog:
     def __init__(self) -> None:
         self.layers: dict[int, str] = {}  # layer -> device name
         self.buffers: list[tuple[str, str, float]] = []  # (buffer, kind, MiB)
+        self.head_kept = False  # the output head's weights overridden to this box's CPU
         self._partial = ""
         self._lines = 0
 
@@ -85,6 +93,11 @@ class LoadLog:
             m = BUFFER_LINE.match(line.strip())
             if m:
                 self.buffers.append((m.group(1), m.group(2), float(m.group(3))))
+                continue
+            m = OVERRIDE_LINE.match(line.strip())
+            if m and m.group(1) in ("output.weight", "token_embd.weight") \
+                    and not m.group(2).startswith("RPC"):
+                self.head_kept = True
 
     def report(self, n_layer: int, devices: dict[str, str], endpoints: dict[str, str]
                ) -> list[dict[str, Any]]:
@@ -94,16 +107,16 @@ class LoadLog:
         (127.0.0.1:port) -> worker.
         """
         places: dict[str, dict[str, Any]] = {LOCAL: _place(LOCAL)}
-        for worker in endpoints.values():
+        for worker in [*endpoints.values(), *devices.values()]:
             places.setdefault(worker, _place(worker))
         for layer, device in sorted(self.layers.items()):
             where = devices.get(device, LOCAL)
+            if layer >= n_layer:  # the output layer: its weights decide where it runs
+                places[LOCAL if self.head_kept else where]["output"] = True
+                continue
             entry = places.setdefault(where, _place(where))
             entry["devices"].add(device)
-            if layer >= n_layer:
-                entry["output"] = True
-            else:
-                entry["layers"].append(layer)
+            entry["layers"].append(layer)
         for name, kind, mib in self.buffers:
             m = RPC_BUFFER.match(name)
             where = endpoints.get(m.group(1), LOCAL) if m else LOCAL
@@ -150,6 +163,8 @@ class Offload:
 
         size = max(len(per_dev), int(lc.llama_max_devices()))
         self._tensor_split = (ctypes.c_float * size)(*per_dev)
+        self._overrides = (_BuftOverride * 2)(
+            _BuftOverride(OUTPUT_HEAD, ggml.buffer_type(ggml.cpu_device())), _BuftOverride())
         self.log = LoadLog()
         self._callback: Any = None
 
@@ -160,6 +175,7 @@ class Offload:
         mparams.devices = ctypes.cast(self._devices, ctypes.c_void_p)
         mparams.n_gpu_layers = self.plan.gpu_layers
         mparams.tensor_split = ctypes.cast(self._tensor_split, ctypes.POINTER(ctypes.c_float))
+        mparams.tensor_buft_overrides = ctypes.cast(self._overrides, ctypes.c_void_p)
 
         last = [0]
 
@@ -180,6 +196,12 @@ class Offload:
         return {"n_layer": self.n_layer, "gpu_layers": self.plan.gpu_layers,
                 "tensor_split": list(self.plan.tensor_split),
                 "places": self.log.report(self.n_layer, self.devices, self.endpoints)}
+
+
+class _BuftOverride(ctypes.Structure):
+    """struct llama_model_tensor_buft_override (llama-cpp-python does not export it)."""
+
+    _fields_ = [("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p)]
 
 
 def layer_count(model_path: Path) -> int:

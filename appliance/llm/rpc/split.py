@@ -51,7 +51,7 @@ from appliance.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-WAIT_FOR_WORKERS_S = 10.0  # after the start, before loading on this box alone
+WAIT_FOR_WORKERS_S = 10.0  # after the start or a loss, before loading on this box alone
 CHECK_S = 1.0  # the running split against the registry
 RECHECK_S = 5.0  # probing wanted workers not in use
 RETRY_S = 2.0  # nothing to serve with: look again
@@ -144,7 +144,7 @@ class SplitEngine(Component):
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
-        self._started_at = 0.0
+        self._waiting_since = 0.0  # the start, or the last loss of a worker
 
     @property
     def served_name(self) -> str:
@@ -167,7 +167,7 @@ class SplitEngine(Component):
         except LinkRefused as exc:
             self.problem = str(exc)
             log.error("llm: no rpc workers can be used: %s", exc)
-        self._started_at = time.monotonic()
+        self._waiting_since = time.monotonic()
         self._task = asyncio.get_running_loop().create_task(self._supervise(), name="llm-split")
 
     async def stop(self) -> None:
@@ -292,8 +292,8 @@ class SplitEngine(Component):
         return w
 
     def _fallback_allowed(self) -> bool:
-        waited = time.monotonic() - self._started_at >= WAIT_FOR_WORKERS_S
-        if not waited:
+        # A worker's RPC server restarts in seconds: loading alone meanwhile costs two loads.
+        if time.monotonic() - self._waiting_since < WAIT_FOR_WORKERS_S:
             self.problem = self.problem or "looking for rpc workers"
             return False
         if self.cfg.rpc_fallback == "off":
@@ -467,6 +467,7 @@ class SplitEngine(Component):
     def _lost(self, w: Worker, problem: str) -> None:
         self.losses += 1
         self.problem = problem
+        self._waiting_since = time.monotonic()
         self._failed(w, problem)
 
     def _failed(self, w: Worker, problem: str) -> None:
