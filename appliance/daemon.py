@@ -146,6 +146,12 @@ class Daemon:
         cfg, node = self.config.llm, self.node
         # /v1/* answers everywhere; with llm.mode off it says 503 no_llm_available.
         self.add_routes(openai_api.setup)
+        if cfg.rpc_workers and cfg.mode not in ("local", "auto"):
+            from appliance.config import ConfigError
+
+            raise ConfigError(self.config.source, "llm.rpc_workers", "splits this box's own "
+                              f"model over workers: it needs llm.mode local or auto, not "
+                              f"{cfg.mode}")
         if cfg.mode == "off":
             return
         engine = None

@@ -153,7 +153,8 @@ async def test_a_model_split_over_two_boxes_answers_as_unsplit_and_survives_its_
     assert not _rpc_reply(seen["raw"]) and not _rpc_reply(seen["tls"]), seen
     other = ClusterKeyTrust(generate_key())
     with pytest.raises(LinkError):  # from the test's own port on the LAN, another cluster
-        await open_link(other.client_context(), other, lan.addr("b"), RPC_PORT, "session")
+        await open_link(other.client_context(), other, lan.addr("b"), RPC_PORT,
+                            "session intruder intruder")
     _, after = await worker.get_json("/api/status")
     assert after["components"]["rpc_worker"]["refused"] >= refused + 3
     assert after["components"]["rpc_worker"]["sessions"] == rpc["sessions"]

@@ -24,6 +24,7 @@ KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
 # ggml's RPC HELLO: command 14, an 8-byte size, 24 bytes of transport capabilities.
 HELLO = b"\x0e" + struct.pack("<Q", 24) + bytes(24)
+CORE = ("core-id-1", "core-1")
 
 
 class EchoServer:
@@ -91,7 +92,7 @@ def test_the_identity_is_the_same_bytes_for_one_key_and_differs_for_another():
 
 
 async def test_a_session_carries_bytes_both_ways_and_counts_them(link, rpc_server):
-    end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port)
+    end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port, client=CORE)
     await end.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", end.local_port)
@@ -114,8 +115,8 @@ async def test_a_session_carries_bytes_both_ways_and_counts_them(link, rpc_serve
 
 async def test_a_probe_answers_the_workers_status_without_touching_its_rpc_server(
         link, rpc_server):
-    end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port)
-    assert await end.probe() == {"serving": True, "mem_mb": 1234}
+    end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port, client=CORE)
+    assert await end.probe() == {"serving": True, "mem_mb": 1234, "busy": False}
     assert rpc_server.connections == 0
 
 
@@ -131,7 +132,7 @@ async def test_a_raw_tcp_client_gets_no_byte_of_rpc_and_is_counted_refused(link,
 async def test_a_node_of_another_cluster_fails_the_handshake_both_ways(link, rpc_server):
     other = ClusterKeyTrust(OTHER_KEY)
     with pytest.raises(LinkError, match="TLS"):
-        await open_link(other.client_context(), other, "127.0.0.1", link.port, "session")
+        await open_link(other.client_context(), other, "127.0.0.1", link.port, "session core-x x")
     await _until(lambda: link.traffic.refused == 1)
     assert rpc_server.connections == 0
 
@@ -155,7 +156,8 @@ async def test_a_server_that_is_not_the_cluster_is_refused_by_the_core(rpc_serve
                           target=lambda: rpc_server.port, status=dict)
     await impostor.start()
     try:
-        end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", impostor.port)
+        end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", impostor.port,
+                       client=CORE)
         with pytest.raises(LinkError, match="TLS"):
             await end.probe()
     finally:
@@ -201,14 +203,15 @@ async def test_a_session_while_the_rpc_server_is_down_is_answered_no():
     try:
         trust = ClusterKeyTrust(KEY)
         with pytest.raises(LinkError, match="RPC server is not running"):
-            await open_link(trust.client_context(), trust, "127.0.0.1", server.port, "session")
+            await open_link(trust.client_context(), trust, "127.0.0.1", server.port,
+                            "session core-x x")
     finally:
         await server.stop()
 
 
 async def test_when_the_worker_side_closes_the_local_end_remembers_it(link, rpc_server):
     rpc_server.close_after = 10
-    end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port)
+    end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port, client=CORE)
     await end.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", end.local_port)
@@ -239,7 +242,7 @@ except ConnectionResetError:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
 async def test_the_local_end_refuses_a_process_of_another_user(link, rpc_server):
-    end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port)
+    end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port, client=CORE)
     await end.start()
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -284,3 +287,39 @@ async def _until(check, timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached")
         await asyncio.sleep(0.01)
+
+
+async def test_a_worker_belongs_to_one_core_at_a_time(link, rpc_server, monkeypatch):
+    monkeypatch.setattr(tunnel, "SESSION_WAIT_S", 0.3)
+    mine = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port, client=CORE)
+    other = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port,
+                     client=("core-id-2", "core-2"))
+    await mine.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", mine.local_port)
+        writer.write(b"ping")
+        assert await asyncio.wait_for(reader.readexactly(4), 5) == b"ping"
+        assert link.owner_name == "core-1"
+        assert (await other.probe())["busy"] is True
+        assert (await mine.probe())["busy"] is False
+        trust = ClusterKeyTrust(KEY)
+        with pytest.raises(LinkError, match="busy: another core uses this worker"):
+            await open_link(trust.client_context(), trust, "127.0.0.1", link.port,
+                            "session core-id-2 core-2")
+        # The same core may open more sessions (ggml opens several while loading).
+        second_r, second_w = await asyncio.open_connection("127.0.0.1", mine.local_port)
+        second_w.write(b"pong")
+        assert await asyncio.wait_for(second_r.readexactly(4), 5) == b"pong"
+        writer.close()
+        second_w.close()
+        await _until(lambda: link.owner == "")
+        assert (await other.probe())["busy"] is False
+    finally:
+        await mine.stop()
+
+
+async def test_a_request_without_the_cores_id_is_refused(link):
+    trust = ClusterKeyTrust(KEY)
+    with pytest.raises(LinkError, match="unknown request"):
+        await open_link(trust.client_context(), trust, "127.0.0.1", link.port, "session")
+    assert "unknown request" in link.traffic.last_refusal

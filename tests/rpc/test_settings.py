@@ -43,6 +43,12 @@ def test_the_daemon_names_the_key_of_a_bad_split(tmp_path, models_dir):
         Daemon(config.build(cfg, source="test.yaml"))
 
 
+def test_a_split_needs_a_model_of_its_own(tmp_path):
+    cfg = minimal_config(tmp_path / "state", 1, llm={"mode": "remote", "rpc_workers": "auto"})
+    with pytest.raises(ConfigError, match=r"llm\.rpc_workers: .* needs llm\.mode local or auto"):
+        Daemon(config.build(cfg, source="test.yaml"))
+
+
 def test_a_workers_txt_carries_its_link_port_and_free_memory_and_hostile_values_read_as_0():
     txt = parse_txt({b"id": b"w", b"roles": b"rpc", b"rpc": b"8702", b"mem": b"4096"})
     assert txt.rpc_port == 8702 and txt.mem_mb == 4096

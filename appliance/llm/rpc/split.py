@@ -263,6 +263,8 @@ class SplitEngine(Component):
                 self._failed(w, f"the link does not answer: {answer}")
             elif not answer.get("serving"):
                 self._failed(w, "its RPC server is not running (restarting?)")
+            elif answer.get("busy"):
+                self._failed(w, "another core uses it")
             else:
                 w.mem_mb = _int(answer.get("mem_mb"))
                 w.state, w.problem = "ready", ""
@@ -287,7 +289,8 @@ class SplitEngine(Component):
             if w is not None:
                 asyncio.get_running_loop().create_task(w.end.stop())
             w = Worker(name=peer.name, host=host, port=peer.rpc_port,
-                       end=LocalEnd(self._trust, peer.name, host, peer.rpc_port))
+                       end=LocalEnd(self._trust, peer.name, host, peer.rpc_port,
+                                    client=(self._node.node_id, self._node.name)))
             self.workers[peer.name] = w
         return w
 
@@ -441,7 +444,7 @@ class SplitEngine(Component):
         results = await asyncio.gather(*(w.end.probe() for w in fresh), return_exceptions=True)
         out = []
         for w, answer in zip(fresh, results, strict=True):
-            if isinstance(answer, dict) and answer.get("serving"):
+            if isinstance(answer, dict) and answer.get("serving") and not answer.get("busy"):
                 out.append(w.name)
             elif isinstance(answer, BaseException):
                 self._failed(w, f"the link does not answer: {answer}")

@@ -8,14 +8,18 @@ side, :class:`LocalEnd`: a listener on 127.0.0.1 for this box's own RPC client
 (the model host child) that carries each of its connections into a new TLS
 connection to one worker. ggml itself only ever sees loopback sockets.
 
-The preamble, after the handshake: the client sends ``HA-RPC/1 probe`` or
-``HA-RPC/1 session`` and a newline; the server answers ``OK <json>`` or
-``NO <reason>`` and a newline; after ``OK`` to a session, raw ggml RPC bytes
-flow both ways until either side closes. Every wait on a peer before that is
-bounded (:data:`HANDSHAKE_S`), the line is bounded (:data:`MAX_LINE_BYTES`), and
-so are the connections a stranger can hold open (``max_connections``). A live
-session has no idle limit (a model can sit unused for hours); TCP keepalive
-finds a peer that vanished.
+The preamble, after the handshake: the client sends ``HA-RPC/1 probe <id>
+<name>`` or ``HA-RPC/1 session <id> <name>`` (the core's node id and name) and a
+newline; the server answers ``OK <json>`` or ``NO <reason>`` and a newline; after
+``OK`` to a session, raw ggml RPC bytes flow both ways until either side closes.
+ggml's server serves one client at a time, so a worker belongs to one core at a
+time: another core's session waits briefly (:data:`SESSION_WAIT_S`, for the last
+one's close to arrive) and is then answered ``NO busy``; a probe says ``busy``.
+(The id is a claim among cluster members, for coordination, not a credential.)
+Every wait on a peer before a session is bounded (:data:`HANDSHAKE_S`), so is
+the line (:data:`MAX_LINE_BYTES`) and so are the connections a stranger can hold
+open (``max_connections``). A live session has no idle limit (a model can sit
+unused for hours); TCP keepalive finds a peer that vanished.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ log = logging.getLogger(__name__)
 
 PROTOCOL = "HA-RPC/1"
 HANDSHAKE_S = 10.0
+SESSION_WAIT_S = 3.0
+MAX_NAME_CHARS = 64
 MAX_LINE_BYTES = 1024
 PUMP_CHUNK = 256 * 1024
 MAX_CONNECTIONS = 8
@@ -96,6 +102,12 @@ class LinkServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.traffic = Traffic()
+        self.owner = ""
+        """The node id of the core whose sessions run now ("" when none)."""
+        self.owner_name = ""
+        self._users = 0
+        self._free = asyncio.Event()
+        self._free.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, self.host, self.port,
@@ -136,42 +148,68 @@ class LinkServer:
                 self._refuse(addr, _describe(exc))
                 writer.transport.abort()
                 return
-            if verb == f"{PROTOCOL} probe":
-                await _send_line(writer, "OK " + json.dumps(self._status()))
-            elif verb == f"{PROTOCOL} session":
-                await self._session(addr, who, reader, writer)
-            else:
-                self._refuse(addr, f"unknown request {verb[:40]!r}")
+            proto, verb, core, name = [*verb.split(" ", 3), "", "", "", ""][:4]
+            core, name = _clean(core), _clean(name)
+            if proto != PROTOCOL or verb not in ("probe", "session") or not core:
+                self._refuse(addr, f"unknown request {' '.join((proto, verb))[:40]!r}")
                 await _send_line(writer, "NO unknown request")
+            elif verb == "probe":
+                busy = self.owner not in ("", core)
+                await _send_line(writer, "OK " + json.dumps({**self._status(), "busy": busy}))
+            else:
+                await self._session(addr, f"{name or core} ({who})", core, name, reader,
+                                    writer)
         finally:
             self._open -= 1
             _close(writer)
 
-    async def _session(self, addr: str, who: str, reader: asyncio.StreamReader,
-                       writer: asyncio.StreamWriter) -> None:
-        port = self._target()
-        if port is None:
-            await _send_line(writer, "NO the RPC server is not running")
+    async def _session(self, addr: str, who: str, core: str, name: str,
+                       reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not await self._claim(core):
+            log.info("rpc link: %s asked while %s uses this worker: busy", who,
+                     self.owner_name or self.owner)
+            await _send_line(writer, "NO busy: another core uses this worker")
             return
+        self.owner, self.owner_name = core, name
+        self._users += 1
         try:
-            async with asyncio.timeout(HANDSHAKE_S):
-                local_r, local_w = await asyncio.open_connection("127.0.0.1", port)
-        except (OSError, TimeoutError) as exc:
-            await _send_line(writer, f"NO the RPC server does not answer: {_describe(exc)}")
-            return
-        await _send_line(writer, "OK {}")
-        log.info("rpc link: session from %s (%s)", addr, who)
-        t = self.traffic
-        t.sessions += 1
-        t.active += 1
-        try:
-            # far = the core over TLS, near = ggml's server on loopback.
-            end = await _pump(reader, writer, local_r, local_w, t, far_is_client=True)
+            port = self._target()
+            if port is None:
+                await _send_line(writer, "NO the RPC server is not running")
+                return
+            try:
+                async with asyncio.timeout(HANDSHAKE_S):
+                    local_r, local_w = await asyncio.open_connection("127.0.0.1", port)
+            except (OSError, TimeoutError) as exc:
+                await _send_line(writer, f"NO the RPC server does not answer: {_describe(exc)}")
+                return
+            await _send_line(writer, "OK {}")
+            log.info("rpc link: session from %s, %s", addr, who)
+            t = self.traffic
+            t.sessions += 1
+            t.active += 1
+            try:
+                # far = the core over TLS, near = ggml's server on loopback.
+                end = await _pump(reader, writer, local_r, local_w, t, far_is_client=True)
+            finally:
+                t.active -= 1
+                _close(local_w)
+            t.last_end = f"{addr}: {end}"
+            log.info("rpc link: session from %s ended: %s", addr, end)
         finally:
-            t.active -= 1
-            _close(local_w)
-        t.last_end = f"{addr}: {end}"
-        log.info("rpc link: session from %s ended: %s", addr, end)
+            self._users -= 1
+            if self._users == 0:
+                self.owner = self.owner_name = ""
+                self._free.set()
+
+    async def _claim(self, core: str) -> bool:
+        """Whether ``core`` may have a session now (after waiting for another's to end)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SESSION_WAIT_S):
+                while self.owner not in ("", core):
+                    self._free.clear()
+                    await self._free.wait()
+        return self.owner in ("", core)
 
     def _refuse(self, addr: str, why: str) -> None:
         self.traffic.refused += 1
@@ -191,9 +229,10 @@ class LocalEnd:
     """
 
     def __init__(self, trust: LinkTrust, name: str, host: str, port: int, *,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 client: tuple[str, str], max_connections: int = MAX_CONNECTIONS) -> None:
         self._trust = trust
         self._ctx = trust.client_context()
+        self._client = " ".join(client)  # this core's node id and name, for the worker
         self.name = name  # the worker's node name
         self.host, self.port = host, port  # the worker's link address
         self.local_port = 0
@@ -219,7 +258,7 @@ class LocalEnd:
 
     async def probe(self) -> dict[str, Any]:
         """Ask the worker over the link how it is (LinkError when it cannot be reached)."""
-        return await probe(self._ctx, self._trust, self.host, self.port)
+        return await probe(self._ctx, self._trust, self.host, self.port, self._client)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -244,7 +283,7 @@ class LocalEnd:
             return
         try:
             far_r, far_w, _ = await open_link(self._ctx, self._trust, self.host, self.port,
-                                              "session")
+                                              f"session {self._client}")
         except LinkError as exc:
             t.last_end = f"could not open the link: {exc}"
             t.ended_by_peer_at = time.monotonic()
@@ -283,10 +322,11 @@ async def open_link(ctx: ssl.SSLContext, trust: LinkTrust, host: str, port: int,
     raise LinkError(f"{host}:{port}: {reason}")
 
 
-async def probe(ctx: ssl.SSLContext, trust: LinkTrust, host: str, port: int
+async def probe(ctx: ssl.SSLContext, trust: LinkTrust, host: str, port: int, client: str
                 ) -> dict[str, Any]:
-    """The worker's answer to a probe (its free memory, whether its RPC server runs)."""
-    _reader, writer, text = await open_link(ctx, trust, host, port, "probe")
+    """The worker's answer to a probe: its free memory, whether its RPC server runs,
+    whether another core than ``client`` ("<id> <name>") uses it."""
+    _reader, writer, text = await open_link(ctx, trust, host, port, f"probe {client}")
     _close(writer)
     try:
         answer = json.loads(text)
@@ -351,6 +391,10 @@ async def _read_line(reader: asyncio.StreamReader) -> str:
 async def _send_line(writer: asyncio.StreamWriter, text: str) -> None:
     writer.write(text.encode()[:MAX_LINE_BYTES - 1] + b"\n")
     await writer.drain()
+
+
+def _clean(text: str) -> str:
+    return "".join(ch for ch in text if ch.isprintable()).strip()[:MAX_NAME_CHARS]
 
 
 def _keepalive(writer: asyncio.StreamWriter) -> None:

@@ -111,7 +111,8 @@ class RpcWorker(Component):
                 "trust": self._trust.description if self._trust else "",
                 "threads": self.threads, "pid": self._proc.pid if self._proc else None,
                 "restarts": self.restarts, "last_exit": self.last_exit,
-                "free_mb": self.free_mb(), **(server.traffic.snapshot() if server else {})}
+                "free_mb": self.free_mb(), "in_use_by": server.owner_name or server.owner
+                if server else "", **(server.traffic.snapshot() if server else {})}
 
     def status_fragment(self) -> str:
         if self.problem:
