@@ -59,12 +59,17 @@ def fast(monkeypatch):
     monkeypatch.setattr(split, "LOST_GRACE_S", 0.3)
 
 
-async def test_a_worker_in_use_that_loses_trust_is_cut_off_at_once(tmp_path, fast):
+def _watching(tmp_path: Path):
+    """An engine serving over mid-b (its model host never exits), and the watch on it."""
     engine, discovery = _engine(tmp_path)
     peer = _worker_peer(discovery, "mid-b")
     worker = engine._worker(peer)
     exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    watch = asyncio.ensure_future(engine._watch([worker], exited))
+    return engine, peer, worker, asyncio.ensure_future(engine._watch([worker], exited))
+
+
+async def test_a_worker_in_use_that_loses_trust_is_cut_off_at_once(tmp_path, fast):
+    engine, peer, worker, watch = _watching(tmp_path)
     await asyncio.sleep(0.1)
     assert not watch.done()
     peer.trusted = False  # revoked: no grace
@@ -75,11 +80,7 @@ async def test_a_worker_in_use_that_loses_trust_is_cut_off_at_once(tmp_path, fas
 
 
 async def test_a_worker_that_turns_unhealthy_gets_a_grace_then_is_dropped(tmp_path, fast):
-    engine, discovery = _engine(tmp_path)
-    peer = _worker_peer(discovery, "mid-b")
-    worker = engine._worker(peer)
-    exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    watch = asyncio.ensure_future(engine._watch([worker], exited))
+    _, peer, _, watch = _watching(tmp_path)
     peer.healthy = False
     await asyncio.sleep(0.15)
     assert not watch.done()  # a missed health probe is not yet a lost worker

@@ -73,9 +73,7 @@ class Engine(Component):
     # ------------------------------------------------------------ Component
 
     async def start(self) -> None:
-        if not self.settings.model_path.is_file():
-            raise LLMError(f"LLM model {self.settings.model_path} does not exist "
-                           "(run `hybrid-agent models fetch --role llm` or set llm.model)")
+        self.settings.require_model()
         # Before the first llama_cpp import, which loads libgomp and reads it.
         self.wait_policy = set_wait_policy(self.settings.wait_policy)
         self._model = await asyncio.to_thread(self._load)

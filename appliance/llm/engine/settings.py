@@ -35,6 +35,14 @@ class EngineSettings:
     rpc_workers: tuple[str, ...] = ()
     """The node name behind each endpoint, for the placement report."""
 
+    def require_model(self) -> None:
+        """LLMError saying how to get the model when its file is missing."""
+        from appliance.llm.chat import LLMError
+
+        if not self.model_path.is_file():
+            raise LLMError(f"LLM model {self.model_path} does not exist "
+                           "(run `hybrid-agent models fetch --role llm` or set llm.model)")
+
     @classmethod
     def from_config(cls, cfg: Config) -> EngineSettings:
         from appliance.models import llm_model_path

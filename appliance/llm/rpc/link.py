@@ -20,6 +20,7 @@ short of changing the cluster key. Node certificates will: swap the provider.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import hashlib
@@ -57,6 +58,22 @@ class LinkTrust(Protocol):
         """The authenticated peer of a finished handshake (an ``ssl.SSLObject``) in words;
         LinkRefused when it may not use the link."""
         ...
+
+
+async def prepare(node: Any, key: str) -> tuple[LinkTrust | None, str]:
+    """What either end needs first: ggml's RPC backend (LLMError naming the config ``key``
+    without it) and the trust provider (None and the reason without a cluster key)."""
+    from appliance.llm.chat import LLMError
+    from appliance.llm.rpc import ggml
+
+    try:
+        await asyncio.to_thread(ggml.rpc_registry)
+    except ggml.RpcUnavailable as exc:
+        raise LLMError(f"{key}: {exc}") from None
+    try:
+        return trust_for(node), ""
+    except LinkRefused as exc:
+        return None, str(exc)
 
 
 def trust_for(node: Any) -> LinkTrust:

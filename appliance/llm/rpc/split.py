@@ -39,12 +39,12 @@ from urllib.parse import urlsplit
 
 from appliance.config import Config, to_dict
 from appliance.hardware import available_memory
-from appliance.llm.chat import ChatChunk, ChatRequest, LLMError, UnknownModel
+from appliance.llm.chat import ChatChunk, ChatRequest, UnknownModel
 from appliance.llm.client import PeerFailed, RemoteClient, Timeouts
 from appliance.llm.engine.settings import EngineSettings
 from appliance.llm.http1 import Pool
 from appliance.llm.rpc import process
-from appliance.llm.rpc.link import LinkRefused, LinkTrust, trust_for
+from appliance.llm.rpc.link import LinkTrust, prepare
 from appliance.llm.rpc.tunnel import LinkError, LocalEnd
 from appliance.node import Component, Node
 from appliance.tasks import cancel_and_wait
@@ -146,27 +146,14 @@ class SplitEngine(Component):
         self._task: asyncio.Task[None] | None = None
         self._waiting_since = 0.0  # the start, or the last loss of a worker
 
-    @property
-    def served_name(self) -> str:
-        return self.client_name
-
     # ------------------------------------------------------------ Component
 
     async def start(self) -> None:
-        from appliance.llm.rpc import ggml
-
-        if not self.settings.model_path.is_file():
-            raise LLMError(f"LLM model {self.settings.model_path} does not exist "
-                           "(run `hybrid-agent models fetch --role llm` or set llm.model)")
-        try:
-            await asyncio.to_thread(ggml.rpc_registry)
-        except ggml.RpcUnavailable as exc:
-            raise LLMError(f"llm.rpc_workers: {exc}") from None
-        try:
-            self._trust = trust_for(self._node)
-        except LinkRefused as exc:
-            self.problem = str(exc)
-            log.error("llm: no rpc workers can be used: %s", exc)
+        self.settings.require_model()
+        self._trust, why = await prepare(self._node, "llm.rpc_workers")
+        if self._trust is None:
+            self.problem = why
+            log.error("llm: no rpc workers can be used: %s", why)
         self._waiting_since = time.monotonic()
         self._task = asyncio.get_running_loop().create_task(self._supervise(), name="llm-split")
 

@@ -83,37 +83,17 @@ class Traffic:
                 "last_end": self.last_end}
 
 
-# ---------------------------------------------------------------- worker side
+class _Listener:
+    """A TCP listener whose connection handlers are tasks ``stop`` cancels and waits for."""
 
-
-class LinkServer:
-    """The worker's TLS listener in front of ggml's RPC server on loopback."""
-
-    def __init__(self, trust: LinkTrust, host: str, port: int, *,
-                 target: Callable[[], int | None], status: Callable[[], dict[str, Any]],
-                 max_connections: int = MAX_CONNECTIONS) -> None:
-        self._trust = trust
-        self._ctx = trust.server_context()
-        self.host, self.port = host, port
-        self._target = target  # the RPC server's loopback port, None while it is down
-        self._status = status  # what a probe answers
-        self._max = max_connections
-        self._open = 0
+    def __init__(self) -> None:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.traffic = Traffic()
-        self.owner = ""
-        """The node id of the core whose sessions run now ("" when none)."""
-        self.owner_name = ""
-        self._users = 0
-        self._free = asyncio.Event()
-        self._free.set()
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port,
+    async def _listen(self, host: str, port: int) -> int:
+        self._server = await asyncio.start_server(self._accept, host, port,
                                                   reuse_address=True)
-        if self.port == 0:
-            self.port = int(self._server.sockets[0].getsockname()[1])
+        return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -126,11 +106,44 @@ class LinkServer:
         assert task is not None
         self._tasks.add(task)
         try:
-            await self._serve(reader, writer)
+            await self._handle(reader, writer)
         finally:
             self._tasks.discard(task)
+            _close(writer)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- worker side
+
+
+class LinkServer(_Listener):
+    """The worker's TLS listener in front of ggml's RPC server on loopback."""
+
+    def __init__(self, trust: LinkTrust, host: str, port: int, *,
+                 target: Callable[[], int | None], status: Callable[[], dict[str, Any]],
+                 max_connections: int = MAX_CONNECTIONS) -> None:
+        super().__init__()
+        self._trust = trust
+        self._ctx = trust.server_context()
+        self.host, self.port = host, port
+        self._target = target  # the RPC server's loopback port, None while it is down
+        self._status = status  # what a probe answers
+        self._max = max_connections
+        self._open = 0
+        self.traffic = Traffic()
+        self.owner = ""
+        """The node id of the core whose sessions run now ("" when none)."""
+        self.owner_name = ""
+        self._users = 0
+        self._free = asyncio.Event()
+        self._free.set()
+
+    async def start(self) -> None:
+        self.port = await self._listen(self.host, self.port)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         addr = _peer_name(writer)
         if self._open >= self._max:
             self._refuse(addr, f"more than {self._max} connections at once")
@@ -161,7 +174,6 @@ class LinkServer:
                                     writer)
         finally:
             self._open -= 1
-            _close(writer)
 
     async def _session(self, addr: str, who: str, core: str, name: str,
                        reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -220,7 +232,7 @@ class LinkServer:
 # ---------------------------------------------------------------- core side
 
 
-class LocalEnd:
+class LocalEnd(_Listener):
     """A loopback listener whose every connection is carried over TLS to one worker.
 
     Only processes of this box's own user may connect (checked in /proc/net/tcp):
@@ -230,6 +242,7 @@ class LocalEnd:
 
     def __init__(self, trust: LinkTrust, name: str, host: str, port: int, *,
                  client: tuple[str, str], max_connections: int = MAX_CONNECTIONS) -> None:
+        super().__init__()
         self._trust = trust
         self._ctx = trust.client_context()
         self._client = " ".join(client)  # this core's node id and name, for the worker
@@ -237,8 +250,6 @@ class LocalEnd:
         self.host, self.port = host, port  # the worker's link address
         self.local_port = 0
         self._max = max_connections
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self.traffic = Traffic()
 
     @property
@@ -247,30 +258,13 @@ class LocalEnd:
         return f"127.0.0.1:{self.local_port}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.local_port = int(self._server.sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        await cancel_and_wait(list(self._tasks))
+        self.local_port = await self._listen("127.0.0.1", 0)
 
     async def probe(self) -> dict[str, Any]:
         """Ask the worker over the link how it is (LinkError when it cannot be reached)."""
         return await probe(self._ctx, self._trust, self.host, self.port, self._client)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            await self._carry(reader, writer)
-        finally:
-            self._tasks.discard(task)
-            _close(writer)
-
-    async def _carry(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         t = self.traffic
         peer = writer.get_extra_info("peername")
         owner = socket_owner(peer, ("127.0.0.1", self.local_port))

@@ -25,7 +25,7 @@ from appliance.config import Config
 from appliance.hardware import available_memory
 from appliance.llm.chat import LLMError
 from appliance.llm.rpc import process
-from appliance.llm.rpc.link import LinkRefused, LinkTrust, trust_for
+from appliance.llm.rpc.link import LinkTrust, prepare
 from appliance.llm.rpc.tunnel import LinkServer, listening
 from appliance.node import Component, Node
 from appliance.tasks import cancel_and_wait
@@ -66,17 +66,10 @@ class RpcWorker(Component):
     # ------------------------------------------------------------ Component
 
     async def start(self) -> None:
-        from appliance.llm.rpc import ggml
-
-        try:
-            await asyncio.to_thread(ggml.rpc_registry)
-        except ggml.RpcUnavailable as exc:
-            raise LLMError(f"llm.rpc_serve: {exc}") from None
-        try:
-            self._trust = trust_for(self._node)
-        except LinkRefused as exc:
-            self.problem = str(exc)
-            log.error("rpc worker: not lending this box: %s", exc)
+        self._trust, why = await prepare(self._node, "llm.rpc_serve")
+        if self._trust is None:
+            self.problem = why
+            log.error("rpc worker: not lending this box: %s", why)
             return
         self._server = LinkServer(self._trust, self._host, self._cfg.rpc_port,
                                   target=lambda: self.port, status=self._probe_answer)
