@@ -31,6 +31,9 @@ DEFAULT_PORT = 8700
 MAX_CONFIG_BYTES = 1024 * 1024
 
 TIERS = ("edge", "mid", "core")
+#: The wake words shipped inside the wake word engines' wheels (hey_rhasspy: openwakeword only).
+WAKE_WORDS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa", "hey_rhasspy")
+WAKE_ENGINES = ("microwakeword", "openwakeword")
 
 
 class ConfigError(Exception):
@@ -198,6 +201,26 @@ class VoiceConfig:
                             min=1024, max=1 << 31)
     partial_transcripts: bool = _f(False, "Transcribe the utterance so far about once a "
                                    "second while the user speaks (costs CPU on small boxes).")
+    wake_words: list[str] = _f(["okay_nabu"], "Wake words heard by the box's microphone and "
+                               "hands-free /api/voice clients: okay_nabu, hey_jarvis, "
+                               "hey_mycroft, alexa (hey_rhasspy with openwakeword); [] means "
+                               "none: the microphone takes every utterance, clients push to talk.",
+                               item_choices=WAKE_WORDS)
+    wake_engine: str = _f("microwakeword", "Wake word detector: microwakeword (under 1 % of a "
+                                           "core, decides in 0.15 s) or openwakeword (about 8 %, "
+                                           "0.44 s; hears okay_nabu better in noise).",
+                          choices=WAKE_ENGINES)
+    wake_sensitivity: dict[str, float] = _f({}, "Per wake word, 0 to 1; 0.5 is the model's tuned "
+                                                "threshold, higher wakes more easily (and "
+                                                "falsely more often).",
+                                            key_choices=WAKE_WORDS, value_min=0.0, value_max=1.0)
+    follow_up_s: float = _f(5.0, "After a spoken reply, listen this long for another question "
+                                 "without the wake word; 0 turns it off.", min=0.0, max=60.0)
+    earcon: bool = _f(True, "Play a short chime on voice.output when the wake word is heard.")
+    echo_cancelled: bool = _f(False, "voice.input already removes the box's own playback (a "
+                                     "speakerphone with echo cancellation): speech may then "
+                                     "interrupt a reply. Off, only the wake word is heard while "
+                                     "the box speaks.")
 
 
 @dataclass(frozen=True)
@@ -390,6 +413,7 @@ def build(
         state_dir=state_dir,
         models_dir=node_cfg.models_dir or str(Path(state_dir) / "models"),
     )
+    _check_wake_words(cfg.voice, source)
     return dataclasses.replace(cfg, node=node_cfg, source=source)
 
 
@@ -476,6 +500,21 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _check_wake_words(voice: VoiceConfig, source: str) -> None:
+    """The wake words must exist in the chosen engine, once each."""
+    for i, word in enumerate(voice.wake_words):
+        if word == "hey_rhasspy" and voice.wake_engine != "openwakeword":
+            raise ConfigError(source, f"voice.wake_words[{i}]",
+                              "hey_rhasspy exists only in openwakeword (set voice.wake_engine: "
+                              "openwakeword)")
+        if word in voice.wake_words[:i]:
+            raise ConfigError(source, f"voice.wake_words[{i}]", f"{word} is listed twice")
+    for word in voice.wake_sensitivity:
+        if word not in voice.wake_words:
+            raise ConfigError(source, f"voice.wake_sensitivity.{word}",
+                              f"{word} is not in voice.wake_words")
+
+
 def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = dict(base)
     for key, value in over.items():
@@ -515,17 +554,25 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
         if isinstance(value, str) and value in (meta.get("words") or ()):
             return [value]  # a word that stands for the list (llm.rpc_workers: auto)
         if not isinstance(value, list):
-            raise ConfigError(source, path, f"expected a list, found {_kind(value)}")
-        return [_convert(item_t, v, {}, source, f"{path}[{i}]") for i, v in enumerate(value)]
+            hint = " (write [] for none)" if value is None or value is False else ""
+            raise ConfigError(source, path, f"expected a list{hint}, found {_kind(value)}")
+        item_meta = {"choices": meta["item_choices"]} if "item_choices" in meta else {}
+        return [_convert(item_t, v, item_meta, source, f"{path}[{i}]")
+                for i, v in enumerate(value)]
     if origin is dict:
         _key_t, val_t = typing.get_args(hint)
         if not isinstance(value, dict):
             raise ConfigError(source, path, f"expected a mapping, found {_kind(value)}")
         out = {}
+        value_meta = {"min": meta.get("value_min"), "max": meta.get("value_max")}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise ConfigError(source, f"{path}.{k}", "keys must be strings")
-            out[k] = _convert(val_t, v, {}, source, f"{path}.{k}")
+                # YAML reads a bare yes/no/on/off as a boolean.
+                raise ConfigError(source, f"{path}.{k}", "keys must be strings (quote them)")
+            if "key_choices" in meta and k not in meta["key_choices"]:
+                raise ConfigError(source, f"{path}.{k}", "unknown key; allowed here: "
+                                  + ", ".join(meta["key_choices"]))
+            out[k] = _convert(val_t, v, value_meta, source, f"{path}.{k}")
         return out
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"unsupported config type at {path}")  # not used in the schema

@@ -32,10 +32,17 @@ STATUS_REFRESH_S = 1.0
 EXTEND_MARGIN_S = 15.0
 EXIT_OK = 0
 EXIT_START_FAILED = 1
+# A start that cannot succeed by retrying (the unit's RestartPreventExitStatus): a model
+# whose warm-up crashed llama.cpp with these very settings (llm/engine/warmup.py).
+EXIT_WOULD_CRASH = 3
 
 
 class StartupError(Exception):
     """The daemon could not start; the message says why in words."""
+
+    def __init__(self, message: str, exit_status: int = EXIT_START_FAILED) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 class Watchdog:
@@ -339,7 +346,7 @@ class Daemon:
             log.error("%s", exc)
             self.notifier.status(f"failed: {exc}")
             await self._shutdown()
-            return EXIT_START_FAILED
+            return exc.exit_status
         status_task = loop.create_task(self._status_loop(), name="status")
         await self._stop.wait()
         await cancel_and_wait([status_task])
@@ -376,7 +383,9 @@ class Daemon:
                 await component.start()
             except Exception as exc:
                 log.exception("component %s failed to start", component.name)
-                raise StartupError(f"{component.name} failed to start: {exc}") from exc
+                # A component may say that retrying cannot help (its exit_status).
+                raise StartupError(f"{component.name} failed to start: {exc}",
+                                   getattr(exc, "exit_status", EXIT_START_FAILED)) from exc
         node.phase = "ready"
         node.ready = True
         self._status_sent = node.status_line()

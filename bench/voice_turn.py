@@ -195,21 +195,28 @@ def _onset_s(pcm: bytes) -> float:
     return float(np.nonzero(np.sqrt((frames ** 2).mean(axis=1)) > 0.02)[0][0]) * 0.01
 
 
-async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins: int,
-                ) -> dict[str, Any]:
-    port = _free_port()
-    cfg = {
-        "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": "bench",
+def daemon_config(models: Path, workdir: Path, port: int, name: str = "bench",
+                  **voice: Any) -> dict[str, Any]:
+    """A mid node on loopback with the LLM in-process and voice on (plus ``voice`` keys)."""
+    return {
+        "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": name,
                  "models_dir": str(models)},
         "http": {"host": "127.0.0.1", "port": port},
         "logging": {"level": "warning"},
         "discovery": {"enabled": False},
         "llm": {"mode": "local"},
-        "voice": {"enabled": True, "language": "en"},
+        "voice": {"enabled": True, "language": "en", **voice},
         "world": {"mode": "off"},
-        **({} if tools else {"tools": {"enabled": []}}),
         "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
     }
+
+
+async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins: int,
+                ) -> dict[str, Any]:
+    port = _free_port()
+    cfg = daemon_config(models, workdir, port)
+    if not tools:
+        cfg["tools"] = {"enabled": []}
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
     log = open(workdir / "daemon.log", "wb")
     argv = [sys.executable, "-m", "appliance.cli", "run", "--config",

@@ -30,12 +30,14 @@ from appliance.node import Component, Node
 from appliance.tasks import cancel_and_wait
 from appliance.voice import alsa
 from appliance.voice.audio import Audio, float_to_pcm16, is_silent, read_wav, to_pipeline
+from appliance.voice.earcon import chime
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
 from appliance.voice.pipeline import EventSink, Responder, VoiceSession
 from appliance.voice.reply import AgentResponder, LlmResponder
 from appliance.voice.stt import Transcriber, Transcript
 from appliance.voice.tts import Synthesizer
 from appliance.voice.vad import Endpointer, SileroModel, SileroVad, VadEvent
+from appliance.voice.wake import Detection, WakeDetector, open_detector
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,12 @@ class VoiceSettings:
     output: str
     input_rate: int
     system_prompt: str
+    wake_words: tuple[str, ...] = ()
+    wake_engine: str = "microwakeword"
+    wake_sensitivity: tuple[tuple[str, float], ...] = ()
+    follow_up_s: float = 0.0
+    earcon: bool = True
+    echo_cancelled: bool = False
 
     @classmethod
     def from_config(cls, cfg: Config) -> VoiceSettings:
@@ -92,7 +100,11 @@ class VoiceSettings:
                    max_stt_bytes=v.max_stt_bytes, barge_in=v.barge_in,
                    partial_transcripts=v.partial_transcripts, input=v.input,
                    output=v.output, input_rate=v.input_rate,
-                   system_prompt=cfg.agent.system_prompt)
+                   system_prompt=cfg.agent.system_prompt, wake_words=tuple(v.wake_words),
+                   wake_engine=v.wake_engine,
+                   wake_sensitivity=tuple(sorted(v.wake_sensitivity.items())),
+                   follow_up_s=v.follow_up_s, earcon=v.earcon,
+                   echo_cancelled=v.echo_cancelled)
 
 
 class VoiceComponent(Component):
@@ -139,6 +151,8 @@ class VoiceComponent(Component):
                 min_window_s=s.stt_min_window_s)),
             loop.run_in_executor(self._pool, Synthesizer, s.tts_voice))
         await loop.run_in_executor(self._pool, stt.warm_up)
+        if s.wake_words:  # a missing or broken engine fails the start, not the first session
+            await loop.run_in_executor(self._vad_pool, lambda: self.new_wake_detector().close())
         self.vad_model, self.stt, self.tts = vad_model, stt, tts
         self.loaded.set()
         log.info("voice loaded in %.1fs: whisper %s, piper %s (%d Hz)", time.monotonic() - t0,
@@ -166,6 +180,7 @@ class VoiceComponent(Component):
         return {"stt_model": str(s.stt_model), "tts_voice": str(s.tts_voice),
                 "tts_rate": self.tts.sample_rate if self.tts else None,
                 "input": s.input, "output": s.output, "reply_source": self.reply_source(),
+                "wake_words": list(s.wake_words), "wake_engine": s.wake_engine,
                 **self.stats,
                 **({"local": [e for e in self.local_events if e["type"] in
                               ("transcript", "reply", "error")][-3:]}
@@ -190,6 +205,14 @@ class VoiceComponent(Component):
     async def vad(self, endpointer: Endpointer, samples: np.ndarray) -> list[VadEvent]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._vad_pool, endpointer.feed, samples)
+
+    def new_wake_detector(self) -> WakeDetector:
+        s = self.settings
+        return open_detector(s.wake_engine, s.wake_words, dict(s.wake_sensitivity))
+
+    async def wake(self, detector: WakeDetector, pcm: bytes) -> list[Detection]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._vad_pool, detector.feed, pcm)
 
     async def transcribe(self, samples: np.ndarray, **options: Any) -> Transcript:
         """``options``: those of :meth:`Transcriber.transcribe` (language, prompt, ...)."""
@@ -269,13 +292,14 @@ class VoiceComponent(Component):
         return self._llm_responder
 
     def session(self, emit: EventSink, output: Any, *, conversation_id: str | None = None,
-                ) -> VoiceSession:
+                echo_suppress: bool = False) -> VoiceSession:
         self.stats["sessions"] += 1
         session = VoiceSession(self,
                                conversation_id=conversation_id or f"voice-{uuid.uuid4().hex}",
                                emit=emit, output=output, responder=self.responder,
                                barge_in=self.settings.barge_in,
-                               partials=self.settings.partial_transcripts)
+                               partials=self.settings.partial_transcripts,
+                               echo_suppress=echo_suppress)
         self._sessions.add(session)
         return session
 
@@ -318,10 +342,14 @@ class VoiceComponent(Component):
 
         async def emit(event: dict[str, Any]) -> None:
             self.local_events.append(event)
-            if event["type"] in ("transcript", "reply", "error", "barge_in"):
+            if event["type"] in ("transcript", "reply", "error", "barge_in", "wake"):
                 log.info("voice: %s", event)
 
-        session = self.session(emit, output, conversation_id="local-microphone")
+        session = self.session(emit, output, conversation_id="local-microphone",
+                               echo_suppress=not s.echo_cancelled)
+        if s.wake_words:
+            await session.listen_for_wake(True, follow_up_s=s.follow_up_s,
+                                          earcon=chime(self.tts_rate) if s.earcon else None)
         try:
             while True:
                 source = self._microphone()

@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 from appliance.voice.audio import float_to_pcm16, pcm16_to_float, resample, write_wav
 from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
+from appliance.voice.pipeline import VoiceSession
 from appliance.web.errors import ApiError, read_json
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ async def voice_socket(request: web.Request) -> web.WebSocketResponse:
                                                         f"{MIN_RATE} to {MAX_RATE}"})
                         continue
                     rate = new_rate
+                    if "hands_free" in control:
+                        await _hands_free(voice, session, channel, control)
                 elif kind == "end":
                     await session.end_utterance()
                 elif kind == "close":
@@ -171,6 +174,23 @@ class _Channel:
         async with self._lock:
             if not self.ws.closed:
                 await self.ws.send_str(json.dumps(event))
+
+
+async def _hands_free(voice: VoiceComponent, session: VoiceSession, channel: _Channel,
+                      control: dict[str, Any]) -> None:
+    """``start`` with ``hands_free``: the server listens for the wake word (or stops)."""
+    on, echo_cancelled = control["hands_free"], control.get("echo_cancelled", False)
+    if not isinstance(on, bool) or not isinstance(echo_cancelled, bool):
+        await channel.event({"type": "error", "code": "invalid_message",
+                             "message": "hands_free and echo_cancelled must be true or false"})
+        return
+    if on and not voice.settings.wake_words:
+        await channel.event({"type": "error", "code": "no_wake_words",
+                             "message": "hands-free needs a wake word, and voice.wake_words is "
+                                        "empty on this node: push to talk instead"})
+        return
+    await session.listen_for_wake(on, follow_up_s=voice.settings.follow_up_s,
+                                  echo_suppress=not echo_cancelled)
 
 
 async def _read_bounded(request: web.Request, limit: int) -> bytes:
