@@ -312,9 +312,15 @@ def _llama_rpc(py: Path, env: dict[str, str], result: Result, say: Say, *,
     version = _run([str(py), "-c", "import llama_cpp; print(llama_cpp.__version__)"],
                    "reading llama-cpp-python's version").strip()
     say(f"python: building llama-cpp-python {version} again, with its RPC backend (minutes)")
-    _run([str(py), "-m", "pip", "install", "--progress-bar", "on", "--force-reinstall",
-          "--no-deps", "--no-cache-dir", f"llama-cpp-python=={version}"],
-         "rebuilding llama-cpp-python", stream=True, timeout=PIP_TIMEOUT_S, env=env)
+    try:
+        _run([str(py), "-m", "pip", "install", "--progress-bar", "on", "--force-reinstall",
+              "--no-deps", "--no-cache-dir", "--no-binary", "llama-cpp-python",
+              f"llama-cpp-python=={version}"],
+             "rebuilding llama-cpp-python", stream=True, timeout=PIP_TIMEOUT_S, env=env)
+    except InstallError as exc:  # e.g. an index with wheels only: the box works without RPC
+        say(f"python: warning: {str(exc).splitlines()[0]}; this box works, but cannot "
+            "split a model with others (docs/rpc.md)")
+        return
     result.changes.append("llama-cpp-python rebuilt with its RPC backend")
 
 
