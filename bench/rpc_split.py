@@ -19,6 +19,10 @@ every round), each request streaming ``--tokens`` tokens at temperature 0:
 - ``load_s``: the split model's load, weights to the worker over the link included,
   and the same model host loading on this box alone (``alone``: a split engine
   whose only worker does not exist, after its wait for workers);
+- with ``--link-cost``, what the TLS link itself costs, on one box and one namespace:
+  a model host child whose worker is ggml's server on loopback, reached directly
+  or through the link (LinkServer and LocalEnd, TLS included), interleaved
+  (decode tokens/s per request; this shows the link, not the LAN);
 - with ``--worker-kinds``, how the RPC worker is run: our child
   (``python -m appliance.llm.rpc.serve``, the choice) against ggml's own
   ``rpc-server`` built from the same vendored llama.cpp (``--rpc-server``, optional):
@@ -189,7 +193,6 @@ def summarize(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 async def worker_kinds(args: argparse.Namespace) -> dict[str, Any]:
     """Our RPC worker child against ggml's rpc-server: start to listening, idle memory."""
     from appliance.llm.rpc import process
-    from appliance.llm.rpc.tunnel import listening
 
     kinds: dict[str, list[str]] = {"python_child": [
         sys.executable, "-m", "appliance.llm.rpc.serve", "--parent", str(os.getpid()),
@@ -205,10 +208,7 @@ async def worker_kinds(args: argparse.Namespace) -> dict[str, Any]:
             proc = await asyncio.create_subprocess_exec(
                 *argv, str(port), stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL)
-            while not listening(port):
-                if proc.returncode is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}")
-                await asyncio.sleep(0.005)
+            await wait_listening(proc, port)
             starts.append(time.perf_counter() - began)
             rss.append(vm_rss_mb(proc.pid))
             await process.stop(proc)
@@ -217,6 +217,76 @@ async def worker_kinds(args: argparse.Namespace) -> dict[str, Any]:
     if not args.rpc_server.is_file():
         out["ggml_rpc_server_missing"] = str(args.rpc_server)
     return out
+
+
+async def link_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """Decode tokens/s of one split, its worker reached directly or through the link."""
+    from appliance import config
+    from appliance.llm.rpc import process
+    from appliance.llm.rpc.link import ClusterKeyTrust
+    from appliance.llm.rpc.tunnel import LinkServer, LocalEnd
+
+    port = free_port()
+    serve = await process.spawn("appliance.llm.rpc.serve", ["--port", str(port),
+                                                             "--threads", "1"])
+    trust = ClusterKeyTrust(bytes(32))
+    server = LinkServer(trust, "127.0.0.1", 0, target=lambda: port, status=dict)
+    end = LocalEnd(trust, "worker", "127.0.0.1", 0, client=("bench", "bench"))
+    rates: dict[str, list[float]] = {"direct": [], "link": []}
+    try:
+        await wait_listening(serve, port)
+        await server.start()
+        end.port = server.port
+        await end.start()
+        cfg = config.build({"node": {"state_dir": tempfile.mkdtemp(prefix="ha-rpc-cost-"),
+                                     "tier": "core"},
+                            "llm": {"mode": "local", "model": str(args.model), "threads": 1,
+                                    "slots": 1, "context": 2048}})
+        for r in range(args.rounds):
+            for mode in (("direct", "link") if r % 2 == 0 else ("link", "direct")):
+                endpoint = f"127.0.0.1:{port}" if mode == "direct" else end.endpoint
+                rates[mode].append(await host_rate(cfg, endpoint, args.tokens))
+    finally:
+        await end.stop()
+        await server.stop()
+        await process.stop(serve)
+    return {mode: {"tokens_per_s_median": round(statistics.median(v), 1),
+                   "tokens_per_s": [round(x, 1) for x in v]} for mode, v in rates.items()}
+
+
+async def host_rate(cfg: Any, endpoint: str, tokens: int) -> float:
+    """Start a model host over ``endpoint``, time one answer's decode, stop it."""
+    from appliance import config
+    from appliance.llm.rpc import process
+
+    proc = await process.spawn("appliance.llm.rpc.host",
+                               ["--worker", f"worker={endpoint}", "--share", "1", "--share", "1"],
+                               stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps({"token": "bench", "node_id": "bench", "source": "bench",
+                                     "config": config.to_dict(cfg)}).encode())
+        await proc.stdin.drain()
+        proc.stdin.close()
+        reply = json.loads(await asyncio.wait_for(proc.stdout.readline(), SPLIT_WAIT_S))
+        url = f"http://127.0.0.1:{reply['port']}"
+        headers = {"Authorization": "Bearer bench"}
+        async with aiohttp.ClientSession(headers=headers) as s:
+            await one_stream(s, url, 4)  # warm-up
+            got = await one_stream(s, url, tokens)
+        return float((got["tokens"] - 1) / (got["elapsed_s"] - got["ttft_s"]))
+    finally:
+        await process.stop(proc)
+
+
+async def wait_listening(proc: asyncio.subprocess.Process, port: int) -> None:
+    """Until ``proc`` listens on 127.0.0.1:``port`` (RuntimeError if it exits first)."""
+    from appliance.llm.rpc.tunnel import listening
+
+    while not listening(port):
+        if proc.returncode is not None:
+            raise RuntimeError(f"{proc.pid} exited with {proc.returncode}")
+        await asyncio.sleep(0.005)
 
 
 def vm_rss_mb(pid: int) -> float:
@@ -232,6 +302,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                            "cpu": cpu_description(), "loadavg_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="ha-rpc-bench-") as tmp:
         out.update(await measure(args, Path(tmp)))
+    if args.link_cost:
+        out["link_cost"] = await link_cost(args)
     if args.worker_kinds:
         out["worker_kinds"] = await worker_kinds(args)
     out["loadavg_after"] = os.getloadavg()
@@ -246,6 +318,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--split-cpus", action=argparse.BooleanOptionalAction,
                     default=(os.cpu_count() or 1) >= 2,
                     help="one CPU and one llama.cpp thread per box (default: on with 2+ CPUs)")
+    ap.add_argument("--link-cost", action="store_true",
+                    help="also time a split on one box with its worker direct vs through "
+                         "the link")
     ap.add_argument("--worker-kinds", action="store_true",
                     help="also compare our RPC worker child with ggml's rpc-server")
     ap.add_argument("--worker-runs", type=int, default=5)
