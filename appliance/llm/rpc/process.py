@@ -33,7 +33,9 @@ async def spawn(module: str, args: list[str], *, stdin: Any = None,
                 stdout: Any = None) -> asyncio.subprocess.Process:
     """``python -m module --parent <our pid> args...``; its stderr goes to ours (the journal)."""
     argv = [sys.executable, "-m", module, "--parent", str(os.getpid()), *args]
-    env = dict(os.environ)
+    # systemd's sockets are the daemon's: a child must not speak for it (NotifyAccess=main).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     # llama.cpp's RDMA transport would bypass the encrypted link; our builds leave it out,
     # and this keeps it off even in a build that has it.
     env["GGML_RPC_NO_RDMA"] = "1"
