@@ -12,7 +12,7 @@ LLAMA_MARK := $(WHEELS)/.llama-$(LLAMA_VERSION)-rpc
 RPC_CHECK := import sys; from appliance.llm.rpc.ggml import supports_rpc; sys.exit(not supports_rpc())
 PYTEST_ARGS ?=
 
-.PHONY: test lint venv models llama-wheel etc-configs e2e clean
+.PHONY: test lint venv models llama-wheel etc-configs e2e deb clean
 
 test: venv models
 	HYBRID_AGENT_TEST_MODELS=$(MODELS) HYBRID_AGENT_TEST_CACHE=$(CACHE) \
@@ -21,7 +21,7 @@ test: venv models
 lint: venv
 	$(VENV)/bin/ruff check appliance installer tests bench
 	$(VENV)/bin/mypy
-	shellcheck install.sh .ci/run
+	shellcheck install.sh .ci/run packaging/debian/*.postinst packaging/debian/*.postrm
 
 venv: $(VENV)/.installed
 
@@ -54,6 +54,12 @@ models: venv
 e2e: venv models
 	HYBRID_AGENT_TEST_MODELS=$(MODELS) HYBRID_AGENT_TEST_CACHE=$(CACHE) \
 	  $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+# Debian packages into dist/, built in a clean Debian 12 root of ARCH (arm64: emulated,
+# hybrid-agent only); cached by source under $(CACHE)/deb (docs/operations.md).
+ARCH ?= $(shell dpkg --print-architecture)
+deb: $(if $(filter amd64,$(ARCH)),llama-wheel)
+	HYBRID_AGENT_TEST_CACHE=$(CACHE) $(PYTHON) packaging/build_deb.py --arch $(ARCH)
 
 # The default config of each tier that install.sh writes (a test keeps these in step).
 etc-configs: venv

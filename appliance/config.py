@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import functools
 import os
+import re
 import socket
 import types
 import typing
@@ -89,10 +90,24 @@ class HttpConfig:
 
     host: str = _f("0.0.0.0", "Address to bind; 127.0.0.1 keeps the node off the LAN.")
     port: int = _f(DEFAULT_PORT, "TCP port.", min=1, max=65535)
-    max_body_bytes: int = _f(16 * 1024 * 1024, "Largest request body accepted.",
+    max_body_bytes: int = _f(16 * 1024 * 1024, "Largest request body any route accepts "
+                             "(audio uploads); every route has a limit of its own below it.",
                              min=1024, max=1024 * 1024 * 1024)
     shutdown_grace_s: float = _f(10.0, "How long in-flight requests may finish after SIGTERM.",
                                  min=0.0, max=600.0)
+    max_json_bytes: int = _f(1024 * 1024, "Largest body of a JSON control route (chat, TTS, "
+                             "peers); audio uploads and world values have their own limits.",
+                             min=1024, max=1024 * 1024 * 1024)
+    body_timeout_s: float = _f(60.0, "How long a request body may take to arrive (408 after).",
+                               min=0.1, max=3600.0)
+    idle_timeout_s: float = _f(15.0, "A connection that sends no complete request for this "
+                               "long (silent, or half-sent headers) is closed.",
+                               min=0.1, max=3600.0)
+    max_connections: int = _f(1024, "Open connections at most; more are answered 503 and "
+                              "closed (loopback keeps a reserve of its own).",
+                              min=8, max=1_000_000)
+    max_connections_per_client: int = _f(64, "Open connections from one LAN address at most.",
+                                         min=1, max=1_000_000)
 
 
 @dataclass(frozen=True)
@@ -123,8 +138,9 @@ class LlmConfig:
 
     mode: str = _f("auto", "auto, local, remote or off.",
                    choices=("auto", "local", "remote", "off"))
-    model: str = _f("", "GGUF file; empty means the default model under node.models_dir.",
-                    path=True)
+    model: str = _f("", "GGUF file, or hf://OWNER/REPO/FILE.gguf@SHA256 or "
+                        "https://...#sha256=... (fetched by `hybrid-agent models fetch`); "
+                        "empty means the default model under node.models_dir.", path=True)
     context: int = _f(4096, "Context length in tokens, shared by all slots.", min=256, max=1 << 20)
     threads: int = _f(0, "Inference threads; 0 means the number of physical cores.",
                       min=0, max=1024)
@@ -262,7 +278,7 @@ class ToolsConfig:
     """Which tools exist here, and where each runs."""
 
     enabled: list[str] = _f(["calculator", "clock", "timers", "world_get", "world_set",
-                             "world_list"], "Tools the agent may use.")
+                             "world_list", "world_delete"], "Tools the agent may use.")
     placement: dict[str, str] = _f({}, "Per tool: local, remote or auto (default auto).")
     serve: bool = _f(False, "Run the tool server for dangerous tools (shell, python).")
     timezone: str = _f("", "Timezone of the clock tool; empty means the system's.")
@@ -306,6 +322,14 @@ class AgentConfig:
 
 
 @dataclass(frozen=True)
+class IntentsConfig:
+    """Everyday requests answered before the LLM (docs/intents.md)."""
+
+    enabled: bool = _f(True, "Answer timers, time, arithmetic, memory and stop without the LLM.")
+    language: str = _f("en", "Language of the sentence templates (appliance/intents/sentences).")
+
+
+@dataclass(frozen=True)
 class WorldConfig:
     """The shared world model: keys -> JSON values."""
 
@@ -340,6 +364,7 @@ class Config:
     wyoming: WyomingConfig = _f(WyomingConfig(), "Wyoming server (Home Assistant).")
     tools: ToolsConfig = _f(ToolsConfig(), "Tools.")
     agent: AgentConfig = _f(AgentConfig(), "Agent loop.")
+    intents: IntentsConfig = _f(IntentsConfig(), "Intents.")
     world: WorldConfig = _f(WorldConfig(), "World model.")
     security: SecurityConfig = _f(SecurityConfig(), "Trust.")
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
@@ -365,7 +390,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(src, "", f"file is larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = yaml.load(raw.decode("utf-8"), Loader=_Loader)  # a SafeLoader subclass
     except UnicodeDecodeError:
         raise ConfigError(src, "", "file is not UTF-8 text") from None
     except yaml.YAMLError as exc:
@@ -482,6 +507,41 @@ def field_docs(cls: type = Config, prefix: str = "") -> list[tuple[str, str, Any
 
 # ---------------------------------------------------------------- internals
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+#: YAML 1.1's other words for true and false, taken where a key is a boolean.
+YAML11_TRUE = ("yes", "Yes", "YES", "on", "On", "ON")
+YAML11_FALSE = ("no", "No", "NO", "off", "Off", "OFF")
+
+
+_WORD11_TAG = "tag:hybrid-agent,2026:yaml11-bool-word"
+
+
+class Yaml11Word(str):
+    """A bare yes/no/on/off (unquoted): a word for a key that takes one, a boolean for a
+    boolean key. A quoted 'yes' is a plain str, a string everywhere."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2's booleans: only true/false are booleans, so ``llm.mode:
+    off`` is the word "off"; :func:`_scalar` still takes a bare yes/no/on/off for a boolean."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+_Loader.add_implicit_resolver(_WORD11_TAG, re.compile(
+    "^(?:" + "|".join(YAML11_TRUE + YAML11_FALSE) + ")$"), list("yYnNoO"))
+
+
+def _construct_word(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Yaml11Word:
+    return Yaml11Word(loader.construct_scalar(node))
+
+
+_Loader.add_constructor(_WORD11_TAG, _construct_word)
+
+
 
 def _kind(value: Any) -> str:
     if value is None:
@@ -554,7 +614,9 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
         if isinstance(value, str) and value in (meta.get("words") or ()):
             return [value]  # a word that stands for the list (llm.rpc_workers: auto)
         if not isinstance(value, list):
-            hint = " (write [] for none)" if value is None or value is False else ""
+            said_none = value is None or value is False or (
+                isinstance(value, Yaml11Word) and value in YAML11_FALSE)
+            hint = " (write [] for none)" if said_none else ""
             raise ConfigError(source, path, f"expected a list{hint}, found {_kind(value)}")
         item_meta = {"choices": meta["item_choices"]} if "item_choices" in meta else {}
         return [_convert(item_t, v, item_meta, source, f"{path}[{i}]")
@@ -572,7 +634,7 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
             if "key_choices" in meta and k not in meta["key_choices"]:
                 raise ConfigError(source, f"{path}.{k}", "unknown key; allowed here: "
                                   + ", ".join(meta["key_choices"]))
-            out[k] = _convert(val_t, v, value_meta, source, f"{path}.{k}")
+            out[str(k)] = _convert(val_t, v, value_meta, source, f"{path}.{k}")
         return out
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"unsupported config type at {path}")  # not used in the schema
@@ -580,6 +642,8 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
 
 
 def _scalar(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: str) -> Any:
+    if isinstance(value, Yaml11Word):
+        value = value in YAML11_TRUE if hint is bool else str(value)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(source, path, f"expected true or false, found {_kind(value)}")

@@ -18,12 +18,20 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance import hardware
 from appliance.config import Config
+from appliance.logs import RateLimit
 from appliance.node import Component, Node
 from appliance.security.identity import load_or_create_node_id
 from appliance.systemd import Notifier
 from appliance.tasks import cancel_and_wait
 from appliance.web.app import Middleware, create_app
+from appliance.web.connections import (
+    GatedTCPSite,
+    connection_limits,
+    inherited_socket,
+    quiet_malformed_requests,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +88,27 @@ class Watchdog:
                 log.error("withholding the watchdog ping: a component is unhealthy")
                 withheld = True
             await asyncio.sleep(self.interval_s)
+
+
+class LoopErrors:
+    """The event loop's exception handler: the default one, except that errors caused from
+    outside (a full descriptor table while accepting, a reset connection) are logged at most
+    once per ``interval_s`` per kind, with a count, without a traceback each."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self._limits: dict[str, RateLimit] = {}
+
+    def handle(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if not isinstance(exc, OSError):
+            loop.default_exception_handler(context)
+            return
+        kind = f"{context.get('message', 'error')}: {exc.strerror or exc}"
+        limit = self._limits.setdefault(kind, RateLimit(self.interval_s))
+        quiet = limit.ready()
+        if quiet is not None:
+            log.error("%s%s", kind, f" ({quiet} more since the last such line)" if quiet else "")
 
 
 class Daemon:
@@ -161,6 +190,17 @@ class Daemon:
                               f"{cfg.mode}")
         if cfg.mode == "off":
             return
+        from appliance.models import llm_model_note
+        from appliance.remote_model import RemoteModelError
+
+        try:
+            note = llm_model_note(self.config)
+        except RemoteModelError as exc:
+            from appliance.config import ConfigError
+
+            raise ConfigError(self.config.source, "llm.model", str(exc)) from None
+        if note:
+            log.warning("%s", note)
         engine = None
         if cfg.mode == "local" or (cfg.mode == "auto" and (
                 cfg.model or llm_model_path(self.config).is_file())):
@@ -252,8 +292,22 @@ class Daemon:
 
         node = self.node
         tools = node.get("tools")
+        intents = None
+        if self.config.intents.enabled:
+            from appliance.intents.component import Intents
+            from appliance.intents.language import available
+
+            if self.config.intents.language not in available():
+                from appliance.config import ConfigError
+
+                raise ConfigError(self.config.source, "intents.language",
+                                  f"found {self.config.intents.language!r}; sentences exist "
+                                  f"for: {', '.join(available())}")
+            intents = Intents(self.config.intents, tools.agent_tools,
+                              self.config.agent.tool_timeout_s)
+            self.add_component(intents)
         self.add_component(Agent(self.config.agent, tools.agent_tools,
-                                 lambda: node.get("llm_router")))
+                                 lambda: node.get("llm_router"), intents))
         self.add_routes(chat_api.setup)
 
     def _compose_voice(self) -> None:
@@ -340,6 +394,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.set_exception_handler(LoopErrors().handle)
+        quiet_malformed_requests()
         try:
             await self._start()
         except StartupError as exc:
@@ -358,18 +414,26 @@ class Daemon:
         app = create_app(node, self._middlewares)
         for setup in self._route_setups:
             setup(app)
+        http = self.config.http
+        # keepalive_timeout runs from the accept on: it also closes silent and half-sent
+        # connections (appliance.web.connections).
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                                     shutdown_timeout=self.config.http.shutdown_grace_s)
+                                     shutdown_timeout=http.shutdown_grace_s,
+                                     keepalive_timeout=http.idle_timeout_s)
         await self._runner.setup()
-        host, port = self.config.http.host, self.config.http.port
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        host, port = http.host, http.port
+        site = GatedTCPSite(self._runner, host, port, connection_limits(
+            http.max_connections, http.max_connections_per_client), sock=inherited_socket())
         try:
             await site.start()
         except OSError as exc:
             raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
                                "(is another hybrid-agent running? change http.port)") from None
-        log.info("listening on http://%s:%d/ as %s (%s tier, id %s)", host, port, node.name,
+        log.info("listening on %s/ as %s (%s tier, id %s)", site.name, node.name,
                  node.tier, node.node_id)
+        # What the inference libraries will see of the CPU inside this unit (issue 21).
+        node.cpu = hardware.cpu_features()
+        (log.warning if node.cpu.problem else log.info)("cpu: %s", node.cpu.summary())
         self.notifier.status(node.status_line())
         for component in list(node.components.values()):
             node.phase = f"loading {component.name}"

@@ -22,6 +22,7 @@ WARN_FREE_DISK_BYTES = 5 * 1024**3
 # The clock must not be before this release was made (2026-01-01 UTC).
 EARLIEST_SANE_TIME = 1767225600
 COMMAND_TIMEOUT_S = 5.0
+MAX_DAEMON_ANSWER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,10 @@ class CheckResult:
     level: str  # OK, WARN or FAIL
     message: str
     fix: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "level": self.level, "message": self.message,
+                "fix": self.fix}
 
     def line(self) -> str:
         text = f"{self.level:<4}  {self.name:<10} {self.message}"
@@ -44,7 +49,7 @@ def run_checks(config_path: Path | None = None) -> list[CheckResult]:
     """Run every check; a check that crashes is reported as FAIL, not raised."""
     results: list[CheckResult] = []
     cfg: config_mod.Config | None = None
-    checks: list[Callable[[], CheckResult]] = [check_python, check_systemd]
+    checks: list[Callable[[], CheckResult]] = [check_python, check_systemd, check_cpu]
     for check in checks:
         results.append(_safe(check.__name__, check))
     try:
@@ -56,8 +61,10 @@ def run_checks(config_path: Path | None = None) -> list[CheckResult]:
     if cfg is not None:
         c = cfg
         results.append(_safe("port", lambda: check_port(c)))
+        results.append(_safe("unit cpu", lambda: check_service_cpu(c)))
         results.extend(_safe_many("models", lambda: check_models(c)))
         results.append(_safe("disk", lambda: check_disk(Path(c.node.state_dir))))
+        results.append(_safe("world", lambda: check_world(c)))
         if c.llm.rpc_serve or c.llm.rpc_workers:
             results.append(_safe("rpc", check_rpc))
     results.append(_safe("sound", check_sound))
@@ -85,6 +92,36 @@ def check_systemd() -> CheckResult:
         return CheckResult("systemd", "OK", f"systemd is {state}")
     return CheckResult("systemd", "WARN", f"systemd reports {state!r}",
                        "see 'systemctl --failed'")
+
+
+def check_cpu() -> CheckResult:
+    """The CPU features as this command reads them (what the libraries choose kernels by)."""
+    from appliance import hardware
+
+    cpu = hardware.cpu_features()
+    if cpu.problem:
+        return CheckResult("cpu", "WARN", cpu.summary(),
+                           "run the doctor outside a sandbox that hides /proc/cpuinfo")
+    return CheckResult("cpu", "OK", cpu.summary())
+
+
+def check_service_cpu(cfg: config_mod.Config) -> CheckResult:
+    """The CPU features as the running daemon reads them inside its unit."""
+    status = _daemon_json(cfg.http.port, "/api/status")
+    if status is None:
+        return CheckResult("unit cpu", "OK", f"no daemon answers on port {cfg.http.port} "
+                           "to ask what it sees")
+    cpu = status.get("cpu")
+    if not isinstance(cpu, dict):
+        return CheckResult("unit cpu", "WARN", "the daemon does not say what it sees of "
+                           "the CPU", "upgrade it")
+    summary = str(cpu.get("summary", ""))[:300]
+    if cpu.get("problem"):
+        return CheckResult("unit cpu", "WARN", f"the service sees {summary}",
+                           "its unit hides /proc/cpuinfo or the sysfs CPU topology "
+                           "(ProcSubset=pid?): `systemctl cat hybrid-agent` shows the "
+                           "unit and its drop-ins; the shipped unit has ProcSubset=all")
+    return CheckResult("unit cpu", "OK", f"the service sees {summary}")
 
 
 def check_port(cfg: config_mod.Config) -> CheckResult:
@@ -125,6 +162,26 @@ def check_disk(path: Path) -> CheckResult:
         return CheckResult("disk", "WARN", f"{free_gib:.1f} GiB free under {probe}",
                            "larger models need more room")
     return CheckResult("disk", "OK", f"{free_gib:.1f} GiB free under {probe}")
+
+
+def check_world(cfg: config_mod.Config) -> CheckResult:
+    """Damaged world-journal data the daemon set aside at a start (appliance.world.journal)."""
+    from appliance.world.journal import DAMAGED_SUFFIX
+    from appliance.world.store import WORLD_DIR
+
+    if cfg.world.mode != "local":
+        return CheckResult("world", "OK", f"the world model is {cfg.world.mode} here")
+    directory = cfg.node.state_path / WORLD_DIR
+    aside = sorted(p.name for p in directory.glob(f"*{DAMAGED_SUFFIX}*")) \
+        if directory.is_dir() else []
+    if aside:
+        return CheckResult("world", "WARN", f"damaged world data was set aside in {directory}: "
+                                            f"{', '.join(aside[:3])}"
+                                            + (f" and {len(aside) - 3} more" if len(aside) > 3
+                                               else ""),
+                           "see docs/operations.md, 'A damaged world journal'; remove the file "
+                           "once dealt with")
+    return CheckResult("world", "OK", f"no damaged world data under {directory}")
 
 
 def check_sound() -> CheckResult:
@@ -169,18 +226,24 @@ def check_clock() -> CheckResult:
 # ---------------------------------------------------------------- helpers
 
 
-def _our_daemon_on(port: int) -> str:
+def _daemon_json(port: int, path: str) -> dict[str, object] | None:
+    """The JSON object a daemon on ``port`` answers at ``path`` (error answers too), or None."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1.0) as r:
-            data = json.loads(r.read(65536))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1.0) as r:
+            data = json.loads(r.read(MAX_DAEMON_ANSWER_BYTES))
     except urllib.error.HTTPError as exc:
         try:
-            data = json.loads(exc.read(65536))
+            data = json.loads(exc.read(MAX_DAEMON_ANSWER_BYTES))
         except ValueError:
-            return ""
+            return None
     except (OSError, ValueError):
-        return ""
-    if isinstance(data, dict) and "tier" in data and "ready" in data:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _our_daemon_on(port: int) -> str:
+    data = _daemon_json(port, "/health")
+    if data is not None and "tier" in data and "ready" in data:
         return f"{data.get('name')}, {'ready' if data.get('ready') else data.get('phase')}"
     return ""
 

@@ -10,10 +10,13 @@ server's ``audio_stop`` (p50/p90/max). Also the STT and TTS real-time
 factors measured in this process. Prints JSON.
 
     .venv/bin/python bench/voice_turn.py [--models DIR] [--rounds 2] [--barge-ins 8] [--no-tools]
+    .venv/bin/python bench/voice_turn.py --intents [--rounds 3]
 
 --no-tools runs the agent without tools (tools.enabled: []), so the reply is
 the model's plain streamed answer; with tools, the agent's tool prompt and
-tool decision come before the first token.
+tool decision come before the first token. --intents asks everyday requests
+(INTENT_QUESTIONS) of a daemon with no LLM at all (llm.mode off, as an edge
+alone): every reply is an intent's, so the latency is VAD + STT + intent + TTS.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ QUESTIONS = [
     "What color is the sky?",
     "What is the weather like today?",
     "What is two plus two?",
+]
+INTENT_QUESTIONS = [
+    "What time is it?",
+    "What is twelve times seven?",
+    "What day is it today?",
+    "Set a timer for five minutes.",
+    "What is the square root of one hundred forty four?",
 ]
 CHUNK_MS = 30
 LEAD_SILENCE_S = 0.3
@@ -115,8 +125,9 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
                 ev = json.loads(msg.data)
                 if ev["type"] in ("transcript", "reply", "error"):
                     result[ev["type"]] = ev
-                if ev["type"] == "done":
-                    return
+                if ev["type"] == "done" or (ev["type"] == "transcript" and ev.get("final")
+                                            and not ev["text"]):
+                    return  # an empty transcript: nothing was understood, no reply follows
 
         receiver = asyncio.create_task(receive())
         start = time.monotonic()
@@ -124,12 +135,14 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
             await asyncio.sleep(max(0.0, start + i / 32000 - time.monotonic()))
             await ws.send_bytes(stream[i:i + step])
         await receiver
-    if "error" in result:
-        raise RuntimeError(f"turn failed: {result['error']}")
+    heard = result.get("transcript", {}).get("text", "")
+    if "error" in result or "reply" not in result:
+        raise RuntimeError(f"turn failed (heard {heard!r}): "
+                           f"{result.get('error', 'nothing understood')}")
     timings = result["reply"]["timings"]
     return {
         "heard": result["transcript"]["text"],
-        "reply": result["reply"]["text"][:120],
+        "reply": result["reply"]["text"],
         "end_of_speech_to_first_audio_s": round((first_pcm or float("nan"))
                                                 - (start + end_at), 3),
         **{k: round(v, 3) for k, v in timings.items()},
@@ -195,43 +208,62 @@ def _onset_s(pcm: bytes) -> float:
     return float(np.nonzero(np.sqrt((frames ** 2).mean(axis=1)) > 0.02)[0][0]) * 0.01
 
 
-def daemon_config(models: Path, workdir: Path, port: int, name: str = "bench",
-                  **voice: Any) -> dict[str, Any]:
-    """A mid node on loopback with the LLM in-process and voice on (plus ``voice`` keys)."""
-    return {
-        "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": name,
-                 "models_dir": str(models)},
-        "http": {"host": "127.0.0.1", "port": port},
-        "logging": {"level": "warning"},
-        "discovery": {"enabled": False},
-        "llm": {"mode": "local"},
-        "voice": {"enabled": True, "language": "en", **voice},
-        "world": {"mode": "off"},
-        "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
-    }
+async def llm_load(url: str, streams: int, stop: asyncio.Event) -> dict[str, Any]:
+    """``streams`` clients asking the daemon's LLM for 64-token answers, one after another,
+    until ``stop``: the box serving the LAN while someone talks to it."""
+    tokens = 0
+    t0 = time.monotonic()
+    body = {"model": "default", "stream": True, "max_tokens": 64, "temperature": 0.7,
+            "messages": [{"role": "user", "content": "Write a story about a dragon."}]}
+
+    async def client(http: aiohttp.ClientSession) -> None:
+        nonlocal tokens
+        while not stop.is_set():
+            async with http.post(url + "/v1/chat/completions", json=body) as r:
+                async for line in r.content:
+                    if line.startswith(b"data: {") and b'"content"' in line:
+                        tokens += 1
+
+    async with aiohttp.ClientSession() as http:
+        await asyncio.gather(*(client(http) for _ in range(streams)))
+    return {"streams": streams, "tokens_per_s": round(tokens / (time.monotonic() - t0), 1)}
 
 
 async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins: int,
-                ) -> dict[str, Any]:
+                intents: bool = False, load_streams: int = 0,
+                llm_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     port = _free_port()
-    cfg = daemon_config(models, workdir, port)
-    if not tools:
-        cfg["tools"] = {"enabled": []}
+    llm_on = not intents or load_streams > 0
+    cfg = daemon_config(workdir, port, models, "bench",
+                        llm={"mode": "local" if llm_on else "off", **(llm_settings or {})},
+                        voice={"enabled": True, "language": "en"},
+                        world={"mode": "local" if intents else "off"},
+                        **({} if tools else {"tools": {"enabled": []}}))
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
     log = open(workdir / "daemon.log", "wb")
     argv = [sys.executable, "-m", "appliance.cli", "run", "--config",
             str(workdir / "config.yaml")]
     proc = subprocess.Popen(argv, stdout=log, stderr=log)  # noqa: ASYNC220 - before timing
     url = f"http://127.0.0.1:{port}"
+    stop = asyncio.Event()
+    loader: asyncio.Task[dict[str, Any]] | None = None
     try:
         await _wait_ready(url, proc)
-        questions = [speak(q, workdir) for q in QUESTIONS]
+        questions = [speak(q, workdir) for q in (INTENT_QUESTIONS if intents else QUESTIONS)]
         await turn(url, questions[0])  # warm-up: first-call costs are not the steady state
+        if load_streams:
+            loader = asyncio.create_task(llm_load(url, load_streams, stop))
         turns = [await turn(url, pcm) for _ in range(rounds) for pcm in questions]
         interrupt = speak(INTERRUPTION, workdir)
         long_question = speak(LONG_QUESTION, workdir)
-        barge = [await barge_in(url, long_question, interrupt) for _ in range(barge_ins)]
+        barge = [await barge_in(url, long_question, interrupt)
+                 for _ in range(0 if intents else barge_ins)]
+        stop.set()
+        load = await loader if loader is not None else None
     finally:
+        stop.set()
+        if loader is not None and not loader.done():
+            loader.cancel()
         proc.terminate()
         proc.wait(timeout=60)
         log.close()
@@ -245,7 +277,21 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
                                       "p90": round(_p90(stops), 3),
                                       "max": round(max(stops), 3)} if stops else {})}
     return {"turns": turns, "barge_ins_s": [None if b is None else round(b, 3) for b in barge],
-            "summary": summary}
+            "summary": summary, "llm_load": load}
+
+
+def daemon_config(workdir: Path, port: int, models: Path, name: str,
+                  **sections: dict[str, Any]) -> dict[str, Any]:
+    """A benchmark daemon's config: loopback, no discovery, quiet logs; ``sections`` added."""
+    return {
+        "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": name,
+                 "models_dir": str(models)},
+        "http": {"host": "127.0.0.1", "port": port},
+        "logging": {"level": "warning"},
+        "discovery": {"enabled": False},
+        "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
+        **sections,
+    }
 
 
 def _p90(xs: list[float]) -> float:
@@ -284,14 +330,25 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--barge-ins", type=int, default=8, help="interrupted replies to time")
     p.add_argument("--no-tools", action="store_true", help="agent without tools")
+    p.add_argument("--intents", action="store_true",
+                   help="everyday requests answered by intents, no LLM (llm.mode off)")
+    p.add_argument("--llm-load", type=int, default=0, metavar="N",
+                   help="N clients streaming from the daemon's LLM during the turns (a mid "
+                        "box serving the LAN; with --intents the LLM is then on)")
+    p.add_argument("--wait-policy", choices=("adaptive", "active", "passive"),
+                   help="llm.wait_policy of the daemon (default: the daemon's)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
         workdir = Path(tmp)
         factors = rtfs(Path(args.models), workdir)
         result = asyncio.run(bench(Path(args.models), args.rounds, workdir,
-                                   tools=not args.no_tools, barge_ins=args.barge_ins))
+                                   tools=not args.no_tools, barge_ins=args.barge_ins,
+                                   intents=args.intents, load_streams=args.llm_load,
+                                   llm_settings={"wait_policy": args.wait_policy}
+                                   if args.wait_policy else None))
     print(json.dumps({"bench": "voice_turn", "cpus": os.cpu_count(),
                       "load_average": os.getloadavg()[0], "agent_tools": not args.no_tools,
+                      "intents_only": args.intents, "wait_policy": args.wait_policy,
                       **factors, **result}, indent=2))
 
 

@@ -227,7 +227,9 @@ def _rss_mb() -> float:
 async def daemon_part(models: Path, corpus: Corpus, workdir: Path, short: bool,
                       ) -> dict[str, Any]:
     port = _free_port()
-    cfg = daemon_config(models, workdir, port, "wake-bench", wake_words=["okay_nabu"])
+    cfg = daemon_config(workdir, port, models, "wake-bench", llm={"mode": "local"},
+                        voice={"enabled": True, "language": "en", "wake_words": ["okay_nabu"]},
+                        world={"mode": "off"})
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
     log = open(workdir / "daemon.log", "wb")
     proc = subprocess.Popen(  # noqa: ASYNC220 - before timing

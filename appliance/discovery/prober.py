@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
 
 import aiohttp
 
+from appliance import jsonbounds
 from appliance.discovery.registry import Peer, PeerRegistry
 from appliance.discovery.txt import clean
 from appliance.security.challenge import challenge_peer
@@ -121,7 +121,7 @@ class Prober:
             return 0, 0.0, {"error": str(exc) or type(exc).__name__}
         rtt = time.monotonic() - start
         try:
-            body = json.loads(raw) if len(raw) <= MAX_HEALTH_BYTES else {}
+            body = jsonbounds.loads(raw) if len(raw) <= MAX_HEALTH_BYTES else {}
         except ValueError:
             body = {}
         return status, rtt, body if isinstance(body, dict) else {}

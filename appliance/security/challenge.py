@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from typing import Any
 
 import aiohttp
 
+from appliance import jsonbounds
 from appliance.security.errors import ChallengeError
 
 CHALLENGE_PATH = "/api/peers/challenge"
@@ -41,7 +41,7 @@ def prove(key: bytes, nonce: str, responder_id: str) -> str:
 
 def check_proof(key: bytes, nonce: str, responder_id: str, proof: str) -> bool:
     """Whether ``proof`` answers ``nonce`` for ``responder_id`` under ``key``."""
-    if not isinstance(proof, str) or not _PROOF_RE.match(proof):
+    if not isinstance(proof, str) or not _PROOF_RE.fullmatch(proof):
         return False
     return hmac.compare_digest(prove(key, nonce, responder_id), proof)
 
@@ -67,7 +67,7 @@ async def challenge_peer(session: aiohttp.ClientSession, base_url: str, key: byt
     if status != 200:
         raise ChallengeError(f"challenge to {base_url} answered HTTP {status}")
     try:
-        answer = json.loads(raw)
+        answer = jsonbounds.loads(raw)
     except ValueError:
         raise ChallengeError(f"challenge answer from {base_url} is not JSON") from None
     if not isinstance(answer, dict) or not isinstance(answer.get("id"), str):

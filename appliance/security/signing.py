@@ -77,23 +77,29 @@ class Verifier:
         # nonce -> expiry; insertion order is expiry order because the window is fixed.
         self._seen: OrderedDict[str, float] = OrderedDict()
 
-    def verify(self, method: str, path_qs: str, body: bytes, headers: Mapping[str, str]) -> None:
-        """Return when the token is valid; raise SignatureError naming the problem otherwise."""
+    def check_headers(self, path_qs: str, headers: Mapping[str, str]) -> None:
+        """What can be checked before the body is read: the headers are there, well formed
+        and fresh. SignatureError naming the problem otherwise."""
         ts_text = headers.get(TIMESTAMP_HEADER)
         nonce = headers.get(NONCE_HEADER)
         sig = headers.get(SIGNATURE_HEADER)
         if not ts_text or not nonce or not sig:
             missing = ", ".join(h for h in SIGNED_HEADERS if not headers.get(h))
             raise SignatureError(f"request is not signed with the cluster key (missing {missing})")
-        if not _TS_RE.match(ts_text) or not _NONCE_RE.match(nonce) or not _SIG_RE.match(sig):
+        if not _TS_RE.fullmatch(ts_text) or not _NONCE_RE.fullmatch(nonce) \
+                or not _SIG_RE.fullmatch(sig):
             raise SignatureError("malformed signature headers")
         if len(path_qs) > MAX_PATH_CHARS:
             raise SignatureError("request path too long to verify")
-        now = self._clock()
-        ts = int(ts_text) / 1000.0
-        if abs(now - ts) > self.replay_window_s:
+        if abs(self._clock() - int(ts_text) / 1000.0) > self.replay_window_s:
             raise SignatureError(f"signature timestamp is outside the {self.replay_window_s:.0f} s "
                                  "window (clocks out of sync, or a replay)")
+
+    def verify(self, method: str, path_qs: str, body: bytes, headers: Mapping[str, str]) -> None:
+        """Return when the token is valid; raise SignatureError naming the problem otherwise."""
+        self.check_headers(path_qs, headers)
+        ts_text, nonce, sig = (headers[h] for h in SIGNED_HEADERS)
+        now = self._clock()
         msg = canonical(method, path_qs, int(ts_text), nonce, body_digest(body))
         expected = hmac.new(self._key, msg, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, sig):

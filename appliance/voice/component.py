@@ -17,7 +17,7 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +29,11 @@ from appliance.config import Config
 from appliance.node import Component, Node
 from appliance.tasks import cancel_and_wait
 from appliance.voice import alsa
+from appliance.voice.admission import Admission
 from appliance.voice.audio import Audio, float_to_pcm16, is_silent, read_wav, to_pipeline
 from appliance.voice.earcon import chime
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
+from appliance.voice.metrics import VoiceMetrics
 from appliance.voice.pipeline import EventSink, Responder, VoiceSession
 from appliance.voice.reply import AgentResponder, LlmResponder
 from appliance.voice.stt import Transcriber, Transcript
@@ -129,9 +131,12 @@ class VoiceComponent(Component):
         # VAD has its own thread so a 1 s transcription never delays barge-in detection.
         self._vad_pool = ThreadPoolExecutor(1, thread_name_prefix="voice-vad")
         self._pool = ThreadPoolExecutor(INFERENCE_THREADS, thread_name_prefix="voice")
+        # Client requests (HTTP, ...) get all threads but one: conversations keep one free.
+        self.admission = Admission(INFERENCE_THREADS - 1)
         self._llm_responder: LlmResponder | None = None
         self._mic_task: asyncio.Task[None] | None = None
         self.stats = {"transcriptions": 0, "syntheses": 0, "sessions": 0, "announcements": 0}
+        self.metrics_ = VoiceMetrics()
         # Open conversations, for announcements; a session lives as long as its socket/mic.
         self._sessions: weakref.WeakSet[VoiceSession] = weakref.WeakSet()
         self._announcing: set[asyncio.Task[None]] = set()
@@ -169,6 +174,7 @@ class VoiceComponent(Component):
             task.cancel()
         await cancel_and_wait([self._mic_task])
         self._mic_task = None
+        self.admission.close()  # before the pool goes: clients get 503, not a traceback
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._vad_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -219,15 +225,22 @@ class VoiceComponent(Component):
         assert self.stt is not None
         self.stats["transcriptions"] += 1
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool, functools.partial(self.stt.transcribe, samples, **options))
+        run = functools.partial(self.stt.transcribe, samples, **options)
+        return await loop.run_in_executor(self._pool, self.metrics_.timed, "stt", run,
+                                          lambda t: t.duration_s)
 
     async def synthesize(self, text: str, speed: float = 1.0) -> np.ndarray:
         """int16 mono at :attr:`tts_rate`."""
         assert self.tts is not None
         self.stats["syntheses"] += 1
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.tts.synthesize_all, text, speed)
+        run = functools.partial(self.tts.synthesize_all, text, speed)
+        rate = self.tts.sample_rate
+        return await loop.run_in_executor(self._pool, self.metrics_.timed, "tts", run,
+                                          lambda pcm: len(pcm) / rate)
+
+    def metrics(self) -> Iterable[Any]:
+        return self.metrics_.families()
 
     # ------------------------------------------------------------ validated entry points
 

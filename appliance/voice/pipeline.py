@@ -188,6 +188,8 @@ class VoiceSession:
         self._stream_origin: float | None = None
         self._speech_end_at = 0.0
         self._speculation: tuple[float, asyncio.Task[Any]] | None = None
+        self._complete_at: float | None = None
+        """End of speech of a pause whose transcript is a whole request: end the turn there."""
         self.barge_ins: list[dict[str, float]] = []
         self._echo_suppress = echo_suppress
         # Hands-free state: the detector, and until when (stream time) the VAD is open.
@@ -250,6 +252,13 @@ class VoiceSession:
             self._ep_stale = False
         for ev in await self.engine.vad(self._endpointer, samples):
             await self._on_vad(self._shift(ev))
+        if self._complete_at is not None:
+            # Ended here, between VAD runs, so the endpointer is never used by two at once.
+            # _complete_at is stream time; the endpointer counts from _ep_origin.
+            early = self._endpointer.end_now(self._complete_at - self._ep_origin)
+            self._complete_at = None
+            if early is not None:
+                await self._on_vad(self._shift(early))
         if self._partials and self._endpointer.in_speech \
                 and self.stream_s - self._partial_at >= PARTIAL_INTERVAL_S \
                 and (self._partial_task is None or self._partial_task.done()):
@@ -257,6 +266,15 @@ class VoiceSession:
             self._partial_task = asyncio.get_running_loop().create_task(
                 self._partial(self._utterance, self._endpointer.utterance_so_far()),
                 name="voice-stt-partial")
+
+    async def _speculate(self, ev: VadEvent) -> Any:
+        """The pause's transcript; when the responder says it is already a whole request
+        (an everyday intent), the utterance ends at this pause (see ``feed``)."""
+        transcript = await self.engine.transcribe(ev.audio)
+        check = getattr(self._responder(), "complete", None)
+        if transcript.text and check is not None and await check(transcript.text):
+            self._complete_at = ev.end_s
+        return transcript
 
     async def end_utterance(self) -> None:
         """The user says they finished (push-to-talk released): end the utterance now."""
@@ -312,8 +330,9 @@ class VoiceSession:
             # Transcribe now; if this silence becomes the end, the result is already there.
             self._drop_speculation()
             self._speculation = (ev.end_s, asyncio.get_running_loop().create_task(
-                self.engine.transcribe(ev.audio), name="voice-stt-speculative"))
+                self._speculate(ev), name="voice-stt-speculative"))
             return
+        self._complete_at = None
         if ev.kind == "start":
             self._partial_at = self.stream_s
             await self._emit({"type": "speech_start", "t": round(ev.start_s, 3)})

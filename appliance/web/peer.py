@@ -14,6 +14,8 @@ from typing import Any
 
 import aiohttp
 
+from appliance import jsonbounds
+
 CONNECT_TIMEOUT_S = 2.0
 DEFAULT_TIMEOUT_S = 30.0
 #: Largest response body read from a peer.
@@ -60,7 +62,7 @@ class PeerClient:
                     raise PeerError(f"{base}{path}: response larger than "
                                     f"{MAX_RESPONSE_BYTES} bytes")
                 try:
-                    decoded = json.loads(raw) if raw else None
+                    decoded = jsonbounds.loads(raw) if raw else None
                 except ValueError:
                     raise PeerError(f"{base}{path}: answered {resp.status} with non-JSON") from None
                 return resp.status, decoded, resp.headers

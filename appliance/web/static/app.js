@@ -246,6 +246,7 @@ async function sendChat(text) {
         li.dataset.final = "true";
         performance.mark("chat-final");
         if (d.served_by) li.title = `answered by ${d.served_by}`;
+        if (d.intent) addEvent(li, "intent", `intent: ${d.intent}`);
       } else if (event === "error") {
         addEvent(li, "error", d.message || "error");
         li.dataset.error = d.code || "error";
