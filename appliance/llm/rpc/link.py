@@ -15,7 +15,9 @@ a handshake failure and not one byte of RPC. TLS 1.3's ephemeral key exchange
 keeps recorded traffic secret even if the cluster key leaks later. What it does
 not do (see docs/security.md): tell one member of the cluster from another (any
 key holder can play any node, as with the HMAC challenge) or revoke a single node
-short of changing the cluster key. Node certificates will: swap the provider.
+short of changing the cluster key. Node certificates will: swap the provider
+(its ``expected_peer`` arguments are there for them: the core names the worker it
+means, and a node certificate can prove it).
 """
 
 from __future__ import annotations
@@ -50,13 +52,18 @@ class LinkTrust(Protocol):
         """For the worker's listener: presents our identity, requires the client's."""
         ...
 
-    def client_context(self) -> ssl.SSLContext:
-        """For the core's connections: presents our identity, requires the server's."""
+    def client_context(self, expected_peer: str | None = None) -> ssl.SSLContext:
+        """For the core's connections to node ``expected_peer`` (None: any member):
+        presents our identity, requires the server's."""
         ...
 
-    def peer(self, tls: Any) -> str:
+    def server_hostname(self, expected_peer: str | None = None) -> str | None:
+        """What to pass as ``server_hostname`` when connecting to ``expected_peer``."""
+        ...
+
+    def peer(self, tls: Any, expected_peer: str | None = None) -> str:
         """The authenticated peer of a finished handshake (an ``ssl.SSLObject``) in words;
-        LinkRefused when it may not use the link."""
+        LinkRefused when it may not use the link (or is not ``expected_peer``)."""
         ...
 
 
@@ -102,10 +109,14 @@ class ClusterKeyTrust:
     def server_context(self) -> ssl.SSLContext:
         return self._context(ssl.PROTOCOL_TLS_SERVER)
 
-    def client_context(self) -> ssl.SSLContext:
+    def client_context(self, expected_peer: str | None = None) -> ssl.SSLContext:
+        # One identity for every member: which node answers cannot be told (module doc).
         return self._context(ssl.PROTOCOL_TLS_CLIENT)
 
-    def peer(self, tls: Any) -> str:
+    def server_hostname(self, expected_peer: str | None = None) -> str | None:
+        return None
+
+    def peer(self, tls: Any, expected_peer: str | None = None) -> str:
         der = tls.getpeercert(binary_form=True) if tls is not None else None
         if der != self._cert_der:
             raise LinkRefused("the peer's certificate is not this cluster's link identity")

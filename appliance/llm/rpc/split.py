@@ -77,6 +77,7 @@ class Worker:
     """A worker this core knows of, and how it went."""
 
     name: str
+    id: str
     host: str
     port: int
     end: LocalEnd
@@ -271,13 +272,14 @@ class SplitEngine(Component):
     def _worker(self, peer: Any) -> Worker:
         host = urlsplit(peer.url).hostname or ""
         w = self.workers.get(peer.name)
-        if w is None or (w.host, w.port) != (host, peer.rpc_port):
+        if w is None or (w.id, w.host, w.port) != (peer.id, host, peer.rpc_port):
             assert self._trust is not None
             if w is not None:
                 asyncio.get_running_loop().create_task(w.end.stop())
-            w = Worker(name=peer.name, host=host, port=peer.rpc_port,
+            w = Worker(name=peer.name, id=peer.id, host=host, port=peer.rpc_port,
                        end=LocalEnd(self._trust, peer.name, host, peer.rpc_port,
-                                    client=(self._node.node_id, self._node.name)))
+                                    client=(self._node.node_id, self._node.name),
+                                    peer_id=peer.id))
             self.workers[peer.name] = w
         return w
 

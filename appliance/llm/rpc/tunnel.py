@@ -241,10 +241,12 @@ class LocalEnd(_Listener):
     """
 
     def __init__(self, trust: LinkTrust, name: str, host: str, port: int, *,
-                 client: tuple[str, str], max_connections: int = MAX_CONNECTIONS) -> None:
+                 client: tuple[str, str], peer_id: str | None = None,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         super().__init__()
         self._trust = trust
-        self._ctx = trust.client_context()
+        self._peer_id = peer_id  # the worker's node id, for a provider that can check it
+        self._ctx = trust.client_context(peer_id)
         self._client = " ".join(client)  # this core's node id and name, for the worker
         self.name = name  # the worker's node name
         self.host, self.port = host, port  # the worker's link address
@@ -262,7 +264,8 @@ class LocalEnd(_Listener):
 
     async def probe(self) -> dict[str, Any]:
         """Ask the worker over the link how it is (LinkError when it cannot be reached)."""
-        return await probe(self._ctx, self._trust, self.host, self.port, self._client)
+        return await probe(self._ctx, self._trust, self.host, self.port, self._client,
+                           self._peer_id)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         t = self.traffic
@@ -277,7 +280,7 @@ class LocalEnd(_Listener):
             return
         try:
             far_r, far_w, _ = await open_link(self._ctx, self._trust, self.host, self.port,
-                                              f"session {self._client}")
+                                              f"session {self._client}", self._peer_id)
         except LinkError as exc:
             t.last_end = f"could not open the link: {exc}"
             t.ended_by_peer_at = time.monotonic()
@@ -292,16 +295,18 @@ class LocalEnd(_Listener):
             _close(far_w)
 
 
-async def open_link(ctx: ssl.SSLContext, trust: LinkTrust, host: str, port: int, verb: str
+async def open_link(ctx: ssl.SSLContext, trust: LinkTrust, host: str, port: int, verb: str,
+                    peer_id: str | None = None
                     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
-    """Connect, handshake, check the peer, send ``verb``; the streams and what followed OK."""
+    """Connect, handshake, check the peer (node ``peer_id`` where the provider can tell),
+    send ``verb``; the streams and what followed OK."""
     try:
         async with asyncio.timeout(HANDSHAKE_S):
             reader, writer = await asyncio.open_connection(host, port)
             _keepalive(writer)
             try:
-                await writer.start_tls(ctx, server_hostname=None)
-                trust.peer(writer.get_extra_info("ssl_object"))
+                await writer.start_tls(ctx, server_hostname=trust.server_hostname(peer_id))
+                trust.peer(writer.get_extra_info("ssl_object"), peer_id)
                 await _send_line(writer, f"{PROTOCOL} {verb}")
                 answer = await _read_line(reader)
             except BaseException:
@@ -316,11 +321,12 @@ async def open_link(ctx: ssl.SSLContext, trust: LinkTrust, host: str, port: int,
     raise LinkError(f"{host}:{port}: {reason}")
 
 
-async def probe(ctx: ssl.SSLContext, trust: LinkTrust, host: str, port: int, client: str
-                ) -> dict[str, Any]:
+async def probe(ctx: ssl.SSLContext, trust: LinkTrust, host: str, port: int, client: str,
+                peer_id: str | None = None) -> dict[str, Any]:
     """The worker's answer to a probe: its free memory, whether its RPC server runs,
     whether another core than ``client`` ("<id> <name>") uses it."""
-    _reader, writer, text = await open_link(ctx, trust, host, port, f"probe {client}")
+    _reader, writer, text = await open_link(ctx, trust, host, port, f"probe {client}",
+                                            peer_id)
     _close(writer)
     try:
         answer = json.loads(text)
