@@ -187,7 +187,7 @@ class VoiceComponent(Component):
                 "tts_rate": self.tts.sample_rate if self.tts else None,
                 "input": s.input, "output": s.output, "reply_source": self.reply_source(),
                 "wake_words": list(s.wake_words), "wake_engine": s.wake_engine,
-                **self.stats,
+                "queue": self.admission.describe(), **self.stats,
                 **({"local": [e for e in self.local_events if e["type"] in
                               ("transcript", "reply", "error")][-3:]}
                    if self._mic_task is not None else {})}
