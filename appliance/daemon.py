@@ -24,6 +24,7 @@ from appliance.security.identity import load_or_create_node_id
 from appliance.systemd import Notifier
 from appliance.tasks import cancel_and_wait
 from appliance.web.app import Middleware, create_app
+from appliance.web.listener import FrontDoor
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +108,39 @@ class Daemon:
     # Each part wires itself in its own method below; only these read the tier's choices.
 
     def _compose_security(self) -> None:
-        """Cluster key, request signing (LAN discovery and trust issue)."""
+        """Cluster key, node TLS, request signing; people's sign-in, Host and Origin checks."""
         from appliance.security.cluster import Security
+        from appliance.security.devices import DeviceStore
+        from appliance.web import access, origin, owners, signin
 
-        security = Security(self.config.security)
+        cfg = self.config
+        security = Security(cfg.security, node_id=self.node.node_id,
+                            state_dir=cfg.node.state_path, http=cfg.http)
         self.add_component(security)
+        devices = DeviceStore(cfg.node.state_path)
+        self.add_middleware(origin.make_origin_check(origin.BoxNames(self._box_names())))
+        self.add_middleware(access.make_access(devices, lambda: security.node_tls,
+                                               list(cfg.http.metrics_clients)))
         self.add_middleware(security.middleware())
+        self.add_routes(lambda app: signin.setup(app, devices, security.web))
+        self.add_routes(owners.setup)
+
+    def _box_names(self) -> list[str]:
+        """The names a Host header may carry for this box (its addresses count too)."""
+        import socket
+
+        from appliance.discovery.advertise import mdns_host
+        from appliance.discovery.component import host_label_of
+
+        host = socket.gethostname()
+        short = host.split(".")[0]
+        return [host, short, f"{short}.local", mdns_host(host_label_of(self.node)),
+                *self.config.http.names]
 
     def _compose_world(self) -> None:
         """The world model, local or remote (agent issue)."""
-        from appliance.web import peer, world_api
+        from appliance.net import peer
+        from appliance.web import world_api
 
         cfg = self.config.world
         if cfg.mode == "off":
@@ -132,7 +156,8 @@ class Daemon:
 
             static = [cfg.endpoint] if cfg.endpoint else []
             world = RemoteWorld(peer.PeerClient(peer.resolver_for(self.node, "world", static),
-                                                peer.signer_for(self.node)))
+                                                peer.signer_for(self.node),
+                                                peer.node_tls_for(self.node)))
         self.add_component(world)
         self.add_routes(world_api.setup)
 
@@ -140,7 +165,8 @@ class Daemon:
         """The LLM engine, router and OpenAI-compatible API (LLM issue)."""
         from appliance.llm import router as llm_router
         from appliance.models import llm_model_path
-        from appliance.web import openai_api, peer
+        from appliance.net import peer
+        from appliance.web import openai_api
 
         cfg, node = self.config.llm, self.node
         # /v1/* answers everywhere; with llm.mode off it says 503 no_llm_available.
@@ -178,7 +204,7 @@ class Daemon:
                 reg.mark_down(peer_id, problem)
 
         self.add_component(llm_router.Router(cfg, engine, peers, peer.signer_for(node),
-                                             mark_down))
+                                             mark_down, peer.node_tls_for(node)))
 
     def _compose_tools(self) -> None:
         """Tools and the tool server (agent issue)."""
@@ -186,13 +212,14 @@ class Daemon:
         from appliance.agent.server import ToolServer
         from appliance.agent.tools.timers import Timers
         from appliance.config import ConfigError
-        from appliance.web import peer, tools_api
+        from appliance.net import peer
+        from appliance.web import tools_api
 
         node, cfg = self.node, self.config
 
         def remote() -> peer.PeerClient:
             return peer.PeerClient(peer.resolver_for(node, "tools", list(cfg.tools.endpoints)),
-                                   peer.signer_for(node))
+                                   peer.signer_for(node), peer.node_tls_for(node))
 
         timers = Timers()
         try:
@@ -204,7 +231,8 @@ class Daemon:
 
         def delegate() -> peer.PeerClient:
             # hybrid-agent-tools.service on this box, for when bwrap cannot run in this unit.
-            return peer.PeerClient(lambda: server_url, peer.signer_for(node))
+            return peer.PeerClient(lambda: peer.Target(server_url, node.node_id),
+                                   peer.signer_for(node))
 
         self.add_component(ToolServer(cfg, agent_tools, served, timers, node.get("security"),
                                       delegate))
@@ -327,13 +355,21 @@ class Daemon:
                                      shutdown_timeout=self.config.http.shutdown_grace_s)
         await self._runner.setup()
         host, port = self.config.http.host, self.config.http.port
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        security = node.get("security")
+        web_tls = security.web.server_context() if security and security.web else None
+
+        def node_tls() -> Any:
+            tls = getattr(security, "node_tls", None)
+            return tls.server_context() if tls is not None else None
+
+        # One port: loopback HTTP, HTTPS for browsers, mutual TLS for nodes (web/listener.py).
+        site = FrontDoor(self._runner, host, port, web_tls=lambda: web_tls, node_tls=node_tls)
         try:
             await site.start()
         except OSError as exc:
             raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
                                "(is another hybrid-agent running? change http.port)") from None
-        log.info("listening on http://%s:%d/ as %s (%s tier, id %s)", host, port, node.name,
+        log.info("listening on %s/ as %s (%s tier, id %s)", site.name, node.name,
                  node.tier, node.node_id)
         self.notifier.status(node.status_line())
         for component in list(node.components.values()):
