@@ -231,8 +231,7 @@ class Daemon:
 
         def delegate() -> peer.PeerClient:
             # hybrid-agent-tools.service on this box, for when bwrap cannot run in this unit.
-            return peer.PeerClient(lambda: peer.Target(server_url, node.node_id),
-                                   peer.signer_for(node))
+            return peer.PeerClient(lambda: server_url, peer.signer_for(node))
 
         self.add_component(ToolServer(cfg, agent_tools, served, timers, node.get("security"),
                                       delegate))

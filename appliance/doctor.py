@@ -58,6 +58,7 @@ def run_checks(config_path: Path | None = None) -> list[CheckResult]:
         results.append(_safe("port", lambda: check_port(c)))
         results.extend(_safe_many("models", lambda: check_models(c)))
         results.append(_safe("disk", lambda: check_disk(Path(c.node.state_dir))))
+        results.append(_safe("key", lambda: check_key(Path(c.security.cluster_key_file))))
     results.append(_safe("sound", check_sound))
     results.append(_safe("clock", check_clock))
     return results
@@ -123,6 +124,24 @@ def check_disk(path: Path) -> CheckResult:
         return CheckResult("disk", "WARN", f"{free_gib:.1f} GiB free under {probe}",
                            "larger models need more room")
     return CheckResult("disk", "OK", f"{free_gib:.1f} GiB free under {probe}")
+
+
+def check_key(path: Path) -> CheckResult:
+    """The cluster key file: present, and readable by the service alone."""
+    from appliance.security.keys import mode_problem
+
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return CheckResult("key", "WARN", f"no cluster key at {path}: this box works alone",
+                           "hybrid-agent pair --init (first box) or hybrid-agent join CODE")
+    except OSError as exc:
+        return CheckResult("key", "FAIL", f"cannot look at {path}: {exc.strerror or exc}",
+                           "run doctor with sudo")
+    problem = mode_problem(st.st_mode, path)
+    if problem:
+        return CheckResult("key", "FAIL", problem, f"chmod 600 {path}")
+    return CheckResult("key", "OK", f"{path} is readable by its owner only")
 
 
 def check_sound() -> CheckResult:

@@ -84,8 +84,11 @@ class ToolServer(Component):
             if key is None:
                 raise Unauthorized("this node has no cluster key, so it serves no tools")
             # Our own nonce memory: the LAN guard may already have checked this token.
+            # Our own nonce memory, but the process's start: tokens from before it are replays.
+            started = getattr(getattr(self._security, "verifier", None), "started_at", None)
             self._verifier = Verifier(key, str(getattr(self._security, "node_id", "")),
-                                      replay_window_s=self.config.security.replay_window_s)
+                                      replay_window_s=self.config.security.replay_window_s,
+                                      started_at=started)
         try:
             self._verifier.verify(method, path_qs, body, headers)
         except SignatureError as exc:

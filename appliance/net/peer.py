@@ -25,6 +25,7 @@ DEFAULT_TIMEOUT_S = 30.0
 #: Largest response body read from a peer.
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 MAX_REQUESTS = 32
+MAX_HEALTH_BYTES = 16 * 1024
 _NODE_ID = re.compile(r"[0-9a-f]{32}")
 
 Signer = Callable[..., Mapping[str, str]]
@@ -55,6 +56,7 @@ class PeerClient:
         self._signer = signer
         self._node_tls = node_tls
         self._pool: Pool | None = None
+        self._ids: dict[str, str] = {}
 
     def target(self) -> Target:
         found = self._resolve()
@@ -101,6 +103,10 @@ class PeerClient:
         prefix = target.url[len(f"{origin.scheme}://{origin.netloc}"):]
         full = prefix + path
         signer = self._signer
+        if signer is not None and target.peer_id is None and origin.scheme == "http":
+            # Plain HTTP (the box's own tools-server on loopback): no certificate names the
+            # node, so ask it once; a wrong answer only makes the signature fail.
+            target = Target(target.url, await self._node_id_at(origin, prefix))
 
         def sign(reached: str | None) -> Mapping[str, str]:
             if signer is None:
@@ -111,6 +117,24 @@ class PeerClient:
         return await self._pool_().request(method, origin, full, data, headers,
                                            connect_timeout_s=CONNECT_TIMEOUT_S,
                                            peer=target.peer_id, sign=sign)
+
+    async def _node_id_at(self, origin: Origin, prefix: str) -> str | None:
+        url = f"{origin.scheme}://{origin.netloc}{prefix}"
+        if url not in self._ids:
+            resp = await self._pool_().request("GET", origin, prefix + "/health", None, {},
+                                               connect_timeout_s=CONNECT_TIMEOUT_S)
+            try:
+                raw = await resp.read(MAX_HEALTH_BYTES)
+            finally:
+                resp.release()
+            try:
+                found = json.loads(raw).get("id")
+            except (ValueError, AttributeError):
+                found = None
+            if not isinstance(found, str) or not _NODE_ID.fullmatch(found):
+                return None
+            self._ids[url] = found
+        return self._ids[url]
 
     def _pool_(self) -> Pool:
         if self._pool is None:

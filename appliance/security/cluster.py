@@ -105,7 +105,8 @@ class Security(Component):
 
     def status_fragment(self) -> str:
         if self.key is None:
-            return f"NO CLUSTER KEY ({self.problem}); no peers, the LAN gets signed-in devices only"
+            return (f"NO CLUSTER KEY ({_without_paths(self.problem)}); no peers, the LAN gets "
+                    "signed-in devices only")
         if self.revoked:
             return "THIS NODE IS REVOKED from the cluster; no peer will talk to it"
         return f"TLS: {self.tls_problem}" if self.tls_problem else ""
@@ -145,4 +146,7 @@ class Security(Component):
 
 
 def _without_paths(text: str) -> str:
-    return " ".join("(a file)" if word.startswith("/") else word for word in text.split())
+    """``text`` with each absolute path cut to its file name (where the box keeps its key is
+    nobody else's business)."""
+    return " ".join(".../" + Path(word).name if word.startswith("/") else word
+                    for word in text.split())

@@ -66,32 +66,47 @@ def test_own_announcement_is_ignored_and_a_goodbye_drops_the_peer():
     assert reg.get("a") is None
 
 
-def test_a_peer_that_moves_or_changes_key_loses_trust_until_it_proves_again():
+def test_an_announcement_changes_nothing_a_trusted_peer_proved_and_asks_for_a_proof():
     reg = PeerRegistry()
+    woken = []
+    reg.on_change = woken.append
     reg.announce(ann("a"))
     usable(reg, "a")
-    reg.announce(ann("a", load="1/4"))  # same place, same key: still usable
-    assert reg.get("a").trusted
-    reg.announce(ann("a", addr="10.0.0.9"))
-    assert not reg.get("a").trusted and reg.get("a").url == "http://10.0.0.9:8700"
-    usable(reg, "a")
-    reg.announce(ann("a", addr="10.0.0.9", kf="e" * 16))
-    assert not reg.get("a").trusted
+    woken.clear()
+    before = reg.get("a").summary()
+    reg.announce(ann("a", load="3/4"))  # other facts: a fresh proof, nothing else
+    assert reg.get("a").summary() == before and woken == ["a"]
+    reg.announce(ann("a", addr="10.0.0.9"))  # another address: proved there before use
+    peer = reg.get("a")
+    assert peer.trusted and peer.url == before["url"]
+    assert peer.candidate_url == "https://10.0.0.9:8700" and woken == ["a", "a"]
+    reg.announce(ann("a", kf="e" * 16))
+    assert reg.get("a").summary() == before
+    # A goodbye (anyone can send one) only asks for a probe too.
+    assert reg.lost("a._hybrid-agent._tcp.local.") is None and reg.get("a") is not None
+
+
+def test_an_untrusted_peer_is_listed_with_what_it_announces():
+    reg = PeerRegistry()
+    reg.announce(ann("a"))
+    reg.announce(ann("a", addr="10.0.0.9", load="2/4"))
+    peer = reg.get("a")
+    assert not peer.trusted and peer.url == "https://10.0.0.9:8700" and peer.load == 0.5
 
 
 def test_static_peers_come_from_a_verified_answer_and_survive_goodbyes():
     reg = PeerRegistry(own_id="me")
     answer = {"id": "s", "name": "core-s", "tier": "core", "roles": "llm,tools", "models": "m",
               "load": "1/2"}
-    p = reg.add_static("http://10.0.0.7:8700", answer)
+    p = reg.add_static("https://10.0.0.7:8700", answer)
     assert p.trusted and p.source == "static" and p.load == 0.5
     assert [x.id for x in reg.select("tools")] == ["s"]
-    assert reg.add_static("http://10.0.0.8:8700", {"id": "me"}) is None
+    assert reg.add_static("https://10.0.0.8:8700", {"id": "me"}) is None
 
 
 def test_peer_url_prefers_ipv4_and_brackets_ipv6():
-    assert peer_url(["fe80::1%eth0", "10.1.2.3"], 80) == "http://10.1.2.3:80"
-    assert peer_url(["fe80::1%eth0", "2001:db8::5"], 8700) == "http://[2001:db8::5]:8700"
+    assert peer_url(["fe80::1%eth0", "10.1.2.3"], 80) == "https://10.1.2.3:80"
+    assert peer_url(["fe80::1%eth0", "2001:db8::5"], 8700) == "https://[2001:db8::5]:8700"
     assert peer_url(["fe80::1%eth0"], 8700) is None
 
 

@@ -65,7 +65,10 @@ async def test_the_daemon_hands_heavy_tools_to_the_tools_server(
     assert where["shell"] == f"http://127.0.0.1:{port}" and where["calculator"] == "local"
 
     body = b'{"arguments": {"command": "hostname; id -u"}}'
-    headers = Signer(key).sign_headers("POST", "/api/tools/shell", body)
+    _, health = await main.get_json("/health")
+    headers = {"Content-Type": "application/json",
+               **Signer(key).sign_headers("POST", "/api/tools/shell", body,
+                                          receiver=health["id"])}
     async with aiohttp.ClientSession() as s:
         async with s.post(f"{main.url}/api/tools/shell", data=body, headers=headers) as r:
             assert r.status == 200
@@ -74,7 +77,8 @@ async def test_the_daemon_hands_heavy_tools_to_the_tools_server(
         host, uid = result["result"]["stdout"].split()
         assert host == "sandbox" and int(uid) != 0
         # The tools-server itself refuses unsigned callers, even from loopback.
-        async with s.post(f"http://127.0.0.1:{port}/api/tools/shell", data=body) as r:
+        async with s.post(f"http://127.0.0.1:{port}/api/tools/shell", data=body,
+                          headers={"Content-Type": "application/json"}) as r:
             assert r.status == 401
 
 
