@@ -118,9 +118,11 @@ class Daemon:
                             state_dir=cfg.node.state_path, http=cfg.http)
         self.add_component(security)
         devices = DeviceStore(cfg.node.state_path)
-        self.add_middleware(origin.make_origin_check(origin.BoxNames(self._box_names())))
+        # Who is asking (plain HTTP from the LAN is sent to HTTPS before anything else), then
+        # whether Host and Origin are the box's own, then the signature of a peer's request.
         self.add_middleware(access.make_access(devices, lambda: security.node_tls,
                                                list(cfg.http.metrics_clients)))
+        self.add_middleware(origin.make_origin_check(origin.BoxNames(self._box_names())))
         self.add_middleware(security.middleware())
         self.add_routes(lambda app: signin.setup(app, devices, security.web))
         self.add_routes(owners.setup)

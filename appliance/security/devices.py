@@ -69,7 +69,7 @@ class DeviceStore:
         self._lock_path = state_dir / LOCK_FILE
         self._clock = clock
         self._by_token: dict[str, Device] = {}
-        self._mtime = -1.0
+        self._mtime = -1
         self._checked = -RELOAD_S
 
     # ------------------------------------------------------------ pairing
@@ -120,8 +120,13 @@ class DeviceStore:
         """The device ``token`` belongs to, or None."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_CHARS:
             return None
+        digest = _digest(token)
         self._refresh()
-        return self._by_token.get(_digest(token))
+        device = self._by_token.get(digest)
+        if device is None:  # paired a moment ago? (a stat, and a read only if it changed)
+            self._refresh(force=True)
+            device = self._by_token.get(digest)
+        return device
 
     def devices(self) -> list[Device]:
         self._refresh(force=True)
@@ -157,9 +162,9 @@ class DeviceStore:
             return
         self._checked = now
         try:
-            mtime = self.path.stat().st_mtime
+            mtime = self.path.stat().st_mtime_ns
         except FileNotFoundError:
-            self._by_token, self._mtime = {}, -1.0
+            self._by_token, self._mtime = {}, -1
             return
         if mtime != self._mtime:
             data = self._read()
