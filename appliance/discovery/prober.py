@@ -79,6 +79,7 @@ class Prober:
             return
         if status == 200:
             peer.rtt_s, peer.failures, peer.last_seen = rtt, 0, now
+            peer.said_goodbye = False  # it is still there: whoever said goodbye was not it
             answer = await self._challenge(peer, peer.url)
             if answer is not None:
                 self.registry.apply_answer(peer, answer)
@@ -201,6 +202,10 @@ class Prober:
             log.warning("cannot take the revocation list of %s: %s", peer.name, exc)
 
     def _down(self, peer: Peer, problem: str) -> None:
+        if peer.said_goodbye and peer.source != "static":
+            log.info("peer %s (%s) said goodbye", peer.name, peer.url)
+            self.registry.remove(peer.id)
+            return
         if peer.healthy or peer.trusted:
             log.warning("peer %s (%s) is down: %s", peer.name, peer.url, problem)
         # Trust is re-established after an outage: whoever answers next must prove the key again.

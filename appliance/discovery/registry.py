@@ -52,6 +52,8 @@ class Peer:
     #: An announced new address of this (trusted) peer, not proved yet, and its addresses.
     candidate_url: str = ""
     candidate_addresses: list[str] = field(default_factory=list)
+    #: An mDNS goodbye arrived: the peer is dropped if the next probe finds it gone.
+    said_goodbye: bool = False
 
     def has(self, role: str, model: str | None = None) -> bool:
         """Whether the peer offers ``role`` (and ``model``)."""
@@ -199,11 +201,13 @@ class PeerRegistry:
         return peer
 
     def lost(self, service_name: str) -> Peer | None:
-        """An mDNS goodbye (or expiry): drop the peer unless it is static or trusted (anyone
-        can send a goodbye: a trusted peer is probed instead); the dropped peer."""
+        """An mDNS goodbye (or expiry): drop the peer unless it is static; the dropped peer.
+        Anyone can send a goodbye, so a trusted peer is probed first and dropped only if the
+        probe finds it gone (by the prober)."""
         for peer in list(self._peers.values()):
             if peer.service_name == service_name and peer.source != "static":
                 if peer.trusted:
+                    peer.said_goodbye = True
                     self.on_change(peer.id)
                     return None
                 del self._peers[peer.id]
