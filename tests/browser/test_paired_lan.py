@@ -13,7 +13,14 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
-from tests.browser.page import console_errors, llm_section, open_ui, spoken_wav, wait
+from tests.browser.page import (
+    console_errors,
+    llm_section,
+    open_ui,
+    sign_in,
+    spoken_wav,
+    wait,
+)
 from tests.lan.netlab import MEMBER_IFACE, Lan
 
 pytestmark = [pytest.mark.browser, pytest.mark.lan, pytest.mark.model]
@@ -61,12 +68,7 @@ async def test_a_paired_browser_on_the_lan_chats_and_talks(
     driver.find_element(By.ID, "signin-send").click()
     wait(driver, lambda d: "wrong" in d.find_element(By.ID, "signin-error").text,
          "a wrong code was not refused in words")
-    code = driver.find_element(By.ID, "signin-code")
-    code.clear()
-    code.send_keys(pairing["code"])
-    driver.find_element(By.ID, "signin-send").click()
-    wait(driver, lambda d: d.execute_script("return document.body.dataset.ready") == "true"
-         and d.find_element(By.ID, "main").is_displayed(), "signing in did not open the page")
+    sign_in(driver, pairing["code"])
     assert driver.execute_script("return window.isSecureContext") is True
     # Until then the console shows only the two refusals the page handled: 401, wrong code.
     before = [e["message"] for e in console_errors(driver)]
