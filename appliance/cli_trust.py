@@ -16,7 +16,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 from appliance.cli import DEFAULT_URL, EXIT_FAIL, EXIT_OK, command, load_config
@@ -139,12 +138,8 @@ def _setup_cluster(p: argparse.ArgumentParser) -> None:
 def _cmd_cluster(args: argparse.Namespace) -> int:
     from appliance.security import certs, keys
     from appliance.security.errors import SecurityError
-    from appliance.security.nodetls import (
-        PUBLIC_MODE,
-        REVOCATIONS_FILE,
-        read_revocation_file,
-        write_file,
-    )
+    from appliance.security.files import write_atomic
+    from appliance.security.nodetls import PUBLIC_MODE, REVOCATIONS_FILE, read_revocation_file
 
     cfg = load_config(args.config)
     try:
@@ -170,8 +165,7 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     new = certs.issue_revocations(ca, revoked | {node_id}, (have.number if have else 0) + 1)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_file(path, new.pem, PUBLIC_MODE)
-        _own_like_parent(path)
+        write_atomic(path, new.pem, PUBLIC_MODE)
     except OSError as exc:
         print(f"hybrid-agent cluster: cannot write {path}: {exc.strerror or exc} "
               "(run it with sudo)", file=sys.stderr)
@@ -193,11 +187,3 @@ def _node_id(which: str, url: str) -> str | None:
         return None
     found = [p["id"] for p in peers if p.get("name") == which and _NODE_ID.fullmatch(p["id"])]
     return found[0] if len(found) == 1 else None
-
-
-def _own_like_parent(path: Path) -> None:
-    import os
-
-    if os.geteuid() == 0:
-        st = path.parent.stat()
-        os.chown(path, st.st_uid, st.st_gid)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.security.errors import SecurityError
+from appliance.security.files import own_like_parent, write_atomic
 
 DEVICES_FILE = "devices.json"
 LOCK_FILE = "devices.lock"
@@ -194,7 +195,7 @@ class DeviceStore:
         (a DeviceError raised inside still writes, so a wrong code counts)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        _own_like(self._lock_path, self.path.parent)
+        own_like_parent(self._lock_path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             data = self._read()
@@ -209,18 +210,7 @@ class DeviceStore:
         self._refresh(force=True)
 
     def _write(self, data: dict[str, Any]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(data, fh, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            _own_like(tmp, self.path.parent)
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, json.dumps(data, indent=1).encode(), FILE_MODE)
 
 
 def check_name(name: str) -> str:
@@ -246,10 +236,3 @@ def _digest(text: str) -> str:
 def _device_fields(d: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(d["id"]), "name": str(d["name"]), "created": float(d["created"]),
             "token_sha256": str(d["token_sha256"])}
-
-
-def _own_like(path: Path, directory: Path) -> None:
-    """Root (the CLI under sudo) writes files the service user, who owns the directory, keeps."""
-    if os.geteuid() == 0:
-        st = directory.stat()
-        os.chown(path, st.st_uid, st.st_gid)

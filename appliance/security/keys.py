@@ -18,6 +18,7 @@ import stat
 from pathlib import Path
 
 from appliance.security.errors import JoinCodeError, KeyFileError
+from appliance.security.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +73,7 @@ def write_key(path: Path | str, key: bytes) -> None:
     _check_key(key)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, KEY_FILE_MODE)  # the umask may have narrowed it further; make it exact
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, key, KEY_FILE_MODE)
 
 
 def create_key_file(path: Path | str) -> bytes:

@@ -35,6 +35,7 @@ from typing import Any
 from appliance.security import certs
 from appliance.security.certs import CertError, ClusterCA, Revocations
 from appliance.security.errors import SecurityError
+from appliance.security.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +89,14 @@ class NodeTLS:
             current = False
         if not current:
             cert = certs.issue_node_cert(ca, node_id, key)
-            write_file(cert_path, certs.cert_pem(cert), PUBLIC_MODE)
+            write_atomic(cert_path, certs.cert_pem(cert), PUBLIC_MODE)
             log.info("node certificate issued for %s under cluster CA %s", node_id,
                      ca.name.rfc4514_string())
         crl_path = tls_dir / REVOCATIONS_FILE
         revocations = read_revocation_file(ca, crl_path)
         if revocations is None:
             revocations = certs.issue_revocations(ca, frozenset(), 0)
-            write_file(crl_path, revocations.pem, PUBLIC_MODE)
+            write_atomic(crl_path, revocations.pem, PUBLIC_MODE)
         return cls(node_id, ca, key_path, cert_path, crl_path, revocations)
 
     @classmethod
@@ -220,7 +221,7 @@ class NodeTLS:
 
     def _adopt(self, revocations: Revocations) -> None:
         self.revocations = revocations
-        write_file(self.crl_path, revocations.pem, PUBLIC_MODE)
+        write_atomic(self.crl_path, revocations.pem, PUBLIC_MODE)
         self._crl_mtime = _mtime(self.crl_path)
         self._server = None
         self._clients.clear()
@@ -249,22 +250,6 @@ def read_revocation_file(ca: ClusterCA, path: Path) -> Revocations | None:
     except (OSError, CertError) as exc:
         log.error("ignoring the revocation list %s: %s", path, exc)
         return None
-
-
-def write_file(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` atomically with ``mode``."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _load_or_create_key(path: Path) -> Any:

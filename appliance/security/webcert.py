@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import socket
 import ssl
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from appliance.security import certs
 from appliance.security.certs import CertError
-from appliance.security.nodetls import PRIVATE_MODE, PUBLIC_MODE, write_file
+from appliance.security.files import write_atomic
+from appliance.security.nodetls import PRIVATE_MODE, PUBLIC_MODE
 
 WEB_KEY_FILE = "web.key"
 WEB_CERT_FILE = "web.crt"
@@ -107,18 +107,8 @@ def create_web_cert(tls_dir: Path, hostname: str | None = None,
                            critical=False)
             .sign(key, hashes.SHA256()))
     key_path, cert_path = tls_dir / WEB_KEY_FILE, tls_dir / WEB_CERT_FILE
-    write_file(key_path, key.private_bytes(serialization.Encoding.PEM,
+    write_atomic(key_path, key.private_bytes(serialization.Encoding.PEM,
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()), PRIVATE_MODE)
-    write_file(cert_path, cert.public_bytes(serialization.Encoding.PEM), PUBLIC_MODE)
-    _own_like_parent(key_path, cert_path)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), PUBLIC_MODE)
     return cert_path
-
-
-def _own_like_parent(*paths: Path) -> None:
-    """Files root makes (the installer) belong to whoever owns their directory (the service)."""
-    if os.geteuid() != 0:
-        return
-    st = paths[0].parent.stat()
-    for path in paths:
-        os.chown(path, st.st_uid, st.st_gid)

@@ -1,0 +1,57 @@
+"""Loopback is trusted only with a matching Host and Origin: DNS rebinding, cross-site posts
+and foreign WebSockets are refused on the box itself (the LAN's side: tests/lan)."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from appliance.web.origin import BoxNames, split_host
+
+
+async def test_rebinding_cross_site_and_form_posts_are_refused_on_loopback(daemon_factory):
+    d = await daemon_factory(world={"mode": "local"})
+    async with aiohttp.ClientSession() as s:
+        # DNS rebinding: the attacker's name pointed at 127.0.0.1.
+        for method in ("GET", "PUT"):
+            async with s.request(method, d.url + "/api/world/front.door", json="unlocked",
+                                 headers={"Host": "attacker.example:8700"}) as r:
+                assert r.status == 421, method
+        # A page on another site posting to the box through the browser on it.
+        evil = {"Origin": "http://evil.example"}
+        for path, body in (("/api/chat", {"text": "SET front.door=unlocked"}),
+                           ("/v1/chat/completions", {"model": "default", "messages": []}),
+                           ("/api/world/front.door", "unlocked")):
+            async with s.post(d.url + path, json=body, headers=evil) as r:
+                assert r.status == 403, path
+                assert (await r.json())["error"]["code"] == "cross_site"
+        # Even with the box's own Origin, text/plain (a form's kind of post) is not JSON.
+        own = {"Origin": d.url}
+        for path in ("/api/chat", "/v1/chat/completions"):
+            async with s.post(d.url + path, data='{"text": "hi"}',
+                              headers={**own, "Content-Type": "text/plain"}) as r:
+                assert r.status == 415, path
+        async with s.put(d.url + "/api/world/k", json=1, headers=own) as r:
+            assert r.status == 200
+        # WebSockets carry their page's Origin: a foreign one is refused, every time.
+        for _ in range(30):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await s.ws_connect(d.url + "/api/voice", headers=evil)
+            assert refused.value.status == 403
+        # The box's own CLI: no Origin, a loopback Host.
+        async with s.get(d.url + "/api/status") as r:
+            assert r.status == 200
+
+
+def test_host_names_and_addresses():
+    names = BoxNames(["kitchen", "kitchen.local", "Kitchen-1a2b3c4d.local."])
+    assert names.allows("kitchen.local:8700", "10.0.0.5")
+    assert names.allows("KITCHEN-1A2B3C4D.LOCAL", None)
+    assert names.allows("localhost:8700", None) and names.allows("[::1]:8700", None)
+    assert names.allows("10.0.0.5:8700", "10.0.0.5")
+    assert names.allows("10.0.0.5", "::ffff:10.0.0.5")
+    assert not names.allows("10.0.0.6:8700", "10.0.0.5")
+    assert not names.allows("kitchen.evil.example", "10.0.0.5")
+    assert not names.allows("", "10.0.0.5") and not names.allows("[::1", None)
+    assert split_host("[fe80::1%25eth0]:8700") == ("fe80::1", "8700")
+    assert split_host("a:b") == ("", "")
