@@ -155,7 +155,9 @@ class PeerRegistry:
         peer.tier, peer.roles, peer.models = txt.tier, list(txt.roles), list(txt.models)
         peer.version, peer.load, peer.kf = txt.version, txt.load, txt.kf
         name = clean(answer.get("name", ""), 63)
-        if name:
+        # An mDNS peer keeps its service's instance name (unique on the LAN, where two boxes
+        # may share a node name); a static one has only this.
+        if name and (peer.source == "static" or not peer.name):
             peer.name = name
         peer.last_seen = self._clock()
 

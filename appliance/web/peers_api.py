@@ -68,7 +68,8 @@ async def challenge(request: web.Request) -> web.Response:
     if security.key is None:
         raise ApiError(503, "this node has no cluster key", code="no_cluster_key")
     node = request.app[DISCOVERY].node
-    answer: dict[str, object] = {**local_txt(node, security.fingerprint), "name": node.name,
+    answer: dict[str, object] = {**local_txt(node, security.fingerprint, exclude=1),
+                                 "name": node.name,
                                  "ready": node.ready and not node.stopping,
                                  "proof": prove(security.key, nonce, node.node_id)}
     if security.node_tls is not None:

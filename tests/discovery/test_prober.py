@@ -86,7 +86,7 @@ async def test_a_trusted_peers_facts_are_those_of_its_authenticated_answer(setup
     assert peer.roles == ["llm"]  # what the mDNS record said
     await prober.probe_once(peer)
     assert peer.roles == ["llm", "world"] and peer.models == ["m1"] and peer.tier == "core"
-    assert peer.name == "real-core" and peer.load == 0.25
+    assert peer.name == "p" and peer.load == 0.25  # (the instance name stays: unique on the LAN)
     # A later record with other facts changes nothing; it only asks for a fresh proof.
     woken = []
     prober.registry.on_change = woken.append

@@ -85,6 +85,9 @@ async def test_status_of_a_running_daemon(daemon_factory, tmp_path):
     for name in data["components"]:
         assert re.search(rf"^    {re.escape(name)} +ok", out, re.M), (name, out)
     assert "  peers: 1" in out
+    # The fingerprint people check their browser's warning against.
+    assert re.search(r"^  https     certificate SHA-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$", out,
+                     re.M), out
     assert re.search(rf"^    peer-node edge {re.escape(peer.node_url)} trusted (up|down)$", out,
                      re.M), out
 

@@ -55,3 +55,18 @@ def test_host_names_and_addresses():
     assert not names.allows("", "10.0.0.5") and not names.allows("[::1", None)
     assert split_host("[fe80::1%25eth0]:8700") == ("fe80::1", "8700")
     assert split_host("a:b") == ("", "")
+
+
+def test_who_may_use_what():
+    from appliance.web.access import LOOPBACK, SCRAPER, STRANGER, Caller, refusal
+
+    device, peer = Caller("device", "d1", "phone"), Caller("peer", "ab" * 16)
+    assert refusal(LOOPBACK, "/api/devices") is None
+    assert refusal(STRANGER, "/health") is None and refusal(STRANGER, "/static/app.js") is None
+    assert refusal(STRANGER, "/api/status")[0] == 401
+    assert refusal(SCRAPER, "/metrics") is None and refusal(SCRAPER, "/api/status")[0] == 401
+    assert refusal(device, "/api/chat") is None and refusal(device, "/v1/models") is None
+    assert refusal(device, "/api/tools/shell")[0] == 403
+    assert refusal(device, "/api/devices")[0] == 403
+    assert refusal(peer, "/api/world/k") is None and refusal(peer, "/api/chat")[0] == 403
+    assert device.owner == "device:d1" and LOOPBACK.owner == "loopback"
