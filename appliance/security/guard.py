@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+from typing import Any
 
 from aiohttp import web
 
@@ -53,11 +54,19 @@ def peer_address(remote: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Ad
     return addr
 
 
+NODE_LINK: Any = web.RequestKey("node_link", bool) if hasattr(web, "RequestKey") \
+    else "node_link"
+
+
 def over_node_link(request: web.Request) -> bool:
-    """Whether the request came over mutual TLS from a node (a verified client certificate)."""
-    transport = request.transport
-    tls = transport.get_extra_info("ssl_object") if transport is not None else None
-    return tls is not None and bool(tls.getpeercert())
+    """Whether the request came over mutual TLS from a node (a verified client certificate);
+    worked out once per request."""
+    known = request.get(NODE_LINK)
+    if known is None:
+        transport = request.transport
+        tls = transport.get_extra_info("ssl_object") if transport is not None else None
+        known = request[NODE_LINK] = tls is not None and bool(tls.getpeercert())
+    return bool(known)
 
 
 def make_guard(verifier: Verifier | None) -> Middleware:

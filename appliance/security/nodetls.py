@@ -27,6 +27,7 @@ import logging
 import os
 import secrets
 import ssl
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,16 +145,12 @@ class NodeTLS:
 
     def verify(self, ssl_object: Any, expected_peer: str | None = None) -> PeerCert:
         """The peer of a handshaken connection; PeerRejected when it is not ``expected_peer``
-        or is revoked (the handshake already checked the chain)."""
-        cert = ssl_object.getpeercert() if ssl_object is not None else None
-        if not cert:
-            raise PeerRejected("the other side presented no node certificate")
-        try:
-            node_id = certs.node_id_of_serial(int(cert.get("serialNumber", ""), 16))
-        except ValueError:
-            node_id = None
+        or is revoked (the handshake already checked the chain). Cheap to repeat per request:
+        the certificate is read once per connection."""
+        node_id = _PEERS.get(ssl_object) if ssl_object is not None else None
         if node_id is None:
-            raise PeerRejected("the other side's certificate is not a node certificate")
+            node_id = peer_node_id(ssl_object)
+            _PEERS[ssl_object] = node_id
         if expected_peer is not None and node_id != expected_peer:
             raise PeerRejected(f"the other side is node {node_id}, not {expected_peer}")
         if node_id in self.revocations.node_ids:
@@ -239,6 +236,24 @@ class NodeTLS:
         ctx.load_verify_locations(cadata=self.ca.pem.decode())
         ctx.load_verify_locations(cafile=str(self.crl_path))  # a CRL loads from a file only
         ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+
+
+#: ssl object -> the node id its certificate names (read once per connection).
+_PEERS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def peer_node_id(ssl_object: Any) -> str:
+    """The node id in the verified certificate of a connection; PeerRejected without one."""
+    cert = ssl_object.getpeercert() if ssl_object is not None else None
+    if not cert:
+        raise PeerRejected("the other side presented no node certificate")
+    try:
+        node_id = certs.node_id_of_serial(int(cert.get("serialNumber", ""), 16))
+    except ValueError:
+        node_id = None
+    if node_id is None:
+        raise PeerRejected("the other side's certificate is not a node certificate")
+    return node_id
 
 
 def read_revocation_file(ca: ClusterCA, path: Path) -> Revocations | None:

@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.security.devices import DeviceStore
-from appliance.security.guard import is_loopback, peer_address
+from appliance.security.guard import is_loopback, over_node_link, peer_address
 from appliance.security.nodetls import NodeTLS, PeerRejected
 from appliance.web.app import Handler, Middleware
 from appliance.web.errors import json_error
@@ -147,8 +147,7 @@ def make_access(devices: DeviceStore, node_tls: Callable[[], NodeTLS | None],
             if request.path == "/metrics" and _in(request.remote, scrapers):
                 return SCRAPER
             return _to_https(request)
-        cert = tls.getpeercert()
-        if cert:  # only the node context asks for (and checks) a client certificate
+        if over_node_link(request):  # only the node context asks for a client certificate
             tls_ = node_tls()
             if tls_ is None:
                 return json_error(403, "this node has no cluster key", code="no_cluster_key")
