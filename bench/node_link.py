@@ -24,11 +24,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appliance.llm.http1 import Origin, Pool  # noqa: E402
-from appliance.security.keys import create_key_file  # noqa: E402
-from appliance.security.nodetls import NodeTLS  # noqa: E402
-from appliance.security.signing import Signer  # noqa: E402
-from tests.support.daemon import DaemonProcess, free_port, minimal_config  # noqa: E402
+from appliance.llm.http1 import Origin, Pool
+from appliance.security.keys import create_key_file
+from appliance.security.nodetls import NodeTLS
+from appliance.security.signing import Signer
+from tests.support.daemon import DaemonProcess, free_port, minimal_config
 
 VALUE = json.dumps("x" * 16 * 1024).encode()
 
