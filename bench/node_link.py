@@ -69,7 +69,8 @@ async def run(n: int) -> dict[str, Any]:
         first = {}
         for name, (pool, origin) in links.items():
             first[name] = round(1000 * await one(pool, origin, "GET", "/health", None, None), 2)
-        cases = {"health": ("GET", "/health", None), "world_put_16k": ("PUT", "/api/world/v", VALUE),
+        cases = {"health": ("GET", "/health", None),
+                 "world_put_16k": ("PUT", "/api/world/v", VALUE),
                  "world_get_16k": ("GET", "/api/world/v", None)}
         samples: dict[str, dict[str, list[float]]] = {c: {k: [] for k in links} for c in cases}
         for _ in range(n):
