@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -21,6 +22,10 @@ from appliance import config as config_mod
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
+#: What a shell reports for a program killed by SIGPIPE (`hybrid-agent ... | head`).
+EXIT_BROKEN_PIPE = 128 + 13
+#: `models fetch`: a remote llm.model could not be downloaded (the default stays in use).
+EXIT_UNREACHABLE = 3
 DEFAULT_URL = f"http://127.0.0.1:{config_mod.DEFAULT_PORT}"
 STATUS_TIMEOUT_S = 5.0
 
@@ -223,6 +228,9 @@ def _cmd_hardware(args: argparse.Namespace) -> int:
          "anything FAILs.")
 def _setup_doctor(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="config file to check")
+    p.add_argument("--json", action="store_true",
+                   help='print JSON: {"ok": bool, "checks": [{"name", "level", "message", '
+                        '"fix"}]}')
     p.set_defaults(func=_cmd_doctor)
 
 
@@ -230,9 +238,14 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from appliance import doctor
 
     results = doctor.run_checks(Path(args.config) if args.config else None)
-    for r in results:
-        print(r.line())
-    return EXIT_FAIL if any(r.level == "FAIL" for r in results) else EXIT_OK
+    failed = any(r.level == "FAIL" for r in results)
+    if args.json:
+        print(json.dumps({"ok": not failed, "checks": [r.to_json() for r in results]},
+                         indent=2))
+    else:
+        for r in results:
+            print(r.line())
+    return EXIT_FAIL if failed else EXIT_OK
 
 
 # ---------------------------------------------------------------- models
@@ -245,7 +258,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
          "the tier needs (the LLM only on tiers that run one).")
 def _setup_models(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
-    for name, help_ in (("list", "show each default model, its size and whether it is here"),
+    for name, help_ in (("list", "show each default model, its size and whether it is here; "
+                                 "exit 1 if one the tier needs is missing or invalid"),
                         ("fetch", "download, verify and place the models"),
                         ("verify", "check the models' SHA-256; exit 1 if one is missing "
                                    "or corrupt")):
@@ -254,6 +268,9 @@ def _setup_models(p: argparse.ArgumentParser) -> None:
         sp.add_argument("--role", choices=("stt", "tts", "llm"), action="append",
                         help="only this role (repeatable)")
         sp.add_argument("--config", metavar="FILE", help="config file to use")
+        if name != "fetch":
+            sp.add_argument("--json", action="store_true", help="print JSON, one object per "
+                                                                "model in a list")
         if name == "fetch":
             sp.add_argument("--wheelhouse", metavar="DIR",
                             help="take the model wheels from DIR, no network")
@@ -266,29 +283,55 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     models_dir = Path(args.dir) if args.dir else cfg.node.models_path
-    roles = tuple(args.role) if args.role else (
-        models.ROLES if args.models_cmd == "list" else models.roles_for_tier(cfg.tier))
-    if args.models_cmd == "list":
-        for role in roles:
-            spec = models.DEFAULT_MODELS[role]
-            state = "ok" if models.verify(models_dir, role).ok else "absent or invalid"
-            print(f"{role:<4} {spec.id:<24} {spec.size / 1e6:7.0f} MB  {state:<17} "
-                  f"{spec.path(models_dir)}")
-        return EXIT_OK
-    if args.models_cmd == "verify":
-        bad = 0
-        for role in roles:
-            r = models.verify(models_dir, role)
-            print(f"{'OK  ' if r.ok else 'FAIL'} {role}: {r.message}")
-            bad += not r.ok
-        return EXIT_FAIL if bad else EXIT_OK
+    needed = tuple(args.role) if args.role else models.roles_for_tier(cfg.tier)
+    roles = models.ROLES if args.models_cmd == "list" and not args.role else needed
+    if args.models_cmd in ("list", "verify"):
+        # Both hash every file; list shows every model as a table, verify the needed ones.
+        results = [models.verify(models_dir, role) for role in roles]
+        if args.json:
+            print(json.dumps([{"role": r.role, "id": models.DEFAULT_MODELS[r.role].id,
+                               "ok": r.ok, "message": r.message,
+                               "size": models.DEFAULT_MODELS[r.role].size,
+                               "path": str(models.DEFAULT_MODELS[r.role].path(models_dir))}
+                              for r in results], indent=2))
+        elif args.models_cmd == "list":
+            for r in results:
+                spec = models.DEFAULT_MODELS[r.role]
+                state = "ok" if r.ok else "absent or invalid"
+                print(f"{r.role:<4} {spec.id:<24} {spec.size / 1e6:7.0f} MB  {state:<17} "
+                      f"{spec.path(models_dir)}")
+        else:
+            for r in results:
+                print(f"{'OK  ' if r.ok else 'FAIL'} {r.role}: {r.message}")
+        return EXIT_OK if all(r.ok for r in results if r.role in needed) else EXIT_FAIL
+    from appliance.progress import TransferReport
+
     try:
         models.fetch(models_dir, roles,
                      wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
-                     progress=lambda m: print(m, flush=True), force=args.force)
+                     progress=lambda m: print(m, flush=True), force=args.force,
+                     transfer=TransferReport(sys.stdout))
     except models.ModelError as exc:
         print(f"hybrid-agent models fetch: {exc}", file=sys.stderr)
         return EXIT_FAIL
+    if "llm" in roles:
+        return _fetch_remote_llm(cfg, models_dir)
+    return EXIT_OK
+
+
+def _fetch_remote_llm(cfg: config_mod.Config, models_dir: Path) -> int:
+    """Fetch a remote ``llm.model`` (hf://, https://); the default stays in use if it fails."""
+    from appliance import models, remote_model
+
+    if not remote_model.is_remote(cfg.llm.model):
+        return EXIT_OK
+    try:
+        remote_model.fetch(remote_model.parse(cfg.llm.model), models_dir,
+                           lambda m: print(m, flush=True))
+    except remote_model.RemoteModelError as exc:
+        print(f"hybrid-agent models fetch: {exc}; the packaged default "
+              f"{models.DEFAULT_MODELS['llm'].id} stays in use", file=sys.stderr)
+        return EXIT_UNREACHABLE if isinstance(exc, remote_model.Unreachable) else EXIT_FAIL
     return EXIT_OK
 
 
@@ -566,7 +609,8 @@ def _cmd_tools_server(args: argparse.Namespace) -> int:
     from appliance import daemon, logs
     from appliance.agent.factory import tools_server_config
 
-    cfg = tools_server_config(load_config(args.config))
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")  # LoadCredential= of the unit
+    cfg = tools_server_config(load_config(args.config), Path(creds) if creds else None)
     logs.setup(cfg.logging.level)
     return daemon.run(cfg)
 
@@ -606,12 +650,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
     except config_mod.ConfigError as exc:
         print(f"hybrid-agent: invalid config: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as a program killed by SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import functools
 import os
+import re
 import socket
 import types
 import typing
@@ -31,6 +32,9 @@ DEFAULT_PORT = 8700
 MAX_CONFIG_BYTES = 1024 * 1024
 
 TIERS = ("edge", "mid", "core")
+#: The wake words shipped inside the wake word engines' wheels (hey_rhasspy: openwakeword only).
+WAKE_WORDS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa", "hey_rhasspy")
+WAKE_ENGINES = ("microwakeword", "openwakeword")
 
 
 class ConfigError(Exception):
@@ -85,10 +89,24 @@ class HttpConfig:
 
     host: str = _f("0.0.0.0", "Address to bind; 127.0.0.1 keeps the node off the LAN.")
     port: int = _f(DEFAULT_PORT, "TCP port.", min=1, max=65535)
-    max_body_bytes: int = _f(16 * 1024 * 1024, "Largest request body accepted.",
+    max_body_bytes: int = _f(16 * 1024 * 1024, "Largest request body any route accepts "
+                             "(audio uploads); every route has a limit of its own below it.",
                              min=1024, max=1024 * 1024 * 1024)
     shutdown_grace_s: float = _f(10.0, "How long in-flight requests may finish after SIGTERM.",
                                  min=0.0, max=600.0)
+    max_json_bytes: int = _f(1024 * 1024, "Largest body of a JSON control route (chat, TTS, "
+                             "peers); audio uploads and world values have their own limits.",
+                             min=1024, max=1024 * 1024 * 1024)
+    body_timeout_s: float = _f(60.0, "How long a request body may take to arrive (408 after).",
+                               min=0.1, max=3600.0)
+    idle_timeout_s: float = _f(15.0, "A connection that sends no complete request for this "
+                               "long (silent, or half-sent headers) is closed.",
+                               min=0.1, max=3600.0)
+    max_connections: int = _f(1024, "Open connections at most; more are answered 503 and "
+                              "closed (loopback keeps a reserve of its own).",
+                              min=8, max=1_000_000)
+    max_connections_per_client: int = _f(64, "Open connections from one LAN address at most.",
+                                         min=1, max=1_000_000)
     names: list[str] = _f([], "Other host names people use for this box (its hostname, "
                               "hostname.local and its addresses always count); any other Host "
                               "header is refused with 421.")
@@ -128,8 +146,9 @@ class LlmConfig:
 
     mode: str = _f("auto", "auto, local, remote or off.",
                    choices=("auto", "local", "remote", "off"))
-    model: str = _f("", "GGUF file; empty means the default model under node.models_dir.",
-                    path=True)
+    model: str = _f("", "GGUF file, or hf://OWNER/REPO/FILE.gguf@SHA256 or "
+                        "https://...#sha256=... (fetched by `hybrid-agent models fetch`); "
+                        "empty means the default model under node.models_dir.", path=True)
     context: int = _f(4096, "Context length in tokens, shared by all slots.", min=256, max=1 << 20)
     threads: int = _f(0, "Inference threads; 0 means the number of physical cores.",
                       min=0, max=1024)
@@ -190,6 +209,26 @@ class VoiceConfig:
                             min=1024, max=1 << 31)
     partial_transcripts: bool = _f(False, "Transcribe the utterance so far about once a "
                                    "second while the user speaks (costs CPU on small boxes).")
+    wake_words: list[str] = _f(["okay_nabu"], "Wake words heard by the box's microphone and "
+                               "hands-free /api/voice clients: okay_nabu, hey_jarvis, "
+                               "hey_mycroft, alexa (hey_rhasspy with openwakeword); [] means "
+                               "none: the microphone takes every utterance, clients push to talk.",
+                               item_choices=WAKE_WORDS)
+    wake_engine: str = _f("microwakeword", "Wake word detector: microwakeword (under 1 % of a "
+                                           "core, decides in 0.15 s) or openwakeword (about 8 %, "
+                                           "0.44 s; hears okay_nabu better in noise).",
+                          choices=WAKE_ENGINES)
+    wake_sensitivity: dict[str, float] = _f({}, "Per wake word, 0 to 1; 0.5 is the model's tuned "
+                                                "threshold, higher wakes more easily (and "
+                                                "falsely more often).",
+                                            key_choices=WAKE_WORDS, value_min=0.0, value_max=1.0)
+    follow_up_s: float = _f(5.0, "After a spoken reply, listen this long for another question "
+                                 "without the wake word; 0 turns it off.", min=0.0, max=60.0)
+    earcon: bool = _f(True, "Play a short chime on voice.output when the wake word is heard.")
+    echo_cancelled: bool = _f(False, "voice.input already removes the box's own playback (a "
+                                     "speakerphone with echo cancellation): speech may then "
+                                     "interrupt a reply. Off, only the wake word is heard while "
+                                     "the box speaks.")
 
 
 @dataclass(frozen=True)
@@ -231,7 +270,7 @@ class ToolsConfig:
     """Which tools exist here, and where each runs."""
 
     enabled: list[str] = _f(["calculator", "clock", "timers", "world_get", "world_set",
-                             "world_list"], "Tools the agent may use.")
+                             "world_list", "world_delete"], "Tools the agent may use.")
     placement: dict[str, str] = _f({}, "Per tool: local, remote or auto (default auto).")
     serve: bool = _f(False, "Run the tool server for dangerous tools (shell, python).")
     timezone: str = _f("", "Timezone of the clock tool; empty means the system's.")
@@ -275,6 +314,14 @@ class AgentConfig:
 
 
 @dataclass(frozen=True)
+class IntentsConfig:
+    """Everyday requests answered before the LLM (docs/intents.md)."""
+
+    enabled: bool = _f(True, "Answer timers, time, arithmetic, memory and stop without the LLM.")
+    language: str = _f("en", "Language of the sentence templates (appliance/intents/sentences).")
+
+
+@dataclass(frozen=True)
 class WorldConfig:
     """The shared world model: keys -> JSON values."""
 
@@ -309,6 +356,7 @@ class Config:
     wyoming: WyomingConfig = _f(WyomingConfig(), "Wyoming server (Home Assistant).")
     tools: ToolsConfig = _f(ToolsConfig(), "Tools.")
     agent: AgentConfig = _f(AgentConfig(), "Agent loop.")
+    intents: IntentsConfig = _f(IntentsConfig(), "Intents.")
     world: WorldConfig = _f(WorldConfig(), "World model.")
     security: SecurityConfig = _f(SecurityConfig(), "Trust.")
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
@@ -334,7 +382,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(src, "", f"file is larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = yaml.load(raw.decode("utf-8"), Loader=_Loader)  # a SafeLoader subclass
     except UnicodeDecodeError:
         raise ConfigError(src, "", "file is not UTF-8 text") from None
     except yaml.YAMLError as exc:
@@ -382,6 +430,7 @@ def build(
         state_dir=state_dir,
         models_dir=node_cfg.models_dir or str(Path(state_dir) / "models"),
     )
+    _check_wake_words(cfg.voice, source)
     return dataclasses.replace(cfg, node=node_cfg, source=source)
 
 
@@ -450,6 +499,41 @@ def field_docs(cls: type = Config, prefix: str = "") -> list[tuple[str, str, Any
 
 # ---------------------------------------------------------------- internals
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+#: YAML 1.1's other words for true and false, taken where a key is a boolean.
+YAML11_TRUE = ("yes", "Yes", "YES", "on", "On", "ON")
+YAML11_FALSE = ("no", "No", "NO", "off", "Off", "OFF")
+
+
+_WORD11_TAG = "tag:hybrid-agent,2026:yaml11-bool-word"
+
+
+class Yaml11Word(str):
+    """A bare yes/no/on/off (unquoted): a word for a key that takes one, a boolean for a
+    boolean key. A quoted 'yes' is a plain str, a string everywhere."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2's booleans: only true/false are booleans, so ``llm.mode:
+    off`` is the word "off"; :func:`_scalar` still takes a bare yes/no/on/off for a boolean."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+_Loader.add_implicit_resolver(_WORD11_TAG, re.compile(
+    "^(?:" + "|".join(YAML11_TRUE + YAML11_FALSE) + ")$"), list("yYnNoO"))
+
+
+def _construct_word(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Yaml11Word:
+    return Yaml11Word(loader.construct_scalar(node))
+
+
+_Loader.add_constructor(_WORD11_TAG, _construct_word)
+
+
 
 def _kind(value: Any) -> str:
     if value is None:
@@ -466,6 +550,21 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__
+
+
+def _check_wake_words(voice: VoiceConfig, source: str) -> None:
+    """The wake words must exist in the chosen engine, once each."""
+    for i, word in enumerate(voice.wake_words):
+        if word == "hey_rhasspy" and voice.wake_engine != "openwakeword":
+            raise ConfigError(source, f"voice.wake_words[{i}]",
+                              "hey_rhasspy exists only in openwakeword (set voice.wake_engine: "
+                              "openwakeword)")
+        if word in voice.wake_words[:i]:
+            raise ConfigError(source, f"voice.wake_words[{i}]", f"{word} is listed twice")
+    for word in voice.wake_sensitivity:
+        if word not in voice.wake_words:
+            raise ConfigError(source, f"voice.wake_sensitivity.{word}",
+                              f"{word} is not in voice.wake_words")
 
 
 def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -505,17 +604,27 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
     if origin is list:
         (item_t,) = typing.get_args(hint)
         if not isinstance(value, list):
-            raise ConfigError(source, path, f"expected a list, found {_kind(value)}")
-        return [_convert(item_t, v, {}, source, f"{path}[{i}]") for i, v in enumerate(value)]
+            said_none = value is None or value is False or (
+                isinstance(value, Yaml11Word) and value in YAML11_FALSE)
+            hint = " (write [] for none)" if said_none else ""
+            raise ConfigError(source, path, f"expected a list{hint}, found {_kind(value)}")
+        item_meta = {"choices": meta["item_choices"]} if "item_choices" in meta else {}
+        return [_convert(item_t, v, item_meta, source, f"{path}[{i}]")
+                for i, v in enumerate(value)]
     if origin is dict:
         _key_t, val_t = typing.get_args(hint)
         if not isinstance(value, dict):
             raise ConfigError(source, path, f"expected a mapping, found {_kind(value)}")
         out = {}
+        value_meta = {"min": meta.get("value_min"), "max": meta.get("value_max")}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise ConfigError(source, f"{path}.{k}", "keys must be strings")
-            out[k] = _convert(val_t, v, {}, source, f"{path}.{k}")
+                # YAML reads a bare yes/no/on/off as a boolean.
+                raise ConfigError(source, f"{path}.{k}", "keys must be strings (quote them)")
+            if "key_choices" in meta and k not in meta["key_choices"]:
+                raise ConfigError(source, f"{path}.{k}", "unknown key; allowed here: "
+                                  + ", ".join(meta["key_choices"]))
+            out[str(k)] = _convert(val_t, v, value_meta, source, f"{path}.{k}")
         return out
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"unsupported config type at {path}")  # not used in the schema
@@ -523,6 +632,8 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
 
 
 def _scalar(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: str) -> Any:
+    if isinstance(value, Yaml11Word):
+        value = value in YAML11_TRUE if hint is bool else str(value)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(source, path, f"expected true or false, found {_kind(value)}")

@@ -19,11 +19,18 @@ from typing import Any
 from aiohttp import web
 
 from appliance.config import Config
+from appliance.logs import RateLimit
 from appliance.node import Component, Node
 from appliance.security.identity import load_or_create_node_id
 from appliance.systemd import Notifier
 from appliance.tasks import cancel_and_wait
 from appliance.web.app import Middleware, create_app
+from appliance.web.connections import (
+    ConnectionGate,
+    connection_limits,
+    inherited_socket,
+    quiet_malformed_requests,
+)
 from appliance.web.listener import FrontDoor
 
 log = logging.getLogger(__name__)
@@ -33,10 +40,17 @@ STATUS_REFRESH_S = 1.0
 EXTEND_MARGIN_S = 15.0
 EXIT_OK = 0
 EXIT_START_FAILED = 1
+# A start that cannot succeed by retrying (the unit's RestartPreventExitStatus): a model
+# whose warm-up crashed llama.cpp with these very settings (llm/engine/warmup.py).
+EXIT_WOULD_CRASH = 3
 
 
 class StartupError(Exception):
     """The daemon could not start; the message says why in words."""
+
+    def __init__(self, message: str, exit_status: int = EXIT_START_FAILED) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 class Watchdog:
@@ -74,6 +88,27 @@ class Watchdog:
                 log.error("withholding the watchdog ping: a component is unhealthy")
                 withheld = True
             await asyncio.sleep(self.interval_s)
+
+
+class LoopErrors:
+    """The event loop's exception handler: the default one, except that errors caused from
+    outside (a full descriptor table while accepting, a reset connection) are logged at most
+    once per ``interval_s`` per kind, with a count, without a traceback each."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self._limits: dict[str, RateLimit] = {}
+
+    def handle(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if not isinstance(exc, OSError):
+            loop.default_exception_handler(context)
+            return
+        kind = f"{context.get('message', 'error')}: {exc.strerror or exc}"
+        limit = self._limits.setdefault(kind, RateLimit(self.interval_s))
+        quiet = limit.ready()
+        if quiet is not None:
+            log.error("%s%s", kind, f" ({quiet} more since the last such line)" if quiet else "")
 
 
 class Daemon:
@@ -175,6 +210,17 @@ class Daemon:
         self.add_routes(openai_api.setup)
         if cfg.mode == "off":
             return
+        from appliance.models import llm_model_note
+        from appliance.remote_model import RemoteModelError
+
+        try:
+            note = llm_model_note(self.config)
+        except RemoteModelError as exc:
+            from appliance.config import ConfigError
+
+            raise ConfigError(self.config.source, "llm.model", str(exc)) from None
+        if note:
+            log.warning("%s", note)
         engine = None
         if cfg.mode == "local" or (cfg.mode == "auto" and (
                 cfg.model or llm_model_path(self.config).is_file())):
@@ -246,8 +292,22 @@ class Daemon:
 
         node = self.node
         tools = node.get("tools")
+        intents = None
+        if self.config.intents.enabled:
+            from appliance.intents.component import Intents
+            from appliance.intents.language import available
+
+            if self.config.intents.language not in available():
+                from appliance.config import ConfigError
+
+                raise ConfigError(self.config.source, "intents.language",
+                                  f"found {self.config.intents.language!r}; sentences exist "
+                                  f"for: {', '.join(available())}")
+            intents = Intents(self.config.intents, tools.agent_tools,
+                              self.config.agent.tool_timeout_s)
+            self.add_component(intents)
         self.add_component(Agent(self.config.agent, tools.agent_tools,
-                                 lambda: node.get("llm_router")))
+                                 lambda: node.get("llm_router"), intents))
         self.add_routes(chat_api.setup)
 
     def _compose_voice(self) -> None:
@@ -334,13 +394,15 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.set_exception_handler(LoopErrors().handle)
+        quiet_malformed_requests()
         try:
             await self._start()
         except StartupError as exc:
             log.error("%s", exc)
             self.notifier.status(f"failed: {exc}")
             await self._shutdown()
-            return EXIT_START_FAILED
+            return exc.exit_status
         status_task = loop.create_task(self._status_loop(), name="status")
         await self._stop.wait()
         await cancel_and_wait([status_task])
@@ -352,10 +414,14 @@ class Daemon:
         app = create_app(node, self._middlewares)
         for setup in self._route_setups:
             setup(app)
+        http = self.config.http
+        # keepalive_timeout runs from the accept on: it also closes silent and half-sent
+        # connections (appliance.web.connections).
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                                     shutdown_timeout=self.config.http.shutdown_grace_s)
+                                     shutdown_timeout=http.shutdown_grace_s,
+                                     keepalive_timeout=http.idle_timeout_s)
         await self._runner.setup()
-        host, port = self.config.http.host, self.config.http.port
+        host, port = http.host, http.port
         security = node.get("security")
         web_tls = security.web.server_context() if security and security.web else None
 
@@ -363,8 +429,14 @@ class Daemon:
             tls = getattr(security, "node_tls", None)
             return tls.server_context() if tls is not None else None
 
-        # One port: loopback HTTP, HTTPS for browsers, mutual TLS for nodes (web/listener.py).
-        site = FrontDoor(self._runner, host, port, web_tls=lambda: web_tls, node_tls=node_tls)
+        # One port: loopback HTTP, HTTPS for browsers, mutual TLS for nodes (web/listener.py),
+        # each connection through the gate that caps them (web/connections.py).
+        assert self._runner.server is not None
+        gate = ConnectionGate(connection_limits(http.max_connections,
+                                                http.max_connections_per_client),
+                              self._runner.server)
+        site = FrontDoor(self._runner, host, port, web_tls=lambda: web_tls, node_tls=node_tls,
+                         protocol_factory=gate, sock=inherited_socket())
         try:
             await site.start()
         except OSError as exc:
@@ -385,7 +457,9 @@ class Daemon:
                 await component.start()
             except Exception as exc:
                 log.exception("component %s failed to start", component.name)
-                raise StartupError(f"{component.name} failed to start: {exc}") from exc
+                # A component may say that retrying cannot help (its exit_status).
+                raise StartupError(f"{component.name} failed to start: {exc}",
+                                   getattr(exc, "exit_status", EXIT_START_FAILED)) from exc
         node.phase = "ready"
         node.ready = True
         self._status_sent = node.status_line()

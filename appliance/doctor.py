@@ -33,6 +33,10 @@ class CheckResult:
     message: str
     fix: str = ""
 
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "level": self.level, "message": self.message,
+                "fix": self.fix}
+
     def line(self) -> str:
         text = f"{self.level:<4}  {self.name:<10} {self.message}"
         if self.fix and self.level != "OK":
@@ -59,6 +63,7 @@ def run_checks(config_path: Path | None = None) -> list[CheckResult]:
         results.extend(_safe_many("models", lambda: check_models(c)))
         results.append(_safe("disk", lambda: check_disk(Path(c.node.state_dir))))
         results.append(_safe("key", lambda: check_key(Path(c.security.cluster_key_file))))
+        results.append(_safe("world", lambda: check_world(c)))
     results.append(_safe("sound", check_sound))
     results.append(_safe("clock", check_clock))
     return results
@@ -142,6 +147,24 @@ def check_key(path: Path) -> CheckResult:
     if problem:
         return CheckResult("key", "FAIL", problem, f"chmod 600 {path}")
     return CheckResult("key", "OK", f"{path} is readable by its owner only")
+def check_world(cfg: config_mod.Config) -> CheckResult:
+    """Damaged world-journal data the daemon set aside at a start (appliance.world.journal)."""
+    from appliance.world.journal import DAMAGED_SUFFIX
+    from appliance.world.store import WORLD_DIR
+
+    if cfg.world.mode != "local":
+        return CheckResult("world", "OK", f"the world model is {cfg.world.mode} here")
+    directory = cfg.node.state_path / WORLD_DIR
+    aside = sorted(p.name for p in directory.glob(f"*{DAMAGED_SUFFIX}*")) \
+        if directory.is_dir() else []
+    if aside:
+        return CheckResult("world", "WARN", f"damaged world data was set aside in {directory}: "
+                                            f"{', '.join(aside[:3])}"
+                                            + (f" and {len(aside) - 3} more" if len(aside) > 3
+                                               else ""),
+                           "see docs/operations.md, 'A damaged world journal'; remove the file "
+                           "once dealt with")
+    return CheckResult("world", "OK", f"no damaged world data under {directory}")
 
 
 def check_sound() -> CheckResult:

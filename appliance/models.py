@@ -17,10 +17,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 
 ROLES = ("stt", "tts", "llm")
 PIP_TIMEOUT_S = 1800
+#: Seconds between two "still downloading" lines where pip reports no progress.
+HEARTBEAT_S = 5.0
 HASH_CHUNK = 1 << 20
 
 
@@ -135,9 +140,16 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
 }
 
 Progress = Callable[[str], None]
+Transfer = Callable[[str, int, int], None]
+"""``(what, bytes done, bytes in all or 0)`` while a download runs."""
+_PIP_PROGRESS = re.compile(r"Progress (\d+) of (\d+)")
 
 
 def _quiet(_msg: str) -> None:
+    pass
+
+
+def _no_transfer(_what: str, _done: int, _total: int) -> None:
     pass
 
 
@@ -155,8 +167,31 @@ def tts_voice_path(cfg: Config) -> Path:
 
 
 def llm_model_path(cfg: Config) -> Path:
-    return Path(cfg.llm.model) if cfg.llm.model else \
-        DEFAULT_MODELS["llm"].path(cfg.node.models_path)
+    """The GGUF the engine loads: ``llm.model``, or the packaged default. A remote
+    ``llm.model`` (hf://, https://) is its verified local copy once fetched, the default
+    until then (see :func:`llm_model_note`)."""
+    default = DEFAULT_MODELS["llm"].path(cfg.node.models_path)
+    if not cfg.llm.model:
+        return default
+    from appliance import remote_model
+
+    if remote_model.is_remote(cfg.llm.model):
+        local = remote_model.parse(cfg.llm.model).local_path(cfg.node.models_path)
+        return local if local.is_file() else default
+    return Path(cfg.llm.model)
+
+
+def llm_model_note(cfg: Config) -> str | None:
+    """Why the default model runs although llm.model names a remote one, or None."""
+    from appliance import remote_model
+
+    if not remote_model.is_remote(cfg.llm.model):
+        return None
+    model = remote_model.parse(cfg.llm.model)
+    if model.local_path(cfg.node.models_path).is_file():
+        return None
+    return (f"llm.model {model.source} is not fetched yet: using the packaged default "
+            f"{DEFAULT_MODELS['llm'].id} (run `hybrid-agent models fetch --role llm`)")
 
 
 def roles_for_tier(tier: str) -> tuple[str, ...]:
@@ -206,10 +241,12 @@ def verify(models_dir: Path, role: str) -> VerifyResult:
 
 
 def fetch(models_dir: Path, roles: Iterable[str], *, wheelhouse: Path | None = None,
-          progress: Progress = _quiet, force: bool = False) -> list[str]:
+          progress: Progress = _quiet, force: bool = False,
+          transfer: Transfer = _no_transfer) -> list[str]:
     """Fetch, verify and place the default models of ``roles``; what was done, per role.
 
-    Already present and valid models are skipped unless ``force``.
+    Already present and valid models are skipped unless ``force``. ``progress`` hears
+    each step; ``transfer`` the bytes of each download as they arrive.
     """
     done = []
     for role in roles:
@@ -219,19 +256,19 @@ def fetch(models_dir: Path, roles: Iterable[str], *, wheelhouse: Path | None = N
             done.append(f"{role}: present")
             continue
         progress(f"{role}: fetching {spec.id} ({spec.size / 1e6:.0f} MB)")
-        _fetch_one(spec, models_dir, wheelhouse, progress)
+        _fetch_one(spec, models_dir, wheelhouse, progress, transfer)
         progress(f"{role}: {spec.id} verified and placed at {spec.path(models_dir)}")
         done.append(f"{role}: fetched")
     return done
 
 
 def _fetch_one(spec: ModelSpec, models_dir: Path, wheelhouse: Path | None,
-               progress: Progress) -> None:
+               progress: Progress, transfer: Transfer) -> None:
     try:
         models_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".fetch-", dir=models_dir) as tmp_s:
             tmp = Path(tmp_s)
-            wheels = _download(spec, tmp / "wheels", wheelhouse, progress)
+            wheels = _download(spec, tmp / "wheels", wheelhouse, progress, transfer)
             staging = tmp / spec.subdir
             staging.mkdir()
             for f in spec.files:
@@ -255,21 +292,21 @@ def _fetch_one(spec: ModelSpec, models_dir: Path, wheelhouse: Path | None,
 
 
 def _download(spec: ModelSpec, dest: Path, wheelhouse: Path | None,
-              progress: Progress) -> dict[str, Path]:
+              progress: Progress, transfer: Transfer) -> dict[str, Path]:
     dest.mkdir(parents=True)
     reqs = [f"{name}=={version}" for name, version in spec.packages]
+    # "raw" (pip >= 24.1): pip prints "Progress <done> of <total>" lines, which become our
+    # own report; an older pip says nothing while it downloads, so a line says it still runs.
+    raw = _pip_has_raw_progress()
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--progress-bar", "off", "--dest", str(dest)]
+           "--progress-bar", "raw" if raw else "off", "--dest", str(dest)]
     if wheelhouse is not None:
         cmd += ["--no-index", "--find-links", str(wheelhouse)]
     progress(f"  pip download {' '.join(reqs)}" + (f" from {wheelhouse}" if wheelhouse else ""))
-    try:
-        proc = subprocess.run(cmd + reqs, capture_output=True, text=True, timeout=PIP_TIMEOUT_S,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        raise ModelError(f"pip download of {spec.id} took over {PIP_TIMEOUT_S} s") from None
-    if proc.returncode != 0:
-        tail = "\n    ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
+    returncode, output = _run_pip(cmd + reqs, spec, transfer,
+                                  None if raw else progress)
+    if returncode != 0:
+        tail = "\n    ".join(output[-4:])
         hint = ("is the package in the wheelhouse?" if wheelhouse else
                 "no network? use --wheelhouse DIR (see docs/operations.md)")
         raise ModelError(f"cannot download {spec.id} ({' '.join(reqs)}): {hint}\n    {tail}")
@@ -281,6 +318,62 @@ def _download(spec: ModelSpec, dest: Path, wheelhouse: Path | None,
         if name not in found:
             raise ModelError(f"pip did not produce a wheel for {name}")
     return found
+
+
+def _pip_has_raw_progress() -> bool:
+    """Whether this pip knows ``--progress-bar raw`` (pip 24.1 and later)."""
+    try:
+        from pip import __version__ as pip_version
+    except ImportError:
+        return False
+    try:
+        major, minor = (int(x) for x in pip_version.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (24, 1)
+
+
+def _run_pip(argv: list[str], spec: ModelSpec, transfer: Transfer,
+             heartbeat: Progress | None = None) -> tuple[int, list[str]]:
+    """Run pip, turning its progress lines into ``transfer`` calls (or, for a pip without
+    them, calling ``heartbeat`` every few seconds); (status, its other lines)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL)
+    expired = threading.Event()
+    started = time.monotonic()
+
+    def expire() -> None:
+        expired.set()
+        proc.kill()
+
+    def beat() -> None:
+        while not expired.wait(HEARTBEAT_S) and proc.poll() is None:
+            assert heartbeat is not None
+            heartbeat(f"  downloading {spec.id}: {time.monotonic() - started:.0f} s so far")
+
+    timer = threading.Timer(PIP_TIMEOUT_S, expire)
+    timer.start()
+    if heartbeat is not None:
+        threading.Thread(target=beat, daemon=True, name="pip-heartbeat").start()
+    lines: list[str] = []
+    assert proc.stdout is not None
+    try:
+        with proc.stdout:
+            for line in proc.stdout:
+                match = _PIP_PROGRESS.fullmatch(line.strip())
+                if match:
+                    transfer(f"downloading {spec.id}", int(match[1]), int(match[2]))
+                elif line.strip():
+                    lines.append(line.rstrip())
+                    del lines[:-20]
+    finally:
+        timer.cancel()
+        if proc.poll() is None and not expired.is_set():
+            proc.kill()
+        returncode = proc.wait()
+    if expired.is_set() and returncode < 0:
+        raise ModelError(f"pip download of {spec.id} took over {PIP_TIMEOUT_S} s")
+    return returncode, lines
 
 
 def _extract(f: ModelFile, wheels: dict[str, Path], target: Path) -> None:

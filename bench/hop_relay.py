@@ -62,8 +62,7 @@ async def main(n: int) -> dict[str, Any]:
     core = f"http://127.0.0.1:{runner.addresses[0][1]}"
     out: dict[str, Any] = {"n": n, "loadavg_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="ha-hop-relay-") as tmp:
-        edge = await start_daemon(Path(tmp), "edge", {"OMP_WAIT_POLICY": "PASSIVE"},
-                                  {"mode": "remote", "endpoints": [core]})
+        edge = await start_daemon(Path(tmp), "edge", {"mode": "remote", "endpoints": [core]})
         try:
             direct: list[float] = []
             routed: list[float] = []

@@ -4,8 +4,9 @@ Targets, all on the same GGUF, each started on 127.0.0.1 **alone on the box and 
 its own defaults** (as their users run them: no threads, slots or environment
 imposed), measured in rounds that interleave the targets:
 
-- ``daemon``: our daemon with its mid/core defaults (``--daemon-llm`` can set llm keys
-  for an experiment, e.g. ``wait_policy=passive``; the JSON says which were set);
+- ``daemon``: our daemon with the LLM defaults of a core box (``--daemon-tier mid`` for a
+  mid box's; ``--daemon-llm`` can set llm keys for an experiment, e.g.
+  ``wait_policy=passive``; the JSON says which were set);
 - ``llama_server``: llama.cpp's ``llama-server`` built from the llama.cpp vendored in
   the llama-cpp-python 0.3.36 sdist (see docs/performance.md), with ``--no-repack``
   on AMX CPUs, where its weight repacking crashes (llama.cpp issue 20824);
@@ -189,7 +190,8 @@ async def start_target(name: str, args: argparse.Namespace, tmp: Path, round_no:
     port = free_port()
     if name == "daemon":
         llm: dict[str, Any] = {"mode": "local", "model": str(args.model), **args.daemon_llm}
-        d = await start_daemon(tmp, f"{name}-{round_no}", llm, env=env)
+        d = await start_daemon(tmp, f"{name}-{round_no}", llm, env=env,
+                               node={"tier": args.daemon_tier})
         return d.url, d
     if name == "llama_cpp_server":
         argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(args.model),
@@ -222,7 +224,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     described = cpu_description()
     out: dict[str, Any] = {"model": args.model.name, "tokens": args.tokens,
                            "rounds": args.rounds, "cpu": described,
-                           "daemon_llm": args.daemon_llm, "loadavg_before": os.getloadavg()}
+                           "daemon_tier": args.daemon_tier, "daemon_llm": args.daemon_llm,
+                           "loadavg_before": os.getloadavg()}
     targets = [t for t in ([] if args.hop_only else args.targets)
                if t != "llama_server" or args.llama_server.is_file()]
     if "llama_server" in args.targets and not args.llama_server.is_file():
@@ -419,6 +422,9 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--llama-server", type=Path, default=DEFAULT_LLAMA_SERVER)
+    ap.add_argument("--daemon-tier", default="core", choices=("mid", "core"),
+                    help="the tier whose LLM defaults our daemon runs with (core: 8 slots, "
+                         "mid: 4)")
     ap.add_argument("--daemon-llm", type=_settings, default={},
                     help="llm settings for our daemon as key=value,... (default: none, the "
                          "daemon's own defaults; e.g. wait_policy=passive,slots=8)")

@@ -10,10 +10,13 @@ server's ``audio_stop`` (p50/p90/max). Also the STT and TTS real-time
 factors measured in this process. Prints JSON.
 
     .venv/bin/python bench/voice_turn.py [--models DIR] [--rounds 2] [--barge-ins 8] [--no-tools]
+    .venv/bin/python bench/voice_turn.py --intents [--rounds 3]
 
 --no-tools runs the agent without tools (tools.enabled: []), so the reply is
 the model's plain streamed answer; with tools, the agent's tool prompt and
-tool decision come before the first token.
+tool decision come before the first token. --intents asks everyday requests
+(INTENT_QUESTIONS) of a daemon with no LLM at all (llm.mode off, as an edge
+alone): every reply is an intent's, so the latency is VAD + STT + intent + TTS.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ QUESTIONS = [
     "What color is the sky?",
     "What is the weather like today?",
     "What is two plus two?",
+]
+INTENT_QUESTIONS = [
+    "What time is it?",
+    "What is twelve times seven?",
+    "What day is it today?",
+    "Set a timer for five minutes.",
+    "What is the square root of one hundred forty four?",
 ]
 CHUNK_MS = 30
 LEAD_SILENCE_S = 0.3
@@ -115,8 +125,9 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
                 ev = json.loads(msg.data)
                 if ev["type"] in ("transcript", "reply", "error"):
                     result[ev["type"]] = ev
-                if ev["type"] == "done":
-                    return
+                if ev["type"] == "done" or (ev["type"] == "transcript" and ev.get("final")
+                                            and not ev["text"]):
+                    return  # an empty transcript: nothing was understood, no reply follows
 
         receiver = asyncio.create_task(receive())
         start = time.monotonic()
@@ -124,12 +135,14 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
             await asyncio.sleep(max(0.0, start + i / 32000 - time.monotonic()))
             await ws.send_bytes(stream[i:i + step])
         await receiver
-    if "error" in result:
-        raise RuntimeError(f"turn failed: {result['error']}")
+    heard = result.get("transcript", {}).get("text", "")
+    if "error" in result or "reply" not in result:
+        raise RuntimeError(f"turn failed (heard {heard!r}): "
+                           f"{result.get('error', 'nothing understood')}")
     timings = result["reply"]["timings"]
     return {
         "heard": result["transcript"]["text"],
-        "reply": result["reply"]["text"][:120],
+        "reply": result["reply"]["text"],
         "end_of_speech_to_first_audio_s": round((first_pcm or float("nan"))
                                                 - (start + end_at), 3),
         **{k: round(v, 3) for k, v in timings.items()},
@@ -196,20 +209,13 @@ def _onset_s(pcm: bytes) -> float:
 
 
 async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins: int,
-                ) -> dict[str, Any]:
+                intents: bool = False) -> dict[str, Any]:
     port = _free_port()
-    cfg = {
-        "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": "bench",
-                 "models_dir": str(models)},
-        "http": {"host": "127.0.0.1", "port": port},
-        "logging": {"level": "warning"},
-        "discovery": {"enabled": False},
-        "llm": {"mode": "local"},
-        "voice": {"enabled": True, "language": "en"},
-        "world": {"mode": "off"},
-        **({} if tools else {"tools": {"enabled": []}}),
-        "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
-    }
+    cfg = daemon_config(workdir, port, models, "bench",
+                        llm={"mode": "off" if intents else "local"},
+                        voice={"enabled": True, "language": "en"},
+                        world={"mode": "local" if intents else "off"},
+                        **({} if tools else {"tools": {"enabled": []}}))
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
     log = open(workdir / "daemon.log", "wb")
     argv = [sys.executable, "-m", "appliance.cli", "run", "--config",
@@ -218,12 +224,13 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_ready(url, proc)
-        questions = [speak(q, workdir) for q in QUESTIONS]
+        questions = [speak(q, workdir) for q in (INTENT_QUESTIONS if intents else QUESTIONS)]
         await turn(url, questions[0])  # warm-up: first-call costs are not the steady state
         turns = [await turn(url, pcm) for _ in range(rounds) for pcm in questions]
         interrupt = speak(INTERRUPTION, workdir)
         long_question = speak(LONG_QUESTION, workdir)
-        barge = [await barge_in(url, long_question, interrupt) for _ in range(barge_ins)]
+        barge = [await barge_in(url, long_question, interrupt)
+                 for _ in range(0 if intents else barge_ins)]
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -239,6 +246,20 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
                                       "max": round(max(stops), 3)} if stops else {})}
     return {"turns": turns, "barge_ins_s": [None if b is None else round(b, 3) for b in barge],
             "summary": summary}
+
+
+def daemon_config(workdir: Path, port: int, models: Path, name: str,
+                  **sections: dict[str, Any]) -> dict[str, Any]:
+    """A benchmark daemon's config: loopback, no discovery, quiet logs; ``sections`` added."""
+    return {
+        "node": {"state_dir": str(workdir / "state"), "tier": "mid", "name": name,
+                 "models_dir": str(models)},
+        "http": {"host": "127.0.0.1", "port": port},
+        "logging": {"level": "warning"},
+        "discovery": {"enabled": False},
+        "security": {"cluster_key_file": str(workdir / "state" / "cluster.key")},
+        **sections,
+    }
 
 
 def _p90(xs: list[float]) -> float:
@@ -277,14 +298,18 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--barge-ins", type=int, default=8, help="interrupted replies to time")
     p.add_argument("--no-tools", action="store_true", help="agent without tools")
+    p.add_argument("--intents", action="store_true",
+                   help="everyday requests answered by intents, no LLM (llm.mode off)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
         workdir = Path(tmp)
         factors = rtfs(Path(args.models), workdir)
         result = asyncio.run(bench(Path(args.models), args.rounds, workdir,
-                                   tools=not args.no_tools, barge_ins=args.barge_ins))
+                                   tools=not args.no_tools, barge_ins=args.barge_ins,
+                                   intents=args.intents))
     print(json.dumps({"bench": "voice_turn", "cpus": os.cpu_count(),
                       "load_average": os.getloadavg()[0], "agent_tools": not args.no_tools,
+                      "intents_only": args.intents,
                       **factors, **result}, indent=2))
 
 

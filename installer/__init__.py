@@ -78,6 +78,11 @@ class Paths:
         return self.unit_dir / f"{TOOLS_SERVICE}.service"
 
     @property
+    def tools_socket(self) -> Path:
+        """The tool server's listening socket (the service has no network of its own)."""
+        return self.unit_dir / f"{TOOLS_SERVICE}.socket"
+
+    @property
     def sysusers(self) -> Path:
         return self.sysusers_dir / f"{SERVICE}.conf"
 

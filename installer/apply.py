@@ -80,6 +80,8 @@ def apply(plan: Plan, src: Path, say: Say = print) -> Result:
     # Starts and restarts are queued, not awaited: readiness must come from the new
     # invocation, not from the one (still active, or failed) before it.
     stale: dict[str, str] = {}
+    if plan.tools_unit:
+        systemctl("enable", f"{TOOLS_SERVICE}.socket")
     for service in services:
         systemctl("enable", f"{service}.service")
         if _unit_state(service) != "active":
@@ -105,7 +107,9 @@ def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
     for service, unit in ((TOOLS_SERVICE, paths.tools_unit), (SERVICE, paths.unit)):
         if unit.exists():
             systemctl("disable", "--now", f"{service}.service", check=False)
-    for p in (paths.unit, paths.tools_unit, paths.sysusers, paths.tmpfiles):
+    if paths.tools_socket.exists():
+        systemctl("disable", "--now", f"{TOOLS_SERVICE}.socket", check=False)
+    for p in (paths.unit, paths.tools_unit, paths.tools_socket, paths.sysusers, paths.tmpfiles):
         if p.exists():
             p.unlink()
             removed.append(str(p))
@@ -295,6 +299,26 @@ def _models(plan: Plan, result: Result, say: Say) -> None:
         out = _run(cmd, "fetching the models", stream=True, timeout=PIP_TIMEOUT_S)
     if ": fetching" in out:
         result.changes.append("models fetched")
+    if "llm" in plan.roles and plan.paths.config.exists():
+        _remote_llm(plan, result, say)
+
+
+def _remote_llm(plan: Plan, result: Result, say: Say) -> None:
+    """A remote llm.model (hf://, https://) in the kept config: fetch it now; when the hub
+    cannot be reached the packaged default serves, and the install says so."""
+    exe = plan.paths.venv / "bin" / SERVICE
+    cmd = [str(exe), "models", "fetch", "--role", "llm", "--dir", str(plan.paths.models),
+           "--config", str(plan.paths.config)]
+    try:
+        out = _run(cmd, "fetching llm.model", stream=True, timeout=PIP_TIMEOUT_S)
+    except InstallError as exc:
+        result.notes.append(f"llm.model could not be fetched, so the packaged default model "
+                            f"serves until `hybrid-agent models fetch --role llm` succeeds: "
+                            f"{str(exc).splitlines()[-1]}")
+        say("models: llm.model not fetched; the packaged default model serves for now")
+        return
+    if "verified (" in out:
+        result.changes.append("llm.model fetched")
 
 
 def _bubblewrap(plan: Plan, result: Result, say: Say) -> None:
@@ -407,16 +431,17 @@ def _cluster_key(plan: Plan, result: Result, say: Say) -> None:
 
 def _units(plan: Plan, src: Path, result: Result, say: Say) -> bool:
     changed = False
-    wanted = [(SERVICE, plan.paths.unit, True),
-              (TOOLS_SERVICE, plan.paths.tools_unit, plan.tools_unit)]
-    for service, path, want in wanted:
+    wanted = [(f"{SERVICE}.service", plan.paths.unit, True),
+              (f"{TOOLS_SERVICE}.service", plan.paths.tools_unit, plan.tools_unit),
+              (f"{TOOLS_SERVICE}.socket", plan.paths.tools_socket, plan.tools_unit)]
+    for unit, path, want in wanted:
         if want:
-            text = (src / "units" / f"{service}.service").read_text()
+            text = (src / "units" / unit).read_text()
             if _write_if_changed(path, text, 0o644):
                 result.changes.append(f"installed {path}")
                 changed = True
         elif path.exists():  # the tier changed: this tier has no such unit
-            systemctl("disable", "--now", f"{service}.service", check=False)
+            systemctl("disable", "--now", unit, check=False)
             path.unlink()
             result.changes.append(f"removed {path}")
             changed = True

@@ -104,7 +104,8 @@ class Plan:
             f"  units       {p.unit}, {p.sysusers}, {p.tmpfiles}; enabled and started",
         ]
         if self.tools_unit:
-            lines.append(f"              {p.tools_unit} (shell and python tools in bubblewrap)")
+            lines.append(f"              {p.tools_unit} (shell and python tools in bubblewrap) "
+                         f"and {p.tools_socket.name}")
         if self.tools_unit and self.bwrap_via_apt:
             lines.append("  packages    bubblewrap, with apt-get (the shell and python tools "
                          "run in it)")

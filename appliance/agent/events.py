@@ -8,7 +8,9 @@ Types and their ``data``:
 - ``tool_call``: ``{"id", "name", "arguments", "where"}``
 - ``tool_result``: ``{"id", "name", "ok", "result" | "error"}``
 - ``token``: ``{"text"}`` a piece of the answer, as soon as it is generated
-- ``final``: ``{"text", "conversation_id", "steps", "finish_reason", "served_by"}``
+- ``final``: ``{"text", "conversation_id", "steps", "finish_reason", "served_by", "agent"}``;
+  a turn answered by an intent (appliance/intents) has ``served_by: "intent"`` and
+  ``intent``, the intent's name
 - ``error``: ``{"message", "code"}``; the turn ends
 """
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 from appliance.agent.remote import RemoteToolProxy
 from appliance.agent.sandbox import Sandbox
@@ -21,15 +22,15 @@ from appliance.agent.tools.python_runner import PythonRunner
 from appliance.agent.tools.registry import ToolRegistry
 from appliance.agent.tools.shell import Shell
 from appliance.agent.tools.timers import Timers
-from appliance.agent.tools.world_tools import WorldGet, WorldList, WorldSet
+from appliance.agent.tools.world_tools import WorldDelete, WorldGet, WorldList, WorldSet
 from appliance.config import Config
 from appliance.net.peer import PeerClient
 from appliance.world.model import WorldModel
 
 #: Every tool this code knows, by name.
 TOOL_CLASSES: dict[str, type[Tool]] = {cls.name: cls for cls in (
-    Calculator, Clock, Timers, WorldGet, WorldSet, WorldList, Shell, PythonRunner)}
-WORLD_TOOLS = ("world_get", "world_set", "world_list")
+    Calculator, Clock, Timers, WorldGet, WorldSet, WorldDelete, WorldList, Shell, PythonRunner)}
+WORLD_TOOLS = ("world_get", "world_set", "world_delete", "world_list")
 
 
 class ToolConfigError(Exception):
@@ -75,9 +76,17 @@ def create_tools(config: Config, *, world: WorldModel | None,
     return agent, served
 
 
-def tools_server_config(cfg: Config) -> Config:
-    """The config of `hybrid-agent tools-server`: the tool server alone, on loopback."""
+#: The name of the cluster key among the credentials systemd hands the tools unit.
+KEY_CREDENTIAL = "cluster.key"
+
+
+def tools_server_config(cfg: Config, credentials: Path | None = None) -> Config:
+    """The config of `hybrid-agent tools-server`: the tool server alone, on loopback; the
+    cluster key from ``credentials`` (``$CREDENTIALS_DIRECTORY``) when systemd put it there."""
     r = dataclasses.replace
+    if credentials is not None and (credentials / KEY_CREDENTIAL).is_file():
+        cfg = r(cfg, security=r(cfg.security,
+                                cluster_key_file=str(credentials / KEY_CREDENTIAL)))
     return r(cfg,
              http=r(cfg.http, host="127.0.0.1", port=cfg.tools.server_port),
              discovery=r(cfg.discovery, enabled=False),

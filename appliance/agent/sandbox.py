@@ -1,7 +1,11 @@
 """Run one untrusted command inside bubblewrap, with limits, and collect its output.
 
 The sandbox has no network (``--unshare-all``: own net, pid, ipc, uts,
-cgroup and user namespaces), a read-only ``/usr`` and nothing else of the
+cgroup and user namespaces), cannot make user namespaces of its own
+(``--disable-userns``: no nested ``unshare -Ur`` to become root again), runs
+under a seccomp filter refusing what tools never need (appliance.agent.seccomp:
+ptrace, mount, unshare, setns, keyctl, bpf, userfaultfd, ...), a read-only
+``/usr`` and nothing else of the
 host (no ``/etc``, no state directory, so no cluster key), a private,
 size-capped writable ``/tmp``, rlimits on CPU time, address space, file size
 and processes, an output cap, and a wall-clock timeout after which the whole
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import os
 import re
 import resource
@@ -29,7 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.agent import seccomp
 from appliance.config import SandboxConfig
+
+log = logging.getLogger(__name__)
 
 BWRAP = "bwrap"
 SANDBOX_UID_BASE = 2_000_000
@@ -147,11 +155,17 @@ class Sandbox:
     async def run(self, argv: list[str], stdin: bytes = b"") -> SandboxResult:
         """Run ``argv`` inside the sandbox; never raises for what the command does."""
         uid = next(self._uids) if os.geteuid() == 0 else None
-        proc = await asyncio.create_subprocess_exec(
-            *self._bwrap_argv(argv), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True, preexec_fn=self._set_limits, env=dict(_ENV),
-            user=uid, group=uid, extra_groups=[] if uid is not None else None)
+        filter_fd = _filter_fd()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self._bwrap_argv(argv, filter_fd), stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True, preexec_fn=self._set_limits, env=dict(_ENV),
+                user=uid, group=uid, extra_groups=[] if uid is not None else None,
+                pass_fds=(filter_fd,) if filter_fd is not None else ())
+        finally:
+            if filter_fd is not None:
+                os.close(filter_fd)
         cap = self.limits.max_output_bytes
         out, err = bytearray(), bytearray()
         overflow = asyncio.Event()
@@ -202,10 +216,13 @@ class Sandbox:
             limits=limits_hit(self.limits, rc=None if killed else rc, timed_out=timed_out,
                               truncated=truncated, stderr=stderr))
 
-    def _bwrap_argv(self, argv: list[str]) -> list[str]:
+    def _bwrap_argv(self, argv: list[str], filter_fd: int | None = None) -> list[str]:
         lim = self.limits
-        args = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
-                "--cap-drop", "ALL", "--hostname", "sandbox", "--clearenv"]
+        args = [self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns",
+                "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+                "--hostname", "sandbox", "--clearenv"]
+        if filter_fd is not None:
+            args += ["--seccomp", str(filter_fd)]
         for key, value in _ENV.items():
             args += ["--setenv", key, value]
         args += ["--ro-bind", "/usr", "/usr"]
@@ -233,6 +250,21 @@ class Sandbox:
         resource.setrlimit(resource.RLIMIT_FSIZE, (lim.tmp_mb * 1024 * 1024,) * 2)
         resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _filter_fd() -> int | None:
+    """The seccomp program for bwrap, or None (logged once) on an architecture without one."""
+    global _NO_FILTER_LOGGED
+    try:
+        return seccomp.program_fd()
+    except seccomp.SeccompUnavailable as exc:
+        if not _NO_FILTER_LOGGED:
+            log.warning("tool sandbox without a seccomp filter: %s", exc)
+            _NO_FILTER_LOGGED = True
+        return None
+
+
+_NO_FILTER_LOGGED = False
 
 
 def _kill_group(pgid: int) -> None:

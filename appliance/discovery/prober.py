@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+from appliance import jsonbounds
 from appliance.discovery.registry import Peer, PeerRegistry
 from appliance.discovery.txt import clean
 from appliance.llm.http1 import Origin, Pool, ProtocolError
@@ -150,7 +150,7 @@ class Prober:
             return 0, 0.0, {"error": str(exc) or type(exc).__name__}
         rtt = time.monotonic() - start
         try:
-            body = json.loads(raw) if len(raw) <= MAX_HEALTH_BYTES else {}
+            body = jsonbounds.loads(raw) if len(raw) <= MAX_HEALTH_BYTES else {}
         except ValueError:
             body = {}
         return resp.status, rtt, body if isinstance(body, dict) else {}

@@ -24,6 +24,17 @@ def system_info() -> str:
     return bytes(lc.llama_print_system_info()).decode(errors="replace")
 
 
+def build_id(info: str | None = None) -> str:
+    """Which llama.cpp build this is: the llama-cpp-python version and its features."""
+    import hashlib
+
+    import llama_cpp
+
+    info = system_info() if info is None else info
+    return (f"llama-cpp-python {llama_cpp.__version__}; "
+            + hashlib.sha256(info.encode()).hexdigest()[:12])
+
+
 def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
     """The first processor's flags from /proc/cpuinfo; empty when unreadable (a sandbox)."""
     try:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from appliance import jsonbounds
 from appliance.llm.http1 import NodeTLSSource, Origin, Pool, ProtocolError, Response
 
 CONNECT_TIMEOUT_S = 2.0
@@ -89,7 +90,7 @@ class PeerClient:
         if len(raw) > MAX_RESPONSE_BYTES:
             raise PeerError(f"{target.url}{path}: response larger than {MAX_RESPONSE_BYTES} bytes")
         try:
-            decoded = json.loads(raw) if raw else None
+            decoded = jsonbounds.loads(raw) if raw else None
         except ValueError:
             raise PeerError(f"{target.url}{path}: answered {resp.status} with non-JSON") from None
         return resp.status, decoded, resp.headers
@@ -128,7 +129,7 @@ class PeerClient:
             finally:
                 resp.release()
             try:
-                found = json.loads(raw).get("id")
+                found = jsonbounds.loads(raw).get("id")
             except (ValueError, AttributeError):
                 found = None
             if not isinstance(found, str) or not _NODE_ID.fullmatch(found):

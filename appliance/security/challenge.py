@@ -17,6 +17,7 @@ import secrets
 import ssl
 from typing import Any
 
+from appliance import jsonbounds
 from appliance.llm.http1 import Origin, Pool
 from appliance.security.errors import ChallengeError, SecurityError
 
@@ -42,7 +43,7 @@ def prove(key: bytes, nonce: str, responder_id: str) -> str:
 
 def check_proof(key: bytes, nonce: str, responder_id: str, proof: str) -> bool:
     """Whether ``proof`` answers ``nonce`` for ``responder_id`` under ``key``."""
-    if not isinstance(proof, str) or not _PROOF_RE.match(proof):
+    if not isinstance(proof, str) or not _PROOF_RE.fullmatch(proof):
         return False
     return hmac.compare_digest(prove(key, nonce, responder_id), proof)
 
@@ -77,7 +78,7 @@ async def challenge_peer(pool: Pool, base_url: str, key: bytes, timeout_s: float
     if resp.status != 200:
         raise ChallengeError(f"challenge to {base_url} answered HTTP {resp.status}")
     try:
-        answer = json.loads(raw)
+        answer = jsonbounds.loads(raw)
     except ValueError:
         raise ChallengeError(f"challenge answer from {base_url} is not JSON") from None
     if not isinstance(answer, dict) or not isinstance(answer.get("id"), str):

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import HttpConfig, SecurityConfig
+from appliance.logs import NOTICE
 from appliance.node import Component
 from appliance.security import keys
 from appliance.security.certs import CertError
@@ -116,8 +117,15 @@ class Security(Component):
             key = keys.read_key(self.key_path)
         except KeyFileError as exc:
             self.problem = str(exc)
-            log.error("%s: this node trusts no peer until it has a key "
-                      "(hybrid-agent pair --init, or hybrid-agent join CODE)", exc)
+            if not self.key_path.exists():
+                # A box on its own: normal, said once per start and not as an error.
+                log.log(NOTICE, "no cluster key (%s): this box works on its own (for its own "
+                                "user and paired devices) and trusts no peer; to let boxes use "
+                                "each other, run `sudo hybrid-agent pair --init` on the first "
+                                "and `sudo hybrid-agent join CODE` on the others", self.key_path)
+            else:
+                log.error("%s: this node trusts no peer until the key file is fixed "
+                          "(hybrid-agent pair --init, or hybrid-agent join CODE)", exc)
             return
         self.key = key
         self.fingerprint = keys.fingerprint(key)

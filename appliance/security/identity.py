@@ -16,7 +16,7 @@ def load_or_create_node_id(state_dir: Path) -> str:
     path = state_dir / NODE_ID_FILE
     try:
         text = path.read_text().strip()
-        if _VALID.match(text):
+        if _VALID.fullmatch(text):
             return text
     except FileNotFoundError:
         pass

@@ -17,7 +17,7 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +29,17 @@ from appliance.config import Config
 from appliance.node import Component, Node
 from appliance.tasks import cancel_and_wait
 from appliance.voice import alsa
+from appliance.voice.admission import Admission
 from appliance.voice.audio import Audio, float_to_pcm16, is_silent, read_wav, to_pipeline
+from appliance.voice.earcon import chime
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
+from appliance.voice.metrics import VoiceMetrics
 from appliance.voice.pipeline import EventSink, Responder, VoiceSession
 from appliance.voice.reply import AgentResponder, LlmResponder
 from appliance.voice.stt import Transcriber, Transcript
 from appliance.voice.tts import Synthesizer
 from appliance.voice.vad import Endpointer, SileroModel, SileroVad, VadEvent
+from appliance.voice.wake import Detection, WakeDetector, open_detector
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,12 @@ class VoiceSettings:
     output: str
     input_rate: int
     system_prompt: str
+    wake_words: tuple[str, ...] = ()
+    wake_engine: str = "microwakeword"
+    wake_sensitivity: tuple[tuple[str, float], ...] = ()
+    follow_up_s: float = 0.0
+    earcon: bool = True
+    echo_cancelled: bool = False
 
     @classmethod
     def from_config(cls, cfg: Config) -> VoiceSettings:
@@ -92,7 +102,11 @@ class VoiceSettings:
                    max_stt_bytes=v.max_stt_bytes, barge_in=v.barge_in,
                    partial_transcripts=v.partial_transcripts, input=v.input,
                    output=v.output, input_rate=v.input_rate,
-                   system_prompt=cfg.agent.system_prompt)
+                   system_prompt=cfg.agent.system_prompt, wake_words=tuple(v.wake_words),
+                   wake_engine=v.wake_engine,
+                   wake_sensitivity=tuple(sorted(v.wake_sensitivity.items())),
+                   follow_up_s=v.follow_up_s, earcon=v.earcon,
+                   echo_cancelled=v.echo_cancelled)
 
 
 class VoiceComponent(Component):
@@ -117,9 +131,12 @@ class VoiceComponent(Component):
         # VAD has its own thread so a 1 s transcription never delays barge-in detection.
         self._vad_pool = ThreadPoolExecutor(1, thread_name_prefix="voice-vad")
         self._pool = ThreadPoolExecutor(INFERENCE_THREADS, thread_name_prefix="voice")
+        # Client requests (HTTP, ...) get all threads but one: conversations keep one free.
+        self.admission = Admission(INFERENCE_THREADS - 1)
         self._llm_responder: LlmResponder | None = None
         self._mic_task: asyncio.Task[None] | None = None
         self.stats = {"transcriptions": 0, "syntheses": 0, "sessions": 0, "announcements": 0}
+        self.metrics_ = VoiceMetrics()
         # Open conversations, for announcements; a session lives as long as its socket/mic.
         self._sessions: weakref.WeakSet[VoiceSession] = weakref.WeakSet()
         self._announcing: set[asyncio.Task[None]] = set()
@@ -139,6 +156,8 @@ class VoiceComponent(Component):
                 min_window_s=s.stt_min_window_s)),
             loop.run_in_executor(self._pool, Synthesizer, s.tts_voice))
         await loop.run_in_executor(self._pool, stt.warm_up)
+        if s.wake_words:  # a missing or broken engine fails the start, not the first session
+            await loop.run_in_executor(self._vad_pool, lambda: self.new_wake_detector().close())
         self.vad_model, self.stt, self.tts = vad_model, stt, tts
         self.loaded.set()
         log.info("voice loaded in %.1fs: whisper %s, piper %s (%d Hz)", time.monotonic() - t0,
@@ -155,6 +174,7 @@ class VoiceComponent(Component):
             task.cancel()
         await cancel_and_wait([self._mic_task])
         self._mic_task = None
+        self.admission.close()  # before the pool goes: clients get 503, not a traceback
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._vad_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -166,6 +186,7 @@ class VoiceComponent(Component):
         return {"stt_model": str(s.stt_model), "tts_voice": str(s.tts_voice),
                 "tts_rate": self.tts.sample_rate if self.tts else None,
                 "input": s.input, "output": s.output, "reply_source": self.reply_source(),
+                "wake_words": list(s.wake_words), "wake_engine": s.wake_engine,
                 **self.stats,
                 **({"local": [e for e in self.local_events if e["type"] in
                               ("transcript", "reply", "error")][-3:]}
@@ -191,20 +212,35 @@ class VoiceComponent(Component):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._vad_pool, endpointer.feed, samples)
 
+    def new_wake_detector(self) -> WakeDetector:
+        s = self.settings
+        return open_detector(s.wake_engine, s.wake_words, dict(s.wake_sensitivity))
+
+    async def wake(self, detector: WakeDetector, pcm: bytes) -> list[Detection]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._vad_pool, detector.feed, pcm)
+
     async def transcribe(self, samples: np.ndarray, **options: Any) -> Transcript:
         """``options``: those of :meth:`Transcriber.transcribe` (language, prompt, ...)."""
         assert self.stt is not None
         self.stats["transcriptions"] += 1
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool, functools.partial(self.stt.transcribe, samples, **options))
+        run = functools.partial(self.stt.transcribe, samples, **options)
+        return await loop.run_in_executor(self._pool, self.metrics_.timed, "stt", run,
+                                          lambda t: t.duration_s)
 
     async def synthesize(self, text: str, speed: float = 1.0) -> np.ndarray:
         """int16 mono at :attr:`tts_rate`."""
         assert self.tts is not None
         self.stats["syntheses"] += 1
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.tts.synthesize_all, text, speed)
+        run = functools.partial(self.tts.synthesize_all, text, speed)
+        rate = self.tts.sample_rate
+        return await loop.run_in_executor(self._pool, self.metrics_.timed, "tts", run,
+                                          lambda pcm: len(pcm) / rate)
+
+    def metrics(self) -> Iterable[Any]:
+        return self.metrics_.families()
 
     # ------------------------------------------------------------ validated entry points
 
@@ -269,13 +305,14 @@ class VoiceComponent(Component):
         return self._llm_responder
 
     def session(self, emit: EventSink, output: Any, *, conversation_id: str | None = None,
-                ) -> VoiceSession:
+                echo_suppress: bool = False) -> VoiceSession:
         self.stats["sessions"] += 1
         session = VoiceSession(self,
                                conversation_id=conversation_id or f"voice-{uuid.uuid4().hex}",
                                emit=emit, output=output, responder=self.responder,
                                barge_in=self.settings.barge_in,
-                               partials=self.settings.partial_transcripts)
+                               partials=self.settings.partial_transcripts,
+                               echo_suppress=echo_suppress)
         self._sessions.add(session)
         return session
 
@@ -318,10 +355,14 @@ class VoiceComponent(Component):
 
         async def emit(event: dict[str, Any]) -> None:
             self.local_events.append(event)
-            if event["type"] in ("transcript", "reply", "error", "barge_in"):
+            if event["type"] in ("transcript", "reply", "error", "barge_in", "wake"):
                 log.info("voice: %s", event)
 
-        session = self.session(emit, output, conversation_id="local-microphone")
+        session = self.session(emit, output, conversation_id="local-microphone",
+                               echo_suppress=not s.echo_cancelled)
+        if s.wake_words:
+            await session.listen_for_wake(True, follow_up_s=s.follow_up_s,
+                                          earcon=chime(self.tts_rate) if s.earcon else None)
         try:
             while True:
                 source = self._microphone()

@@ -9,6 +9,17 @@ ready. Speech heard while the assistant is thinking or talking is a barge-in:
 playback and pending synthesis stop, and the conversation records the reply
 as cut off where the listener stopped hearing it.
 
+Hands-free (:meth:`VoiceSession.listen_for_wake`): the session waits for a wake
+word and hears nothing else (``state {state: "waiting"}``); the wake word opens
+it (``wake {word, phrase, score, t}``, an earcon on the output if asked, then
+``state listening``) for one question; a reply opens it again for
+``follow_up_s`` without the wake word; when a window passes in silence it waits
+again. The wake word while a turn runs or audio plays is a barge-in that starts
+a new turn. With ``echo_suppress`` (a microphone that hears the speaker) the
+VAD is deaf while our own audio plays and for ECHO_TAIL_S after it, so a reply
+or an announcement is never taken for the user's speech; the wake word is
+still heard.
+
 Events, in the order a turn produces them (``type`` plus fields):
 ``speech_start {t}``, ``transcript {text, language, final: false}`` (partials, if on),
 ``speech_end {t, duration_s}``, ``transcript {text, language, final: true}``,
@@ -36,6 +47,7 @@ from appliance.tasks import cancel_and_wait
 from appliance.voice.audio import PIPELINE_RATE, float_to_pcm16, pcm16_to_float
 from appliance.voice.sentences import SentenceSplitter
 from appliance.voice.vad import Endpointer, VadEvent
+from appliance.voice.wake import Detection, WakeDetector, strip_wake_phrase
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +63,10 @@ CANCEL_GRACE_S = 2.0
 CUT_OFF_MARK = "…"
 #: With partial transcripts on, the utterance so far is transcribed this often.
 PARTIAL_INTERVAL_S = 1.0
+#: After the wake word, how long the session waits for the question to start.
+WAKE_LISTEN_S = 8.0
+#: After our own audio ends, how long the room may still echo it (speaker latency, reverb).
+ECHO_TAIL_S = 0.3
 
 
 class AudioOutput(Protocol):
@@ -78,6 +94,10 @@ class VoiceEngine(Protocol):
     async def transcribe(self, samples: np.ndarray) -> Any: ...
 
     async def synthesize(self, text: str) -> np.ndarray: ...
+
+    def new_wake_detector(self) -> WakeDetector: ...
+
+    async def wake(self, detector: WakeDetector, pcm: bytes) -> list[Detection]: ...
 
 
 @dataclass
@@ -145,7 +165,8 @@ class VoiceSession:
     def __init__(self, engine: VoiceEngine, *, conversation_id: str, emit: EventSink,
                  output: AudioOutput | None, responder: Callable[[], Responder | None],
                  barge_in: bool = True, partials: bool = False,
-                 record: Callable[[Turn], None] | None = None) -> None:
+                 record: Callable[[Turn], None] | None = None,
+                 echo_suppress: bool = False) -> None:
         self.engine = engine
         self.conversation_id = conversation_id
         self._emit = emit
@@ -167,18 +188,77 @@ class VoiceSession:
         self._stream_origin: float | None = None
         self._speech_end_at = 0.0
         self._speculation: tuple[float, asyncio.Task[Any]] | None = None
+        self._complete_at: float | None = None
+        """End of speech of a pause whose transcript is a whole request: end the turn there."""
         self.barge_ins: list[dict[str, float]] = []
+        self._echo_suppress = echo_suppress
+        # Hands-free state: the detector, and until when (stream time) the VAD is open.
+        self._wake: WakeDetector | None = None
+        self._follow_up_s = 0.0
+        self._earcon: np.ndarray | None = None
+        self._open_until: float | None = None
+        self._woken_by: Detection | None = None
+        self._ended: Turn | None = None
+        # The endpointer is replaced after the VAD was deaf; its times count from here.
+        self._ep_origin = 0.0
+        self._ep_stale = False
+        self._echo_cut = 0.0
 
     # ------------------------------------------------------------ input
+
+    async def listen_for_wake(self, on: bool, *, follow_up_s: float = 0.0,
+                              earcon: np.ndarray | None = None,
+                              echo_suppress: bool | None = None) -> None:
+        """Hands-free on (wait for the wake word; ``earcon``: int16 at the TTS rate, played
+        on the output when it is heard) or off (every utterance is a turn, as before)."""
+        if echo_suppress is not None:
+            self._echo_suppress = echo_suppress
+        if not on:
+            if self._wake is not None:
+                self._wake.close()
+            self._wake = None
+            self._open_until = None
+            return
+        if self._wake is None:
+            self._wake = self.engine.new_wake_detector()
+        self._follow_up_s = follow_up_s
+        self._earcon = earcon
+        self._open_until = None
+        self._ep_stale = True
+        await self._emit({"type": "state", "state": "waiting",
+                          "wake_words": list(self._wake.words)})
+
+    @property
+    def hands_free(self) -> bool:
+        return self._wake is not None
 
     async def feed(self, pcm: bytes) -> None:
         """16-bit mono 16 kHz PCM from the microphone, any chunk size."""
         if self._stream_origin is None:
             self._stream_origin = time.monotonic()
         samples = pcm16_to_float(pcm)
+        chunk_start = self.stream_s
         self.stream_s += len(samples) / PIPELINE_RATE
+        if self._wake is not None:
+            for detection in await self.engine.wake(self._wake, pcm):
+                await self._on_wake(detection)
+        await self._after_turn()
+        if not await self._hearing():
+            self._ep_stale = True
+            return
+        if self._ep_stale:
+            self._endpointer = self.engine.new_endpointer()
+            self._ep_origin = chunk_start
+            self._ep_stale = False
         for ev in await self.engine.vad(self._endpointer, samples):
-            await self._on_vad(ev)
+            await self._on_vad(self._shift(ev))
+        if self._complete_at is not None:
+            # Ended here, between VAD runs, so the endpointer is never used by two at once.
+            # _complete_at is stream time; the endpointer counts from _ep_origin.
+            early = self._endpointer.end_now(self._complete_at - self._ep_origin)
+            self._complete_at = None
+            if early is not None:
+                await self._on_vad(self._shift(early))
         if self._partials and self._endpointer.in_speech \
                 and self.stream_s - self._partial_at >= PARTIAL_INTERVAL_S \
                 and (self._partial_task is None or self._partial_task.done()):
@@ -187,11 +267,20 @@ class VoiceSession:
                 self._partial(self._utterance, self._endpointer.utterance_so_far()),
                 name="voice-stt-partial")
 
+    async def _speculate(self, ev: VadEvent) -> Any:
+        """The pause's transcript; when the responder says it is already a whole request
+        (an everyday intent), the utterance ends at this pause (see ``feed``)."""
+        transcript = await self.engine.transcribe(ev.audio)
+        check = getattr(self._responder(), "complete", None)
+        if transcript.text and check is not None and await check(transcript.text):
+            self._complete_at = ev.end_s
+        return transcript
+
     async def end_utterance(self) -> None:
         """The user says they finished (push-to-talk released): end the utterance now."""
         ev = self._endpointer.flush()
         if ev is not None:
-            await self._on_vad(ev)
+            await self._on_vad(self._shift(ev))
         elif not self.busy:
             # Nothing was heard: say so, so a push-to-talk client does not wait forever.
             await self._emit({"type": "transcript", "text": "", "language": "", "final": True})
@@ -222,6 +311,9 @@ class VoiceSession:
         if self._partial_task is not None:
             self._partial_task.cancel()
         await self._cancel_turn(reason=None)
+        if self._wake is not None:
+            self._wake.close()
+            self._wake = None
 
     @property
     def speaking(self) -> bool:
@@ -238,13 +330,14 @@ class VoiceSession:
             # Transcribe now; if this silence becomes the end, the result is already there.
             self._drop_speculation()
             self._speculation = (ev.end_s, asyncio.get_running_loop().create_task(
-                self.engine.transcribe(ev.audio), name="voice-stt-speculative"))
+                self._speculate(ev), name="voice-stt-speculative"))
             return
+        self._complete_at = None
         if ev.kind == "start":
             self._partial_at = self.stream_s
             await self._emit({"type": "speech_start", "t": round(ev.start_s, 3)})
             if self._barge_in_enabled and (self.busy or self.speaking):
-                await self._barge_in(ev)
+                await self._barge_in(ev.start_s)
             return
         self._utterance += 1  # a partial still running for this utterance is now stale
         await self._emit({"type": "speech_end", "t": round(ev.end_s, 3),
@@ -262,7 +355,7 @@ class VoiceSession:
         if early is None and speculation is not None:
             speculation[1].cancel()
         self._turn_task = asyncio.get_running_loop().create_task(
-            self._run_turn(turn, ev.audio, early), name="voice-turn")
+            self._run_turn_then_listen(turn, ev.audio, early), name="voice-turn")
 
     async def _run_turn(self, turn: Turn, audio: np.ndarray,
                         early: asyncio.Task[Any] | None = None) -> None:
@@ -272,7 +365,10 @@ class VoiceSession:
             transcript = await (early if early is not None else self.engine.transcribe(audio))
             turn.timings["stt_s"] = time.monotonic() - t0
             turn.user = transcript.text
-            await self._emit({"type": "transcript", "text": transcript.text,
+            woken, self._woken_by = self._woken_by, None
+            if woken is not None and turn.user:
+                turn.user = strip_wake_phrase(turn.user, woken.phrase)
+            await self._emit({"type": "transcript", "text": turn.user,
                               "language": transcript.language, "final": True})
             if not transcript.text:
                 await self._emit({"type": "state", "state": "listening"})
@@ -297,6 +393,13 @@ class VoiceSession:
             await self._emit({"type": "error", "code": code or "voice_error",
                               "message": str(exc) if code else f"{type(exc).__name__}: {exc}"})
             await self._emit({"type": "done"})
+
+    async def _run_turn_then_listen(self, turn: Turn, audio: np.ndarray,
+                                    early: asyncio.Task[Any] | None) -> None:
+        try:
+            await self._run_turn(turn, audio, early)
+        finally:
+            self._ended = turn
 
     async def _reply(self, turn: Turn, responder: Responder) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue(SENTENCE_QUEUE)
@@ -364,17 +467,19 @@ class VoiceSession:
                           "timings": {k: round(v, 4) for k, v in turn.timings.items()}})
         await self._emit({"type": "done"})
 
-    async def _barge_in(self, ev: VadEvent) -> None:
+    async def _barge_in(self, heard_s: float) -> None:
+        """Stop the reply and what plays; ``heard_s``: stream time the interruption began."""
         now = time.monotonic()
         # Cancel before the first await: otherwise a sentence whose synthesis just finished
         # could still reach the speaker after it was stopped.
         task, self._turn_task = self._turn_task, None
         if task is not None and not task.done():
             task.cancel()
-        heard_at = self._stream_time_to_monotonic(ev.start_s)
+        heard_at = self._stream_time_to_monotonic(heard_s)
         turn = self._turn
         spoken, _ = self._clock.spoken_at(now)
         self._clock.stop(now)
+        self._echo_cut = now  # the speaker was stopped, not played out: no echo tail follows
         if self._output is not None:
             await self._output.stop()
         self.barge_ins.append({"speech_start": heard_at, "stopped": time.monotonic()})
@@ -410,6 +515,70 @@ class VoiceSession:
         if utterance == self._utterance and transcript.text:
             await self._emit({"type": "transcript", "text": transcript.text,
                               "language": transcript.language, "final": False})
+
+    # ------------------------------------------------------------ hands-free
+
+    async def _on_wake(self, detection: Detection) -> None:
+        """The wake word: stop whatever runs or plays, then open for one question."""
+        await self._emit({"type": "wake", "word": detection.word, "phrase": detection.phrase,
+                          "score": detection.score, "t": round(detection.end_s, 3)})
+        if self.busy or self.speaking:
+            await self._barge_in(detection.end_s)
+        self._drop_speculation()
+        self._ended = None
+        self._woken_by = detection
+        self._open_until = self.stream_s + WAKE_LISTEN_S
+        self._ep_stale = True  # the question is heard from the next chunk on, by a fresh VAD
+        if self._earcon is not None and self._output is not None and len(self._earcon):
+            await self._output.play(float_to_pcm16(self._earcon), self.engine.tts_rate, "")
+        await self._emit({"type": "state", "state": "listening"})
+
+    async def _after_turn(self) -> None:
+        """Once a turn is over and its audio has played: a follow-up window, or wait."""
+        turn = self._ended
+        if turn is None or self.busy or self._echo_playing() or self._in_speech():
+            return  # an utterance under way (one that barged in) is heard to its end
+        self._ended = None
+        if self._wake is None:
+            return
+        if turn.spoken and self._follow_up_s > 0:
+            self._open_until = self.stream_s + self._follow_up_s
+            await self._emit({"type": "state", "state": "listening",
+                              "follow_up_s": self._follow_up_s})
+        else:
+            self._open_until = self.stream_s
+            self._ep_stale = True
+
+    async def _hearing(self) -> bool:
+        """Whether the VAD hears this chunk."""
+        if self._echo_suppress and self._echo_playing():
+            return False  # our own voice, coming back through the room
+        if self._wake is None or self.busy or self._ended is not None:
+            return True
+        if self._in_speech():
+            return True
+        if self._open_until is not None and self.stream_s <= self._open_until:
+            return True
+        if self._open_until is not None:
+            self._open_until = None
+            self._woken_by = None
+            await self._emit({"type": "state", "state": "waiting"})
+        return False
+
+    def _in_speech(self) -> bool:
+        return not self._ep_stale and self._endpointer.in_speech
+
+    def _echo_playing(self) -> bool:
+        end = self._clock.end
+        return end > self._echo_cut and time.monotonic() < end + ECHO_TAIL_S
+
+    def _shift(self, ev: VadEvent) -> VadEvent:
+        """A VAD event of the current endpointer in the session's stream time."""
+        if self._ep_origin:
+            ev.start_s += self._ep_origin
+            ev.end_s += self._ep_origin
+            ev.detected_s += self._ep_origin
+        return ev
 
     def _drop_speculation(self) -> None:
         if self._speculation is not None:

@@ -47,6 +47,12 @@ class AgentResponder:
                 raise ReplyError(str(event.data.get("message", "agent failed")),
                                  str(event.data.get("code", "agent_error")))
 
+    async def complete(self, text: str) -> bool:
+        """Whether ``text`` is already a whole request the agent answers at once (an
+        everyday intent), so the turn need not wait out the whole trailing silence."""
+        check = getattr(self.agent, "complete", None)
+        return bool(check is not None and await check(text))
+
     def record(self, conversation_id: str, turn: Turn) -> None:
         """Make the agent's memory hold what was heard, not what was generated."""
         hook = getattr(self.agent, "record_cut_off", None)

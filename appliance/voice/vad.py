@@ -194,6 +194,16 @@ class Endpointer:
             return None
         return self._finish(self._window_index, truncated=False)
 
+    def end_now(self, speech_end_s: float) -> VadEvent | None:
+        """End the utterance in progress now, while its trailing silence still runs, if that
+        silence began at ``speech_end_s`` (the caller knows the request is complete then);
+        None when speech went on since or no utterance is in progress."""
+        end_index = self._window_index - self._silence
+        if not self._in_speech or self._silence == 0 \
+                or abs(end_index * WINDOW_S - speech_end_s) > WINDOW_S / 2:
+            return None
+        return self._finish(end_index, truncated=False, detected=self._window_index)
+
     def _step(self, window: np.ndarray, prob: float) -> VadEvent | None:
         i = self._window_index
         self._window_index += 1

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from appliance.logs import RateLimit
 from appliance.security.devices import DeviceStore
 from appliance.security.guard import is_loopback, over_node_link, peer_address
 from appliance.security.nodetls import NodeTLS, PeerRejected
@@ -72,28 +72,8 @@ LOOPBACK = Caller("loopback")
 STRANGER = Caller("stranger")
 SCRAPER = Caller("scraper")
 CALLER: Any = web.RequestKey("caller", Caller) if hasattr(web, "RequestKey") else "caller"
-LOG_EVERY_S = 10.0
-
-
-class _Quiet:
-    """At most one log line per interval; ``ready()`` is None while quiet, else how many
-    lines were held back since the last one."""
-
-    def __init__(self, interval_s: float) -> None:
-        self.interval_s = interval_s
-        self._last = -interval_s
-        self._held = 0
-
-    def ready(self) -> int | None:
-        now = time.monotonic()
-        if now - self._last < self.interval_s:
-            self._held += 1
-            return None
-        held, self._held, self._last = self._held, 0, now
-        return held
-
-
-_REFUSALS = _Quiet(LOG_EVERY_S)
+# A flood of strangers must not flood the journal too.
+_REFUSALS = RateLimit(10.0)
 
 
 def caller_of(request: web.Request) -> Caller:

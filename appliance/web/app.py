@@ -2,8 +2,8 @@
 
 Other parts add their routes with their own ``setup(app, ...)`` functions;
 the daemon wires them. Middlewares run outermost first: metrics, errors,
-in-flight tracking (which refuses new work while stopping), then any the
-daemon adds (request signing).
+in-flight tracking (which refuses new work while stopping), any the daemon
+adds (request signing), then body limits (appliance.web.bodies).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.node import Node
+from appliance.web import bodies
 from appliance.web.errors import MAX_BODY, ApiError, json_error
 from appliance.web.metrics import Metrics, now
 
@@ -55,8 +56,7 @@ def create_app(node: Node, extra_middlewares: list[Middleware] | None = None) ->
         except ApiError as exc:
             return exc.response()
         except web.HTTPRequestEntityTooLarge:
-            return json_error(413, f"request body is larger than {request.app[MAX_BODY]} bytes",
-                              code="body_too_large")
+            return bodies.too_large(request.app[MAX_BODY]).response()
         except web.HTTPException as exc:
             if exc.status < 400 or exc.content_type == "application/json":
                 raise
@@ -75,12 +75,17 @@ def create_app(node: Node, extra_middlewares: list[Middleware] | None = None) ->
         finally:
             node.end_request()
 
-    middlewares: list[Any] = [metrics_mw, errors_mw, inflight_mw, *(extra_middlewares or [])]
-    app = web.Application(client_max_size=node.config.http.max_body_bytes,
-                          middlewares=middlewares)
+    http = node.config.http
+    # Body limits after the daemon's own (the guard): unsigned is a 401 whatever it announces.
+    middlewares: list[Any] = [metrics_mw, errors_mw, inflight_mw, *(extra_middlewares or []),
+                              bodies.body_limit_middleware()]
+    app = web.Application(client_max_size=http.max_body_bytes, middlewares=middlewares)
+    bodies.install(app, bodies.BodyRules(default_bytes=http.max_json_bytes,
+                                         max_bytes=http.max_body_bytes,
+                                         timeout_s=http.body_timeout_s))
     app[NODE] = node
     app[METRICS] = metrics
-    app[MAX_BODY] = node.config.http.max_body_bytes
+    app[MAX_BODY] = http.max_body_bytes
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/api/status", status)

@@ -17,6 +17,7 @@ from appliance.agent.loop import Agent, AgentError
 from appliance.agent.memory import MAX_CONVERSATION_ID_CHARS
 from appliance.web import owners
 from appliance.web.app import NODE
+from appliance.web.bodies import json_text_limit, set_body_limit
 from appliance.web.errors import ApiError, read_json
 
 _ID = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{MAX_CONVERSATION_ID_CHARS}}}$")
@@ -24,6 +25,9 @@ _ID = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{MAX_CONVERSATION_ID_CHARS}}}$")
 
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/chat", chat)
+    set_body_limit(app, "POST", "/api/chat",
+                   json_text_limit(app[NODE].config.agent.max_text_chars),
+                   setting="agent.max_text_chars")
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
@@ -46,7 +50,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, f"text is longer than {limit} characters", code="text_too_long",
                        param="text")
     cid = body.get("conversation_id")
-    if cid is not None and (not isinstance(cid, str) or not _ID.match(cid)):
+    if cid is not None and (not isinstance(cid, str) or not _ID.fullmatch(cid)):
         raise ApiError(400, f"conversation_id must be 1-{MAX_CONVERSATION_ID_CHARS} characters "
                             "of A-Z a-z 0-9 _ . : -", code="invalid_request",
                        param="conversation_id")

@@ -45,11 +45,7 @@ class ApiError(Exception):
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request body as JSON, or a 400/413 ApiError that says what was wrong."""
-    try:
-        return await request.json()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, f"request body is larger than {request.app[MAX_BODY]} bytes",
-                       code="body_too_large") from None
-    except ValueError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from None
+    """The request body as JSON, or a 400/408/413 ApiError (see appliance.web.bodies)."""
+    from appliance.web.bodies import read_json as bounded  # bodies builds on this module
+
+    return await bounded(request)

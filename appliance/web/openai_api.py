@@ -23,6 +23,7 @@ from appliance.llm.chat import ChatChunk, LLMError
 from appliance.llm.client import HOP_HEADER
 from appliance.web.access import is_peer
 from appliance.web.app import NODE
+from appliance.web.bodies import BODY_RULES, set_body_limit
 from appliance.web.errors import ApiError, read_json
 from appliance.web.openai_answer import (
     Opened,
@@ -46,6 +47,10 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)
+    for path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings"):
+        set_body_limit(app, "POST", path, max(app[BODY_RULES].default_bytes,
+                                              2 * app[NODE].config.llm.max_prompt_bytes),
+                       setting="llm.max_prompt_bytes")
     app.router.add_get("/v1/models", models)
 
 

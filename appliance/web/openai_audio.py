@@ -26,6 +26,7 @@ from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
 from appliance.voice.stt import Transcript
 from appliance.web import forms
+from appliance.web.bodies import read_body, set_body_limit
 from appliance.web.errors import ApiError, read_json
 from appliance.wyoming.tts import speakable_pieces
 
@@ -55,6 +56,10 @@ def setup(app: web.Application, voice: VoiceComponent | None) -> None:
         app[VOICE] = voice
     app.router.add_post("/v1/audio/transcriptions", transcriptions)
     app.router.add_post("/v1/audio/speech", speech)
+    if voice is not None:  # an upload: more than the JSON routes' limit
+        set_body_limit(app, "POST", "/v1/audio/transcriptions",
+                       voice.settings.max_stt_bytes + FORM_SLACK_BYTES,
+                       code="audio_too_large", setting="voice.max_stt_bytes")
 
 
 # ---------------------------------------------------------------- transcriptions
@@ -66,7 +71,7 @@ async def transcriptions(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > limit + FORM_SLACK_BYTES:
         raise _too_large(limit)
     boundary = forms.boundary_of(request.headers.get("Content-Type", ""))
-    body = await request.read()
+    body = await read_body(request)  # bounded in size (chunked too) and in time
     parts = await asyncio.to_thread(forms.parse, body, boundary)
     fields, upload = _fields(parts, limit)
     response_format = _choice(fields, "response_format", TRANSCRIPTION_FORMATS, "json")

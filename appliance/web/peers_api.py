@@ -17,7 +17,8 @@ from appliance.discovery.component import Discovery
 from appliance.discovery.txt import local_txt
 from appliance.security.challenge import CHALLENGE_PATH, NONCE_RE, prove
 from appliance.security.cluster import Security
-from appliance.web.errors import ApiError, read_json
+from appliance.web.bodies import read_json, set_body_limit
+from appliance.web.errors import ApiError
 
 MAX_CHALLENGE_BYTES = 1024
 REVOCATIONS_PATH = "/api/cluster/revocations"
@@ -34,6 +35,7 @@ def setup(app: web.Application, discovery: Discovery, security: Security) -> Non
     app.router.add_get("/api/peers", peers)
     app.router.add_post(CHALLENGE_PATH, challenge)
     app.router.add_get(REVOCATIONS_PATH, revocations)
+    set_body_limit(app, "POST", CHALLENGE_PATH, MAX_CHALLENGE_BYTES)
 
 
 async def peers(request: web.Request) -> web.Response:
@@ -57,12 +59,9 @@ async def peers(request: web.Request) -> web.Response:
 async def challenge(request: web.Request) -> web.Response:
     """Prove this node holds the cluster key for the caller's nonce."""
     security = request.app[SECURITY]
-    if request.content_length is not None and request.content_length > MAX_CHALLENGE_BYTES:
-        raise ApiError(413, f"a challenge is at most {MAX_CHALLENGE_BYTES} bytes",
-                       code="body_too_large")
     body = await read_json(request)
     nonce = body.get("nonce") if isinstance(body, dict) else None
-    if not isinstance(nonce, str) or not NONCE_RE.match(nonce):
+    if not isinstance(nonce, str) or not NONCE_RE.fullmatch(nonce):
         raise ApiError(400, "'nonce' must be 32-128 lowercase hex characters",
                        code="invalid_nonce", param="nonce")
     if security.key is None:

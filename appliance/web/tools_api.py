@@ -10,15 +10,14 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
+from appliance import jsonbounds
 from appliance.agent.server import ToolServer, Unauthorized
 from appliance.agent.tools.base import validate
 from appliance.web.app import NODE
+from appliance.web.bodies import read_body, set_body_limit
 from appliance.web.errors import ApiError
-from appliance.web.peer import read_bounded
 
 MAX_CALL_BYTES = 1024 * 1024
 AUTH_SCHEME = 'HA-HMAC realm="hybrid-agent"'
@@ -27,6 +26,7 @@ AUTH_SCHEME = 'HA-HMAC realm="hybrid-agent"'
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/tools", list_tools)
     app.router.add_post("/api/tools/{name}", call_tool)
+    set_body_limit(app, "POST", "/api/tools/{name}", MAX_CALL_BYTES)
 
 
 async def list_tools(request: web.Request) -> web.Response:
@@ -37,14 +37,7 @@ async def list_tools(request: web.Request) -> web.Response:
 
 async def call_tool(request: web.Request) -> web.Response:
     server = _server(request)
-    if request.content.at_eof():
-        # The LAN guard already read (and checked) the body; aiohttp keeps it for read().
-        body = await request.read()
-    else:
-        body = await read_bounded(request.content, MAX_CALL_BYTES)
-    if len(body) > MAX_CALL_BYTES:
-        raise ApiError(413, f"tool call body is larger than {MAX_CALL_BYTES} bytes",
-                       code="body_too_large")
+    body = await read_body(request)  # at most MAX_CALL_BYTES (or what the LAN guard read)
     try:
         server.verify(request.method, request.raw_path, body, request.headers)
     except Unauthorized as exc:
@@ -56,7 +49,7 @@ async def call_tool(request: web.Request) -> web.Response:
         raise ApiError(404, f"this node serves no tool {name[:64]!r}; it serves: "
                             f"{', '.join(server.served.names()) or 'none'}", code="unknown_tool")
     try:
-        payload = json.loads(body) if body else {}
+        payload = jsonbounds.loads(body) if body else {}
     except ValueError as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("arguments", {}), dict):

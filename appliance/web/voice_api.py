@@ -14,12 +14,17 @@ import logging
 import re
 from typing import Any
 
+import numpy as np
 from aiohttp import WSMsgType, web
 
+from appliance import jsonbounds
+from appliance.voice.admission import VoiceBusy, speech_pieces
 from appliance.voice.audio import float_to_pcm16, pcm16_to_float, resample, write_wav
 from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
+from appliance.voice.pipeline import VoiceSession
 from appliance.web import owners
+from appliance.web.bodies import json_text_limit, read_body, set_body_limit
 from appliance.web.errors import ApiError, read_json
 
 log = logging.getLogger(__name__)
@@ -40,22 +45,22 @@ def setup(app: web.Application, voice: VoiceComponent) -> None:
     app[VOICE] = voice
     app.router.add_post("/api/stt", stt_handler)
     app.router.add_post("/api/tts", tts_handler)
+    set_body_limit(app, "POST", "/api/stt", voice.settings.max_stt_bytes,
+                   code="audio_too_large", setting="voice.max_stt_bytes")
+    set_body_limit(app, "POST", "/api/tts", json_text_limit(voice.settings.max_tts_chars),
+                   setting="voice.max_tts_chars")
     app.router.add_get("/api/voice", voice_socket)
 
 
 async def stt_handler(request: web.Request) -> web.Response:
     """A WAV body -> ``{"text", "language", "duration_s"}``."""
     voice = request.app[VOICE]
-    limit = voice.settings.max_stt_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, f"WAV is {request.content_length} bytes; at most {limit} are "
-                            "accepted (voice.max_stt_bytes)", code="audio_too_large")
-    data = await _read_bounded(request, limit)
-    if len(data) > limit:  # a chunked upload, which announced no length
-        raise ApiError(413, f"WAV is larger than {limit} bytes; at most {limit} are accepted "
-                            "(voice.max_stt_bytes)", code="audio_too_large")
+    data = await read_body(request)  # at most voice.max_stt_bytes, announced or chunked
     try:
-        transcript = await voice.transcribe_wav(data)
+        async with voice.admission.request(request.remote or ""), voice.admission.turn():
+            transcript = await voice.transcribe_wav(data)
+    except VoiceBusy as exc:
+        raise _busy(exc) from None
     except AudioTooLong as exc:
         raise ApiError(413, str(exc), code="audio_too_long", param="body") from None
     except AudioFormatError as exc:
@@ -72,10 +77,30 @@ async def tts_handler(request: web.Request) -> web.Response:
         raise ApiError(400, 'request body must be a JSON object like {"text": "..."}',
                        code="invalid_request")
     try:
-        samples = await voice.speak(body.get("text"))
+        text = voice.check_text(body.get("text"))
+        async with voice.admission.request(request.remote or ""):
+            parts = []
+            # A sentence per job, so others' work (the box's own first) can come in between.
+            for piece in speech_pieces(text):
+                async with voice.admission.turn():
+                    parts.append(await voice.synthesize(piece))
     except TextError as exc:
         raise ApiError(400, str(exc), code="invalid_text", param="text") from None
-    return web.Response(body=write_wav(samples, voice.tts_rate), content_type="audio/wav")
+    except VoiceBusy as exc:
+        raise _busy(exc) from None
+    # Megabytes of audio for a long text: joined and encoded off the event loop.
+    wav = await asyncio.to_thread(_wav, parts, voice.tts_rate)
+    return web.Response(body=wav, content_type="audio/wav")
+
+
+def _wav(parts: list[np.ndarray], rate: int) -> bytes:
+    return write_wav(np.concatenate(parts) if parts else np.zeros(0, np.int16), rate)
+
+
+def _busy(exc: VoiceBusy) -> ApiError:
+    return ApiError(429 if exc.per_client else 503, str(exc),
+                    code="too_many_requests" if exc.per_client else "voice_busy",
+                    headers={"Retry-After": str(exc.retry_after_s)})
 
 
 async def voice_socket(request: web.Request) -> web.WebSocketResponse:
@@ -120,6 +145,8 @@ async def voice_socket(request: web.Request) -> web.WebSocketResponse:
                                                         f"{MIN_RATE} to {MAX_RATE}"})
                         continue
                     rate = new_rate
+                    if "hands_free" in control:
+                        await _hands_free(voice, session, channel, control)
                 elif kind == "end":
                     await session.end_utterance()
                 elif kind == "close":
@@ -174,24 +201,28 @@ class _Channel:
                 await self.ws.send_str(json.dumps(event))
 
 
-async def _read_bounded(request: web.Request, limit: int) -> bytes:
-    """The body, or its first ``limit + 1`` bytes when it is longer (chunked uploads)."""
-    parts: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = await request.content.read(min(1 << 16, limit + 1 - size))
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
-    return b"".join(parts)
+async def _hands_free(voice: VoiceComponent, session: VoiceSession, channel: _Channel,
+                      control: dict[str, Any]) -> None:
+    """``start`` with ``hands_free``: the server listens for the wake word (or stops)."""
+    on, echo_cancelled = control["hands_free"], control.get("echo_cancelled", False)
+    if not isinstance(on, bool) or not isinstance(echo_cancelled, bool):
+        await channel.event({"type": "error", "code": "invalid_message",
+                             "message": "hands_free and echo_cancelled must be true or false"})
+        return
+    if on and not voice.settings.wake_words:
+        await channel.event({"type": "error", "code": "no_wake_words",
+                             "message": "hands-free needs a wake word, and voice.wake_words is "
+                                        "empty on this node: push to talk instead"})
+        return
+    await session.listen_for_wake(on, follow_up_s=voice.settings.follow_up_s,
+                                  echo_suppress=not echo_cancelled)
 
 
 def _control(text: str) -> dict[str, Any] | None:
     if len(text) > MAX_CONTROL_CHARS:
         return None
     try:
-        value = json.loads(text)
+        value = jsonbounds.loads(text)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
@@ -199,7 +230,7 @@ def _control(text: str) -> dict[str, Any] | None:
 
 def _conversation_id(request: web.Request) -> str:
     cid = request.query.get("conversation_id")
-    if cid is not None and not _CONVERSATION_ID.match(cid):
+    if cid is not None and not _CONVERSATION_ID.fullmatch(cid):
         raise ApiError(400, "conversation_id must be 1-128 letters, digits or _.:-",
                        code="invalid_request", param="conversation_id")
     return owners.claim(request, cid)  # the caller's own, or a new one it now owns

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -23,6 +24,7 @@ from aiohttp import web
 
 from appliance.web.access import is_peer
 from appliance.web.app import NODE
+from appliance.web.bodies import json_text_limit, set_body_limit
 from appliance.web.errors import ApiError, read_json
 from appliance.world.model import Change, VersionConflict, WorldError, WorldModel
 
@@ -32,6 +34,7 @@ KEEPALIVE_EVERY = 15
 #: Most entries one listing returns; ``?prefix=`` narrows it.
 MAX_LISTED = 10000
 T = TypeVar("T")
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 def setup(app: web.Application) -> None:
@@ -40,17 +43,19 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/world/events", events)
     app.router.add_get("/api/world/{key}", get_entry)
     app.router.add_put("/api/world/{key}", put_entry)
+    set_body_limit(app, "PUT", "/api/world/{key}",
+                   json_text_limit(app[NODE].config.world.max_value_bytes),
+                   setting="world.max_value_bytes")
     app.router.add_delete("/api/world/{key}", delete_entry)
 
 
 async def list_entries(request: web.Request) -> web.Response:
     world = _world(request)
     prefix = request.query.get("prefix", "")
-    raw_limit = request.query.get("limit", str(MAX_LISTED))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LISTED:
+    limit = _whole_number(request.query.get("limit", str(MAX_LISTED)))
+    if limit is None or not 1 <= limit <= MAX_LISTED:
         raise ApiError(400, f"limit must be a whole number from 1 to {MAX_LISTED}",
                        code="invalid_request", param="limit")
-    limit = int(raw_limit)
     entries = [e for e in await _call(world.items()) if e.key.startswith(prefix)]
     return web.json_response({"version": getattr(world, "version", None),
                               "entries": [e.to_json() for e in entries[:limit]],
@@ -150,8 +155,13 @@ def _if_match(request: web.Request) -> int | None:
     raw = request.headers.get("If-Match")
     if raw is None:
         return None
-    text = raw.strip().strip('"')
-    if not text.isdigit() or len(text) > 19:
+    version = _whole_number(raw.strip().strip('"'))
+    if version is None:
         raise ApiError(400, f"If-Match must be a version number, found {raw[:40]!r}",
                        code="invalid_if_match", param="If-Match")
-    return int(text)
+    return version
+
+
+def _whole_number(text: str) -> int | None:
+    """ASCII digits only (``str.isdigit`` also takes "²", which ``int()`` refuses)."""
+    return int(text) if _DIGITS.fullmatch(text) else None

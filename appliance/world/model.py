@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from appliance import jsonbounds
+
 MAX_KEY_CHARS = 128
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
@@ -62,6 +64,13 @@ class InvalidValue(WorldError):
 class ValueTooLarge(WorldError):
     status = 413
     code = "value_too_large"
+
+
+class WorldFull(WorldError):
+    """The disk is full: the write was not stored (nothing of it remains)."""
+
+    status = 507
+    code = "insufficient_storage"
 
 
 class NotFound(WorldError):
@@ -115,18 +124,24 @@ def check_key(key: str) -> str:
     """``key`` if it is 1-128 of [A-Za-z0-9_.:-], else InvalidKey."""
     if not isinstance(key, str):
         raise InvalidKey("key must be a string")
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise InvalidKey(f"invalid key {key[:40]!r}: use 1-{MAX_KEY_CHARS} characters "
                          "of A-Z a-z 0-9 _ . : -")
     return key
 
 
 def encode_value(value: Any, max_bytes: int) -> str:
-    """The canonical JSON text of ``value``, or InvalidValue / ValueTooLarge."""
+    """The canonical JSON text of ``value``, or InvalidValue (not JSON, too deep) /
+    ValueTooLarge."""
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidValue(f"value is not JSON: {exc}") from None
+    except RecursionError:
+        text = "[" * (jsonbounds.MAX_DEPTH + 1)  # deeper than anything: refused below
+    # What is stored must be served back: the listing serialises every value again.
+    if jsonbounds.depth_exceeds(text):
+        raise InvalidValue(f"value nests deeper than {jsonbounds.MAX_DEPTH} levels")
     if len(text.encode()) > max_bytes:
         raise ValueTooLarge(f"value is larger than {max_bytes} bytes")
     return text

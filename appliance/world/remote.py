@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from appliance import jsonbounds
 from appliance.llm.http1 import ProtocolError
 from appliance.net.peer import PeerClient, PeerError, error_message
 from appliance.node import Component
@@ -77,7 +77,7 @@ class RemoteSubscription:
                     if text.startswith("event:"):
                         event = text[6:].strip()
                     elif text.startswith("data:") and event == "change":
-                        d = json.loads(text[5:])
+                        d = jsonbounds.loads(text[5:])
                         change = Change(d["op"], d["key"], d.get("value"), int(d["version"]))
                         try:
                             self._queue.put_nowait(change)
@@ -156,7 +156,7 @@ class RemoteWorld(Component):
         if status == 412:
             actual = str(body.get("error", {}).get("param")) if isinstance(body, dict) else ""
             raise VersionConflict(key, expected if expected is not None else -1,
-                                  int(actual) if actual.isdigit() else -1)
+                                  int(actual) if actual.isascii() and actual.isdigit() else -1)
         if status == 400 and isinstance(body, dict) and \
                 body.get("error", {}).get("code") == "invalid_value":
             raise InvalidValue(message)

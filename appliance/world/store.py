@@ -1,15 +1,21 @@
 """The local world model: keys -> JSON values in memory, made durable by the journal.
 
-Writes are checked and applied on the event loop (so compare-and-set is
-atomic), then handed to one writer task that appends them in batches with a
-single fsync per batch (group commit); a write is acknowledged only after
-its batch is on disk. Subscribers hear about a write after it is durable.
+Writes are checked on the event loop against the latest accepted state (so
+compare-and-set is atomic), then handed to one writer task that appends them
+in batches with a single fsync per batch (group commit). A write becomes
+visible (``get``, ``items``, ``version``, subscribers) only once its batch is
+on disk, and is acknowledged then. A batch that fails (a full disk) fails
+with every write queued after it (they were checked against it), is cut back
+off the journal and leaves no trace: readers never saw it, versions are
+handed out again. The store keeps working; only a journal that cannot even
+be cut back is broken for good (unhealthy: the watchdog restarts the node).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -18,13 +24,14 @@ from typing import Any
 
 from appliance.node import Component
 from appliance.tasks import cancel_and_wait
-from appliance.world.journal import Journal, encode_record
+from appliance.world.journal import Journal, JournalBroken, SetAside, encode_record
 from appliance.world.model import (
     Change,
     Entry,
     NotFound,
     VersionConflict,
     WorldError,
+    WorldFull,
     check_key,
     encode_value,
 )
@@ -83,14 +90,22 @@ class LocalWorld(Component):
         self.max_value_bytes = max_value_bytes
         self._journal = Journal(directory)
         self._entries: dict[str, Entry] = {}
+        """The durable state: what readers see."""
+        self._accepted: dict[str, Change] = {}
+        """Writes checked and queued but not yet durable, latest per key (for checks only)."""
         self._seq = 0
+        """The version of the last accepted write."""
+        self._durable_seq = 0
         self._records = 0
-        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._pending: list[tuple[bytes, Change, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
         self._subscribers: set[WorldSubscription] = set()
         self._failed: str = ""
+        self.last_write_error = ""
+        """Why the latest write failed, until one succeeds ("" when none failed)."""
+        self.set_aside: list[SetAside] = []
         self.compactions = 0
 
     # ------------------------------------------------------------ lifecycle
@@ -98,8 +113,9 @@ class LocalWorld(Component):
     async def start(self) -> None:
         replayed = await asyncio.to_thread(self._journal.replay)
         self._entries = {k: Entry(k, v, ver) for k, (ver, v) in replayed.entries.items()}
-        self._seq = replayed.seq
+        self._seq = self._durable_seq = replayed.seq
         self._records = replayed.records
+        self.set_aside = replayed.set_aside
         log.info("world model: %d keys at version %d from %s", len(self._entries), self._seq,
                  self.directory)
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(),
@@ -120,14 +136,26 @@ class LocalWorld(Component):
         return not self._failed
 
     def describe(self) -> dict[str, Any]:
-        return {"mode": "local", "keys": len(self._entries), "version": self._seq,
-                "subscribers": len(self._subscribers), "error": self._failed or None}
+        return {"mode": "local", "keys": len(self._entries), "version": self._durable_seq,
+                "subscribers": len(self._subscribers), "error": self._failed or None,
+                "last_write_error": self.last_write_error or None,
+                "set_aside": [{"path": str(s.path), "what": s.what} for s in self.set_aside]}
+
+    def status_fragment(self) -> str:
+        if self._failed:
+            return "WORLD JOURNAL BROKEN"
+        if self.set_aside:
+            return f"WORLD JOURNAL DAMAGE SET ASIDE ({self.set_aside[0].path.name})"
+        if self.last_write_error:
+            return f"world writes failing ({self.last_write_error[:60]})"
+        return ""
 
     # ------------------------------------------------------------ WorldModel
 
     @property
     def version(self) -> int:
-        return self._seq
+        """The version of the latest durable write."""
+        return self._durable_seq
 
     async def get(self, key: str) -> Entry | None:
         return self._entries.get(check_key(key))
@@ -140,45 +168,78 @@ class LocalWorld(Component):
         text = encode_value(value, self.max_value_bytes)
         self._check_version(key, expected_version)
         self._seq += 1
-        # Store a private copy so callers mutating their object cannot change the state.
-        entry = Entry(key, json.loads(text), self._seq)
-        self._entries[key] = entry
-        await self._commit(encode_record(entry.version, "set", key, text))
-        self._publish(Change("set", key, entry.value, entry.version))
-        return entry
+        # A private copy, so callers mutating their object cannot change the state.
+        change = Change("set", key, json.loads(text), self._seq)
+        await self._commit(encode_record(change.version, "set", key, text), change)
+        return Entry(key, change.value, change.version)
 
     async def delete(self, key: str, expected_version: int | None = None) -> int:
         check_key(key)
-        if key not in self._entries:
+        if self._latest_version(key) == 0:
             raise NotFound(f"no key {key!r}")
         self._check_version(key, expected_version)
         self._seq += 1
-        version = self._seq
-        del self._entries[key]
-        await self._commit(encode_record(version, "delete", key, None))
-        self._publish(Change("delete", key, None, version))
-        return version
+        change = Change("delete", key, None, self._seq)
+        await self._commit(encode_record(change.version, "delete", key, None), change)
+        return change.version
 
     def subscribe(self) -> WorldSubscription:
         return WorldSubscription(self._subscribers)
 
     # ------------------------------------------------------------ internals
 
+    def _latest_version(self, key: str) -> int:
+        """The key's version counting accepted writes (0: absent or deleted)."""
+        accepted = self._accepted.get(key)
+        if accepted is not None:
+            return accepted.version if accepted.op == "set" else 0
+        current = self._entries.get(key)
+        return current.version if current else 0
+
     def _check_version(self, key: str, expected: int | None) -> None:
         if self._failed:
             raise WorldError(f"the world journal failed: {self._failed}")
         if expected is None:
             return
-        current = self._entries.get(key)
-        actual = current.version if current else 0
+        actual = self._latest_version(key)
         if actual != expected:
             raise VersionConflict(key, expected, actual)
 
-    async def _commit(self, line: bytes) -> None:
+    async def _commit(self, line: bytes, change: Change) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((line, fut))
+        self._accepted[change.key] = change
+        self._pending.append((line, change, fut))
         self._wake.set()
         await fut
+
+    def _made_durable(self, change: Change) -> None:
+        if change.op == "set":
+            self._entries[change.key] = Entry(change.key, change.value, change.version)
+        else:
+            self._entries.pop(change.key, None)
+        self._durable_seq = change.version
+        if self._accepted.get(change.key) is change:
+            del self._accepted[change.key]
+        self._publish(change)
+
+    def _fail_pending(self, batch: list[tuple[bytes, Change, asyncio.Future[None]]],
+                      exc: OSError) -> None:
+        """Fail ``batch`` and every write queued after it; forget them all."""
+        failed, self._pending = batch + self._pending, []
+        self._accepted.clear()
+        self._seq = self._durable_seq
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        self.last_write_error = "the disk is full" if full else str(exc)
+        if isinstance(exc, JournalBroken):
+            self._failed = str(exc)
+        log.error("world journal write failed, %d write(s) refused and forgotten: %s",
+                  len(failed), exc)
+        error: WorldError = (WorldFull(f"the write was not stored: the disk is full ({exc})")
+                             if full else
+                             WorldError(f"the write was not stored: {exc}"))
+        for _, _, fut in failed:
+            if not fut.done():
+                fut.set_exception(error)
 
     def _publish(self, change: Change) -> None:
         for sub in list(self._subscribers):
@@ -198,15 +259,13 @@ class LocalWorld(Component):
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                await asyncio.to_thread(self._journal.append, [line for line, _ in batch])
+                await asyncio.to_thread(self._journal.append, [line for line, _, _ in batch])
             except OSError as exc:
-                self._failed = str(exc)
-                log.error("world journal write failed: %s", exc)
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(WorldError(f"the write was not made durable: {exc}"))
-                continue
-            for _, fut in batch:
+                self._fail_pending(batch, exc)
+                return
+            self.last_write_error = ""
+            for _, change, fut in batch:
+                self._made_durable(change)
                 if not fut.done():
                     fut.set_result(None)
             self._records += len(batch)
@@ -215,7 +274,7 @@ class LocalWorld(Component):
 
     async def _compact(self) -> None:
         snapshot = {k: (e.version, e.value) for k, e in self._entries.items()}
-        seq = self._seq
+        seq = self._durable_seq
         try:
             await asyncio.to_thread(self._journal.compact, snapshot, seq)
         except OSError as exc:

@@ -173,17 +173,24 @@ async def test_always_makes_the_real_model_call_a_tool_each_step_up_to_max_steps
     events = await turn(Agent(cfg, tools, lambda: client), "What is 12 times 7, plus 5?",
                         agent="calc")
     kinds = [e.type for e in events]
-    assert kinds.count("tool_call") == 3 and kinds.count("tool_result") == 3, kinds
     calls = [e.data for e in events if e.type == "tool_call"]
     results = [e.data for e in events if e.type == "tool_result"]
-    assert [c["name"] for c in calls] == ["calculator"] * 3
+    assert 1 <= len(calls) <= 3 and len(results) == len(calls), kinds
+    assert [c["name"] for c in calls] == ["calculator"] * len(calls)
     assert [r["id"] for r in results] == [c["id"] for c in calls]
     for c, r in zip(calls, results, strict=True):
         assert r == {"id": c["id"], "name": "calculator",
                      **await invoke(Calculator(), c["arguments"], 5.0)}
-    assert events[-1].data["steps"] == 3
-    # Three forced steps with only the expert's tool, then one answer without tools.
-    assert [r.tool_choice for r in client.requests] == ["required"] * 3 + [None]
-    assert [[t["function"]["name"] for t in r.tools or []] for r in client.requests] == \
-        [["calculator"]] * 3 + [[]]
+    # Every call the loop ran was a new one: a repeated identical call ends the turn.
+    assert len({str(c["arguments"]) for c in calls}) == len(calls)
+    assert events[-1].data["steps"] == len(calls)
+    # Each forced step offers only the expert's tool.
+    forced = client.requests[:len(calls)]
+    assert [r.tool_choice for r in forced] == ["required"] * len(calls)
+    assert [[t["function"]["name"] for t in r.tools or []] for r in forced] == \
+        [["calculator"]] * len(calls)
+    if len(calls) < 3:  # the model asked again for what it had: answered from the result
+        assert events[-1].data["finish_reason"] == "repeated_tool_call"
+    else:  # three forced steps, then one answer without tools
+        assert client.requests[3].tools is None
     assert kinds.index("final") > max(i for i, k in enumerate(kinds) if k == "tool_result")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
-from appliance import __version__
+from appliance import __version__, logs
 from appliance.cli import COMMANDS, build_parser
 
 
@@ -169,16 +171,78 @@ def test_doctor_flags_a_port_taken_by_someone_else(tmp_path, models_dir):
 
 
 @pytest.mark.parametrize("journal", [True, False])
-def test_log_format_for_journal_and_terminal(journal):
+def test_log_format_for_journal_and_terminal(journal, tmp_path):
+    """Under journald ($JOURNAL_STREAM names our stderr) with no native socket: a priority
+    prefix, no timestamp, and a traceback on the same line as its message."""
     code = ("import logging; from appliance import logs; logs.setup('info'); "
-            "logging.getLogger('x').info('hello')")
+            "logging.getLogger('x').info('hello')\n"
+            "try:\n    1/0\nexcept ZeroDivisionError:\n"
+            "    logging.getLogger('x').exception('boom')")
     env = {"PATH": "/usr/bin:/bin"}
-    if journal:
-        env["JOURNAL_STREAM"] = "8:1234"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=30, check=True)
-    line = proc.stderr.strip()
-    if journal:
-        assert line == "<6>x: hello"  # priority prefix, no timestamp of our own
+    err = tmp_path / "stderr"
+    with open(err, "wb") as fh:
+        if journal:
+            st = os.fstat(fh.fileno())
+            env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+        subprocess.run([sys.executable, "-c", code], stderr=fh, env=env, timeout=30, check=True,
+                       cwd=Path(__file__).resolve().parents[2])
+    lines = err.read_text().splitlines()
+    if journal and not Path(logs.JOURNAL_SOCKET).exists():
+        assert lines[0] == "<6>x: hello"  # priority prefix, no timestamp of our own
+        assert len(lines) == 2 and lines[1].startswith("<3>x: boom \\n Traceback")
+    elif journal:
+        assert lines == []  # all of it went to journald's socket
     else:
-        assert line.endswith("INFO    x: hello") and line[2] == ":"
+        assert lines[0].endswith("INFO    x: hello") and lines[0][2] == ":"
+        assert "Traceback" in lines[2]
+
+
+def test_journal_handler_sends_a_traceback_as_one_entry(tmp_path):
+    """The native protocol over a real datagram socket: one datagram per record, the
+    multi-line message length-prefixed, the priority a field of its own."""
+    import logging
+    import socket
+    import struct
+
+    path = str(tmp_path / "journal.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as journald:
+        journald.bind(path)
+        handler = logs.JournalHandler(path)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        log = logging.getLogger("test.journal")
+        log.addHandler(handler)
+        log.propagate = False
+        log.setLevel(logging.INFO)
+        try:
+            try:
+                {}["missing"]
+            except KeyError:
+                log.exception("lookup failed")
+            log.log(logs.NOTICE, "noted")
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+        journald.settimeout(5)
+        first, second = journald.recv(1 << 20), journald.recv(1 << 20)
+
+    def fields(datagram: bytes) -> dict[str, str]:
+        out, pos = {}, 0
+        while pos < len(datagram):
+            nl = datagram.index(b"\n", pos)
+            line = datagram[pos:nl]
+            if b"=" in line:
+                key, value = line.split(b"=", 1)
+                pos = nl + 1
+            else:
+                key = line
+                (size,) = struct.unpack("<Q", datagram[nl + 1:nl + 9])
+                value = datagram[nl + 9:nl + 9 + size]
+                pos = nl + 9 + size + 1
+            out[key.decode()] = value.decode()
+        return out
+
+    entry = fields(first)
+    assert entry["PRIORITY"] == "3" and entry["LOGGER"] == "test.journal"
+    assert entry["MESSAGE"].startswith("test.journal: lookup failed\nTraceback")
+    assert "KeyError: 'missing'" in entry["MESSAGE"]
+    assert fields(second)["PRIORITY"] == "5" and fields(second)["MESSAGE"].endswith("noted")

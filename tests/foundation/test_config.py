@@ -36,6 +36,13 @@ BAD_CASES = [
     ("http: 8700\n", "http", "expected a mapping"),
     ("agent:\n  experts:\n    coder:\n      sytem_prompt: x\n",
      "agent.experts.coder.sytem_prompt", "unknown key"),
+    # YAML reads a bare `no` as false: the message says how to write "none".
+    ("voice:\n  wake_words: no\n", "voice.wake_words", "write [] for none"),
+    ("voice:\n  wake_words: [hey_siri]\n", "voice.wake_words[0]", "allowed: okay_nabu"),
+    ("voice:\n  wake_words: [hey_rhasspy]\n", "voice.wake_words[0]", "only in openwakeword"),
+    ("voice:\n  wake_sensitivity: {on: 0.5}\n", "voice.wake_sensitivity.on", "unknown key"),
+    ("voice:\n  wake_sensitivity: {okay_nabu: 2}\n", "voice.wake_sensitivity.okay_nabu",
+     "allowed: 0.0 to 1.0"),
 ]
 
 
@@ -89,7 +96,7 @@ def test_everything_off_config_is_valid_and_check_prints_effective_config(tmp_pa
     assert effective["http"]["port"] == 8700
     assert effective["node"]["name"] and effective["node"]["state_dir"]
     assert set(effective) == {"node", "http", "logging", "discovery", "llm", "voice", "wyoming",
-                              "tools", "agent", "world", "security"}
+                              "tools", "agent", "intents", "world", "security"}
 
 
 @pytest.mark.parametrize("tier", config_mod.TIERS)

@@ -173,22 +173,21 @@ async def test_log_level_comes_from_the_config(daemon_factory, level):
         assert any("DEBUG   appliance.daemon: starting component agent" in line
                    for line in lines), lines
     else:
-        assert not levels & {"DEBUG", "INFO"}, lines
-        # Still logging: the missing cluster key of the test config is worth saying.
-        assert levels & {"WARNING", "ERROR"}, lines
+        # A box without a cluster key is normal (a NOTICE since issue 15): nothing to say.
+        assert not levels & {"DEBUG", "INFO", "NOTICE"}, lines
 
 
 WATCHDOG_USEC = 400_000  # the daemon pings every 0.2 s
 CONTROL_PINGS = 8  # intervals a healthy in-test watchdog counts while the daemon's is sick
 
 
-async def test_watchdog_is_withheld_while_a_real_component_is_unhealthy(
+async def test_a_full_disk_refuses_world_writes_but_keeps_the_watchdog_pinging(
         tmpfs, daemon_factory, tmp_path):
-    """The world store's disk fills up: its journal write fails, it turns unhealthy, no pings."""
-    from appliance.daemon import Watchdog
-    from appliance.systemd import Notifier
+    """The world store's disk fills up: the write is refused (507) and leaves no trace, but
+    the node is not broken, so it keeps pinging (no restart loop on a full disk) and says
+    why writes fail. (Withholding the ping for a broken component:
+    test_systemd_protocol.py; the full disk in detail: tests/hostile/test_world_faults.py.)"""
     from tests.foundation.conftest import fill
-    from tests.support.notify import NotifySocket
 
     small = tmpfs("1m")
     d = await daemon_factory(watchdog_usec=WATCHDOG_USEC, world={"mode": "local"},
@@ -201,28 +200,19 @@ async def test_watchdog_is_withheld_while_a_real_component_is_unhealthy(
     async with aiohttp.ClientSession() as s:
         # A value larger than a page needs new space on the full disk: the journal write fails.
         async with s.put(d.url + "/api/world/big", json={"v": "x" * 16384}) as r:
-            assert r.status >= 500, await r.text()
-            assert "durable" in (await r.json())["error"]["message"]
-    await wait_logged(d, "withholding the watchdog ping")
+            assert r.status == 507, await r.text()
+            assert "disk is full" in (await r.json())["error"]["message"]
+        async with s.get(d.url + "/api/world/big") as r:
+            assert r.status == 404
     d.notify.take_pending()
     seen = len(d.notify.messages)
-    # Count intervals with a healthy watchdog of the same period in this process.
-    control_sock = NotifySocket(tmp_path / "control.sock")
-    control = Watchdog(Notifier(env={"NOTIFY_SOCKET": str(control_sock.path)}),
-                       healthy=lambda: True, interval_s=WATCHDOG_USEC / 2e6)
-    control.start()
-    try:
-        while control.pings < CONTROL_PINGS:
-            await control_sock.wait_for("WATCHDOG=1", WAIT_S)
-    finally:
-        await control.stop()
-        control_sock.close()
-    d.notify.take_pending()
-    after = [m for _, m in d.notify.messages[seen:] if "WATCHDOG=1" in m]
-    assert after == [], after
+    for _ in range(CONTROL_PINGS):
+        await d.notify.wait_for("WATCHDOG=1", WAIT_S)
+    assert len(d.notify.messages) > seen
     _, status = await d.get_json("/api/status")
-    assert status["components"]["world"]["healthy"] is False
-    assert "No space left" in status["components"]["world"]["error"]
+    assert status["components"]["world"]["healthy"] is True
+    assert "disk is full" in status["components"]["world"]["last_write_error"]
+    assert "withholding" not in d.log()
     _, health = await d.get_json("/health")
-    assert health["unhealthy"] == ["world"]
+    assert health["unhealthy"] == [] and health["ready"] is True
     assert await d.stop() == 0

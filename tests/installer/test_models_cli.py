@@ -94,7 +94,7 @@ def test_list_shows_every_model_and_which_are_absent_or_invalid(
     _flip_a_byte(edge_models / "piper" / "en_US-joe-medium.onnx.json")
     cfg = _config(tmp_path / "edge.yaml", "edge", edge_models)
     proc = models_cli("list", "--config", str(cfg))
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # the edge needs the voice it cannot use
     rows = {line.split()[0]: line for line in proc.stdout.splitlines()}
     assert set(rows) == {"stt", "tts", "llm"}  # all of them, whatever the tier
     assert "whisper-base" in rows["stt"] and " ok " in rows["stt"]
@@ -115,3 +115,21 @@ def test_fetch_on_an_edge_config_takes_only_stt_and_tts_and_keeps_valid_ones(
     assert proc.stdout.splitlines() == ["stt: whisper-base already present and valid",
                                         "tts: en_US-joe-medium already present and valid"]
     assert _tree(edge_models) == before  # same files, same inodes: nothing replaced or added
+
+
+def test_list_exits_0_when_what_the_tier_needs_is_there_and_says_so_in_json(
+        tmp_path: Path, edge_models: Path) -> None:
+    """An edge needs no LLM: its absence is listed but is no failure; --json says the same."""
+    import json
+
+    cfg = _config(tmp_path / "edge.yaml", "edge", edge_models)
+    proc = models_cli("list", "--config", str(cfg))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = models_cli("list", "--json", "--config", str(cfg))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    listed = {m["role"]: m for m in json.loads(proc.stdout)}
+    assert listed["stt"]["ok"] and listed["tts"]["ok"] and not listed["llm"]["ok"]
+    assert listed["llm"]["message"].startswith("missing ")
+    proc = models_cli("verify", "--json", "--dir", str(edge_models), "--role", "llm")
+    assert proc.returncode == 1
+    assert [m["role"] for m in json.loads(proc.stdout)] == ["llm"]

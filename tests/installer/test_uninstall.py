@@ -11,7 +11,8 @@ def _installed(root: Path) -> Paths:
     """Everything an install leaves, as files under ``root``."""
     paths = Paths().under(root)
     for f in (paths.command, paths.record, paths.config, paths.cluster_key, paths.models / "x",
-              paths.unit, paths.tools_unit, paths.sysusers, paths.tmpfiles, paths.default_file,
+              paths.unit, paths.tools_unit, paths.tools_socket, paths.sysusers, paths.tmpfiles,
+              paths.default_file,
               paths.cache / "x", paths.logs / "x", paths.tools_state / "x"):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("x\n")
@@ -24,8 +25,9 @@ def test_uninstall_stops_the_units_and_keeps_config_state_and_models(
     paths = _installed(tmp_path)
     said: list[str] = []
     removed = apply.uninstall(paths, purge=False, say=said.append)
-    assert set(removed) == {str(p) for p in (paths.unit, paths.tools_unit, paths.sysusers,
-                                             paths.tmpfiles, paths.command_link, paths.opt)}
+    assert set(removed) == {str(p) for p in (paths.unit, paths.tools_unit, paths.tools_socket,
+                                             paths.sysusers, paths.tmpfiles,
+                                             paths.command_link, paths.opt)}
     for kept in (paths.config, paths.cluster_key, paths.models / "x", paths.default_file,
                  paths.cache / "x", paths.logs / "x"):
         assert kept.exists(), kept
@@ -34,6 +36,7 @@ def test_uninstall_stops_the_units_and_keeps_config_state_and_models(
     # Stopped while their unit files still existed, then forgotten by systemd.
     assert systemctl_calls.read_text().splitlines() == [
         "disable --now hybrid-agent-tools.service", "disable --now hybrid-agent.service",
+        "disable --now hybrid-agent-tools.socket",
         "daemon-reload", "reset-failed hybrid-agent.service hybrid-agent-tools.service"]
 
 

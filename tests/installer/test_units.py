@@ -14,6 +14,7 @@ from installer import Paths
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "units" / "hybrid-agent.service"
 TOOLS_UNIT = REPO / "units" / "hybrid-agent-tools.service"
+TOOLS_SOCKET = REPO / "units" / "hybrid-agent-tools.socket"
 SYSTEMD_UNITS = Path("/usr/lib/systemd/system")
 Unit = dict[str, dict[str, list[str]]]
 
@@ -142,12 +143,14 @@ def _verify(tmp_path: Path, name: str, text: str) -> subprocess.CompletedProcess
     command.chmod(0o755)
     unit_dir = root / "etc/systemd/system"
     unit_dir.mkdir(parents=True)
+    for other in (UNIT, TOOLS_UNIT, TOOLS_SOCKET):  # units that name each other
+        shutil.copy(other, unit_dir / other.name)
     (unit_dir / name).write_text(text)
     return subprocess.run([exe, "verify", "--man=no", f"--root={root}", name],
                           capture_output=True, text=True, check=False, timeout=60)
 
 
-@pytest.mark.parametrize("path", [UNIT, TOOLS_UNIT], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [UNIT, TOOLS_UNIT, TOOLS_SOCKET], ids=lambda p: p.name)
 def test_systemd_analyze_verify_is_clean(tmp_path: Path, path: Path) -> None:
     proc = _verify(tmp_path, path.name, path.read_text())
     assert (proc.returncode, proc.stdout + proc.stderr) == (0, "")

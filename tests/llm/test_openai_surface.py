@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from tests.llm.conftest import MODEL_ID, llm_section
 from tests.support.daemon import DaemonProcess, free_port, minimal_config
+from tests.support.metrics import samples
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
 
@@ -289,7 +290,7 @@ async def test_metrics_export_the_engine_and_pass_promtool(daemon: DaemonProcess
     async with aiohttp.ClientSession() as s, s.get(daemon.url + "/metrics") as r:
         assert r.status == 200
         text = await r.text()
-    values = _samples(text)
+    values = samples(text)
     label = f'model="{MODEL_ID}"'
     assert values[f'hybrid_agent_llm_requests_total{{{label},outcome="completed"}}'] >= 1
     assert values[f'hybrid_agent_llm_tokens_total{{kind="completion",{label}}}'] >= 1
@@ -305,18 +306,3 @@ async def test_metrics_export_the_engine_and_pass_promtool(daemon: DaemonProcess
                                     input=text, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), \
         (check.stdout, check.stderr)
-
-
-def _samples(text: str) -> dict[str, float]:
-    """name{labels sorted} -> value, from the text exposition format."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        key, _, value = line.rpartition(" ")
-        if "{" in key:
-            name, _, labels = key.partition("{")
-            parts = sorted(labels.rstrip("}").split(","))
-            key = name + "{" + ",".join(parts) + "}"
-        out[key] = float(value)
-    return out

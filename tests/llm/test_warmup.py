@@ -22,25 +22,14 @@ from tests.llm.conftest import llm_section
 
 pytestmark = pytest.mark.model
 
-EXIT_START_FAILED = 1
-
-
-def llama_build(models_dir: Path) -> str:
-    """The build string the engine records (llama-cpp-python version and feature hash)."""
-    import hashlib
-
-    import llama_cpp
-
-    info = cpu.system_info()
-    return f"llama-cpp-python {llama_cpp.__version__}; " + hashlib.sha256(
-        info.encode()).hexdigest()[:12]
+EXIT_WOULD_CRASH = 3
 
 
 def write_record(state: Path, model: Path, repack: bool, age_s: float = 5.0) -> Path:
     state.mkdir(parents=True, exist_ok=True)
     path = state / RECORD_NAME
     path.write_text(json.dumps({"model": str(model), "repack": repack,
-                                "build": llama_build(model.parent), "at": time.time() - age_s}))
+                                "build": cpu.build_id(), "at": time.time() - age_s}))
     return path
 
 
@@ -72,7 +61,7 @@ async def test_a_crash_with_the_same_settings_fails_the_start_with_the_cause(
     state = tmp_path / "crashed-state"
     write_record(state, Path(section["model"]), repack=False)
     d = await daemon_factory(wait_ready=False, llm=section, node={"state_dir": str(state)})
-    assert await d.wait() == EXIT_START_FAILED
+    assert await d.wait() == EXIT_WOULD_CRASH
     statuses = [m for _, m in d.notify.messages if m.startswith("STATUS=failed")]
     assert statuses, d.notify.messages
     assert "crashed inside llama.cpp while loading and warming up" in statuses[-1]
@@ -107,7 +96,7 @@ async def test_the_real_amx_crash_is_explained_and_auto_avoids_it(
     # The same settings again: a clear failure instead of another crash.
     again = await daemon_factory(wait_ready=False, llm=llm_section(
         models_dir, weight_repack="on"), node={"state_dir": str(state)})
-    assert await again.wait() == EXIT_START_FAILED
+    assert await again.wait() == EXIT_WOULD_CRASH
     assert "weight repacking on" in again.log()
     # auto (the default): starts and answers, repacking off.
     fixed = await daemon_factory(llm=llm_section(models_dir), node={"state_dir": str(state)})

@@ -46,7 +46,8 @@ class DaemonProcess:
     """A daemon subprocess with its own config file and notify socket."""
 
     def __init__(self, tmp: Path, config: dict[str, Any], *, env: dict[str, str] | None = None,
-                 watchdog_usec: int | None = None, netns: str | None = None) -> None:
+                 watchdog_usec: int | None = None, netns: str | None = None,
+                 command: str = "run") -> None:
         self.tmp = tmp
         self.config = config
         self.config_path = tmp / "config.yaml"
@@ -55,6 +56,7 @@ class DaemonProcess:
         self.extra_env = env or {}
         self.watchdog_usec = watchdog_usec
         self.netns = netns
+        self.command = command  # `hybrid-agent run`, or `tools-server`
         self.proc: asyncio.subprocess.Process | None = None
         self.log_path = tmp / "daemon.log"
 
@@ -83,7 +85,8 @@ class DaemonProcess:
         if self.watchdog_usec is not None:
             env["WATCHDOG_USEC"] = str(self.watchdog_usec)
         env.update(self.extra_env)
-        argv = [sys.executable, "-m", "appliance.cli", "run", "--config", str(self.config_path)]
+        argv = [sys.executable, "-m", "appliance.cli", self.command, "--config",
+                str(self.config_path)]
         if self.netns:
             argv = ["ip", "netns", "exec", self.netns, *argv]
         self.notify.attach()  # read continuously, as systemd does

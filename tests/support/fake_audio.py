@@ -4,7 +4,10 @@
 of 16 kHz 16-bit mono PCM, paced in real time like a sound card, and notes
 when it delivered what. :class:`FakeSpeaker` is an ``AudioOutput`` that
 "plays" in real time by the clock and notes what was played and when it was
-stopped. Everything between them (VAD, STT, the reply, TTS) is real.
+stopped. A microphone that :meth:`~FakeMicrophone.hears` a speaker gets what
+the speaker plays mixed into its chunks at the moment it plays (the echo of a
+room without echo cancellation). Everything between them (VAD, STT, the reply,
+TTS) is real.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from appliance.voice.audio import (
     CHUNK_MS,
     PIPELINE_RATE,
     float_to_pcm16,
+    pcm16_to_float,
     read_wav,
+    resample,
     to_pipeline,
 )
 
@@ -48,6 +53,12 @@ class FakeMicrophone:
         self._script: list[tuple[str, object]] = []
         self.markers: list[Marker] = []
         self.delivered_s = 0.0
+        self._room: tuple[FakeSpeaker, float] | None = None
+
+    def hears(self, speaker: FakeSpeaker, gain: float = 1.0) -> FakeMicrophone:
+        """Mix what ``speaker`` plays into the chunks, scaled by ``gain`` (an echo)."""
+        self._room = (speaker, gain)
+        return self
 
     def speech(self, pcm16: bytes, name: str = "speech") -> FakeMicrophone:
         self._script.append(("pcm", (name, pcm16)))
@@ -76,19 +87,26 @@ class FakeMicrophone:
                 event: asyncio.Event = arg[1]  # type: ignore[index]
                 while not event.is_set():
                     await self._pace(start)
-                    yield silence
+                    yield self._echoed(silence, start)
                     self.delivered_s += CHUNK_MS / 1000
                 continue
             pcm: bytes = arg[1]  # type: ignore[index]
             step = CHUNK_SAMPLES * 2
             for i in range(0, len(pcm), step):
                 await self._pace(start)
-                yield pcm[i:i + step]
+                yield self._echoed(pcm[i:i + step], start)
                 self.delivered_s += len(pcm[i:i + step]) / 2 / PIPELINE_RATE
         self.markers.append(Marker("end", self.delivered_s, time.monotonic()))
 
     async def close(self) -> None:
         """Nothing to release; here so the fake is a drop-in for the ALSA source."""
+
+    def _echoed(self, chunk: bytes, start: float) -> bytes:
+        if self._room is None:
+            return chunk
+        speaker, gain = self._room
+        x = pcm16_to_float(chunk)
+        return float_to_pcm16(x + gain * speaker.sound(start + self.delivered_s, len(x)))
 
     async def _pace(self, start: float) -> None:
         # Real time: chunk n is due at start + n * 30 ms, like a sound card's period.
@@ -118,6 +136,8 @@ class FakeSpeaker:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     stopped_at: float | None = None
     busy_until: float = 0.0
+    stops: list[float] = field(default_factory=list)
+    _sound: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
 
     async def play(self, pcm: bytes, sample_rate: int, text: str) -> None:
         now = time.monotonic()
@@ -125,13 +145,27 @@ class FakeSpeaker:
         samples = len(pcm) // 2
         self.busy_until = start + samples / sample_rate
         self.played.append(Played(text, samples, sample_rate, start, self.busy_until, now))
+        self._sound.append((now, start, resample(pcm16_to_float(pcm), sample_rate)))
         self.started.set()
 
     async def stop(self) -> None:
         now = time.monotonic()
         if self.stopped_at is None:
             self.stopped_at = now
+        self.stops.append(now)
         self.busy_until = min(self.busy_until, now)
+
+    def sound(self, t0: float, n: int) -> np.ndarray:
+        """What the speaker gives out from wall time ``t0`` for ``n`` samples at 16 kHz."""
+        out = np.zeros(n, np.float32)
+        for handed, start, audio in self._sound:
+            cut = min((s for s in self.stops if s >= handed), default=None)
+            audible = len(audio) if cut is None else round((cut - start) * PIPELINE_RATE)
+            first = round((t0 - start) * PIPELINE_RATE)
+            lo, hi = max(first, 0), min(first + n, len(audio), audible)
+            if hi > lo:
+                out[lo - first:hi - first] += audio[lo:hi]
+        return out
 
     def seconds_heard(self) -> float:
         """Audio actually played: everything before the stop, nothing after."""

@@ -181,3 +181,118 @@ async def test_memory_and_tmp_size_are_limited(python: PythonRunner, shell: Shel
     obs = await invoke(shell, {"command": "head -c 20000000 /dev/zero > /tmp/big"},
                        CALL_TIMEOUT_S)
     assert obs["ok"] is False
+
+
+# ---------------------------------------------------------------- issue 15, item 8
+
+#: Each call a tool never needs, made from Python inside the sandbox: name -> errno (0: it
+#: worked). The arguments are harmless: nothing below could do damage even if allowed.
+SYSCALL_PROBE = r"""
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+nr = json.loads(os.environ.get("NRS", "{}")) or %s
+def call(name, *args):
+    ctypes.set_errno(0)
+    r = libc.syscall(nr[name], *[ctypes.c_long(a) for a in args])
+    return 0 if r >= 0 else ctypes.get_errno()
+out = {
+    "ptrace": call("ptrace", 0, 0, 0, 0),                 # PTRACE_TRACEME
+    "keyctl": call("keyctl", 0, -3, 0),                   # GET_KEYRING_ID of the session
+    "add_key": call("add_key", 0, 0, 0, 0, -3),
+    "bpf": call("bpf", 0, 0, 0),
+    "userfaultfd": call("userfaultfd", 0),
+    "perf_event_open": call("perf_event_open", 0, 0, -1, -1, 0),
+    "unshare": call("unshare", 0x40000000),               # CLONE_NEWNET
+    "setns": call("setns", 0, 0),
+    "mount": call("mount", 0, 0, 0, 0, 0),
+    "io_uring_setup": call("io_uring_setup", 1, 0),
+    "clone_newuser": call("clone", 0x10000000 | 17, 0, 0, 0, 0),
+    "clone3": call("clone3", 0, 0),
+    "x32": call("getpid") if nr.get("x32_getpid") is None else call("x32_getpid"),
+}
+print(json.dumps(out))
+"""
+
+
+def _probe_numbers() -> dict[str, int]:
+    from appliance.agent import seccomp
+
+    arch = seccomp.native_arch()
+    names = ("ptrace", "keyctl", "add_key", "bpf", "userfaultfd", "perf_event_open", "unshare",
+             "setns", "mount", "io_uring_setup", "clone", "clone3")
+    nrs = {n: arch.numbers[n] for n in names}
+    nrs["getpid"] = {"x86_64": 39, "aarch64": 172}[arch.name]
+    if arch.x32_bit:
+        nrs["x32_getpid"] = seccomp.X32_SYSCALL_BIT | 39
+    return nrs
+
+
+async def test_the_seccomp_filter_refuses_what_tools_never_need() -> None:
+    """Red team: no seccomp filter at all. Each call below is refused (EPERM; clone3 and a
+    foreign ABI ENOSYS, so the C library falls back to clone, whose flags are checked)."""
+    import errno
+    import json
+
+    code = SYSCALL_PROBE % json.dumps(_probe_numbers())
+    result = await Sandbox(LIMITS).run(["/usr/bin/python3", "-c", code])
+    assert result.ok, result
+    got = json.loads(result.stdout)
+    expected = {name: errno.EPERM for name in got}
+    expected["clone3"] = errno.ENOSYS
+    if "x32_getpid" in _probe_numbers():
+        expected["x32"] = errno.ENOSYS
+    else:
+        expected["x32"] = 0
+    assert got == expected
+
+
+async def test_without_the_filter_the_same_calls_get_through(tmp_path: Path) -> None:
+    """The control: plain bwrap (no --seccomp) lets ptrace and keyctl through, so the test
+    above sees the filter, not some other limit."""
+    import json
+
+    sandbox = Sandbox(LIMITS)
+    argv = sandbox._bwrap_argv(["/usr/bin/python3", "-c",
+                                SYSCALL_PROBE % json.dumps(_probe_numbers())])
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), CALL_TIMEOUT_S)
+    got = json.loads(out)
+    assert got["ptrace"] == 0 and got["keyctl"] == 0, (got, err)
+
+
+async def test_a_nested_user_namespace_cannot_be_made(shell: Shell) -> None:
+    """Red team: `unshare -Ur` inside the shell tool gave uid 0, then a new network namespace
+    and a tmpfs mount succeeded."""
+    obs = await invoke(shell, {"command": "unshare -Ur sh -c 'id -u; unshare -n true && "
+                                          "mount -t tmpfs none /tmp && echo escaped'"},
+                       CALL_TIMEOUT_S)
+    assert obs["ok"] is False, obs
+    assert "escaped" not in json_dumps(obs)
+    assert "unshare failed" in obs["error"], obs
+
+
+def json_dumps(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def test_the_filters_syscall_numbers_match_libseccomp() -> None:
+    """The numbers are written out per architecture; libseccomp's tables (the library systemd
+    uses) must agree for every call the filter names."""
+    import ctypes
+    import ctypes.util
+
+    from appliance.agent import seccomp
+
+    lib = ctypes.CDLL(ctypes.util.find_library("seccomp") or "libseccomp.so.2")
+    resolve = lib.seccomp_syscall_resolve_name_arch
+    resolve.argtypes = [ctypes.c_uint32, ctypes.c_char_p]
+    resolve.restype = ctypes.c_int
+    for arch in seccomp.ARCHES.values():
+        wrong = {name: (nr, resolve(arch.audit, name.encode()))
+                 for name, nr in arch.numbers.items()
+                 if resolve(arch.audit, name.encode()) != nr}
+        assert not wrong, (arch.name, wrong)
+        assert set(seccomp.DENIED) <= set(arch.numbers)

@@ -95,3 +95,49 @@ async def test_without_a_tools_server_the_heavy_tools_are_withdrawn(
     _, listing = await main.get_json("/api/tools")
     assert [t["name"] for t in listing["served"]] == ["calculator"]
     assert [t["name"] for t in listing["tools"]] == ["calculator"]
+
+
+async def test_the_tools_server_takes_its_socket_and_key_from_systemd(tmp_path: Path) -> None:
+    """As hybrid-agent-tools.socket starts it (issue 15, item 8): the listening socket
+    comes as $LISTEN_FDS (systemd-socket-activate makes it, as systemd does) and the key
+    from $CREDENTIALS_DIRECTORY (LoadCredential=); the config's key path is not readable."""
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    create_key_file(creds / "cluster.key")
+    key = (creds / "cluster.key").read_bytes()
+    port = free_port()
+    cfg = {"node": {"state_dir": str(tmp_path / "tools-state"), "tier": "core"},
+           "logging": {"level": "debug"},
+           "security": {"cluster_key_file": str(tmp_path / "unreadable" / "cluster.key")},
+           "tools": {"server_port": free_port()}}  # not where it listens: the socket decides
+    (tmp_path / "tools.yaml").write_text(yaml.safe_dump(cfg))
+    log = open(tmp_path / "tools-server.log", "wb")
+    env = {**os.environ, "CREDENTIALS_DIRECTORY": str(creds),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = await asyncio.create_subprocess_exec(
+        "systemd-socket-activate", "-l", f"127.0.0.1:{port}", "-E", "CREDENTIALS_DIRECTORY",
+        "-E", "PYTHONPATH", sys.executable, "-m",
+        "appliance.cli", "tools-server", "--config", str(tmp_path / "tools.yaml"), env=env,
+        stdout=log, stderr=asyncio.subprocess.STDOUT)
+    try:
+        for _ in range(100):  # until systemd-socket-activate listens
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", port)
+                w.close()
+                break
+            except ConnectionRefusedError:
+                await asyncio.sleep(0.1)
+        body = b'{"arguments": {"command": "echo hi"}}'
+        headers = Signer(key).sign_headers("POST", "/api/tools/shell", body)
+        async with aiohttp.ClientSession() as s:
+            # The first connection starts it; the request waits in the socket's backlog.
+            async with s.post(f"http://127.0.0.1:{port}/api/tools/shell", data=body,
+                              headers=headers,
+                              timeout=aiohttp.ClientTimeout(total=READY_TIMEOUT_S)) as r:
+                assert r.status == 200, await r.text()
+                assert (await r.json())["result"]["stdout"] == "hi\n"
+    finally:
+        proc.terminate()
+        await proc.wait()
+        log.close()
+    assert f"listening on http://127.0.0.1:{port}/" in (tmp_path / "tools-server.log").read_text()

@@ -43,7 +43,8 @@ async def test_the_box_hears_its_microphone_and_speaks_on_its_speaker(
     def microphone() -> FakeMicrophone:
         return mics.pop(0) if mics else FakeMicrophone().silence(600)
 
-    cfg = voice_config(models_dir, tmp_path, input="fake-card", output="null")
+    # No wake word: every utterance is a turn, as on a box configured for always-on listening.
+    cfg = voice_config(models_dir, tmp_path, input="fake-card", output="null", wake_words=[])
     voice = VoiceComponent(VoiceSettings.from_config(cfg), None, microphone=microphone)
     await voice.start()
     try:

@@ -116,12 +116,13 @@ async def _talk(url: str, pcm: bytes, *, end: bool = False,
 
 
 async def _no_llm_turn_and_bad_socket_input(d: Any, speech: Callable[..., bytes]) -> None:
-    """Without an LLM a voice turn says so (STT still works); bad socket input is answered."""
-    pcm = wav_to_pcm16(speech("What time is it?", pad=(0.3, 0.0)))
+    """Without an LLM a voice turn says so (STT still works); bad socket input is answered.
+    (An everyday request, the time, would be answered by an intent: this one needs the LLM.)"""
+    pcm = wav_to_pcm16(speech("Tell me about the history of Rome.", pad=(0.3, 0.0)))
     messages = await _talk(d.url, pcm, end=True)
     kinds = [k for k, _ in messages]
     final = next(i for i, (k, e) in enumerate(messages) if k == "transcript" and e["final"])
-    assert "time" in messages[final][1]["text"].lower()
+    assert "rome" in messages[final][1]["text"].lower()
     error = next(e for k, e in messages if k == "error")
     assert error["code"] == "no_llm_available" and "llm" in error["message"].lower()
     assert final < kinds.index("error") and "pcm" not in kinds

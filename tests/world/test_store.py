@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from appliance.world import journal as journal_module
-from appliance.world.journal import JOURNAL_FILE, SNAPSHOT_FILE, JournalCorrupt
+from appliance.world.journal import JOURNAL_FILE, SNAPSHOT_FILE
 from appliance.world.model import InvalidKey, NotFound, ValueTooLarge, VersionConflict
 from appliance.world.store import LocalWorld
 
@@ -131,7 +131,8 @@ async def test_a_complete_last_line_with_a_bad_checksum_is_a_torn_tail(tmp_path:
     await world.stop()
 
 
-async def test_damage_before_the_last_record_stops_the_start(tmp_path: Path) -> None:
+async def test_damage_before_the_last_record_is_set_aside_and_the_rest_served(
+        tmp_path: Path) -> None:
     world = await open_world(tmp_path)
     for i in range(3):
         await world.set(f"k{i}", i)
@@ -139,8 +140,17 @@ async def test_damage_before_the_last_record_stops_the_start(tmp_path: Path) -> 
     journal = tmp_path / JOURNAL_FILE
     lines = journal.read_bytes().splitlines(keepends=True)
     journal.write_bytes(lines[0] + b"garbage\n" + lines[2])
-    with pytest.raises(JournalCorrupt):
-        await LocalWorld(tmp_path).start()
+    world = await open_world(tmp_path)
+    # The state before the damage; the damaged record and the one after it are set aside.
+    assert [(e.key, e.value) for e in await world.items()] == [("k0", 0)]
+    (aside,) = world.set_aside
+    assert aside.path.read_bytes() == b"garbage\n" + lines[2]
+    assert "byte " + str(len(lines[0])) in aside.what and "1 record(s) after it" in aside.what
+    assert journal.read_bytes() == lines[0]
+    assert "DAMAGE SET ASIDE" in world.status_fragment()
+    assert world.describe()["set_aside"][0]["path"] == str(aside.path)
+    assert (await world.set("k1", "again")).version == 2  # writes follow the good prefix
+    await world.stop()
 
 
 async def test_concurrent_writes_are_all_durable(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""world_get, world_set, world_list: the agent's view of the shared world model."""
+"""world_get, world_set, world_delete, world_list: the agent's view of the shared world model."""
 
 from __future__ import annotations
 
@@ -50,6 +50,20 @@ class WorldSet(_WorldTool):
         except WorldError as exc:
             raise ToolError(str(exc)) from None
         return entry.to_json()
+
+
+class WorldDelete(_WorldTool):
+    name = "world_delete"
+    description = "Delete one key of the shared home state (the world model)."
+    parameters = {"type": "object", "properties": {"key": _KEY_SCHEMA},
+                  "required": ["key"], "additionalProperties": False}
+
+    async def call(self, args: dict[str, Any]) -> Any:
+        try:
+            version = await self.world.delete(args["key"])
+        except WorldError as exc:
+            raise ToolError(str(exc)) from None
+        return {"key": args["key"], "deleted": True, "version": version}
 
 
 class WorldList(_WorldTool):

@@ -9,7 +9,6 @@ templating and tokenizing run in threads; decoding in the scheduler's worker.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -46,6 +45,8 @@ class WarmupCrashed(LLMError):
     """The last start crashed inside llama.cpp with the same model, build and settings."""
 
     code = "warmup_crashed"
+    #: The daemon's exit status: the unit does not restart it (RestartPreventExitStatus).
+    exit_status = 3
 
 
 class Engine(Component):
@@ -193,16 +194,13 @@ class Engine(Component):
 
     def _load(self) -> Model:
         """Load and warm up (a worker thread), under the warm-up record; see warmup.py."""
-        import llama_cpp
-
         from appliance.llm import cpu
 
         s = self.settings
         info = cpu.system_info()
         repack, self.weight_repack = cpu.resolve_weight_repack(
             s.weight_repack, info, cpu.cpu_flags())
-        build = f"llama-cpp-python {llama_cpp.__version__}; " + hashlib.sha256(
-            info.encode()).hexdigest()[:12]
+        build = cpu.build_id(info)
         attempt = Attempt(model=str(s.model_path), repack=repack, build=build)
         crashed = self._record.crashed(attempt)
         if crashed is not None:

@@ -1,4 +1,4 @@
-// hybrid-agent web UI: chat, push-to-talk, cluster, world. Plain ES module, no build step.
+// hybrid-agent web UI: chat, push-to-talk and hands-free talk, cluster, world. Plain ES module, no build step.
 "use strict";
 
 const CLUSTER_POLL_MS = 2000;
@@ -246,6 +246,7 @@ async function sendChat(text) {
         li.dataset.final = "true";
         performance.mark("chat-final");
         if (d.served_by) li.title = `answered by ${d.served_by}`;
+        if (d.intent) addEvent(li, "intent", `intent: ${d.intent}`);
       } else if (event === "error") {
         addEvent(li, "error", d.message || "error");
         li.dataset.error = d.code || "error";
@@ -438,7 +439,7 @@ const WORKLET = "/static/pcm-worklet.js";
 
 const voice = {
   ctx: null, stream: null, node: null, ws: null, workletReady: false, opening: false, heardReply: false, talking: false, playAt: 0,
-  replyRate: 22050, played: 0, sent: 0, reply: "", sources: new Set(),
+  replyRate: 22050, played: 0, sent: 0, reply: "", sources: new Set(), handsFree: false, wakePhrase: "the wake word",
 };
 
 function talkStatus(text) { $("#talk-status").textContent = text; }
@@ -448,7 +449,7 @@ function audioContext() {
   return voice.ctx;
 }
 
-// The microphone is open only while the button is held, so the browser's recording
+// The microphone is open only while the button is held (or hands-free is on), so the browser's recording
 // indicator means what it says.
 async function openMic() {
   if (voice.node) return;
@@ -461,7 +462,7 @@ async function openMic() {
     { audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
   const node = new AudioWorkletNode(ctx, "pcm16k", { processorOptions: { targetRate: VOICE_RATE } });
   node.port.onmessage = (e) => {
-    if (voice.talking && voice.ws && voice.ws.readyState === WebSocket.OPEN) {
+    if ((voice.talking || voice.handsFree) && voice.ws && voice.ws.readyState === WebSocket.OPEN) {
       voice.ws.send(e.data);
       voice.sent += e.data.byteLength / 2;
       $("#view-talk").dataset.sentMs = String(Math.round(voice.sent * 1000 / VOICE_RATE));
@@ -490,7 +491,7 @@ function openVoiceSocket() {
     ws.binaryType = "arraybuffer";
     ws.onopen = () => { voice.ws = ws; resolve(ws); };
     ws.onerror = () => reject(new Error("cannot open the voice connection"));
-    ws.onclose = () => { if (voice.ws === ws) voice.ws = null; };
+    ws.onclose = () => { if (voice.ws === ws) voice.ws = null; if (voice.handsFree) setHandsFree(false, "The voice connection closed."); };
     ws.onmessage = (e) => {
       if (typeof e.data === "string") onVoiceEvent(JSON.parse(e.data));
       else playPcm(e.data);
@@ -508,7 +509,14 @@ function onVoiceEvent(ev) {
   switch (ev.type) {
     case "state":
       if (ev.sample_rate) voice.replyRate = ev.sample_rate;
-      if (!voice.talking || ev.state !== "listening") talkStatus(TALK_STATES[ev.state] || ev.state);
+      if (ev.wake_words && ev.wake_words.length) voice.wakePhrase = wakePhrase(ev.wake_words[0]);
+      if (ev.state === "waiting") talkStatus(`Say “${voice.wakePhrase}”…`);
+      else if (!voice.talking || ev.state !== "listening") talkStatus(TALK_STATES[ev.state] || ev.state);
+      break;
+    case "wake":  // hands-free: the node heard its wake word; a question may follow
+      stopPlayback();
+      chime();
+      talk.dataset.wakes = String(Number(talk.dataset.wakes || 0) + 1);
       break;
     case "transcript":
       if (ev.final === false) {  // the utterance so far, while the user still speaks
@@ -543,10 +551,11 @@ function onVoiceEvent(ev) {
       talk.dataset.bargeIns = String(Number(talk.dataset.bargeIns || 0) + 1);
       break;
     case "done":
-      if (!voice.talking) talkStatus("Idle.");
+      if (!voice.talking && !voice.handsFree) talkStatus("Idle.");
       talk.dataset.turns = String(Number(talk.dataset.turns || 0) + 1);
       break;
     case "error":
+      if (ev.code === "no_wake_words") setHandsFree(false);
       talkStatus(`Error: ${ev.message || "voice failed"}`);
       talk.dataset.error = ev.code || "error";
       break;
@@ -628,10 +637,60 @@ function stopTalking() {
 
 function finishTalking() {
   performance.mark("talk-release");
-  closeMic();
+  if (!voice.handsFree) closeMic();
   if (voice.ws && voice.ws.readyState === WebSocket.OPEN) {
     voice.ws.send(JSON.stringify({ type: "end" }));
     talkStatus("Transcribing…");
+  }
+}
+
+// "okay_nabu" -> "Okay Nabu", as the status line says it.
+function wakePhrase(word) {
+  return word.split("_").map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join(" ");
+}
+
+// The wake earcon, made here: the node sends none over the socket (docs/api.md).
+function chime() {
+  const ctx = audioContext();
+  let at = ctx.currentTime;
+  for (const hz of [880, 1320]) {
+    const osc = ctx.createOscillator(), gain = ctx.createGain();
+    osc.frequency.value = hz;
+    gain.gain.value = 0.2;
+    osc.connect(gain).connect(ctx.destination);
+    osc.start(at);
+    osc.stop(at + 0.08);
+    at += 0.08;
+  }
+}
+
+// Hands-free: the microphone streams continuously and the node listens for the wake word.
+// The browser cancels our own playback's echo (getUserMedia's echoCancellation), so the
+// node may keep listening for speech while a reply plays (echo_cancelled).
+async function setHandsFree(on, why = "") {
+  const box = $("#hands-free"), talk = $("#view-talk");
+  box.checked = on;
+  $("#ptt").disabled = on;
+  if (!on) {
+    const was = voice.handsFree;
+    voice.handsFree = false;
+    talk.dataset.handsFree = "off";
+    if (was && voice.ws && voice.ws.readyState === WebSocket.OPEN) {
+      voice.ws.send(JSON.stringify({ type: "start", sample_rate: VOICE_RATE, hands_free: false }));
+    }
+    if (!voice.talking) closeMic();
+    talkStatus(why || "Idle.");
+    return;
+  }
+  try {
+    await openMic();
+    if (voice.ctx.state === "suspended") await voice.ctx.resume();
+    const ws = await openVoiceSocket();
+    voice.handsFree = true;
+    talk.dataset.handsFree = "on";
+    ws.send(JSON.stringify({ type: "start", sample_rate: VOICE_RATE, hands_free: true, echo_cancelled: true }));
+  } catch (err) {
+    setHandsFree(false, `Cannot listen: ${err.message}`);
   }
 }
 
@@ -640,13 +699,16 @@ function setupTalk() {
   if (!window.isSecureContext || !navigator.mediaDevices) {
     $("#talk-insecure").hidden = false;
     btn.disabled = true;
+    $("#hands-free").disabled = true;
     return;
   }
   if (!state.features.voice) {
     $("#talk-unavailable").hidden = false;
     btn.disabled = true;
+    $("#hands-free").disabled = true;
     return;
   }
+  $("#hands-free").addEventListener("change", (e) => setHandsFree(e.target.checked));
   btn.addEventListener("pointerdown", (e) => { e.preventDefault(); btn.setPointerCapture?.(e.pointerId); startTalking(); });
   btn.addEventListener("pointerup", stopTalking);
   btn.addEventListener("pointercancel", stopTalking);

@@ -1,0 +1,1 @@
+"""Everyday requests answered without the LLM: hassil sentence templates and their handlers."""

@@ -1,0 +1,202 @@
+"""Arithmetic said in words -> a calculator expression and how to read it back.
+
+"twelve times seven" -> ``12*7`` ("12 times 7"); "15 percent of 80" ->
+``(15/100)*80``; "square root of 144" -> ``sqrt(144)``; "3 plus 4 times 5" ->
+``3+4*5`` (the calculator keeps the usual precedence). The words come from the
+language's ``arithmetic:`` section; anything that is not a number or one of
+those words means the text is not arithmetic, and :func:`translate` returns None
+so the request goes to the next intent or the LLM.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from appliance.intents.language import Language
+from appliance.intents.numbers import parse_digits, parse_words, spoken
+
+#: Longest text read as arithmetic, in characters (the calculator takes 120 of symbols).
+MAX_TEXT_CHARS = 300
+#: Words before a calculation that may be skipped (noise from speech recognition).
+MAX_LEADING_WORDS = 2
+#: Longest arithmetic phrase in words ("raised to the power of").
+MAX_PHRASE_WORDS = 5
+_TOKENS = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|\*\*|[-+*/^()%=?×÷−]|[^\W\d_]+(?:'[a-z]+)?"
+                     r"|[,.!:;]")
+_SYMBOLS = {"×": "*", "÷": "/", "−": "-", "^": "**"}
+_BINARY = ("+", "-", "*", "/", "**")
+_PREFIX = ("sqrt", "cbrt", "neg")
+_POSTFIX = {"squared": "**2", "cubed": "**3", "percent": "/100"}
+_IGNORED = {",", ".", "!", ":", ";", "skip"}
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A calculator expression and its spoken form."""
+
+    code: str
+    said: str
+
+
+def translate(text: str, lang: Language, operand: bool = False) -> Expression | None:
+    """``text`` as an Expression, or None when it is not arithmetic; with ``operand`` a
+    plain number counts too (the operands of "add 5 to 7")."""
+    if len(text) > MAX_TEXT_CHARS:
+        return None
+    text = text.lower().replace("’", "'")
+    for pattern, replacement in lang.rewrites:
+        text = pattern.sub(replacement, text)
+    words = [_SYMBOLS.get(t, t) for t in _TOKENS.findall(text.replace("-", " - "))]
+    words = _join_hyphenated(words)
+    # Up to MAX_LEADING_WORDS words before the arithmetic may be noise ("what in 12 times
+    # 7", as speech recognition heard it); what follows must then be a whole calculation.
+    for skip in range(min(MAX_LEADING_WORDS, len(words)) + 1):
+        if skip and not words[skip - 1].isalpha():
+            break
+        items = _items(words[skip:], lang)
+        if items is not None:
+            return _build(items, lang, operand and not skip)
+    return None
+
+
+def combine(operation: str, a: Expression, b: Expression, lang: Language) -> Expression:
+    """Two translated operands of a verb form ("add 5 to 7") as one Expression."""
+    symbol = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**",
+              "percent_of": "/"}[operation]
+    code = f"{_group(a.code)}{symbol}{_group(b.code)}"
+    if operation == "percent_of":
+        return Expression(f"({code})*100", f"{a.said} {lang.spoken['percent_of']} {b.said}")
+    return Expression(code, f"{a.said} {lang.spoken[symbol]} {b.said}")
+
+
+def _join_hyphenated(words: list[str]) -> list[str]:
+    # The split above made "twenty-three" into "twenty - three": put it back as two words.
+    out: list[str] = []
+    for i, w in enumerate(words):
+        if w == "-" and out and out[-1].isalpha() and i + 1 < len(words) \
+                and words[i + 1].isalpha() and out[-1] not in ("minus",):
+            continue
+        out.append(w)
+    return out
+
+
+def _items(words: list[str], lang: Language) -> list[tuple[str, str]] | None:
+    """[(kind, value)]: ("num", "12"), ("op", "+"), ("pre", "sqrt"), ("post", "squared"),
+    ("open"/"close", ...), ("of", ...); None when a word is neither a number nor ours."""
+    table = lang.arithmetic
+    items: list[tuple[str, str]] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in _BINARY or w in "()%":
+            kind = {"(": "open", ")": "close", "%": "post"}.get(w, "op")
+            items.append((kind, "percent" if w == "%" else w))
+            i += 1
+            continue
+        if w in _IGNORED or w in ("?", "="):
+            i += 1
+            continue
+        digits = parse_digits(w)
+        value, used = (digits, 1) if digits is not None else parse_words(words, i, lang.numbers)
+        if used:
+            # "5 million", "2 and a half": digits may start a longer spoken number too.
+            more, more_used = parse_words(words, i, lang.numbers)
+            if more_used > used:
+                value, used = more, more_used
+            items.append(("num", repr(value)))
+            i += used
+            continue
+        for n in range(min(MAX_PHRASE_WORDS, len(words) - i), 0, -1):
+            phrase = " ".join(words[i:i + n])
+            symbol = table.get(phrase)
+            if symbol is None:
+                continue
+            if symbol in _BINARY:
+                items.append(("op", symbol))
+            elif symbol in _PREFIX:
+                items.append(("pre", symbol))
+            elif symbol in _POSTFIX:
+                items.append(("post", symbol))
+            elif symbol in ("(", ")"):
+                items.append(("open" if symbol == "(" else "close", symbol))
+            elif symbol == "of":
+                items.append(("of", symbol))
+            elif symbol != "skip":
+                return None
+            i += n
+            break
+        else:
+            return None
+    return items
+
+
+def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expression | None:
+    """Check the order of the items and write the expression; None when it is not one."""
+    code: list[str] = []
+    said: list[str] = []
+    expect_operand = True
+    operations = numbers = depth = 0
+    pending: list[str] = []  # prefix functions waiting for their operand
+    for idx, (kind, value) in enumerate(items):
+        if expect_operand:
+            if kind == "op" and value == "-":
+                kind, value = "pre", "neg"
+            if kind == "pre":
+                pending.append(value)
+                said.append(lang.spoken[value])
+                operations += value != "neg"
+                continue
+            if kind == "open":
+                if pending:
+                    return None  # "square root of (..." is more than we read back well
+                code.append("(")
+                said.append(lang.spoken.get("(", ""))
+                depth += 1
+                continue
+            if kind != "num":
+                return None
+            numbers += 1
+            text = _number(value)
+            code.append(_wrap(pending, text))
+            said.append(spoken(float(value) if "." in value else int(value))[0])
+            pending = []
+            expect_operand = False
+            continue
+        if kind == "op":
+            code.append(value)
+            said.append(lang.spoken[value])
+            operations += 1
+            expect_operand = True
+        elif kind == "post":
+            code[-1] = f"({code[-1]}{_POSTFIX[value]})"
+            said.append(lang.spoken[value])
+            operations += 1
+        elif kind == "of" and idx > 0 and items[idx - 1] == ("post", "percent"):
+            code.append("*")
+            said.append(lang.spoken["of"])
+            expect_operand = True
+        elif kind == "close" and depth > 0:
+            code.append(")")
+            said.append(lang.spoken.get(")", ""))
+            depth -= 1
+        else:
+            return None
+    if expect_operand or depth or not numbers or not (operations or operand):
+        return None
+    return Expression("".join(code), " ".join(w for w in said if w))
+
+
+def _wrap(functions: list[str], operand: str) -> str:
+    for fn in reversed(functions):
+        operand = f"(-{operand})" if fn == "neg" else \
+            f"{fn}({operand})" if fn == "sqrt" else f"({operand})**(1/3)"
+    return operand
+
+
+def _number(value: str) -> str:
+    return value[:-2] if value.endswith(".0") else value
+
+
+def _group(code: str) -> str:
+    return code if re.fullmatch(r"[\d.]+", code) else f"({code})"

@@ -1,0 +1,123 @@
+"""The "intents" component: text -> an everyday answer from a tool, or None for the LLM.
+
+At start it loads the language's templates and builds hassil's number tables
+in its worker thread; :meth:`Intents.answer` matches there (a few ms of CPU
+work, off the event loop), then tries the ranked matches' handlers in order
+until one answers. A handler whose tools this node or this agent lacks is
+skipped, so a node without a world model simply has no memory intents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.agent.tools.registry import ToolRegistry
+from appliance.config import IntentsConfig
+from appliance.intents import calculate, clock, memory, stop, timers
+from appliance.intents.language import Language, load
+from appliance.intents.recognizer import Recognizer
+from appliance.intents.turn import Call, Handler, Turn
+from appliance.node import Component
+
+log = logging.getLogger(__name__)
+
+HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
+    **timers.HANDLERS, **clock.HANDLERS, **calculate.HANDLERS, **memory.HANDLERS,
+    **stop.HANDLERS}
+
+
+@dataclass(frozen=True)
+class IntentAnswer:
+    """An intent's answer and the tool calls behind it."""
+
+    intent: str
+    text: str
+    calls: list[Call]
+    match_s: float
+    """Seconds spent matching (hassil), for /api/status and the benchmarks."""
+
+
+class Intents(Component):
+    """Everyday requests answered by hassil templates and tool-calling handlers."""
+
+    name = "intents"
+
+    def __init__(self, cfg: IntentsConfig, tools: ToolRegistry, tool_timeout_s: float) -> None:
+        self.cfg = cfg
+        self.tools = tools
+        self.tool_timeout_s = tool_timeout_s
+        self.lang: Language | None = None
+        self._recognizer: Recognizer | None = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="intents")
+        self.answered: dict[str, int] = {}
+        self.passed = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._recognizer = await loop.run_in_executor(self._executor, self._load)
+        self.lang = self._recognizer.lang
+        missing = sorted(set(self._recognizer.names()) - set(HANDLERS))
+        if missing:
+            log.warning("intents without a handler (never answered): %s", ", ".join(missing))
+
+    def _load(self) -> Recognizer:
+        recognizer = Recognizer(load(self.cfg.language))
+        recognizer.warm_up()
+        return recognizer
+
+    async def stop(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def describe(self) -> dict[str, Any]:
+        return {"language": self.cfg.language,
+                "intents": self._recognizer.names() if self._recognizer else [],
+                "answered": dict(sorted(self.answered.items())), "passed_to_llm": self.passed}
+
+    async def complete(self, text: str, allowed: tuple[str, ...] | None = None) -> bool:
+        """Whether ``text`` is already a whole everyday request, so a voice turn may end at
+        the speaker's first short pause: a match without open-ended (wildcard) words, or
+        arithmetic that reads as a whole calculation. Nothing is run."""
+        recognizer = self._recognizer
+        if recognizer is None:
+            return False
+        matches = await asyncio.get_running_loop().run_in_executor(
+            self._executor, recognizer.recognize, text)
+        for match in matches:
+            entry = HANDLERS.get(match.intent)
+            if entry is None or not Turn(recognizer.lang, self.tools, allowed,
+                                         self.tool_timeout_s).can(*entry[1]):
+                continue
+            if match.intent == calculate.INTENT:
+                return calculate.complete(match, recognizer.lang)
+            return not match.wildcards
+        return False
+
+    async def answer(self, text: str, allowed: tuple[str, ...] | None = None
+                     ) -> IntentAnswer | None:
+        """The first ranked match whose handler answers, or None (the LLM's turn)."""
+        recognizer = self._recognizer
+        if recognizer is None:
+            return None
+        t0 = time.monotonic()
+        matches = await asyncio.get_running_loop().run_in_executor(
+            self._executor, recognizer.recognize, text)
+        match_s = time.monotonic() - t0
+        for match in matches:
+            entry = HANDLERS.get(match.intent)
+            if entry is None:
+                continue
+            handler, needs = entry
+            turn = Turn(recognizer.lang, self.tools, allowed, self.tool_timeout_s)
+            if not turn.can(*needs):
+                continue
+            said = await handler(match, turn)
+            if said is not None:
+                self.answered[match.intent] = self.answered.get(match.intent, 0) + 1
+                return IntentAnswer(match.intent, said, turn.calls, match_s)
+        self.passed += 1
+        return None

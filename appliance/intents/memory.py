@@ -1,0 +1,214 @@
+"""Facts the user asks to be remembered, in the world model under ``memory.<words>`` keys.
+
+"remember that the garage code is 4711" stores ``memory.garage_code`` =
+``{"subject": "the garage code", "verb": "is", "value": "4711"}``. A question
+finds its fact by the subject's words, whatever their order and filler words
+("the code for the garage"), so recall, update and forget need no exact key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from typing import Any
+
+from appliance.intents import speech
+from appliance.intents.recognizer import Match
+from appliance.intents.turn import Handler, Turn
+from appliance.world.model import MAX_KEY_CHARS
+
+PREFIX = "memory."
+#: Longest subject and value kept, in characters.
+MAX_SUBJECT_CHARS = 100
+MAX_VALUE_CHARS = 500
+#: How alike (difflib's ratio) a misheard subject's words must be: each, and on average.
+WORD_ALIKE = 0.5
+ALIKE = 0.75
+#: Facts read back by "what do you remember".
+MAX_LISTED = 10
+
+
+async def remember(match: Match, turn: Turn) -> str | None:
+    subject = _subject(turn, match.said.get("subject", ""))
+    value = match.said.get("value", "").strip()
+    words = _words(turn, subject)
+    if not words or not value or len(subject) > MAX_SUBJECT_CHARS \
+            or len(value) > MAX_VALUE_CHARS:
+        return None
+    facts = await _facts(turn)
+    if isinstance(facts, str):
+        return facts
+    same = [key for key, fact in facts.items() if _words(turn, fact["subject"]) == words]
+    key = same[0] if same else _key(turn, subject)
+    verb = _verb(turn, subject, match)
+    observation = await turn.call("world_set", {"key": key, "value": {
+        "subject": subject, "verb": verb, "value": value}})
+    if not observation["ok"]:
+        return turn.lang.say("memory_failed", problem=observation["error"])
+    return turn.lang.say("remembered", subject=_said(turn, subject), verb=verb,
+                         value=speech.person(turn.lang, value))
+
+
+async def recall(match: Match, turn: Turn) -> str | None:
+    subject = _subject(turn, match.said.get("subject", ""))
+    own = subject.split()[0].lower() in turn.lang.words["own"] if subject else False
+    explicit = bool(match.slots.get("explicit")) or own
+    if not _words(turn, subject):
+        return None
+    facts = await _facts(turn)
+    if isinstance(facts, str):
+        return facts if explicit else None
+    found = _find(turn, subject, facts)
+    if found is None:
+        return turn.lang.say("recall_unknown", subject=_said(turn, subject)) \
+            if explicit else None
+    fact = facts[found]
+    return turn.lang.say("recalled", subject=_said(turn, fact["subject"]), verb=fact["verb"],
+                         value=speech.person(turn.lang, fact["value"]))
+
+
+async def forget(match: Match, turn: Turn) -> str | None:
+    subject = _subject(turn, match.said.get("subject", ""))
+    if not _words(turn, subject):
+        return None
+    facts = await _facts(turn)
+    if isinstance(facts, str):
+        return facts
+    found = _find(turn, subject, facts)
+    if found is None:
+        return turn.lang.say("forget_unknown", subject=_said(turn, subject))
+    observation = await turn.call("world_delete", {"key": found})
+    if not observation["ok"]:
+        return turn.lang.say("memory_failed", problem=observation["error"])
+    return turn.lang.say("forgotten", subject=_said(turn, facts[found]["subject"]))
+
+
+async def forget_all(match: Match, turn: Turn) -> str | None:
+    facts = await _facts(turn)
+    if isinstance(facts, str):
+        return facts
+    for key in facts:
+        observation = await turn.call("world_delete", {"key": key})
+        if not observation["ok"]:
+            return turn.lang.say("memory_failed", problem=observation["error"])
+    return turn.lang.say("forgotten_all", count=len(facts))
+
+
+async def listing(match: Match, turn: Turn) -> str | None:
+    facts = await _facts(turn)
+    if isinstance(facts, str):
+        return facts
+    if not facts:
+        return turn.lang.say("memory_none")
+    items = [turn.lang.answers["memory_item"].format(
+        subject=_said(turn, f["subject"]), verb=f["verb"],
+        value=speech.person(turn.lang, f["value"]))
+        for f in list(facts.values())[:MAX_LISTED]]
+    key = "memory_list_one" if len(items) == 1 else "memory_list"
+    return turn.lang.say(key, count=len(facts), items=turn.lang.join(items))
+
+
+async def _facts(turn: Turn) -> dict[str, dict[str, Any]] | str:
+    """The remembered facts by key, or the answer saying the memory cannot be reached."""
+    observation = await turn.call("world_list", {"prefix": PREFIX})
+    if not observation["ok"]:
+        return turn.lang.say("memory_failed", problem=observation["error"])
+    entries = observation["result"]["entries"]
+    return {k: v for k, v in entries.items()
+            if isinstance(v, dict) and {"subject", "verb", "value"} <= set(v)}
+
+
+def _find(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | None:
+    """The key of the fact about ``subject``: same words, else the one fact whose words
+    contain all of them (or all of whose words are asked for)."""
+    words = _words(turn, subject)
+    for key, fact in facts.items():
+        if _words(turn, fact["subject"]) == words:
+            return key
+    near = [k for k, f in facts.items()
+            if words <= _words(turn, f["subject"]) or _words(turn, f["subject"]) <= words]
+    if len(near) == 1:
+        return near[0]
+    if near:
+        return None
+    # Misheard by speech recognition ("the grash code"): the one fact that sounds alike.
+    alike = [k for k, f in facts.items() if _alike(words, _words(turn, f["subject"]))]
+    return alike[0] if len(alike) == 1 else None
+
+
+def _alike(said: frozenset[str], stored: frozenset[str]) -> bool:
+    """As many words, each like one of the other's (difflib), and alike on the whole."""
+    if len(said) != len(stored):
+        return False
+    left = list(stored)
+    scores = []
+    for word in sorted(said):
+        best = max(left, key=lambda w: difflib.SequenceMatcher(None, word, w).ratio())
+        scores.append(difflib.SequenceMatcher(None, word, best).ratio())
+        left.remove(best)
+    return min(scores) >= WORD_ALIKE and sum(scores) / len(scores) >= ALIKE
+
+
+def _subject(turn: Turn, said: str) -> str:
+    words = said.split()
+    if words and words[0].lower() == "that":
+        words = words[1:]
+    return " ".join(words)
+
+
+def _said(turn: Turn, subject: str) -> str:
+    """The subject as said back: "my code" -> "your code"; a bare one gets "the"."""
+    words = subject.split()
+    bare = words and words[0].lower() not in turn.lang.words["determiners"] \
+        and words[0].lower() not in turn.lang.words["person"] and not words[0][0].isupper()
+    if bare and turn.lang.words.get("default_determiner"):
+        subject = f"{turn.lang.words['default_determiner']} {subject}"
+    return speech.person(turn.lang, subject)
+
+
+def _words(turn: Turn, text: str) -> frozenset[str]:
+    """The words that tell one subject from another, in a form that ignores how they were
+    written: "the plumber's number" = "plumbers number", "Wi-Fi" = "wifi"."""
+    filler = set(turn.lang.words["filler"]) | set(turn.lang.words["person"])
+    return frozenset(_stem(turn, w) for w in _tokens(text) if w not in filler)
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+(?:'[^\W_]+)?", text.lower().replace("-", ""))
+
+
+def _stem(turn: Turn, word: str) -> str:
+    for ending in turn.lang.words["stem_endings"]:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word
+
+
+def _verb(turn: Turn, subject: str, match: Match) -> str:
+    said = match.slots.get("verb")
+    if said:
+        return str(said)
+    last = subject.split()[-1].lower() if subject.split() else ""
+    plural = any(last.endswith(e) and not last.endswith("ss")
+                 for e in turn.lang.words["plural_endings"])
+    return str(turn.lang.words["plural_verb" if plural else "singular_verb"])
+
+
+def _key(turn: Turn, subject: str) -> str:
+    """``memory.garage_code_<hash>``: readable, and unique per set of subject words."""
+    words = _words(turn, subject)
+    ordered = [_stem(turn, w) for w in _tokens(subject)]
+    slug = "_".join(re.sub(r"[^a-z0-9]", "", w) for w in dict.fromkeys(ordered) if w in words)
+    slug = re.sub("_+", "_", slug).strip("_")[: MAX_KEY_CHARS - len(PREFIX) - 9]
+    digest = hashlib.sha256(" ".join(sorted(words)).encode()).hexdigest()[:8]
+    return f"{PREFIX}{slug}_{digest}" if slug else f"{PREFIX}{digest}"
+
+
+HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
+    "MemoryRemember": (remember, ("world_list", "world_set")),
+    "MemoryRecall": (recall, ("world_list",)),
+    "MemoryForget": (forget, ("world_list", "world_delete")),
+    "MemoryForgetAll": (forget_all, ("world_list", "world_delete")),
+    "MemoryList": (listing, ("world_list",)),
+}

@@ -1,0 +1,84 @@
+"""Text -> ranked intent matches, with hassil and one language's sentence templates.
+
+Matching is CPU work of a few milliseconds (the first match of a number range
+builds its word table: about 0.2 s, done by :meth:`Recognizer.warm_up`), so
+callers run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hassil import Intents, RecognizeResult, recognize_ranked
+
+from appliance.intents.language import Language, LanguageError
+
+#: Longest text matched; a request longer than this is not an everyday one.
+MAX_TEXT_CHARS = 300
+#: Matches looked at per request (hassil ranks them; handlers may decline).
+MAX_MATCHES = 12
+#: A sentence that exercises the number ranges, so their word tables are built at start.
+WARM_UP = ("timer for 5 minutes", "timer for five minutes", "timer for 1 hour",
+           "timer for 30 seconds", "timer for two and a half minutes")
+
+
+@dataclass(frozen=True)
+class Match:
+    """One way the text matched an intent."""
+
+    intent: str
+    slots: dict[str, Any] = field(default_factory=dict)
+    """Slot values: numbers for ranges, the list's ``out`` for lists, text for wildcards."""
+    said: dict[str, str] = field(default_factory=dict)
+    """Each slot's words as the user wrote them (original case and punctuation)."""
+    wildcards: tuple[str, ...] = ()
+    """The slots that took any words (a name, a fact): the request may not be over yet."""
+
+
+class Recognizer:
+    """The hassil intents of one language."""
+
+    def __init__(self, lang: Language) -> None:
+        self.lang = lang
+        try:
+            self.intents = Intents.from_files(lang.sentence_files)
+        except Exception as exc:  # hassil raises many kinds on a bad template
+            raise LanguageError(f"sentences/{lang.code}: {exc}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self.intents.intents)
+
+    def warm_up(self) -> None:
+        for text in WARM_UP:
+            self.recognize(text)
+
+    def recognize(self, text: str) -> list[Match]:
+        """Matches of ``text``, best first; [] when none (or the text is too long)."""
+        text = " ".join(text.split())
+        if not text or len(text) > MAX_TEXT_CHARS:
+            return []
+        results = recognize_ranked(text, self.intents, language=self.lang.code)
+        matches: list[Match] = []
+        for result in results:
+            match = _match(result, text)
+            if match not in matches:
+                matches.append(match)
+            if len(matches) >= MAX_MATCHES:
+                break
+        return matches
+
+
+def _match(result: RecognizeResult, text: str) -> Match:
+    slots: dict[str, Any] = {}
+    said: dict[str, str] = {}
+    wildcards: list[str] = []
+    for name, entity in result.entities.items():
+        slots[name] = entity.value
+        span = entity.text_span
+        words = text[span[0]:span[1]] if span is not None else str(entity.text or "")
+        said[name] = words.strip(" ,.?!;:")
+        if entity.is_wildcard:
+            slots[name] = said[name]
+            wildcards.append(name)
+    return Match(result.intent.name, slots, said, tuple(wildcards))

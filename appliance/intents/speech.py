@@ -1,0 +1,51 @@
+"""Values said the way a person says them: durations, clock times, dates, "my" -> "your"."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from appliance.intents.language import Language
+from appliance.intents.numbers import spoken
+
+
+def duration(lang: Language, seconds: float) -> str:
+    """5400 -> "1 hour and 30 minutes"; 150 -> "2 minutes and 30 seconds"."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n} {lang.unit(unit, n)}" for n, unit in
+             ((hours, "hour"), (minutes, "minute"), (secs, "second")) if n]
+    if not parts:
+        return f"0 {lang.unit('second', 0)}"
+    return lang.join(parts)
+
+
+def clock_time(lang: Language, when: dt.datetime) -> str:
+    """15:05 -> "3:05 PM" (the language's ``time_format``)."""
+    return when.strftime(lang.words["time_format"])
+
+
+def weekday(lang: Language, when: dt.date) -> str:
+    return str(lang.words["weekdays"][when.weekday()])
+
+
+def month(lang: Language, when: dt.date) -> str:
+    return str(lang.words["months"][when.month - 1])
+
+
+def number(value: float | int) -> tuple[str, bool]:
+    """(how the value is said, whether that is exact)."""
+    return spoken(value)
+
+
+def person(lang: Language, text: str) -> str:
+    """What the user said about themselves, said back: "my code" -> "your code"."""
+    swap = lang.words["person"]
+
+    def one(m: re.Match[str]) -> str:
+        word = m.group(0)
+        out = str(swap.get(word.lower(), word))
+        return out[:1].upper() + out[1:] if word[:1].isupper() and out != "I" else out
+
+    return re.sub(r"[^\W\d_]+(?:'[a-z]+)?", one, text)

@@ -1,0 +1,186 @@
+"""Timers: start, cancel (by name, by duration, the only one, all), how long is left, list.
+
+Every answer comes from the timers tool: ``set`` returns the timer made,
+``list`` the running ones with their remaining seconds, ``cancel`` the one
+cancelled.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from appliance.intents import speech
+from appliance.intents.recognizer import Match
+from appliance.intents.turn import Handler, Turn
+
+#: A name longer than this many words is a reminder text, answered differently.
+SHORT_NAME_WORDS = 2
+
+
+def seconds_of(slots: dict[str, Any]) -> float:
+    """The duration the slots spell: hours, minutes, seconds and their fractions."""
+    return (float(slots.get("hours") or 0) * 3600 + float(slots.get("minutes") or 0) * 60
+            + float(slots.get("seconds") or 0)
+            + float(slots.get("hour_fraction") or 0) * 3600
+            + float(slots.get("minute_fraction") or 0) * 60)
+
+
+def timer_name(turn: Turn, match: Match) -> str:
+    """The timer's name as said, without a leading "the"/"my"; '' when none."""
+    words = match.said.get("name", "").split()
+    determiners = set(turn.lang.words["determiners"])
+    while words and words[0].lower() in determiners:
+        words = words[1:]
+    return " ".join(words)
+
+
+async def start(match: Match, turn: Turn) -> str | None:
+    seconds = seconds_of(match.slots)
+    if seconds <= 0:
+        return None
+    name = timer_name(turn, match)
+    args: dict[str, Any] = {"action": "set", "seconds": seconds}
+    if name:
+        args["label"] = name[:100]
+    observation = await turn.call("timers", args)
+    if not observation["ok"]:
+        return turn.lang.say("tool_failed", problem=observation["error"])
+    made = observation["result"]["set"]
+    duration = speech.duration(turn.lang, made["seconds"])
+    if not name:
+        return turn.lang.say("timer_started", duration=duration)
+    key = "timer_started_named" if len(name.split()) <= SHORT_NAME_WORDS \
+        else "timer_started_reminder"
+    return turn.lang.say(key, name=speech.person(turn.lang, name), duration=duration)
+
+
+async def cancel(match: Match, turn: Turn) -> str | None:
+    timers = await _running(turn)
+    if isinstance(timers, str):
+        return timers
+    chosen = _select(turn, match, timers)
+    if isinstance(chosen, str):
+        return chosen
+    observation = await turn.call("timers", {"action": "cancel", "id": chosen["id"]})
+    if not observation["ok"]:
+        return turn.lang.say("tool_failed", problem=observation["error"])
+    gone = observation["result"]["cancelled"]
+    if _named(gone):
+        return turn.lang.say("timer_cancelled_named", name=gone["label"])
+    return turn.lang.say("timer_cancelled", duration=speech.duration(turn.lang,
+                                                                     gone["seconds"]))
+
+
+async def cancel_all(match: Match, turn: Turn) -> str | None:
+    timers = await _running(turn)
+    if isinstance(timers, str):
+        return timers
+    if not timers:
+        return turn.lang.say("timer_none")
+    for timer in timers:
+        observation = await turn.call("timers", {"action": "cancel", "id": timer["id"]})
+        if not observation["ok"]:
+            return turn.lang.say("tool_failed", problem=observation["error"])
+    if len(timers) == 1:
+        return turn.lang.say("timer_cancelled_all_one")
+    return turn.lang.say("timer_cancelled_all", count=len(timers))
+
+
+async def status(match: Match, turn: Turn) -> str | None:
+    timers = await _running(turn)
+    if isinstance(timers, str):
+        return timers
+    loose = bool(match.slots.get("loose"))
+    if not _wants_one(match) and len(timers) > 1:
+        return _listing(turn, timers)
+    chosen = _select(turn, match, timers)
+    if isinstance(chosen, str):
+        return None if loose else chosen
+    left = speech.duration(turn.lang, chosen["remaining_s"])
+    if _named(chosen):
+        return turn.lang.say("timer_left_named", left=left, name=chosen["label"])
+    return turn.lang.say("timer_left", left=left,
+                         duration=speech.duration(turn.lang, chosen["seconds"]))
+
+
+async def listing(match: Match, turn: Turn) -> str | None:
+    timers = await _running(turn)
+    if isinstance(timers, str):
+        return timers
+    return _listing(turn, timers)
+
+
+def _listing(turn: Turn, timers: list[dict[str, Any]]) -> str:
+    if not timers:
+        return turn.lang.say("timer_none")
+    items = [_item(turn, t) for t in timers]
+    key = "timer_list_one" if len(items) == 1 else "timer_list"
+    return turn.lang.say(key, count=len(items), items=turn.lang.join(items))
+
+
+def _item(turn: Turn, timer: dict[str, Any]) -> str:
+    left = speech.duration(turn.lang, timer["remaining_s"])
+    if _named(timer):
+        return turn.lang.answers["timer_item_named"].format(name=timer["label"], left=left)
+    return turn.lang.answers["timer_item"].format(
+        duration=speech.duration(turn.lang, timer["seconds"]), left=left)
+
+
+async def _running(turn: Turn) -> list[dict[str, Any]] | str:
+    """The running timers, soonest first, or the answer saying why they are not known."""
+    observation = await turn.call("timers", {"action": "list"})
+    if not observation["ok"]:
+        return turn.lang.say("tool_failed", problem=observation["error"])
+    return sorted(observation["result"]["timers"], key=lambda t: t["remaining_s"])
+
+
+def _wants_one(match: Match) -> bool:
+    return bool(match.said.get("name")) or seconds_of(match.slots) > 0
+
+
+def _select(turn: Turn, match: Match, timers: list[dict[str, Any]]) -> dict[str, Any] | str:
+    """The one timer the request means, or the answer saying why there is none."""
+    if not timers:
+        return turn.lang.say("timer_none")
+    name = timer_name(turn, match)
+    seconds = seconds_of(match.slots)
+    if name:
+        wanted = _words(turn, name)
+        found = [t for t in timers if _named(t) and _words(turn, t["label"]) == wanted]
+        found = found or [t for t in timers if _named(t) and wanted <= _words(turn, t["label"])]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            return turn.lang.say("timer_not_found", name=name)
+        timers = found
+    elif seconds > 0:
+        found = [t for t in timers if abs(t["seconds"] - seconds) < 0.5]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            return turn.lang.say("timer_not_found_duration",
+                                 duration=speech.duration(turn.lang, seconds))
+        timers = found
+    if len(timers) == 1:
+        return timers[0]
+    return turn.lang.say("timer_which", count=len(timers),
+                         names=turn.lang.join([_item(turn, t) for t in timers]))
+
+
+def _named(timer: dict[str, Any]) -> bool:
+    return bool(timer.get("label")) and timer["label"] != "timer"
+
+
+def _words(turn: Turn, text: str) -> frozenset[str]:
+    filler = set(turn.lang.words["filler"])
+    return frozenset(w for w in re.findall(r"\w+", text.lower()) if w not in filler)
+
+
+HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
+    "TimerStart": (start, ("timers",)),
+    "TimerCancel": (cancel, ("timers",)),
+    "TimerCancelAll": (cancel_all, ("timers",)),
+    "TimerStatus": (status, ("timers",)),
+    "TimerList": (listing, ("timers",)),
+}

@@ -1,0 +1,58 @@
+"""What one intent turn did: the tool calls its handler made and the answer it built.
+
+A handler gets the :class:`Match` and a :class:`Turn`; it calls tools through
+``turn.call`` (the node's real tools, local or remote, arguments validated as
+for the LLM) and returns the answer text, or None to decline so the next match
+or the LLM answers instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.agent.tools.registry import ToolRegistry
+from appliance.intents.language import Language
+from appliance.intents.recognizer import Match
+
+
+@dataclass(frozen=True)
+class Call:
+    """One tool call an intent made, as the agent's events report it."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    where: str
+    observation: dict[str, Any]
+
+
+@dataclass
+class Turn:
+    """The tools an intent may use and the calls it made."""
+
+    lang: Language
+    tools: ToolRegistry
+    allowed: tuple[str, ...] | None
+    timeout_s: float
+    calls: list[Call] = field(default_factory=list)
+
+    def can(self, *names: str) -> bool:
+        """Whether every tool in ``names`` exists here and the agent may use it."""
+        return all(self.tools.get(n) is not None
+                   and (self.allowed is None or n in self.allowed) for n in names)
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Run a tool; its observation ``{"ok", "result" | "error"}``, never an exception."""
+        tool = self.tools.get(name)
+        where = str(tool.describe().get("where", "local")) if tool is not None else "local"
+        observation = await self.tools.invoke(name, arguments, self.timeout_s)
+        self.calls.append(Call(uuid.uuid4().hex[:12], name, dict(arguments), where,
+                               observation))
+        return observation
+
+
+Handler = Callable[[Match, Turn], Awaitable[str | None]]
+"""``(match, turn) -> answer``; None declines."""

@@ -1,0 +1,469 @@
+"""How often the assistant answers everyday requests right: POST /api/chat of a real daemon.
+
+Starts a daemon (world model local, tools.timezone UTC, the LLM as --llm says:
+``off`` is an edge alone, ``local`` the default model in-process), sends every
+request of the evaluation set in order (a few depend on the ones before: recall
+after remember), checks each answer with its checker, and prints JSON: % correct
+per domain and overall, answers that contain raw JSON, the worst answers, and
+per request the latency. ``--set heldout`` runs the second, smaller list written
+in other words (two of its misses, a which-day and a how-much-longer phrasing, were
+fixed in the templates after its first run); ``--set fresh`` a third list written last and
+run once, never tuned on. With an LLM it also measures tokens/s of one
+long answer and the daemon's RSS (to compare models: ``--model F.gguf --domains
+open,small talk``). ``--voice`` speaks each
+request (the piper voice of the models dir, else espeak-ng) into /api/voice and
+scores the answer given to the transcript.
+
+    .venv/bin/python bench/answers.py [--set eval|heldout|fresh|all] [--llm off|local] [--voice]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.voice_turn import (
+    DEFAULT_MODELS,
+    _free_port,
+    _wait_ready,
+    daemon_config,
+    turn,
+)
+from tests.support.sse import read_events
+
+TURN_TIMEOUT_S = 180.0
+WORST = 12
+#: Domains answered by intents; the rest (open questions, small talk) by the LLM.
+INTENT_DOMAINS = ("timers", "clock", "arithmetic", "memory", "stop")
+
+Check = Callable[[str, dict[str, Any]], bool]
+
+
+@dataclass(frozen=True)
+class Case:
+    domain: str
+    text: str
+    check: Check
+    expect: str
+    """What a right answer has, in words (for the report)."""
+
+
+def has(*patterns: str) -> Check:
+    """Every regex (case-insensitive) occurs in the answer (thousands commas ignored:
+    speech recognition writes "4,711")."""
+    return lambda a, _c: all(re.search(p, re.sub(r"(?<=\d),(?=\d{3})", "", a), re.I)
+                             for p in patterns)
+
+
+def timer_set(*patterns: str) -> Check:
+    """A timer was set (the answer says so) for what ``patterns`` name."""
+    return has(r"timer set|set for|^OK, in ", *patterns)
+
+
+def remembered(*patterns: str) -> Check:
+    return has(r"remember|noted|got it", *patterns)
+
+
+def number(value: float) -> Check:
+    """The answer says ``value`` (within 1 %) and no other number before it."""
+    def check(a: str, _c: dict[str, Any]) -> bool:
+        nums = [float(n.replace(",", "")) for n in re.findall(r"-?\d[\d,]*(?:\.\d+)?", a)]
+        return bool(nums) and abs(nums[-1] - value) <= max(1e-9, 0.01 * abs(value))
+    return check
+
+
+def clock_time(a: str, ctx: dict[str, Any]) -> bool:
+    now: dt.datetime = ctx["now"]
+    for h, m in re.findall(r"\b(\d{1,2}):(\d{2})\b", a):
+        told = int(h) * 60 + int(m)
+        for hour in (now.hour, now.hour % 12 or 12):
+            if abs(told - (hour * 60 + now.minute)) <= 2:
+                return True
+    return False
+
+
+def weekday(a: str, ctx: dict[str, Any]) -> bool:
+    return ctx["now"].strftime("%A").lower() in a.lower()
+
+
+def date(a: str, ctx: dict[str, Any]) -> bool:
+    now = ctx["now"]
+    return now.strftime("%B").lower() in a.lower() and re.search(rf"\b{now.day}\b", a) \
+        is not None
+
+
+def quiet(a: str, _c: dict[str, Any]) -> bool:
+    """Stop: nothing, or a short acknowledgement."""
+    return len(a.split()) <= 3
+
+
+def nonempty_prose(a: str, _c: dict[str, Any]) -> bool:
+    return len(a.split()) >= 2 and not looks_like_json(a)
+
+
+def looks_like_json(text: str) -> bool:
+    body = text.strip().strip("`").strip()
+    if body.startswith("json"):
+        body = body[4:].strip()
+    if body[:1] not in "{[":
+        return False
+    try:
+        json.loads(body)
+    except ValueError:
+        return bool(re.search(r'"(name|arguments|tool)"\s*:', body))
+    return True
+
+
+def eval_set() -> list[Case]:
+    """The evaluation set: several phrasings per domain, in order (memory builds up)."""
+    t = "timers"
+    c = "clock"
+    m = "arithmetic"
+    r = "memory"
+    cases = [
+        Case(t, "Set a timer for 5 minutes.", timer_set(r"5 minutes"), "5 minutes"),
+        Case(t, "set a timer for ten minutes", timer_set(r"10 minutes"), "10 minutes"),
+        Case(t, "Start a 3 minute timer please", timer_set(r"3 minutes"), "3 minutes"),
+        Case(t, "timer for 90 seconds", timer_set(r"1 minute and 30 seconds|90 seconds"), "90 s"),
+        Case(t, "Set a timer for an hour and a half.", timer_set(r"1 hour and 30 minutes"),
+             "1.5 h"),
+        Case(t, "set a timer for two and a half minutes", timer_set(r"2 minutes and 30 seconds"),
+             "2.5 min"),
+        Case(t, "Set a pasta timer for 12 minutes.", timer_set(r"pasta", r"12 minutes"), "pasta"),
+        Case(t, "set a timer for 20 minutes called laundry", timer_set(r"laundry", r"20 minutes"),
+             "laundry"),
+        Case(t, "How long is left on the pasta timer?", has(r"left", r"pasta"),
+             "~12 min"),
+        Case(t, "what timers do I have", has(r"\d+ timers:|one timer:", r"pasta"), "the list"),
+        Case(t, "cancel the laundry timer", has(r"cancel", r"laundry"), "cancelled"),
+        Case(t, "Cancel all timers.", has(r"cancelled (\d+ timers|the timer)"), "all cancelled"),
+        Case(t, "how much time is left on my timer", has(r"no timers"), "none"),
+        Case(c, "What time is it?", clock_time, "the time"),
+        Case(c, "what's the time", clock_time, "the time"),
+        Case(c, "tell me the time please", clock_time, "the time"),
+        Case(c, "do you know what time it is", clock_time, "the time"),
+        Case(c, "What's the date today?", date, "the date"),
+        Case(c, "what is today's date", date, "the date"),
+        Case(c, "What day is it?", weekday, "the weekday"),
+        Case(c, "what day of the week is it", weekday, "the weekday"),
+        Case(m, "What is 12 times 7?", number(84), "84"),
+        Case(m, "what's twelve times seven", number(84), "84"),
+        Case(m, "What is 15 percent of 80?", number(12), "12"),
+        Case(m, "what's 20% of 150", number(30), "30"),
+        Case(m, "What is the square root of 144?", number(12), "12"),
+        Case(m, "square root of 81", number(9), "9"),
+        Case(m, "What is 2 to the power of 10?", number(1024), "1024"),
+        Case(m, "what is 3 plus 4 times 5", number(23), "23"),
+        Case(m, "What is 17 plus 25?", number(42), "42"),
+        Case(m, "what is 100 minus 37", number(63), "63"),
+        Case(m, "how much is 144 divided by 12", number(12), "12"),
+        Case(m, "add 5 and 7", number(12), "12"),
+        Case(m, "multiply 6 by 9", number(54), "54"),
+        Case(m, "what's 7 squared", number(49), "49"),
+        Case(m, "calculate 2.5 times 4", number(10), "10"),
+        Case(r, "Remember that the garage code is 4711.", remembered(r"garage code", r"4711"),
+             "remembered"),
+        Case(r, "What is the garage code?", has(r"4711"), "4711"),
+        Case(r, "what's the code for the garage", has(r"4711"), "4711"),
+        Case(r, "remember my wifi password is sunflower", remembered(r"sunflower"), "remembered"),
+        Case(r, "what is my wifi password", has(r"sunflower"), "sunflower"),
+        Case(r, "remember that the plumber's number is 555 1234", remembered(r"555 ?1234"),
+             "remembered"),
+        Case(r, "what's the plumber's number?", has(r"555 ?1234"), "555 1234"),
+        Case(r, "what do you remember", has(r"4711", r"sunflower"), "all facts"),
+        Case(r, "Forget the garage code.", has(r"forg"), "forgotten"),
+        Case(r, "do you remember the garage code?", has(r"don't know|not|no ")
+             , "forgotten"),
+        Case("stop", "Stop.", quiet, "nothing"),
+        Case("stop", "never mind", quiet, "nothing"),
+        Case("stop", "cancel", quiet, "nothing"),
+        Case("stop", "be quiet", quiet, "nothing"),
+        Case("stop", "that's all, thanks", quiet, "nothing"),
+        Case("open", "What is the capital of France?", has(r"paris"), "Paris"),
+        Case("open", "How many legs does a spider have?", has(r"\b(8|eight)\b"), "8"),
+        Case("open", "What color is the sky on a clear day?", has(r"blue"), "blue"),
+        Case("open", "Which planet is known as the red planet?", has(r"mars"), "Mars"),
+        Case("open", "What is the boiling point of water in celsius?", has(r"\b100\b"), "100"),
+        Case("open", "Who wrote Romeo and Juliet?", has(r"shakespeare"), "Shakespeare"),
+        Case("open", "What is the largest ocean on Earth?", has(r"pacific"), "Pacific"),
+        Case("open", "How many days are in a week?", has(r"\b(7|seven)\b"), "7"),
+        Case("small talk", "Hello!", has(r"\b(hello|hi|hey|greetings|welcome)\b"),
+             "a greeting"),
+        Case("small talk", "Who are you?", has(r"assistant|\bAI\b|help"),
+             "an assistant"),
+        Case("small talk", "Thank you!", has(r"welcome|pleasure|glad|no problem|anytime"),
+             "you're welcome"),
+        Case("small talk", "How are you today?", has(r"fine|good|well|great|doing|thank"),
+             "a reply"),
+    ]
+    return cases
+
+
+def heldout_set() -> list[Case]:
+    """Written after the templates, in other words, never tuned on."""
+    t, c, m, r = "timers", "clock", "arithmetic", "memory"
+    return [
+        Case(t, "I need a countdown of 45 seconds", timer_set(r"45 seconds"), "45 s"),
+        Case(t, "could you start a timer for twenty five minutes", timer_set(r"25 minutes"), "25"),
+        Case(t, "put on a 2 hour timer", timer_set(r"2 hours"), "2 h"),
+        Case(t, "give me a timer for a minute and a half",
+             timer_set(r"1 minute and 30 seconds"), "90 s"),
+        Case(t, "make an eggs timer for 6 minutes", timer_set(r"egg", r"6 minutes"), "eggs"),
+        Case(t, "how much longer on the eggs timer", has(r"left", r"egg"), "eggs left"),
+        Case(t, "are there any timers running", has(r"timers?"), "a list"),
+        Case(t, "get rid of the eggs timer", has(r"cancel", r"egg"), "cancelled"),
+        Case(t, "clear every timer", has(r"cancel"), "cancelled"),
+        Case(c, "what's the current time", clock_time, "time"),
+        Case(c, "have you got the time", clock_time, "time"),
+        Case(c, "which day of the week is today", weekday, "weekday"),
+        Case(c, "what's today's date", date, "date"),
+        Case(m, "what do you get if you multiply 8 by 7", number(56), "56"),
+        Case(m, "how much is nine plus ten", number(19), "19"),
+        Case(m, "what's 50 divided by 4", number(12.5), "12.5"),
+        Case(m, "what is 25 percent of 200", number(50), "50"),
+        Case(m, "what's the square root of 225", number(15), "15"),
+        Case(m, "what is 3 to the power of 4", number(81), "81"),
+        Case(m, "what is 6 plus 2 times 3", number(12), "12"),
+        Case(m, "subtract 15 from 40", number(25), "25"),
+        Case(r, "please remember that my locker number is 316", remembered(r"316"), "remembered"),
+        Case(r, "what was my locker number again", has(r"316"), "316"),
+        Case(r, "note that the spare key is under the flowerpot", remembered(r"flowerpot"),
+             "noted"),
+        Case(r, "where is the spare key", has(r"flowerpot"), "flowerpot"),
+        Case(r, "delete my locker number", has(r"forg"), "forgotten"),
+        Case("stop", "shut up", quiet, "nothing"),
+        Case("stop", "forget it", quiet, "nothing"),
+        Case("stop", "nevermind", quiet, "nothing"),
+    ]
+
+
+def fresh_set() -> list[Case]:
+    """A second held-out list, written last and run once: its score was never tuned on."""
+    t, c, m, r = "timers", "clock", "arithmetic", "memory"
+    return [
+        Case(t, "can you time 15 minutes for me", timer_set(r"15 minutes"), "15 min"),
+        Case(t, "set the oven timer to 40 minutes", timer_set(r"40 minutes"), "40 min"),
+        Case(t, "I want a 30 second timer", timer_set(r"30 seconds"), "30 s"),
+        Case(t, "start a timer named tea for 4 minutes", timer_set(r"tea", r"4 minutes"), "tea"),
+        Case(t, "what's left on the tea timer", has(r"left", r"tea"), "tea left"),
+        Case(t, "list my timers", has(r"timer"), "a list"),
+        Case(t, "stop the tea timer", has(r"cancel", r"tea"), "cancelled"),
+        Case(t, "turn off all the timers", has(r"cancel"), "cancelled"),
+        Case(c, "what time is it right now", clock_time, "time"),
+        Case(c, "could you tell me the time", clock_time, "time"),
+        Case(c, "what is the date", date, "date"),
+        Case(c, "tell me what day it is", weekday, "weekday"),
+        Case(m, "what is seven times eight", number(56), "56"),
+        Case(m, "how much is 250 plus 750", number(1000), "1000"),
+        Case(m, "what's 81 divided by 9", number(9), "9"),
+        Case(m, "what's ten percent of 350", number(35), "35"),
+        Case(m, "square root of 49", number(7), "7"),
+        Case(m, "what is 12 squared", number(144), "144"),
+        Case(m, "what is 2 plus 3 times 4", number(14), "14"),
+        Case(m, "what is 1000 minus 1", number(999), "999"),
+        Case(r, "remember that my bike lock code is 2580", remembered(r"2580"), "remembered"),
+        Case(r, "what is my bike lock code", has(r"2580"), "2580"),
+        Case(r, "remember that the dentist appointment is on Tuesday", remembered(r"tuesday"),
+             "remembered"),
+        Case(r, "when is the dentist appointment", has(r"tuesday"), "Tuesday"),
+        Case(r, "forget my bike lock code", has(r"forg"), "forgotten"),
+        Case("stop", "stop talking", quiet, "nothing"),
+        Case("stop", "ok that's enough", quiet, "nothing"),
+        Case("stop", "no thanks", quiet, "nothing"),
+    ]
+
+
+async def ask_text(session: aiohttp.ClientSession, url: str, text: str) -> dict[str, Any]:
+    t0 = time.monotonic()
+    async with session.post(f"{url}/api/chat", json={"text": text,
+                                                     "conversation_id": "bench-answers"},
+                            timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT_S)) as resp:
+        events = await read_events(resp)
+    final = next((d for k, d in events if k == "final"), None)
+    error = next((d for k, d in events if k == "error"), None)
+    return {"answer": final["text"] if final else f"[error] {error}",
+            "intent": final.get("intent") if final else None,
+            "tools": [d["name"] for k, d in events if k == "tool_call"],
+            "seconds": round(time.monotonic() - t0, 3)}
+
+
+async def ask_voice(url: str, pcm: bytes) -> dict[str, Any]:
+    """Speak ``pcm`` into /api/voice in real time (bench/voice_turn.py's turn): the
+    transcript, the reply and the seconds from the end of speech to the first reply audio."""
+    try:
+        got = await turn(url, pcm)
+    except (RuntimeError, TimeoutError) as exc:
+        return {"heard": "", "answer": f"[error] {exc!r}", "first_audio_s": None}
+    latency = got["end_of_speech_to_first_audio_s"]
+    return {"heard": got["heard"], "answer": got["reply"],
+            "first_audio_s": None if latency != latency else latency}  # NaN: no audio
+
+
+def speaker(models: Path, workdir: Path) -> Callable[[str], bytes]:
+    """Text -> 16 kHz PCM: the piper voice when the models dir has it, else espeak-ng."""
+    from appliance.voice.audio import float_to_pcm16, to_pipeline
+    from bench.voice_turn import speak
+
+    onnx = models / "piper" / "en_US-joe-medium.onnx"
+    if onnx.is_file():
+        from appliance.voice.audio import Audio
+        from appliance.voice.tts import Synthesizer
+
+        tts = Synthesizer(onnx)
+
+        def piper(text: str) -> bytes:
+            samples = tts.synthesize_all(text).astype(np.float32) / 32768  # int16 from piper
+            return float_to_pcm16(to_pipeline(Audio(samples, tts.sample_rate)))
+        return piper
+    return lambda text: speak(text, workdir)
+
+
+async def evaluate(cases: list[Case], url: str, voice: Callable[[str], bytes] | None
+                   ) -> dict[str, Any]:
+    rows = []
+    async with aiohttp.ClientSession() as session:
+        for case in cases:
+            now = dt.datetime.now(dt.UTC)
+            if voice is None:
+                got = await ask_text(session, url, case.text)
+            else:
+                got = await ask_voice(url, voice(case.text))
+            answer = str(got["answer"])
+            right = not answer.startswith("[error]") and case.check(answer, {"now": now})
+            rows.append({"domain": case.domain, "request": case.text, "expect": case.expect,
+                         "right": bool(right), "raw_json": looks_like_json(answer), **got})
+            print(f"{'ok ' if right else 'BAD'} {case.text!r} (heard {got.get('heard')!r}) -> "
+                  f"{answer[:80]!r}",
+                  file=sys.stderr, flush=True)
+    return summarise(rows)
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    domains: dict[str, list[bool]] = {}
+    for row in rows:
+        domains.setdefault(row["domain"], []).append(row["right"])
+    intent_rows = [r["right"] for r in rows if r["domain"] in INTENT_DOMAINS]
+    pct = {d: round(100 * sum(v) / len(v), 1) for d, v in domains.items()}
+    latencies = sorted(r["first_audio_s"] for r in rows if r.get("first_audio_s") is not None)
+    return {
+        "requests": len(rows),
+        "percent_correct": {"overall": round(100 * sum(r["right"] for r in rows) / len(rows), 1),
+                            "intent_domains": round(100 * sum(intent_rows)
+                                                    / max(1, len(intent_rows)), 1),
+                            **pct},
+        "raw_json_answers": sum(r["raw_json"] for r in rows),
+        **({"first_audio_s_p50": latencies[len(latencies) // 2]} if latencies else {}),
+        "worst": [{k: r[k] for k in ("domain", "request", "expect", "answer", *(
+            ["heard"] if "heard" in r else []))} for r in rows if not r["right"]][:WORST],
+        "rows": rows,
+    }
+
+
+SPEED_PROMPT = "Tell me a long story about a dragon who learns to bake bread."
+SPEED_TOKENS = 128
+
+
+async def generation_speed(url: str) -> dict[str, Any]:
+    """Tokens per second of one answer from /v1/chat/completions (its own usage count)."""
+    body = {"model": "default", "max_tokens": SPEED_TOKENS, "temperature": 0,
+            "messages": [{"role": "user", "content": SPEED_PROMPT}]}
+    async with aiohttp.ClientSession() as session:
+        t0 = time.monotonic()
+        async with session.post(f"{url}/v1/chat/completions", json=body,
+                                timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT_S)) as resp:
+            data = await resp.json()
+        elapsed = time.monotonic() - t0
+    tokens = int(data.get("usage", {}).get("completion_tokens", 0))
+    return {"completion_tokens": tokens, "seconds": round(elapsed, 3),
+            "tokens_per_s": round(tokens / elapsed, 1) if elapsed else None}
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """The daemon's resident memory now and at its peak, from /proc."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[{"VmRSS": "rss_kib", "VmHWM": "peak_rss_kib"}[key]] = int(value.split()[0])
+    return out
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    models = Path(args.models)
+    with tempfile.TemporaryDirectory(prefix="answers-bench-") as tmp:
+        workdir = Path(tmp)
+        port = _free_port()
+        cfg = daemon_config(workdir, port, models, "answers",
+                            llm={"mode": args.llm, **({"model": args.model} if args.model
+                                                      else {})},
+                            voice={"enabled": bool(args.voice), "language": "en"},
+                            world={"mode": "local"}, tools={"timezone": "UTC"})
+        (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+        log = open(workdir / "daemon.log", "wb")
+        proc = subprocess.Popen(  # noqa: ASYNC220 - before anything is timed
+            [sys.executable, "-m", "appliance.cli", "run", "--config",
+             str(workdir / "config.yaml")], stdout=log, stderr=log)
+        url = f"http://127.0.0.1:{port}"
+        results: dict[str, Any] = {}
+        try:
+            await _wait_ready(url, proc)
+            voice = speaker(models, workdir) if args.voice else None
+            sets = {"eval": eval_set, "heldout": heldout_set, "fresh": fresh_set}
+            wanted = set(args.domains.split(",")) if args.domains else None
+            for name in (list(sets) if args.set == "all" else [args.set]):
+                cases = [c for c in sets[name]() if wanted is None or c.domain in wanted]
+                if not cases:
+                    continue
+                results[name] = await evaluate(cases, url, voice)
+                if not args.rows:
+                    results[name].pop("rows")
+            if args.llm != "off":
+                results["speed"] = await generation_speed(url)
+            results["memory"] = memory_kib(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+            log.close()
+    return results
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--set", choices=("eval", "heldout", "fresh", "all"), default="all")
+    p.add_argument("--llm", choices=("off", "local"), default="local",
+                   help="off: an edge alone (intents only); local: the model in-process")
+    p.add_argument("--model", default="", help="a GGUF instead of the default model")
+    p.add_argument("--voice", action="store_true", help="speak each request into /api/voice")
+    p.add_argument("--rows", action="store_true", help="print every request's answer")
+    p.add_argument("--domains", default="",
+                   help="only these domains, comma-separated (e.g. 'open,small talk' to "
+                        "compare models)")
+    p.add_argument("--models", default=os.environ.get("HYBRID_AGENT_TEST_MODELS",
+                                                      DEFAULT_MODELS))
+    args = p.parse_args()
+    result = asyncio.run(main_async(args))
+    print(json.dumps({"bench": "answers", "llm": args.llm, "model": args.model or "default",
+                      "voice": args.voice, "cpus": os.cpu_count(),
+                      "load_average": os.getloadavg()[0], **result}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

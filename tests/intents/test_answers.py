@@ -1,0 +1,197 @@
+"""Everyday requests through the real hassil matcher, the English templates and the real
+tools: what is said back, and what the tools then hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from appliance.agent.tools.timers import Timers
+from appliance.intents.component import Intents
+from appliance.world.store import LocalWorld
+from tests.intents.conftest import TIMEZONE
+
+
+async def say(intents: Intents, text: str) -> tuple[str | None, str]:
+    answer = await intents.answer(text)
+    return (answer.intent, answer.text) if answer is not None else (None, "")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("Set a timer for 5 minutes.", 300),
+    ("set a timer for five minutes", 300),
+    ("5 minute timer", 300),
+    ("start a countdown of 90 seconds", 90),
+    ("timer for an hour and a half", 5400),
+    ("set an hour and a half timer", 5400),
+    ("set a timer for two and a half minutes", 150),
+    ("set a timer for 2.5 minutes", 150),
+    ("set a timer for half an hour", 1800),
+    ("timer for 1 hour and 15 minutes", 4500),
+    ("could you set a timer for 3 minutes and 20 seconds please", 200),
+    ("wake me up in 20 minutes", 1200),
+    ("set the timer to 10 minutes", 600),
+    ("can you time 15 minutes for me", 900),
+    ("set an alarm for 20 minutes", 1200),
+])
+async def test_a_timer_is_set_for_the_duration_said(intents: Intents, timers: Timers,
+                                                    text: str, seconds: int) -> None:
+    intent, said = await say(intents, text)
+    assert intent == "TimerStart", said
+    running = (await timers.call({"action": "list"}))["timers"]
+    assert [t["seconds"] for t in running] == [seconds]
+    assert said.startswith("Timer set for ")
+
+
+async def test_named_timers_are_listed_queried_and_cancelled_by_name(
+        intents: Intents, timers: Timers) -> None:
+    assert (await say(intents, "set a pasta timer for 10 minutes"))[1] == \
+        "Pasta timer set for 10 minutes."
+    assert (await say(intents, "set a timer for 4 minutes called eggs"))[1] == \
+        "Eggs timer set for 4 minutes."
+    intent, said = await say(intents, "how much time is left on the pasta timer?")
+    assert intent == "TimerStatus"
+    assert re.fullmatch(r"(9 minutes and \d+ seconds|10 minutes) left on the pasta timer\.",
+                        said), said
+    intent, said = await say(intents, "what timers are running")
+    assert intent == "TimerList" and said.startswith("2 timers: eggs with ")
+    assert "pasta with" in said
+    # "the timer" with two running: which one?
+    intent, said = await say(intents, "cancel the timer")
+    assert intent == "TimerCancel" and said.endswith("Which one?")
+    assert len((await timers.call({"action": "list"}))["timers"]) == 2
+    assert (await say(intents, "cancel the pasta timer"))[1] == "Cancelled the pasta timer."
+    assert [t["label"] for t in (await timers.call({"action": "list"}))["timers"]] == ["eggs"]
+    assert (await say(intents, "delete the pizza timer"))[1] == "There's no pizza timer."
+    # The only one left goes with "the timer".
+    assert (await say(intents, "stop the timer"))[1] == "Cancelled the eggs timer."
+    assert (await say(intents, "how long is left on my timer"))[1] == \
+        "There are no timers running."
+
+
+async def test_cancel_all_timers(intents: Intents, timers: Timers) -> None:
+    for minutes in (1, 2, 3):
+        await say(intents, f"set a timer for {minutes} minutes")
+    assert (await say(intents, "cancel all my timers"))[1] == "Cancelled 3 timers."
+    assert (await timers.call({"action": "list"}))["timers"] == []
+    assert (await say(intents, "do I have any timers"))[1] == "There are no timers running."
+
+
+async def test_time_date_and_weekday_are_the_clock_tools_in_the_boxs_timezone(
+        intents: Intents) -> None:
+    now = dt.datetime.now(ZoneInfo(TIMEZONE))
+    for text in ("What time is it?", "what's the time", "tell me the time",
+                 "do you know what time it is"):
+        intent, said = await say(intents, text)
+        assert intent == "ClockTime", text
+        hour = now.strftime("%-I")
+        assert re.fullmatch(rf"It's ({hour}|{(now.hour % 12) + 1}|12|1):\d\d [AP]M\.", said)
+    for text in ("what's the date", "what is today's date", "what date is it today"):
+        intent, said = await say(intents, text)
+        assert intent == "ClockDate" and now.strftime("%B") in said and str(now.year) in said
+    for text in ("what day is it", "what day of the week is it", "which day is it today"):
+        intent, said = await say(intents, text)
+        assert intent == "ClockWeekday" and said == \
+            f"Today is {now.strftime('%A')}, {now.strftime('%B')} {now.day}."
+    other = (now + dt.timedelta(days=3)).strftime("%A")
+    assert (await say(intents, f"is it {other} today"))[1] == \
+        f"No, today is {now.strftime('%A')}."
+
+
+@pytest.mark.parametrize(("text", "answer"), [
+    ("What is 12 times 7?", "12 times 7 is 84."),
+    ("what's twelve times seven", "12 times 7 is 84."),
+    ("What's 15 percent of 80?", "15 percent of 80 is 12."),
+    ("what is 15% of 80", "15 percent of 80 is 12."),
+    ("square root of 144", "The square root of 144 is 12."),
+    ("what is 2 to the power of 10", "2 to the power of 10 is 1024."),
+    ("what is 3 plus 4 times 5", "3 plus 4 times 5 is 23."),
+    ("calculate 100 minus 58", "100 minus 58 is 42."),
+    ("how much is 1,000 divided by 8", "1000 divided by 8 is 125."),
+    ("what's 2+2", "2 plus 2 is 4."),
+    ("add 5 and 7", "5 plus 7 is 12."),
+    ("subtract 3 from 10", "10 minus 3 is 7."),
+    ("multiply six by seven", "6 times 7 is 42."),
+    ("what is 10 divided by 3", "10 divided by 3 is about 3.3333."),
+    ("what is one hundred and five plus five", "105 plus 5 is 110."),
+    ("what is 7 divided by 0", "I can't work that out: division by zero."),
+    ("what's half of 10", "0.5 times 10 is 5."),
+    ("what is 10 to the 3rd power", "10 to the power of 3 is 1000."),
+    ("what's 7 square", "7 squared is 49."),
+])
+async def test_arithmetic_in_words_and_symbols(intents: Intents, text: str,
+                                               answer: str) -> None:
+    assert await say(intents, text) == ("Calculate", answer)
+
+
+async def test_remember_recall_and_forget_in_the_world_model(intents: Intents,
+                                                             world: LocalWorld) -> None:
+    intent, said = await say(intents, "Remember that the garage code is 4711.")
+    assert intent == "MemoryRemember" and said == \
+        "OK, I'll remember that the garage code is 4711."
+    stored = [e for e in await world.items() if e.key.startswith("memory.")]
+    assert len(stored) == 1 and stored[0].value["value"] == "4711"
+    for question in ("What is the garage code?", "what's the code for the garage",
+                     "do you remember the garage code", "tell me the garage code"):
+        assert await say(intents, question) == ("MemoryRecall", "The garage code is 4711."), \
+            question
+    # Said again with a new value: the same fact is updated, not a second one added.
+    await say(intents, "remember the garage code is 1234")
+    assert len([e for e in await world.items() if e.key.startswith("memory.")]) == 1
+    assert (await say(intents, "what is the garage code"))[1] == "The garage code is 1234."
+    assert (await say(intents, "remember my wifi password is hunter2"))[1] == \
+        "OK, I'll remember that your wifi password is hunter2."
+    assert (await say(intents, "what's my wifi password?"))[1] == \
+        "Your wifi password is hunter2."
+    intent, said = await say(intents, "what do you remember")
+    assert intent == "MemoryList" and "garage code is 1234" in said and "hunter2" in said
+    # Written differently, said the same: possessives, plurals, hyphens.
+    await say(intents, "remember that the plumbers number is 5551234")
+    assert (await say(intents, "what's the plumber's number?"))[1] == \
+        "The plumbers number is 5551234."
+    assert (await say(intents, "what is my Wi-Fi password"))[1] == \
+        "Your wifi password is hunter2."
+    await say(intents, "remember that the plumber is Bob")
+    assert (await say(intents, "who is the plumber?"))[1] == "The plumber is Bob."
+    # Misheard by speech recognition: the one fact that sounds alike; not another one.
+    assert (await say(intents, "what is the grash code"))[1] == "The garage code is 1234."
+    assert await say(intents, "what is the door code") == (None, "")
+    assert await say(intents, "forget the garage code") == \
+        ("MemoryForget", "OK, I forgot the garage code.")
+    # Forgotten: a plain question goes to the LLM, a question about memory says so.
+    assert await say(intents, "what is the garage code?") == (None, "")
+    assert (await say(intents, "do you remember the garage code?"))[1].startswith(
+        "I don't know the garage code yet.")
+    assert (await say(intents, "what's my door code"))[1].startswith(
+        "I don't know your door code yet.")
+
+
+@pytest.mark.parametrize("text", ["stop", "Stop!", "never mind", "cancel", "shut up",
+                                  "be quiet", "that's all", "forget it", "stop stop",
+                                  "thanks, that's all"])
+async def test_stop_answers_nothing(intents: Intents, text: str) -> None:
+    assert await say(intents, text) == ("Stop", "")
+
+
+@pytest.mark.parametrize("text", ["What is the capital of France?", "who are you?",
+                                  "tell me a joke", "how are you today",
+                                  "what is the meaning of life", "write a poem about timers",
+                                  "what is 42", "remember when we went to Paris?"])
+async def test_other_requests_are_left_to_the_llm(intents: Intents, text: str) -> None:
+    assert await say(intents, text) == (None, "")
+    assert intents.describe()["passed_to_llm"] >= 1
+
+
+@pytest.mark.parametrize(("text", "whole"), [
+    ("what time is it", True), ("what is 3 plus 4", True), ("stop", True),
+    ("set a timer for 5 minutes", True), ("cancel all timers", True),
+    ("what is", False), ("what is 3 plus", False), ("set a timer for", False),
+    ("set a pasta timer for 5 minutes", False),  # a name: more words may follow
+    ("remember that the code is 5", False), ("tell me a story", False),
+])
+async def test_whether_a_request_is_already_whole(intents: Intents, text: str,
+                                                  whole: bool) -> None:
+    assert await intents.complete(text) is whole

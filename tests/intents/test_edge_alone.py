@@ -1,0 +1,68 @@
+"""An edge alone (llm.mode off, no core anywhere) answers everyday requests over POST /api/chat
+of a real daemon; what intents do not cover still gets the clear no-LLM error."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from tests.support.sse import read_events
+
+
+async def chat(session: aiohttp.ClientSession, url: str, text: str,
+               cid: str = "edge-alone") -> list[tuple[str, Any]]:
+    async with session.post(f"{url}/api/chat",
+                            json={"text": text, "conversation_id": cid}) as resp:
+        assert resp.status == 200
+        return await read_events(resp)
+
+
+def final(events: list[tuple[str, Any]]) -> dict[str, Any]:
+    assert events[-1][0] == "final", events
+    return dict(events[-1][1])
+
+
+async def test_an_edge_with_no_llm_answers_timers_time_math_and_memory(
+        daemon_factory: Callable[..., Any]) -> None:
+    daemon = await daemon_factory(world={"mode": "local"}, tools={"timezone": "UTC"})
+    async with aiohttp.ClientSession() as s:
+        events = await chat(s, daemon.url, "Set a timer for 5 minutes.")
+        kinds = [k for k, _ in events]
+        assert kinds == ["tool_call", "tool_result", "token", "final"]
+        assert events[0][1]["name"] == "timers" and events[0][1]["arguments"] == {
+            "action": "set", "seconds": 300.0}
+        done = final(events)
+        assert done["text"] == "Timer set for 5 minutes."
+        assert done["intent"] == "TimerStart" and done["served_by"] == "intent"
+
+        assert re.fullmatch(r"It's \d{1,2}:\d\d [AP]M\.",
+                            final(await chat(s, daemon.url, "what time is it?"))["text"])
+        assert final(await chat(s, daemon.url, "What is 12 times 7?"))["text"] == \
+            "12 times 7 is 84."
+        assert final(await chat(s, daemon.url, "remember that the garage code is 4711")
+                     )["intent"] == "MemoryRemember"
+        assert final(await chat(s, daemon.url, "what is the garage code?"))["text"] == \
+            "The garage code is 4711."
+        assert final(await chat(s, daemon.url, "forget the garage code"))["text"] == \
+            "OK, I forgot the garage code."
+        stop = await chat(s, daemon.url, "never mind")
+        assert [k for k, _ in stop] == ["final"] and final(stop)["intent"] == "Stop"
+
+        # Not an everyday request: no LLM here, and the error says so.
+        events = await chat(s, daemon.url, "What is the capital of France?")
+        assert events[-1][0] == "error" and events[-1][1]["code"] == "no_llm_available"
+
+        status, body = await daemon.get_json("/api/status")
+        assert status == 200
+        described = body["components"]["intents"]
+        assert described["answered"]["TimerStart"] == 1 and described["passed_to_llm"] == 1
+
+
+async def test_intents_can_be_turned_off(daemon_factory: Callable[..., Any]) -> None:
+    daemon = await daemon_factory(world={"mode": "local"}, intents={"enabled": False})
+    async with aiohttp.ClientSession() as s:
+        events = await chat(s, daemon.url, "What is 12 times 7?")
+    assert events[-1][0] == "error" and events[-1][1]["code"] == "no_llm_available"
