@@ -436,7 +436,8 @@ class Daemon:
                                                 http.max_connections_per_client),
                               self._runner.server)
         site = FrontDoor(self._runner, host, port, web_tls=lambda: web_tls, node_tls=node_tls,
-                         protocol_factory=gate, sock=inherited_socket())
+                         protocol_factory=gate, gate=gate, sock=inherited_socket(),
+                         first_bytes_s=http.idle_timeout_s)
         try:
             await site.start()
         except OSError as exc:

@@ -10,9 +10,11 @@ the app answers only on loopback and redirects to HTTPS from the LAN
 (appliance.web.callers). Then the connection is handed to aiohttp's protocol
 (or whatever ``protocol_factory`` wraps it).
 
-Bounded: at most :data:`MAX_UNSORTED` connections may be waiting for their
-first bytes, each at most :data:`FIRST_BYTES_S`; a TLS handshake gets
-:data:`HANDSHAKE_S`.
+Bounded: a connection waits for its first bytes at most ``first_bytes_s``
+(``http.idle_timeout_s``), its TLS handshake :data:`HANDSHAKE_S`; the
+connection gate (appliance.web.connections) counts it from its accept on and
+refuses one over its limits with a 503 before a byte is read (without a gate,
+at most :data:`MAX_UNSORTED` wait).
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ from aiohttp import web
 
 from appliance.security.certs import NODE_DOMAIN
 from appliance.web import clienthello
+from appliance.web.connections import refusal
 
 log = logging.getLogger(__name__)
 
 FIRST_BYTES_S = 10.0
 HANDSHAKE_S = 10.0
-MAX_UNSORTED = 256
+MAX_UNSORTED = 1024
 #: Bytes peeked at: enough for any ClientHello that fits one record.
 PEEK_BYTES = 16 * 1024 + 5
 #: How often an incomplete ClientHello is peeked at again.
@@ -57,18 +60,23 @@ class _Closer:
 class FrontDoor(web.BaseSite):
     """A site on ``host:port`` (or an inherited socket) that sorts connections by protocol."""
 
-    __slots__ = ("_accepting", "_host", "_node_tls", "_pending", "_port", "_protocol",
-                 "_socks", "_web_tls", "refused")
+    __slots__ = ("_accepting", "_first_bytes_s", "_gate", "_host", "_node_tls", "_pending",
+                 "_port", "_protocol", "_socks", "_web_tls", "refused")
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, *,
                  web_tls: ContextSource, node_tls: ContextSource,
                  protocol_factory: Callable[[], Any] | None = None,
-                 sock: socket.socket | None = None) -> None:
+                 sock: socket.socket | None = None, gate: Any = None,
+                 first_bytes_s: float = FIRST_BYTES_S) -> None:
         super().__init__(runner, backlog=BACKLOG)
         self._host = host
         self._port = port
         self._web_tls = web_tls
         self._node_tls = node_tls
+        #: appliance.web.connections.ConnectionGate: counts a connection from its accept on
+        #: (while it is sorted too) and refuses one over its limits before a byte is read.
+        self._gate = gate
+        self._first_bytes_s = first_bytes_s
         factory = protocol_factory or runner.server
         assert factory is not None
         self._protocol: Callable[[], Any] = factory
@@ -115,15 +123,40 @@ class FrontDoor(web.BaseSite):
                 log.warning("accepting a connection failed: %s", exc)
                 await asyncio.sleep(0.1)
                 continue
+            host = str(_addr[0]) if isinstance(_addr, tuple) and _addr else ""
+            if self._gate is not None:
+                why = self._gate.admit(host)
+                if why:
+                    self.refused += 1
+                    self._gate.refuse(host, why)
+                    with contextlib.suppress(OSError):
+                        conn.send(refusal(f"too many connections: {why}; retry later"))
+                    conn.close()
+                    continue
             if len(self._pending) >= MAX_UNSORTED:
                 self.refused += 1
                 conn.close()
                 continue
-            task = loop.create_task(self._sort(conn), name="http-sort")
+            if self._gate is not None:
+                self._gate.opened(host)
+            task = loop.create_task(self._sort(conn, host), name="http-sort")
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
-    async def _sort(self, conn: socket.socket) -> None:
+    async def _sort(self, conn: socket.socket, host: str) -> None:
+        counted = [self._gate is not None]
+
+        def hand_over() -> None:  # its protocol counts it from its connection_made on
+            if counted[0]:
+                counted[0] = False
+                self._gate.closed(host)
+
+        try:
+            await self._sort_one(conn, hand_over)
+        finally:
+            hand_over()
+
+    async def _sort_one(self, conn: socket.socket, hand_over: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
         conn.setblocking(False)
         try:
@@ -139,6 +172,7 @@ class FrontDoor(web.BaseSite):
             if not first:
                 conn.close()
                 return
+            hand_over()
             await loop.connect_accepted_socket(
                 self._protocol, conn, ssl=context,
                 ssl_handshake_timeout=HANDSHAKE_S if context is not None else None)
@@ -152,7 +186,7 @@ class FrontDoor(web.BaseSite):
         one, else whatever arrived; ``b""`` at EOF or after FIRST_BYTES_S."""
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(FIRST_BYTES_S):
+            async with asyncio.timeout(self._first_bytes_s):
                 await _readable(loop, conn)
                 while True:
                     data = conn.recv(PEEK_BYTES, socket.MSG_PEEK)
