@@ -27,6 +27,8 @@ DEFAULT_TIMEOUT_S = 30.0
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 MAX_REQUESTS = 32
 MAX_HEALTH_BYTES = 16 * 1024
+#: What a node says of a request signed before it started (appliance.security.signing).
+STARTED_LATER = b"before this node (re)started"
 _NODE_ID = re.compile(r"[0-9a-f]{32}")
 
 Signer = Callable[..., Mapping[str, str]]
@@ -80,11 +82,16 @@ class PeerClient:
         target = self.target()
         try:
             async with asyncio.timeout(timeout_s):
-                resp = await self.open(method, path, data, hdrs, target=target)
-                try:
-                    raw = await resp.read(MAX_RESPONSE_BYTES + 1)
-                finally:
-                    resp.release()
+                for attempt in range(2):
+                    resp = await self.open(method, path, data, hdrs, target=target)
+                    try:
+                        raw = await resp.read(MAX_RESPONSE_BYTES + 1)
+                    finally:
+                        resp.release()
+                    # A peer started by this very request (the tools-server's socket
+                    # activation) refuses what was signed before it started: sign it anew.
+                    if attempt or resp.status != 401 or STARTED_LATER not in raw:
+                        break
         except (OSError, TimeoutError, ProtocolError, ValueError) as exc:
             raise PeerError(f"{target.url}{path}: {exc.__class__.__name__}: {exc}") from None
         if len(raw) > MAX_RESPONSE_BYTES:

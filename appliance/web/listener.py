@@ -43,6 +43,9 @@ PEEK_BYTES = 16 * 1024 + 5
 #: How often an incomplete ClientHello is peeked at again.
 REPEEK_S = 0.005
 BACKLOG = 512
+#: A refused connection is read from (and the reads dropped) this long before it is closed.
+LINGER_S = 2.0
+MAX_LINGERING = 256
 
 ContextSource = Callable[[], ssl.SSLContext | None]
 
@@ -60,8 +63,8 @@ class _Closer:
 class FrontDoor(web.BaseSite):
     """A site on ``host:port`` (or an inherited socket) that sorts connections by protocol."""
 
-    __slots__ = ("_accepting", "_first_bytes_s", "_gate", "_host", "_node_tls", "_pending",
-                 "_port", "_protocol", "_socks", "_web_tls", "refused")
+    __slots__ = ("_accepting", "_first_bytes_s", "_gate", "_host", "_lingering", "_node_tls",
+                 "_pending", "_port", "_protocol", "_socks", "_web_tls", "refused")
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, *,
                  web_tls: ContextSource, node_tls: ContextSource,
@@ -83,6 +86,7 @@ class FrontDoor(web.BaseSite):
         self._socks: list[socket.socket] = [sock] if sock is not None else []
         self._accepting: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()
+        self._lingering: set[socket.socket] = set()
         self.refused = 0
 
     @property
@@ -111,6 +115,11 @@ class FrontDoor(web.BaseSite):
     def close(self) -> None:
         for task in (*self._accepting, *self._pending):
             task.cancel()
+        for conn in list(self._lingering):
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(conn.fileno())
+            conn.close()
+        self._lingering.clear()
         for sock in self._socks:
             sock.close()
 
@@ -129,9 +138,7 @@ class FrontDoor(web.BaseSite):
                 if why:
                     self.refused += 1
                     self._gate.refuse(host, why)
-                    with contextlib.suppress(OSError):
-                        conn.send(refusal(f"too many connections: {why}; retry later"))
-                    conn.close()
+                    self._refuse(conn, refusal(f"too many connections: {why}; retry later"))
                     continue
             if len(self._pending) >= MAX_UNSORTED:
                 self.refused += 1
@@ -142,6 +149,41 @@ class FrontDoor(web.BaseSite):
             task = loop.create_task(self._sort(conn, host), name="http-sort")
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
+
+    def _refuse(self, conn: socket.socket, answer: bytes) -> None:
+        """Send ``answer`` and close gently: a request the client sends meanwhile is read and
+        dropped for a moment, so the answer is not lost to a reset (a lingering close)."""
+        loop = asyncio.get_running_loop()
+        try:
+            conn.setblocking(False)
+            conn.send(answer)
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            conn.close()
+            return
+        if len(self._lingering) >= MAX_LINGERING:
+            conn.close()
+            return
+        fd = conn.fileno()
+        self._lingering.add(conn)
+
+        def done() -> None:
+            if conn in self._lingering:
+                self._lingering.discard(conn)
+                loop.remove_reader(fd)
+                conn.close()
+
+        def drain() -> None:
+            try:
+                if not conn.recv(65536):
+                    done()
+            except BlockingIOError:
+                pass
+            except OSError:
+                done()
+
+        loop.add_reader(fd, drain)
+        loop.call_later(LINGER_S, done)
 
     async def _sort(self, conn: socket.socket, host: str) -> None:
         counted = [self._gate is not None]

@@ -128,9 +128,16 @@ async def test_the_tools_server_takes_its_socket_and_key_from_systemd(tmp_path: 
             except ConnectionRefusedError:
                 await asyncio.sleep(0.1)
         body = b'{"arguments": {"command": "echo hi"}}'
-        headers = Signer(key).sign_headers("POST", "/api/tools/shell", body)
         async with aiohttp.ClientSession() as s:
             # The first connection starts it; the request waits in the socket's backlog.
+            # (A signed request made before the server started would be refused as made
+            # before its start, a replay for all it knows: the client signs again.)
+            async with s.get(f"http://127.0.0.1:{port}/health",
+                             timeout=aiohttp.ClientTimeout(total=READY_TIMEOUT_S)) as r:
+                node_id = (await r.json())["id"]
+            headers = {"Content-Type": "application/json",
+                       **Signer(key).sign_headers("POST", "/api/tools/shell", body,
+                                                  receiver=node_id)}
             async with s.post(f"http://127.0.0.1:{port}/api/tools/shell", data=body,
                               headers=headers,
                               timeout=aiohttp.ClientTimeout(total=READY_TIMEOUT_S)) as r:
@@ -140,4 +147,4 @@ async def test_the_tools_server_takes_its_socket_and_key_from_systemd(tmp_path: 
         proc.terminate()
         await proc.wait()
         log.close()
-    assert f"listening on http://127.0.0.1:{port}/" in (tmp_path / "tools-server.log").read_text()
+    assert f"listening on http(s)://127.0.0.1:{port}/" in (tmp_path / "tools-server.log").read_text()
