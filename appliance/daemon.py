@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance import hardware
 from appliance.config import Config
 from appliance.logs import RateLimit
 from appliance.node import Component, Node
@@ -134,6 +135,7 @@ class Daemon:
         self._compose_security()
         self._compose_world()
         self._compose_llm()
+        self._compose_rpc_worker()
         self._compose_tools()
         self._compose_agent()
         self._compose_voice()
@@ -208,6 +210,12 @@ class Daemon:
         cfg, node = self.config.llm, self.node
         # /v1/* answers everywhere; with llm.mode off it says 503 no_llm_available.
         self.add_routes(openai_api.setup)
+        if cfg.rpc_workers and cfg.mode not in ("local", "auto"):
+            from appliance.config import ConfigError
+
+            raise ConfigError(self.config.source, "llm.rpc_workers", "splits this box's own "
+                              f"model over workers: it needs llm.mode local or auto, not "
+                              f"{cfg.mode}")
         if cfg.mode == "off":
             return
         from appliance.models import llm_model_note
@@ -226,7 +234,8 @@ class Daemon:
                 cfg.model or llm_model_path(self.config).is_file())):
             from appliance.llm.engine import Engine, EngineSettings
 
-            engine = Engine(EngineSettings.from_config(self.config))
+            settings = EngineSettings.from_config(self.config)
+            engine = self._split_engine(settings) if cfg.rpc_workers else Engine(settings)
             self.add_component(engine)
         try:
             static = llm_router.static_peers(list(cfg.endpoints))
@@ -253,6 +262,26 @@ class Daemon:
 
         self.add_component(llm_router.Router(cfg, engine, peers, peer.signer_for(node),
                                              mark_down, peer.node_tls_for(node)))
+
+    def _split_engine(self, settings: Any) -> Any:
+        """The model over this box and rpc workers (RPC issue)."""
+        from appliance.config import ConfigError
+        from appliance.llm.rpc.split import SplitConfigError, SplitEngine
+
+        try:
+            return SplitEngine(settings, self.config, self.node)
+        except SplitConfigError as exc:
+            raise ConfigError(self.config.source, "llm.rpc_workers", str(exc)) from None
+
+    def _compose_rpc_worker(self) -> None:
+        """Lend this box's memory to a core's split model: llm.rpc_serve (RPC issue)."""
+        if not self.config.llm.rpc_serve:
+            return
+        from appliance.llm.engine.settings import physical_cores
+        from appliance.llm.rpc.worker import RpcWorker
+
+        threads = self.config.llm.rpc_threads or physical_cores()
+        self.add_component(RpcWorker(self.config, self.node, threads))
 
     def _compose_tools(self) -> None:
         """Tools and the tool server (agent issue)."""
@@ -445,6 +474,9 @@ class Daemon:
                                "(is another hybrid-agent running? change http.port)") from None
         log.info("listening on %s/ as %s (%s tier, id %s)", site.name, node.name,
                  node.tier, node.node_id)
+        # What the inference libraries will see of the CPU inside this unit (issue 21).
+        node.cpu = hardware.cpu_features()
+        (log.warning if node.cpu.problem else log.info)("cpu: %s", node.cpu.summary())
         self.notifier.status(node.status_line())
         for component in list(node.components.values()):
             node.phase = f"loading {component.name}"

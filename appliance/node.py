@@ -14,6 +14,7 @@ from typing import Any
 
 from appliance import __version__
 from appliance.config import Config
+from appliance.hardware import CpuFeatures
 
 
 class Component:
@@ -62,6 +63,8 @@ class Node:
         self._idle.set()
         self.extra_roles: set[str] = set()
         self.status_hooks: list[Callable[[], str]] = []
+        self.cpu: CpuFeatures | None = None
+        """The CPU features as this process reads them (set by the daemon at start)."""
 
     # ------------------------------------------------------------ identity
 
@@ -86,7 +89,10 @@ class Node:
         """What this node offers to the LAN: llm, tools, world, voice."""
         cfg = self.config
         roles = set(self.extra_roles)
-        if cfg.llm.serve and cfg.llm.mode in ("local", "auto") and "llm" in self.components:
+        llm = self.components.get("llm")
+        # A split model (appliance.llm.rpc.split) may be unserved while its workers are gone.
+        if cfg.llm.serve and cfg.llm.mode in ("local", "auto") and llm is not None \
+                and getattr(llm, "serving", True):
             roles.add("llm")
         if cfg.tools.serve and "tools" in self.components:
             roles.add("tools")
@@ -174,4 +180,5 @@ class Node:
                 for name, c in self.components.items()
             },
             "peers": peers.peer_summaries() if peers is not None else [],
+            "cpu": self.cpu.to_dict() if self.cpu is not None else None,
         }

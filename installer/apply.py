@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,12 @@ from installer import SERVICE, TOOLS_SERVICE, USER, InstallError, Paths
 from installer.plan import Plan
 
 PIP_TIMEOUT_S = 3600
+# llama.cpp's RPC backend, for a model split over several boxes (docs/rpc.md), added to the
+# user's own CMAKE_ARGS; its RDMA transport stays out: it would bypass the encrypted link.
+LLAMA_CMAKE_ARGS = "-DGGML_RPC=ON -DGGML_RPC_RDMA=OFF"
+RPC_CHECK = ("import sys; from appliance.llm.rpc.ggml import supports_rpc; "
+             "sys.exit(0 if supports_rpc() else 3)")
+RPC_CHECK_TIMEOUT_S = 60
 APT_TIMEOUT_S = 900
 APT_LOCK_WAIT_S = 300
 SYSTEMCTL_TIMEOUT_S = 120
@@ -35,6 +41,11 @@ READY_POLL_S = 1.0
 HEALTH_TIMEOUT_S = 3.0
 JOURNAL_LINES = 30
 SOURCE_PARTS = ("pyproject.toml", "README.md", "LICENSE", "appliance", "installer")
+# Wait for another apt (apt-daily, unattended-upgrades) instead of failing at once;
+# never ask: no terminal input, and keep any existing config file (one's edited
+# /etc/default/hybrid-agent too).
+APT_GET = ("apt-get", "-y", "-o", f"DPkg::Lock::Timeout={APT_LOCK_WAIT_S}",
+           "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold")
 Say = Callable[[str], None]
 
 
@@ -99,6 +110,61 @@ def apply(plan: Plan, src: Path, say: Say = print) -> Result:
         wait_ready(None, say, service=TOOLS_SERVICE, stale=stale.get(TOOLS_SERVICE, ""))
     _write_record(plan, src, result)
     return result
+
+
+def apply_packages(plan: Plan, say: Say = print) -> Result:
+    """Install ``plan.debs`` with apt-get: their postinst configures the box (tier, port,
+    join code and wheelhouse are handed over in its environment, installer/package.py) and
+    starts the service; then wait until it is ready. A venv install is replaced first."""
+    paths = plan.paths
+    result = Result()
+    previous = _read_record(paths.record)
+    if previous:
+        say(f"replacing the venv install in {paths.opt} by the package (config, cluster key, "
+            "state and models are kept)")
+        uninstall(paths, purge=False, say=say)
+        # The package's configure step knows the default config the venv install wrote.
+        if previous.get("config_default"):
+            from installer import package
+
+            _write(package.record_path(paths), json.dumps(
+                {"config_default": previous["config_default"]}) + "\n", 0o644)
+        result.changes.append("removed the venv install")
+    from installer import detect, package
+
+    before = detect.dpkg_version(detect.PACKAGE)
+    invocation = _show(SERVICE, "InvocationID")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive",
+           package.ENV_TIER: plan.tier, package.ENV_PORT: str(plan.port)}
+    if plan.options.join:
+        env[package.ENV_JOIN] = plan.options.join
+    if plan.options.wheelhouse:
+        env[package.ENV_WHEELHOUSE] = str(plan.options.wheelhouse.resolve())
+    say("apt-get install " + " ".join(d.name for d in plan.debs))
+    _run([*APT_GET, "install", "--no-install-recommends", *(str(d.resolve()) for d in plan.debs)],
+         "apt-get install", stream=True, timeout=APT_TIMEOUT_S, env=env)
+    after = detect.dpkg_version(detect.PACKAGE)
+    if after != before:
+        result.changes.append(f"installed the package hybrid-agent {after}"
+                              + (f" (was {before})" if before else ""))
+    wait_ready(plan.port, say, stale=invocation if result.changes else "")
+    return result
+
+
+def uninstall_package(purge: bool, say: Say = print) -> None:
+    """apt-get remove (or purge) the packages: remove keeps config, state and models."""
+    from installer import detect
+
+    # A purge also takes packages already removed (their state, e.g. the tools unit's
+    # enablement, stays until purged).
+    installed = [p for p in (detect.LLM_PACKAGE, detect.PACKAGE)
+                 if detect.dpkg_version(p) or (purge and detect.dpkg_has_config(p))]
+    _run([*APT_GET, "purge" if purge else "remove", *installed], "apt-get remove",
+         stream=True, timeout=APT_TIMEOUT_S,
+         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if not purge:
+        say("kept /etc/hybrid-agent, /var/lib/hybrid-agent (state and models): remove them "
+            "with --purge")
 
 
 def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
@@ -273,15 +339,53 @@ def _venv(plan: Plan, src: Path, result: Result, say: Say) -> None:
     target = f"{src}[{','.join(plan.extras)}]"
     say(f"python: pip install hybrid-agent[{','.join(plan.extras)}] into {venv}"
         + (" (llama-cpp-python may compile for minutes)" if "llm" in plan.extras else ""))
+    env = llama_build_env(os.environ) if "llm" in plan.extras else None
     # Pip builds the project from a copy: the source tree may be read-only or shared.
     with tempfile.TemporaryDirectory(prefix="hybrid-agent-src-") as tmp:
         copy = Path(tmp) / "src"
         shutil.copytree(src, copy, ignore=shutil.ignore_patterns(
             ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", ".*_cache"))
         _run([*cmd, target.replace(str(src), str(copy), 1)], "pip install", stream=True,
-             timeout=PIP_TIMEOUT_S)
+             timeout=PIP_TIMEOUT_S, env=env)
     result.changes.append(f"python package installed ({','.join(plan.extras)})")
+    if env is not None:
+        _llama_rpc(py, env, result, say, offline=o.wheelhouse is not None)
     plan.paths.opt.mkdir(parents=True, exist_ok=True)
+
+
+def llama_build_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment pip builds llama-cpp-python in: CMAKE_ARGS with the RPC backend."""
+    env = dict(environ)
+    env["CMAKE_ARGS"] = f"{env.get('CMAKE_ARGS', '')} {LLAMA_CMAKE_ARGS}".strip()
+    return env
+
+
+def _llama_rpc(py: Path, env: dict[str, str], result: Result, say: Say, *,
+               offline: bool) -> None:
+    """llama-cpp-python needs its RPC backend; pip's wheel cache (which does not know
+    CMAKE_ARGS) may have handed back an older build without it: build it again."""
+    check = subprocess.run([str(py), "-c", RPC_CHECK], capture_output=True, check=False,
+                           timeout=RPC_CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    if check.returncode == 0:
+        return
+    if offline:
+        say("python: warning: the wheelhouse's llama-cpp-python has no RPC backend, so this "
+            "box cannot split a model with others (llm.rpc_serve, llm.rpc_workers); build "
+            "it with `make llama-wheel` (docs/operations.md)")
+        return
+    version = _run([str(py), "-c", "import llama_cpp; print(llama_cpp.__version__)"],
+                   "reading llama-cpp-python's version").strip()
+    say(f"python: building llama-cpp-python {version} again, with its RPC backend (minutes)")
+    try:
+        _run([str(py), "-m", "pip", "install", "--progress-bar", "on", "--force-reinstall",
+              "--no-deps", "--no-cache-dir", "--no-binary", "llama-cpp-python",
+              f"llama-cpp-python=={version}"],
+             "rebuilding llama-cpp-python", stream=True, timeout=PIP_TIMEOUT_S, env=env)
+    except InstallError as exc:  # e.g. an index with wheels only: the box works without RPC
+        say(f"python: warning: {str(exc).splitlines()[0]}; this box works, but cannot "
+            "split a model with others (docs/rpc.md)")
+        return
+    result.changes.append("llama-cpp-python rebuilt with its RPC backend")
 
 
 def _models(plan: Plan, result: Result, say: Say) -> None:
@@ -334,10 +438,7 @@ def _bubblewrap(plan: Plan, result: Result, say: Say) -> None:
     if not plan.bwrap_via_apt:
         return
     say("installing bubblewrap with apt-get (the shell and python tools run in it)")
-    # Wait for another apt (apt-daily, unattended-upgrades) instead of failing at once;
-    # never ask: no terminal input, and keep any existing config file of a dependency.
-    apt = ["apt-get", "-y", "-o", f"DPkg::Lock::Timeout={APT_LOCK_WAIT_S}",
-           "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
+    apt = APT_GET
     install = [*apt, "install", "--no-install-recommends", "bubblewrap"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
@@ -380,42 +481,54 @@ def _user(plan: Plan, src: Path, result: Result, say: Say) -> None:
 def _config(plan: Plan, src: Path, result: Result, say: Say) -> None:
     p = plan.paths
     template = (src / "etc" / SERVICE / f"config.{plan.tier}.yaml").read_text()
-    want = render_config(template, plan.port)
-    want_hash = _sha(want)
-    recorded = _read_record(p.record).get("config_default")
-    if not p.config.exists():
-        _write(p.config, want, 0o640, group=USER)
-        result.changes.append(f"wrote {p.config} ({plan.tier} defaults, port {plan.port})")
-    else:
-        have_hash = _sha(p.config.read_text(errors="replace"))
-        if have_hash == want_hash:
-            pass
-        elif recorded and have_hash == recorded:
-            _write(p.config, want, 0o640, group=USER)
-            result.changes.append(f"updated {p.config} to the new defaults (you had not "
-                                  "edited it)")
-        elif recorded != want_hash:
-            new = p.config.with_name("config.yaml.new")
-            if _write_if_changed(new, want, 0o640, group=USER):
-                result.notes.append(f"kept your edited {p.config}; the new defaults are in "
-                                    f"{new}: compare and merge by hand")
-        else:
-            result.notes.append(f"kept your edited {p.config}")
+    write_config(p.config, render_config(template, plan.port),
+                 _read_record(p.record).get("config_default"), result,
+                 f"{plan.tier} defaults, port {plan.port}")
     default_src = src / "etc" / "default" / SERVICE
     if not p.default_file.exists():
         _write(p.default_file, default_src.read_text(), 0o644)
         result.changes.append(f"wrote {p.default_file}")
+
+
+def write_config(path: Path, want: str, recorded: object, result: Result, what: str) -> None:
+    """config.yaml with the text ``want``: written when absent, replaced when the user had not
+    edited it (its hash is ``recorded``, the default written last time), else kept, with the
+    new defaults beside it in config.yaml.new. Records the hash of ``want``."""
+    want_hash = _sha(want)
+    if not path.exists():
+        _write(path, want, 0o640, group=USER)
+        result.changes.append(f"wrote {path} ({what})")
+    else:
+        have_hash = _sha(path.read_text(errors="replace"))
+        if have_hash == want_hash:
+            pass
+        elif recorded and have_hash == recorded:
+            _write(path, want, 0o640, group=USER)
+            result.changes.append(f"updated {path} to the new defaults (you had not "
+                                  "edited it)")
+        elif recorded != want_hash:
+            new = path.with_name("config.yaml.new")
+            if _write_if_changed(new, want, 0o640, group=USER):
+                result.notes.append(f"kept your edited {path}; the new defaults are in "
+                                    f"{new}: compare and merge by hand")
+        else:
+            result.notes.append(f"kept your edited {path}")
     result.record["config_default"] = want_hash
 
 
 def _cluster_key(plan: Plan, result: Result, say: Say) -> None:
+    write_cluster_key(plan.paths.cluster_key, plan.options.join, result)
+
+
+def write_cluster_key(path: Path, join: str | None, result: Result) -> None:
+    """The cluster key at ``path``: the one the join code carries, else created if absent
+    (and the join code for the next box goes into the notes)."""
     try:
         from appliance.security import keys
     except ImportError:
         return  # the security part is not in this tree yet
-    path = plan.paths.cluster_key
-    if plan.options.join:
-        key = keys.key_from_code(plan.options.join)
+    if join:
+        key = keys.key_from_code(join)
         if not path.exists() or keys.read_key(path) != key:
             keys.write_key(path, key)
             result.changes.append(f"joined the cluster: key {keys.fingerprint(key)} at {path}")

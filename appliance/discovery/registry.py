@@ -54,6 +54,9 @@ class Peer:
     candidate_addresses: list[str] = field(default_factory=list)
     #: An mDNS goodbye arrived: the peer is dropped if the next probe finds it gone.
     said_goodbye: bool = False
+    #: An rpc worker's link port and the memory it offers (MiB), from its TXT record.
+    rpc_port: int = 0
+    mem_mb: int = 0
 
     def has(self, role: str, model: str | None = None) -> bool:
         """Whether the peer offers ``role`` (and ``model``)."""
@@ -68,7 +71,9 @@ class Peer:
                 "last_seen": round(self.last_seen, 3), "healthy": self.healthy,
                 "rtt_s": None if self.rtt_s is None else round(self.rtt_s, 4),
                 "trusted": self.trusted, "kf": self.kf, "source": self.source,
-                "problem": self.problem}
+                "problem": self.problem,
+                **({"rpc_port": self.rpc_port, "mem_mb": self.mem_mb}
+                   if "rpc" in self.roles else {})}
 
 
 class PeerRegistry:
@@ -141,6 +146,7 @@ class PeerRegistry:
         peer.tier, peer.roles, peer.models = ann.txt.tier, list(ann.txt.roles), \
             list(ann.txt.models)
         peer.version, peer.load, peer.kf = ann.txt.version, ann.txt.load, ann.txt.kf
+        peer.rpc_port, peer.mem_mb = ann.txt.rpc_port, ann.txt.mem_mb
         peer.last_seen = self._clock()
         if moved or not peer.healthy:
             # A fresh announcement from a peer we think is down: probe now, not after backoff.
@@ -154,6 +160,7 @@ class PeerRegistry:
         txt = parse_txt({k: v for k, v in answer.items() if isinstance(v, str)})
         peer.tier, peer.roles, peer.models = txt.tier, list(txt.roles), list(txt.models)
         peer.version, peer.load, peer.kf = txt.version, txt.load, txt.kf
+        peer.rpc_port, peer.mem_mb = txt.rpc_port, txt.mem_mb
         name = clean(answer.get("name", ""), 63)
         # An mDNS peer keeps its service's instance name (unique on the LAN, where two boxes
         # may share a node name); a static one has only this.
@@ -241,8 +248,9 @@ def _differs(peer: Peer, ann: Announcement) -> bool:
     """Whether an announcement says something other than what the peer last proved."""
     txt = ann.txt
     return (txt.tier, list(txt.roles), list(txt.models), txt.version, txt.kf,
-            round(txt.load, 3)) != (peer.tier, peer.roles, peer.models, peer.version, peer.kf,
-                                    round(peer.load, 3))
+            round(txt.load, 3), txt.rpc_port, txt.mem_mb) != (
+        peer.tier, peer.roles, peer.models, peer.version, peer.kf, round(peer.load, 3),
+        peer.rpc_port, peer.mem_mb)
 
 
 def peer_url(addresses: list[str], port: int) -> str | None:

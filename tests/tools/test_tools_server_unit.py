@@ -147,4 +147,5 @@ async def test_the_tools_server_takes_its_socket_and_key_from_systemd(tmp_path: 
         proc.terminate()
         await proc.wait()
         log.close()
-    assert f"listening on http(s)://127.0.0.1:{port}/" in (tmp_path / "tools-server.log").read_text()
+    log_text = (tmp_path / "tools-server.log").read_text()
+    assert f"listening on http(s)://127.0.0.1:{port}/" in log_text

@@ -28,6 +28,20 @@ class EngineSettings:
     """Where the warm-up record lives; None keeps none (tests)."""
     embeddings: bool = True
     """Serve /v1/embeddings from this model (a second, small context)."""
+    rpc_endpoints: tuple[str, ...] = ()
+    """ggml RPC servers (host:port) that take the last layers; empty: this box alone."""
+    rpc_shares: tuple[float, ...] = ()
+    """Shares of the layers: this box, then each endpoint (appliance.llm.rpc.placement)."""
+    rpc_workers: tuple[str, ...] = ()
+    """The node name behind each endpoint, for the placement report."""
+
+    def require_model(self) -> None:
+        """LLMError saying how to get the model when its file is missing."""
+        from appliance.llm.chat import LLMError
+
+        if not self.model_path.is_file():
+            raise LLMError(f"LLM model {self.model_path} does not exist "
+                           "(run `hybrid-agent models fetch --role llm` or set llm.model)")
 
     @classmethod
     def from_config(cls, cfg: Config) -> EngineSettings:
@@ -36,13 +50,14 @@ class EngineSettings:
         path = llm_model_path(cfg)
         llm = cfg.llm
         return cls(model_path=path, model_id=path.stem, context=llm.context,
-                   threads=llm.threads or _physical_cores(), slots=llm.slots, queue=llm.queue,
+                   threads=llm.threads or physical_cores(), slots=llm.slots, queue=llm.queue,
                    max_tokens=llm.max_tokens, max_prompt_bytes=llm.max_prompt_bytes,
                    weight_repack=llm.weight_repack, wait_policy=llm.wait_policy,
                    state_dir=cfg.node.state_path, embeddings=llm.embeddings)
 
 
-def _physical_cores() -> int:
+def physical_cores() -> int:
+    """This box's physical cores (the default thread count of llama.cpp work)."""
     try:
         from appliance.hardware import detect
 
