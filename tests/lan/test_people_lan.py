@@ -153,3 +153,22 @@ def _pair(lan, box: LanNode, name: str) -> str:
     shown = json.loads(out)
     assert shown["https_fingerprint"].count(":") == 31 and shown["spki"]
     return str(shown["code"])
+
+
+async def test_a_configured_scrape_address_reads_metrics_and_nothing_else(lan, lan_node):
+    # The test process's address on the LAN is the scraper (Prometheus); member b is not.
+    box = await lan_node("a", "edge", None, llm={"mode": "off"},
+                         http={"metrics_clients": [lan.host_addr]})
+    async with _stranger(box) as scraper:
+        async with scraper.get(box.url + "/metrics") as r:
+            assert r.status == 200 and "http_requests_total" in await r.text()
+        for path in ("/api/status", "/api/peers", "/api/agents"):
+            async with scraper.get(box.url + path) as r:
+                assert r.status == 401, path
+    # Plain HTTP from the scrape address is redirected like anyone's (no metrics in clear).
+    async with aiohttp.ClientSession() as s, \
+            s.get(box.http_url + "/metrics", allow_redirects=False) as r:
+        assert r.status == 308
+    elsewhere = lan.run("b", "curl", "-s", "-k", "-o", "/dev/null", "-w", "%{http_code}",
+                        box.url + "/metrics").stdout
+    assert elsewhere == "401"

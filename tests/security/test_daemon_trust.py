@@ -1,15 +1,19 @@
 """A real daemon's key handling over loopback: challenge answers over the node link, no-key
-status, loopback pass, a world-readable key warned about."""
+status, loopback pass, a world-readable key warned about, the user's own HTTPS certificate."""
 
 from __future__ import annotations
+
+import asyncio
+import ssl
 
 import aiohttp
 import pytest
 
 from appliance.llm.http1 import Pool
-from appliance.security import keys
+from appliance.security import certs, keys
 from appliance.security.challenge import CHALLENGE_PATH, challenge_peer, check_proof
 from appliance.security.errors import ChallengeError
+from appliance.security.webcert import WEB_CERT_FILE, WEB_KEY_FILE, create_web_cert
 from tests.support.nodelink import node_tls
 
 
@@ -80,3 +84,46 @@ async def test_a_key_others_may_read_is_used_with_a_warning(daemon_factory, tmp_
     _, body = await d.get_json("/api/status")
     assert body["components"]["security"]["has_key"] is True
     assert "mode 0644: other users of the box may read it" in d.log()
+
+
+async def _served_certificate(port: int) -> bytes:
+    """The certificate the one port shows a browser asking for the box by name (DER)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # looked at, not trusted
+    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx,
+                                              server_hostname="localhost")
+    try:
+        der: bytes = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        return der
+    finally:
+        writer.close()
+
+
+async def test_the_users_own_certificate_is_what_browsers_get(daemon_factory, tmp_path):
+    mine = tmp_path / "mine"
+    cert_path = create_web_cert(mine, hostname="my-own-box")
+    d = await daemon_factory(http={"tls_cert": str(cert_path),
+                                   "tls_key": str(mine / WEB_KEY_FILE)})
+    cert = certs.load_cert(cert_path.read_bytes())
+    assert await _served_certificate(d.port) == cert.public_bytes(certs.serialization.Encoding.DER)
+    _, status = await d.get_json("/api/status")
+    shown = status["components"]["security"]
+    assert shown["https_fingerprint"] == certs.sha256_fingerprint(cert)
+    assert not (d.state_dir / "tls" / WEB_CERT_FILE).exists()  # none of its own was made
+
+
+async def test_a_certificate_and_key_that_do_not_match_are_named_and_loopback_still_works(
+        daemon_factory, tmp_path):
+    key_file = tmp_path / "cluster.key"
+    keys.create_key_file(key_file)
+    cert_path = create_web_cert(tmp_path / "one")
+    create_web_cert(tmp_path / "two")
+    d = await daemon_factory(security={"cluster_key_file": str(key_file)},
+                             http={"tls_cert": str(cert_path),
+                                   "tls_key": str(tmp_path / "two" / WEB_KEY_FILE)})
+    status_code, status = await d.get_json("/api/status")  # plain HTTP on loopback
+    assert status_code == 200
+    problem = status["components"]["security"]["problem"]
+    assert "no HTTPS for browsers" in problem and "do not load together" in problem
+    assert str(tmp_path) not in problem  # no paths in what the LAN may read
+    assert status["components"]["security"]["https_fingerprint"] is None

@@ -70,3 +70,30 @@ def test_who_may_use_what():
     assert refusal(device, "/api/devices")[0] == 403
     assert refusal(peer, "/api/world/k") is None and refusal(peer, "/api/chat")[0] == 403
     assert device.owner == "device:d1" and LOOPBACK.owner == "loopback"
+
+
+async def test_a_loopback_session_pairs_lists_and_revokes_devices(daemon_factory):
+    # What the page's "pair a device" button does on the box itself.
+    d = await daemon_factory()
+    own = {"Origin": d.url}
+    async with aiohttp.ClientSession(headers=own) as s:
+        async with s.post(d.url + "/api/devices", json={"name": "kitchen-tablet"}) as r:
+            paired = await r.json()
+            assert r.status == 200, paired
+        assert paired["expires_s"] > 0 and paired["https_fingerprint"].count(":") == 31
+        async with s.post(d.url + "/api/devices", json={"name": ""}) as r:
+            assert r.status == 400 and (await r.json())["error"]["param"] == "name"
+        async with s.post(d.url + "/api/signin",
+                          json={"code": paired["code"], "bearer": True}) as r:
+            signed_in = await r.json()
+            assert r.status == 200, signed_in
+        assert signed_in["device"]["name"] == "kitchen-tablet" and signed_in["token"]
+        async with s.get(d.url + "/api/devices") as r:
+            listed = [dev["name"] for dev in (await r.json())["devices"]]
+        assert listed == ["kitchen-tablet"]
+        async with s.delete(d.url + "/api/devices/kitchen-tablet") as r:
+            assert r.status == 200 and (await r.json())["revoked"]["name"] == "kitchen-tablet"
+        async with s.delete(d.url + "/api/devices/kitchen-tablet") as r:
+            assert r.status == 404
+        async with s.get(d.url + "/api/devices") as r:
+            assert (await r.json())["devices"] == []
