@@ -30,6 +30,7 @@ from appliance.llm.chat import (
     UnknownModel,
 )
 from appliance.llm.http1 import Origin, Pool, Response
+from appliance.security.errors import SecurityError
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ class RemoteClient:
             try:
                 return signer("POST", full_path, body, receiver=reached or self.peer_id or "",
                               headers=headers)
-            except Exception as exc:  # no cluster key: loopback peers still answer unsigned
+            except SecurityError as exc:  # no cluster key: loopback peers still answer unsigned
                 log.debug("sending an unsigned request to %s: %s", self.name, exc)
                 return {}
 
