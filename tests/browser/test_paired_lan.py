@@ -98,5 +98,6 @@ async def test_a_paired_browser_on_the_lan_chats_and_talks(
                 "the spoken turn never finished", timeout=TURN_WAIT_S)
     assert not talk.get("error"), talk
     transcript = talk.get("transcript", "").lower()
-    assert "plus" in transcript and ("two" in transcript or "2" in transcript), transcript
+    assert "plus" in transcript and ("two" in transcript or "2" in transcript), (transcript,
+                                                                                 talk)
     assert console_errors(driver) == []
