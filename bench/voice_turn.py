@@ -102,6 +102,10 @@ def rtfs(models: Path, workdir: Path) -> dict[str, float]:
     return {"stt_rtf": round(stt_t / stt_d, 3), "tts_rtf": round(tts_t / tts_d, 3)}
 
 
+class TurnFailed(RuntimeError):
+    """The turn got an error or no reply (e.g. misheard into no intent and no LLM)."""
+
+
 async def turn(url: str, pcm: bytes) -> dict[str, Any]:
     silence = np.zeros(int(16000 * CHUNK_MS / 1000), np.int16).tobytes()
     stream = (silence * int(LEAD_SILENCE_S * 1000 / CHUNK_MS) + pcm
@@ -137,7 +141,7 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
         await receiver
     heard = result.get("transcript", {}).get("text", "")
     if "error" in result or "reply" not in result:
-        raise RuntimeError(f"turn failed (heard {heard!r}): "
+        raise TurnFailed(f"turn failed (heard {heard!r}): "
                            f"{result.get('error', 'nothing understood')}")
     timings = result["reply"]["timings"]
     return {
@@ -231,12 +235,13 @@ async def llm_load(url: str, streams: int, stop: asyncio.Event) -> dict[str, Any
 
 async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins: int,
                 intents: bool = False, load_streams: int = 0,
-                llm_settings: dict[str, Any] | None = None) -> dict[str, Any]:
+                llm_settings: dict[str, Any] | None = None,
+                voice_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     port = _free_port()
     llm_on = not intents or load_streams > 0
     cfg = daemon_config(workdir, port, models, "bench",
                         llm={"mode": "local" if llm_on else "off", **(llm_settings or {})},
-                        voice={"enabled": True, "language": "en"},
+                        voice={"enabled": True, "language": "en", **(voice_settings or {})},
                         world={"mode": "local" if intents else "off"},
                         **({} if tools else {"tools": {"enabled": []}}))
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -253,7 +258,12 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
         await turn(url, questions[0])  # warm-up: first-call costs are not the steady state
         if load_streams:
             loader = asyncio.create_task(llm_load(url, load_streams, stop))
-        turns = [await turn(url, pcm) for _ in range(rounds) for pcm in questions]
+        turns, failed = [], []
+        for pcm in [pcm for _ in range(rounds) for pcm in questions]:
+            try:
+                turns.append(await turn(url, pcm))
+            except TurnFailed as exc:  # misheard: the answers bench counts those; go on
+                failed.append(str(exc))
         interrupt = speak(INTERRUPTION, workdir)
         long_question = speak(LONG_QUESTION, workdir)
         barge = [await barge_in(url, long_question, interrupt)
@@ -276,7 +286,8 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
                                   **({"p50": round(statistics.median(stops), 3),
                                       "p90": round(_p90(stops), 3),
                                       "max": round(max(stops), 3)} if stops else {})}
-    return {"turns": turns, "barge_ins_s": [None if b is None else round(b, 3) for b in barge],
+    return {"turns": turns, "failed_turns": failed,
+            "barge_ins_s": [None if b is None else round(b, 3) for b in barge],
             "summary": summary, "llm_load": load}
 
 
@@ -337,6 +348,9 @@ def main() -> None:
                         "box serving the LAN; with --intents the LLM is then on)")
     p.add_argument("--wait-policy", choices=("adaptive", "active", "passive"),
                    help="llm.wait_policy of the daemon (default: the daemon's)")
+    p.add_argument("--voice-setting", action="append", default=[], metavar="KEY=VALUE",
+                   type=lambda kv: (kv.split("=", 1)[0], yaml.safe_load(kv.split("=", 1)[1])),
+                   help="a voice.* config key for the daemon, e.g. stt_min_window_s=5")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
         workdir = Path(tmp)
@@ -345,10 +359,12 @@ def main() -> None:
                                    tools=not args.no_tools, barge_ins=args.barge_ins,
                                    intents=args.intents, load_streams=args.llm_load,
                                    llm_settings={"wait_policy": args.wait_policy}
-                                   if args.wait_policy else None))
+                                   if args.wait_policy else None,
+                                   voice_settings=dict(args.voice_setting)))
     print(json.dumps({"bench": "voice_turn", "cpus": os.cpu_count(),
                       "load_average": os.getloadavg()[0], "agent_tools": not args.no_tools,
                       "intents_only": args.intents, "wait_policy": args.wait_policy,
+                      "voice_settings": dict(args.voice_setting),
                       **factors, **result}, indent=2))
 
 

@@ -72,6 +72,7 @@ class VoiceSettings:
     language: str
     stt_threads: int
     stt_min_window_s: float
+    stt_beam_size: int
     trailing_silence_s: float
     max_utterance_s: float
     max_tts_chars: int
@@ -96,7 +97,7 @@ class VoiceSettings:
         v = cfg.voice
         return cls(stt_model=stt_model_path(cfg), tts_voice=tts_voice_path(cfg),
                    language=v.language, stt_threads=v.stt_threads,
-                   stt_min_window_s=v.stt_min_window_s,
+                   stt_min_window_s=v.stt_min_window_s, stt_beam_size=v.stt_beam_size,
                    trailing_silence_s=v.trailing_silence_ms / 1000.0,
                    max_utterance_s=v.max_utterance_s, max_tts_chars=v.max_tts_chars,
                    max_stt_bytes=v.max_stt_bytes, barge_in=v.barge_in,
@@ -153,7 +154,7 @@ class VoiceComponent(Component):
             loop.run_in_executor(self._vad_pool, SileroModel),
             loop.run_in_executor(self._pool, lambda: Transcriber(
                 s.stt_model, threads=s.stt_threads, language=s.language,
-                min_window_s=s.stt_min_window_s)),
+                min_window_s=s.stt_min_window_s, beam_size=s.stt_beam_size)),
             loop.run_in_executor(self._pool, Synthesizer, s.tts_voice))
         await loop.run_in_executor(self._pool, stt.warm_up)
         if s.wake_words:  # a missing or broken engine fails the start, not the first session
@@ -187,7 +188,7 @@ class VoiceComponent(Component):
                 "tts_rate": self.tts.sample_rate if self.tts else None,
                 "input": s.input, "output": s.output, "reply_source": self.reply_source(),
                 "wake_words": list(s.wake_words), "wake_engine": s.wake_engine,
-                **self.stats,
+                "queue": self.admission.describe(), **self.stats,
                 **({"local": [e for e in self.local_events if e["type"] in
                               ("transcript", "reply", "error")][-3:]}
                    if self._mic_task is not None else {})}
