@@ -33,11 +33,14 @@ CAPTURE_START_S = 10.0
 
 
 class Capture:
-    """tcpdump in a namespace, writing every packet of ``port`` on ``iface`` to a file."""
+    """tcpdump in a namespace, writing every packet of ``port`` on ``iface`` to a file.
+
+    ``--immediate-mode``: packets reach tcpdump as they come, not in the kernel's blocks,
+    so the chat's last packets are in the file when it is stopped right after the chat."""
 
     def __init__(self, lan: Lan, member: str, iface: str, port: int, path: Path) -> None:
         self.argv = ["ip", "netns", "exec", lan.ns(member), "tcpdump", "-i", iface, "-U", "-s",
-                     "0", "-w", str(path), "tcp", "port", str(port)]
+                     "0", "--immediate-mode", "-w", str(path), "tcp", "port", str(port)]
         self.path = path
         self.proc: asyncio.subprocess.Process | None = None
 
