@@ -116,3 +116,36 @@ def test_hostile_txt_values_are_cleaned_and_capped():
     assert "\x1b" not in txt.id and len(txt.id) <= 128
     assert len(txt.roles) == 16
     assert txt.load == 0.0 and txt.models == ()
+
+
+def test_an_rpc_workers_port_and_memory_come_from_its_answer_not_the_air():
+    reg = PeerRegistry()
+    woken = []
+    reg.on_change = woken.append
+    rpc = {b"rpc": b"8702", b"mem": b"2048"}
+    first = ann("w", roles="rpc")
+    reg.announce(Announcement(first.service_name, first.instance, first.addresses, first.port,
+                              parse_txt({**_props(first), **rpc})))
+    peer = reg.get("w")
+    assert (peer.rpc_port, peer.mem_mb) == (8702, 2048)  # untrusted: what it announces
+    peer.trusted = peer.healthy = True
+    proved = {"id": "w", "tier": "core", "roles": "rpc", "models": "m1", "load": "0/4",
+              "kf": "f" * 16, "v": "1", "rpc": "8702", "mem": "4096"}
+    reg.apply_answer(peer, proved)
+    assert peer.summary()["rpc_port"] == 8702 and peer.summary()["mem_mb"] == 4096
+    woken.clear()
+    same = {k.encode(): v.encode() for k, v in proved.items()}
+    reg.announce(Announcement(first.service_name, first.instance, first.addresses, first.port,
+                              parse_txt(same)))
+    assert woken == []  # nothing new: no proof needed
+    # A record that moves the link to another port changes nothing until a proof says so.
+    reg.announce(Announcement(first.service_name, first.instance, first.addresses, first.port,
+                              parse_txt({**same, b"rpc": b"9999"})))
+    assert (peer.rpc_port, peer.mem_mb) == (8702, 4096) and woken == ["w"]
+
+
+def _props(a: Announcement) -> dict[bytes, bytes]:
+    t = a.txt
+    return {b"id": t.id.encode(), b"tier": t.tier.encode(), b"roles": ",".join(t.roles).encode(),
+            b"models": ",".join(t.models).encode(), b"load": b"0/4", b"kf": t.kf.encode(),
+            b"v": t.version.encode()}
