@@ -156,8 +156,11 @@ def format_status(data: dict[str, Any]) -> str:
         f"  state     {'ready' if data.get('ready') else 'NOT READY'} - {data.get('status', '')}",
         f"  uptime    {_duration(up)}",
         f"  roles     {', '.join(data.get('roles') or []) or '-'}",
-        "  components:",
     ]
+    https = ((data.get("components") or {}).get("security") or {}).get("https_fingerprint")
+    if https:
+        lines.append(f"  https     certificate SHA-256 {https}")
+    lines.append("  components:")
     for name, comp in (data.get("components") or {}).items():
         mark = "ok" if comp.get("healthy") else "UNHEALTHY"
         detail = ", ".join(f"{k}={v}" for k, v in comp.items() if k != "healthy")
@@ -641,7 +644,7 @@ def _load_plugins() -> None:
 
 
 # Modules that add subcommands of their own (each imports only light modules at import).
-_PLUGIN_MODULES: list[str] = []
+_PLUGIN_MODULES: list[str] = ["appliance.cli_trust"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -664,4 +667,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as the module appliance.cli (not __main__), so plugins register where main looks.
+    from appliance import cli as _cli
+
+    sys.exit(_cli.main())

@@ -27,11 +27,12 @@ from appliance.systemd import Notifier
 from appliance.tasks import cancel_and_wait
 from appliance.web.app import Middleware, create_app
 from appliance.web.connections import (
-    GatedTCPSite,
+    ConnectionGate,
     connection_limits,
     inherited_socket,
     quiet_malformed_requests,
 )
+from appliance.web.listener import FrontDoor
 
 log = logging.getLogger(__name__)
 
@@ -144,16 +145,41 @@ class Daemon:
     # Each part wires itself in its own method below; only these read the tier's choices.
 
     def _compose_security(self) -> None:
-        """Cluster key, request signing (LAN discovery and trust issue)."""
+        """Cluster key, node TLS, request signing; people's sign-in, Host and Origin checks."""
         from appliance.security.cluster import Security
+        from appliance.security.devices import DeviceStore
+        from appliance.web import access, origin, owners, signin
 
-        security = Security(self.config.security)
+        cfg = self.config
+        security = Security(cfg.security, node_id=self.node.node_id,
+                            state_dir=cfg.node.state_path, http=cfg.http)
         self.add_component(security)
+        devices = DeviceStore(cfg.node.state_path)
+        # Who is asking (plain HTTP from the LAN is sent to HTTPS before anything else), then
+        # whether Host and Origin are the box's own, then the signature of a peer's request.
+        self.add_middleware(access.make_access(devices, lambda: security.node_tls,
+                                               list(cfg.http.metrics_clients)))
+        self.add_middleware(origin.make_origin_check(origin.BoxNames(self._box_names())))
         self.add_middleware(security.middleware())
+        self.add_routes(lambda app: signin.setup(app, devices, security.web))
+        self.add_routes(owners.setup)
+
+    def _box_names(self) -> list[str]:
+        """The names a Host header may carry for this box (its addresses count too)."""
+        import socket
+
+        from appliance.discovery.advertise import mdns_host
+        from appliance.discovery.component import host_label_of
+
+        host = socket.gethostname()
+        short = host.split(".")[0]
+        return [host, short, f"{short}.local", mdns_host(host_label_of(self.node)),
+                *self.config.http.names]
 
     def _compose_world(self) -> None:
         """The world model, local or remote (agent issue)."""
-        from appliance.web import peer, world_api
+        from appliance.net import peer
+        from appliance.web import world_api
 
         cfg = self.config.world
         if cfg.mode == "off":
@@ -169,7 +195,8 @@ class Daemon:
 
             static = [cfg.endpoint] if cfg.endpoint else []
             world = RemoteWorld(peer.PeerClient(peer.resolver_for(self.node, "world", static),
-                                                peer.signer_for(self.node)))
+                                                peer.signer_for(self.node),
+                                                peer.node_tls_for(self.node)))
         self.add_component(world)
         self.add_routes(world_api.setup)
 
@@ -177,7 +204,8 @@ class Daemon:
         """The LLM engine, router and OpenAI-compatible API (LLM issue)."""
         from appliance.llm import router as llm_router
         from appliance.models import llm_model_path
-        from appliance.web import openai_api, peer
+        from appliance.net import peer
+        from appliance.web import openai_api
 
         cfg, node = self.config.llm, self.node
         # /v1/* answers everywhere; with llm.mode off it says 503 no_llm_available.
@@ -233,7 +261,7 @@ class Daemon:
                 reg.mark_down(peer_id, problem)
 
         self.add_component(llm_router.Router(cfg, engine, peers, peer.signer_for(node),
-                                             mark_down))
+                                             mark_down, peer.node_tls_for(node)))
 
     def _split_engine(self, settings: Any) -> Any:
         """The model over this box and rpc workers (RPC issue)."""
@@ -261,13 +289,14 @@ class Daemon:
         from appliance.agent.server import ToolServer
         from appliance.agent.tools.timers import Timers
         from appliance.config import ConfigError
-        from appliance.web import peer, tools_api
+        from appliance.net import peer
+        from appliance.web import tools_api
 
         node, cfg = self.node, self.config
 
         def remote() -> peer.PeerClient:
             return peer.PeerClient(peer.resolver_for(node, "tools", list(cfg.tools.endpoints)),
-                                   peer.signer_for(node))
+                                   peer.signer_for(node), peer.node_tls_for(node))
 
         timers = Timers()
         try:
@@ -422,8 +451,22 @@ class Daemon:
                                      keepalive_timeout=http.idle_timeout_s)
         await self._runner.setup()
         host, port = http.host, http.port
-        site = GatedTCPSite(self._runner, host, port, connection_limits(
-            http.max_connections, http.max_connections_per_client), sock=inherited_socket())
+        security = node.get("security")
+        web_tls = security.web.server_context() if security and security.web else None
+
+        def node_tls() -> Any:
+            tls = getattr(security, "node_tls", None)
+            return tls.server_context() if tls is not None else None
+
+        # One port: loopback HTTP, HTTPS for browsers, mutual TLS for nodes (web/listener.py),
+        # each connection through the gate that caps them (web/connections.py).
+        assert self._runner.server is not None
+        gate = ConnectionGate(connection_limits(http.max_connections,
+                                                http.max_connections_per_client),
+                              self._runner.server)
+        site = FrontDoor(self._runner, host, port, web_tls=lambda: web_tls, node_tls=node_tls,
+                         protocol_factory=gate, gate=gate, sock=inherited_socket(),
+                         first_bytes_s=http.idle_timeout_s)
         try:
             await site.start()
         except OSError as exc:

@@ -24,7 +24,7 @@ from appliance.agent.tools.shell import Shell
 from appliance.agent.tools.timers import Timers
 from appliance.agent.tools.world_tools import WorldDelete, WorldGet, WorldList, WorldSet
 from appliance.config import Config
-from appliance.web.peer import PeerClient
+from appliance.net.peer import PeerClient
 from appliance.world.model import WorldModel
 
 #: Every tool this code knows, by name.
