@@ -8,8 +8,10 @@ repacking really crashes, by a real crash (the cause the issue found).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,10 @@ from typing import Any
 import pytest
 
 from appliance.llm import cpu
+from appliance.llm.chat import LLMError
+from appliance.llm.engine.component import Engine
+from appliance.llm.engine.model import Model
+from appliance.llm.engine.settings import EngineSettings
 from appliance.llm.engine.warmup import RECORD_NAME
 from tests.llm.conftest import llm_section
 
@@ -103,3 +109,54 @@ async def test_the_real_amx_crash_is_explained_and_auto_avoids_it(
     fixed = await daemon_factory(llm=llm_section(models_dir), node={"state_dir": str(state)})
     _, status = await fixed.get_json("/api/status")
     assert status["components"]["llm"]["weight_repack"].startswith("off:")
+
+
+async def test_the_warm_up_and_every_later_decode_run_on_the_engine_thread(
+        models_dir: Path) -> None:
+    """libgomp keeps a pool of OpenMP threads per thread that starts parallel work; a
+    warm-up on another thread left two pools, and libgomp, counting more threads than
+    CPUs, then slept between the steps of every decode (33 instead of 85 tokens/s with
+    one client on 2 cores). So the warm-up runs on the engine's thread, as all decodes."""
+    section = llm_section(models_dir)
+    model_path = Path(section["model"])
+    engine = Engine(EngineSettings(model_path=model_path, model_id=model_path.stem,
+                                        context=1024, slots=1))
+    seen: list[str] = []
+    warm_up = Model.warm_up
+
+    def recording_warm_up(self: Model) -> None:
+        seen.append(threading.current_thread().name)
+        warm_up(self)
+
+    Model.warm_up = recording_warm_up  # type: ignore[method-assign]
+    try:
+        await engine.start()
+    finally:
+        Model.warm_up = warm_up  # type: ignore[method-assign]
+    try:
+        assert engine._scheduler is not None
+        later = await asyncio.wrap_future(engine._scheduler.run_job(
+            lambda: threading.current_thread().name))
+        assert seen == ["llm-engine"] and later == "llm-engine", (seen, later)
+    finally:
+        await engine.stop()
+
+
+async def test_a_failed_warm_up_fails_the_start_and_leaves_no_engine_thread(
+        models_dir: Path, tmp_path: Path) -> None:
+    model_path = Path(llm_section(models_dir)["model"])
+    engine = Engine(EngineSettings(model_path=model_path, model_id=model_path.stem,
+                                        context=1024, slots=1, state_dir=tmp_path))
+    warm_up = Model.warm_up
+
+    def failing_warm_up(self: Model) -> None:
+        raise LLMError("the warm-up decode produced NaN logits")
+
+    Model.warm_up = failing_warm_up  # type: ignore[method-assign]
+    try:
+        with pytest.raises(LLMError, match="NaN logits"):
+            await engine.start()
+    finally:
+        Model.warm_up = warm_up  # type: ignore[method-assign]
+    assert not any(t.name == "llm-engine" for t in threading.enumerate())
+    assert not (tmp_path / RECORD_NAME).exists()  # a Python error is no crash to remember

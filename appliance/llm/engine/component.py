@@ -77,9 +77,17 @@ class Engine(Component):
         self.settings.require_model()
         # Before the first llama_cpp import, which loads libgomp and reads it.
         self.wait_policy = set_wait_policy(self.settings.wait_policy)
-        self._model = await asyncio.to_thread(self._load)
-        self._scheduler = Scheduler(self._model, self.settings.slots, self.stats)
-        self._scheduler.start()
+        model = await asyncio.to_thread(self._load)
+        scheduler = Scheduler(model, self.settings.slots, self.stats)
+        try:  # the warm-up on the engine's own thread (see Scheduler.start)
+            await asyncio.wrap_future(scheduler.start(model.warm_up))
+        except BaseException:
+            await asyncio.to_thread(scheduler.stop, STOP_JOIN_TIMEOUT_S)
+            await asyncio.to_thread(model.free)
+            raise
+        finally:
+            self._record.end()  # no crash: a Python error is nothing to remember
+        self._model, self._scheduler = model, scheduler
         log.info("llm: %s loaded and warmed up (%d ctx, %d slots, %d threads; weight "
                  "repacking %s; OpenMP waiting %s)", self.settings.model_id,
                  self._model.n_ctx, self.settings.slots, self.settings.threads,
@@ -192,7 +200,8 @@ class Engine(Component):
                                f"try {self.settings.model_id!r} or 'default'", param="model")
 
     def _load(self) -> Model:
-        """Load and warm up (a worker thread), under the warm-up record; see warmup.py."""
+        """Load (a worker thread) under the warm-up record, which start() ends after the
+        warm-up; see warmup.py."""
         from appliance.llm import cpu
 
         s = self.settings
@@ -222,18 +231,10 @@ class Engine(Component):
         log.info("llm: loading and warming up %s (weight repacking %s); a crash here is "
                  "recorded for the next start", s.model_path.name, "on" if repack else "off")
         try:
-            model = Model(s, repack)
+            return Model(s, repack)  # warmed up by start(), on the engine's thread
         except BaseException:
             self._record.end()  # a Python error, not a crash: nothing to remember
             raise
-        try:
-            model.warm_up()
-        except BaseException:
-            self._record.end()
-            model.free()
-            raise
-        self._record.end()
-        return model
 
     def _final_chunk(self, prep: Prepared, finish: str, usage: dict[str, Any], text: str,
                      logprobs: list[dict[str, Any]] | None) -> ChatChunk:

@@ -44,10 +44,21 @@ class Scheduler:
 
     # ------------------------------------------------------------ other threads
 
-    def start(self) -> None:
+    def start(self, first: Callable[[], Any] | None = None) -> Future[Any]:
+        """Start the worker thread; it runs ``first`` (the warm-up) before serving.
+
+        Every llama.cpp decode of the model runs on this one thread, the warm-up too:
+        libgomp keeps a pool of OpenMP threads per thread that starts parallel work, and
+        with a second pool it counts more threads than CPUs and stops spinning between
+        the steps of a decode (2.6x slower on 2 cores: docs/performance.md). The future
+        holds ``first``'s result or exception; after an exception the thread has ended.
+        """
+        started: Future[Any] = Future()
         self._running = True
-        self._thread = threading.Thread(target=self._run, name="llm-engine", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(first, started),
+                                        name="llm-engine", daemon=True)
         self._thread.start()
+        return started
 
     def stop(self, timeout_s: float) -> None:
         with self._cv:
@@ -85,7 +96,17 @@ class Scheduler:
 
     # ------------------------------------------------------------ the worker
 
-    def _run(self) -> None:
+    def _run(self, first: Callable[[], Any] | None, started: Future[Any]) -> None:
+        try:
+            result = first() if first is not None else None
+        except BaseException as exc:  # the warm-up failed: nothing to serve
+            self._running = False
+            started.set_exception(exc)
+            return
+        started.set_result(result)
+        self._serve()
+
+    def _serve(self) -> None:
         import llama_cpp as lc
 
         ctx = self.model.ctx
