@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from appliance.errors import ApplianceError
+
 DEFAULT_CONFIG_PATH = Path("/etc/hybrid-agent/config.yaml")
 CONFIG_ENV = "HYBRID_AGENT_CONFIG"
 DEFAULT_STATE_DIR = Path("/var/lib/hybrid-agent")
@@ -37,7 +39,7 @@ WAKE_WORDS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa", "hey_rhasspy")
 WAKE_ENGINES = ("microwakeword", "openwakeword")
 
 
-class ConfigError(Exception):
+class ConfigError(ApplianceError):
     """A config that cannot be used; the message names file, key and the problem."""
 
     def __init__(self, source: str, key: str, message: str) -> None:

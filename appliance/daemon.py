@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.config import Config
+from appliance.errors import ApplianceError
 from appliance.logs import RateLimit
 from appliance.node import Component, Node
 from appliance.security.identity import load_or_create_node_id
@@ -44,7 +45,7 @@ EXIT_START_FAILED = 1
 EXIT_WOULD_CRASH = 3
 
 
-class StartupError(Exception):
+class StartupError(ApplianceError):
     """The daemon could not start; the message says why in words."""
 
     def __init__(self, message: str, exit_status: int = EXIT_START_FAILED) -> None:

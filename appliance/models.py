@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.config import Config
+from appliance.errors import ApplianceError
 
 ROLES = ("stt", "tts", "llm")
 PIP_TIMEOUT_S = 1800
@@ -38,7 +39,7 @@ HEARTBEAT_S = 5.0
 HASH_CHUNK = 1 << 20
 
 
-class ModelError(Exception):
+class ModelError(ApplianceError):
     """A model is missing, corrupt, or cannot be fetched; the message says which and why."""
 
 

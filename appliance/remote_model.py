@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.errors import ApplianceError
+
 HUB = "https://huggingface.co"
 HUB_ENV = "HF_ENDPOINT"
 #: Connecting, and each read of the body.
@@ -35,7 +37,7 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
-class RemoteModelError(Exception):
+class RemoteModelError(ApplianceError):
     """A remote model source is malformed, unreachable or not the file it claims."""
 
 

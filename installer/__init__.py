@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.errors import ApplianceError
 
-class InstallError(Exception):
+
+class InstallError(ApplianceError):
     """The install cannot go on; the message says why and what to do."""
 
 

@@ -24,6 +24,7 @@ from appliance.agent.tools.shell import Shell
 from appliance.agent.tools.timers import Timers
 from appliance.agent.tools.world_tools import WorldDelete, WorldGet, WorldList, WorldSet
 from appliance.config import Config
+from appliance.errors import ApplianceError
 from appliance.web.peer import PeerClient
 from appliance.world.model import WorldModel
 
@@ -33,7 +34,7 @@ TOOL_CLASSES: dict[str, type[Tool]] = {cls.name: cls for cls in (
 WORLD_TOOLS = ("world_get", "world_set", "world_delete", "world_list")
 
 
-class ToolConfigError(Exception):
+class ToolConfigError(ApplianceError):
     """The tools section asks for something this node cannot do; the message says what."""
 
 

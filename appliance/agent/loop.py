@@ -26,6 +26,7 @@ from appliance.agent.memory import ConversationMemory
 from appliance.agent.tools.base import error, parse_arguments
 from appliance.agent.tools.registry import ToolRegistry
 from appliance.config import AgentConfig
+from appliance.errors import ApplianceError
 from appliance.intents import observations
 from appliance.intents.component import IntentAnswer, Intents
 from appliance.intents.language import Language
@@ -45,7 +46,7 @@ TEMPERATURE = 0.0
 DEFAULT_LANGUAGE = "en"
 
 
-class AgentError(Exception):
+class AgentError(ApplianceError):
     """Base of the agent's errors; ``status`` is what the API answers."""
 
     status = 400

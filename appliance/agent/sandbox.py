@@ -36,6 +36,7 @@ from typing import Any
 
 from appliance.agent import seccomp
 from appliance.config import SandboxConfig
+from appliance.errors import ApplianceError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8
         "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-class SandboxUnavailable(Exception):
+class SandboxUnavailable(ApplianceError):
     """bubblewrap is missing or cannot create its namespaces here."""
 
 

@@ -19,6 +19,7 @@ from appliance.agent.tools.base import Tool
 from appliance.agent.tools.registry import ToolRegistry
 from appliance.agent.tools.timers import Timers
 from appliance.config import Config
+from appliance.errors import ApplianceError
 from appliance.node import Component
 from appliance.security.errors import SignatureError
 from appliance.security.signing import Verifier
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 SERVE_TIMEOUT_MARGIN_S = 1.0
 
 
-class Unauthorized(Exception):
+class Unauthorized(ApplianceError):
     """The request to the tool server is not signed with the cluster key."""
 
 

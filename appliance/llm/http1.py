@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from appliance.errors import ApplianceError
+
 MAX_LINE_BYTES = 16 * 1024
 MAX_HEADERS = 100
 PIECE_BYTES = 64 * 1024
@@ -37,11 +39,11 @@ _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _STATUS = re.compile(rb"[1-5][0-9][0-9]")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(ApplianceError, ValueError):
     """The peer's answer is not the HTTP/1.1 this client reads."""
 
 
-class _ClosedUnanswered(Exception):
+class _ClosedUnanswered(ApplianceError):
     """The connection closed before a single byte of an answer came back."""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.errors import ApplianceError
 from appliance.security.guard import is_loopback, is_protected
 from appliance.web.app import NODE
 
@@ -43,7 +44,7 @@ FEATURES: dict[str, tuple[str, str, str | None]] = {
 }
 
 
-class UiError(Exception):
+class UiError(ApplianceError):
     """The UI's files are missing from the installed package."""
 
 

@@ -14,11 +14,13 @@ from typing import Any, ClassVar
 
 import jsonschema
 
+from appliance.errors import ApplianceError
+
 #: Longest error text handed back to the model.
 MAX_ERROR_CHARS = 2000
 
 
-class ToolError(Exception):
+class ToolError(ApplianceError):
     """A tool could not do what was asked; the message is shown to the model."""
 
 
