@@ -444,7 +444,6 @@ def _setup_transcribe(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
-    from appliance.models import stt_model_path
     from appliance.voice.audio import read_wav, to_pipeline
     from appliance.voice.errors import VoiceError
     from appliance.voice.stt import Transcriber
@@ -456,7 +455,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
             print(f"hybrid-agent: {args.file} is {audio.duration_s:.1f} s long; at most "
                   f"{cfg.voice.max_utterance_s:.0f} s (voice.max_utterance_s)", file=sys.stderr)
             return EXIT_FAIL
-        stt = Transcriber(stt_model_path(cfg), threads=cfg.voice.stt_threads,
+        stt = Transcriber(cfg.stt_model_path, threads=cfg.voice.stt_thread_count,
                           language=cfg.voice.language,
                           min_window_s=cfg.voice.stt_min_window_s)
         result = stt.transcribe(to_pipeline(audio))
@@ -487,7 +486,6 @@ def _setup_say(p: argparse.ArgumentParser) -> None:
 def _cmd_say(args: argparse.Namespace) -> int:
     import subprocess
 
-    from appliance.models import tts_voice_path
     from appliance.voice import alsa
     from appliance.voice.audio import float_to_pcm16, write_wav
     from appliance.voice.errors import VoiceError
@@ -500,7 +498,7 @@ def _cmd_say(args: argparse.Namespace) -> int:
               "(voice.max_tts_chars)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        tts = Synthesizer(tts_voice_path(cfg))
+        tts = Synthesizer(cfg.tts_voice_path)
         samples = tts.synthesize_all(text)
         if args.output:
             Path(args.output).write_bytes(write_wav(samples, tts.sample_rate))

@@ -175,7 +175,6 @@ class Daemon:
     def _compose_llm(self) -> None:
         """The LLM engine, router and OpenAI-compatible API (LLM issue)."""
         from appliance.llm import router as llm_router
-        from appliance.models import llm_model_path
         from appliance.web import openai_api, peer
 
         cfg, node = self.config.llm, self.node
@@ -184,29 +183,18 @@ class Daemon:
         if cfg.mode == "off":
             return
         from appliance.models import llm_model_note
-        from appliance.remote_model import RemoteModelError
 
-        try:
-            note = llm_model_note(self.config)
-        except RemoteModelError as exc:
-            from appliance.config import ConfigError
-
-            raise ConfigError(self.config.source, "llm.model", str(exc)) from None
+        note = llm_model_note(self.config)
         if note:
             log.warning("%s", note)
         engine = None
         if cfg.mode == "local" or (cfg.mode == "auto" and (
-                cfg.model or llm_model_path(self.config).is_file())):
+                cfg.model or self.config.llm_model_path.is_file())):
             from appliance.llm.engine import Engine, EngineSettings
 
             engine = Engine(EngineSettings.from_config(self.config))
             self.add_component(engine)
-        try:
-            static = llm_router.static_peers(list(cfg.endpoints))
-        except ValueError as exc:
-            from appliance.config import ConfigError
-
-            raise ConfigError(self.config.source, "llm.endpoints", str(exc)) from None
+        static = llm_router.static_peers(list(cfg.endpoints))  # URLs checked by the config
 
         def registry() -> Any:
             # Discovery starts after this part; look it up per request.

@@ -116,10 +116,10 @@ def check_models(cfg: config_mod.Config) -> list[CheckResult]:
     out: list[CheckResult] = []
     wanted: list[tuple[str, Path, bool]] = []
     if cfg.voice.enabled:
-        wanted.append(("stt", models.stt_model_path(cfg), not cfg.voice.stt_model))
-        wanted.append(("tts", models.tts_voice_path(cfg), not cfg.voice.tts_voice))
+        wanted.append(("stt", cfg.stt_model_path, not cfg.voice.stt_model))
+        wanted.append(("tts", cfg.tts_voice_path, not cfg.voice.tts_voice))
     if cfg.llm.mode in ("local", "auto"):
-        wanted.append(("llm", models.llm_model_path(cfg), not cfg.llm.model))
+        wanted.append(("llm", cfg.llm_model_path, not cfg.llm.model))
     for role, path, is_default in wanted:
         if is_default:
             r = models.verify(cfg.node.models_path, role)

