@@ -282,11 +282,16 @@ class Daemon:
                 raise ConfigError(self.config.source, "wyoming.enabled",
                                   "the Wyoming server needs voice.enabled: true")
             return
-        from appliance.voice.component import VoiceComponent, VoiceSettings
+        from appliance.voice.component import VoiceComponent
+        from appliance.voice.reply import ReplySource
+        from appliance.voice.settings import VoiceSettings
         from appliance.web import voice_api
 
-        # The reply source (agent, else llm_router) is looked up per turn, not here.
-        voice = VoiceComponent(VoiceSettings.from_config(self.config), self.node)
+        node = self.node
+        reply = ReplySource(agent=node.get("agent"), router=node.get("llm_router"),
+                            system_prompt=self.config.agent.system_prompt)
+        voice = VoiceComponent(VoiceSettings.from_config(self.config), reply,
+                               timers=getattr(node.get("tools"), "timers", None))
         self._compose_wyoming(voice)  # before voice: it answers `describe` while models load
         self.add_component(voice)
         self.add_routes(lambda app: voice_api.setup(app, voice))
@@ -310,7 +315,7 @@ class Daemon:
             raise ConfigError(self.config.source, "wyoming.clients", str(exc)) from None
         asr = AsrService(voice)
         services: list[Service] = [asr, TtsService(voice), HandleService(
-            voice, asr.languages, self.config.agent.max_text_chars)]
+            voice.reply, asr.languages, self.config.agent.max_text_chars)]
         self.add_component(WyomingServer(
             services, AccessPolicy(clients), host=cfg.host, port=cfg.port,
             max_connections=cfg.max_connections, idle_timeout_s=cfg.idle_timeout_s))
