@@ -213,9 +213,9 @@ def test_threads_0_means_the_physical_cores_this_process_may_use(cpus: set[int] 
             "print(c.voice.stt_thread_count, c.llm.thread_count, "
             "hardware.detect().physical_cores, "
             "config.build({'voice': {'stt_threads': 3}}).voice.stt_thread_count)")
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=True,
-                          preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus))
+                          timeout=60, check=True, preexec_fn=pin)
     stt, llm, physical, explicit = map(int, proc.stdout.split())
     assert stt == llm == physical and explicit == 3
     if cpus is not None:
