@@ -9,7 +9,7 @@ MODELS := $(CACHE)/models
 LLAMA_VERSION := 0.3.36
 PYTEST_ARGS ?=
 
-.PHONY: test lint venv models llama-wheel etc-configs e2e clean
+.PHONY: test lint venv models llama-wheel etc-configs e2e deb clean
 
 test: venv models
 	HYBRID_AGENT_TEST_MODELS=$(MODELS) HYBRID_AGENT_TEST_CACHE=$(CACHE) \
@@ -18,7 +18,7 @@ test: venv models
 lint: venv
 	$(VENV)/bin/ruff check appliance installer tests bench
 	$(VENV)/bin/mypy
-	shellcheck install.sh .ci/run
+	shellcheck install.sh .ci/run packaging/debian/*.postinst packaging/debian/*.postrm
 
 venv: $(VENV)/.installed
 
@@ -44,6 +44,12 @@ models: venv
 e2e: venv models
 	HYBRID_AGENT_TEST_MODELS=$(MODELS) HYBRID_AGENT_TEST_CACHE=$(CACHE) \
 	  $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+# Debian packages into dist/, built in a clean Debian 12 root of ARCH (arm64: emulated,
+# hybrid-agent only); cached by source under $(CACHE)/deb (docs/operations.md).
+ARCH ?= $(shell dpkg --print-architecture)
+deb: $(if $(filter amd64,$(ARCH)),llama-wheel)
+	HYBRID_AGENT_TEST_CACHE=$(CACHE) $(PYTHON) packaging/build_deb.py --arch $(ARCH)
 
 # The default config of each tier that install.sh writes (a test keeps these in step).
 etc-configs: venv

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance import hardware
 from appliance.config import Config
 from appliance.errors import ApplianceError
 from appliance.logs import RateLimit
@@ -396,6 +397,9 @@ class Daemon:
                                "(is another hybrid-agent running? change http.port)") from None
         log.info("listening on %s/ as %s (%s tier, id %s)", site.name, node.name,
                  node.tier, node.node_id)
+        # What the inference libraries will see of the CPU inside this unit (issue 21).
+        node.cpu = hardware.cpu_features()
+        (log.warning if node.cpu.problem else log.info)("cpu: %s", node.cpu.summary())
         self.notifier.status(node.status_line())
         for component in list(node.components.values()):
             node.phase = f"loading {component.name}"

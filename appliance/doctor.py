@@ -22,6 +22,7 @@ WARN_FREE_DISK_BYTES = 5 * 1024**3
 # The clock must not be before this release was made (2026-01-01 UTC).
 EARLIEST_SANE_TIME = 1767225600
 COMMAND_TIMEOUT_S = 5.0
+MAX_DAEMON_ANSWER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def run_checks(config_path: Path | None = None) -> list[CheckResult]:
     """Run every check; a check that crashes is reported as FAIL, not raised."""
     results: list[CheckResult] = []
     cfg: config_mod.Config | None = None
-    checks: list[Callable[[], CheckResult]] = [check_python, check_systemd]
+    checks: list[Callable[[], CheckResult]] = [check_python, check_systemd, check_cpu]
     for check in checks:
         results.append(_safe(check.__name__, check))
     try:
@@ -60,6 +61,7 @@ def run_checks(config_path: Path | None = None) -> list[CheckResult]:
     if cfg is not None:
         c = cfg
         results.append(_safe("port", lambda: check_port(c)))
+        results.append(_safe("unit cpu", lambda: check_service_cpu(c)))
         results.extend(_safe_many("models", lambda: check_models(c)))
         results.append(_safe("disk", lambda: check_disk(Path(c.node.state_dir))))
         results.append(_safe("world", lambda: check_world(c)))
@@ -88,6 +90,36 @@ def check_systemd() -> CheckResult:
         return CheckResult("systemd", "OK", f"systemd is {state}")
     return CheckResult("systemd", "WARN", f"systemd reports {state!r}",
                        "see 'systemctl --failed'")
+
+
+def check_cpu() -> CheckResult:
+    """The CPU features as this command reads them (what the libraries choose kernels by)."""
+    from appliance import hardware
+
+    cpu = hardware.cpu_features()
+    if cpu.problem:
+        return CheckResult("cpu", "WARN", cpu.summary(),
+                           "run the doctor outside a sandbox that hides /proc/cpuinfo")
+    return CheckResult("cpu", "OK", cpu.summary())
+
+
+def check_service_cpu(cfg: config_mod.Config) -> CheckResult:
+    """The CPU features as the running daemon reads them inside its unit."""
+    status = _daemon_json(cfg.http.port, "/api/status")
+    if status is None:
+        return CheckResult("unit cpu", "OK", f"no daemon answers on port {cfg.http.port} "
+                           "to ask what it sees")
+    cpu = status.get("cpu")
+    if not isinstance(cpu, dict):
+        return CheckResult("unit cpu", "WARN", "the daemon does not say what it sees of "
+                           "the CPU", "upgrade it")
+    summary = str(cpu.get("summary", ""))[:300]
+    if cpu.get("problem"):
+        return CheckResult("unit cpu", "WARN", f"the service sees {summary}",
+                           "its unit hides /proc/cpuinfo or the sysfs CPU topology "
+                           "(ProcSubset=pid?): `systemctl cat hybrid-agent` shows the "
+                           "unit and its drop-ins; the shipped unit has ProcSubset=all")
+    return CheckResult("unit cpu", "OK", f"the service sees {summary}")
 
 
 def check_port(cfg: config_mod.Config) -> CheckResult:
@@ -196,18 +228,24 @@ def check_clock() -> CheckResult:
 # ---------------------------------------------------------------- helpers
 
 
-def _our_daemon_on(port: int) -> str:
+def _daemon_json(port: int, path: str) -> dict[str, object] | None:
+    """The JSON object a daemon on ``port`` answers at ``path`` (error answers too), or None."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1.0) as r:
-            data = json.loads(r.read(65536))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1.0) as r:
+            data = json.loads(r.read(MAX_DAEMON_ANSWER_BYTES))
     except urllib.error.HTTPError as exc:
         try:
-            data = json.loads(exc.read(65536))
+            data = json.loads(exc.read(MAX_DAEMON_ANSWER_BYTES))
         except ValueError:
-            return ""
+            return None
     except (OSError, ValueError):
-        return ""
-    if isinstance(data, dict) and "tier" in data and "ready" in data:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _our_daemon_on(port: int) -> str:
+    data = _daemon_json(port, "/health")
+    if data is not None and "tier" in data and "ready" in data:
         return f"{data.get('name')}, {'ready' if data.get('ready') else data.get('phase')}"
     return ""
 

@@ -181,6 +181,89 @@ def _physical_cores(root: Path, host_cpus: int) -> int:
     return len(siblings) or host_cpus
 
 
+# ---------------------------------------------------------------- CPU features
+
+# The features the inference libraries pick their kernels by (onnxruntime's MLAS,
+# CTranslate2, llama.cpp), as /proc/cpuinfo names them on x86 ("flags") and ARM
+# ("Features"). Reported when present; the full list is kept too.
+NOTABLE_CPU_FEATURES = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
+    "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16",
+    "asimd", "asimdhp", "fphp", "asimddp", "i8mm", "bf16", "sve", "sve2",
+)
+MAX_CPUINFO_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CpuFeatures:
+    """What the CPU can do, as this process can read it: /proc/cpuinfo and the sysfs topology,
+    where onnxruntime (its cpuinfo library) and CTranslate2 look before choosing kernels."""
+
+    arch: str
+    model: str = ""
+    flags: tuple[str, ...] = ()
+    """Every flag /proc/cpuinfo lists for the first processor."""
+    topology_cpus: int = 0
+    """CPUs /sys/devices/system/cpu/possible names (0: unreadable)."""
+    problem: str = ""
+    """Why the features could not be read ("" when they were)."""
+
+    @property
+    def notable(self) -> tuple[str, ...]:
+        return tuple(f for f in NOTABLE_CPU_FEATURES if f in self.flags)
+
+    def summary(self) -> str:
+        """One line for a log or the doctor."""
+        if self.problem:
+            return f"{self.arch}: {self.problem}"
+        named = " ".join(self.notable) or "no SIMD features listed"
+        return (f"{self.arch} {self.model or 'CPU'}: {named} ({len(self.flags)} flags in "
+                f"/proc/cpuinfo, {self.topology_cpus} CPUs in the sysfs topology)")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"arch": self.arch, "model": self.model, "notable": list(self.notable),
+                "flags": len(self.flags), "topology_cpus": self.topology_cpus,
+                "problem": self.problem, "summary": self.summary()}
+
+
+def parse_cpuinfo(text: str) -> tuple[str, tuple[str, ...]]:
+    """(model name, flags) of the first processor in /proc/cpuinfo's text."""
+    model = ""
+    flags: tuple[str, ...] = ()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "Model", "Hardware") and not model:
+            model = value.strip()[:100]
+        elif key in ("flags", "Features") and not flags:
+            flags = tuple(value.split())
+    return model, flags
+
+
+def cpu_features(root: Path | str = "/", *, machine: str | None = None) -> CpuFeatures:
+    """Read the CPU features under ``root`` (a fake tree in tests)."""
+    root = Path(root)
+    arch = machine or platform.machine()
+    possible = _read(root / "sys/devices/system/cpu/possible")
+    topology = _count_cpu_list(possible) if possible else 0
+    try:
+        with open(root / "proc/cpuinfo", "rb") as fh:
+            text = fh.read(MAX_CPUINFO_BYTES).decode(errors="replace")
+    except OSError as exc:
+        return CpuFeatures(arch, topology_cpus=topology, problem=(
+            f"cannot read /proc/cpuinfo ({exc.strerror or exc}): the inference libraries "
+            "cannot detect the CPU and fall back to generic kernels"))
+    model, flags = parse_cpuinfo(text)
+    if not flags:
+        return CpuFeatures(arch, model, topology_cpus=topology,
+                           problem="/proc/cpuinfo lists no CPU features")
+    if not topology:
+        return CpuFeatures(arch, model, flags, problem=(
+            "cannot read /sys/devices/system/cpu/possible: the inference libraries cannot "
+            "count the CPUs"))
+    return CpuFeatures(arch, model, flags, topology)
+
+
 # ---------------------------------------------------------------- cgroups
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from appliance import __version__
 from appliance.config import Config
+from appliance.hardware import CpuFeatures
 
 
 class Component:
@@ -62,6 +63,8 @@ class Node:
         self._idle.set()
         self.extra_roles: set[str] = set()
         self.status_hooks: list[Callable[[], str]] = []
+        self.cpu: CpuFeatures | None = None
+        """The CPU features as this process reads them (set by the daemon at start)."""
 
     # ------------------------------------------------------------ identity
 
@@ -174,4 +177,5 @@ class Node:
                 for name, c in self.components.items()
             },
             "peers": peers.peer_summaries() if peers is not None else [],
+            "cpu": self.cpu.to_dict() if self.cpu is not None else None,
         }

@@ -209,11 +209,34 @@ def _onset_s(pcm: bytes) -> float:
     return float(np.nonzero(np.sqrt((frames ** 2).mean(axis=1)) > 0.02)[0][0]) * 0.01
 
 
+async def llm_load(url: str, streams: int, stop: asyncio.Event) -> dict[str, Any]:
+    """``streams`` clients asking the daemon's LLM for 64-token answers, one after another,
+    until ``stop``: the box serving the LAN while someone talks to it."""
+    tokens = 0
+    t0 = time.monotonic()
+    body = {"model": "default", "stream": True, "max_tokens": 64, "temperature": 0.7,
+            "messages": [{"role": "user", "content": "Write a story about a dragon."}]}
+
+    async def client(http: aiohttp.ClientSession) -> None:
+        nonlocal tokens
+        while not stop.is_set():
+            async with http.post(url + "/v1/chat/completions", json=body) as r:
+                async for line in r.content:
+                    if line.startswith(b"data: {") and b'"content"' in line:
+                        tokens += 1
+
+    async with aiohttp.ClientSession() as http:
+        await asyncio.gather(*(client(http) for _ in range(streams)))
+    return {"streams": streams, "tokens_per_s": round(tokens / (time.monotonic() - t0), 1)}
+
+
 async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins: int,
-                intents: bool = False) -> dict[str, Any]:
+                intents: bool = False, load_streams: int = 0,
+                llm_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     port = _free_port()
+    llm_on = not intents or load_streams > 0
     cfg = daemon_config(workdir, port, models, "bench",
-                        llm={"mode": "off" if intents else "local"},
+                        llm={"mode": "local" if llm_on else "off", **(llm_settings or {})},
                         voice={"enabled": True, "language": "en"},
                         world={"mode": "local" if intents else "off"},
                         **({} if tools else {"tools": {"enabled": []}}))
@@ -223,16 +246,25 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
             str(workdir / "config.yaml")]
     proc = subprocess.Popen(argv, stdout=log, stderr=log)  # noqa: ASYNC220 - before timing
     url = f"http://127.0.0.1:{port}"
+    stop = asyncio.Event()
+    loader: asyncio.Task[dict[str, Any]] | None = None
     try:
         await _wait_ready(url, proc)
         questions = [speak(q, workdir) for q in (INTENT_QUESTIONS if intents else QUESTIONS)]
         await turn(url, questions[0])  # warm-up: first-call costs are not the steady state
+        if load_streams:
+            loader = asyncio.create_task(llm_load(url, load_streams, stop))
         turns = [await turn(url, pcm) for _ in range(rounds) for pcm in questions]
         interrupt = speak(INTERRUPTION, workdir)
         long_question = speak(LONG_QUESTION, workdir)
         barge = [await barge_in(url, long_question, interrupt)
                  for _ in range(0 if intents else barge_ins)]
+        stop.set()
+        load = await loader if loader is not None else None
     finally:
+        stop.set()
+        if loader is not None and not loader.done():
+            loader.cancel()
         proc.terminate()
         proc.wait(timeout=60)
         log.close()
@@ -246,7 +278,7 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
                                       "p90": round(_p90(stops), 3),
                                       "max": round(max(stops), 3)} if stops else {})}
     return {"turns": turns, "barge_ins_s": [None if b is None else round(b, 3) for b in barge],
-            "summary": summary}
+            "summary": summary, "llm_load": load}
 
 
 def daemon_config(workdir: Path, port: int, models: Path, name: str,
@@ -301,16 +333,23 @@ def main() -> None:
     p.add_argument("--no-tools", action="store_true", help="agent without tools")
     p.add_argument("--intents", action="store_true",
                    help="everyday requests answered by intents, no LLM (llm.mode off)")
+    p.add_argument("--llm-load", type=int, default=0, metavar="N",
+                   help="N clients streaming from the daemon's LLM during the turns (a mid "
+                        "box serving the LAN; with --intents the LLM is then on)")
+    p.add_argument("--wait-policy", choices=("adaptive", "active", "passive"),
+                   help="llm.wait_policy of the daemon (default: the daemon's)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
         workdir = Path(tmp)
         factors = rtfs(Path(args.models), workdir)
         result = asyncio.run(bench(Path(args.models), args.rounds, workdir,
                                    tools=not args.no_tools, barge_ins=args.barge_ins,
-                                   intents=args.intents))
+                                   intents=args.intents, load_streams=args.llm_load,
+                                   llm_settings={"wait_policy": args.wait_policy}
+                                   if args.wait_policy else None))
     print(json.dumps({"bench": "voice_turn", "cpus": os.cpu_count(),
                       "load_average": os.getloadavg()[0], "agent_tools": not args.no_tools,
-                      "intents_only": args.intents,
+                      "intents_only": args.intents, "wait_policy": args.wait_policy,
                       **factors, **result}, indent=2))
 
 

@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(docs/operations.md says how to build one)")
     p.add_argument("--find-links", type=Path, metavar="DIR", action="append", default=[],
                    help="also take wheels from DIR, on top of the index (repeatable)")
+    p.add_argument("--debs", type=Path, metavar="DIR",
+                   help="install the Debian packages in DIR (a release directory) with "
+                        "apt-get; by default the ones `make deb` put in dist/ are used when "
+                        "there are any for this architecture")
+    p.add_argument("--no-deb", action="store_true",
+                   help="build the venv from source even where a package exists")
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     p.add_argument("--join", metavar="CODE",
                    help="join an existing cluster with the code `hybrid-agent pair` prints")
@@ -65,20 +71,28 @@ def main(argv: list[str] | None = None, *, paths: Paths | None = None,
             print("install.sh: run it with sudo\nNothing was changed.", file=sys.stderr)
             return EXIT_FAIL
         print(f"uninstalling {SERVICE}")
-        apply.uninstall(paths, args.purge)
+        if detect.dpkg_version(detect.PACKAGE):
+            apply.uninstall_package(args.purge)
+        else:
+            apply.uninstall(paths, args.purge)
         print(f"{SERVICE} uninstalled")
         return EXIT_OK
 
     options = plan.Options(
         tier=args.tier, port=args.port, yes=args.yes, wheelhouse=args.wheelhouse,
-        find_links=tuple(args.find_links), dry_run=args.dry_run, join=args.join)
+        find_links=tuple(args.find_links), dry_run=args.dry_run, join=args.join,
+        debs=args.debs, no_deb=args.no_deb)
     record = detect.read_record(paths.record)
     ports = sorted({p for p in (args.port, record.get("port"), detect.config_port(paths.config),
                                 plan.DEFAULT_PORT) if isinstance(p, int)})
     try:
         if args.join:
             _check_join(args.join)
-        facts = (probe or detect.detect)(paths, ports, need_network=args.wheelhouse is None)
+        if args.debs is not None and not args.debs.is_dir():
+            raise PreflightError(f"--debs {args.debs} is not a directory")
+        deb_dirs = () if args.no_deb else (args.debs,) if args.debs else (SRC / "dist",)
+        facts = (probe or detect.detect)(paths, ports, need_network=args.wheelhouse is None,
+                                         deb_dirs=deb_dirs)
         the_plan = plan.make_plan(options, facts)
     except PreflightError as exc:
         print(f"install.sh: {exc}\nNothing was changed.", file=sys.stderr)
@@ -91,7 +105,8 @@ def main(argv: list[str] | None = None, *, paths: Paths | None = None,
         print("nothing was changed")
         return EXIT_FAIL
     try:
-        result = apply.apply(the_plan, SRC)
+        result = (apply.apply_packages(the_plan) if the_plan.debs else
+                  apply.apply(the_plan, SRC))
     except InstallError as exc:
         print(f"install.sh: {exc}", file=sys.stderr)
         return EXIT_FAIL

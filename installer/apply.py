@@ -35,6 +35,11 @@ READY_POLL_S = 1.0
 HEALTH_TIMEOUT_S = 3.0
 JOURNAL_LINES = 30
 SOURCE_PARTS = ("pyproject.toml", "README.md", "LICENSE", "appliance", "installer")
+# Wait for another apt (apt-daily, unattended-upgrades) instead of failing at once;
+# never ask: no terminal input, and keep any existing config file (one's edited
+# /etc/default/hybrid-agent too).
+APT_GET = ("apt-get", "-y", "-o", f"DPkg::Lock::Timeout={APT_LOCK_WAIT_S}",
+           "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold")
 Say = Callable[[str], None]
 
 
@@ -99,6 +104,61 @@ def apply(plan: Plan, src: Path, say: Say = print) -> Result:
         wait_ready(None, say, service=TOOLS_SERVICE, stale=stale.get(TOOLS_SERVICE, ""))
     _write_record(plan, src, result)
     return result
+
+
+def apply_packages(plan: Plan, say: Say = print) -> Result:
+    """Install ``plan.debs`` with apt-get: their postinst configures the box (tier, port,
+    join code and wheelhouse are handed over in its environment, installer/package.py) and
+    starts the service; then wait until it is ready. A venv install is replaced first."""
+    paths = plan.paths
+    result = Result()
+    previous = _read_record(paths.record)
+    if previous:
+        say(f"replacing the venv install in {paths.opt} by the package (config, cluster key, "
+            "state and models are kept)")
+        uninstall(paths, purge=False, say=say)
+        # The package's configure step knows the default config the venv install wrote.
+        if previous.get("config_default"):
+            from installer import package
+
+            _write(package.record_path(paths), json.dumps(
+                {"config_default": previous["config_default"]}) + "\n", 0o644)
+        result.changes.append("removed the venv install")
+    from installer import detect, package
+
+    before = detect.dpkg_version(detect.PACKAGE)
+    invocation = _show(SERVICE, "InvocationID")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive",
+           package.ENV_TIER: plan.tier, package.ENV_PORT: str(plan.port)}
+    if plan.options.join:
+        env[package.ENV_JOIN] = plan.options.join
+    if plan.options.wheelhouse:
+        env[package.ENV_WHEELHOUSE] = str(plan.options.wheelhouse.resolve())
+    say("apt-get install " + " ".join(d.name for d in plan.debs))
+    _run([*APT_GET, "install", "--no-install-recommends", *(str(d.resolve()) for d in plan.debs)],
+         "apt-get install", stream=True, timeout=APT_TIMEOUT_S, env=env)
+    after = detect.dpkg_version(detect.PACKAGE)
+    if after != before:
+        result.changes.append(f"installed the package hybrid-agent {after}"
+                              + (f" (was {before})" if before else ""))
+    wait_ready(plan.port, say, stale=invocation if result.changes else "")
+    return result
+
+
+def uninstall_package(purge: bool, say: Say = print) -> None:
+    """apt-get remove (or purge) the packages: remove keeps config, state and models."""
+    from installer import detect
+
+    # A purge also takes packages already removed (their state, e.g. the tools unit's
+    # enablement, stays until purged).
+    installed = [p for p in (detect.LLM_PACKAGE, detect.PACKAGE)
+                 if detect.dpkg_version(p) or (purge and detect.dpkg_has_config(p))]
+    _run([*APT_GET, "purge" if purge else "remove", *installed], "apt-get remove",
+         stream=True, timeout=APT_TIMEOUT_S,
+         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if not purge:
+        say("kept /etc/hybrid-agent, /var/lib/hybrid-agent (state and models): remove them "
+            "with --purge")
 
 
 def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
@@ -334,10 +394,7 @@ def _bubblewrap(plan: Plan, result: Result, say: Say) -> None:
     if not plan.bwrap_via_apt:
         return
     say("installing bubblewrap with apt-get (the shell and python tools run in it)")
-    # Wait for another apt (apt-daily, unattended-upgrades) instead of failing at once;
-    # never ask: no terminal input, and keep any existing config file of a dependency.
-    apt = ["apt-get", "-y", "-o", f"DPkg::Lock::Timeout={APT_LOCK_WAIT_S}",
-           "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
+    apt = APT_GET
     install = [*apt, "install", "--no-install-recommends", "bubblewrap"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
@@ -380,42 +437,54 @@ def _user(plan: Plan, src: Path, result: Result, say: Say) -> None:
 def _config(plan: Plan, src: Path, result: Result, say: Say) -> None:
     p = plan.paths
     template = (src / "etc" / SERVICE / f"config.{plan.tier}.yaml").read_text()
-    want = render_config(template, plan.port)
-    want_hash = _sha(want)
-    recorded = _read_record(p.record).get("config_default")
-    if not p.config.exists():
-        _write(p.config, want, 0o640, group=USER)
-        result.changes.append(f"wrote {p.config} ({plan.tier} defaults, port {plan.port})")
-    else:
-        have_hash = _sha(p.config.read_text(errors="replace"))
-        if have_hash == want_hash:
-            pass
-        elif recorded and have_hash == recorded:
-            _write(p.config, want, 0o640, group=USER)
-            result.changes.append(f"updated {p.config} to the new defaults (you had not "
-                                  "edited it)")
-        elif recorded != want_hash:
-            new = p.config.with_name("config.yaml.new")
-            if _write_if_changed(new, want, 0o640, group=USER):
-                result.notes.append(f"kept your edited {p.config}; the new defaults are in "
-                                    f"{new}: compare and merge by hand")
-        else:
-            result.notes.append(f"kept your edited {p.config}")
+    write_config(p.config, render_config(template, plan.port),
+                 _read_record(p.record).get("config_default"), result,
+                 f"{plan.tier} defaults, port {plan.port}")
     default_src = src / "etc" / "default" / SERVICE
     if not p.default_file.exists():
         _write(p.default_file, default_src.read_text(), 0o644)
         result.changes.append(f"wrote {p.default_file}")
+
+
+def write_config(path: Path, want: str, recorded: object, result: Result, what: str) -> None:
+    """config.yaml with the text ``want``: written when absent, replaced when the user had not
+    edited it (its hash is ``recorded``, the default written last time), else kept, with the
+    new defaults beside it in config.yaml.new. Records the hash of ``want``."""
+    want_hash = _sha(want)
+    if not path.exists():
+        _write(path, want, 0o640, group=USER)
+        result.changes.append(f"wrote {path} ({what})")
+    else:
+        have_hash = _sha(path.read_text(errors="replace"))
+        if have_hash == want_hash:
+            pass
+        elif recorded and have_hash == recorded:
+            _write(path, want, 0o640, group=USER)
+            result.changes.append(f"updated {path} to the new defaults (you had not "
+                                  "edited it)")
+        elif recorded != want_hash:
+            new = path.with_name("config.yaml.new")
+            if _write_if_changed(new, want, 0o640, group=USER):
+                result.notes.append(f"kept your edited {path}; the new defaults are in "
+                                    f"{new}: compare and merge by hand")
+        else:
+            result.notes.append(f"kept your edited {path}")
     result.record["config_default"] = want_hash
 
 
 def _cluster_key(plan: Plan, result: Result, say: Say) -> None:
+    write_cluster_key(plan.paths.cluster_key, plan.options.join, result)
+
+
+def write_cluster_key(path: Path, join: str | None, result: Result) -> None:
+    """The cluster key at ``path``: the one the join code carries, else created if absent
+    (and the join code for the next box goes into the notes)."""
     try:
         from appliance.security import keys
     except ImportError:
         return  # the security part is not in this tree yet
-    path = plan.paths.cluster_key
-    if plan.options.join:
-        key = keys.key_from_code(plan.options.join)
+    if join:
+        key = keys.key_from_code(join)
         if not path.exists() or keys.read_key(path) != key:
             keys.write_key(path, key)
             result.changes.append(f"joined the cluster: key {keys.fingerprint(key)} at {path}")

@@ -20,6 +20,9 @@ from urllib.parse import urlparse
 from appliance import hardware, tiers
 from installer import SERVICE, Paths
 
+PACKAGE = "hybrid-agent"
+LLM_PACKAGE = "hybrid-agent-llm"
+
 SYSTEMCTL_TIMEOUT_S = 15.0
 NETWORK_TIMEOUT_S = 5.0
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -54,10 +57,16 @@ class Facts:
     """Whether bubblewrap is installed (the tools unit runs shell and python in it)."""
     apt_get: bool = False
     """Whether apt-get is there to install bubblewrap with."""
+    debs: dict[str, Path] = field(default_factory=dict)
+    """The newest .deb of each of our packages for this box's architecture, by package name
+    (hybrid-agent, hybrid-agent-llm), from dist/ or --debs DIR; empty where there is none."""
+    dpkg_version: str = ""
+    """The version of hybrid-agent dpkg has installed ("" when not installed as a package)."""
 
 
-def detect(paths: Paths, ports: list[int], *, need_network: bool) -> Facts:
-    """Probe the real machine."""
+def detect(paths: Paths, ports: list[int], *, need_network: bool,
+           deb_dirs: tuple[Path, ...] = ()) -> Facts:
+    """Probe the real machine; ``deb_dirs`` are searched for packages of this architecture."""
     hw = hardware.detect()
     active = service_active()
     return Facts(
@@ -76,7 +85,66 @@ def detect(paths: Paths, ports: list[int], *, need_network: bool) -> Facts:
         is_root=os.geteuid() == 0,
         bwrap=shutil.which("bwrap") is not None,
         apt_get=shutil.which("apt-get") is not None,
+        debs=find_debs(deb_dirs, dpkg_architecture()),
+        dpkg_version=dpkg_version(PACKAGE),
     )
+
+
+def dpkg_architecture() -> str:
+    """dpkg's name for this box's architecture (amd64, arm64, armhf), "" without dpkg."""
+    try:
+        proc = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                              timeout=SYSTEMCTL_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return proc.stdout.strip()
+
+
+def dpkg_version(package: str) -> str:
+    """The installed version of ``package`` ("" when dpkg has not installed it)."""
+    status, version = _dpkg_status(package)
+    return version if status.startswith("ii") else ""
+
+
+def dpkg_has_config(package: str) -> bool:
+    """Whether ``package`` was removed but not purged (dpkg status rc)."""
+    return _dpkg_status(package)[0].startswith("rc")
+
+
+def _dpkg_status(package: str) -> tuple[str, str]:
+    """(dpkg's status abbreviation, version) of ``package``; ("", "") when unknown."""
+    try:
+        proc = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}|${Version}",
+                               package], capture_output=True, text=True,
+                              timeout=SYSTEMCTL_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "", ""
+    if proc.returncode != 0:
+        return "", ""
+    status, _, version = proc.stdout.partition("|")
+    return status, version.strip()
+
+
+def find_debs(dirs: tuple[Path, ...], arch: str) -> dict[str, Path]:
+    """The newest ``PACKAGE_VERSION_ARCH.deb`` of each of our packages in ``dirs``."""
+    best: dict[str, tuple[str, Path]] = {}
+    if not arch:
+        return {}
+    for d in dirs:
+        for deb in sorted(d.glob(f"*_{arch}.deb")) if d.is_dir() else ():
+            name, _, rest = deb.name.partition("_")
+            version = rest.rsplit("_", 1)[0]
+            if name not in (PACKAGE, LLM_PACKAGE):
+                continue
+            if name not in best or _version_newer(version, best[name][0]):
+                best[name] = (version, deb)
+    return {name: deb for name, (_version, deb) in best.items()}
+
+
+def _version_newer(a: str, b: str) -> bool:
+    proc = subprocess.run(["dpkg", "--compare-versions", a, "gt", b], capture_output=True,
+                          timeout=SYSTEMCTL_TIMEOUT_S, check=False)
+    return proc.returncode == 0
 
 
 def systemd_state() -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from appliance import tiers
 from installer import USER, Paths, PreflightError
-from installer.detect import Facts
+from installer.detect import LLM_PACKAGE, PACKAGE, Facts
 
 MIN_PYTHON = (3, 11)
 DEFAULT_PORT = 8700
@@ -26,6 +26,8 @@ VENV_BYTES = {"edge": 900 * 10**6, "mid": 1000 * 10**6, "core": 1000 * 10**6}
 # Fetching stages a model next to its final place before the swap.
 FETCH_FACTOR = 2
 GPU_GROUPS = ("render", "video")
+# CTranslate2 and onnxruntime publish wheels for these only (32-bit ARM has none).
+SUPPORTED_ARCHES = ("x86_64", "aarch64")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class Options:
     join: str | None = None
     uninstall: bool = False
     purge: bool = False
+    debs: Path | None = None
+    """A release directory holding .deb files (default: the checkout's dist/)."""
+    no_deb: bool = False
+    """Build the venv even where a package for this box exists."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,10 @@ class Plan:
     """Install the missing bubblewrap with apt-get (online installs with apt-get only)."""
     bwrap_appeared: bool = False
     """bubblewrap was missing at the last install and is there now: restart the tools."""
+    debs: tuple[Path, ...] = ()
+    """Install these Debian packages with apt-get instead of building the venv."""
+    deb_note: str = ""
+    """Why the venv path was taken although a package exists ("" otherwise)."""
 
     @property
     def models_bytes(self) -> int:
@@ -80,6 +90,10 @@ class Plan:
         lines = [
             f"hybrid-agent install plan ({'upgrade in place' if self.upgrade else 'fresh'})",
             f"  tier        {self.tier}: {self.tier_reason}",
+        ]
+        if self.debs:
+            return "\n".join([*lines, *self._describe_debs()])
+        lines += [
             f"  user        {USER} (system user and group, from {p.sysusers}; "
             f"groups audio{''.join(', ' + g for g in self.extra_groups)})",
             f"  python      {p.venv} with hybrid-agent[{','.join(self.extras)}] from {source}",
@@ -113,10 +127,29 @@ class Plan:
             lines.append("              bubblewrap is missing: the shell and python tools stay "
                          "off until `apt-get install bubblewrap`" +
                          (" (an offline install leaves apt alone)" if o.wheelhouse else ""))
+        if self.deb_note:
+            lines.append(f"  note        {self.deb_note}")
         lines += [
             f"  web         http://<this box>:{self.port}/",
         ]
         return "\n".join(lines)
+
+    def _describe_debs(self) -> list[str]:
+        p = self.paths
+        names = ", ".join(d.name for d in self.debs)
+        lines = [f"  packages    {names} with apt-get: dpkg tracks every file "
+                 "(apt upgrade, dpkg -V, apt purge)"]
+        if self.upgrade and p.record.exists():
+            lines.append(f"              replaces the venv install in {p.opt} (config, "
+                         "cluster key, state and models are kept)")
+        lines += [
+            f"  config      {p.config} (kept if you edited it; new defaults then go to "
+            "config.yaml.new)",
+            f"  models      under {p.models}, verified by SHA-256: "
+            + ", ".join(MODEL_SIZES[r][0] for r in self.roles),
+            f"  web         http://<this box>:{self.port}/",
+        ]
+        return lines
 
 
 def make_plan(options: Options, facts: Facts) -> Plan:
@@ -133,6 +166,13 @@ def make_plan(options: Options, facts: Facts) -> Plan:
             f"systemd is {state}, so there is no service to install. Without systemd run "
             "the daemon in the foreground instead: pip install this directory into a venv "
             "and run `hybrid-agent run` (see docs/operations.md)")
+    if facts.hardware.arch not in SUPPORTED_ARCHES:
+        raise PreflightError(
+            f"this is a {facts.hardware.arch} box: hybrid-agent needs a 64-bit x86_64 or "
+            "aarch64 one. Its speech engines, CTranslate2 (faster-whisper) and onnxruntime "
+            f"(piper), publish no wheels for {facts.hardware.arch}"
+            + (" (32-bit ARM). On a Raspberry Pi 3, 4 or 5 install the 64-bit Raspberry Pi "
+               "OS (bookworm, arm64)" if facts.hardware.arch.startswith("arm") else ""))
     if options.wheelhouse is None and facts.network:
         raise PreflightError(f"no network: {facts.network}. Install offline with "
                              "--wheelhouse DIR (how to build one: docs/operations.md)")
@@ -150,15 +190,40 @@ def make_plan(options: Options, facts: Facts) -> Plan:
                              "choose another with --port N")
     roles = ("stt", "tts", "llm") if tiers.runs_llm(tier) else ("stt", "tts")
     tools_unit = bool(tiers.tier_overrides(tier).get("tools", {}).get("serve"))
+    debs, deb_note = _packages(options, facts, tier)
+    if facts.dpkg_version and not debs:
+        raise PreflightError(
+            f"hybrid-agent {facts.dpkg_version} is installed as a Debian package: install "
+            "a newer package (put it in dist/ or pass --debs DIR), or `apt-get remove "
+            "hybrid-agent` before installing from source"
+            + (f" ({deb_note})" if deb_note else ""))
     plan = Plan(tier=tier, tier_reason=reason, port=port, extras=tuple(tiers.EXTRAS[tier]),
                 roles=roles, extra_groups=tuple(g for g in GPU_GROUPS if g in facts.groups),
                 paths=facts.paths, options=options, upgrade=bool(record),
                 tools_unit=tools_unit, bwrap_missing=not facts.bwrap,
                 bwrap_via_apt=(tools_unit and not facts.bwrap and facts.apt_get
                                and options.wheelhouse is None),
-                bwrap_appeared=tools_unit and facts.bwrap and record.get("bwrap") is False)
+                bwrap_appeared=tools_unit and facts.bwrap and record.get("bwrap") is False,
+                debs=debs, deb_note=deb_note)
     _check_disk(plan, facts)
     return plan
+
+
+def _packages(options: Options, facts: Facts, tier: str) -> tuple[tuple[Path, ...], str]:
+    """The .deb files to install (none: the venv path) and, when a package was passed over,
+    why."""
+    if options.no_deb or not facts.debs:
+        return (), ""
+    main = facts.debs.get(PACKAGE)
+    if main is None:
+        return (), f"no {PACKAGE} package for this architecture among the .deb files"
+    if not tiers.runs_llm(tier):
+        return (main,), ""
+    llm = facts.debs.get(LLM_PACKAGE)
+    if llm is None:
+        return (), (f"the {tier} tier needs {LLM_PACKAGE}, and there is no such package for "
+                    "this architecture: building the venv instead")
+    return (main, llm), ""
 
 
 def _tier(options: Options, facts: Facts) -> tuple[str, str]:

@@ -37,16 +37,14 @@ def build_id(info: str | None = None) -> str:
 
 def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
     """The first processor's flags from /proc/cpuinfo; empty when unreadable (a sandbox)."""
+    from appliance.hardware import parse_cpuinfo
+
     try:
         with open(cpuinfo, "rb") as fh:
             text = fh.read(MAX_CPUINFO_BYTES).decode(errors="replace")
     except OSError:
         return set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
+    return set(parse_cpuinfo(text)[1])
 
 
 def amx_reason(info: str, flags: set[str]) -> str:

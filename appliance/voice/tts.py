@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,14 +17,12 @@ class Synthesizer:
     """A loaded piper voice; ``synthesize`` yields int16 mono chunks at ``sample_rate``."""
 
     def __init__(self, voice_path: Path) -> None:
-        from piper import PiperVoice
-
         config_path = Path(f"{voice_path}.json")
         if not voice_path.is_file() or not config_path.is_file():
             raise ModelLoadError(f"piper voice {voice_path} or its {config_path.name} is missing "
                                  "(run `hybrid-agent models fetch` or set voice.tts_voice)")
         try:
-            self._voice = PiperVoice.load(voice_path, config_path)
+            self._voice = _load(voice_path, config_path)
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
             raise ModelLoadError(f"cannot load the piper voice {voice_path}: {exc}") from exc
         except Exception as exc:  # onnxruntime raises its own types
@@ -49,3 +48,27 @@ class Synthesizer:
     def synthesize_all(self, text: str, speed: float = 1.0) -> np.ndarray:
         parts = list(self.synthesize(text, speed))
         return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+
+def _load(voice_path: Path, config_path: Path) -> Any:
+    """piper's voice with onnxruntime's threads told not to spin between operations.
+
+    Spinning waits for a core that another process (the LLM, a test suite) holds, and
+    under emulation costs more than the work: a 1.2 s sentence took 1050 s in an
+    emulated arm64 box. Measured on this box's x86 quiet, not spinning is as fast
+    (real-time factor 0.084 vs 0.090). Otherwise as ``PiperVoice.load``.
+    """
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+    from piper.voice import ESPEAK_DATA_DIR
+
+    with open(config_path, encoding="utf-8") as fh:
+        config = PiperConfig.from_dict(json.load(fh))
+    opts = onnxruntime.SessionOptions()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(str(voice_path), sess_options=opts,
+                                           providers=["CPUExecutionProvider"])
+    return PiperVoice(config=config, session=session, espeak_data_dir=Path(ESPEAK_DATA_DIR),
+                      download_dir=Path.cwd())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.container import Container, ensure_rootfs, ensure_wheelhouse
+from tests.e2e.container import CACHE, Container, ensure_rootfs, ensure_wheelhouse
 
 REPO = Path(__file__).resolve().parents[2]
 SRC_INSIDE = "/usr/local/src/hybrid-agent"
@@ -24,6 +26,33 @@ MODELS_INSIDE = "/srv/models"
 COPY_IGNORE = (".git", ".venv", "__pycache__", "*.egg-info", ".pytest_cache", ".mypy_cache",
                ".ruff_cache", "build", "dist", "node_modules")
 WAIT_POLL_S = 0.5
+ARM64_TESTS = "tests/e2e/test_deb_arm64.py"
+PREPARE_ENV = "HYBRID_AGENT_TEST_PREPARE"
+PREPARE_STOP_TIMEOUT_S = 60
+_preparing: subprocess.Popen[bytes] | None = None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start making the emulated arm64 root and package in the background once the arm64
+    tests are collected: under emulation that takes long enough to matter to the suite's
+    time, and overlaps the tests before it. Their fixtures wait on the same file locks
+    (or do the work themselves if this is off: HYBRID_AGENT_TEST_PREPARE=0)."""
+    global _preparing
+    wanted = any(ARM64_TESTS in str(item.fspath) for item in session.items)
+    if not wanted or os.environ.get(PREPARE_ENV) == "0" or os.geteuid() != 0:
+        return
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "prepare-arm64.log", "w") as log:
+        _preparing = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.packages", "arm64"], cwd=REPO, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _preparing is not None and _preparing.poll() is None:
+        os.killpg(_preparing.pid, signal.SIGTERM)
+        _preparing.wait(PREPARE_STOP_TIMEOUT_S)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,6 +10,8 @@ wheelhouse handed in read-only.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -26,6 +28,9 @@ WHEELHOUSE = CACHE / "wheelhouse"
 LLAMA_WHEELS = CACHE / "wheels"
 DEBOOTSTRAP_PACKAGES = ("systemd,systemd-sysv,dbus,python3,python3-venv,python3-pip,"
                         "ca-certificates,iproute2,curl,alsa-utils,procps,bubblewrap")
+# An emulated box to install the package on: what a Raspberry Pi OS Lite has, no venv tools.
+FOREIGN_PACKAGES = ("systemd,systemd-sysv,dbus,python3,ca-certificates,iproute2,curl,procps,"
+                    "bubblewrap")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BOOT_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
@@ -65,6 +70,33 @@ def ensure_rootfs(root: Path = ROOTFS) -> Path:
     tmp.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["debootstrap", "--variant=minbase", f"--include={DEBOOTSTRAP_PACKAGES}",
                     "bookworm", str(tmp), DEBIAN_MIRROR], check=True)
+    os.replace(tmp, root)
+    return root
+
+
+def ensure_foreign_rootfs(arch: str) -> Path:
+    """A cached Debian 12 root of another architecture (arm64), made once with mmdebstrap;
+    its programs run under qemu-user-static through binfmt_misc. No compiler in it."""
+    root = CACHE / f"rootfs-bookworm-{arch}"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f".lock-rootfs-{arch}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a background preparation may be making it
+        return _make_foreign_rootfs(root, arch)
+
+
+def _make_foreign_rootfs(root: Path, arch: str) -> Path:
+    if (root / "usr/lib/systemd/systemd").exists() and (root / "usr/bin/python3").exists():
+        return root
+    for tool in ("mmdebstrap", "qemu-aarch64-static"):
+        if not shutil.which(tool):
+            raise ContainerError(f"{tool} is missing: apt-get install mmdebstrap "
+                                 "qemu-user-static binfmt-support")
+    tmp = root.with_name(root.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mmdebstrap", f"--arch={arch}", "--variant=minbase",
+                    f"--include={FOREIGN_PACKAGES}", "bookworm", str(tmp), DEBIAN_MIRROR],
+                   check=True, stdin=subprocess.DEVNULL)
     os.replace(tmp, root)
     return root
 
@@ -130,10 +162,11 @@ class Container:
         self._log = open(self._tmp / "console.log", "wb")
         self._proc: subprocess.Popen[bytes] | None = None
         self.pid = 0
+        self._pid_start = ""
 
     # ------------------------------------------------------------ lifecycle
 
-    def boot(self, rootfs: Path = ROOTFS) -> None:
+    def boot(self, rootfs: Path = ROOTFS, timeout_s: float = BOOT_TIMEOUT_S) -> None:
         """Boot systemd in the container and wait until it says running or degraded."""
         if not shutil.which("systemd-nspawn"):
             raise ContainerError("systemd-nspawn is missing: apt-get install systemd-container")
@@ -145,12 +178,13 @@ class Container:
             cmd.append(f"--bind-ro={host}:{inside}")
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
                                       stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         state = ""
         while True:
             self._check_alive()
             # nspawn forks helpers before the container's init: wait for systemd itself.
             self.pid = _child_of(self._proc.pid, comm="systemd")
+            self._pid_start = _start_time(self.pid) if self.pid else ""
             if self.pid:
                 run = self.sh("systemctl is-system-running")
                 state = run.out.strip() or run.err.strip()
@@ -158,7 +192,7 @@ class Container:
                     return
             if time.monotonic() > deadline:
                 raise ContainerError(f"container systemd is {state!r} after "
-                                     f"{BOOT_TIMEOUT_S:.0f} s (PID 1: {self.pid or 'none'}): "
+                                     f"{timeout_s:.0f} s (PID 1: {self.pid or 'none'}): "
                                      f"{self.console()}")
             time.sleep(POLL_S)
 
@@ -172,6 +206,11 @@ class Container:
             except subprocess.TimeoutExpired:
                 os.killpg(self._proc.pid, signal.SIGKILL)
                 self._proc.wait(STOP_TIMEOUT_S)
+        # An emulated (qemu-user) systemd may not power off in time, and outlives a killed
+        # nspawn: killing the container's PID 1 ends its whole PID namespace.
+        if self.pid and _start_time(self.pid) == self._pid_start:  # not a reused pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
         self._log.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -206,6 +245,15 @@ class Container:
         if self._proc.poll() is not None:
             raise ContainerError(f"systemd-nspawn exited {self._proc.returncode}: "
                                  f"{self.console()}")
+
+
+def _start_time(pid: int) -> str:
+    """When ``pid`` started (clock ticks since boot), "" when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def _child_of(ppid: int, comm: str) -> int:

@@ -22,11 +22,12 @@ NOTHING_CHANGED = "Nothing was changed."
 TINY_FS = "1m"
 
 
-def running_systemd(paths: Paths, ports: list[int], *, need_network: bool) -> Facts:
+def running_systemd(paths: Paths, ports: list[int], *, need_network: bool,
+                    deb_dirs: tuple[Path, ...] = ()) -> Facts:
     """STAND-IN for a box with systemd as PID 1 (this one has none): the real detect,
     with only systemd's answer replaced."""
-    return dataclasses.replace(detect(paths, ports, need_network=need_network),
-                               systemd_state="running")
+    return dataclasses.replace(detect(paths, ports, need_network=need_network,
+                                      deb_dirs=deb_dirs), systemd_state="running")
 
 
 def _offline_args(tmp_path: Path) -> list[str]:
