@@ -87,6 +87,8 @@ def _setup_config(p: argparse.ArgumentParser) -> None:
                               description="Print the defaults of a tier as YAML with a comment "
                                           "on every key, a file to start from.")
     defaults.add_argument("--tier", choices=config_mod.TIERS, required=True)
+    defaults.add_argument("--port", type=int, default=config_mod.DEFAULT_PORT,
+                          help=f"http.port to write (default {config_mod.DEFAULT_PORT})")
     defaults.set_defaults(func=_cmd_config_defaults)
 
 
@@ -101,21 +103,8 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_config_defaults(args: argparse.Namespace) -> int:
-    print(tier_defaults_yaml(args.tier), end="")
+    print(config_mod.tier_defaults_yaml(args.tier, args.port), end="")
     return EXIT_OK
-
-
-def tier_defaults_yaml(tier: str) -> str:
-    """The commented default config of ``tier``, as the installer writes it."""
-    cfg = config_mod.build({"node": {"tier": tier}}, env={}, hostname="HOSTNAME")
-    # Machine-specific values stay empty so the file means "detect at start".
-    import dataclasses
-
-    node = dataclasses.replace(cfg.node, name="", state_dir="", models_dir="")
-    cfg = dataclasses.replace(cfg, node=node)
-    head = (f"# hybrid-agent config, {tier} tier defaults.\n"
-            "# Unknown keys are errors. Check edits with: hybrid-agent config check FILE\n\n")
-    return head + config_mod.dump_yaml(cfg, comments=True)
 
 
 # ---------------------------------------------------------------- status

@@ -508,6 +508,18 @@ def load(
     return build(read_yaml(path), source=str(path), detected_tier=detected_tier, env=env)
 
 
+def tier_defaults_yaml(tier: str, port: int = DEFAULT_PORT) -> str:
+    """The commented default config of ``tier`` listening on ``port``, as installers write it."""
+    cfg = build({"node": {"tier": tier}, "http": {"port": port}}, source="<tier defaults>",
+                env={}, hostname="HOSTNAME")
+    # Machine-specific values stay empty so the file means "detect at start".
+    cfg = dataclasses.replace(cfg, node=dataclasses.replace(cfg.node, name="", state_dir="",
+                                                            models_dir=""))
+    head = (f"# hybrid-agent config, {tier} tier defaults.\n"
+            "# Unknown keys are errors. Check edits with: hybrid-agent config check FILE\n\n")
+    return head + dump_yaml(cfg, comments=True)
+
+
 def to_dict(obj: Any) -> Any:
     """A plain-data view of a config (or section) for YAML/JSON output."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from appliance import config as config_mod
-from appliance.cli import tier_defaults_yaml
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -105,7 +104,7 @@ def test_everything_off_config_is_valid_and_check_prints_effective_config(tmp_pa
 
 @pytest.mark.parametrize("tier", config_mod.TIERS)
 def test_tier_defaults_round_trip(tier):
-    text = tier_defaults_yaml(tier)
+    text = config_mod.tier_defaults_yaml(tier)
     assert text.count("# ") > 20  # every key is documented
     parsed = yaml.safe_load(text)
     cfg = config_mod.build(parsed, env={}, hostname="h")
@@ -117,7 +116,7 @@ def test_tier_defaults_round_trip(tier):
 def test_defaults_command_prints_the_same_yaml():
     proc = run_cli("config", "defaults", "--tier", "mid")
     assert proc.returncode == 0
-    assert proc.stdout == tier_defaults_yaml("mid")
+    assert proc.stdout == config_mod.tier_defaults_yaml("mid")
 
 
 def test_state_dir_from_env_then_default():

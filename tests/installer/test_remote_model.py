@@ -21,6 +21,7 @@ import pytest
 from appliance import config as config_mod
 from appliance import remote_model
 from appliance.models import DEFAULT_MODELS, llm_model_note
+from tests.installer.conftest import install_command
 from tests.support.daemon import free_port
 
 REPO = "acme/tiny"
@@ -197,11 +198,7 @@ def test_the_installer_fetches_a_kept_configs_remote_model_or_says_the_default_s
     from tests.installer.test_plan import facts
 
     plan = make_plan(Options(tier="mid"), facts(tmp_path))
-    # The installed command, as the venv would have it: the real CLI of this checkout.
-    exe = plan.paths.venv / "bin" / "hybrid-agent"
-    exe.parent.mkdir(parents=True)
-    exe.write_text(f"#!/bin/sh\nexec {sys.executable} -m appliance.cli \"$@\"\n")
-    exe.chmod(0o755)
+    install_command(plan.paths)
     plan.paths.config.parent.mkdir(parents=True)
     data = os.urandom(4096)
     (hub.root / "big.gguf").write_bytes(data)
