@@ -29,7 +29,7 @@ from appliance.voice.earcon import chime
 from appliance.voice.pipeline import VoiceSession
 from appliance.voice.settings import VoiceSettings
 from appliance.voice.wake import MICRO, OPEN, open_detector, shipped_words
-from appliance.web import voice_api
+from appliance.web import bodies, voice_api
 from tests.support.fake_audio import FakeMicrophone, FakeSpeaker, wav_to_pcm16
 from tests.voice.conftest import voice_config
 from tests.voice.test_barge_in import HOLD, LONG_REPLY, ScriptedReply, Until
@@ -276,6 +276,8 @@ async def test_the_box_microphone_waits_for_the_wake_word_and_chimes(
 async def test_hands_free_over_the_voice_socket(voice: VoiceComponent) -> None:
     """/api/voice on a real loopback socket: only what follows the wake word is heard."""
     app = web.Application()
+    bodies.install(app, bodies.BodyRules(default_bytes=1 << 20, max_bytes=16 << 20,
+                                         timeout_s=60.0))  # what create_app gives every app
     voice_api.setup(app, voice)
     async with TestServer(app) as server, aiohttp.ClientSession() as http:
         async with http.ws_connect(server.make_url("/api/voice")) as ws:
