@@ -7,6 +7,9 @@ CACHE ?= /var/cache/hybrid-agent-test
 WHEELS := $(CACHE)/wheels
 MODELS := $(CACHE)/models
 LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_RPC=ON -DGGML_RPC_RDMA=OFF
+LLAMA_MARK := $(WHEELS)/.llama-$(LLAMA_VERSION)-rpc
+RPC_CHECK := import sys; from appliance.llm.rpc.ggml import supports_rpc; sys.exit(not supports_rpc())
 PYTEST_ARGS ?=
 
 .PHONY: test lint venv models llama-wheel etc-configs e2e deb clean
@@ -22,19 +25,26 @@ lint: venv
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml | llama-wheel
+$(VENV)/.installed: pyproject.toml $(LLAMA_MARK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --find-links $(WHEELS) -e '.[voice,llm,dev]'
+	@# A venv made before the wheel had the RPC backend keeps its old build (same version).
+	$(PY) -c "$(RPC_CHECK)" || $(PY) -m pip install --quiet --force-reinstall --no-deps \
+	  --no-index --find-links $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
 	touch $@
 
-# llama-cpp-python compiles llama.cpp (about 7 minutes on 2 cores): build the wheel once.
-llama-wheel: $(WHEELS)/.llama-$(LLAMA_VERSION)
+# llama-cpp-python compiles llama.cpp (about 7 minutes on 2 cores): build the wheel once,
+# with llama.cpp's RPC backend for models split over several boxes (docs/rpc.md) and
+# without its RDMA transport (it would bypass the encrypted link). --no-cache-dir: pip's
+# wheel cache does not know CMAKE_ARGS and could hand back a build without RPC.
+llama-wheel: $(LLAMA_MARK)
 
-$(WHEELS)/.llama-$(LLAMA_VERSION):
+$(LLAMA_MARK):
 	mkdir -p $(WHEELS)
-	@echo "building llama-cpp-python $(LLAMA_VERSION) from source (about 7 minutes, once per machine)..."
-	$(PYTHON) -m pip wheel --no-deps --wheel-dir $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
+	@echo "building llama-cpp-python $(LLAMA_VERSION) with RPC from source (about 7 minutes, once per machine)..."
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PYTHON) -m pip wheel --no-deps --no-cache-dir \
+	  --wheel-dir $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
 	touch $@
 
 models: venv

@@ -62,7 +62,8 @@ def _f(default: Any, doc: str, **meta: Any) -> Any:
     """A dataclass field with a default and its documentation.
 
     ``meta``: ``min``/``max``/``choices`` bound the value; ``path=True`` marks a
-    file or directory, whose leading ``~`` is expanded.
+    file or directory, whose leading ``~`` is expanded; ``words`` are strings that
+    a list key also takes in place of a list (stored as a one-item list).
     """
     meta["doc"] = doc
     if isinstance(default, list | dict):
@@ -183,11 +184,32 @@ class LlmConfig:
     idle_timeout_s: float = _f(30.0, "Longest gap between remote tokens.", min=0.1, max=3600.0)
     failover_budget_s: float = _f(10.0, "Time allowed for trying other endpoints.",
                                   min=0.1, max=600.0)
+    rpc_serve: bool = _f(False, "Lend this box's memory and CPU to a core's split model: "
+                                "llama.cpp's RPC server on 127.0.0.1 only, reached from the LAN "
+                                "through the cluster's TLS link on rpc_port (docs/rpc.md).")
+    rpc_port: int = _f(8702, "TCP port of the RPC link (TLS) when rpc_serve is on.",
+                       min=1, max=65535)
+    rpc_threads: int = _f(0, "Threads of the RPC server; 0 means the number of physical cores.",
+                          min=0, max=1024)
+    rpc_workers: list[str] = _f([], "Split the model over other boxes' memory: auto (every "
+                                    "trusted rpc worker found) or a list of node names; empty "
+                                    "loads it on this box alone.", words=("auto",))
+    tensor_split: list[float] = _f([], "Share of the layers per box, this box first, then each "
+                                       "of rpc_workers in order; empty means in proportion to "
+                                       "their free memory.")
+    rpc_fallback: str = _f("auto", "When the workers are gone: auto loads the model on this box "
+                                   "alone if it fits in its free memory, off stops serving it "
+                                   "(peers fail over).", choices=("auto", "off"))
 
     @property
     def thread_count(self) -> int:
         """``threads``, or the physical cores this process may use when 0."""
         return self.threads or hardware.usable_physical_cores()
+
+    @property
+    def rpc_thread_count(self) -> int:
+        """``rpc_threads``, or the physical cores this process may use when 0."""
+        return self.rpc_threads or hardware.usable_physical_cores()
 
 
 @dataclass(frozen=True)
@@ -673,6 +695,8 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
         return _to_dataclass(hint, value, source, path + ".")  # type: ignore[arg-type]
     if origin is list:
         (item_t,) = typing.get_args(hint)
+        if isinstance(value, str) and value in (meta.get("words") or ()):
+            return [value]  # a word that stands for the list (llm.rpc_workers: auto)
         if not isinstance(value, list):
             said_none = value is None or value is False or (
                 isinstance(value, Yaml11Word) and value in YAML11_FALSE)

@@ -135,6 +135,7 @@ class Daemon:
         self._compose_security()
         self._compose_world()
         self._compose_llm()
+        self._compose_rpc_worker()
         self._compose_tools()
         self._compose_agent()
         self._compose_voice()
@@ -181,6 +182,12 @@ class Daemon:
         cfg, node = self.config.llm, self.node
         # /v1/* answers everywhere; with llm.mode off it says 503 no_llm_available.
         self.add_routes(openai_api.setup)
+        if cfg.rpc_workers and cfg.mode not in ("local", "auto"):
+            from appliance.config import ConfigError
+
+            raise ConfigError(self.config.source, "llm.rpc_workers", "splits this box's own "
+                              f"model over workers: it needs llm.mode local or auto, not "
+                              f"{cfg.mode}")
         if cfg.mode == "off":
             return
         from appliance.models import llm_model_note
@@ -193,7 +200,8 @@ class Daemon:
                 cfg.model or self.config.llm_model_path.is_file())):
             from appliance.llm.engine import Engine, EngineSettings
 
-            engine = Engine(EngineSettings.from_config(self.config))
+            settings = EngineSettings.from_config(self.config)
+            engine = self._split_engine(settings) if cfg.rpc_workers else Engine(settings)
             self.add_component(engine)
         static = llm_router.static_peers(list(cfg.endpoints))  # URLs checked by the config
 
@@ -215,6 +223,24 @@ class Daemon:
 
         self.add_component(llm_router.Router(cfg, engine, peers, peer.signer_for(node),
                                              mark_down))
+
+    def _split_engine(self, settings: Any) -> Any:
+        """The model over this box and rpc workers (RPC issue)."""
+        from appliance.config import ConfigError
+        from appliance.llm.rpc.split import SplitConfigError, SplitEngine
+
+        try:
+            return SplitEngine(settings, self.config, self.node)
+        except SplitConfigError as exc:
+            raise ConfigError(self.config.source, "llm.rpc_workers", str(exc)) from None
+
+    def _compose_rpc_worker(self) -> None:
+        """Lend this box's memory to a core's split model: llm.rpc_serve (RPC issue)."""
+        if not self.config.llm.rpc_serve:
+            return
+        from appliance.llm.rpc.worker import RpcWorker
+
+        self.add_component(RpcWorker(self.config, self.node, self.config.llm.rpc_thread_count))
 
     def _compose_tools(self) -> None:
         """Tools and the tool server (agent issue)."""

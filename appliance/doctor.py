@@ -65,6 +65,8 @@ def run_checks(config_path: Path | None = None) -> list[CheckResult]:
         results.extend(_safe_many("models", lambda: check_models(c)))
         results.append(_safe("disk", lambda: check_disk(Path(c.node.state_dir))))
         results.append(_safe("world", lambda: check_world(c)))
+        if c.llm.rpc_serve or c.llm.rpc_workers:
+            results.append(_safe("rpc", check_rpc))
     results.append(_safe("sound", check_sound))
     results.append(_safe("clock", check_clock))
     return results
@@ -211,6 +213,21 @@ def check_sound() -> CheckResult:
         return CheckResult("sound", "WARN", "no capture device found",
                            "plug in a microphone, or talk through the web page")
     return CheckResult("sound", "OK", f"{len(cards)} capture device(s): {cards[0][:60]}")
+
+
+def check_rpc() -> CheckResult:
+    """A box that lends memory or splits a model needs llama.cpp's RPC backend."""
+    from appliance.llm.rpc import ggml
+
+    try:
+        ggml.rpc_registry()
+    except ImportError:
+        return CheckResult("rpc", "FAIL", "llama-cpp-python is not installed (the llm extra)",
+                           "re-run install.sh with --tier mid or core")
+    except ggml.RpcUnavailable:
+        return CheckResult("rpc", "FAIL", "llama-cpp-python has no RPC backend",
+                           ggml.REBUILD_HINT)
+    return CheckResult("rpc", "OK", "llama.cpp's RPC backend is built in (docs/rpc.md)")
 
 
 def check_clock() -> CheckResult:

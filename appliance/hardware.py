@@ -128,6 +128,27 @@ def detect(
     )
 
 
+def available_memory(root: Path | str = "/") -> int:
+    """Bytes this process could still take: the kernel's MemAvailable, and no more than
+    what is left under the tightest cgroup memory limit (v2) on the way up.
+
+    Under the unit's ProcSubset=pid /proc/meminfo is hidden: then the free pages
+    (sysconf), which leave out the page cache the kernel would give back.
+    """
+    root = Path(root)
+    avail = _meminfo_field(root, "MemAvailable:")
+    if avail is None:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    v2, _v1 = _cgroup_dir(root)
+    if v2 is not None:
+        for d in _walk_up(v2, root / "sys/fs/cgroup"):
+            limit = (_read(d / "memory.max") or "").strip()
+            used = (_read(d / "memory.current") or "").strip()
+            if limit.isdigit() and used.isdigit():
+                avail = min(avail, max(0, int(limit) - int(used)))
+    return avail
+
+
 # ---------------------------------------------------------------- CPU
 
 
@@ -332,6 +353,13 @@ def _cgroup_memory_limit(root: Path, dirs: tuple[Path | None, Path | None]) -> i
 
 
 # ---------------------------------------------------------------- memory and GPU
+
+
+def _meminfo_field(root: Path, name: str) -> int | None:
+    for line in (_read(root / "proc/meminfo") or "").splitlines():
+        if line.startswith(name):
+            return int(line.split()[1]) * 1024
+    return None
 
 
 def _meminfo_total(root: Path) -> int:

@@ -89,7 +89,10 @@ class Node:
         """What this node offers to the LAN: llm, tools, world, voice."""
         cfg = self.config
         roles = set(self.extra_roles)
-        if cfg.llm.serve and cfg.llm.mode in ("local", "auto") and "llm" in self.components:
+        llm = self.components.get("llm")
+        # A split model (appliance.llm.rpc.split) may be unserved while its workers are gone.
+        if cfg.llm.serve and cfg.llm.mode in ("local", "auto") and llm is not None \
+                and getattr(llm, "serving", True):
             roles.add("llm")
         if cfg.tools.serve and "tools" in self.components:
             roles.add("tools")

@@ -414,7 +414,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         cfg = daemon_config(workdir, port, models, "answers",
                             llm={"mode": args.llm, **({"model": args.model} if args.model
                                                       else {})},
-                            voice={"enabled": bool(args.voice), "language": "en"},
+                            voice={"enabled": bool(args.voice), "language": "en",
+                                   **args.voice_setting},
                             world={"mode": "local"}, tools={"timezone": "UTC"})
         (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
         log = open(workdir / "daemon.log", "wb")
@@ -452,6 +453,9 @@ def main() -> None:
                    help="off: an edge alone (intents only); local: the model in-process")
     p.add_argument("--model", default="", help="a GGUF instead of the default model")
     p.add_argument("--voice", action="store_true", help="speak each request into /api/voice")
+    p.add_argument("--voice-setting", action="append", default=[], metavar="KEY=VALUE",
+                   type=lambda kv: (kv.split("=", 1)[0], yaml.safe_load(kv.split("=", 1)[1])),
+                   help="a voice.* config key for the daemon, e.g. stt_min_window_s=5")
     p.add_argument("--rows", action="store_true", help="print every request's answer")
     p.add_argument("--domains", default="",
                    help="only these domains, comma-separated (e.g. 'open,small talk' to "
@@ -459,6 +463,7 @@ def main() -> None:
     p.add_argument("--models", default=os.environ.get("HYBRID_AGENT_TEST_MODELS",
                                                       DEFAULT_MODELS))
     args = p.parse_args()
+    args.voice_setting = dict(args.voice_setting)
     result = asyncio.run(main_async(args))
     print(json.dumps({"bench": "answers", "llm": args.llm, "model": args.model or "default",
                       "voice": args.voice, "cpus": os.cpu_count(),

@@ -51,6 +51,9 @@ class Peer:
     problem: str = ""
     #: When a static peer's roles and load were last refreshed by a challenge.
     refreshed_at: float = 0.0
+    #: An rpc worker's link port and the memory it offers (MiB), from its TXT record.
+    rpc_port: int = 0
+    mem_mb: int = 0
 
     def has(self, role: str, model: str | None = None) -> bool:
         """Whether the peer offers ``role`` (and ``model``)."""
@@ -65,7 +68,9 @@ class Peer:
                 "last_seen": round(self.last_seen, 3), "healthy": self.healthy,
                 "rtt_s": None if self.rtt_s is None else round(self.rtt_s, 4),
                 "trusted": self.trusted, "kf": self.kf, "source": self.source,
-                "problem": self.problem}
+                "problem": self.problem,
+                **({"rpc_port": self.rpc_port, "mem_mb": self.mem_mb}
+                   if "rpc" in self.roles else {})}
 
 
 class PeerRegistry:
@@ -125,6 +130,7 @@ class PeerRegistry:
         peer.tier, peer.roles, peer.models = ann.txt.tier, list(ann.txt.roles), \
             list(ann.txt.models)
         peer.version, peer.load, peer.kf = ann.txt.version, ann.txt.load, ann.txt.kf
+        peer.rpc_port, peer.mem_mb = ann.txt.rpc_port, ann.txt.mem_mb
         peer.last_seen = self._clock()
         if moved or not peer.healthy:
             # A fresh announcement from a peer we think is down: probe now, not after backoff.
@@ -151,6 +157,7 @@ class PeerRegistry:
         peer.source, peer.url = "static", url
         peer.tier, peer.roles, peer.models = txt.tier, list(txt.roles), list(txt.models)
         peer.version, peer.load, peer.kf = txt.version, txt.load, txt.kf
+        peer.rpc_port, peer.mem_mb = txt.rpc_port, txt.mem_mb
         peer.trusted, peer.healthy, peer.failures, peer.problem = True, True, 0, ""
         peer.last_seen = self._clock()
         self.on_change(peer_id)

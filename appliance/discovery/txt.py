@@ -4,6 +4,8 @@ Keys: ``id`` (node id), ``tier``, ``roles`` and ``models`` (comma lists),
 ``v`` (version), ``load`` (``inflight/slots``), ``kf`` (cluster-key
 fingerprint), ``boot`` (random per process start: a restarted node's record
 differs from its cached one, so browsers see an update and re-probe at once),
+on a node with the ``rpc`` role ``rpc`` (its RPC link's TLS port) and ``mem``
+(the MiB of memory it can lend, rounded),
 and, added by the advertiser, ``seq`` (a counter per record sent: a TXT never
 repeats an earlier one, which browsers would ignore as already cached).
 Everything read from a peer is hostile: decoded leniently, stripped of
@@ -23,6 +25,7 @@ SERVICE_TYPE = "_hybrid-agent._tcp.local."
 MAX_VALUE_CHARS = 128
 MAX_LIST_ITEMS = 16
 MAX_ITEM_CHARS = 64
+MAX_MEM_MB = 1 << 30  # a petabyte: more is a lie
 BOOT_ID = secrets.token_hex(4)
 
 
@@ -37,11 +40,13 @@ class Txt:
     version: str = ""
     load: float = 0.0
     kf: str = ""
+    rpc_port: int = 0
+    mem_mb: int = 0
 
 
 def local_txt(node: Node, fingerprint: str) -> dict[str, str]:
     """This node's TXT record (also the body of its challenge answer)."""
-    return {
+    txt = {
         "id": node.node_id,
         "tier": node.tier,
         "roles": ",".join(node.roles),
@@ -51,6 +56,10 @@ def local_txt(node: Node, fingerprint: str) -> dict[str, str]:
         "kf": fingerprint,
         "boot": BOOT_ID,
     }
+    worker = node.get("rpc_worker")
+    if worker is not None and "rpc" in node.roles:
+        txt.update(worker.txt())
+    return txt
 
 
 def local_models(node: Node) -> list[str]:
@@ -87,7 +96,18 @@ def parse_txt(props: dict[Any, Any]) -> Txt:
         version=clean(d.get("v", ""), 32),
         load=parse_load(d.get("load", "")),
         kf=clean(d.get("kf", ""), 64),
+        rpc_port=parse_int(d.get("rpc", ""), 65535),
+        mem_mb=parse_int(d.get("mem", ""), MAX_MEM_MB),
     )
+
+
+def parse_int(text: Any, limit: int) -> int:
+    """A whole number in 0..limit; anything else means 0."""
+    value = str(text).strip()
+    if not value.isdigit() or len(value) > 12:
+        return 0
+    number = int(value)
+    return number if number <= limit else 0
 
 
 def parse_load(text: Any) -> float:

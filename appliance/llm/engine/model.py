@@ -54,12 +54,20 @@ class Model:
         lc.llama_backend_init()
         mparams = lc.llama_model_default_params()
         mparams.use_extra_bufts = repack
+        offload = None
+        if s.rpc_endpoints:  # a model split over other boxes (appliance.llm.rpc)
+            from appliance.llm.rpc.placement import Offload
+
+            offload = Offload(s.model_path, s.rpc_endpoints, s.rpc_shares, s.rpc_workers)
+            offload.apply(mparams)
         model = lc.llama_model_load_from_file(str(s.model_path).encode(), mparams)
         if not model:
             raise LLMError(f"llama.cpp cannot load {s.model_path} (not a GGUF model?)")
         self.model = model
         self.ctx: Any = None
         self.embed_ctx: Any = None
+        self.placement: dict[str, Any] | None = None
+        """Where the layers went, when split over other boxes."""
         try:
             self.ctx = _context(model, s, n_ctx=s.context, seqs=s.slots)
             self.vocab = lc.llama_model_get_vocab(model)
@@ -80,6 +88,8 @@ class Model:
             if s.embeddings:
                 self.embed_ctx = _context(model, s, n_ctx=min(s.context, BATCH_TOKENS),
                                           seqs=1, embeddings=True)
+            if offload is not None:
+                self.placement = offload.report()
         except BaseException:
             self.free()
             raise

@@ -28,6 +28,20 @@ class EngineSettings:
     """Where the warm-up record lives; None keeps none (tests)."""
     embeddings: bool = True
     """Serve /v1/embeddings from this model (a second, small context)."""
+    rpc_endpoints: tuple[str, ...] = ()
+    """ggml RPC servers (host:port) that take the last layers; empty: this box alone."""
+    rpc_shares: tuple[float, ...] = ()
+    """Shares of the layers: this box, then each endpoint (appliance.llm.rpc.placement)."""
+    rpc_workers: tuple[str, ...] = ()
+    """The node name behind each endpoint, for the placement report."""
+
+    def require_model(self) -> None:
+        """LLMError saying how to get the model when its file is missing."""
+        from appliance.llm.chat import LLMError
+
+        if not self.model_path.is_file():
+            raise LLMError(f"LLM model {self.model_path} does not exist "
+                           "(run `hybrid-agent models fetch --role llm` or set llm.model)")
 
     @classmethod
     def from_config(cls, cfg: Config) -> EngineSettings:
