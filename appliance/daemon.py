@@ -147,10 +147,11 @@ class Daemon:
     def _compose_security(self) -> None:
         """Cluster key, request signing (LAN discovery and trust issue)."""
         from appliance.security.cluster import Security
+        from appliance.web.guard import make_guard
 
         security = Security(self.config.security)
         self.add_component(security)
-        self.add_middleware(security.middleware())
+        self.add_middleware(make_guard(security.verifier))
 
     def _compose_world(self) -> None:
         """The world model, local or remote (agent issue)."""
@@ -244,10 +245,10 @@ class Daemon:
 
     def _compose_tools(self) -> None:
         """Tools and the tool server (agent issue)."""
-        from appliance.agent.factory import ToolConfigError, create_tools
-        from appliance.agent.server import ToolServer
-        from appliance.agent.tools.timers import Timers
         from appliance.config import ConfigError
+        from appliance.tools.factory import ToolConfigError, create_tools
+        from appliance.tools.server import ToolServer
+        from appliance.tools.timers import Timers
         from appliance.web import peer, tools_api
 
         node, cfg = self.node, self.config

@@ -22,9 +22,7 @@ from appliance.logs import NOTICE
 from appliance.node import Component
 from appliance.security import keys
 from appliance.security.errors import KeyFileError
-from appliance.security.guard import make_guard
 from appliance.security.signing import Signer, Verifier
-from appliance.web.app import Middleware
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +41,9 @@ class Security(Component):
         self.problem = ""
         self._signer: Signer | None = None
         self.verifier: Verifier | None = None
-        # Loaded now, not in start(): the middleware is built at composition time.
+        # Loaded now, not in start(): the request guard (appliance.web.guard) is built
+        # from the verifier at composition time.
         self._load()
-
-    def middleware(self) -> Middleware:
-        """The request guard for the HTTP app (see appliance.security.guard)."""
-        return make_guard(self.verifier)
 
     def sign_headers(self, method: str, path_qs: str, body: bytes = b"") -> dict[str, str]:
         """Signature headers for an outgoing request; KeyFileError when there is no key."""

@@ -45,9 +45,3 @@ class ApiError(ApplianceError):
         return json_error(self.status, self.message, code=self.code, param=self.param,
                           headers=self.headers)
 
-
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON, or a 400/408/413 ApiError (see appliance.web.bodies)."""
-    from appliance.web.bodies import read_json as bounded  # bodies builds on this module
-
-    return await bounded(request)

@@ -21,10 +21,10 @@ from aiohttp import web
 
 from appliance.llm.chat import ChatChunk, LLMError
 from appliance.llm.client import HOP_HEADER
-from appliance.security.guard import is_loopback
+from appliance.security.addresses import is_loopback
 from appliance.web.app import NODE
-from appliance.web.bodies import BODY_RULES, set_body_limit
-from appliance.web.errors import ApiError, read_json
+from appliance.web.bodies import BODY_RULES, read_json, set_body_limit
+from appliance.web.errors import ApiError
 from appliance.web.openai_answer import (
     Opened,
     Shape,

@@ -26,8 +26,8 @@ from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
 from appliance.voice.stt import Transcript
 from appliance.web import forms
-from appliance.web.bodies import read_body, set_body_limit
-from appliance.web.errors import ApiError, read_json
+from appliance.web.bodies import read_body, read_json, set_body_limit
+from appliance.web.errors import ApiError
 from appliance.wyoming.tts import speakable_pieces
 
 VOICE = web.AppKey("openai_audio_voice", VoiceComponent)

@@ -15,8 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from appliance.errors import ApplianceError
-from appliance.security.guard import is_loopback, is_protected
+from appliance.security.addresses import is_loopback
 from appliance.web.app import NODE
+from appliance.web.guard import is_protected
 
 STATIC_DIR = Path(str(resources.files("appliance.web") / "static"))
 

@@ -23,8 +23,8 @@ from appliance.voice.audio import PIPELINE_RATE, StreamResampler, write_wav
 from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
 from appliance.voice.pipeline import VoiceSession
-from appliance.web.bodies import json_text_limit, read_body, set_body_limit
-from appliance.web.errors import ApiError, read_json
+from appliance.web.bodies import json_text_limit, read_body, read_json, set_body_limit
+from appliance.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The aiohttp middleware that refuses unsigned requests from the LAN to protected paths.
+"""The HTTP server's middleware that refuses unsigned requests from the LAN to protected paths.
 
 Protected: ``/v1/*``, ``/api/tools/*``, ``/api/world/*``. Loopback callers
 (the local CLI, the local web UI) pass unsigned; every other caller needs a
@@ -9,13 +9,12 @@ nothing; the body is then read within its route's limits (appliance.web.bodies).
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import logging
 
 from aiohttp import web
 
 from appliance.logs import RateLimit
+from appliance.security.addresses import is_loopback
 from appliance.security.errors import SignatureError
 from appliance.security.signing import Verifier
 from appliance.web.app import Handler, Middleware
@@ -34,27 +33,6 @@ _REFUSALS = RateLimit(10.0)
 def is_protected(path: str) -> bool:
     """Whether ``path`` needs a signature from non-loopback callers."""
     return path in PROTECTED_EXACT or path.startswith(PROTECTED_PREFIXES)
-
-
-@functools.lru_cache(maxsize=1024)
-def is_loopback(remote: str | None) -> bool:
-    """Whether a peer address is loopback (127/8, ::1, or IPv4-mapped 127/8)."""
-    addr = peer_address(remote)
-    return addr is not None and addr.is_loopback
-
-
-def peer_address(remote: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """A peer's address as the socket reports it (zone dropped, IPv4-mapped IPv6 as IPv4),
-    or None when it is not an IP address."""
-    if not remote:
-        return None
-    try:
-        addr = ipaddress.ip_address(remote.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
 
 
 def make_guard(verifier: Verifier | None) -> Middleware:
