@@ -591,7 +591,7 @@ def _setup_tools_server(p: argparse.ArgumentParser) -> None:
 
 def _cmd_tools_server(args: argparse.Namespace) -> int:
     from appliance import daemon, logs
-    from appliance.agent.factory import tools_server_config
+    from appliance.tools.factory import tools_server_config
 
     creds = os.environ.get("CREDENTIALS_DIRECTORY")  # LoadCredential= of the unit
     cfg = tools_server_config(load_config(args.config), Path(creds) if creds else None)

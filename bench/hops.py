@@ -25,11 +25,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appliance.agent.remote import RemoteToolProxy
-from appliance.agent.tools.base import invoke
-from appliance.agent.tools.calculator import Calculator
 from appliance.security.keys import create_key_file
 from appliance.security.signing import Signer
+from appliance.tools.base import invoke
+from appliance.tools.calculator import Calculator
+from appliance.tools.remote import RemoteToolProxy
 from appliance.web.peer import PeerClient
 from appliance.world.remote import RemoteWorld
 from appliance.world.store import LocalWorld

@@ -23,8 +23,6 @@ from typing import Any
 from appliance.agent import grounding, textcalls
 from appliance.agent.events import AgentEvent, failure, token
 from appliance.agent.memory import ConversationMemory
-from appliance.agent.tools.base import error, parse_arguments
-from appliance.agent.tools.registry import ToolRegistry
 from appliance.config import AgentConfig
 from appliance.errors import ApplianceError
 from appliance.intents import observations
@@ -33,6 +31,8 @@ from appliance.intents.language import Language
 from appliance.intents.language import load as load_language
 from appliance.llm.chat import ChatRequest, LLMClient, LLMError
 from appliance.node import Component
+from appliance.tools.base import error, parse_arguments
+from appliance.tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
 

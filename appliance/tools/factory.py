@@ -13,18 +13,18 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from appliance.agent.remote import RemoteToolProxy
-from appliance.agent.sandbox import Sandbox
-from appliance.agent.tools.base import Tool
-from appliance.agent.tools.calculator import Calculator
-from appliance.agent.tools.clock import Clock
-from appliance.agent.tools.python_runner import PythonRunner
-from appliance.agent.tools.registry import ToolRegistry
-from appliance.agent.tools.shell import Shell
-from appliance.agent.tools.timers import Timers
-from appliance.agent.tools.world_tools import WorldDelete, WorldGet, WorldList, WorldSet
 from appliance.config import Config
 from appliance.errors import ApplianceError
+from appliance.tools.base import Tool
+from appliance.tools.calculator import Calculator
+from appliance.tools.clock import Clock
+from appliance.tools.python_runner import PythonRunner
+from appliance.tools.registry import ToolRegistry
+from appliance.tools.remote import RemoteToolProxy
+from appliance.tools.sandbox import Sandbox
+from appliance.tools.shell import Shell
+from appliance.tools.timers import Timers
+from appliance.tools.world_tools import WorldDelete, WorldGet, WorldList, WorldSet
 from appliance.web.peer import PeerClient
 from appliance.world.model import WorldModel
 

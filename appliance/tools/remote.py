@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.agent.tools.base import Tool, ToolError
+from appliance.tools.base import Tool, ToolError
 from appliance.web.peer import PeerClient, PeerError, error_message
 
 #: Extra seconds given to the HTTP request beyond the tool's own timeout.

@@ -10,11 +10,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from appliance.agent.remote import RemoteToolProxy
-from appliance.agent.tools.base import invoke
-from appliance.agent.tools.timers import Timers
 from appliance.security.keys import create_key_file
 from appliance.security.signing import Signer
+from appliance.tools.base import invoke
+from appliance.tools.remote import RemoteToolProxy
+from appliance.tools.timers import Timers
 from appliance.web.peer import PeerClient
 
 pytestmark = pytest.mark.model

@@ -133,7 +133,7 @@ async def test_partial_transcripts_come_while_the_user_speaks(
 
 
 async def test_a_fired_timer_is_spoken_in_the_open_conversation(voice: VoiceComponent) -> None:
-    from appliance.agent.tools.timers import Timers
+    from appliance.tools.timers import Timers
 
     gc.collect()  # sessions of earlier tests are gone
     timers = Timers()
