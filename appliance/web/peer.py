@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from appliance import jsonbounds
+from appliance.errors import ApplianceError
 
 CONNECT_TIMEOUT_S = 2.0
 DEFAULT_TIMEOUT_S = 30.0
@@ -25,7 +26,7 @@ Resolver = Callable[[], str | None]
 Signer = Callable[[str, str, bytes], Mapping[str, str]]
 
 
-class PeerError(Exception):
+class PeerError(ApplianceError):
     """No peer, a peer that cannot be reached, or an answer that is not JSON."""
 
 

@@ -31,6 +31,8 @@ import ssl
 import tempfile
 from typing import Any, Protocol
 
+from appliance.errors import ApplianceError
+
 IDENTITY_LABEL = b"hybrid-agent/rpc-link/identity/v1"
 SUBJECT = "hybrid-agent cluster (rpc link)"
 # Fixed, so every node builds the identical certificate from the same key.
@@ -38,7 +40,7 @@ NOT_BEFORE = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 NOT_AFTER = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
 
 
-class LinkRefused(Exception):
+class LinkRefused(ApplianceError):
     """The peer completed TLS but may not use the link (the message says why)."""
 
 

@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from appliance.config import Config, to_dict
+from appliance.errors import ApplianceError
 from appliance.hardware import available_memory
 from appliance.llm.chat import ChatChunk, ChatRequest, UnknownModel
 from appliance.llm.client import PeerFailed, RemoteClient, Timeouts
@@ -68,7 +69,7 @@ MAX_REPLY_BYTES = 1024 * 1024
 HOST_REQUESTS = 64
 
 
-class SplitConfigError(ValueError):
+class SplitConfigError(ApplianceError, ValueError):
     """llm.rpc_workers / llm.tensor_split do not fit together (the message says how)."""
 
 

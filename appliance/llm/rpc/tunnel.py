@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.errors import ApplianceError
 from appliance.llm.rpc.link import LinkRefused, LinkTrust
 from appliance.tasks import cancel_and_wait
 
@@ -57,7 +58,7 @@ TCP_LISTEN = "0A"
 PROC_NET_TCP = "/proc/self/net/tcp"
 
 
-class LinkError(Exception):
+class LinkError(ApplianceError):
     """The link could not be opened or used (the message says why, in words)."""
 
 
