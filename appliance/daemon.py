@@ -393,8 +393,8 @@ class Daemon:
             await self._start()
         except StartupError as exc:
             log.error("%s", exc)
-            self.notifier.status(f"failed: {exc}")
-            await self._shutdown()
+            # The failure stays the last STATUS= (what `systemctl status` shows afterwards).
+            await self._shutdown(f"failed: {exc}")
             return exc.exit_status
         status_task = loop.create_task(self._status_loop(), name="status")
         await self._stop.wait()
@@ -460,11 +460,13 @@ class Daemon:
                 last = line
             await asyncio.sleep(STATUS_REFRESH_S)
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, status: str = "") -> None:
+        """Drain and stop; ``status``, if given, is the STATUS= line instead of 'stopping'."""
         node = self.node
         node.stopping = True
         node.phase = "stopping"
-        self.notifier.stopping(f"{node.tier}: stopping; draining {node.inflight} request(s)")
+        self.notifier.stopping(status or
+                               f"{node.tier}: stopping; draining {node.inflight} request(s)")
         log.info("stopping: draining %d in-flight request(s)", node.inflight)
         if not await node.drain(self.config.http.shutdown_grace_s):
             log.warning("grace of %.1fs ran out with %d request(s) in flight",

@@ -53,6 +53,7 @@ DEBIAN_NAMES = {
     "units/hybrid-agent.sysusers": "hybrid-agent.sysusers",
     "units/hybrid-agent.tmpfiles": "hybrid-agent.tmpfiles",
     "units/hybrid-agent-tools.service": "hybrid-agent-llm.hybrid-agent-tools.service",
+    "units/hybrid-agent-tools.socket": "hybrid-agent-llm.hybrid-agent-tools.socket",
 }
 NOLLM_PROFILE = "pkg.hybrid-agent.nollm"
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"

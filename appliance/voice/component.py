@@ -79,7 +79,7 @@ class VoiceComponent(Component):
                 "tts_rate": self.tts.sample_rate if self.tts else None,
                 "input": s.input, "output": s.output, "reply_source": self.reply.kind,
                 "wake_words": list(s.wake_words), "wake_engine": s.wake_engine,
-                **self.stats,
+                "queue": self.admission.describe(), **self.stats,
                 **({"local": self.microphone.recent()} if self.microphone.running else {})}
 
     def status_fragment(self) -> str:

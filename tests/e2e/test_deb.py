@@ -234,6 +234,8 @@ def test_hybrid_agent_llm_makes_a_mid_box_with_its_tools(box: Container, debs: P
     wait_ready(box, "as a mid box")
     assert show(box, "StatusText").startswith("mid: ready"), show(box, "StatusText")
     assert "tier: mid" in box.root_path(CONFIG).read_text()
+    # The tool server takes its listening socket from systemd (no network of its own).
+    assert show(box, "ActiveState", "hybrid-agent-tools.socket") == "active"
     assert show(box, "ActiveState", "hybrid-agent-tools") == "active"
     dpkg_verify_clean(box, "hybrid-agent", "hybrid-agent-llm")
 
@@ -245,6 +247,7 @@ def test_removing_hybrid_agent_llm_makes_it_an_edge_again(box: Container) -> Non
     wait_ready(box, "as an edge again")
     assert show(box, "StatusText").startswith("edge: ready")
     assert box.sh("systemctl cat hybrid-agent-tools").rc != 0
+    assert box.sh("systemctl cat hybrid-agent-tools.socket").rc != 0
     assert box.sh("/opt/hybrid-agent/venv/bin/python -c 'import llama_cpp'").rc != 0
     dpkg_verify_clean(box, "hybrid-agent")
 

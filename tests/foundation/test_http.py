@@ -69,6 +69,38 @@ async def test_health_goes_503_then_200_across_startup(tmp_path):
         sock.close()
 
 
+class BrokenStart(Component):
+    """A component whose start fails, saying that retrying cannot help (exit status 3)."""
+
+    name = "broken"
+
+    async def start(self) -> None:
+        err = RuntimeError("the model crashed last time")
+        err.exit_status = 3  # type: ignore[attr-defined]
+        raise err
+
+    def describe(self) -> dict[str, object]:
+        return {}
+
+
+async def test_a_failed_start_leaves_its_cause_as_the_last_status(tmp_path):
+    """`systemctl status` after a failed start shows why, not "stopping"."""
+    cfg = config_mod.build(minimal_config(tmp_path, free_port()), env={})
+    sock = NotifySocket(tmp_path / "n.sock")
+    daemon = Daemon(cfg, Notifier(env={"NOTIFY_SOCKET": str(sock.path)}))
+    daemon.add_component(BrokenStart())
+    try:
+        assert await asyncio.wait_for(daemon.run(), 15) == 3
+        sock.take_pending()
+        statuses = [line for line in sock.lines() if line.startswith("STATUS=")]
+        assert "READY=1" not in sock.lines()
+        assert statuses[-1] == ("STATUS=failed: broken failed to start: "
+                                "the model crashed last time"), statuses
+        assert "STOPPING=1" in sock.lines()
+    finally:
+        sock.close()
+
+
 async def test_health_is_503_while_stopping(tmp_path):
     port = free_port()
     cfg = config_mod.build(minimal_config(tmp_path, port), env={})

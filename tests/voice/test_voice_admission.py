@@ -16,8 +16,10 @@ import pytest
 from appliance.voice.admission import QUEUE, Admission, VoiceBusy, speech_pieces
 from tests.support.fake_audio import FakeMicrophone, wav_to_pcm16
 
-#: A text long enough to keep the voice busy for seconds: many short sentences.
-LONG = "The quick brown fox jumps over the lazy dog near the river bank. " * 8
+#: A text long enough to keep the voice busy for seconds on any CPU: many short sentences
+#: (about 100 s of speech, 8 s to synthesise on a quiet 2-core box).
+SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank. "
+LONG = SENTENCE * 24
 TIMEOUT = aiohttp.ClientTimeout(total=600)
 
 
@@ -75,15 +77,26 @@ async def test_a_short_request_and_a_conversation_pass_long_queued_speech(
                              voice={"enabled": True, "language": "en"})
     done: dict[str, float] = {}
 
-    async def tts(session: aiohttp.ClientSession, name: str) -> tuple[int, dict[str, str]]:
-        async with session.post(d.url + "/api/tts", json={"text": LONG}) as r:
+    async def tts(session: aiohttp.ClientSession, name: str,
+                  text: str = LONG) -> tuple[int, dict[str, str]]:
+        async with session.post(d.url + "/api/tts", json={"text": text}) as r:
             await r.read()
             done[name] = time.monotonic()
             return r.status, dict(r.headers)
 
+    async def queue_holds(admitted: int) -> None:
+        """Until the voice queue has ``admitted`` requests (running or waiting)."""
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as s:
+            for _ in range(600):
+                async with s.get(d.url + "/api/status") as r:
+                    if (await r.json())["components"]["voice"]["queue"]["admitted"] >= admitted:
+                        return
+                await asyncio.sleep(0.05)
+        raise AssertionError(f"the voice queue never held {admitted} requests")
+
     a = _client(1)
     long_ones = [asyncio.ensure_future(tts(a, f"a{i}")) for i in range(2)]
-    await asyncio.sleep(1.0)
+    await queue_holds(2)
     status, headers = await tts(a, "a-third")  # a third from the same client
     assert status == 429 and int(headers["Retry-After"]) >= 1
     # Another client's 2 s transcription is done long before the first long text is spoken.
@@ -110,11 +123,15 @@ async def test_a_short_request_and_a_conversation_pass_long_queued_speech(
                     assert "time" in event["text"].lower()
                     transcript_at = time.monotonic()
     # Then the queue fills: one running and QUEUE waiting, whoever they are; the rest get 503.
+    # (a0 is still being spoken: the fillers cannot all be admitted, and the first two of them
+    # to be answered are refusals, long before an admitted one is spoken.)
     others = [_client(10 + i) for i in range(QUEUE + 3)]
-    fillers = [asyncio.ensure_future(tts(s, f"f{i}")) for i, s in enumerate(others)]
-    await asyncio.sleep(1.0)
+    fillers = [asyncio.ensure_future(tts(s, f"f{i}", SENTENCE * 2)) for i, s in enumerate(others)]
+    pending: set[asyncio.Future[Any]] = set(fillers)
+    while len(pending) > len(fillers) - 2:
+        _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    assert "a0" not in done, "the long text was spoken before the queue filled: make it longer"
     refused = [f for f in fillers if f.done()]
-    assert len(refused) >= 2, [f.result() for f in refused]
     for f in refused:
         status, headers = f.result()
         assert status == 503 and int(headers["Retry-After"]) >= 1
