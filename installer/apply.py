@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 
 from installer import (
@@ -28,9 +27,10 @@ from installer import (
     Say,
     configfile,
     detect,
+    llama,
     package,
 )
-from installer.commands import run, show, systemctl, unit_state, wait_ready
+from installer.commands import PIP_TIMEOUT_S, run, show, systemctl, unit_state, wait_ready
 from installer.files import (
     link_command,
     passwd_users,
@@ -42,13 +42,6 @@ from installer.files import (
 )
 from installer.plan import Plan
 
-PIP_TIMEOUT_S = 3600
-# llama.cpp's RPC backend, for a model split over several boxes (docs/rpc.md), added to the
-# user's own CMAKE_ARGS; its RDMA transport stays out: it would bypass the encrypted link.
-LLAMA_CMAKE_ARGS = "-DGGML_RPC=ON -DGGML_RPC_RDMA=OFF"
-RPC_CHECK = ("import sys; from appliance.llm.rpc.ggml import supports_rpc; "
-             "sys.exit(0 if supports_rpc() else 3)")
-RPC_CHECK_TIMEOUT_S = 60
 APT_TIMEOUT_S = 900
 APT_LOCK_WAIT_S = 300
 SOURCE_PARTS = ("pyproject.toml", "README.md", "LICENSE", "appliance", "installer")
@@ -244,7 +237,7 @@ def _venv(plan: Plan, src: Path, result: Result, say: Say) -> None:
     target = f"{src}[{','.join(plan.extras)}]"
     say(f"python: pip install hybrid-agent[{','.join(plan.extras)}] into {venv}"
         + (" (llama-cpp-python may compile for minutes)" if "llm" in plan.extras else ""))
-    env = llama_build_env(os.environ) if "llm" in plan.extras else None
+    env = llama.build_env(os.environ) if "llm" in plan.extras else None
     # Pip builds the project from a copy: the source tree may be read-only or shared.
     with tempfile.TemporaryDirectory(prefix="hybrid-agent-src-") as tmp:
         copy = Path(tmp) / "src"
@@ -254,43 +247,8 @@ def _venv(plan: Plan, src: Path, result: Result, say: Say) -> None:
             timeout=PIP_TIMEOUT_S, env=env)
     result.changes.append(f"python package installed ({','.join(plan.extras)})")
     if env is not None:
-        _llama_rpc(py, env, result, say, offline=o.wheelhouse is not None)
+        llama.rebuild_with_rpc(py, env, result, say, offline=o.wheelhouse is not None)
     plan.paths.opt.mkdir(parents=True, exist_ok=True)
-
-
-def llama_build_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment pip builds llama-cpp-python in: CMAKE_ARGS with the RPC backend."""
-    env = dict(environ)
-    env["CMAKE_ARGS"] = f"{env.get('CMAKE_ARGS', '')} {LLAMA_CMAKE_ARGS}".strip()
-    return env
-
-
-def _llama_rpc(py: Path, env: dict[str, str], result: Result, say: Say, *,
-               offline: bool) -> None:
-    """llama-cpp-python needs its RPC backend; pip's wheel cache (which does not know
-    CMAKE_ARGS) may have handed back an older build without it: build it again."""
-    check = subprocess.run([str(py), "-c", RPC_CHECK], capture_output=True, check=False,
-                           timeout=RPC_CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    if check.returncode == 0:
-        return
-    if offline:
-        say("python: warning: the wheelhouse's llama-cpp-python has no RPC backend, so this "
-            "box cannot split a model with others (llm.rpc_serve, llm.rpc_workers); build "
-            "it with `make llama-wheel` (docs/operations.md)")
-        return
-    version = run([str(py), "-c", "import llama_cpp; print(llama_cpp.__version__)"],
-                  "reading llama-cpp-python's version").strip()
-    say(f"python: building llama-cpp-python {version} again, with its RPC backend (minutes)")
-    try:
-        run([str(py), "-m", "pip", "install", "--progress-bar", "on", "--force-reinstall",
-             "--no-deps", "--no-cache-dir", "--no-binary", "llama-cpp-python",
-             f"llama-cpp-python=={version}"],
-            "rebuilding llama-cpp-python", stream=True, timeout=PIP_TIMEOUT_S, env=env)
-    except InstallError as exc:  # e.g. an index with wheels only: the box works without RPC
-        say(f"python: warning: {str(exc).splitlines()[0]}; this box works, but cannot "
-            "split a model with others (docs/rpc.md)")
-        return
-    result.changes.append("llama-cpp-python rebuilt with its RPC backend")
 
 
 def _models(plan: Plan, result: Result, say: Say) -> None:

@@ -12,6 +12,7 @@ import urllib.request
 from installer import SERVICE, InstallError, Say
 
 SYSTEMCTL_TIMEOUT_S = 120
+PIP_TIMEOUT_S = 3600  # a pip install that compiles llama-cpp-python takes minutes
 READY_TIMEOUT_S = 600
 READY_POLL_S = 1.0
 HEALTH_TIMEOUT_S = 3.0
