@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.config import LlmConfig
 from appliance.llm.chat import (
@@ -281,3 +281,10 @@ class Router(Component):
         self._sticky.move_to_end(conversation_id)
         while len(self._sticky) > MAX_STICKY:
             self._sticky.popitem(last=False)
+
+
+if TYPE_CHECKING:
+    def _router_is_an_llm_client(router: Router) -> LLMClient:
+        """mypy holds Router to the LLMClient the agent and voice are handed: stream() yields
+        ChatChunks only; the byte relay is relay()."""
+        return router
