@@ -41,7 +41,8 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
             return EXIT_FAIL
         stt = Transcriber(cfg.stt_model_path, threads=cfg.voice.stt_thread_count,
                           language=cfg.voice.language,
-                          min_window_s=cfg.voice.stt_min_window_s)
+                          min_window_s=cfg.voice.stt_min_window_s,
+                          beam_size=cfg.voice.stt_beam_size)
         result = stt.transcribe(to_pipeline(audio))
     except (OSError, VoiceError) as exc:
         print(f"hybrid-agent: cannot transcribe {args.file}: {exc}", file=sys.stderr)

@@ -231,9 +231,11 @@ class VoiceConfig:
     input_rate: int = _f(16000, "Capture rate asked of the ALSA input; resampled to 16 kHz.",
                          min=8000, max=192000)
     barge_in: bool = _f(True, "Speech while the assistant talks stops its reply.")
-    stt_min_window_s: float = _f(10.0, "Shortest Whisper encoder window for a short utterance; "
+    stt_min_window_s: float = _f(5.0, "Shortest Whisper encoder window for a short utterance; "
                                  "30 always encodes the full window (slower).",
                                  min=2.0, max=30.0)
+    stt_beam_size: int = _f(5, "Whisper beam search width; 1 is greedy decoding (faster on "
+                            "long speech, more words misheard).", min=1, max=10)
     max_stt_bytes: int = _f(16 * 1024 * 1024, "Largest audio file accepted by POST /api/stt and "
                             "/v1/audio/transcriptions.",
                             min=1024, max=1 << 31)

@@ -245,9 +245,10 @@ def heldout_set() -> list[Case]:
         Case(m, "subtract 15 from 40", number(25), "25"),
         Case(r, "please remember that my locker number is 316", remembered(r"316"), "remembered"),
         Case(r, "what was my locker number again", has(r"316"), "316"),
-        Case(r, "note that the spare key is under the flowerpot", remembered(r"flowerpot"),
+        # "flower pot" is the same answer spoken (Whisper writes it either way).
+        Case(r, "note that the spare key is under the flowerpot", remembered(r"flower ?pot"),
              "noted"),
-        Case(r, "where is the spare key", has(r"flowerpot"), "flowerpot"),
+        Case(r, "where is the spare key", has(r"flower ?pot"), "flowerpot"),
         Case(r, "delete my locker number", has(r"forg"), "forgotten"),
         Case("stop", "shut up", quiet, "nothing"),
         Case("stop", "forget it", quiet, "nothing"),

@@ -232,12 +232,13 @@ async def llm_load(url: str, streams: int, stop: asyncio.Event) -> dict[str, Any
 
 async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins: int,
                 intents: bool = False, load_streams: int = 0,
-                llm_settings: dict[str, Any] | None = None) -> dict[str, Any]:
+                llm_settings: dict[str, Any] | None = None,
+                voice_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     port = _free_port()
     llm_on = not intents or load_streams > 0
     cfg = daemon_config(workdir, port, models, "bench",
                         llm={"mode": "local" if llm_on else "off", **(llm_settings or {})},
-                        voice={"enabled": True, "language": "en"},
+                        voice={"enabled": True, "language": "en", **(voice_settings or {})},
                         world={"mode": "local" if intents else "off"},
                         **({} if tools else {"tools": {"enabled": []}}))
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -338,6 +339,9 @@ def main() -> None:
                         "box serving the LAN; with --intents the LLM is then on)")
     p.add_argument("--wait-policy", choices=("adaptive", "active", "passive"),
                    help="llm.wait_policy of the daemon (default: the daemon's)")
+    p.add_argument("--voice-setting", action="append", default=[], metavar="KEY=VALUE",
+                   type=lambda kv: (kv.split("=", 1)[0], yaml.safe_load(kv.split("=", 1)[1])),
+                   help="a voice.* config key for the daemon, e.g. stt_min_window_s=5")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
         workdir = Path(tmp)
@@ -346,10 +350,12 @@ def main() -> None:
                                    tools=not args.no_tools, barge_ins=args.barge_ins,
                                    intents=args.intents, load_streams=args.llm_load,
                                    llm_settings={"wait_policy": args.wait_policy}
-                                   if args.wait_policy else None))
+                                   if args.wait_policy else None,
+                                   voice_settings=dict(args.voice_setting)))
     print(json.dumps({"bench": "voice_turn", "cpus": os.cpu_count(),
                       "load_average": os.getloadavg()[0], "agent_tools": not args.no_tools,
                       "intents_only": args.intents, "wait_policy": args.wait_policy,
+                      "voice_settings": dict(args.voice_setting),
                       **factors, **result}, indent=2))
 
 

@@ -17,6 +17,7 @@ class VoiceSettings:
     language: str
     stt_threads: int
     stt_min_window_s: float
+    stt_beam_size: int
     trailing_silence_s: float
     max_utterance_s: float
     max_tts_chars: int
@@ -39,7 +40,7 @@ class VoiceSettings:
         v = cfg.voice
         return cls(stt_model=cfg.stt_model_path, tts_voice=cfg.tts_voice_path,
                    language=v.language, stt_threads=v.stt_thread_count,
-                   stt_min_window_s=v.stt_min_window_s,
+                   stt_min_window_s=v.stt_min_window_s, stt_beam_size=v.stt_beam_size,
                    trailing_silence_s=v.trailing_silence_ms / 1000.0,
                    max_utterance_s=v.max_utterance_s, max_tts_chars=v.max_tts_chars,
                    max_stt_bytes=v.max_stt_bytes, barge_in=v.barge_in,

@@ -74,7 +74,7 @@ class Transcriber:
     """A loaded Whisper model; ``transcribe`` is thread-safe (calls are serialised)."""
 
     def __init__(self, model_dir: Path, *, threads: int, language: str = "auto",
-                 min_window_s: float = 10.0) -> None:
+                 min_window_s: float = 5.0, beam_size: int = 5) -> None:
         """``threads``: CPU threads of the model (the config's ``voice.stt_thread_count``)."""
         from faster_whisper import WhisperModel
 
@@ -89,6 +89,7 @@ class Transcriber:
         self.model_dir = model_dir
         self.language = None if language in ("", "auto") else language
         self.min_window_s = min(float(FULL_WINDOW_S), min_window_s)
+        self.beam_size = max(1, beam_size)
         self._lock = threading.Lock()
 
     @property
@@ -130,7 +131,7 @@ class Transcriber:
               on_text: Callable[[str], None] | None,
               ) -> tuple[str, str, tuple[Segment, ...]]:
         pieces, info = self._model.transcribe(
-            samples, language=options.language, beam_size=1, vad_filter=False,
+            samples, language=options.language, beam_size=self.beam_size, vad_filter=False,
             condition_on_previous_text=False, without_timestamps=not timestamps,
             word_timestamps=words, initial_prompt=options.prompt or None,
             temperature=options.temperature)
@@ -182,7 +183,8 @@ class Transcriber:
             if options.temperature > 0 else {}
         result = model.model.generate(
             encoded, [[*prompt, *tokenizer.sot_sequence, tokenizer.no_timestamps]],
-            beam_size=1, max_length=min(448, max_length + len(prompt)), suppress_blank=True,
+            beam_size=self.beam_size, max_length=min(448, max_length + len(prompt)),
+            suppress_blank=True,
             suppress_tokens=[-1], no_repeat_ngram_size=NO_REPEAT_NGRAM,
             repetition_penalty=REPETITION_PENALTY, **sampling)
         tokens = [t for t in result[0].sequences_ids[0] if t < tokenizer.eot]
