@@ -103,6 +103,10 @@ def rtfs(models: Path, workdir: Path) -> dict[str, float]:
     return {"stt_rtf": round(stt_t / stt_d, 3), "tts_rtf": round(tts_t / tts_d, 3)}
 
 
+class TurnFailed(RuntimeError):
+    """The turn got an error or no reply (e.g. misheard into no intent and no LLM)."""
+
+
 async def turn(url: str, pcm: bytes) -> dict[str, Any]:
     silence = np.zeros(int(16000 * CHUNK_MS / 1000), np.int16).tobytes()
     stream = (silence * int(LEAD_SILENCE_S * 1000 / CHUNK_MS) + pcm
@@ -138,7 +142,7 @@ async def turn(url: str, pcm: bytes) -> dict[str, Any]:
         await receiver
     heard = result.get("transcript", {}).get("text", "")
     if "error" in result or "reply" not in result:
-        raise RuntimeError(f"turn failed (heard {heard!r}): "
+        raise TurnFailed(f"turn failed (heard {heard!r}): "
                            f"{result.get('error', 'nothing understood')}")
     timings = result["reply"]["timings"]
     return {
@@ -255,7 +259,12 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
         await turn(url, questions[0])  # warm-up: first-call costs are not the steady state
         if load_streams:
             loader = asyncio.create_task(llm_load(url, load_streams, stop))
-        turns = [await turn(url, pcm) for _ in range(rounds) for pcm in questions]
+        turns, failed = [], []
+        for pcm in [pcm for _ in range(rounds) for pcm in questions]:
+            try:
+                turns.append(await turn(url, pcm))
+            except TurnFailed as exc:  # misheard: the answers bench counts those; go on
+                failed.append(str(exc))
         interrupt = speak(INTERRUPTION, workdir)
         long_question = speak(LONG_QUESTION, workdir)
         barge = [await barge_in(url, long_question, interrupt)
@@ -278,7 +287,8 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
                                   **({"p50": round(statistics.median(stops), 3),
                                       "p90": round(_p90(stops), 3),
                                       "max": round(max(stops), 3)} if stops else {})}
-    return {"turns": turns, "barge_ins_s": [None if b is None else round(b, 3) for b in barge],
+    return {"turns": turns, "failed_turns": failed,
+            "barge_ins_s": [None if b is None else round(b, 3) for b in barge],
             "summary": summary, "llm_load": load}
 
 
