@@ -62,8 +62,9 @@ async def test_a_crash_with_the_same_settings_fails_the_start_with_the_cause(
     write_record(state, Path(section["model"]), repack=False)
     d = await daemon_factory(wait_ready=False, llm=section, node={"state_dir": str(state)})
     assert await d.wait() == EXIT_WOULD_CRASH
-    statuses = [m for _, m in d.notify.messages if m.startswith("STATUS=failed")]
-    assert statuses, d.notify.messages
+    # The cause is the last STATUS= (it comes with STOPPING=1, in one message).
+    statuses = [line for line in d.notify.lines() if line.startswith("STATUS=")]
+    assert statuses and statuses[-1].startswith("STATUS=failed"), d.notify.messages
     assert "crashed inside llama.cpp while loading and warming up" in statuses[-1]
     assert "weight repacking off" in statuses[-1]
     assert not any("READY=1" in m for _, m in d.notify.messages)
