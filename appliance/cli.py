@@ -145,8 +145,11 @@ def format_status(data: dict[str, Any]) -> str:
         f"  state     {'ready' if data.get('ready') else 'NOT READY'} - {data.get('status', '')}",
         f"  uptime    {_duration(up)}",
         f"  roles     {', '.join(data.get('roles') or []) or '-'}",
-        "  components:",
     ]
+    https = ((data.get("components") or {}).get("security") or {}).get("https_fingerprint")
+    if https:
+        lines.append(f"  https     certificate SHA-256 {https}")
+    lines.append("  components:")
     for name, comp in (data.get("components") or {}).items():
         mark = "ok" if comp.get("healthy") else "UNHEALTHY"
         detail = ", ".join(f"{k}={v}" for k, v in comp.items() if k != "healthy")
@@ -328,7 +331,7 @@ _HELP_ORDER = ("run", "config", "status", "hardware", "doctor", "models", "disco
                "join", "transcribe", "say", "chat", "tools-server")
 # Modules that add subcommands of their own (each imports only light modules at import).
 _PLUGIN_MODULES: list[str] = ["appliance.cli_models", "appliance.cli_voice",
-                               "appliance.cli_chat", "appliance.cli_pair"]
+                               "appliance.cli_chat", "appliance.cli_pair", "appliance.cli_trust"]
 
 
 def main(argv: list[str] | None = None) -> int:

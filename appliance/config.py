@@ -119,6 +119,14 @@ class HttpConfig:
                               min=8, max=1_000_000)
     max_connections_per_client: int = _f(64, "Open connections from one LAN address at most.",
                                          min=1, max=1_000_000)
+    names: list[str] = _f([], "Other host names people use for this box (its hostname, "
+                              "hostname.local and its addresses always count); any other Host "
+                              "header is refused with 421.")
+    tls_cert: str = _f("", "Your own HTTPS certificate (PEM) for browsers; empty means the "
+                           "box's self-signed one.", path=True)
+    tls_key: str = _f("", "The key of http.tls_cert (PEM).", path=True)
+    metrics_clients: list[str] = _f([], "Addresses (or networks) that may read /metrics without "
+                                        "signing in, such as a Prometheus server.")
 
 
 @dataclass(frozen=True)
@@ -135,7 +143,8 @@ class DiscoveryConfig:
 
     enabled: bool = _f(True, "Advertise this node and browse for others.")
     interfaces: list[str] = _f([], "Interfaces to use; empty means every real network card.")
-    static_peers: list[str] = _f([], "Peer URLs (http://host:port) for networks without multicast.")
+    static_peers: list[str] = _f([], "Peer URLs (https://host:port) for networks without "
+                                     "multicast.")
     probe_interval_s: float = _f(2.0, "Seconds between health probes of a live peer.",
                                  min=0.1, max=300.0)
     probe_timeout_s: float = _f(1.0, "Timeout of one health probe.", min=0.05, max=60.0)

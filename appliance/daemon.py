@@ -28,11 +28,12 @@ from appliance.systemd import Notifier
 from appliance.tasks import cancel_and_wait
 from appliance.web.app import Middleware, create_app
 from appliance.web.connections import (
-    GatedTCPSite,
+    ConnectionGate,
     connection_limits,
     inherited_socket,
     quiet_malformed_requests,
 )
+from appliance.web.listener import FrontDoor
 
 log = logging.getLogger(__name__)
 
@@ -145,17 +146,18 @@ class Daemon:
     # Each part wires itself in its own method below; only these read the tier's choices.
 
     def _compose_security(self) -> None:
-        """Cluster key, request signing (LAN discovery and trust issue)."""
+        """Cluster key, node TLS, request signing; people's sign-in, Host and Origin checks."""
         from appliance.security.cluster import Security
-        from appliance.web.guard import make_guard
 
-        security = Security(self.config.security)
+        cfg = self.config
+        security = Security(cfg.security, node_id=self.node.node_id,
+                            state_dir=cfg.node.state_path, http=cfg.http)
         self.add_component(security)
-        self.add_middleware(make_guard(security.verifier))
 
     def _compose_world(self) -> None:
         """The world model, local or remote (agent issue)."""
-        from appliance.web import peer, world_api
+        from appliance.net import peer
+        from appliance.web import world_api
 
         cfg = self.config.world
         if cfg.mode == "off":
@@ -171,14 +173,16 @@ class Daemon:
 
             static = [cfg.endpoint] if cfg.endpoint else []
             world = RemoteWorld(peer.PeerClient(peer.resolver_for(self.node, "world", static),
-                                                peer.signer_for(self.node)))
+                                                peer.signer_for(self.node),
+                                                peer.node_tls_for(self.node)))
         self.add_component(world)
         self.add_routes(world_api.setup)
 
     def _compose_llm(self) -> None:
         """The LLM engine, router and OpenAI-compatible API (LLM issue)."""
         from appliance.llm import router as llm_router
-        from appliance.web import openai_api, peer
+        from appliance.net import peer
+        from appliance.web import openai_api
 
         cfg, node = self.config.llm, self.node
         # /v1/* answers everywhere; with llm.mode off it says 503 no_llm_available.
@@ -223,7 +227,7 @@ class Daemon:
                 reg.mark_down(peer_id, problem)
 
         self.add_component(llm_router.Router(cfg, engine, peers, peer.signer_for(node),
-                                             mark_down))
+                                             mark_down, peer.node_tls_for(node)))
 
     def _split_engine(self, settings: Any) -> Any:
         """The model over this box and rpc workers (RPC issue)."""
@@ -246,16 +250,17 @@ class Daemon:
     def _compose_tools(self) -> None:
         """Tools and the tool server (agent issue)."""
         from appliance.config import ConfigError
+        from appliance.net import peer
         from appliance.tools.factory import ToolConfigError, create_tools
         from appliance.tools.server import ToolServer
         from appliance.tools.timers import Timers
-        from appliance.web import peer, tools_api
+        from appliance.web import tools_api
 
         node, cfg = self.node, self.config
 
         def remote() -> peer.PeerClient:
             return peer.PeerClient(peer.resolver_for(node, "tools", list(cfg.tools.endpoints)),
-                                   peer.signer_for(node))
+                                   peer.signer_for(node), peer.node_tls_for(node))
 
         timers = Timers()
         try:
@@ -415,8 +420,22 @@ class Daemon:
                                      keepalive_timeout=http.idle_timeout_s)
         await self._runner.setup()
         host, port = http.host, http.port
-        site = GatedTCPSite(self._runner, host, port, connection_limits(
-            http.max_connections, http.max_connections_per_client), sock=inherited_socket())
+        security = node.get("security")
+        web_tls = security.web.server_context() if security and security.web else None
+
+        def node_tls() -> Any:
+            tls = getattr(security, "node_tls", None)
+            return tls.server_context() if tls is not None else None
+
+        # One port: loopback HTTP, HTTPS for browsers, mutual TLS for nodes (web/listener.py),
+        # each connection through the gate that caps them (web/connections.py).
+        assert self._runner.server is not None
+        gate = ConnectionGate(connection_limits(http.max_connections,
+                                                http.max_connections_per_client),
+                              self._runner.server)
+        site = FrontDoor(self._runner, host, port, web_tls=lambda: web_tls, node_tls=node_tls,
+                         protocol_factory=gate, gate=gate, sock=inherited_socket(),
+                         first_bytes_s=http.idle_timeout_s)
         try:
             await site.start()
         except OSError as exc:

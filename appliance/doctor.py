@@ -64,6 +64,7 @@ def run_checks(config_path: Path | None = None) -> list[CheckResult]:
         results.append(_safe("unit cpu", lambda: check_service_cpu(c)))
         results.extend(_safe_many("models", lambda: check_models(c)))
         results.append(_safe("disk", lambda: check_disk(Path(c.node.state_dir))))
+        results.append(_safe("key", lambda: check_key(Path(c.security.cluster_key_file))))
         results.append(_safe("world", lambda: check_world(c)))
         if c.llm.rpc_serve or c.llm.rpc_workers:
             results.append(_safe("rpc", check_rpc))
@@ -183,6 +184,22 @@ def check_disk(path: Path) -> CheckResult:
     return CheckResult("disk", "OK", f"{free_gib:.1f} GiB free under {probe}")
 
 
+def check_key(path: Path) -> CheckResult:
+    """The cluster key file: present, and readable by the service alone."""
+    from appliance.security.keys import mode_problem
+
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return CheckResult("key", "WARN", f"no cluster key at {path}: this box works alone",
+                           "hybrid-agent pair --init (first box) or hybrid-agent join CODE")
+    except OSError as exc:
+        return CheckResult("key", "FAIL", f"cannot look at {path}: {exc.strerror or exc}",
+                           "run doctor with sudo")
+    problem = mode_problem(st.st_mode, path)
+    if problem:
+        return CheckResult("key", "FAIL", problem, f"chmod 600 {path}")
+    return CheckResult("key", "OK", f"{path} is readable by its owner only")
 def check_world(cfg: config_mod.Config) -> CheckResult:
     """Damaged world-journal data the daemon set aside at a start (appliance.world.journal)."""
     from appliance.world.journal import DAMAGED_SUFFIX

@@ -35,14 +35,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp
 from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
 from appliance.discovery.txt import SERVICE_TYPE
 from appliance.security.keys import create_key_file
-from appliance.security.signing import Signer
 from tests.lan.netlab import MEMBER_IFACE, Lan, LanNode
+from tests.lan.peer import TestPeer
 from tests.support.daemon import DaemonProcess, free_port, minimal_config
 
 POLL_S = 0.01
@@ -158,7 +157,7 @@ async def main(runs: int, models_dir: Path) -> dict[str, Any]:
         goodbye: list[float] = []
         stop_drop: list[float] = []
         chat: list[float] = []
-        signer = Signer(key.read_bytes())
+        peer = TestPeer(root / "bench-peer", key.read_bytes())
         for n in range(runs):
             a = await start("a", "core", n, **llm_core)
             usable.append(await _until_usable(edge, "core-a"))
@@ -166,7 +165,7 @@ async def main(runs: int, models_dir: Path) -> dict[str, Any]:
             usable.append(await _until_usable(edge, "core-c"))
             cores = {"core-a": a, "core-c": c}
             for core in cores.values():
-                await _warm(core, signer)  # a real core has served before: no cold first chat
+                await _warm(core, peer)  # a real core has served before: no cold first chat
             t_chat = time.monotonic()
             first = await client.chat()
             chat.append(time.monotonic() - t_chat)
@@ -231,17 +230,14 @@ async def _until(edge: LanNode, role: str, name: str, t0: float) -> float:
     raise RuntimeError(f"the edge never re-selected {name}")
 
 
-async def _warm(core: LanNode, signer: Signer) -> None:
-    """One chat straight to ``core`` (signed, as a peer would), so its engine is warm."""
+async def _warm(core: LanNode, peer: TestPeer) -> None:
+    """One chat straight to ``core`` (over the node link, signed, as a peer would), so its
+    engine is warm."""
     body = json.dumps({"model": "default", "max_tokens": 1,
                        "messages": [{"role": "user", "content": "Hi."}]}).encode()
-    path = "/v1/chat/completions"
-    timeout = aiohttp.ClientTimeout(total=CHAT_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout) as s, s.post(
-            core.url + path, data=body, headers={**signer.sign_headers("POST", path, body),
-                                                 "Content-Type": "application/json"}) as r:
-        if r.status != 200:
-            raise RuntimeError(f"warming {core.url} failed: {r.status} {await r.text()}")
+    status, answer = await peer.call(core.url, "POST", "/v1/chat/completions", body)
+    if status != 200:
+        raise RuntimeError(f"warming {core.url} failed: {status} {answer}")
 
 
 async def _first_served(client: ChatLoop, name: str, t0: float) -> float:

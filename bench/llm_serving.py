@@ -20,11 +20,12 @@ The JSON starts with the CPU (model, flags, AMX) and the load average.
 Also the hop (``hop`` in the JSON): time to first token through an edge daemon that
 routes to a core vs asking the core directly, --hop-n requests each, interleaved. The
 core runs in a network namespace this script creates (needs root), so the edge reaches
-it over a veth, not loopback: both share a cluster key, the edge signs, and the core's
-guard checks the signature (loopback callers skip the check). The direct requests are
-signed by this script, as a LAN client's would be; an unsigned one is refused (401),
-which the bench checks first. ``sign_and_verify_us`` is one sign + verify in-process.
-Without root the hop falls back to loopback (``"signed": false``).
+it over a veth, not loopback: both share a cluster key, and both sides reach the core
+over the node link (mutual TLS with certificates endorsed by the key, each request
+signed for the core): the edge as it always does, the direct requests from this script
+with its own endorsed certificate, as another node's would. An unsigned request on the
+link is refused (401), which the bench checks first. ``sign_and_verify_us`` is one sign
++ verify in-process. Without root the hop runs on loopback (``"lan": false``).
 ``--hop-split-cpus`` makes the hop's two boxes separate, as on a LAN: the core gets
 CPU 0 (and one llama thread), the edge and this script (the app on the edge box) CPU 1;
 without it all three share both CPUs with the core's llama threads.
@@ -51,6 +52,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.security.keys import create_key_file
+from appliance.security.nodetls import NodeTLS
 from appliance.security.signing import Signer, Verifier
 from tests.lan.netlab import Lan
 from tests.support.daemon import DaemonProcess, free_port, minimal_config
@@ -70,8 +72,9 @@ CHAT_PATH = "/v1/chat/completions"
 
 
 async def one_stream(session: aiohttp.ClientSession, url: str, tokens: int,
-                     signer: Any = None) -> dict[str, Any]:
-    """One streaming request (signed with ``signer``): TTFT, tokens received, finish reason."""
+                     signer: Any = None, **request: Any) -> dict[str, Any]:
+    """One streaming request (signed with ``signer``; ``request`` goes to aiohttp, e.g. the
+    node link's TLS): TTFT, tokens received, finish reason."""
     body = {"model": "default", "stream": True, "max_tokens": tokens, "temperature": 0,
             "stream_options": {"include_usage": True},
             "messages": [{"role": "user", "content": PROMPT}]}
@@ -84,7 +87,7 @@ async def one_stream(session: aiohttp.ClientSession, url: str, tokens: int,
     chunks = 0
     usage_tokens = None
     finish = None
-    async with session.post(url + CHAT_PATH, data=data, headers=headers) as r:
+    async with session.post(url + CHAT_PATH, data=data, headers=headers, **request) as r:
         if r.status != 200:
             return {"ok": False, "error": f"HTTP {r.status}: {(await r.text())[:200]}"}
         async for raw in r.content:
@@ -282,10 +285,10 @@ async def signed_hop(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         if lan is not None:
             core = await start_daemon(tmp, "hop-core", core_llm, netns=lan.ns("core"),
                                       security=security, http={"host": lan.addr("core")})
-            core_url = f"http://{lan.addr('core')}:{core.port}"
+            core_url = f"https://{lan.addr('core')}:{core.port}"
         else:
             core = await start_daemon(tmp, "hop-core", core_llm, security=security)
-            core_url = core.url
+            core_url = core.node_url  # the node link (TLS) on loopback
         daemons.append(core)
         edge = await start_daemon(tmp, "hop-edge", {"mode": "remote",
                                                     "endpoints": [core_url]},
@@ -295,16 +298,24 @@ async def signed_hop(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
             _pin(core.proc.pid, CORE_CPU)
             _pin(edge.proc.pid, EDGE_CPU)
             _pin(os.getpid(), EDGE_CPU)
-        signer = Signer(key).sign_headers
+        async with aiohttp.ClientSession() as s, s.get(core_url + "/health", ssl=False) as r:
+            core_id = (await r.json())["id"]  # (/health is open; this only learns the id)
+
+        def signer(method: str, path: str, body: bytes) -> dict[str, str]:
+            return Signer(key).sign_headers(method, path, body, receiver=core_id)
+
+        # The direct side goes over the node link too (this process with its own endorsed
+        # certificate, as another edge would), so both sides pay for TLS to the core.
+        tls = NodeTLS.ephemeral(tmp / "bench-node", key)
+        link = {"ssl": tls.client_context(core_id), "server_hostname": tls.server_hostname(core_id)}
         async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=HOP_TIMEOUT_S)) as s:
-            if lan is not None:  # the core checks signatures on this path
-                refused = await one_stream(s, core_url, HOP_TOKENS)
-                if "HTTP 401" not in refused.get("error", ""):
-                    raise RuntimeError(f"an unsigned LAN request was not refused: {refused}")
-            result = await hop(s, core_url, edge.url, args.hop_n, signer)
-        result.update(signed=lan is not None, sign_and_verify_us=sign_and_verify_us(key),
-                      split_cpus=split)
+            refused = await one_stream(s, core_url, HOP_TOKENS, **link)
+            if "HTTP 401" not in refused.get("error", ""):  # the core checks signatures here
+                raise RuntimeError(f"an unsigned request was not refused: {refused}")
+            result = await hop(s, core_url, edge.url, args.hop_n, signer, link)
+        result.update(signed=True, tls=True, lan=lan is not None,
+                      sign_and_verify_us=sign_and_verify_us(key), split_cpus=split)
         return result
     finally:
         if split:
@@ -316,12 +327,14 @@ async def signed_hop(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def hop(s: aiohttp.ClientSession, core: str, edge: str, n: int,
-              signer: Any) -> dict[str, Any]:
-    """TTFT of short answers, edge->core vs core directly (signed), interleaved."""
+              signer: Any, link: dict[str, Any]) -> dict[str, Any]:
+    """TTFT of short answers, edge->core vs core directly (signed, over the node link),
+    interleaved."""
     direct: list[float] = []
     routed: list[float] = []
+    how = {core: link, edge: {}}
     for url, sign in ((core, signer), (edge, None)):
-        warm = await one_stream(s, url, HOP_TOKENS, sign)
+        warm = await one_stream(s, url, HOP_TOKENS, sign, **how[url])
         print(f"hop warm-up {url}: {warm}", file=sys.stderr)
         if not warm.get("ok"):
             raise RuntimeError(f"hop warm-up failed for {url}: {warm}")
@@ -329,7 +342,7 @@ async def hop(s: aiohttp.ClientSession, core: str, edge: str, n: int,
     for _ in range(n):
         got = []
         for url, sign, samples in ((core, signer, direct), (edge, None, routed)):
-            r = await one_stream(s, url, HOP_TOKENS, sign)
+            r = await one_stream(s, url, HOP_TOKENS, sign, **how[url])
             if r.get("ttft_s") is not None:
                 samples.append(r["ttft_s"])
                 got.append(r["ttft_s"])
@@ -356,13 +369,15 @@ def _pin(pid: int, cpus: set[int]) -> None:
 
 def sign_and_verify_us(key: bytes) -> float:
     """Median microseconds of one sign + one verify of a hop-sized request, in-process."""
-    signer, verifier = Signer(key), Verifier(key)
+    node = "0" * 32
+    signer, verifier = Signer(key), Verifier(key, node, started_at=0.0)
     body = json.dumps({"model": "default", "messages": [{"role": "user",
                                                          "content": PROMPT}]}).encode()
     samples = []
     for _ in range(SIGN_SAMPLES):
         t0 = time.perf_counter_ns()
-        verifier.verify("POST", CHAT_PATH, body, signer.sign_headers("POST", CHAT_PATH, body))
+        verifier.verify("POST", CHAT_PATH, body,
+                        signer.sign_headers("POST", CHAT_PATH, body, receiver=node))
         samples.append((time.perf_counter_ns() - t0) / 1000.0)
     return round(statistics.median(samples), 1)
 

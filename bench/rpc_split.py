@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -50,7 +51,6 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.security.keys import create_key_file
-from appliance.security.signing import Signer
 from bench.llm_serving import DEFAULT_MODEL, _ms, _pin, cpu_description, one_stream
 from tests.lan.netlab import Lan
 from tests.support.daemon import DaemonProcess, free_port, minimal_config
@@ -79,8 +79,22 @@ async def daemon(tmp: Path, lan: Lan, member: str, name: str, key_file: Path,
     return d
 
 
+#: Per daemon URL: how the bench reaches it, as a paired device (bearer token, the box's
+#: HTTPS certificate pinned).
+ACCESS: dict[str, dict[str, Any]] = {}
+
+
+def paired(d: DaemonProcess, url: str) -> str:
+    """``url`` of daemon ``d``, reached from now on as a paired device of it."""
+    from tests.support.nodelink import device_token, web_pin
+
+    ACCESS[url] = {"headers": {"Authorization": f"Bearer {device_token(d.state_dir, 'bench')}"},
+                   "ssl": web_pin(d.state_dir)}
+    return url
+
+
 async def status(s: aiohttp.ClientSession, url: str) -> dict[str, Any]:
-    async with s.get(url + "/api/status") as r:
+    async with s.get(url + "/api/status", **ACCESS.get(url, {})) as r:
         body: dict[str, Any] = await r.json()
         return body
 
@@ -106,8 +120,7 @@ def pin_tree(pid: int, cpus: set[int]) -> None:
 
 async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     key_file = tmp / "cluster.key"
-    key = create_key_file(key_file)
-    signer = Signer(key).sign_headers
+    create_key_file(key_file)
     threads = 1 if args.split_cpus else 0
     model = {"mode": "local", "model": str(args.model), "serve": True, "slots": 1,
              "context": 2048, "threads": threads}
@@ -125,10 +138,10 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         alone = await daemon(tmp, lan, "core", "core-alone", key_file,
                              llm={**model, "rpc_workers": ["no-such-worker"]})
         daemons.append(alone)
-        urls = {"local": f"http://{lan.addr('core')}:{local.port}",
-                "split": f"http://{lan.addr('core')}:{split.port}"}
-        worker_url = f"http://{lan.addr('worker')}:{worker.port}"
-        alone_url = f"http://{lan.addr('core')}:{alone.port}"
+        urls = {"local": paired(local, f"https://{lan.addr('core')}:{local.port}"),
+                "split": paired(split, f"https://{lan.addr('core')}:{split.port}")}
+        worker_url = paired(worker, f"https://{lan.addr('worker')}:{worker.port}")
+        alone_url = paired(alone, f"https://{lan.addr('core')}:{alone.port}")
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as s:
             split_llm = await wait_llm(s, urls["split"], "split")
@@ -140,7 +153,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     pin_tree(d.proc.pid, CORE_CPU)
                 pin_tree(worker.proc.pid, WORKER_CPU)
             for url in urls.values():  # warm-up, not counted
-                warm = await one_stream(s, url, 4, signer)
+                warm = await one_stream(s, url, 4, bearer(url), ssl=ACCESS[url]["ssl"])
                 if not warm.get("ok"):
                     raise RuntimeError(f"warm-up of {url} failed: {warm}")
             samples: dict[str, list[dict[str, Any]]] = {"local": [], "split": []}
@@ -148,7 +161,9 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 order = ["local", "split"] if r % 2 == 0 else ["split", "local"]
                 for target in order:
                     before = await link_bytes(s, worker_url)
-                    got = await one_stream(s, urls[target], args.tokens, signer)
+                    url = urls[target]
+                    got = await one_stream(s, url, args.tokens, bearer(url),
+                                           ssl=ACCESS[url]["ssl"])
                     after = await link_bytes(s, worker_url)
                     if not got.get("ok"):
                         raise RuntimeError(f"{target} request failed: {got}")
@@ -161,6 +176,11 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         for d in daemons:
             await d.stop()
         lan.destroy()
+
+
+def bearer(url: str) -> Any:
+    """one_stream's header source for ``url``: the paired device's token."""
+    return lambda _method, _path, _body: ACCESS[url]["headers"]
 
 
 async def link_bytes(s: aiohttp.ClientSession, worker_url: str) -> int:
@@ -223,15 +243,22 @@ async def link_cost(args: argparse.Namespace) -> dict[str, Any]:
     """Decode tokens/s of one split, its worker reached directly or through the link."""
     from appliance import config
     from appliance.llm.rpc import process
-    from appliance.llm.rpc.link import ClusterKeyTrust
+    from appliance.llm.rpc.link import NodeCertTrust
     from appliance.llm.rpc.tunnel import LinkServer, LocalEnd
+    from appliance.security.nodetls import NodeTLS
 
     port = free_port()
     serve = await process.spawn("appliance.llm.rpc.serve", ["--port", str(port),
                                                              "--threads", "1"])
-    trust = ClusterKeyTrust(bytes(32))
-    server = LinkServer(trust, "127.0.0.1", 0, target=lambda: port, status=dict)
-    end = LocalEnd(trust, "worker", "127.0.0.1", 0, client=("bench", "bench"))
+    # Two node certificates of one cluster, as a core and its worker have.
+    tls_dir = Path(tempfile.mkdtemp(prefix="ha-rpc-cost-tls-"))
+    worker_id, core_id = "b" * 32, "c" * 32
+    worker = NodeTLS.load(tls_dir / "worker", worker_id, bytes(32))
+    core = NodeTLS.load(tls_dir / "core", core_id, bytes(32))
+    server = LinkServer(NodeCertTrust(worker), "127.0.0.1", 0, target=lambda: port,
+                        status=dict)
+    end = LocalEnd(NodeCertTrust(core), "worker", "127.0.0.1", 0, client=(core_id, "bench"),
+                   peer_id=worker_id)
     rates: dict[str, list[float]] = {"direct": [], "link": []}
     try:
         await wait_listening(serve, port)
@@ -250,6 +277,7 @@ async def link_cost(args: argparse.Namespace) -> dict[str, Any]:
         await end.stop()
         await server.stop()
         await process.stop(serve)
+        shutil.rmtree(tls_dir, ignore_errors=True)
     return {mode: {"tokens_per_s_median": round(statistics.median(v), 1),
                    "tokens_per_s": [round(x, 1) for x in v]} for mode, v in rates.items()}
 

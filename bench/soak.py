@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 
+from appliance.security.devices import DeviceStore
 from tests.hostile.soakactions import LONG_TEXT
 from tests.lan.netlab import Lan
 from tests.support.daemon import DaemonProcess, free_port, minimal_config
@@ -235,10 +236,13 @@ async def soak(duration: float, seed: int, models: Path, tmp: Path) -> dict[str,
                           "health": _latency(control.health_ms, control.health_failures),
                           "chats": control.chats, "talks": control.talks}
         out["rss_start_mb"] = round(rss_mb(pid), 1)
+        # The LAN host is a paired device (HTTPS, a bearer token): the routes' own limits
+        # answer it; its one stranger's action (an unsigned upload) gets the 401.
+        token = DeviceStore(tmp / "node" / "state").create("soak")[1]
         hostile = await asyncio.create_subprocess_exec(
             "ip", "netns", "exec", lan.ns("cli"), sys.executable, "-m",
             "tests.hostile.lanclient", "soak", lan.host_addr, str(port), str(duration),
-            str(seed), cwd=REPO, stdout=asyncio.subprocess.PIPE)
+            str(seed), token, cwd=REPO, stdout=asyncio.subprocess.PIPE)
         rss: list[float] = []
 
         async def sample() -> None:

@@ -118,11 +118,30 @@ def main(argv: list[str] | None = None, *, paths: Paths | None = None,
     else:
         print("nothing changed: the installed hybrid-agent is up to date")
     port = result.port or the_plan.port
-    print(f"\nhybrid-agent is running: http://{_hostname()}:{port}/\n"
+    print(f"\nhybrid-agent is running: https://{_hostname()}:{port}/\n"
+          f"{https_lines(the_plan.paths.state)}"
           f"  more: journalctl -u {SERVICE} -f;  {SERVICE} status "
           f"--url http://127.0.0.1:{port}\n\n$ systemctl status {SERVICE}", flush=True)
     subprocess.run(["systemctl", "status", "--no-pager", "--lines=5", SERVICE], check=False)
     return EXIT_OK
+
+
+def https_lines(state: Path) -> str:
+    """How people reach the box: the HTTPS certificate's fingerprint (made by the service at
+    its first start) and how to pair a device; '' when there is no certificate (yet)."""
+    import base64
+    import hashlib
+
+    try:
+        pem = (state / "tls" / "web.crt").read_text()
+        body = pem.split("-----BEGIN CERTIFICATE-----", 1)[1].split("-----END", 1)[0]
+        digest = hashlib.sha256(base64.b64decode(body)).hexdigest().upper()
+    except (OSError, IndexError, ValueError):
+        return ""
+    fingerprint = ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+    return (f"  HTTPS certificate SHA-256 (check it in the browser the first time):\n"
+            f"    {fingerprint}\n"
+            f"  let a phone or computer in: sudo {SERVICE} devices add NAME\n")
 
 
 def _check_join(code: str) -> None:

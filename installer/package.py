@@ -125,6 +125,10 @@ def configure(paths: Paths, settings: Settings, detected: tiers.TierChoice, *,
         say(f"hybrid-agent: {change}")
     for note in result.notes:
         say(f"hybrid-agent: note: {note}")
+    # The HTTPS certificate is made at the service's first start, after this step.
+    say(f"hybrid-agent: https://<this box>:{port}/ once started; `{SERVICE} status` shows "
+        f"its HTTPS certificate's fingerprint, `sudo {SERVICE} devices add NAME` lets a "
+        "phone or computer in (docs/security.md)")
     return result
 
 

@@ -45,7 +45,7 @@ class Advertiser:
         self._azc = azc
         self._type = service_type
         self._instance = instance_name(instance)
-        self._server = f"{_HOST_LABEL.sub('-', host_label.lower()).strip('-') or 'node'}.local."
+        self._server = mdns_host(host_label) + "."
         self._port = port
         self._txt = txt
         self._nics = nics
@@ -118,6 +118,11 @@ class Advertiser:
             self._type, name or f"{self._instance}.{self._type}",
             port=self._port, properties={**txt, "seq": str(self._seq)}, server=self._server,
             parsed_addresses=addresses)
+
+
+def mdns_host(label: str) -> str:
+    """The ``.local`` host name announced for ``label`` (a Host the box answers to)."""
+    return f"{_HOST_LABEL.sub('-', label.lower()).strip('-') or 'node'}.local"
 
 
 def instance_name(name: str) -> str:

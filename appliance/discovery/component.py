@@ -19,7 +19,6 @@ import contextlib
 import logging
 from typing import Any
 
-import aiohttp
 from zeroconf.asyncio import AsyncZeroconf
 
 from appliance.config import DiscoveryConfig
@@ -29,6 +28,7 @@ from appliance.discovery.browse import Announcement, Browser
 from appliance.discovery.prober import MAX_BACKOFF_S, Prober
 from appliance.discovery.registry import PeerRegistry
 from appliance.discovery.txt import local_txt
+from appliance.llm.http1 import Pool
 from appliance.node import Component, Node
 from appliance.security.challenge import challenge_peer
 from appliance.security.errors import ChallengeError
@@ -59,7 +59,7 @@ class Discovery(Component):
         self.advertiser: Advertiser | None = None
         self.browser: Browser | None = None
         self.prober: Prober | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: Pool | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.problem = ""
 
@@ -68,10 +68,11 @@ class Discovery(Component):
     async def start(self) -> None:
         for url in self.cfg.static_peers:
             check_static_url(url)
-        self._session = aiohttp.ClientSession()
-        self.prober = Prober(self.registry, self._session, self._key,
+        self._pool = Pool(limit=64, node_tls=self._node_tls)
+        self.prober = Prober(self.registry, self._pool, self._key,
                              interval_s=self.cfg.probe_interval_s,
-                             timeout_s=self.cfg.probe_timeout_s)
+                             timeout_s=self.cfg.probe_timeout_s,
+                             revocations=self._revocations)
         self.registry.on_change = self.prober.watch
         loop = asyncio.get_running_loop()
         for url in self.cfg.static_peers:
@@ -93,8 +94,8 @@ class Discovery(Component):
         await cancel_and_wait(self._tasks)
         if self.prober is not None:
             await self.prober.close()
-        if self._session is not None:
-            await self._session.close()
+        if self._pool is not None:
+            await self._pool.close()
 
     def describe(self) -> dict[str, Any]:
         return {"mdns": self.azc is not None, "service": self.advertiser.name
@@ -119,6 +120,13 @@ class Discovery(Component):
         security = self.node.get("security")
         return getattr(security, "key", None)
 
+    def _node_tls(self) -> Any:
+        return getattr(self.node.get("security"), "node_tls", None)
+
+    def _revocations(self) -> Any:
+        tls = self._node_tls()
+        return None if tls is None else (tls.revocations.digest, tls.merge)
+
     async def _start_mdns(self) -> None:
         addrs = interfaces.nic_addresses(self.cfg.interfaces, self.cfg.ip_version)
         if not addrs:
@@ -130,7 +138,7 @@ class Discovery(Component):
                                  ip_version=ip_version(self.cfg.ip_version))
         security = self.node.get("security")
         fingerprint = getattr(security, "fingerprint", "")
-        host_label = f"{self.node.name}-{self.node.node_id[:8]}"
+        host_label = host_label_of(self.node)
 
         def nics() -> list[interfaces.NicAddress]:
             return interfaces.nic_addresses(self.cfg.interfaces, self.cfg.ip_version)
@@ -157,7 +165,7 @@ class Discovery(Component):
 
     async def _join_static(self, url: str) -> None:
         """Challenge a static peer until it answers, then hand it to the prober."""
-        assert self._session is not None
+        assert self._pool is not None
         failures = 0
         while True:
             key = self._key()
@@ -165,7 +173,7 @@ class Discovery(Component):
                 self.registry.static_unverified(url.rstrip("/"), NO_KEY_PROBLEM)
             else:
                 try:
-                    answer = await challenge_peer(self._session, url.rstrip("/"), key,
+                    answer = await challenge_peer(self._pool, url.rstrip("/"), key,
                                                   self.cfg.probe_timeout_s)
                 except ChallengeError as exc:
                     # Listed untrusted with the reason, so the cluster view says why.
@@ -188,7 +196,7 @@ class Discovery(Component):
 
 
 def check_static_url(url: str) -> None:
-    """Raise ValueError naming the problem unless ``url`` is http://host:port[/]."""
+    """Raise ValueError naming the problem unless ``url`` is https://host:port[/]."""
     from urllib.parse import urlsplit
 
     try:
@@ -196,7 +204,12 @@ def check_static_url(url: str) -> None:
         port = parts.port
     except ValueError:
         port, parts = None, None
-    if parts is None or parts.scheme != "http" or not parts.hostname or port is None \
+    if parts is None or parts.scheme != "https" or not parts.hostname or port is None \
             or parts.path not in ("", "/") or parts.query:
         raise ValueError(f"discovery.static_peers: {url!r} is not a URL like "
-                         "http://192.168.1.10:8470")
+                         "https://192.168.1.10:8700 (peers talk TLS to each other)")
+
+
+def host_label_of(node: Node) -> str:
+    """The label of this node's mDNS host name (``<label>.local``)."""
+    return f"{node.name}-{node.node_id[:8]}"

@@ -27,7 +27,7 @@ MAX_PROBLEM_CHARS = 300
 
 @dataclass
 class Peer:
-    """One other node. ``url`` is ``http://addr:port`` (IPv6 in brackets)."""
+    """One other node. ``url`` is ``https://addr:port`` (IPv6 in brackets), its node link."""
 
     id: str
     name: str
@@ -49,8 +49,11 @@ class Peer:
     service_name: str = ""
     failures: int = 0
     problem: str = ""
-    #: When a static peer's roles and load were last refreshed by a challenge.
-    refreshed_at: float = 0.0
+    #: An announced new address of this (trusted) peer, not proved yet, and its addresses.
+    candidate_url: str = ""
+    candidate_addresses: list[str] = field(default_factory=list)
+    #: An mDNS goodbye arrived: the peer is dropped if the next probe finds it gone.
+    said_goodbye: bool = False
     #: An rpc worker's link port and the memory it offers (MiB), from its TXT record.
     rpc_port: int = 0
     mem_mb: int = 0
@@ -104,7 +107,14 @@ class PeerRegistry:
     # ------------------------------------------------------------ updates
 
     def announce(self, ann: Announcement) -> Peer | None:
-        """Record an mDNS announcement; the peer, or None when it is ourselves or unusable."""
+        """Record an mDNS announcement; the peer, or None when it is ourselves or unusable.
+
+        mDNS is only a hint. A peer that has not proved itself is listed with what it
+        announces; a trusted peer's facts come only from its authenticated answers, so an
+        announcement that differs from them (another address, other roles, models, load)
+        changes nothing and only makes the prober check the peer again: at the announced
+        address, which is adopted if the peer proves itself there.
+        """
         peer_id = ann.txt.id
         if not peer_id or peer_id == self.own_id:
             return None
@@ -113,6 +123,13 @@ class PeerRegistry:
         if url is None:
             return None
         peer = self._peers.get(peer_id)
+        if peer is not None and peer.trusted:
+            if url != peer.url and url != peer.candidate_url:
+                peer.candidate_url, peer.candidate_addresses = url, addresses
+                self.on_change(peer_id)
+            elif _differs(peer, ann):
+                self.on_change(peer_id)
+            return peer
         if peer is None:
             if len(self._peers) >= MAX_PEERS:
                 return None
@@ -123,8 +140,7 @@ class PeerRegistry:
         else:
             moved = peer.url != url or peer.kf != ann.txt.kf
         if moved and peer.source != "static":
-            # A new address or key must prove itself again before it gets any request.
-            peer.url, peer.trusted, peer.healthy = url, False, False
+            peer.url, peer.healthy = url, False
         peer.name, peer.addresses, peer.port = ann.instance, addresses, ann.port
         peer.service_name = ann.service_name
         peer.tier, peer.roles, peer.models = ann.txt.tier, list(ann.txt.roles), \
@@ -137,15 +153,29 @@ class PeerRegistry:
             self.on_change(peer_id)
         return peer
 
+    def apply_answer(self, peer: Peer, answer: dict[str, Any]) -> None:
+        """Take a peer's facts from its authenticated challenge answer."""
+        from appliance.discovery.txt import clean, parse_txt
+
+        txt = parse_txt({k: v for k, v in answer.items() if isinstance(v, str)})
+        peer.tier, peer.roles, peer.models = txt.tier, list(txt.roles), list(txt.models)
+        peer.version, peer.load, peer.kf = txt.version, txt.load, txt.kf
+        peer.rpc_port, peer.mem_mb = txt.rpc_port, txt.mem_mb
+        name = clean(answer.get("name", ""), 63)
+        # An mDNS peer keeps its service's instance name (unique on the LAN, where two boxes
+        # may share a node name); a static one has only this.
+        if name and (peer.source == "static" or not peer.name):
+            peer.name = name
+        peer.last_seen = self._clock()
+
     def add_static(self, url: str, answer: dict[str, Any]) -> Peer | None:
         """Record a static peer from its (already verified) challenge answer."""
-        from appliance.discovery.txt import clean, parse_txt
+        from appliance.discovery.txt import clean
 
         peer_id = clean(answer.get("id", ""), 128)
         if not peer_id or peer_id == self.own_id:
             return None
         self._peers.pop(UNVERIFIED_PREFIX + url, None)
-        txt = parse_txt({k: v for k, v in answer.items() if isinstance(v, str)})
         peer = self._peers.get(peer_id)
         host, port = _split_url(url)
         if peer is None:
@@ -155,11 +185,8 @@ class PeerRegistry:
                         addresses=[host], port=port)
             self._peers[peer_id] = peer
         peer.source, peer.url = "static", url
-        peer.tier, peer.roles, peer.models = txt.tier, list(txt.roles), list(txt.models)
-        peer.version, peer.load, peer.kf = txt.version, txt.load, txt.kf
-        peer.rpc_port, peer.mem_mb = txt.rpc_port, txt.mem_mb
+        self.apply_answer(peer, answer)
         peer.trusted, peer.healthy, peer.failures, peer.problem = True, True, 0, ""
-        peer.last_seen = self._clock()
         self.on_change(peer_id)
         return peer
 
@@ -183,9 +210,15 @@ class PeerRegistry:
         return peer
 
     def lost(self, service_name: str) -> Peer | None:
-        """An mDNS goodbye (or expiry): drop the peer unless it is static; the dropped peer."""
+        """An mDNS goodbye (or expiry): drop the peer unless it is static; the dropped peer.
+        Anyone can send a goodbye, so a trusted peer is probed first and dropped only if the
+        probe finds it gone (by the prober)."""
         for peer in list(self._peers.values()):
             if peer.service_name == service_name and peer.source != "static":
+                if peer.trusted:
+                    peer.said_goodbye = True
+                    self.on_change(peer.id)
+                    return None
                 del self._peers[peer.id]
                 return peer
         return None
@@ -211,8 +244,17 @@ class PeerRegistry:
         return gone
 
 
+def _differs(peer: Peer, ann: Announcement) -> bool:
+    """Whether an announcement says something other than what the peer last proved."""
+    txt = ann.txt
+    return (txt.tier, list(txt.roles), list(txt.models), txt.version, txt.kf,
+            round(txt.load, 3), txt.rpc_port, txt.mem_mb) != (
+        peer.tier, peer.roles, peer.models, peer.version, peer.kf, round(peer.load, 3),
+        peer.rpc_port, peer.mem_mb)
+
+
 def peer_url(addresses: list[str], port: int) -> str | None:
-    """``http://addr:port`` for the best address: IPv4, else a routable IPv6 (bracketed)."""
+    """``https://addr:port`` for the best address: IPv4, else a routable IPv6 (bracketed)."""
     best: str | None = None
     for text in addresses:
         try:
@@ -220,9 +262,9 @@ def peer_url(addresses: list[str], port: int) -> str | None:
         except ValueError:
             continue
         if addr.version == 4:
-            return f"http://{addr}:{port}"
+            return f"https://{addr}:{port}"
         if best is None and not addr.is_link_local:
-            best = f"http://[{addr}]:{port}"
+            best = f"https://[{addr}]:{port}"
     return best
 
 
@@ -230,4 +272,4 @@ def _split_url(url: str) -> tuple[str, int]:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    return parts.hostname or "", parts.port or 80
+    return parts.hostname or "", parts.port or 443

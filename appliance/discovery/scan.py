@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import tempfile
+from pathlib import Path
 from typing import Any
 
-import aiohttp
 from zeroconf.asyncio import AsyncZeroconf
 
 from appliance.config import Config
@@ -13,11 +15,14 @@ from appliance.discovery import interfaces
 from appliance.discovery.advertise import ip_version
 from appliance.discovery.browse import scan
 from appliance.discovery.registry import peer_url
+from appliance.llm.http1 import Pool
 from appliance.security import keys
 from appliance.security.challenge import challenge_peer
 from appliance.security.errors import SecurityError
+from appliance.security.nodetls import REVOCATIONS_FILE, NodeTLS
 
 CHALLENGE_TIMEOUT_S = 1.0
+NODE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 async def discover(cfg: Config, duration_s: float) -> list[dict[str, Any]]:
@@ -41,8 +46,14 @@ async def discover(cfg: Config, duration_s: float) -> list[dict[str, Any]]:
              "roles": list(a.txt.roles), "models": list(a.txt.models), "version": a.txt.version,
              "load": a.txt.load, "kf": a.txt.kf, "trusted": None} for a in found]
     if key is not None:
-        async with aiohttp.ClientSession() as session:
-            await asyncio.gather(*(_check(session, row, key) for row in rows))
+        with tempfile.TemporaryDirectory(prefix="hybrid-agent-discover-") as tmp:
+            # This command is not the node: it proves itself with a throwaway certificate.
+            tls = NodeTLS.ephemeral(Path(tmp), key, cfg.node.state_path / "tls" / REVOCATIONS_FILE)
+            pool = Pool(node_tls=lambda: tls)
+            try:
+                await asyncio.gather(*(_check(pool, row, key) for row in rows))
+            finally:
+                await pool.close()
     return rows
 
 
@@ -61,12 +72,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-async def _check(session: aiohttp.ClientSession, row: dict[str, Any], key: bytes) -> None:
+async def _check(pool: Pool, row: dict[str, Any], key: bytes) -> None:
     if not row["url"]:
         row["trusted"] = False
         return
+    expected = row["id"] if NODE_ID.fullmatch(row["id"]) else None
     try:
-        answer = await challenge_peer(session, row["url"], key, CHALLENGE_TIMEOUT_S)
+        answer = await challenge_peer(pool, row["url"], key, CHALLENGE_TIMEOUT_S, expected)
     except SecurityError:
         row["trusted"] = False
         return

@@ -44,15 +44,16 @@ class Txt:
     mem_mb: int = 0
 
 
-def local_txt(node: Node, fingerprint: str) -> dict[str, str]:
-    """This node's TXT record (also the body of its challenge answer)."""
+def local_txt(node: Node, fingerprint: str, exclude: int = 0) -> dict[str, str]:
+    """This node's TXT record (also the body of its challenge answer, which does not count
+    itself in the load: ``exclude``)."""
     txt = {
         "id": node.node_id,
         "tier": node.tier,
         "roles": ",".join(node.roles),
         "models": ",".join(local_models(node)),
         "v": node.version,
-        "load": f"{node.inflight}/{llm_slots(node)}",
+        "load": f"{max(node.inflight - exclude, 0)}/{llm_slots(node)}",
         "kf": fingerprint,
         "boot": BOOT_ID,
     }

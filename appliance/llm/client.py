@@ -30,6 +30,7 @@ from appliance.llm.chat import (
     UnknownModel,
 )
 from appliance.llm.http1 import Origin, Pool, Response
+from appliance.security.errors import SecurityError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ DONE_EVENT = re.compile(rb"data: ?\[DONE\]")
 DRAIN_S = 1.0
 DRAIN_BYTES = 64 * 1024
 
-Signer = Callable[[str, str, bytes], Mapping[str, str]]
+Signer = Callable[..., Mapping[str, str]]
+"""``signer(method, path_qs, body, receiver=node_id, headers=request_headers)`` -> headers."""
 
 
 class PeerFailed(LLMError):
@@ -81,8 +83,10 @@ class RemoteClient:
 
     def __init__(self, name: str, url: str, pool: Pool, *,
                  timeouts: Timeouts = Timeouts(), signer: Signer | None = None,
-                 models: list[str] | None = None) -> None:
+                 models: list[str] | None = None, peer_id: str | None = None) -> None:
         self.name = name
+        #: The node expected at ``url`` (None: whichever node of the cluster answers there).
+        self.peer_id = peer_id
         self.url = base_url(url)
         self._origin = Origin.parse(self.url)
         self._prefix = urlsplit(self.url).path
@@ -195,16 +199,25 @@ class RemoteClient:
         matching error."""
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream",
                    HOP_HEADER: "1"}
-        if self._signer is not None:
+        full_path = self._prefix + path
+        signer = self._signer
+
+        def sign(reached: str | None) -> Mapping[str, str]:
+            if signer is None:
+                return {}
             try:
-                headers.update(self._signer("POST", path, body))
-            except Exception as exc:  # no cluster key: loopback peers still answer unsigned
+                return signer("POST", full_path, body, receiver=reached or self.peer_id or "",
+                              headers=headers)
+            except SecurityError as exc:  # no cluster key: loopback peers still answer unsigned
                 log.debug("sending an unsigned request to %s: %s", self.name, exc)
+                return {}
+
         t = self._timeouts
         try:
             async with asyncio.timeout(t.connect_s + t.first_token_s):
-                resp = await self._pool.post(self._origin, self._prefix + path, body, headers,
-                                             connect_timeout_s=t.connect_s)
+                resp = await self._pool.post(self._origin, full_path, body, headers,
+                                             connect_timeout_s=t.connect_s, peer=self.peer_id,
+                                             sign=sign)
         except (OSError, TimeoutError, ValueError) as exc:
             raise PeerFailed(f"{self.name} ({self.url}) cannot be reached: "
                              f"{_describe(exc)}") from None

@@ -7,6 +7,11 @@ writes each request in one send, reads the status line and the headers with
 bounds, and decodes a chunked or a Content-Length body piece by piece as it
 arrives. Connections are kept alive and reused per origin.
 
+Between nodes, ``https`` means the cluster's mutual TLS (appliance.security
+.nodetls) when the pool is given a ``node_tls`` source: each connection is
+verified as the expected node (or learns which node it reached), and the
+request is signed for that node once the connection is chosen (``sign``).
+
 Everything a peer sends is bounded: the status line and each header line
 (:data:`MAX_LINE_BYTES`), the number of headers, the size of one chunk-size
 line; body pieces are at most :data:`PIECE_BYTES`. A malformed answer raises
@@ -20,8 +25,9 @@ import asyncio
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from appliance.errors import ApplianceError
@@ -37,6 +43,13 @@ MAX_INTERIM = 10
 _DECIMAL = re.compile(r"[0-9]{1,18}")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _STATUS = re.compile(rb"[1-5][0-9][0-9]")
+
+
+Sign = Callable[[str | None], Mapping[str, str]]
+"""Headers that authenticate a request, given the node id the connection reached (None on
+plain HTTP)."""
+NodeTLSSource = Callable[[], Any]
+"""Returns the NodeTLS to use for https origins (None: the system's trusted certificates)."""
 
 
 class ProtocolError(ApplianceError, ValueError):
@@ -77,6 +90,8 @@ class Response:
         self._conn = conn
         self.status = status
         self.headers = headers
+        #: The node that answered (verified by TLS), or None over plain HTTP.
+        self.peer_id = conn.peer_id
         self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         length = headers.get("content-length")
         self._left: int | None = None  # bytes left in the body (or in this chunk)
@@ -159,34 +174,54 @@ class Response:
 class Pool:
     """Kept-alive connections to peers; at most ``limit`` requests in flight at once."""
 
-    def __init__(self, limit: int = 64) -> None:
+    def __init__(self, limit: int = 64, node_tls: NodeTLSSource | None = None) -> None:
         self._slots = asyncio.Semaphore(limit)
-        self._idle: dict[Origin, list[tuple[float, _Conn]]] = {}
+        self._idle: dict[tuple[Origin, str | None], list[tuple[float, _Conn]]] = {}
         self._tls: ssl.SSLContext | None = None
+        self._node_tls = node_tls
         self._closed = False
 
     async def post(self, origin: Origin, path: str, body: bytes,
-                   headers: Mapping[str, str], *, connect_timeout_s: float) -> Response:
+                   headers: Mapping[str, str], *, connect_timeout_s: float,
+                   peer: str | None = None, sign: Sign | None = None) -> Response:
+        """POST (see :meth:`request`)."""
+        return await self.request("POST", origin, path, body, headers,
+                                  connect_timeout_s=connect_timeout_s, peer=peer, sign=sign)
+
+    async def request(self, method: str, origin: Origin, path: str, body: bytes | None,
+                      headers: Mapping[str, str], *, connect_timeout_s: float,
+                      peer: str | None = None, sign: Sign | None = None) -> Response:
         """Send the request and read the status and headers; the body is the caller's to read.
 
-        The caller must ``release()`` the response (a ``finally`` will do). A kept-alive
-        connection that turns out closed is replaced by a fresh one, once.
+        ``peer`` is the node expected at ``origin`` (None: any node of the cluster, or
+        whoever answers plain HTTP); ``sign`` adds headers once the connection (and so the
+        node) is known. The caller must ``release()`` the response (a ``finally`` will do).
+        A kept-alive connection that turns out closed is replaced by a fresh one, once.
         """
         if self._closed:
             raise OSError("the connection pool is closed")
-        head = [f"POST {path} HTTP/1.1", f"Host: {origin.netloc}",
-                f"Content-Length: {len(body)}"]
+        head = [f"{method} {path} HTTP/1.1", f"Host: {origin.netloc}"]
+        if body is not None:
+            head.append(f"Content-Length: {len(body)}")
         for name, value in headers.items():
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-                raise ValueError(f"header {name[:40]!r} has a line break")
+            _check_header(name, value)
             head.append(f"{name}: {value}")
-        message = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+        def message(conn: _Conn) -> bytes:
+            lines = head
+            if sign is not None:
+                lines = [*head]
+                for name, value in sign(conn.peer_id).items():
+                    _check_header(name, value)
+                    lines.append(f"{name}: {value}")
+            return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
         await self._slots.acquire()
         try:
-            conn = self._take_idle(origin)
+            conn = self._take_idle(origin, peer)
             if conn is not None:
                 try:
-                    return await self._exchange(conn, message)
+                    return await self._exchange(conn, message(conn))
                 except _ClosedUnanswered:
                     # The peer closed the kept-alive connection as the request went out
                     # (it never answered a byte): the one case to send it again, fresh.
@@ -194,9 +229,9 @@ class Pool:
                 except BaseException:
                     conn.close()
                     raise
-            conn = await self._connect(origin, connect_timeout_s)
+            conn = await self._connect(origin, connect_timeout_s, peer)
             try:
-                return await self._exchange(conn, message)
+                return await self._exchange(conn, message(conn))
             except _ClosedUnanswered:
                 conn.close()
                 raise ProtocolError("the peer closed the connection without answering") from None
@@ -244,7 +279,12 @@ class Pool:
         conn.pool = self
         return Response(conn, version, status, headers)
 
-    async def _connect(self, origin: Origin, timeout_s: float) -> _Conn:
+    async def _connect(self, origin: Origin, timeout_s: float, peer: str | None) -> _Conn:
+        node_tls = self._node_tls() if self._node_tls is not None else None
+        if origin.scheme == "https" and node_tls is not None:
+            reader, writer, verified = await node_tls.open_connection(
+                origin.host, origin.port, peer, timeout_s=timeout_s, limit=MAX_LINE_BYTES)
+            return _Conn(origin, reader, writer, peer, verified.node_id)
         tls = None
         if origin.scheme == "https":
             if self._tls is None:
@@ -254,15 +294,18 @@ class Pool:
             reader, writer = await asyncio.open_connection(
                 origin.host, origin.port, ssl=tls, limit=MAX_LINE_BYTES,
                 server_hostname=origin.host.split("%", 1)[0] if tls else None)
-        return _Conn(origin, reader, writer)
+        return _Conn(origin, reader, writer, peer, None)
 
-    def _take_idle(self, origin: Origin) -> _Conn | None:
-        conns = self._idle.get(origin)
+    def _take_idle(self, origin: Origin, peer: str | None) -> _Conn | None:
+        conns = self._idle.get((origin, peer))
         now = time.monotonic()
+        node_tls = self._node_tls() if self._node_tls is not None else None
         while conns:
             since, conn = conns.pop()
+            revoked = node_tls is not None and conn.peer_id is not None \
+                and node_tls.revoked(conn.peer_id)
             if now - since < IDLE_FOR_S and not conn.writer.is_closing() \
-                    and not conn.reader.at_eof():
+                    and not conn.reader.at_eof() and not revoked:
                 return conn
             conn.close()
         return None
@@ -274,7 +317,7 @@ class Pool:
         if not reusable or self._closed or conn.writer.is_closing():
             conn.close()
             return
-        conns = self._idle.setdefault(conn.origin, [])
+        conns = self._idle.setdefault((conn.origin, conn.expected), [])
         conns.append((now, conn))
         while len(conns) > IDLE_PER_ORIGIN:
             conns.pop(0)[1].close()
@@ -291,10 +334,13 @@ class Pool:
 
 class _Conn:
     def __init__(self, origin: Origin, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+                 writer: asyncio.StreamWriter, expected: str | None,
+                 peer_id: str | None) -> None:
         self.origin = origin
         self.reader = reader
         self.writer = writer
+        self.expected = expected
+        self.peer_id = peer_id
         self.pool: Pool | None = None
 
     def release(self, reusable: bool) -> None:
@@ -304,6 +350,11 @@ class _Conn:
 
     def close(self) -> None:
         self.writer.transport.abort()
+
+
+def _check_header(name: str, value: str) -> None:
+    if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+        raise ValueError(f"header {name[:40]!r} has a line break")
 
 
 def _status(line: bytes) -> tuple[bytes, int]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -39,10 +40,12 @@ from appliance.llm.client import (
     Timeouts,
     base_url,
 )
-from appliance.llm.http1 import Pool
+from appliance.llm.http1 import NodeTLSSource, Pool
 from appliance.node import Component
 
 log = logging.getLogger(__name__)
+
+NODE_ID = re.compile(r"[0-9a-f]{32}")
 
 # A peer that failed is tried after the others for this long.
 DOWN_FOR_S = 15.0
@@ -82,8 +85,10 @@ class Router(Component):
     start_timeout_s = 5.0
 
     def __init__(self, cfg: LlmConfig, local: LLMClient | None, peers: PeerSource,
-                 signer: Signer | None = None, mark_down: MarkDown | None = None) -> None:
+                 signer: Signer | None = None, mark_down: MarkDown | None = None,
+                 node_tls: NodeTLSSource | None = None) -> None:
         self.cfg = cfg
+        self._node_tls = node_tls
         self.local = local
         self._peers = peers
         self._signer = signer
@@ -101,7 +106,7 @@ class Router(Component):
     # ------------------------------------------------------------ Component
 
     async def start(self) -> None:
-        self._pool = Pool(limit=MAX_PEER_REQUESTS)
+        self._pool = Pool(limit=MAX_PEER_REQUESTS, node_tls=self._node_tls)
         self._clients.clear()  # each client holds the pool it was made with
 
     async def stop(self) -> None:
@@ -264,7 +269,8 @@ class Router(Component):
             assert self._pool is not None
             client = self._clients[key] = RemoteClient(
                 peer.name, peer.url, self._pool, timeouts=self._timeouts,
-                signer=self._signer, models=list(models))
+                signer=self._signer, models=list(models),
+                peer_id=peer.id if NODE_ID.fullmatch(str(peer.id)) else None)
         return client
 
     def _why_none(self, local_only: bool) -> str:

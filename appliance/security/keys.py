@@ -11,11 +11,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from appliance.security.errors import JoinCodeError, KeyFileError
+from appliance.security.files import write_atomic
+
+log = logging.getLogger(__name__)
 
 KEY_BYTES = 32
 KEY_FILE_MODE = 0o600
@@ -34,11 +39,15 @@ def generate_key() -> bytes:
 
 
 def read_key(path: Path | str) -> bytes:
-    """The key stored at ``path``; KeyFileError says what is wrong with the file."""
+    """The key stored at ``path``; KeyFileError says what is wrong with the file.
+
+    A key that others on the box may read is used, with a warning (``doctor`` fails it).
+    """
     path = Path(path)
     try:
         with open(path, "rb") as fh:
             data = fh.read(KEY_BYTES + 1)
+            problem = mode_problem(os.fstat(fh.fileno()).st_mode, path)
     except FileNotFoundError:
         raise KeyFileError(f"cluster key file {path} does not exist") from None
     except OSError as exc:
@@ -46,7 +55,17 @@ def read_key(path: Path | str) -> bytes:
     if len(data) != KEY_BYTES:
         raise KeyFileError(f"cluster key file {path} must hold exactly {KEY_BYTES} bytes, "
                            f"found {len(data) if len(data) <= KEY_BYTES else 'more'}")
+    if problem:
+        log.warning("%s", problem)
     return data
+
+
+def mode_problem(mode: int, path: Path | str) -> str | None:
+    """Why a key file with ``mode`` is exposed (group or others may read it), or None."""
+    if mode & 0o077:
+        return (f"cluster key file {path} has mode {stat.S_IMODE(mode):04o}: other users of "
+                f"the box may read it (chmod 600 {path})")
+    return None
 
 
 def write_key(path: Path | str, key: bytes) -> None:
@@ -54,18 +73,7 @@ def write_key(path: Path | str, key: bytes) -> None:
     _check_key(key)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, KEY_FILE_MODE)  # the umask may have narrowed it further; make it exact
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, key, KEY_FILE_MODE)
 
 
 def create_key_file(path: Path | str) -> bytes:

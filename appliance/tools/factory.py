@@ -15,6 +15,7 @@ from pathlib import Path
 
 from appliance.config import Config
 from appliance.errors import ApplianceError
+from appliance.net.peer import PeerClient
 from appliance.tools.base import Tool
 from appliance.tools.calculator import Calculator
 from appliance.tools.clock import Clock
@@ -25,7 +26,6 @@ from appliance.tools.sandbox import Sandbox
 from appliance.tools.shell import Shell
 from appliance.tools.timers import Timers
 from appliance.tools.world_tools import WorldDelete, WorldGet, WorldList, WorldSet
-from appliance.web.peer import PeerClient
 from appliance.world.model import WorldModel
 
 #: Every tool this code knows, by name.

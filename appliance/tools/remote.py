@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from appliance.net.peer import PeerClient, PeerError, error_message
 from appliance.tools.base import Tool, ToolError
-from appliance.web.peer import PeerClient, PeerError, error_message
 
 #: Extra seconds given to the HTTP request beyond the tool's own timeout.
 HTTP_MARGIN_S = 5.0

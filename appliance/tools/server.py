@@ -15,6 +15,7 @@ from typing import Any
 
 from appliance.config import Config
 from appliance.errors import ApplianceError
+from appliance.net.peer import PeerClient
 from appliance.node import Component
 from appliance.security.errors import SignatureError
 from appliance.security.signing import Verifier
@@ -23,7 +24,6 @@ from appliance.tools.registry import ToolRegistry
 from appliance.tools.remote import RemoteToolProxy
 from appliance.tools.sandbox import Sandbox, SandboxUnavailable
 from appliance.tools.timers import Timers
-from appliance.web.peer import PeerClient
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,11 @@ class ToolServer(Component):
             if key is None:
                 raise Unauthorized("this node has no cluster key, so it serves no tools")
             # Our own nonce memory: the LAN guard may already have checked this token.
-            self._verifier = Verifier(key, replay_window_s=self.config.security.replay_window_s)
+            # Our own nonce memory, but the process's start: tokens from before it are replays.
+            started = getattr(getattr(self._security, "verifier", None), "started_at", None)
+            self._verifier = Verifier(key, str(getattr(self._security, "node_id", "")),
+                                      replay_window_s=self.config.security.replay_window_s,
+                                      started_at=started)
         try:
             self._verifier.verify(method, path_qs, body, headers)
         except SignatureError as exc:

@@ -177,6 +177,7 @@ class VoiceSession:
         self._partial_task: asyncio.Task[None] | None = None
         self._partial_at = 0.0
         self._utterance = 0
+        self._released_at = 0  # self._utterance when push-to-talk was last released
         self._record = record
         self._endpointer = engine.new_endpointer()
         self._turn_task: asyncio.Task[None] | None = None
@@ -279,10 +280,15 @@ class VoiceSession:
     async def end_utterance(self) -> None:
         """The user says they finished (push-to-talk released): end the utterance now."""
         ev = self._endpointer.flush()
+        heard = self._utterance != self._released_at  # an utterance ended since the last one
+        self._released_at = self._utterance
         if ev is not None:
             await self._on_vad(self._shift(ev))
-        elif not self.busy:
+            self._released_at = self._utterance
+        elif not self.busy and not heard:
             # Nothing was heard: say so, so a push-to-talk client does not wait forever.
+            # (When the utterance already ended on its own, at a pause that was a whole
+            # request, its turn has answered: an empty transcript now would replace it.)
             await self._emit({"type": "transcript", "text": "", "language": "", "final": True})
             await self._emit({"type": "done"})
 

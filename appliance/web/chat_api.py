@@ -15,6 +15,7 @@ from aiohttp import web
 
 from appliance.agent.loop import Agent, AgentError
 from appliance.agent.memory import MAX_CONVERSATION_ID_CHARS
+from appliance.web import owners
 from appliance.web.app import NODE
 from appliance.web.bodies import json_text_limit, read_json, set_body_limit
 from appliance.web.errors import ApiError
@@ -53,6 +54,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, f"conversation_id must be 1-{MAX_CONVERSATION_ID_CHARS} characters "
                             "of A-Z a-z 0-9 _ . : -", code="invalid_request",
                        param="conversation_id")
+    cid = owners.claim(request, cid)  # the caller's own conversation, or a new one
     name = body.get("agent")
     if name is not None and not isinstance(name, str):
         raise ApiError(400, "agent must be a string", code="invalid_request", param="agent")

@@ -1,9 +1,9 @@
-"""The HTTP listener with a cap on open connections, in all and per LAN address.
+"""The gate that caps open connections, in all and per LAN address, and the listening socket.
 
 aiohttp accepts every connection it is offered, and each costs a file
 descriptor: 1100 idle sockets from one LAN host once used up the process's
-1024 and ``/health`` stopped answering. :class:`GatedTCPSite` listens like
-``web.TCPSite`` but puts a gate in front of aiohttp's protocol: a connection
+1024 and ``/health`` stopped answering. The listener (appliance.web.listener)
+puts a :class:`ConnectionGate` in front of aiohttp's protocol: a connection
 over ``http.max_connections`` (loopback has a reserve of its own beyond it,
 so the box's own clients and health checks still get in) or over
 ``http.max_connections_per_client`` from one address gets a short 503 and is
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import http_exceptions, web
+from aiohttp import http_exceptions
 
 from appliance.logs import RateLimit
 from appliance.security.addresses import is_loopback
@@ -145,40 +145,6 @@ class _GatedProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self._inner is not None:
             self._inner.resume_writing()
-
-
-class GatedTCPSite(web.BaseSite):
-    """``web.TCPSite`` with a :class:`ConnectionGate` in front of the runner's protocol;
-    on ``sock`` (one systemd handed over) instead of ``host:port`` when given."""
-
-    __slots__ = ("_host", "_port", "_sock", "gate")
-
-    def __init__(self, runner: web.BaseRunner, host: str, port: int,
-                 limits: ConnectionLimits, sock: socket.socket | None = None) -> None:
-        super().__init__(runner, backlog=BACKLOG)
-        self._host = host
-        self._port = port
-        self._sock = sock
-        assert runner.server is not None
-        self.gate = ConnectionGate(limits, runner.server)
-
-    @property
-    def name(self) -> str:
-        if self._sock is not None:
-            host, port = self._sock.getsockname()[:2]
-            return f"http://{host}:{port}"
-        return f"http://{self._host}:{self._port}"
-
-    async def start(self) -> None:
-        await super().start()
-        loop = asyncio.get_running_loop()
-        if self._sock is not None:
-            self._server = await loop.create_server(self.gate, sock=self._sock,
-                                                    backlog=self._backlog)
-        else:
-            self._server = await loop.create_server(self.gate, self._host, self._port,
-                                                    backlog=self._backlog,
-                                                    reuse_address=True)
 
 
 #: The first file descriptor systemd passes (sd_listen_fds(3)).

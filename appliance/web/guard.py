@@ -1,20 +1,23 @@
 """The HTTP server's middleware that refuses unsigned requests from the LAN to protected paths.
 
-Protected: ``/v1/*``, ``/api/tools/*``, ``/api/world/*``. Loopback callers
-(the local CLI, the local web UI) pass unsigned; every other caller needs a
-valid token (appliance.security.signing), or gets 401. The signature headers
-are checked before a byte of the body is read, so an unsigned upload costs
-nothing; the body is then read within its route's limits (appliance.web.bodies).
+Protected: ``/v1/*``, ``/api/tools/*``, ``/api/world/*``. A request over a
+node link (mutual TLS, appliance.security.nodetls) needs a valid token
+(appliance.security.signing) naming this node, or gets 401. Loopback callers
+and signed-in devices pass unsigned: the access middleware (appliance.web.access),
+which runs before this one, has already decided who else may come this far.
+The signature headers are checked before a byte of the body is read, so an
+unsigned upload costs nothing; the body is then read within its route's limits
+(appliance.web.bodies).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 
 from appliance.logs import RateLimit
-from appliance.security.addresses import is_loopback
 from appliance.security.errors import SignatureError
 from appliance.security.signing import Verifier
 from appliance.web.app import Handler, Middleware
@@ -35,12 +38,27 @@ def is_protected(path: str) -> bool:
     return path in PROTECTED_EXACT or path.startswith(PROTECTED_PREFIXES)
 
 
+NODE_LINK: Any = web.RequestKey("node_link", bool) if hasattr(web, "RequestKey") \
+    else "node_link"
+
+
+def over_node_link(request: web.Request) -> bool:
+    """Whether the request came over mutual TLS from a node (a verified client certificate);
+    worked out once per request."""
+    known = request.get(NODE_LINK)
+    if known is None:
+        transport = request.transport
+        tls = transport.get_extra_info("ssl_object") if transport is not None else None
+        known = request[NODE_LINK] = tls is not None and bool(tls.getpeercert())
+    return bool(known)
+
+
 def make_guard(verifier: Verifier | None) -> Middleware:
     """The middleware; ``verifier`` None (no cluster key) refuses every non-loopback caller."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not is_protected(request.path) or is_loopback(request.remote):
+        if not is_protected(request.path) or not over_node_link(request):
             return await handler(request)
         if verifier is None:
             return _refuse(request, "this node has no cluster key and serves only loopback "

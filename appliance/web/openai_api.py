@@ -21,7 +21,7 @@ from aiohttp import web
 
 from appliance.llm.chat import ChatChunk, LLMError
 from appliance.llm.client import HOP_HEADER
-from appliance.security.addresses import is_loopback
+from appliance.web.access import is_peer
 from appliance.web.app import NODE
 from appliance.web.bodies import BODY_RULES, read_json, set_body_limit
 from appliance.web.errors import ApiError
@@ -147,7 +147,7 @@ def _router(request: web.Request) -> Any:
     router = node.get("llm_router")
     if router is None:
         raise ApiError(503, "this node has no LLM (llm.mode is off)", code="no_llm_available")
-    if not node.config.llm.serve and not is_loopback(request.remote):
+    if not node.config.llm.serve and is_peer(request):
         raise ApiError(403, "this node does not serve its LLM to the LAN (llm.serve is false)",
                        code="not_served")
     return router

@@ -3,7 +3,10 @@
 ``GET /api/peers`` lists the registry; ``?role=R[&model=M]`` lists instead
 what ``registry.select(R, M)`` would pick, best first.
 ``POST /api/peers/challenge`` with ``{"nonce": "<hex>"}`` answers this
-node's TXT fields plus ``proof`` (appliance.security.challenge).
+node's TXT fields plus ``proof`` (appliance.security.challenge), ``ready`` and
+``revoked`` (the digest of its revocation list).
+``GET /api/cluster/revocations`` is that list (a CRL signed with the cluster key).
+Both are for other nodes only (appliance.web.access).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from appliance.web.bodies import read_json, set_body_limit
 from appliance.web.errors import ApiError
 
 MAX_CHALLENGE_BYTES = 1024
+REVOCATIONS_PATH = "/api/cluster/revocations"
 MAX_QUERY_CHARS = 64
 
 DISCOVERY = web.AppKey("discovery", Discovery)
@@ -30,6 +34,7 @@ def setup(app: web.Application, discovery: Discovery, security: Security) -> Non
     app[SECURITY] = security
     app.router.add_get("/api/peers", peers)
     app.router.add_post(CHALLENGE_PATH, challenge)
+    app.router.add_get(REVOCATIONS_PATH, revocations)
     set_body_limit(app, "POST", CHALLENGE_PATH, MAX_CHALLENGE_BYTES)
 
 
@@ -62,6 +67,18 @@ async def challenge(request: web.Request) -> web.Response:
     if security.key is None:
         raise ApiError(503, "this node has no cluster key", code="no_cluster_key")
     node = request.app[DISCOVERY].node
-    answer: dict[str, str] = {**local_txt(node, security.fingerprint), "name": node.name,
-                              "proof": prove(security.key, nonce, node.node_id)}
+    answer: dict[str, object] = {**local_txt(node, security.fingerprint, exclude=1),
+                                 "name": node.name,
+                                 "ready": node.ready and not node.stopping,
+                                 "proof": prove(security.key, nonce, node.node_id)}
+    if security.node_tls is not None:
+        answer["revoked"] = security.node_tls.revocations.digest
     return web.json_response(answer)
+
+
+async def revocations(request: web.Request) -> web.Response:
+    """This node's revocation list, for a peer whose list differs."""
+    tls = request.app[SECURITY].node_tls
+    if tls is None:
+        raise ApiError(503, "this node has no cluster key", code="no_cluster_key")
+    return web.Response(body=tls.revocations.pem, content_type="application/x-pem-file")

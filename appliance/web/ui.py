@@ -15,9 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from appliance.errors import ApplianceError
-from appliance.security.addresses import is_loopback
+from appliance.web.access import caller_of
 from appliance.web.app import NODE
-from appliance.web.guard import is_protected
+from appliance.web.signin import renew_cookie
 
 STATIC_DIR = Path(str(resources.files("appliance.web") / "static"))
 
@@ -29,9 +29,6 @@ CONTENT_SECURITY_POLICY = (
 )
 # The page is tiny and changes with each release; revalidate instead of going stale.
 CACHE_CONTROL = "no-cache"
-
-LOOPBACK_ONLY = ("this part of the API answers only on the box itself or to signed peers; "
-                 "open the page through an SSH tunnel to localhost (see the README)")
 
 # Feature -> (method, path, component): the page enables a feature when the route is
 # mounted and, if named, the component behind it runs on this node.
@@ -75,14 +72,13 @@ async def features(request: web.Request) -> web.Response:
     present = {name: _has_route(request.app, method, path)
                and (component is None or node.get(component) is not None)
                for name, (method, path, component) in FEATURES.items()}
-    # The request guard lets only loopback callers (or signed peers) reach protected paths.
-    local = is_loopback(request.remote)
-    blocked = {name: LOOPBACK_ONLY for name, (_, path, _c) in FEATURES.items()
-               if present[name] and not local and is_protected(path)}
-    for name in blocked:
-        present[name] = False
-    return web.json_response({"name": node.name, "tier": node.tier, "version": node.version,
-                              "features": present, "blocked": blocked})
+    # Only the box itself and signed-in devices get this far (appliance.web.access).
+    caller = caller_of(request)
+    resp = web.json_response({"name": node.name, "tier": node.tier, "version": node.version,
+                              "features": present, "blocked": {},
+                              "caller": {"kind": caller.kind, "name": caller.name}})
+    renew_cookie(request, resp)
+    return resp
 
 
 async def agents(request: web.Request) -> web.Response:

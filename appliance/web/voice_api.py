@@ -23,6 +23,7 @@ from appliance.voice.audio import PIPELINE_RATE, StreamResampler, write_wav
 from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
 from appliance.voice.pipeline import VoiceSession
+from appliance.web import owners
 from appliance.web.bodies import json_text_limit, read_body, read_json, set_body_limit
 from appliance.web.errors import ApiError
 
@@ -229,11 +230,9 @@ def _control(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _conversation_id(request: web.Request) -> str | None:
+def _conversation_id(request: web.Request) -> str:
     cid = request.query.get("conversation_id")
-    if cid is None:
-        return None
-    if not _CONVERSATION_ID.fullmatch(cid):
+    if cid is not None and not _CONVERSATION_ID.fullmatch(cid):
         raise ApiError(400, "conversation_id must be 1-128 letters, digits or _.:-",
                        code="invalid_request", param="conversation_id")
-    return cid
+    return owners.claim(request, cid)  # the caller's own, or a new one it now owns

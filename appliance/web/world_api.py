@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from appliance.security.addresses import is_loopback
+from appliance.web.access import is_peer
 from appliance.web.app import NODE
 from appliance.web.bodies import json_text_limit, read_json, set_body_limit
 from appliance.web.errors import ApiError
@@ -134,7 +134,7 @@ def _world(request: web.Request) -> WorldModel:
     if world is None:
         raise ApiError(503, "the world model is off on this node (world.mode)",
                        code="world_off")
-    if not node.config.world.serve and not is_loopback(request.remote):
+    if not node.config.world.serve and is_peer(request):
         # Peers (already signed, see the guard) may use it only where world.serve is on.
         raise ApiError(403, "this node does not serve its world model to peers (world.serve)",
                        code="world_not_served")

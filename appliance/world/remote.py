@@ -1,4 +1,4 @@
-"""RemoteWorld: a core's world model through the same WorldModel interface, over signed HTTP."""
+"""RemoteWorld: a core's world model through the same WorldModel interface, over the node link."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
-
 from appliance import jsonbounds
+from appliance.llm.http1 import ProtocolError
+from appliance.net.peer import PeerClient, PeerError, error_message
 from appliance.node import Component
-from appliance.web.peer import PeerClient, PeerError, error_message
 from appliance.world.model import (
     Change,
     Entry,
@@ -56,20 +55,25 @@ class RemoteSubscription:
 
     async def _read(self) -> None:
         path = "/api/world/events"
+        resp = None
         try:
-            url = self._client.base_url() + path
-            headers = dict(self._client.sign("GET", path, b""))
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_S)
-            async with self._client.session().get(url, headers=headers, timeout=timeout) as resp:
-                if resp.status != 200:
-                    log.warning("world feed from %s: HTTP %d", url, resp.status)
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                resp = await self._client.open("GET", path, None, {"Accept": "text/event-stream"})
+            if resp.status != 200:
+                log.warning("world feed from %s: HTTP %d", self._client.base_url(), resp.status)
+                return
+            event = ""
+            buf = b""
+            while True:
+                piece = await resp.read_some()
+                if not piece:
                     return
-                event = ""
-                while True:
-                    line = await resp.content.readline()
-                    if not line or len(line) > MAX_EVENT_BYTES:
-                        return
-                    text = line.decode(errors="replace").rstrip("\r\n")
+                buf += piece
+                if len(buf) > MAX_EVENT_BYTES and b"\n" not in buf:
+                    return
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    text = line.decode(errors="replace").rstrip("\r")
                     if text.startswith("event:"):
                         event = text[6:].strip()
                     elif text.startswith("data:") and event == "change":
@@ -79,9 +83,11 @@ class RemoteSubscription:
                             self._queue.put_nowait(change)
                         except asyncio.QueueFull:
                             return
-        except (PeerError, aiohttp.ClientError, ValueError, KeyError, TimeoutError) as exc:
+        except (PeerError, OSError, ProtocolError, ValueError, KeyError, TimeoutError) as exc:
             log.warning("world feed ended: %s", exc)
         finally:
+            if resp is not None:
+                resp.release()
             with contextlib.suppress(asyncio.QueueFull):
                 self._queue.put_nowait(None)
 

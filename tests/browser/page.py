@@ -7,6 +7,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -25,6 +26,24 @@ def open_ui(driver: WebDriver, url: str, view: str = "chat") -> None:
     driver.get(f"{url}/#{view}")
     wait(driver, lambda d: d.execute_script("return document.body.dataset.ready") == "true",
          "the page never finished starting")
+
+
+def sign_in(driver: WebDriver, code: str) -> None:
+    """Enter a pairing code in the page's sign-in form; wait until the page reloaded signed in."""
+    field = driver.find_element("id", "signin-code")
+    field.clear()
+    field.send_keys(code)
+    driver.find_element("id", "signin-send").click()
+
+    def signed_in(d: WebDriver) -> bool:
+        try:  # the page reloads meanwhile: a look at the old one may fail
+            return bool(d.execute_script(
+                "return document.body.dataset.ready === 'true' && !document.body.dataset.signin"
+                " && !document.getElementById('main').hidden"))
+        except WebDriverException:
+            return False
+
+    wait(driver, signed_in, "signing in did not open the page")
 
 
 def wait(driver: WebDriver, cond: Any, message: str, timeout: float = WAIT_S) -> Any:

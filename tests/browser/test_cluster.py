@@ -59,7 +59,7 @@ async def test_cluster_view_shows_this_node_every_peer_and_follows_changes_live(
         node={"name": "edge-1", "models_dir": str(models_dir)},
         world={"mode": "local", "serve": True},
         llm=llm_section(models_dir, serve=True), security={"cluster_key_file": str(key_file)},
-        discovery={"enabled": False, "static_peers": [core.url],
+        discovery={"enabled": False, "static_peers": [core.node_url],
                    "probe_interval_s": 0.5})
     driver = browser()
     open_ui(driver, edge.url, "cluster")
@@ -93,7 +93,8 @@ async def test_cluster_view_shows_this_node_every_peer_and_follows_changes_live(
     assert driver.execute_script("return document.getElementById('peers-empty').hidden")
     link = driver.execute_script(
         "return document.querySelector(`#peers tr[data-peer='core-1'] a`).href")
-    assert link == core.url + "/", "the peer's name does not link to its own page"
+    # Its page at its LAN address: HTTPS (where people sign in), as peers reach it.
+    assert link == core.node_url + "/", "the peer's name does not link to its own page"
     # (An untrusted peer needs mDNS, since a static peer joins only once it proves the
     # key: test_lan_page.py shows one.)
 

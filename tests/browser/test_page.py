@@ -20,7 +20,9 @@ STATIC_BUDGET_BYTES = 100 * 1024
 
 
 async def test_page_loads_cleanly_works_by_keyboard_and_fits_a_phone(ui_daemon, browser) -> None:
-    d = await ui_daemon(node={"name": "ui-node"}, world={"mode": "local"})
+    # http.names: the name people use for the box (any other Host is refused, see below).
+    d = await ui_daemon(node={"name": "ui-node"}, world={"mode": "local"},
+                        http={"names": [LAN_NAME]})
     driver = browser()
     for view in VIEWS:
         open_ui(driver, d.url, view)
@@ -94,6 +96,11 @@ async def test_page_loads_cleanly_works_by_keyboard_and_fits_a_phone(ui_daemon, 
     assert notice.is_displayed() and "https" in notice.text and "localhost" in notice.text
     assert not lan.find_element(By.ID, "ptt").is_enabled()
     assert console_errors(lan) == []
+    # A name the box does not answer to (a rebinding attacker's) gets nothing, not even
+    # the page's API: 421.
+    other = browser("--host-resolver-rules=MAP evil.test 127.0.0.1")
+    other.get(d.url.replace("127.0.0.1", "evil.test") + "/api/ui")
+    assert "does not answer to the name" in other.page_source
 
 
 async def test_static_files_are_served_from_the_package_with_a_strict_policy(ui_daemon):

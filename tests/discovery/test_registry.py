@@ -66,32 +66,47 @@ def test_own_announcement_is_ignored_and_a_goodbye_drops_the_peer():
     assert reg.get("a") is None
 
 
-def test_a_peer_that_moves_or_changes_key_loses_trust_until_it_proves_again():
+def test_an_announcement_changes_nothing_a_trusted_peer_proved_and_asks_for_a_proof():
     reg = PeerRegistry()
+    woken = []
+    reg.on_change = woken.append
     reg.announce(ann("a"))
     usable(reg, "a")
-    reg.announce(ann("a", load="1/4"))  # same place, same key: still usable
-    assert reg.get("a").trusted
-    reg.announce(ann("a", addr="10.0.0.9"))
-    assert not reg.get("a").trusted and reg.get("a").url == "http://10.0.0.9:8700"
-    usable(reg, "a")
-    reg.announce(ann("a", addr="10.0.0.9", kf="e" * 16))
-    assert not reg.get("a").trusted
+    woken.clear()
+    before = reg.get("a").summary()
+    reg.announce(ann("a", load="3/4"))  # other facts: a fresh proof, nothing else
+    assert reg.get("a").summary() == before and woken == ["a"]
+    reg.announce(ann("a", addr="10.0.0.9"))  # another address: proved there before use
+    peer = reg.get("a")
+    assert peer.trusted and peer.url == before["url"]
+    assert peer.candidate_url == "https://10.0.0.9:8700" and woken == ["a", "a"]
+    reg.announce(ann("a", kf="e" * 16))
+    assert reg.get("a").summary() == before
+    # A goodbye (anyone can send one) only asks for a probe too.
+    assert reg.lost("a._hybrid-agent._tcp.local.") is None and reg.get("a") is not None
+
+
+def test_an_untrusted_peer_is_listed_with_what_it_announces():
+    reg = PeerRegistry()
+    reg.announce(ann("a"))
+    reg.announce(ann("a", addr="10.0.0.9", load="2/4"))
+    peer = reg.get("a")
+    assert not peer.trusted and peer.url == "https://10.0.0.9:8700" and peer.load == 0.5
 
 
 def test_static_peers_come_from_a_verified_answer_and_survive_goodbyes():
     reg = PeerRegistry(own_id="me")
     answer = {"id": "s", "name": "core-s", "tier": "core", "roles": "llm,tools", "models": "m",
               "load": "1/2"}
-    p = reg.add_static("http://10.0.0.7:8700", answer)
+    p = reg.add_static("https://10.0.0.7:8700", answer)
     assert p.trusted and p.source == "static" and p.load == 0.5
     assert [x.id for x in reg.select("tools")] == ["s"]
-    assert reg.add_static("http://10.0.0.8:8700", {"id": "me"}) is None
+    assert reg.add_static("https://10.0.0.8:8700", {"id": "me"}) is None
 
 
 def test_peer_url_prefers_ipv4_and_brackets_ipv6():
-    assert peer_url(["fe80::1%eth0", "10.1.2.3"], 80) == "http://10.1.2.3:80"
-    assert peer_url(["fe80::1%eth0", "2001:db8::5"], 8700) == "http://[2001:db8::5]:8700"
+    assert peer_url(["fe80::1%eth0", "10.1.2.3"], 80) == "https://10.1.2.3:80"
+    assert peer_url(["fe80::1%eth0", "2001:db8::5"], 8700) == "https://[2001:db8::5]:8700"
     assert peer_url(["fe80::1%eth0"], 8700) is None
 
 
@@ -101,3 +116,36 @@ def test_hostile_txt_values_are_cleaned_and_capped():
     assert "\x1b" not in txt.id and len(txt.id) <= 128
     assert len(txt.roles) == 16
     assert txt.load == 0.0 and txt.models == ()
+
+
+def test_an_rpc_workers_port_and_memory_come_from_its_answer_not_the_air():
+    reg = PeerRegistry()
+    woken = []
+    reg.on_change = woken.append
+    rpc = {b"rpc": b"8702", b"mem": b"2048"}
+    first = ann("w", roles="rpc")
+    reg.announce(Announcement(first.service_name, first.instance, first.addresses, first.port,
+                              parse_txt({**_props(first), **rpc})))
+    peer = reg.get("w")
+    assert (peer.rpc_port, peer.mem_mb) == (8702, 2048)  # untrusted: what it announces
+    peer.trusted = peer.healthy = True
+    proved = {"id": "w", "tier": "core", "roles": "rpc", "models": "m1", "load": "0/4",
+              "kf": "f" * 16, "v": "1", "rpc": "8702", "mem": "4096"}
+    reg.apply_answer(peer, proved)
+    assert peer.summary()["rpc_port"] == 8702 and peer.summary()["mem_mb"] == 4096
+    woken.clear()
+    same = {k.encode(): v.encode() for k, v in proved.items()}
+    reg.announce(Announcement(first.service_name, first.instance, first.addresses, first.port,
+                              parse_txt(same)))
+    assert woken == []  # nothing new: no proof needed
+    # A record that moves the link to another port changes nothing until a proof says so.
+    reg.announce(Announcement(first.service_name, first.instance, first.addresses, first.port,
+                              parse_txt({**same, b"rpc": b"9999"})))
+    assert (peer.rpc_port, peer.mem_mb) == (8702, 4096) and woken == ["w"]
+
+
+def _props(a: Announcement) -> dict[bytes, bytes]:
+    t = a.txt
+    return {b"id": t.id.encode(), b"tier": t.tier.encode(), b"roles": ",".join(t.roles).encode(),
+            b"models": ",".join(t.models).encode(), b"load": b"0/4", b"kf": t.kf.encode(),
+            b"v": t.version.encode()}

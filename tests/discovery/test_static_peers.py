@@ -17,7 +17,7 @@ async def test_a_static_peer_is_trusted_listed_and_dropped_from_selection_when_d
     sec = {"cluster_key_file": str(key_file)}
     core = await daemon_factory(node={"name": "core-1", "tier": "core"}, security=sec)
     edge = await daemon_factory(node={"name": "edge-1"}, security=sec,
-                                discovery={"enabled": False, "static_peers": [core.url],
+                                discovery={"enabled": False, "static_peers": [core.node_url],
                                            "probe_interval_s": 0.5})
 
     async def trusted():
@@ -27,7 +27,7 @@ async def test_a_static_peer_is_trusted_listed_and_dropped_from_selection_when_d
     peer = await wait_for(trusted, what="the edge to trust its static core")
     _, health = await core.get_json("/health")
     assert peer["id"] == health["id"] and peer["source"] == "static"
-    assert peer["url"] == core.url and peer["tier"] == "core"
+    assert peer["url"] == core.node_url and peer["tier"] == "core"
     _, status = await edge.get_json("/api/status")
     assert [p["id"] for p in status["peers"]] == [health["id"]]
 
@@ -59,19 +59,19 @@ async def test_a_static_peer_that_cannot_prove_the_key_is_listed_untrusted_with_
     create_key_file(theirs)
     stranger = await daemon_factory(node={"name": "stranger", "tier": "core"},
                                     security={"cluster_key_file": str(theirs)})
-    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens here
+    nobody = f"https://127.0.0.1:{free_port()}"  # nothing listens here
     edge = await daemon_factory(node={"name": "edge-1"},
                                 security={"cluster_key_file": str(ours)},
                                 discovery={"enabled": False, "probe_interval_s": 0.5,
-                                           "static_peers": [stranger.url, nobody]})
+                                           "static_peers": [stranger.node_url, nobody]})
 
     async def both_listed():
         _, body = await edge.get_json("/api/peers")
         by_url = {p["url"]: p for p in body["peers"]}
-        return by_url if stranger.url in by_url and nobody in by_url else None
+        return by_url if stranger.node_url in by_url and nobody in by_url else None
 
     by_url = await wait_for(both_listed, what="both static peers to be listed")
-    for url, why in ((stranger.url, "could not prove it holds the cluster key"),
+    for url, why in ((stranger.node_url, "not endorsed by this cluster's key"),
                      (nobody, "failed")):
         peer = by_url[url]
         assert peer["source"] == "static" and not peer["trusted"] and not peer["healthy"]
@@ -88,4 +88,4 @@ async def test_a_static_peer_that_cannot_prove_the_key_is_listed_untrusted_with_
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out = (await proc.communicate())[0].decode()
     assert proc.returncode == 0, out
-    assert f"{stranger.url} untrusted down (" in out and "cluster key" in out, out
+    assert f"{stranger.node_url} untrusted down (" in out and "cluster's key" in out, out

@@ -157,7 +157,10 @@ def test_fresh_install_ends_active_and_ready(box: Container) -> None:
     assert r.rc == 0, r.text[-4000:]
     assert "stt: whisper-base already present and valid" in r.out
     assert "hybrid-agent is ready" in r.out
-    assert re.search(rf"hybrid-agent is running: http://\S+:{PORT}/", r.out), r.out
+    assert re.search(rf"hybrid-agent is running: https://\S+:{PORT}/", r.out), r.out
+    # The box's HTTPS certificate, made at its first start, is named by its fingerprint.
+    assert re.search(r"HTTPS certificate SHA-256 .*\n    ([0-9A-F]{2}:){31}[0-9A-F]{2}\n", r.out)
+    assert "devices add NAME" in r.out
     assert "Active: active (running)" in r.out  # the installer shows systemctl status
     assert box.sh("systemctl is-active hybrid-agent").out.strip() == "active"
     assert health(box)

@@ -63,7 +63,7 @@ async def test_status_of_a_running_daemon(daemon_factory, tmp_path):
     sec = {"cluster_key_file": str(key_file)}
     peer = await daemon_factory(node={"name": "peer-node"}, security=sec)
     d = await daemon_factory(security=sec, discovery={
-        "enabled": False, "static_peers": [peer.url], "probe_interval_s": 0.5})
+        "enabled": False, "static_peers": [peer.node_url], "probe_interval_s": 0.5})
     async with asyncio.timeout(60):  # the static peer is probed once it is up
         while True:
             _, data = await d.get_json("/api/status")
@@ -87,7 +87,10 @@ async def test_status_of_a_running_daemon(daemon_factory, tmp_path):
     for name in data["components"]:
         assert re.search(rf"^    {re.escape(name)} +ok", out, re.M), (name, out)
     assert "  peers: 1" in out
-    assert re.search(rf"^    peer-node edge {re.escape(peer.url)} trusted (up|down)$", out,
+    # The fingerprint people check their browser's warning against.
+    assert re.search(r"^  https     certificate SHA-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$", out,
+                     re.M), out
+    assert re.search(rf"^    peer-node edge {re.escape(peer.node_url)} trusted (up|down)$", out,
                      re.M), out
 
 

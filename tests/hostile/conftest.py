@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ def lan() -> Iterator[Lan]:
 async def lan_daemon(lan: Lan, cluster_key: Path,  # noqa: F811 - the fixture above
                      daemon_factory: Callable[..., Any]
                      ) -> AsyncIterator[Callable[..., Awaitable[tuple[DaemonProcess, str]]]]:
-    """``await lan_daemon(**sections)``: a daemon in "srv" bound to 0.0.0.0; (it, its LAN URL).
+    """``await lan_daemon(**sections)``: a daemon in "srv" bound to 0.0.0.0; (it, its LAN URL,
+    https).
     Requests from the test process come from the LAN (the bridge), not from loopback."""
 
     async def make(**sections: dict[str, Any]) -> tuple[DaemonProcess, str]:
@@ -41,7 +43,7 @@ async def lan_daemon(lan: Lan, cluster_key: Path,  # noqa: F811 - the fixture ab
         for name, values in sections.items():
             cfg.setdefault(name, {}).update(values)
         d = await daemon_factory(netns=lan.ns("srv"), **cfg)
-        return d, f"http://{lan.addr('srv')}:{d.port}"
+        return d, f"https://{lan.addr('srv')}:{d.port}"
 
     yield make
 
@@ -56,10 +58,16 @@ def rss_bytes(d: DaemonProcess) -> int:
 
 
 async def raw_request(host: str, port: int, head: bytes, body: bytes = b"", *,
-                      timeout: float = RAW_TIMEOUT_S) -> tuple[int, bytes]:
+                      timeout: float = RAW_TIMEOUT_S, tls: bool = False) -> tuple[int, bytes]:
     """Send ``head`` (and ``body``, ignoring a server that stops reading), then read the
     answer until the server closes or the status line and headers are in; (status, raw)."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    ctx = None
+    if tls:  # the box's HTTPS, as a stranger who accepted its certificate
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ctx),
+                                            timeout)
     try:
         writer.write(head)
         if body:

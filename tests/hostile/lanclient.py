@@ -5,9 +5,10 @@ and report as one JSON line how many were answered 503 at once, closed, or
 are still held; then keep them open until stdin closes. The red team's 1100
 idle sockets.
 
-``soak HOST PORT SECONDS SEED``: the red team's findings at random for
+``soak HOST PORT SECONDS SEED [TOKEN]``: the red team's findings at random for
 SECONDS (bench/soak.py), bounded: at most :data:`SOAK_RATE` new actions a
-second and :data:`SOAK_CONCURRENCY` at once; one JSON line at the end with,
+second and :data:`SOAK_CONCURRENCY` at once, over HTTPS as the paired device
+TOKEN names; one JSON line at the end with,
 per action, how often it ran and what the server answered.
 """
 
@@ -66,11 +67,12 @@ def hold(count: int, host: str, port: int) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "hold":
         hold(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
-    elif len(sys.argv) == 6 and sys.argv[1] == "soak":
-        from tests.hostile.soakactions import soak
+    elif len(sys.argv) in (6, 7) and sys.argv[1] == "soak":
+        from tests.hostile import soakactions
 
-        print(json.dumps(soak(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]),
-                              int(sys.argv[5]))), flush=True)
+        soakactions.TOKEN = sys.argv[6] if len(sys.argv) == 7 else ""
+        print(json.dumps(soakactions.soak(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]),
+                                          int(sys.argv[5]))), flush=True)
     else:
         sys.exit("usage: python -m tests.hostile.lanclient hold N HOST PORT | "
-                 "soak HOST PORT SECONDS SEED")
+                 "soak HOST PORT SECONDS SEED [TOKEN]")

@@ -1,5 +1,7 @@
 """The hostile actions of the soak (bench/soak.py), each one of issue 15's findings, sent
-from a LAN host over raw sockets. Every action is bounded in bytes and in time."""
+from a LAN host over raw TLS sockets (the LAN is served HTTPS), as a paired device
+(:data:`TOKEN`, so the routes' own limits are what answers) except where an action is a
+stranger's. Every action is bounded in bytes and in time."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import asyncio
 import collections
 import json
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 
@@ -15,6 +18,12 @@ SOAK_RATE = 4.0
 SOAK_CONCURRENCY = 24
 ACTION_TIMEOUT_S = 90.0
 MIB = 1024 * 1024
+#: A paired device's bearer token (lanclient sets it from its argument); '' for a stranger.
+TOKEN = ""
+# The box's certificate is self-signed; the soak tests the box, not its certificate.
+_TLS = ssl.create_default_context()
+_TLS.check_hostname = False
+_TLS.verify_mode = ssl.CERT_NONE
 LONG_TEXT = "The quick brown fox jumps over the lazy dog near the river bank. " * 60
 
 
@@ -28,7 +37,7 @@ class Conn:
 
     async def __aenter__(self) -> Conn:
         self.reader, self.writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port), 10)
+            asyncio.open_connection(self.host, self.port, ssl=_TLS), 10)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -58,8 +67,9 @@ class Conn:
         return parts[1].decode() if line.startswith(b"HTTP/1.1 ") and len(parts) > 1 else "closed"
 
 
-def _head(method: str, path: str, host: str, extra: str = "") -> bytes:
-    return f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
+def _head(method: str, path: str, host: str, extra: str = "", *, device: bool = True) -> bytes:
+    auth = f"Authorization: Bearer {TOKEN}\r\n" if device and TOKEN else ""
+    return f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}{extra}\r\n".encode()
 
 
 async def flood_announced(host: str, port: int) -> str:
@@ -88,10 +98,11 @@ async def challenge_chunked(host: str, port: int) -> str:
 
 
 async def unsigned_upload(host: str, port: int) -> str:
-    """17 MiB announced to a protected path, unsigned: a 401 from the headers alone."""
+    """17 MiB announced by a stranger (no device token): a 401 from the headers alone."""
     async with Conn(host, port) as c:
         await c.send(_head("PUT", "/api/world/soak", host, "Content-Type: application/json\r\n"
-                                                           f"Content-Length: {17 * MIB}\r\n"))
+                                                           f"Content-Length: {17 * MIB}\r\n",
+                           device=False))
         return await c.answer()
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from tests.support.daemon import DaemonProcess
+from tests.support.nodelink import device_token, web_pin
 
 MEMBER_IFACE = "veth0"
 REQUEST_TIMEOUT_S = 10.0
@@ -180,6 +181,7 @@ class LanNode:
     def __init__(self, proc: DaemonProcess, addr: str) -> None:
         self.proc = proc
         self.addr = addr
+        self._token: str | None = None
         # Take the daemon's notify messages as they come, so `proc.notify.lines()`
         # stays complete while a test waits on other things.
         self._drain = asyncio.get_running_loop().create_task(self._drain_notify())
@@ -202,11 +204,25 @@ class LanNode:
 
     @property
     def url(self) -> str:
+        """Its address on the LAN: HTTPS for people, TLS for nodes (one port)."""
+        return f"https://{self.addr}:{self.proc.port}"
+
+    @property
+    def http_url(self) -> str:
         return f"http://{self.addr}:{self.proc.port}"
 
+    def session(self, **kw: Any) -> aiohttp.ClientSession:
+        """A paired device's session with this node (bearer token, its certificate pinned)."""
+        if self._token is None:
+            self._token = device_token(self.proc.state_dir, "lan-tests")
+        kw.setdefault("timeout", aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
+        return aiohttp.ClientSession(headers={"Authorization": f"Bearer {self._token}"},
+                                     connector=aiohttp.TCPConnector(
+                                         ssl=web_pin(self.proc.state_dir)), **kw)
+
     async def get_json(self, path: str) -> tuple[int, Any]:
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(self.url + path) as r:
+        """GET ``path`` as a paired device on the LAN."""
+        async with self.session() as s, s.get(self.url + path) as r:
             return r.status, await r.json(content_type=None)
 
     async def peers(self, **query: str) -> list[dict[str, Any]]:

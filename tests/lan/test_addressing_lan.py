@@ -21,7 +21,7 @@ async def test_discovery_and_trust_over_ipv6_only(lan, lan_node, cluster_key):
     core = await lan_node("a", "core", cluster_key, discovery={"ip_version": "v6"},
                           http={"host": "::"})
     edge = await lan_node("b", "edge", cluster_key, discovery={"ip_version": "v6"})
-    url = f"http://[{lan.addr6('a')}]:{core.proc.port}"
+    url = f"https://[{lan.addr6('a')}]:{core.proc.port}"
     try:
         peer = await wait_for(lambda: _usable(edge, "core-a", url), timeout=IPV6_WAIT_S,
                               what=f"the edge to reach core-a at {url}")
@@ -40,6 +40,6 @@ async def test_a_changed_address_is_re_announced_and_trusted_again(lan, lan_node
     # (Deleting a primary address also deletes its secondaries: delete first, then add.)
     lan.run("a", "ip", "addr", "del", f"{lan.addr('a')}/{prefix}", "dev", "veth0")
     lan.run("a", "ip", "addr", "add", f"{new}/{prefix}", "dev", "veth0")
-    moved = f"http://{new}:{core.proc.port}"
+    moved = f"https://{new}:{core.proc.port}"
     await wait_for(lambda: _usable(edge, "core-a", moved), timeout=20,
                    what=f"the edge to follow core-a to {moved}")

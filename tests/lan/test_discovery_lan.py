@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from appliance.security.signing import Signer
+from tests.lan.peer import TestPeer
 from tests.lan.waiting import wait_for
 
 pytestmark = pytest.mark.lan
@@ -26,7 +26,7 @@ def _by_name(peers: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
 
 @pytest.mark.model
 async def test_edge_lists_core_with_txt_fields_and_trusts_it(lan, lan_node, cluster_key,
-                                                             models_dir):
+                                                             models_dir, tmp_path):
     core = await lan_node("a", "core", cluster_key, node={"models_dir": str(models_dir)},
                           **LLM_CORE)
     edge = await lan_node("b", "edge", cluster_key)
@@ -38,12 +38,15 @@ async def test_edge_lists_core_with_txt_fields_and_trusts_it(lan, lan_node, clus
     peer = await wait_for(listed, what="the edge to list core-a as trusted and healthy")
     _, health = await core.get_json("/health")
     _, status = await core.get_json("/api/status")
-    signer = Signer(cluster_key.read_bytes())
-    code, models = await _signed(signer, "GET", core.url, "/v1/models")
+    test_peer = TestPeer(tmp_path / "peer", cluster_key.read_bytes())
+    try:
+        code, models = await test_peer.call(core.url, "GET", "/v1/models")
+    finally:
+        await test_peer.close()
     assert code == 200, models
     assert peer["id"] == health["id"] == status["id"]
     assert peer["tier"] == "core"
-    assert peer["url"] == f"http://{lan.addr('a')}:{core.proc.port}"
+    assert peer["url"] == f"https://{lan.addr('a')}:{core.proc.port}"
     assert peer["version"] == health["version"]
     assert len(peer["kf"]) == 16
     assert peer["rtt_s"] is not None
@@ -55,7 +58,7 @@ async def test_edge_lists_core_with_txt_fields_and_trusts_it(lan, lan_node, clus
 
 @pytest.mark.model
 async def test_the_edge_sees_a_cores_load_rise_while_a_request_is_in_flight_and_fall_after(
-        lan, lan_node, cluster_key, models_dir):
+        lan, lan_node, cluster_key, models_dir, tmp_path):
     core = await lan_node("a", "core", cluster_key, node={"models_dir": str(models_dir)},
                           **LLM_CORE)
     edge = await lan_node("b", "edge", cluster_key)
@@ -67,7 +70,10 @@ async def test_the_edge_sees_a_cores_load_rise_while_a_request_is_in_flight_and_
     await wait_for(lambda: load_on_edge(lambda load: load == 0), what="core-a idle on the edge")
     body = json.dumps({"model": "default", "max_tokens": 1,
                        "messages": [{"role": "user", "content": "Hi."}]}).encode()
-    headers = Signer(cluster_key.read_bytes()).sign_headers("POST", CHAT_PATH, body)
+    test_peer = TestPeer(tmp_path / "peer", cluster_key.read_bytes())
+    _, health = await core.get_json("/health")
+    headers = {"Content-Type": "application/json",
+               **test_peer.sign("POST", CHAT_PATH, body, health["id"])}
     release = asyncio.Event()
 
     async def held_body() -> AsyncIterator[bytes]:
@@ -80,7 +86,10 @@ async def test_the_edge_sees_a_cores_load_rise_while_a_request_is_in_flight_and_
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as s:
         async def chat() -> tuple[int, Any]:
-            async with s.post(core.url + CHAT_PATH, data=held_body(), headers=headers) as r:
+            # Over the node link, as a peer sends it.
+            async with s.post(core.url + CHAT_PATH, data=held_body(), headers=headers,
+                              ssl=test_peer.tls.client_context(health["id"]),
+                              server_hostname=test_peer.tls.server_hostname(health["id"])) as r:
                 return r.status, await r.json(content_type=None)
 
         held = asyncio.create_task(chat())
@@ -97,13 +106,6 @@ async def test_the_edge_sees_a_cores_load_rise_while_a_request_is_in_flight_and_
     assert answer["system_fingerprint"]
     await wait_for(lambda: load_on_edge(lambda load: load == 0),
                    what="the edge to see core-a's load back at 0")
-
-
-async def _signed(signer: Signer, method: str, url: str, path: str) -> tuple[int, Any]:
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout) as s, s.request(
-            method, url + path, headers=signer.sign_headers(method, path)) as r:
-        return r.status, await r.json(content_type=None)
 
 
 async def _usable(edge, name: str):

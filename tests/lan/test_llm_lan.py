@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
 import pytest
 
-from appliance.security.signing import Signer
 from tests.lan import clients
+from tests.lan.peer import TestPeer
 from tests.lan.waiting import wait_for
 
 pytestmark = [pytest.mark.lan, pytest.mark.model]
@@ -48,7 +47,7 @@ async def test_edge_chat_is_served_by_a_core_llm_and_fails_over_after_kill_9(
 
 
 async def test_a_node_with_llm_serve_false_refuses_the_lan_and_does_not_advertise_llm(
-        lan, lan_node, cluster_key, models_dir):
+        lan, lan_node, cluster_key, models_dir, tmp_path):
     private = await lan_node("a", "mid", cluster_key, node={"models_dir": str(models_dir)},
                              llm={"mode": "local", "serve": False, "slots": 1, "context": 512})
     edge = await lan_node("b", "edge", cluster_key, llm={"mode": "remote"})
@@ -66,16 +65,15 @@ async def test_a_node_with_llm_serve_false_refuses_the_lan_and_does_not_advertis
     # A correctly signed request from the LAN is refused as not served (not as unsigned) ...
     body = json.dumps({"model": "default", "max_tokens": 8,
                        "messages": [{"role": "user", "content": "Say hi."}]}).encode()
-    signer = Signer(cluster_key.read_bytes())
-    timeout = aiohttp.ClientTimeout(total=CHAT_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout) as s:
+    peer = TestPeer(tmp_path / "peer", cluster_key.read_bytes())
+    try:
         for method, path, data in (("POST", "/v1/chat/completions", body),
-                                   ("GET", "/v1/models", b"")):
-            async with s.request(method, private.url + path, data=data or None,
-                                 headers=signer.sign_headers(method, path, data)) as r:
-                answer = await r.json(content_type=None)
-                assert r.status == 403, answer
-                assert answer["error"]["code"] == "not_served"
+                                   ("GET", "/v1/models", None)):
+            status, answer = await peer.call(private.url, method, path, data)
+            assert status == 403, answer
+            assert answer["error"]["code"] == "not_served"
+    finally:
+        await peer.close()
     # ... while the same LLM answers its own box's loopback.
     local = await _chat(lan, private, member="a")
     assert isinstance(local["content"], str)

@@ -12,19 +12,17 @@ import struct
 from pathlib import Path
 from typing import Any
 
-import httpx
-import openai
 import pytest
 
-from appliance.llm.rpc.link import ClusterKeyTrust
+from appliance.llm.rpc.link import NodeCertTrust
 from appliance.llm.rpc.tunnel import LinkError, open_link
 from appliance.security.keys import generate_key
-from appliance.security.signing import Signer
 from tests.lan import clients
 from tests.lan.netlab import Lan, LanNode
 from tests.lan.waiting import wait_for
 from tests.llm.conftest import llm_section
 from tests.support.daemon import DaemonProcess
+from tests.support.nodelink import node_tls
 
 pytestmark = [pytest.mark.lan, pytest.mark.model]
 
@@ -60,22 +58,21 @@ print(json.dumps(out))
 """
 
 
-async def _chat(node: LanNode, key_file: Path) -> dict[str, Any]:
-    """A chat at temperature 0 from the LAN, with the real openai client (signed requests)."""
-    signer = Signer(key_file.read_bytes())
+# The core's own user, with the real openai client, at temperature 0.
+CHAT = """
+import json, sys
+from openai import OpenAI
+client = OpenAI(base_url=f"http://127.0.0.1:{sys.argv[1]}/v1", api_key="unused", max_retries=0)
+r = client.chat.completions.create(
+    model="default", max_tokens=16, temperature=0,
+    messages=[{"role": "user", "content": "Name three colours of the rainbow."}])
+print(json.dumps({"served_by": r.system_fingerprint, "content": r.choices[0].message.content}))
+"""
 
-    async def sign(request: httpx.Request) -> None:
-        request.headers.update(signer.sign_headers(request.method, request.url.raw_path.decode(),
-                                                   request.content))
 
-    async with httpx.AsyncClient(event_hooks={"request": [sign]},
-                                 timeout=clients.CHAT_TIMEOUT_S) as http:
-        client = openai.AsyncOpenAI(base_url=node.url + "/v1", api_key="unused",
-                                    max_retries=0, http_client=http)
-        r = await client.chat.completions.create(
-            model="default", max_tokens=16, temperature=0,
-            messages=[{"role": "user", "content": "Name three colours of the rainbow."}])
-    return {"served_by": r.system_fingerprint, "content": r.choices[0].message.content}
+async def _chat(lan: Lan, node: LanNode, member: str = "a") -> dict[str, Any]:
+    """A chat at temperature 0 on the core's loopback."""
+    return await clients.run_in(lan, member, CHAT, str(node.proc.port))
 
 
 async def _llm(node: LanNode) -> dict[str, Any]:
@@ -121,7 +118,7 @@ def core_cfg(models_dir: Path) -> dict[str, Any]:
 
 
 async def test_a_model_split_over_two_boxes_answers_as_unsplit_and_survives_its_worker(
-        lan, lan_node, cluster_key, worker_cfg, core_cfg):
+        lan, lan_node, cluster_key, worker_cfg, core_cfg, tmp_path):
     worker = await lan_node("b", "mid", cluster_key, **worker_cfg)
     core = await lan_node("a", "core", cluster_key, **core_cfg)
 
@@ -136,7 +133,7 @@ async def test_a_model_split_over_two_boxes_answers_as_unsplit_and_survives_its_
     assert places["local"]["count"] + places["mid-b"]["count"] == llm["placement"]["n_layer"]
     assert "llm" in llm["roles"] and "split: layers" in llm["line"]
     await wait_for(lambda: _notified(core, "split: layers"), 10, "STATUS= to say split")
-    split = await _chat(core, cluster_key)
+    split = await _chat(lan, core)
     assert split["content"]
     _, wstatus = await worker.get_json("/api/status")
     rpc = wstatus["components"]["rpc_worker"]
@@ -151,10 +148,10 @@ async def test_a_model_split_over_two_boxes_answers_as_unsplit_and_survives_its_
     refused = rpc["refused"]
     seen = await clients.run_in(lan, "c", STRANGER, lan.addr("b"), str(RPC_PORT), HELLO.hex())
     assert not _rpc_reply(seen["raw"]) and not _rpc_reply(seen["tls"]), seen
-    other = ClusterKeyTrust(generate_key())
+    intruder = node_tls(tmp_path / "intruder", generate_key())
     with pytest.raises(LinkError):  # from the test's own port on the LAN, another cluster
-        await open_link(other.client_context(), other, lan.addr("b"), RPC_PORT,
-                            "session intruder intruder")
+        await open_link(NodeCertTrust(intruder), lan.addr("b"), RPC_PORT,
+                        f"session {intruder.node_id} intruder")
     _, after = await worker.get_json("/api/status")
     assert after["components"]["rpc_worker"]["refused"] >= refused + 3
     assert after["components"]["rpc_worker"]["sessions"] == rpc["sessions"]
@@ -171,7 +168,7 @@ async def test_a_model_split_over_two_boxes_answers_as_unsplit_and_survives_its_
     _, wstatus = await worker.get_json("/api/status")
     assert wstatus["components"]["rpc_worker"]["restarts"] == 1
     assert wstatus["components"]["rpc_worker"]["pid"] != pid
-    assert (await _chat(core, cluster_key))["content"] == split["content"]
+    assert (await _chat(lan, core))["content"] == split["content"]
 
     # 4. The worker box dies: the core reloads on its own (it fits) and says why.
     seen = len(core.proc.notify.lines())
@@ -180,7 +177,7 @@ async def test_a_model_split_over_two_boxes_answers_as_unsplit_and_survives_its_
     assert "mid-b" in alone["problem"] and "llm" in alone["roles"]
     await wait_for(lambda: _notified(core, "on this box alone (lost mid-b", seen), 10,
                    "STATUS= to say the model runs alone since mid-b was lost")
-    unsplit = await _chat(core, cluster_key)
+    unsplit = await _chat(lan, core)
     assert unsplit["content"] == split["content"]  # temperature 0: the same text, unsplit
 
     # 5. The worker comes back (same box, same identity): the split is picked up again.
@@ -190,7 +187,7 @@ async def test_a_model_split_over_two_boxes_answers_as_unsplit_and_survives_its_
         await again.start()
         await wait_for(lambda: _split_over(core, "mid-b"), SPLIT_WAIT_S,
                        "core-a to split with mid-b again after it restarted")
-        assert (await _chat(core, cluster_key))["content"] == split["content"]
+        assert (await _chat(lan, core))["content"] == split["content"]
     finally:
         await again.stop()
 

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from appliance.security.signing import Signer
+from tests.lan.peer import TestPeer
 from tests.lan.waiting import wait_for
 
 pytestmark = pytest.mark.lan
@@ -26,51 +25,54 @@ print(urllib.request.urlopen(req, timeout=15).read().decode())
 """
 
 
-async def _signed(signer: Signer, method: str, url: str, path: str,
-                  body: Any = None) -> tuple[int, Any]:
-    data = b"" if body is None else json.dumps(body).encode()
-    headers = signer.sign_headers(method, path, data)
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout) as s, s.request(
-            method, url + path, data=data or None, headers=headers) as r:
-        return r.status, await r.json(content_type=None)
-
-
 async def test_an_edge_uses_the_world_and_tools_of_the_core_discovery_found(
-        lan: Any, lan_node: Any, cluster_key: Path) -> None:
+        lan: Any, lan_node: Any, cluster_key: Path, tmp_path: Path) -> None:
     core = await lan_node("a", "core", cluster_key, world={"mode": "local", "serve": True},
                           tools={"serve": True, "enabled": ["calculator"]})
     edge = await lan_node("b", "edge", cluster_key, world={"mode": "remote"},
                           tools={"enabled": ["calculator", "shell"]})
-    signer = Signer(cluster_key.read_bytes())
+    peer_ = TestPeer(tmp_path / "peer", cluster_key.read_bytes())
 
     async def core_usable() -> Any:
         return next((p for p in await edge.peers() if p["name"] == "core-a"
                      and p["trusted"] and p["healthy"] and "world" in p["roles"]), None)
 
     peer = await wait_for(core_usable, what="core-a usable on the edge")
-    # The test host is not loopback for either daemon: unsigned is refused.
-    assert (await core.get_json("/api/world"))[0] == 401
-    assert (await edge.get_json("/api/world"))[0] == 401
+    try:
+        await _world_and_tools(lan, core, edge, peer, peer_)
+    finally:
+        await peer_.close()
+
+
+async def _world_and_tools(lan: Any, core: Any, edge: Any, peer: Any, peer_: TestPeer) -> None:
+    # Over the node link, unsigned is refused.
+    assert (await peer_.call(core.url, "GET", "/api/world", sign=False))[0] == 401
+    assert (await peer_.call(edge.url, "GET", "/api/world", sign=False))[0] == 401
     # The edge serves no world model to peers (world.serve is off on an edge) ...
-    assert (await _signed(signer, "GET", edge.url, "/api/world"))[0] == 403
+    assert (await peer_.call(edge.url, "GET", "/api/world"))[0] == 403
     # ... but on its own loopback, a write lands in the core's world model: the edge's
     # RemoteWorld signs its hop across the LAN, and the core's guard checks it.
     port = edge.proc.port
     put = await asyncio.to_thread(lan.run, "b", sys.executable, "-c", PUT_FROM_LOOPBACK, str(port))
     entry = json.loads(put.stdout)
     assert entry["value"] == "on", put
-    status, stored = await _signed(signer, "GET", core.url, "/api/world/porch.light")
+    status, stored = await peer_.call(core.url, "GET", "/api/world/porch.light")
     assert status == 200 and stored == entry
     # The edge's shell runs on the core discovery selected for the tools role.
-    status, listing = await _signed(signer, "GET", edge.url, "/api/tools")
+    status, listing = await peer_.call(edge.url, "GET", "/api/tools")
     assert status == 200
     where = {t["name"]: t["where"] for t in listing["tools"]}
     assert where == {"calculator": "local", "shell": peer["url"]}
 
 
-async def test_a_core_without_world_serve_refuses_its_peers(lan: Any, lan_node: Any,
-                                                           cluster_key: Path) -> None:
+async def test_a_core_without_world_serve_refuses_its_peers_not_its_people(
+        lan: Any, lan_node: Any, cluster_key: Path, tmp_path: Path) -> None:
     core = await lan_node("a", "core", cluster_key, world={"mode": "local", "serve": False})
-    status, body = await _signed(Signer(cluster_key.read_bytes()), "GET", core.url, "/api/world")
+    peer_ = TestPeer(tmp_path / "peer", cluster_key.read_bytes())
+    try:
+        status, body = await peer_.call(core.url, "GET", "/api/world")
+    finally:
+        await peer_.close()
     assert status == 403 and body["error"]["code"] == "world_not_served"
+    # world.serve is about other boxes: a paired device still sees the box's world.
+    assert (await core.get_json("/api/world"))[0] == 200

@@ -111,7 +111,8 @@ async def test_api_errors_are_in_openai_format(daemon_factory: Any, models_dir: 
                                             messages=[{"role": "user", "content": "hi"}])
         assert "temperature" in bad.value.message
     async with aiohttp.ClientSession() as s:
-        async with s.post(d.url + "/v1/chat/completions", data=b"{nope") as r:
+        async with s.post(d.url + "/v1/chat/completions", data=b"{nope",
+                          headers={"Content-Type": "application/json"}) as r:
             assert r.status == 400
             assert (await r.json())["error"]["code"] == "invalid_json"
         async with s.post(d.url + "/v1/chat/completions", json={"messages": []}) as r:

@@ -1,8 +1,9 @@
-"""The RPC link on real loopback sockets: TLS pinned to the cluster key, bounded, counted.
+"""The RPC link on real loopback sockets: TLS with node certificates, bounded, counted.
 
 A small echo server stands in for ggml's RPC server here (the real one is in
-test_split_lan.py); everything else is the real link: LinkServer, LocalEnd, real
-TLS 1.3 handshakes with the interim cluster-key identity.
+tests/lan/test_rpc_lan.py); everything else is the real link: LinkServer, LocalEnd,
+real TLS 1.3 handshakes with node certificates endorsed by the cluster key
+(appliance.security.nodetls, through the link's provider NodeCertTrust).
 """
 
 from __future__ import annotations
@@ -15,16 +16,35 @@ import struct
 import sys
 
 import pytest
+from cryptography import x509
 
 from appliance.llm.rpc import sockets, tunnel
-from appliance.llm.rpc.link import ClusterKeyTrust, LinkRefused, identity
+from appliance.llm.rpc.link import LinkRefused, NodeCertTrust
 from appliance.llm.rpc.tunnel import LinkError, LinkServer, LocalEnd, open_link
+from appliance.security.nodetls import NodeTLS
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
 # ggml's RPC HELLO: command 14, an 8-byte size, 24 bytes of transport capabilities.
 HELLO = b"\x0e" + struct.pack("<Q", 24) + bytes(24)
-CORE = ("core-id-1", "core-1")
+WORKER_ID = "b" * 32
+CORE_ID = "c" * 32
+CORE = (CORE_ID, "core-1")
+OTHER_CORE_ID = "d" * 32
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    """Node certificates (each node's own key, endorsed by a cluster key) by node id."""
+    made: dict[tuple[str, bytes], NodeTLS] = {}
+
+    def trust(node_id: str, key: bytes = KEY) -> NodeCertTrust:
+        if (node_id, key) not in made:
+            made[node_id, key] = NodeTLS.load(tmp_path / f"{node_id}-{key[0]}", node_id, key)
+        return NodeCertTrust(made[node_id, key])
+
+    trust.tls = made  # type: ignore[attr-defined]
+    return trust
 
 
 class EchoServer:
@@ -65,9 +85,9 @@ async def rpc_server():
 
 
 @pytest.fixture
-async def link(rpc_server):
+async def link(rpc_server, nodes):
     """A worker's link on loopback in front of the echo server."""
-    server = LinkServer(ClusterKeyTrust(KEY), "127.0.0.1", 0, target=lambda: rpc_server.port,
+    server = LinkServer(nodes(WORKER_ID), "127.0.0.1", 0, target=lambda: rpc_server.port,
                         status=lambda: {"serving": True, "mem_mb": 1234}, max_connections=3)
     await server.start()
     yield server
@@ -84,15 +104,9 @@ async def _raw(port: int, payload: bytes, timeout: float = 5.0) -> bytes:
         writer.close()
 
 
-def test_the_identity_is_the_same_bytes_for_one_key_and_differs_for_another():
-    assert identity(KEY) == identity(KEY)
-    assert identity(KEY)[0] != identity(OTHER_KEY)[0]
-    assert identity(KEY)[1] != identity(OTHER_KEY)[1]
-    assert b"BEGIN CERTIFICATE" in identity(KEY)[0]
-
-
-async def test_a_session_carries_bytes_both_ways_and_counts_them(link, rpc_server):
-    end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port, client=CORE)
+async def test_a_session_carries_bytes_both_ways_and_counts_them(link, rpc_server, nodes):
+    end = LocalEnd(nodes(CORE_ID), "worker-1", "127.0.0.1", link.port, client=CORE,
+                   peer_id=WORKER_ID)
     await end.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", end.local_port)
@@ -114,8 +128,9 @@ async def test_a_session_carries_bytes_both_ways_and_counts_them(link, rpc_serve
 
 
 async def test_a_probe_answers_the_workers_status_without_touching_its_rpc_server(
-        link, rpc_server):
-    end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port, client=CORE)
+        link, rpc_server, nodes):
+    end = LocalEnd(nodes(CORE_ID), "worker-1", "127.0.0.1", link.port, client=CORE,
+                   peer_id=WORKER_ID)
     assert await end.probe() == {"serving": True, "mem_mb": 1234, "busy": False}
     assert rpc_server.connections == 0
 
@@ -129,12 +144,63 @@ async def test_a_raw_tcp_client_gets_no_byte_of_rpc_and_is_counted_refused(link,
     assert "TLS" in link.traffic.last_refusal
 
 
-async def test_a_node_of_another_cluster_fails_the_handshake_both_ways(link, rpc_server):
-    other = ClusterKeyTrust(OTHER_KEY)
+async def test_a_node_of_another_cluster_fails_the_handshake_both_ways(link, rpc_server, nodes):
+    other = nodes(CORE_ID, OTHER_KEY)  # the same node id, another cluster's endorsement
     with pytest.raises(LinkError, match="TLS"):
-        await open_link(other.client_context(), other, "127.0.0.1", link.port, "session core-x x")
+        await open_link(other, "127.0.0.1", link.port, f"session {CORE_ID} x", WORKER_ID)
     await _until(lambda: link.traffic.refused == 1)
     assert rpc_server.connections == 0
+
+
+async def test_a_revoked_core_is_refused_by_the_worker_and_the_rest_are_not(
+        link, rpc_server, nodes):
+    worker_tls = nodes.tls[WORKER_ID, KEY]
+    assert worker_tls.revoke(CORE_ID)
+    revoked = LocalEnd(nodes(CORE_ID), "worker-1", "127.0.0.1", link.port, client=CORE,
+                       peer_id=WORKER_ID)
+    with pytest.raises(LinkError):
+        await revoked.probe()
+    await _until(lambda: link.traffic.refused == 1)
+    # Refused in the handshake itself: the worker's context carries the new list.
+    assert "CERTIFICATE_VERIFY_FAILED" in link.traffic.last_refusal
+    fine = LocalEnd(nodes(OTHER_CORE_ID), "worker-1", "127.0.0.1", link.port,
+                    client=(OTHER_CORE_ID, "core-2"), peer_id=WORKER_ID)
+    assert (await fine.probe())["serving"] is True  # no re-keying of the rest
+    assert rpc_server.connections == 0
+
+
+async def test_a_revoked_worker_is_refused_by_the_core(link, rpc_server, nodes):
+    core = nodes(CORE_ID)
+    nodes.tls[CORE_ID, KEY].revoke(WORKER_ID)
+    with pytest.raises(LinkError, match="CERTIFICATE_VERIFY_FAILED"):
+        await open_link(core, "127.0.0.1", link.port, f"probe {CORE_ID} core-1", WORKER_ID)
+
+
+async def test_the_core_refuses_a_member_that_is_not_the_worker_it_means(
+        rpc_server, nodes):
+    # Another member of the cluster answering at the worker's address (a relay, a moved
+    # address) is not the worker the core named, though its certificate is endorsed.
+    other_member = LinkServer(nodes("e" * 32), "127.0.0.1", 0, target=lambda: rpc_server.port,
+                              status=dict)
+    await other_member.start()
+    try:
+        end = LocalEnd(nodes(CORE_ID), "worker-1", "127.0.0.1", other_member.port,
+                       client=CORE, peer_id=WORKER_ID)
+        with pytest.raises(LinkError, match="TLS|not " + WORKER_ID):
+            await end.probe()
+    finally:
+        await other_member.stop()
+    assert rpc_server.connections == 0
+
+
+async def test_a_core_cannot_claim_another_cores_id(link, rpc_server, nodes):
+    # Who owns a worker is the id a session names: it must be the certificate's.
+    liar = nodes(OTHER_CORE_ID)
+    with pytest.raises(LinkError):
+        await open_link(liar, "127.0.0.1", link.port, f"session {CORE_ID} core-1", WORKER_ID)
+    await _until(lambda: link.traffic.refused == 1)
+    assert f"not {CORE_ID}" in link.traffic.last_refusal
+    assert link.owner == "" and rpc_server.connections == 0
 
 
 async def test_a_tls_client_without_a_certificate_gets_nothing(link, rpc_server):
@@ -151,13 +217,13 @@ async def test_a_tls_client_without_a_certificate_gets_nothing(link, rpc_server)
     assert rpc_server.connections == 0
 
 
-async def test_a_server_that_is_not_the_cluster_is_refused_by_the_core(rpc_server):
-    impostor = LinkServer(ClusterKeyTrust(OTHER_KEY), "127.0.0.1", 0,
+async def test_a_server_that_is_not_the_cluster_is_refused_by_the_core(rpc_server, nodes):
+    impostor = LinkServer(nodes(WORKER_ID, OTHER_KEY), "127.0.0.1", 0,
                           target=lambda: rpc_server.port, status=dict)
     await impostor.start()
     try:
-        end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", impostor.port,
-                       client=CORE)
+        end = LocalEnd(nodes(CORE_ID), "worker-1", "127.0.0.1", impostor.port,
+                       client=CORE, peer_id=WORKER_ID)
         with pytest.raises(LinkError, match="TLS"):
             await end.probe()
     finally:
@@ -173,10 +239,11 @@ async def test_a_client_that_stays_silent_is_dropped_after_the_handshake_limit(
     assert "no answer within 0.3s" in link.traffic.last_refusal
 
 
-async def test_an_oversized_preamble_is_refused(link, rpc_server):
-    trust = ClusterKeyTrust(KEY)
+async def test_an_oversized_preamble_is_refused(link, rpc_server, nodes):
+    trust = nodes(CORE_ID)
     reader, writer = await asyncio.open_connection("127.0.0.1", link.port)
-    await writer.start_tls(trust.client_context())
+    await writer.start_tls(trust.client_context(WORKER_ID),
+                           server_hostname=trust.server_hostname(WORKER_ID))
     writer.write(b"x" * (tunnel.MAX_LINE_BYTES + 10))
     await writer.drain()
     assert await asyncio.wait_for(reader.read(100), 5) == b""
@@ -196,22 +263,22 @@ async def test_connections_beyond_the_cap_are_closed_at_once(link):
     writer.close()
 
 
-async def test_a_session_while_the_rpc_server_is_down_is_answered_no():
-    server = LinkServer(ClusterKeyTrust(KEY), "127.0.0.1", 0, target=lambda: None,
+async def test_a_session_while_the_rpc_server_is_down_is_answered_no(nodes):
+    server = LinkServer(nodes(WORKER_ID), "127.0.0.1", 0, target=lambda: None,
                         status=lambda: {"serving": False})
     await server.start()
     try:
-        trust = ClusterKeyTrust(KEY)
         with pytest.raises(LinkError, match="RPC server is not running"):
-            await open_link(trust.client_context(), trust, "127.0.0.1", server.port,
-                            "session core-x x")
+            await open_link(nodes(CORE_ID), "127.0.0.1", server.port, f"session {CORE_ID} x",
+                            WORKER_ID)
     finally:
         await server.stop()
 
 
-async def test_when_the_worker_side_closes_the_local_end_remembers_it(link, rpc_server):
+async def test_when_the_worker_side_closes_the_local_end_remembers_it(link, rpc_server, nodes):
     rpc_server.close_after = 10
-    end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port, client=CORE)
+    end = LocalEnd(nodes(CORE_ID), "worker-1", "127.0.0.1", link.port, client=CORE,
+                   peer_id=WORKER_ID)
     await end.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", end.local_port)
@@ -241,8 +308,9 @@ except ConnectionResetError:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
-async def test_the_local_end_refuses_a_process_of_another_user(link, rpc_server):
-    end = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port, client=CORE)
+async def test_the_local_end_refuses_a_process_of_another_user(link, rpc_server, nodes):
+    end = LocalEnd(nodes(CORE_ID), "worker-1", "127.0.0.1", link.port, client=CORE,
+                   peer_id=WORKER_ID)
     await end.start()
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -270,15 +338,22 @@ async def test_socket_owner_and_listening_read_the_kernels_table():
     assert not sockets.listening(port)
 
 
-def test_a_finished_handshake_with_another_certificate_is_refused_by_the_provider():
-    class FakeTls:  # what ssl.SSLObject.getpeercert(binary_form=True) returns
-        def getpeercert(self, binary_form: bool = False) -> bytes:
-            return ssl.PEM_cert_to_DER_cert(identity(OTHER_KEY)[0].decode())
+def test_the_provider_names_the_peer_and_refuses_another_or_none(nodes):
+    nodes(WORKER_ID)
+    pem = nodes.tls[WORKER_ID, KEY].cert_path.read_bytes()
+    serial = format(x509.load_pem_x509_certificate(pem).serial_number, "X")
 
-    with pytest.raises(LinkRefused):
-        ClusterKeyTrust(KEY).peer(FakeTls())
-    with pytest.raises(LinkRefused):
-        ClusterKeyTrust(KEY).peer(None)
+    class VerifiedTls:  # what ssl.SSLObject.getpeercert() gives after a verified handshake
+        def getpeercert(self, binary_form: bool = False) -> dict[str, str]:
+            return {"serialNumber": serial}
+
+    trust = nodes(CORE_ID)
+    assert trust.peer(VerifiedTls(), WORKER_ID) == f"node {WORKER_ID}"
+    assert trust.peer(VerifiedTls()) == f"node {WORKER_ID}"
+    with pytest.raises(LinkRefused, match=f"not {OTHER_CORE_ID}"):
+        trust.peer(VerifiedTls(), OTHER_CORE_ID)
+    with pytest.raises(LinkRefused, match="no node certificate"):
+        trust.peer(None)
 
 
 async def _until(check, timeout: float = 5.0) -> None:
@@ -289,11 +364,12 @@ async def _until(check, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_a_worker_belongs_to_one_core_at_a_time(link, rpc_server, monkeypatch):
+async def test_a_worker_belongs_to_one_core_at_a_time(link, rpc_server, nodes, monkeypatch):
     monkeypatch.setattr(tunnel, "SESSION_WAIT_S", 0.3)
-    mine = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port, client=CORE)
-    other = LocalEnd(ClusterKeyTrust(KEY), "worker-1", "127.0.0.1", link.port,
-                     client=("core-id-2", "core-2"))
+    mine = LocalEnd(nodes(CORE_ID), "worker-1", "127.0.0.1", link.port, client=CORE,
+                   peer_id=WORKER_ID)
+    other = LocalEnd(nodes(OTHER_CORE_ID), "worker-1", "127.0.0.1", link.port,
+                     client=(OTHER_CORE_ID, "core-2"), peer_id=WORKER_ID)
     await mine.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", mine.local_port)
@@ -302,10 +378,9 @@ async def test_a_worker_belongs_to_one_core_at_a_time(link, rpc_server, monkeypa
         assert link.owner_name == "core-1"
         assert (await other.probe())["busy"] is True
         assert (await mine.probe())["busy"] is False
-        trust = ClusterKeyTrust(KEY)
         with pytest.raises(LinkError, match="busy: another core uses this worker"):
-            await open_link(trust.client_context(), trust, "127.0.0.1", link.port,
-                            "session core-id-2 core-2")
+            await open_link(nodes(OTHER_CORE_ID), "127.0.0.1", link.port,
+                            f"session {OTHER_CORE_ID} core-2", WORKER_ID)
         # The same core may open more sessions (ggml opens several while loading).
         second_r, second_w = await asyncio.open_connection("127.0.0.1", mine.local_port)
         second_w.write(b"pong")
@@ -318,8 +393,7 @@ async def test_a_worker_belongs_to_one_core_at_a_time(link, rpc_server, monkeypa
         await mine.stop()
 
 
-async def test_a_request_without_the_cores_id_is_refused(link):
-    trust = ClusterKeyTrust(KEY)
+async def test_a_request_without_the_cores_id_is_refused(link, nodes):
     with pytest.raises(LinkError, match="unknown request"):
-        await open_link(trust.client_context(), trust, "127.0.0.1", link.port, "session")
+        await open_link(nodes(CORE_ID), "127.0.0.1", link.port, "session", WORKER_ID)
     assert "unknown request" in link.traffic.last_refusal

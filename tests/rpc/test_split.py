@@ -16,9 +16,10 @@ from appliance import config
 from appliance.llm.client import PeerFailed
 from appliance.llm.engine.settings import EngineSettings
 from appliance.llm.rpc import split
-from appliance.llm.rpc.link import ClusterKeyTrust
+from appliance.llm.rpc.link import NodeCertTrust
 from appliance.llm.rpc.split import SplitEngine
 from appliance.node import Component, Node
+from appliance.security.nodetls import NodeTLS
 
 KEY = bytes(range(32))
 GIB = 1024**3
@@ -44,7 +45,7 @@ def _engine(tmp_path: Path, **llm: object) -> tuple[SplitEngine, FakeDiscovery]:
     discovery = FakeDiscovery()
     node.add(discovery)
     engine = SplitEngine(EngineSettings(model_path=model, model_id="m"), cfg, node)
-    engine._trust = ClusterKeyTrust(KEY)
+    engine._trust = NodeCertTrust(NodeTLS.load(tmp_path / "tls", "c" * 32, KEY))
     return engine, discovery
 
 

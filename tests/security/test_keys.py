@@ -97,3 +97,18 @@ def test_cli_join_refuses_to_replace_a_different_key_without_force(tmp_path, cap
     assert main(["join", code, "--key-file", str(path), "--force"]) == 0
     assert path.read_bytes() == keys.key_from_code(code)
     assert main(["join", "HA1-NOPE", "--key-file", str(path)]) == 1
+
+
+def test_a_key_others_may_read_is_warned_about_and_doctor_fails_it(tmp_path, caplog):
+    from appliance import doctor
+
+    path = tmp_path / "cluster.key"
+    keys.create_key_file(path)
+    assert doctor.check_key(path).level == "OK"
+    os.chmod(path, 0o640)
+    with caplog.at_level("WARNING"):
+        assert len(keys.read_key(path)) == keys.KEY_BYTES  # still used
+    assert "mode 0640: other users of the box may read it" in caplog.text
+    result = doctor.check_key(path)
+    assert result.level == "FAIL" and f"chmod 600 {path}" == result.fix
+    assert doctor.check_key(tmp_path / "missing.key").level == "WARN"

@@ -68,6 +68,15 @@ class DaemonProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def node_url(self) -> str:
+        """The same port as other nodes reach it: TLS (loopback here)."""
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.config["node"]["state_dir"])
+
     async def start(self, *, wait_ready: bool = True) -> None:
         env = {k: v for k, v in os.environ.items()
                if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM")}

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from appliance.net.peer import PeerClient
 from appliance.security.keys import create_key_file, generate_key
 from appliance.security.signing import Signer
 from appliance.tools.base import invoke
@@ -17,7 +18,19 @@ from appliance.tools.calculator import Calculator
 from appliance.tools.python_runner import PythonRunner
 from appliance.tools.remote import RemoteToolProxy
 from appliance.tools.shell import Shell
-from appliance.web.peer import PeerClient
+from tests.support.nodelink import node_tls
+
+JSON = {"Content-Type": "application/json"}
+
+
+def sign_with(key: bytes):
+    """A client-side signer over ``key`` (what the security component's sign_headers does)."""
+    signer = Signer(key)
+
+    def sign(method, path, body, *, receiver, headers=None):
+        return signer.sign_headers(method, path, body, receiver=receiver, headers=headers)
+
+    return sign
 
 CALL_TIMEOUT_S = 30.0
 FEED_TIMEOUT_S = 60.0
@@ -40,7 +53,9 @@ async def test_remote_tool_proxy_drives_a_real_tool_server(
     assert status == 200
     assert {t["name"] for t in listing["served"]} == {"calculator", "clock", "shell", "python"}
 
-    client = PeerClient(lambda: core.url, Signer(key).sign_headers)
+    # Over the node link, as an edge reaches a core: the core's id comes from its certificate.
+    ours = node_tls(tmp_path / "ours", key)
+    client = PeerClient(lambda: core.node_url, sign_with(key), node_tls=lambda: ours)
     try:
         calc = RemoteToolProxy(Calculator, client)
         obs = await invoke(calc, {"expression": "12*7"}, CALL_TIMEOUT_S)
@@ -65,28 +80,37 @@ async def test_unsigned_and_wrongly_signed_callers_get_401_even_from_loopback(
     core, key = await start_core(daemon_factory, tmp_path)
     url = f"{core.url}/api/tools/shell"
     body = b'{"arguments": {"command": "id"}}'
+    _, health = await core.get_json("/health")
+    core_id = health["id"]
+
+    def signed_for(k: bytes, path: str, data: bytes, to: str = core_id) -> dict[str, str]:
+        return {**JSON, **Signer(k).sign_headers("POST", path, data, receiver=to)}
+
     async with aiohttp.ClientSession() as s:
-        async with s.post(url, data=body) as r:
+        async with s.post(url, data=body, headers=JSON) as r:
             assert r.status == 401
             assert "signed requests only" in (await r.json())["error"]["message"]
-        stranger = Signer(generate_key()).sign_headers("POST", "/api/tools/shell", body)
+        stranger = signed_for(generate_key(), "/api/tools/shell", body)
         async with s.post(url, data=body, headers=stranger) as r:
             assert r.status == 401
             assert "wrong signature" in (await r.json())["error"]["message"]
-        signed = Signer(key).sign_headers("POST", "/api/tools/shell", body)
+        for_another = signed_for(key, "/api/tools/shell", body, to="0" * 32)
+        async with s.post(url, data=body, headers=for_another) as r:
+            assert r.status == 401 and "not for this node" in (await r.json())["error"]["message"]
+        signed = signed_for(key, "/api/tools/shell", body)
         async with s.post(url, data=body, headers=signed) as r:
             assert r.status == 200 and (await r.json())["ok"] is True
         async with s.post(url, data=body, headers=signed) as r:  # the same token again
             assert r.status == 401 and "replayed" in (await r.json())["error"]["message"]
         bad_args = b'{"arguments": {"command": 42}}'
-        headers = Signer(key).sign_headers("POST", "/api/tools/shell", bad_args)
+        headers = signed_for(key, "/api/tools/shell", bad_args)
         async with s.post(url, data=bad_args, headers=headers) as r:
             assert r.status == 400 and "command" in (await r.json())["error"]["message"]
         huge = b'{"arguments": {"command": "' + b"x" * (1024 * 1024) + b'"}}'
-        async with s.post(url, data=huge, headers=Signer(key).sign_headers(
-                "POST", "/api/tools/shell", huge)) as r:
+        async with s.post(url, data=huge, headers=signed_for(key, "/api/tools/shell",
+                                                             huge)) as r:
             assert r.status == 413
-        headers = Signer(key).sign_headers("POST", "/api/tools/teleport", b"{}")
+        headers = signed_for(key, "/api/tools/teleport", b"{}")
         async with s.post(f"{core.url}/api/tools/teleport", data=b"{}", headers=headers) as r:
             assert r.status == 404
 
@@ -100,12 +124,12 @@ async def test_an_edge_uses_the_cores_tools_and_world_through_config(
                                 security={"cluster_key_file": str(core_key)})
     edge = await daemon_factory(
         node={"tier": "edge"},
-        tools={"enabled": ["calculator", "shell", "world_get"], "endpoints": [core.url]},
-        world={"mode": "remote", "endpoint": core.url},
+        tools={"enabled": ["calculator", "shell", "world_get"], "endpoints": [core.node_url]},
+        world={"mode": "remote", "endpoint": core.node_url},
         security={"cluster_key_file": str(core_key)})
     status, listing = await edge.get_json("/api/tools")
     where = {t["name"]: t["where"] for t in listing["tools"]}
-    assert where == {"calculator": "local", "shell": core.url, "world_get": "local"}
+    assert where == {"calculator": "local", "shell": core.node_url, "world_get": "local"}
     assert listing["served"] == []
     async with aiohttp.ClientSession() as s:
         async with s.put(f"{edge.url}/api/world/hall.light", json="on") as r:
@@ -132,7 +156,7 @@ async def test_an_edges_world_feed_carries_the_cores_changes(
     create_key_file(key_file)
     core = await daemon_factory(world={"mode": "local", "serve": True},
                                 security={"cluster_key_file": str(key_file)})
-    edge = await daemon_factory(world={"mode": "remote", "endpoint": core.url},
+    edge = await daemon_factory(world={"mode": "remote", "endpoint": core.node_url},
                                 security={"cluster_key_file": str(key_file)})
     async with aiohttp.ClientSession() as s, s.get(f"{edge.url}/api/world/events") as feed:
         assert (await feed.content.readline()).startswith(b": subscribed")

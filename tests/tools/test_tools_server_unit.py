@@ -65,7 +65,10 @@ async def test_the_daemon_hands_heavy_tools_to_the_tools_server(
     assert where["shell"] == f"http://127.0.0.1:{port}" and where["calculator"] == "local"
 
     body = b'{"arguments": {"command": "hostname; id -u"}}'
-    headers = Signer(key).sign_headers("POST", "/api/tools/shell", body)
+    _, health = await main.get_json("/health")
+    headers = {"Content-Type": "application/json",
+               **Signer(key).sign_headers("POST", "/api/tools/shell", body,
+                                          receiver=health["id"])}
     async with aiohttp.ClientSession() as s:
         async with s.post(f"{main.url}/api/tools/shell", data=body, headers=headers) as r:
             assert r.status == 200
@@ -74,7 +77,8 @@ async def test_the_daemon_hands_heavy_tools_to_the_tools_server(
         host, uid = result["result"]["stdout"].split()
         assert host == "sandbox" and int(uid) != 0
         # The tools-server itself refuses unsigned callers, even from loopback.
-        async with s.post(f"http://127.0.0.1:{port}/api/tools/shell", data=body) as r:
+        async with s.post(f"http://127.0.0.1:{port}/api/tools/shell", data=body,
+                          headers={"Content-Type": "application/json"}) as r:
             assert r.status == 401
 
 
@@ -124,9 +128,16 @@ async def test_the_tools_server_takes_its_socket_and_key_from_systemd(tmp_path: 
             except ConnectionRefusedError:
                 await asyncio.sleep(0.1)
         body = b'{"arguments": {"command": "echo hi"}}'
-        headers = Signer(key).sign_headers("POST", "/api/tools/shell", body)
         async with aiohttp.ClientSession() as s:
             # The first connection starts it; the request waits in the socket's backlog.
+            # (A signed request made before the server started would be refused as made
+            # before its start, a replay for all it knows: the client signs again.)
+            async with s.get(f"http://127.0.0.1:{port}/health",
+                             timeout=aiohttp.ClientTimeout(total=READY_TIMEOUT_S)) as r:
+                node_id = (await r.json())["id"]
+            headers = {"Content-Type": "application/json",
+                       **Signer(key).sign_headers("POST", "/api/tools/shell", body,
+                                                  receiver=node_id)}
             async with s.post(f"http://127.0.0.1:{port}/api/tools/shell", data=body,
                               headers=headers,
                               timeout=aiohttp.ClientTimeout(total=READY_TIMEOUT_S)) as r:
@@ -136,4 +147,5 @@ async def test_the_tools_server_takes_its_socket_and_key_from_systemd(tmp_path: 
         proc.terminate()
         await proc.wait()
         log.close()
-    assert f"listening on http://127.0.0.1:{port}/" in (tmp_path / "tools-server.log").read_text()
+    log_text = (tmp_path / "tools-server.log").read_text()
+    assert f"listening on http(s)://127.0.0.1:{port}/" in log_text

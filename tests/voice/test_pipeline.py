@@ -105,6 +105,23 @@ async def test_silence_alone_starts_no_turn(voice: VoiceComponent) -> None:
     assert [(e["type"], e.get("text")) for e in events] == [("transcript", ""), ("done", None)]
 
 
+async def test_a_release_after_the_turn_already_ended_adds_no_empty_transcript(
+        voice: VoiceComponent, speech: Callable[..., bytes]) -> None:
+    # The endpointer (or an intent's early end) ended the utterance while the button was
+    # still held, and its turn answered: the release must not report "nothing heard".
+    mic = (FakeMicrophone().silence(0.3)
+           .speech(wav_to_pcm16(speech("How many legs does a spider have?"))).silence(1.2))
+    events, session, _ = await _run(voice, mic, Echo())
+    before = list(events)
+    assert [e["type"] for e in before].count("transcript") == 1
+    await session.end_utterance()
+    assert events == before
+    # The next push, over silence only, is "nothing heard" again.
+    await session.end_utterance()
+    assert [(e["type"], e.get("text")) for e in events[len(before):]] == [
+        ("transcript", ""), ("done", None)]
+
+
 async def test_partial_transcripts_come_while_the_user_speaks(
         voice: VoiceComponent, speech: Callable[..., bytes]) -> None:
     events: list[dict[str, Any]] = []

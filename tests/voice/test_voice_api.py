@@ -80,7 +80,8 @@ async def test_stt_tts_bad_input_and_a_turn_without_an_llm(daemon_factory, model
     for body_in, words in bad_tts:
         status, data, _ = await _post(f"{d.url}/api/tts", json=body_in)
         assert status == 400 and words in data["error"]["message"], data
-    status, data, _ = await _post(f"{d.url}/api/tts", data=b"{not json")
+    status, data, _ = await _post(f"{d.url}/api/tts", data=b"{not json",
+                                  headers={"Content-Type": "application/json"})
     assert status == 400 and "not valid JSON" in data["error"]["message"]
     # The daemon carries on after all that.
     code, health = await d.get_json("/health")

@@ -330,7 +330,7 @@ class SplitEngine(Component):
                 self.client_name, f"http://127.0.0.1:{reply['port']}", self._pool,
                 timeouts=Timeouts(self.cfg.connect_timeout_s, self.cfg.first_token_timeout_s,
                                   self.cfg.idle_timeout_s),
-                signer=lambda _m, _p, _b: {"Authorization": f"Bearer {token}"},
+                signer=lambda *_request, **_to: {"Authorization": f"Bearer {token}"},
                 models=[self.settings.model_id])
             self.placement = reply.get("placement")
             for w in used:

@@ -120,7 +120,6 @@ class LinkServer(_Listener):
                  max_connections: int = MAX_CONNECTIONS) -> None:
         super().__init__()
         self._trust = trust
-        self._ctx = trust.server_context()
         self.host, self.port = host, port
         self._target = target  # the RPC server's loopback port, None while it is down
         self._status = status  # what a probe answers
@@ -148,15 +147,20 @@ class LinkServer(_Listener):
             sockets.keepalive(writer)
             try:
                 async with asyncio.timeout(HANDSHAKE_S):
-                    await writer.start_tls(self._ctx)
-                    who = self._trust.peer(writer.get_extra_info("ssl_object"))
+                    # Asked per connection: a revocation rebuilds the provider's context.
+                    await writer.start_tls(self._trust.server_context())
+                    tls = writer.get_extra_info("ssl_object")
+                    who = self._trust.peer(tls)
                     verb = await _read_line(reader)
+                proto, verb, core, name = [*verb.split(" ", 3), "", "", "", ""][:4]
+                core, name = _clean(core), _clean(name)
+                if core:
+                    # The core a request names is the one its certificate proves.
+                    self._trust.peer(tls, core)
             except (OSError, ssl.SSLError, LinkRefused, TimeoutError, LinkError) as exc:
                 self._refuse(addr, _describe(exc))
                 writer.transport.abort()
                 return
-            proto, verb, core, name = [*verb.split(" ", 3), "", "", "", ""][:4]
-            core, name = _clean(core), _clean(name)
             if proto != PROTOCOL or verb not in ("probe", "session") or not core:
                 self._refuse(addr, f"unknown request {' '.join((proto, verb))[:40]!r}")
                 await _send_line(writer, "NO unknown request")
@@ -239,8 +243,7 @@ class LocalEnd(_Listener):
                  max_connections: int = MAX_CONNECTIONS) -> None:
         super().__init__()
         self._trust = trust
-        self._peer_id = peer_id  # the worker's node id, for a provider that can check it
-        self._ctx = trust.client_context(peer_id)
+        self._peer_id = peer_id  # the worker's node id: its certificate must name it
         self._client = " ".join(client)  # this core's node id and name, for the worker
         self.name = name  # the worker's node name
         self.host, self.port = host, port  # the worker's link address
@@ -258,8 +261,7 @@ class LocalEnd(_Listener):
 
     async def probe(self) -> dict[str, Any]:
         """Ask the worker over the link how it is (LinkError when it cannot be reached)."""
-        return await probe(self._ctx, self._trust, self.host, self.port, self._client,
-                           self._peer_id)
+        return await probe(self._trust, self.host, self.port, self._client, self._peer_id)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         t = self.traffic
@@ -273,7 +275,7 @@ class LocalEnd(_Listener):
                         t.last_refusal)
             return
         try:
-            far_r, far_w, _ = await open_link(self._ctx, self._trust, self.host, self.port,
+            far_r, far_w, _ = await open_link(self._trust, self.host, self.port,
                                               f"session {self._client}", self._peer_id)
         except LinkError as exc:
             t.last_end = f"could not open the link: {exc}"
@@ -289,17 +291,19 @@ class LocalEnd(_Listener):
             sockets.close(far_w)
 
 
-async def open_link(ctx: ssl.SSLContext, trust: LinkTrust, host: str, port: int, verb: str,
+async def open_link(trust: LinkTrust, host: str, port: int, verb: str,
                     peer_id: str | None = None
                     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
-    """Connect, handshake, check the peer (node ``peer_id`` where the provider can tell),
-    send ``verb``; the streams and what followed OK."""
+    """Connect, handshake (the provider's context, asked per connection: a revocation
+    rebuilds it), check the peer (node ``peer_id``; None: any node), send ``verb``; the
+    streams and what followed OK."""
     try:
         async with asyncio.timeout(HANDSHAKE_S):
             reader, writer = await asyncio.open_connection(host, port)
             sockets.keepalive(writer)
             try:
-                await writer.start_tls(ctx, server_hostname=trust.server_hostname(peer_id))
+                await writer.start_tls(trust.client_context(peer_id),
+                                       server_hostname=trust.server_hostname(peer_id))
                 trust.peer(writer.get_extra_info("ssl_object"), peer_id)
                 await _send_line(writer, f"{PROTOCOL} {verb}")
                 answer = await _read_line(reader)
@@ -315,12 +319,11 @@ async def open_link(ctx: ssl.SSLContext, trust: LinkTrust, host: str, port: int,
     raise LinkError(f"{host}:{port}: {reason}")
 
 
-async def probe(ctx: ssl.SSLContext, trust: LinkTrust, host: str, port: int, client: str,
+async def probe(trust: LinkTrust, host: str, port: int, client: str,
                 peer_id: str | None = None) -> dict[str, Any]:
     """The worker's answer to a probe: its free memory, whether its RPC server runs,
     whether another core than ``client`` ("<id> <name>") uses it."""
-    _reader, writer, text = await open_link(ctx, trust, host, port, f"probe {client}",
-                                            peer_id)
+    _reader, writer, text = await open_link(trust, host, port, f"probe {client}", peer_id)
     sockets.close(writer)
     try:
         answer = json.loads(text)

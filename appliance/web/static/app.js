@@ -721,17 +721,83 @@ function setupTalk() {
   btn.addEventListener("blur", stopTalking);
 }
 
+// ---------------------------------------------------------------- sign-in and devices
+
+function showSignIn() {
+  $("#view-signin").hidden = false;
+  $("#views").hidden = true;
+  $("#main").hidden = true;
+  $("#node-badge").textContent = "not signed in";
+  const form = $("#signin-form");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const code = $("#signin-code").value.trim();
+    const r = await fetch("/api/signin", {
+      method: "POST", body: JSON.stringify({ code }),
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+    });
+    if (r.ok) { location.reload(); return; }
+    $("#signin-error").textContent = errorText(await r.json().catch(() => ({})), r.status);
+    $("#signin-code").focus();
+  });
+  $("#signin-code").focus();
+  document.body.dataset.signin = "true";
+}
+
+async function loadDevices() {
+  const body = await getJSON("/api/devices");
+  $("#device-list").replaceChildren(...(body.devices || []).map((d) => el("li", {},
+    `${d.name} `, el("button", { type: "button", class: "secondary", ariaLabel: `Unpair ${d.name}`,
+      onclick: async () => { await fetch(`/api/devices/${encodeURIComponent(d.id)}`, { method: "DELETE" }); loadDevices(); } },
+    "Unpair"))));
+}
+
+function setupDevices(caller) {
+  if (caller.kind === "device") {
+    $("#signed-in").hidden = false;
+    $("#device-name").textContent = caller.name;
+    $("#signout").addEventListener("click", async () => {
+      await fetch("/api/signout", { method: "POST" });
+      location.reload();
+    });
+  }
+  if (caller.kind !== "loopback") return;
+  $("#devices").hidden = false;
+  loadDevices().catch(() => {});
+  $("#pair-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const r = await fetch("/api/devices", {
+      method: "POST", body: JSON.stringify({ name: $("#pair-name").value.trim() }),
+      headers: { "Content-Type": "application/json" },
+    });
+    const body = await r.json().catch(() => ({}));
+    $("#pair-code").textContent = r.ok
+      ? `Code ${body.code} (valid ${Math.round(body.expires_s / 60)} minutes). Certificate SHA-256: ${body.https_fingerprint}`
+      : errorText(body, r.status);
+  });
+}
+
 // ---------------------------------------------------------------- start
 
 async function main() {
   setupTabs();
+  let caller = { kind: "" };
   try {
-    const ui = await getJSON("/api/ui");
+    const r = await fetch("/api/ui", { headers: { Accept: "application/json" } });
+    if (r.status === 401) {
+      showSignIn();
+      document.body.dataset.ready = "true";
+      return;
+    }
+    const ui = await r.json();
+    if (!r.ok) throw new Error(errorText(ui, r.status));
     state.features = ui.features || {};
     state.blocked = ui.blocked || {};
+    caller = ui.caller || caller;
   } catch (err) {
     $("#node-badge").textContent = `cannot reach the node: ${err.message}`;
   }
+  setupDevices(caller);
   setupChat();
   setupTalk();
   setupWorld();
