@@ -29,7 +29,7 @@ from appliance.llm.chat import (
     StreamInterrupted,
     UnknownModel,
 )
-from appliance.llm.http1 import Origin, Pool, Response
+from appliance.net.http1 import Origin, Pool, Response
 from appliance.security.errors import SecurityError
 
 log = logging.getLogger(__name__)

@@ -40,7 +40,7 @@ from appliance.llm.client import (
     Timeouts,
     base_url,
 )
-from appliance.llm.http1 import NodeTLSSource, Pool
+from appliance.net.http1 import NodeTLSSource, Pool
 from appliance.node import Component
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 RemoteToolProxy and RemoteWorld talk to a core through this: the target comes
 from a resolver (the discovery registry, or a static URL from the config)
 each time, so a failed-over core is picked up without a restart. Requests go
-over the pooled HTTP/1.1 client (appliance.llm.http1) with the cluster's
+over the pooled HTTP/1.1 client (appliance.net.http1) with the cluster's
 mutual TLS for ``https`` (the expected node is checked, and answers are
 authenticated by it), kept alive between calls; each is signed for the node
 the connection reached.
@@ -20,7 +20,7 @@ from typing import Any
 
 from appliance import jsonbounds
 from appliance.errors import ApplianceError
-from appliance.llm.http1 import NodeTLSSource, Origin, Pool, ProtocolError, Response
+from appliance.net.http1 import NodeTLSSource, Origin, Pool, ProtocolError, Response
 
 CONNECT_TIMEOUT_S = 2.0
 DEFAULT_TIMEOUT_S = 30.0

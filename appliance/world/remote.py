@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from appliance import jsonbounds
-from appliance.llm.http1 import ProtocolError
+from appliance.net.http1 import ProtocolError
 from appliance.net.peer import PeerClient, PeerError, error_message
 from appliance.node import Component
 from appliance.world.model import (

@@ -43,10 +43,10 @@ from appliance.hardware import available_memory
 from appliance.llm.chat import ChatChunk, ChatRequest, UnknownModel
 from appliance.llm.client import PeerFailed, RemoteClient, Timeouts
 from appliance.llm.engine.settings import EngineSettings
-from appliance.llm.http1 import Pool
 from appliance.llm.rpc import process
 from appliance.llm.rpc.link import LinkTrust, prepare
 from appliance.llm.rpc.tunnel import LinkError, LocalEnd
+from appliance.net.http1 import Pool
 from appliance.node import Component, Node
 from appliance.tasks import cancel_and_wait
 
