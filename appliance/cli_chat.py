@@ -15,6 +15,7 @@ from appliance.cli import (
     EXIT_OK,
     command,
 )
+from appliance.net.sse import parse_field
 
 CHAT_READ_TIMEOUT_S = 300.0
 
@@ -58,13 +59,13 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     with resp:
         kind = ""
         for raw in resp:
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if line.startswith("event:"):
-                kind = line[6:].strip()
+            name, value = parse_field(raw)
+            if name == "event":
+                kind = value.strip()
                 continue
-            if not line.startswith("data:"):
+            if name != "data":
                 continue
-            data = json.loads(line[5:])
+            data = json.loads(value)
             if args.json:
                 print(json.dumps({"type": kind, "data": data}), flush=True)
             elif kind == "token":

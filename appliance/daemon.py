@@ -154,9 +154,14 @@ class Daemon:
                             state_dir=cfg.node.state_path, http=cfg.http)
         self.add_component(security)
 
+    def _registry(self) -> Any:
+        """The discovery registry, or None; asked per request, as discovery starts after the
+        parts that pick peers from it."""
+        return getattr(self.node.get("discovery"), "registry", None)
+
     def _compose_world(self) -> None:
         """The world model, local or remote (agent issue)."""
-        from appliance.net import peer
+        from appliance.net import peer, peers
         from appliance.web import world_api
 
         cfg = self.config.world
@@ -171,17 +176,17 @@ class Daemon:
         else:
             from appliance.world.remote import RemoteWorld
 
-            static = [cfg.endpoint] if cfg.endpoint else []
-            world = RemoteWorld(peer.PeerClient(peer.resolver_for(self.node, "world", static),
-                                                peer.signer_for(self.node),
-                                                peer.node_tls_for(self.node)))
+            static = [peers.endpoint(cfg.endpoint)] if cfg.endpoint else []
+            world = RemoteWorld(peer.PeerClient.over(
+                peers.Selection("world", self._registry, static),
+                peer.signer_for(self.node), peer.node_tls_for(self.node)))
         self.add_component(world)
         self.add_routes(world_api.setup)
 
     def _compose_llm(self) -> None:
         """The LLM engine, router and OpenAI-compatible API (LLM issue)."""
         from appliance.llm import router as llm_router
-        from appliance.net import peer
+        from appliance.net import peer, peers
         from appliance.web import openai_api
 
         cfg, node = self.config.llm, self.node
@@ -208,26 +213,10 @@ class Daemon:
             settings = EngineSettings.from_config(self.config)
             engine = self._split_engine(settings) if cfg.rpc_workers else Engine(settings)
             self.add_component(engine)
-        static = llm_router.static_peers(list(cfg.endpoints))  # URLs checked by the config
-
-        def registry() -> Any:
-            # Discovery starts after this part; look it up per request.
-            return getattr(node.get("discovery"), "registry", None)
-
-        def peers() -> list[object]:
-            reg = registry()
-            found = list(reg.select("llm")) if reg is not None else []
-            urls = {p.url for p in found}
-            return found + [e for e in static() if e.url not in urls]
-
-        def mark_down(peer_id: str, problem: str) -> None:
-            # A static endpoint's id is its URL, unknown to the registry: a no-op there.
-            reg = registry()
-            if reg is not None:
-                reg.mark_down(peer_id, problem)
-
-        self.add_component(llm_router.Router(cfg, engine, peers, peer.signer_for(node),
-                                             mark_down, peer.node_tls_for(node)))
+        # The endpoints' URLs are checked by the config.
+        llm = peers.Selection("llm", self._registry, llm_router.static_peers(list(cfg.endpoints)))
+        self.add_component(llm_router.Router(cfg, engine, llm.peers, peer.signer_for(node),
+                                             llm.mark_down, peer.node_tls_for(node)))
 
     def _split_engine(self, settings: Any) -> Any:
         """The model over this box and rpc workers (RPC issue)."""
@@ -250,7 +239,7 @@ class Daemon:
     def _compose_tools(self) -> None:
         """Tools and the tool server (agent issue)."""
         from appliance.config import ConfigError
-        from appliance.net import peer
+        from appliance.net import peer, peers
         from appliance.tools.factory import ToolConfigError, create_tools
         from appliance.tools.server import ToolServer
         from appliance.tools.timers import Timers
@@ -259,8 +248,9 @@ class Daemon:
         node, cfg = self.node, self.config
 
         def remote() -> peer.PeerClient:
-            return peer.PeerClient(peer.resolver_for(node, "tools", list(cfg.tools.endpoints)),
-                                   peer.signer_for(node), peer.node_tls_for(node))
+            static = [peers.endpoint(url) for url in cfg.tools.endpoints]
+            return peer.PeerClient.over(peers.Selection("tools", self._registry, static),
+                                        peer.signer_for(node), peer.node_tls_for(node))
 
         timers = Timers()
         try:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance import config as config_mod
+from appliance.net.peer import PeerClient
 from appliance.tools.base import ToolError, invoke
 from appliance.tools.calculator import Calculator, evaluate
 from appliance.tools.clock import Clock
@@ -17,7 +18,6 @@ from appliance.tools.factory import ToolConfigError, create_tools
 from appliance.tools.remote import RemoteToolProxy
 from appliance.tools.timers import Timers
 from appliance.tools.world_tools import WorldGet, WorldList, WorldSet
-from appliance.web.peer import PeerClient
 from appliance.world.store import LocalWorld
 
 TIMEOUT_S = 5.0

@@ -10,12 +10,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from appliance.net.peer import PeerClient
 from appliance.security.keys import create_key_file
 from appliance.security.signing import Signer
 from appliance.tools.base import invoke
 from appliance.tools.remote import RemoteToolProxy
 from appliance.tools.timers import Timers
-from appliance.web.peer import PeerClient
 
 pytestmark = pytest.mark.model
 

@@ -38,6 +38,7 @@ from typing import Any
 from appliance.errors import ApplianceError
 from appliance.llm.rpc import sockets
 from appliance.llm.rpc.link import LinkRefused, LinkTrust
+from appliance.net.text import clean
 from appliance.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ class LinkServer(_Listener):
                     who = self._trust.peer(tls)
                     verb = await _read_line(reader)
                 proto, verb, core, name = [*verb.split(" ", 3), "", "", "", ""][:4]
-                core, name = _clean(core), _clean(name)
+                core, name = clean(core, MAX_NAME_CHARS), clean(name, MAX_NAME_CHARS)
                 if core:
                     # The core a request names is the one its certificate proves.
                     self._trust.peer(tls, core)
@@ -388,10 +389,6 @@ async def _read_line(reader: asyncio.StreamReader) -> str:
 async def _send_line(writer: asyncio.StreamWriter, text: str) -> None:
     writer.write(text.encode()[:MAX_LINE_BYTES - 1] + b"\n")
     await writer.drain()
-
-
-def _clean(text: str) -> str:
-    return "".join(ch for ch in text if ch.isprintable()).strip()[:MAX_NAME_CHARS]
 
 
 def _describe(exc: BaseException) -> str:
