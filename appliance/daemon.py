@@ -148,11 +148,35 @@ class Daemon:
     def _compose_security(self) -> None:
         """Cluster key, node TLS, request signing; people's sign-in, Host and Origin checks."""
         from appliance.security.cluster import Security
+        from appliance.security.devices import DeviceStore
+        from appliance.web import access, origin, owners, signin
+        from appliance.web.guard import make_guard
 
         cfg = self.config
         security = Security(cfg.security, node_id=self.node.node_id,
                             state_dir=cfg.node.state_path, http=cfg.http)
         self.add_component(security)
+        devices = DeviceStore(cfg.node.state_path)
+        # Who is asking (plain HTTP from the LAN is sent to HTTPS before anything else), then
+        # whether Host and Origin are the box's own, then the signature of a peer's request.
+        self.add_middleware(access.make_access(devices, lambda: security.node_tls,
+                                               list(cfg.http.metrics_clients)))
+        self.add_middleware(origin.make_origin_check(origin.BoxNames(self._box_names())))
+        self.add_middleware(make_guard(security.verifier))
+        self.add_routes(lambda app: signin.setup(app, devices, security.web))
+        self.add_routes(owners.setup)
+
+    def _box_names(self) -> list[str]:
+        """The names a Host header may carry for this box (its addresses count too)."""
+        import socket
+
+        from appliance.discovery.advertise import mdns_host
+        from appliance.discovery.component import host_label_of
+
+        host = socket.gethostname()
+        short = host.split(".")[0]
+        return [host, short, f"{short}.local", mdns_host(host_label_of(self.node)),
+                *self.config.http.names]
 
     def _registry(self) -> Any:
         """The discovery registry, or None; asked per request, as discovery starts after the
