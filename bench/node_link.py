@@ -1,5 +1,5 @@
 """What the node link's TLS costs a request: one daemon, the same kept-alive HTTP/1.1 client
-(appliance/llm/http1.py), requests over mutual TLS vs plain HTTP, interleaved.
+(appliance/net/http1.py), requests over mutual TLS vs plain HTTP, interleaved.
 
 Both sides are on this box's loopback, so the difference is TLS's work (records, the asyncio
 SSL transport) and nothing of a network's; the model is not involved (``/health``, and a
@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appliance.llm.http1 import Origin, Pool
+from appliance.net.http1 import Origin, Pool
 from appliance.security.keys import create_key_file
 from appliance.security.nodetls import NodeTLS
 from appliance.security.signing import Signer

@@ -309,7 +309,7 @@ async def host_rate(cfg: Any, endpoint: str, tokens: int) -> float:
 
 async def wait_listening(proc: asyncio.subprocess.Process, port: int) -> None:
     """Until ``proc`` listens on 127.0.0.1:``port`` (RuntimeError if it exits first)."""
-    from appliance.llm.rpc.tunnel import listening
+    from appliance.llm.rpc.sockets import listening
 
     while not listening(port):
         if proc.returncode is not None:

@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from appliance.hardware import usable_physical_cores
 from appliance.voice.audio import resample
 from appliance.voice.stt import Transcriber
 from appliance.voice.tts import Synthesizer
@@ -59,14 +60,16 @@ def main() -> None:
                    help=f"a setting to compare (default: {' '.join(DEFAULT_VARIANTS)})")
     p.add_argument("--models", default=os.environ.get("HYBRID_AGENT_TEST_MODELS",
                                                       DEFAULT_MODELS))
-    p.add_argument("--threads", type=int, default=0, help="STT threads (0: the cores)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="STT threads (0: the physical cores this process may use)")
     args = p.parse_args()
     models = Path(args.models)
     variants: dict[str, Transcriber] = {}
     for spec in args.variant or DEFAULT_VARIANTS:
         name, _, values = spec.partition("=")
         window, beam = values.split(",")
-        variants[name] = Transcriber(models / "whisper-base", threads=args.threads,
+        variants[name] = Transcriber(models / "whisper-base",
+                                     threads=args.threads or usable_physical_cores(),
                                      language="en", min_window_s=float(window),
                                      beam_size=int(beam))
     voice = Synthesizer(next((models / "piper").glob("*.onnx")))

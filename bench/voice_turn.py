@@ -82,10 +82,11 @@ def speech_end_s(pcm: bytes) -> float:
 
 
 def rtfs(models: Path, workdir: Path) -> dict[str, float]:
+    from appliance.hardware import usable_physical_cores
     from appliance.voice.stt import Transcriber
     from appliance.voice.tts import Synthesizer
 
-    stt = Transcriber(models / "whisper-base", language="en")
+    stt = Transcriber(models / "whisper-base", threads=usable_physical_cores(), language="en")
     stt.warm_up()
     tts = Synthesizer(models / "piper" / "en_US-joe-medium.onnx")
     stt_t = stt_d = tts_t = tts_d = 0.0

@@ -7,11 +7,14 @@ reaches the rest of the project through the venv's ``hybrid-agent`` command.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from appliance.errors import ApplianceError
 
-class InstallError(Exception):
+
+class InstallError(ApplianceError):
     """The install cannot go on; the message says why and what to do."""
 
 
@@ -99,3 +102,23 @@ class Paths:
 SERVICE = "hybrid-agent"
 TOOLS_SERVICE = "hybrid-agent-tools"
 USER = "hybrid-agent"
+
+Say = Callable[[str], None]
+"""Where progress lines go (print, or a test's list)."""
+
+
+@dataclass
+class Result:
+    """What an install changed, in words."""
+
+    changes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    record: dict[str, object] = field(default_factory=dict)
+    """Extra fields for the install record, written only once the service is ready."""
+    port: int | None = None
+    """The port the service listens on, when the config kept names another than the plan's."""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None, *, paths: Paths | None = None,
     if args.purge and not args.uninstall:
         print("install.sh: --purge only goes with --uninstall", file=sys.stderr)
         return EXIT_USAGE
-    from installer import apply, detect, plan
+    from installer import apply, configfile, detect, plan
 
     paths = paths or Paths()
     if args.uninstall:
@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None, *, paths: Paths | None = None,
         find_links=tuple(args.find_links), dry_run=args.dry_run, join=args.join,
         debs=args.debs, no_deb=args.no_deb)
     record = detect.read_record(paths.record)
-    ports = sorted({p for p in (args.port, record.get("port"), detect.config_port(paths.config),
-                                plan.DEFAULT_PORT) if isinstance(p, int)})
+    ports = sorted({p for p in (args.port, record.get("port"),
+                                configfile.port(paths.command, paths.config), plan.DEFAULT_PORT)
+                    if isinstance(p, int)})
     try:
         if args.join:
             _check_join(args.join)
@@ -116,10 +117,11 @@ def main(argv: list[str] | None = None, *, paths: Paths | None = None,
         print("changed: " + "; ".join(result.changes))
     else:
         print("nothing changed: the installed hybrid-agent is up to date")
-    print(f"\nhybrid-agent is running: https://{_hostname()}:{the_plan.port}/\n"
+    port = result.port or the_plan.port
+    print(f"\nhybrid-agent is running: https://{_hostname()}:{port}/\n"
           f"{https_lines(the_plan.paths.state)}"
           f"  more: journalctl -u {SERVICE} -f;  {SERVICE} status "
-          f"--url http://127.0.0.1:{the_plan.port}\n\n$ systemctl status {SERVICE}", flush=True)
+          f"--url http://127.0.0.1:{port}\n\n$ systemctl status {SERVICE}", flush=True)
     subprocess.run(["systemctl", "status", "--no-pager", "--lines=5", SERVICE], check=False)
     return EXIT_OK
 

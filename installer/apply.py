@@ -15,52 +15,41 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from installer import SERVICE, TOOLS_SERVICE, USER, InstallError, Paths
+from installer import (
+    SERVICE,
+    TOOLS_SERVICE,
+    USER,
+    InstallError,
+    Paths,
+    Result,
+    Say,
+    configfile,
+    detect,
+    llama,
+    package,
+)
+from installer.commands import PIP_TIMEOUT_S, run, show, systemctl, unit_state, wait_ready
+from installer.files import (
+    link_command,
+    passwd_users,
+    unlink_command,
+    write,
+    write_cluster_key,
+    write_config,
+    write_if_changed,
+)
 from installer.plan import Plan
 
-PIP_TIMEOUT_S = 3600
-# llama.cpp's RPC backend, for a model split over several boxes (docs/rpc.md), added to the
-# user's own CMAKE_ARGS; its RDMA transport stays out: it would bypass the encrypted link.
-LLAMA_CMAKE_ARGS = "-DGGML_RPC=ON -DGGML_RPC_RDMA=OFF"
-RPC_CHECK = ("import sys; from appliance.llm.rpc.ggml import supports_rpc; "
-             "sys.exit(0 if supports_rpc() else 3)")
-RPC_CHECK_TIMEOUT_S = 60
 APT_TIMEOUT_S = 900
 APT_LOCK_WAIT_S = 300
-SYSTEMCTL_TIMEOUT_S = 120
-READY_TIMEOUT_S = 600
-READY_POLL_S = 1.0
-HEALTH_TIMEOUT_S = 3.0
-JOURNAL_LINES = 30
 SOURCE_PARTS = ("pyproject.toml", "README.md", "LICENSE", "appliance", "installer")
 # Wait for another apt (apt-daily, unattended-upgrades) instead of failing at once;
 # never ask: no terminal input, and keep any existing config file (one's edited
 # /etc/default/hybrid-agent too).
 APT_GET = ("apt-get", "-y", "-o", f"DPkg::Lock::Timeout={APT_LOCK_WAIT_S}",
            "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold")
-Say = Callable[[str], None]
-
-
-@dataclass
-class Result:
-    """What apply changed, in words."""
-
-    changes: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    record: dict[str, object] = field(default_factory=dict)
-    """Extra fields for the install record, written only once the service is ready."""
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.changes)
 
 
 def apply(plan: Plan, src: Path, say: Say = print) -> Result:
@@ -95,17 +84,17 @@ def apply(plan: Plan, src: Path, say: Say = print) -> Result:
         systemctl("enable", f"{TOOLS_SERVICE}.socket")
     for service in services:
         systemctl("enable", f"{service}.service")
-        if _unit_state(service) != "active":
+        if unit_state(service) != "active":
             say(f"starting {service}")
-            stale[service] = _show(service, "InvocationID")
+            stale[service] = show(service, "InvocationID")
             systemctl("reset-failed", f"{service}.service", check=False)
             systemctl("start", "--no-block", f"{service}.service")
             result.changes.append(f"{service} started")
         elif changed:
             say(f"restarting {service} to pick up: {'; '.join(result.changes)}")
-            stale[service] = _show(service, "InvocationID")
+            stale[service] = show(service, "InvocationID")
             systemctl("restart", "--no-block", f"{service}.service")
-    wait_ready(plan.port, say, stale=stale.get(SERVICE, ""))
+    wait_ready(result.port or plan.port, say, stale=stale.get(SERVICE, ""))
     if plan.tools_unit:  # Type=notify: active means ready
         wait_ready(None, say, service=TOOLS_SERVICE, stale=stale.get(TOOLS_SERVICE, ""))
     _write_record(plan, src, result)
@@ -118,22 +107,18 @@ def apply_packages(plan: Plan, say: Say = print) -> Result:
     starts the service; then wait until it is ready. A venv install is replaced first."""
     paths = plan.paths
     result = Result()
-    previous = _read_record(paths.record)
+    previous = detect.read_record(paths.record)
     if previous:
         say(f"replacing the venv install in {paths.opt} by the package (config, cluster key, "
             "state and models are kept)")
         uninstall(paths, purge=False, say=say)
         # The package's configure step knows the default config the venv install wrote.
         if previous.get("config_default"):
-            from installer import package
-
-            _write(package.record_path(paths), json.dumps(
+            write(package.record_path(paths), json.dumps(
                 {"config_default": previous["config_default"]}) + "\n", 0o644)
         result.changes.append("removed the venv install")
-    from installer import detect, package
-
     before = detect.dpkg_version(detect.PACKAGE)
-    invocation = _show(SERVICE, "InvocationID")
+    invocation = show(SERVICE, "InvocationID")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive",
            package.ENV_TIER: plan.tier, package.ENV_PORT: str(plan.port)}
     if plan.options.join:
@@ -141,7 +126,7 @@ def apply_packages(plan: Plan, say: Say = print) -> Result:
     if plan.options.wheelhouse:
         env[package.ENV_WHEELHOUSE] = str(plan.options.wheelhouse.resolve())
     say("apt-get install " + " ".join(d.name for d in plan.debs))
-    _run([*APT_GET, "install", "--no-install-recommends", *(str(d.resolve()) for d in plan.debs)],
+    run([*APT_GET, "install", "--no-install-recommends", *(str(d.resolve()) for d in plan.debs)],
          "apt-get install", stream=True, timeout=APT_TIMEOUT_S, env=env)
     after = detect.dpkg_version(detect.PACKAGE)
     if after != before:
@@ -153,13 +138,11 @@ def apply_packages(plan: Plan, say: Say = print) -> Result:
 
 def uninstall_package(purge: bool, say: Say = print) -> None:
     """apt-get remove (or purge) the packages: remove keeps config, state and models."""
-    from installer import detect
-
     # A purge also takes packages already removed (their state, e.g. the tools unit's
     # enablement, stays until purged).
     installed = [p for p in (detect.LLM_PACKAGE, detect.PACKAGE)
                  if detect.dpkg_version(p) or (purge and detect.dpkg_has_config(p))]
-    _run([*APT_GET, "purge" if purge else "remove", *installed], "apt-get remove",
+    run([*APT_GET, "purge" if purge else "remove", *installed], "apt-get remove",
          stream=True, timeout=APT_TIMEOUT_S,
          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     if not purge:
@@ -195,7 +178,7 @@ def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
             elif p.exists():
                 p.unlink()
                 removed.append(str(p))
-        if USER in _passwd_users(paths.passwd_file):
+        if USER in passwd_users(paths.passwd_file):
             subprocess.run(["userdel", USER], check=False, capture_output=True)
             subprocess.run(["groupdel", USER], check=False, capture_output=True)
             removed.append(f"user {USER}")
@@ -204,78 +187,6 @@ def uninstall(paths: Paths, purge: bool, say: Say = print) -> list[str]:
     if not purge:
         say(f"kept {paths.etc}, {paths.state} (state and models): remove them with --purge")
     return removed
-
-
-def link_command(paths: Paths, result: Result) -> None:
-    """Symlink the venv's command onto PATH; anything there that is not a symlink is kept
-    (and a note says so)."""
-    link, target = paths.command_link, paths.command
-    if link.is_symlink():
-        if os.readlink(link) == str(target):
-            return
-    elif link.exists():
-        result.notes.append(f"{link} exists and is not a symlink, so it was left alone: "
-                            f"run {target} instead, or remove {link} and re-run the installer")
-        return
-    link.parent.mkdir(parents=True, exist_ok=True)
-    tmp = link.with_name(f".{link.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(target)
-    os.replace(tmp, link)  # swaps an old symlink atomically
-    result.changes.append(f"linked {link} -> {target}")
-
-
-def unlink_command(paths: Paths) -> bool:
-    """Remove the symlink :func:`link_command` made; whether there was one (others are kept)."""
-    link = paths.command_link
-    if link.is_symlink() and os.readlink(link) == str(paths.command):
-        link.unlink()
-        return True
-    return False
-
-
-def wait_ready(port: int | None, say: Say, timeout_s: float = READY_TIMEOUT_S,
-               service: str = SERVICE, stale: str = "", poll_s: float = READY_POLL_S) -> None:
-    """Wait until the unit is active and /health on ``port`` answers 200 (InstallError with
-    the journal when it fails); with no port, active is enough. Each new state is shown as
-    a "waiting for ..." line. An invocation whose id is ``stale`` (the one before a queued
-    restart) does not count."""
-    deadline = time.monotonic() + timeout_s
-    url = f"http://127.0.0.1:{port}/health" if port else ""
-    last = ""
-    start = time.monotonic()
-    while time.monotonic() < deadline:
-        state = _unit_state(service)
-        if state in ("failed", "inactive") and time.monotonic() - start > 2 * poll_s:
-            raise InstallError(f"{service} did not start ({state}). Last journal lines:\n"
-                               + journal_tail(service))
-        current = state == "active" and (not stale or _show(service, "InvocationID") != stale)
-        health = health_status(url) if url and current else ""
-        if current and (not url or health == "200"):
-            say(f"  {service} is ready: {_status_text(service)}")
-            return
-        line = f"  waiting for {service}: {state}; {_status_text(service)}" + (
-            f"; /health {health}" if health else "")
-        if line != last:
-            say(line)
-            last = line
-        time.sleep(poll_s)
-    raise InstallError(f"{service} was not ready after {timeout_s:.0f} s. Last journal lines:\n"
-                       + journal_tail(service))
-
-
-def journal_tail(service: str = SERVICE, lines: int = JOURNAL_LINES) -> str:
-    proc = subprocess.run(["journalctl", "-u", f"{service}.service", "-n", str(lines),
-                           "--no-pager", "-o", "short"], capture_output=True, text=True,
-                          check=False, timeout=SYSTEMCTL_TIMEOUT_S)
-    return proc.stdout.rstrip() or proc.stderr.rstrip()
-
-
-def systemctl(*args: str, check: bool = True) -> None:
-    proc = subprocess.run(["systemctl", *args], capture_output=True, text=True, check=False,
-                          timeout=SYSTEMCTL_TIMEOUT_S)
-    if check and proc.returncode != 0:
-        raise InstallError(f"systemctl {' '.join(args)} failed: {proc.stderr.strip()}")
 
 
 def source_hash(src: Path, extras: tuple[str, ...], wheel_dirs: tuple[Path, ...]) -> str:
@@ -295,19 +206,6 @@ def source_hash(src: Path, extras: tuple[str, ...], wheel_dirs: tuple[Path, ...]
     return h.hexdigest()
 
 
-def render_config(template: str, port: int) -> str:
-    """The tier's default config with the chosen port."""
-    out, in_http = [], False
-    for line in template.splitlines(keepends=True):
-        if line and not line[0].isspace() and not line.startswith("#"):
-            in_http = line.startswith("http:")
-        if in_http and line.strip().startswith("port:"):
-            indent = line[: len(line) - len(line.lstrip())]
-            line = f"{indent}port: {port}\n"
-        out.append(line)
-    return "".join(out)
-
-
 def sysusers_text(src: Path, extra_groups: tuple[str, ...]) -> str:
     base = (src / "units" / f"{SERVICE}.sysusers").read_text()
     return base + "".join(f"m {USER} {g}\n" for g in extra_groups)
@@ -322,14 +220,14 @@ def _venv(plan: Plan, src: Path, result: Result, say: Say) -> None:
     o = plan.options
     wheel_dirs = ((o.wheelhouse,) if o.wheelhouse else ()) + o.find_links
     want = source_hash(src, plan.extras, wheel_dirs)
-    record = _read_record(plan.paths.record)
+    record = detect.read_record(plan.paths.record)
     if py.exists() and record.get("source") == want:
         say(f"python: {venv} is up to date")
         return
     if not py.exists():
         say(f"python: creating {venv}")
         venv.parent.mkdir(parents=True, exist_ok=True)
-        _run([sys.executable, "-m", "venv", str(venv)], "creating the venv")
+        run([sys.executable, "-m", "venv", str(venv)], "creating the venv")
     cmd = [str(py), "-m", "pip", "install", "--progress-bar", "on",
            "--disable-pip-version-check"]
     if o.wheelhouse:
@@ -339,53 +237,18 @@ def _venv(plan: Plan, src: Path, result: Result, say: Say) -> None:
     target = f"{src}[{','.join(plan.extras)}]"
     say(f"python: pip install hybrid-agent[{','.join(plan.extras)}] into {venv}"
         + (" (llama-cpp-python may compile for minutes)" if "llm" in plan.extras else ""))
-    env = llama_build_env(os.environ) if "llm" in plan.extras else None
+    env = llama.build_env(os.environ) if "llm" in plan.extras else None
     # Pip builds the project from a copy: the source tree may be read-only or shared.
     with tempfile.TemporaryDirectory(prefix="hybrid-agent-src-") as tmp:
         copy = Path(tmp) / "src"
         shutil.copytree(src, copy, ignore=shutil.ignore_patterns(
             ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", ".*_cache"))
-        _run([*cmd, target.replace(str(src), str(copy), 1)], "pip install", stream=True,
-             timeout=PIP_TIMEOUT_S, env=env)
+        run([*cmd, target.replace(str(src), str(copy), 1)], "pip install", stream=True,
+            timeout=PIP_TIMEOUT_S, env=env)
     result.changes.append(f"python package installed ({','.join(plan.extras)})")
     if env is not None:
-        _llama_rpc(py, env, result, say, offline=o.wheelhouse is not None)
+        llama.rebuild_with_rpc(py, env, result, say, offline=o.wheelhouse is not None)
     plan.paths.opt.mkdir(parents=True, exist_ok=True)
-
-
-def llama_build_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment pip builds llama-cpp-python in: CMAKE_ARGS with the RPC backend."""
-    env = dict(environ)
-    env["CMAKE_ARGS"] = f"{env.get('CMAKE_ARGS', '')} {LLAMA_CMAKE_ARGS}".strip()
-    return env
-
-
-def _llama_rpc(py: Path, env: dict[str, str], result: Result, say: Say, *,
-               offline: bool) -> None:
-    """llama-cpp-python needs its RPC backend; pip's wheel cache (which does not know
-    CMAKE_ARGS) may have handed back an older build without it: build it again."""
-    check = subprocess.run([str(py), "-c", RPC_CHECK], capture_output=True, check=False,
-                           timeout=RPC_CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    if check.returncode == 0:
-        return
-    if offline:
-        say("python: warning: the wheelhouse's llama-cpp-python has no RPC backend, so this "
-            "box cannot split a model with others (llm.rpc_serve, llm.rpc_workers); build "
-            "it with `make llama-wheel` (docs/operations.md)")
-        return
-    version = _run([str(py), "-c", "import llama_cpp; print(llama_cpp.__version__)"],
-                   "reading llama-cpp-python's version").strip()
-    say(f"python: building llama-cpp-python {version} again, with its RPC backend (minutes)")
-    try:
-        _run([str(py), "-m", "pip", "install", "--progress-bar", "on", "--force-reinstall",
-              "--no-deps", "--no-cache-dir", "--no-binary", "llama-cpp-python",
-              f"llama-cpp-python=={version}"],
-             "rebuilding llama-cpp-python", stream=True, timeout=PIP_TIMEOUT_S, env=env)
-    except InstallError as exc:  # e.g. an index with wheels only: the box works without RPC
-        say(f"python: warning: {str(exc).splitlines()[0]}; this box works, but cannot "
-            "split a model with others (docs/rpc.md)")
-        return
-    result.changes.append("llama-cpp-python rebuilt with its RPC backend")
 
 
 def _models(plan: Plan, result: Result, say: Say) -> None:
@@ -400,7 +263,7 @@ def _models(plan: Plan, result: Result, say: Say) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="hybrid-agent-") as empty:
         cmd += ["--config", empty.name]
         say(f"models: fetching and verifying {', '.join(plan.roles)} into {plan.paths.models}")
-        out = _run(cmd, "fetching the models", stream=True, timeout=PIP_TIMEOUT_S)
+        out = run(cmd, "fetching the models", stream=True, timeout=PIP_TIMEOUT_S)
     if ": fetching" in out:
         result.changes.append("models fetched")
     if "llm" in plan.roles and plan.paths.config.exists():
@@ -414,7 +277,7 @@ def _remote_llm(plan: Plan, result: Result, say: Say) -> None:
     cmd = [str(exe), "models", "fetch", "--role", "llm", "--dir", str(plan.paths.models),
            "--config", str(plan.paths.config)]
     try:
-        out = _run(cmd, "fetching llm.model", stream=True, timeout=PIP_TIMEOUT_S)
+        out = run(cmd, "fetching llm.model", stream=True, timeout=PIP_TIMEOUT_S)
     except InstallError as exc:
         result.notes.append(f"llm.model could not be fetched, so the packaged default model "
                             f"serves until `hybrid-agent models fetch --role llm` succeeds: "
@@ -443,7 +306,7 @@ def _bubblewrap(plan: Plan, result: Result, say: Say) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
         try:
-            _run(install, "apt-get install bubblewrap", stream=True, timeout=APT_TIMEOUT_S,
+            run(install, "apt-get install bubblewrap", stream=True, timeout=APT_TIMEOUT_S,
                  env=env)
         except InstallError:
             # No package lists yet, or lists older than the archive (a fetch fails): as
@@ -451,9 +314,9 @@ def _bubblewrap(plan: Plan, result: Result, say: Say) -> None:
             # unreachable (update then fails); the second install says if it got enough.
             say("apt-get install failed: updating the package lists, then once more")
             with contextlib.suppress(InstallError):
-                _run([*apt, "update"], "apt-get update", stream=True,
+                run([*apt, "update"], "apt-get update", stream=True,
                      timeout=APT_TIMEOUT_S, env=env)
-            _run(install, "apt-get install bubblewrap", stream=True, timeout=APT_TIMEOUT_S,
+            run(install, "apt-get install bubblewrap", stream=True, timeout=APT_TIMEOUT_S,
                  env=env)
     except InstallError as exc:
         say("bubblewrap could not be installed: going on without the shell and python tools")
@@ -466,80 +329,36 @@ def _bubblewrap(plan: Plan, result: Result, say: Say) -> None:
 
 def _user(plan: Plan, src: Path, result: Result, say: Say) -> None:
     p = plan.paths
-    if _write_if_changed(p.sysusers, sysusers_text(src, plan.extra_groups), 0o644):
+    if write_if_changed(p.sysusers, sysusers_text(src, plan.extra_groups), 0o644):
         result.changes.append(f"wrote {p.sysusers}")
-    if USER not in _passwd_users(p.passwd_file):
+    if USER not in passwd_users(p.passwd_file):
         say(f"user: creating {USER} with systemd-sysusers")
         result.changes.append(f"created user {USER}")
-    _run(["systemd-sysusers", str(p.sysusers)], "creating the user")
+    run(["systemd-sysusers", str(p.sysusers)], "creating the user")
     tmpfiles = (src / "units" / f"{SERVICE}.tmpfiles").read_text()
-    if _write_if_changed(p.tmpfiles, tmpfiles, 0o644):
+    if write_if_changed(p.tmpfiles, tmpfiles, 0o644):
         result.changes.append(f"wrote {p.tmpfiles}")
-    _run(["systemd-tmpfiles", "--create", str(p.tmpfiles)], "creating the directories")
+    run(["systemd-tmpfiles", "--create", str(p.tmpfiles)], "creating the directories")
 
 
 def _config(plan: Plan, src: Path, result: Result, say: Say) -> None:
     p = plan.paths
-    template = (src / "etc" / SERVICE / f"config.{plan.tier}.yaml").read_text()
-    write_config(p.config, render_config(template, plan.port),
-                 _read_record(p.record).get("config_default"), result,
+    write_config(p.config, configfile.defaults(p.command, plan.tier, plan.port),
+                 detect.read_record(p.record).get("config_default"), result,
                  f"{plan.tier} defaults, port {plan.port}")
+    # A config kept from before (edited, or left by an uninstall) may name another port.
+    kept = configfile.port(p.command, p.config)
+    if kept is not None and kept != plan.port:
+        result.port = kept
+        say(f"config: {p.config} names port {kept}: the service listens there")
     default_src = src / "etc" / "default" / SERVICE
     if not p.default_file.exists():
-        _write(p.default_file, default_src.read_text(), 0o644)
+        write(p.default_file, default_src.read_text(), 0o644)
         result.changes.append(f"wrote {p.default_file}")
-
-
-def write_config(path: Path, want: str, recorded: object, result: Result, what: str) -> None:
-    """config.yaml with the text ``want``: written when absent, replaced when the user had not
-    edited it (its hash is ``recorded``, the default written last time), else kept, with the
-    new defaults beside it in config.yaml.new. Records the hash of ``want``."""
-    want_hash = _sha(want)
-    if not path.exists():
-        _write(path, want, 0o640, group=USER)
-        result.changes.append(f"wrote {path} ({what})")
-    else:
-        have_hash = _sha(path.read_text(errors="replace"))
-        if have_hash == want_hash:
-            pass
-        elif recorded and have_hash == recorded:
-            _write(path, want, 0o640, group=USER)
-            result.changes.append(f"updated {path} to the new defaults (you had not "
-                                  "edited it)")
-        elif recorded != want_hash:
-            new = path.with_name("config.yaml.new")
-            if _write_if_changed(new, want, 0o640, group=USER):
-                result.notes.append(f"kept your edited {path}; the new defaults are in "
-                                    f"{new}: compare and merge by hand")
-        else:
-            result.notes.append(f"kept your edited {path}")
-    result.record["config_default"] = want_hash
 
 
 def _cluster_key(plan: Plan, result: Result, say: Say) -> None:
     write_cluster_key(plan.paths.cluster_key, plan.options.join, result)
-
-
-def write_cluster_key(path: Path, join: str | None, result: Result) -> None:
-    """The cluster key at ``path``: the one the join code carries, else created if absent
-    (and the join code for the next box goes into the notes)."""
-    try:
-        from appliance.security import keys
-    except ImportError:
-        return  # the security part is not in this tree yet
-    if join:
-        key = keys.key_from_code(join)
-        if not path.exists() or keys.read_key(path) != key:
-            keys.write_key(path, key)
-            result.changes.append(f"joined the cluster: key {keys.fingerprint(key)} at {path}")
-    elif not path.exists():
-        key = keys.create_key_file(path)
-        result.changes.append(f"created the cluster key {keys.fingerprint(key)} at {path}")
-        result.notes.append("join other boxes with: sudo ./install.sh --join "
-                            + keys.join_code(key))
-    with contextlib.suppress(LookupError, OSError):  # no such user: a test's fake root
-        shutil.chown(path, USER, USER)
-        os.chmod(path, keys.KEY_FILE_MODE)
 
 
 def _units(plan: Plan, src: Path, result: Result, say: Say) -> bool:
@@ -550,7 +369,7 @@ def _units(plan: Plan, src: Path, result: Result, say: Say) -> bool:
     for unit, path, want in wanted:
         if want:
             text = (src / "units" / unit).read_text()
-            if _write_if_changed(path, text, 0o644):
+            if write_if_changed(path, text, 0o644):
                 result.changes.append(f"installed {path}")
                 changed = True
         elif path.exists():  # the tier changed: this tier has no such unit
@@ -561,128 +380,9 @@ def _units(plan: Plan, src: Path, result: Result, say: Say) -> bool:
     return changed
 
 
-# ---------------------------------------------------------------- helpers
-
-
-def _run(cmd: list[str], what: str, *, stream: bool = False,
-         timeout: float = SYSTEMCTL_TIMEOUT_S, env: dict[str, str] | None = None) -> str:
-    """Run ``cmd``; its output (streamed line by line when ``stream``); InstallError on failure."""
-    try:
-        if not stream:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  check=False, env=env, stdin=subprocess.DEVNULL)
-            if done.returncode != 0:
-                raise InstallError(f"{what} failed ({' '.join(cmd[:3])}...):\n"
-                                   + (done.stderr or done.stdout).strip()[-2000:])
-            return done.stdout
-        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, text=True, bufsize=1,
-                              env=env) as proc:
-            assert proc.stdout is not None
-            # Reading the output blocks until the program ends it: the time limit needs a
-            # timer of its own.
-            killed = threading.Event()
-
-            def kill() -> None:
-                killed.set()
-                proc.kill()
-
-            overdue = threading.Timer(timeout, kill)
-            overdue.start()
-            lines = []
-            try:
-                for line in proc.stdout:
-                    print(f"    {line.rstrip()}", flush=True)
-                    lines.append(line)
-                rc = proc.wait()
-            finally:
-                overdue.cancel()
-        if killed.is_set():
-            raise subprocess.TimeoutExpired(cmd, timeout)
-        if rc != 0:
-            tail = "".join(lines[-6:]).rstrip()
-            raise InstallError(f"{what} failed (exit {rc}):\n{tail}")
-        return "".join(lines)
-    except subprocess.TimeoutExpired:
-        raise InstallError(f"{what} took longer than {timeout:.0f} s") from None
-    except OSError as exc:
-        raise InstallError(f"{what} failed: {exc}") from None
-
-
-def _unit_state(service: str = SERVICE) -> str:
-    proc = subprocess.run(["systemctl", "is-active", f"{service}.service"], capture_output=True,
-                          text=True, check=False, timeout=SYSTEMCTL_TIMEOUT_S)
-    return proc.stdout.strip()
-
-
-def _status_text(service: str = SERVICE) -> str:
-    return _show(service, "StatusText") or "-"
-
-
-def _show(service: str, prop: str) -> str:
-    proc = subprocess.run(["systemctl", "show", "-P", prop, f"{service}.service"],
-                          capture_output=True, text=True, check=False,
-                          timeout=SYSTEMCTL_TIMEOUT_S)
-    return proc.stdout.strip()
-
-
-def health_status(url: str) -> str:
-    """The HTTP status ``url`` answers with ("200", "503", ...), or "no answer"."""
-    try:
-        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_S) as resp:
-            return str(resp.status)
-    except urllib.error.HTTPError as exc:
-        return str(exc.code)
-    except (urllib.error.URLError, OSError):
-        return "no answer"
-
-
-def _passwd_users(passwd: Path) -> set[str]:
-    try:
-        return {line.split(":", 1)[0] for line in passwd.read_text().splitlines()}
-    except OSError:
-        return set()
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _write_if_changed(path: Path, text: str, mode: int, group: str | None = None) -> bool:
-    try:
-        if path.read_text() == text:
-            return False
-    except OSError:
-        pass
-    _write(path, text, mode, group)
-    return True
-
-
-def _write(path: Path, text: str, mode: int, group: str | None = None) -> None:
-    """Write atomically with ``mode`` (and ``group``, when it exists)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, mode)
-    if group:
-        with contextlib.suppress(LookupError, OSError):
-            shutil.chown(tmp, "root", group)
-    os.replace(tmp, path)
-
-
-def _read_record(path: Path) -> dict[str, object]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _write_record(plan: Plan, src: Path, result: Result) -> None:
     o = plan.options
     wheel_dirs = ((o.wheelhouse,) if o.wheelhouse else ()) + o.find_links
-    record = {"tier": plan.tier, "port": plan.port,
+    record = {"tier": plan.tier, "port": result.port or plan.port,
               "source": source_hash(src, plan.extras, wheel_dirs), **result.record}
-    _write(plan.paths.record, json.dumps(record, indent=2) + "\n", 0o644)
+    write(plan.paths.record, json.dumps(record, indent=2) + "\n", 0o644)

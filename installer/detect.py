@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from appliance import hardware, tiers
-from installer import SERVICE, Paths
+from installer import SERVICE, Paths, configfile
 
 PACKAGE = "hybrid-agent"
 LLM_PACKAGE = "hybrid-agent-llm"
@@ -26,7 +25,6 @@ LLM_PACKAGE = "hybrid-agent-llm"
 SYSTEMCTL_TIMEOUT_S = 15.0
 NETWORK_TIMEOUT_S = 5.0
 DEFAULT_INDEX = "https://pypi.org/simple"
-_PORT_LINE = re.compile(r"^http:\n(?:[ \t].*\n|\n)*?[ \t]+port:[ \t]*(\d+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,7 @@ def detect(paths: Paths, ports: list[int], *, need_network: bool,
         service_active=active,
         network=network_problem() if need_network else "",
         record=read_record(paths.record),
-        existing_port=config_port(paths.config),
+        existing_port=configfile.port(paths.command, paths.config),
         groups=read_groups(paths.group_file),
         is_root=os.geteuid() == 0,
         bwrap=shutil.which("bwrap") is not None,
@@ -212,16 +210,6 @@ def read_record(path: Path) -> dict[str, object]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def config_port(path: Path) -> int | None:
-    """The http.port of a config file, read without a YAML parser (absent or odd: None)."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return None
-    m = _PORT_LINE.search(text)
-    return int(m.group(1)) if m else None
 
 
 def read_groups(path: Path) -> frozenset[str]:

@@ -2,7 +2,7 @@
 
 The per-box part of an install, which no package file can carry, done by the
 code install.sh runs: the tier from the hardware (appliance.tiers, as
-installer.detect), ``config.yaml`` (``apply.write_config``: an edited config is
+installer.detect), ``config.yaml`` (``files.write_config``: an edited config is
 kept), the cluster key, the GPU groups and the default models. Everything else
 is dpkg's and debhelper's: the files, the user (sysusers), the directories
 (tmpfiles), enabling and starting the unit.
@@ -20,12 +20,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from appliance import hardware, tiers
-from installer import SERVICE, USER, InstallError, Paths, apply, detect
+from installer import SERVICE, USER, InstallError, Paths, Result, Say, detect, files
+from installer.commands import run
 from installer.detect import LLM_PACKAGE
 from installer.plan import DEFAULT_PORT, GPU_GROUPS
 
@@ -38,7 +39,6 @@ RECORD_NAME = "package.json"
 the state directory: kept by remove (with the config it describes), gone with purge."""
 LLM_MODULE = "llama_cpp"
 COMMAND_TIMEOUT_S = 120
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -90,21 +90,20 @@ def llm_installed() -> bool:
 
 
 def configure(paths: Paths, settings: Settings, detected: tiers.TierChoice, *,
-              has_llm: bool, say: Say = print) -> apply.Result:
+              has_llm: bool, say: Say = print) -> Result:
     """Tier, config, cluster key, groups and models; InstallError when a step fails."""
-    from appliance import models
-    from appliance.cli import tier_defaults_yaml
+    from appliance import config, models
 
     record = detect.read_record(record_path(paths))
     asked = settings.tier or _str(record.get("tier_asked"))
     tier, reason = choose_tier(asked, detected, has_llm)
-    port = (settings.port or _int(record.get("port")) or detect.config_port(paths.config)
+    port = (settings.port or _int(record.get("port")) or _config_port(paths.config)
             or DEFAULT_PORT)
     say(f"hybrid-agent: tier {tier}: {reason}")
-    result = apply.Result()
-    apply.write_config(paths.config, apply.render_config(tier_defaults_yaml(tier), port),
+    result = Result()
+    files.write_config(paths.config, config.tier_defaults_yaml(tier, port),
                        record.get("config_default"), result, f"{tier} defaults, port {port}")
-    apply.write_cluster_key(paths.cluster_key, settings.join, result)
+    files.write_cluster_key(paths.cluster_key, settings.join, result)
     _gpu_groups(paths, result)
     roles = models.roles_for_tier(tier)
     say(f"hybrid-agent: models {', '.join(roles)} under {paths.models}")
@@ -121,7 +120,7 @@ def configure(paths: Paths, settings: Settings, detected: tiers.TierChoice, *,
         result.notes.append(f"port {port} is taken by another program, so {SERVICE} will "
                             f"not start: stop that program, or set http.port in {paths.config}")
     new_record = {"tier": tier, "tier_asked": asked, "port": port, **result.record}
-    apply._write(record_path(paths), json.dumps(new_record, indent=2) + "\n", 0o644)
+    files.write(record_path(paths), json.dumps(new_record, indent=2) + "\n", 0o644)
     for change in result.changes:
         say(f"hybrid-agent: {change}")
     for note in result.notes:
@@ -159,14 +158,14 @@ def main(argv: list[str] | None = None, *, paths: Paths | None = None) -> int:
     return 0
 
 
-def _gpu_groups(paths: Paths, result: apply.Result) -> None:
+def _gpu_groups(paths: Paths, result: Result) -> None:
     """Put the service user in the GPU groups this box has (the unit cannot name a group that
     may not exist: docs/operations.md)."""
     members = _group_members(paths.group_file)
     for group in GPU_GROUPS:
         if group in members and USER not in members[group]:
-            apply._run(["usermod", "--append", "--groups", group, USER],
-                       f"adding {USER} to the group {group}")
+            run(["usermod", "--append", "--groups", group, USER],
+                f"adding {USER} to the group {group}")
             result.changes.append(f"added {USER} to the group {group}")
 
 
@@ -188,6 +187,18 @@ def _invoke(action: str, unit: str) -> None:
     # nothing where systemd is not running (an image being built in a chroot).
     subprocess.run(["deb-systemd-invoke", action, unit], check=False,
                    timeout=COMMAND_TIMEOUT_S)
+
+
+def _config_port(path: Path) -> int | None:
+    """The http.port of a config kept from before (None: none, or one the daemon cannot load)."""
+    from appliance import config
+
+    if not path.is_file():
+        return None
+    try:
+        return config.load(path, env={}, detected_tier="edge").http.port
+    except config.ConfigError:
+        return None
 
 
 def _str(value: object) -> str | None:

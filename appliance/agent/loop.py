@@ -23,15 +23,16 @@ from typing import Any
 from appliance.agent import grounding, textcalls
 from appliance.agent.events import AgentEvent, failure, token
 from appliance.agent.memory import ConversationMemory
-from appliance.agent.tools.base import error, parse_arguments
-from appliance.agent.tools.registry import ToolRegistry
 from appliance.config import AgentConfig
+from appliance.errors import ApplianceError
 from appliance.intents import observations
 from appliance.intents.component import IntentAnswer, Intents
 from appliance.intents.language import Language
 from appliance.intents.language import load as load_language
 from appliance.llm.chat import ChatRequest, LLMClient, LLMError
 from appliance.node import Component
+from appliance.tools.base import error, parse_arguments
+from appliance.tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ TEMPERATURE = 0.0
 DEFAULT_LANGUAGE = "en"
 
 
-class AgentError(Exception):
+class AgentError(ApplianceError):
     """Base of the agent's errors; ``status`` is what the API answers."""
 
     status = 400

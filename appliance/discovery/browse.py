@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from appliance.discovery.txt import SERVICE_TYPE, Txt, clean, parse_txt
+from appliance.discovery.txt import SERVICE_TYPE, Txt, parse_txt
+from appliance.net.text import clean
 from appliance.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

@@ -28,9 +28,9 @@ from appliance.discovery.browse import Announcement, Browser
 from appliance.discovery.prober import MAX_BACKOFF_S, Prober
 from appliance.discovery.registry import PeerRegistry
 from appliance.discovery.txt import local_txt
-from appliance.llm.http1 import Pool
+from appliance.net.challenge import challenge_peer
+from appliance.net.http1 import Pool
 from appliance.node import Component, Node
-from appliance.security.challenge import challenge_peer
 from appliance.security.errors import ChallengeError
 from appliance.tasks import cancel_and_wait
 

@@ -22,9 +22,9 @@ from typing import Any
 
 from appliance import jsonbounds
 from appliance.discovery.registry import Peer, PeerRegistry
-from appliance.discovery.txt import clean
-from appliance.llm.http1 import Origin, Pool, ProtocolError
-from appliance.security.challenge import challenge_peer
+from appliance.net.challenge import challenge_peer
+from appliance.net.http1 import Origin, Pool, ProtocolError
+from appliance.net.text import clean
 from appliance.security.errors import ChallengeError, SecurityError
 from appliance.tasks import cancel_and_wait
 

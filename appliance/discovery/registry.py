@@ -155,7 +155,8 @@ class PeerRegistry:
 
     def apply_answer(self, peer: Peer, answer: dict[str, Any]) -> None:
         """Take a peer's facts from its authenticated challenge answer."""
-        from appliance.discovery.txt import clean, parse_txt
+        from appliance.discovery.txt import parse_txt
+        from appliance.net.text import clean
 
         txt = parse_txt({k: v for k, v in answer.items() if isinstance(v, str)})
         peer.tier, peer.roles, peer.models = txt.tier, list(txt.roles), list(txt.models)
@@ -170,7 +171,7 @@ class PeerRegistry:
 
     def add_static(self, url: str, answer: dict[str, Any]) -> Peer | None:
         """Record a static peer from its (already verified) challenge answer."""
-        from appliance.discovery.txt import clean
+        from appliance.net.text import clean
 
         peer_id = clean(answer.get("id", ""), 128)
         if not peer_id or peer_id == self.own_id:

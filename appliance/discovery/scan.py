@@ -15,9 +15,9 @@ from appliance.discovery import interfaces
 from appliance.discovery.advertise import ip_version
 from appliance.discovery.browse import scan
 from appliance.discovery.registry import peer_url
-from appliance.llm.http1 import Pool
+from appliance.net.challenge import challenge_peer
+from appliance.net.http1 import Pool
 from appliance.security import keys
-from appliance.security.challenge import challenge_peer
 from appliance.security.errors import SecurityError
 from appliance.security.nodetls import REVOCATIONS_FILE, NodeTLS
 

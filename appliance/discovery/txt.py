@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.net.text import clean
 from appliance.node import Node
 
 SERVICE_TYPE = "_hybrid-agent._tcp.local."
@@ -127,12 +128,6 @@ def split_list(text: Any) -> tuple[str, ...]:
     """A comma list, each item cleaned, at most MAX_LIST_ITEMS."""
     items = (clean(x, MAX_ITEM_CHARS) for x in str(text).split(",")[:MAX_LIST_ITEMS])
     return tuple(x for x in items if x)
-
-
-def clean(value: Any, limit: int) -> str:
-    """Printable text only, capped at ``limit`` characters."""
-    text = "".join(ch for ch in str(value) if ch.isprintable())
-    return text.strip()[:limit]
 
 
 def _text(value: Any, limit: int) -> str:

@@ -16,13 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.agent.tools.registry import ToolRegistry
 from appliance.config import IntentsConfig
 from appliance.intents import calculate, clock, memory, stop, timers
 from appliance.intents.language import Language, load
 from appliance.intents.recognizer import Recognizer
 from appliance.intents.turn import Call, Handler, Turn
 from appliance.node import Component
+from appliance.tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
 

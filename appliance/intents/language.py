@@ -18,10 +18,12 @@ from typing import Any
 
 import yaml
 
+from appliance.errors import ApplianceError
+
 PACKAGE = "appliance.intents"
 
 
-class LanguageError(Exception):
+class LanguageError(ApplianceError):
     """A language is missing or its files are broken; the message names the file."""
 
 

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.agent.tools.registry import ToolRegistry
 from appliance.intents.language import Language
 from appliance.intents.recognizer import Match
+from appliance.tools.registry import ToolRegistry
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from appliance.errors import ApplianceError
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -85,7 +87,7 @@ class EmbeddingClient(Protocol):
         ...
 
 
-class LLMError(Exception):
+class LLMError(ApplianceError):
     """Base of every LLM failure; ``status`` is the HTTP status the API answers with.
 
     ``param`` names the request field at fault, when one is (OpenAI's error ``param``).

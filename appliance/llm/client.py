@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +29,10 @@ from appliance.llm.chat import (
     StreamInterrupted,
     UnknownModel,
 )
-from appliance.llm.http1 import Origin, Pool, Response
+from appliance.net import sse
+from appliance.net import text as peer_text
+from appliance.net.http1 import Origin, Pool, Response
+from appliance.net.peer import Signer
 from appliance.security.errors import SecurityError
 
 log = logging.getLogger(__name__)
@@ -41,7 +44,7 @@ EMBEDDINGS_PATH = "/v1/embeddings"
 # Largest embeddings answer accepted from a peer (256 inputs of 4096 floats as JSON).
 MAX_EMBEDDINGS_BYTES = 32 * 1024 * 1024
 # Largest SSE line and error body accepted from a peer.
-MAX_LINE_BYTES = 1024 * 1024
+MAX_LINE_BYTES = sse.MAX_LINE_BYTES
 MAX_ERROR_BYTES = 64 * 1024
 # How an SSE error event starts (the API's own: ``data: {"error": ...}``), and the end.
 ERROR_EVENT = b'data: {"error"'
@@ -50,8 +53,6 @@ DONE_EVENT = re.compile(rb"data: ?\[DONE\]")
 DRAIN_S = 1.0
 DRAIN_BYTES = 64 * 1024
 
-Signer = Callable[..., Mapping[str, str]]
-"""``signer(method, path_qs, body, receiver=node_id, headers=request_headers)`` -> headers."""
 
 
 class PeerFailed(LLMError):
@@ -165,7 +166,7 @@ class RemoteClient:
                         return
                     raise self._broken(sent, "ended the stream before [DONE]")
                 pending += piece
-                end = _events_end(pending)
+                end = sse.events_end(pending)
                 if end == 0:
                     if len(pending) > MAX_LINE_BYTES:
                         raise self._broken(sent, f"sent an event of over {MAX_LINE_BYTES} bytes")
@@ -234,16 +235,16 @@ class RemoteClient:
         calls: dict[int, dict[str, Any]] = {}
         final: ChatChunk | None = None
         started = False
-        lines = _Lines(resp)
+        events = sse.Reader(resp.read_some, MAX_LINE_BYTES)
         while True:
             async with asyncio.timeout(t.idle_s if started else t.first_token_s):
-                line = await lines.next()
-            if line is None:
+                field = await events.field()
+            if field is None:
                 raise PeerFailed(f"{self.name} closed the stream before [DONE]")
-            text = line.decode(errors="replace").strip()
-            if not text.startswith("data:"):
+            name, value = field
+            if name != "data":
                 continue
-            data = text[5:].strip()
+            data = value.strip()
             if data == "[DONE]":
                 if final is None:
                     raise PeerFailed(f"{self.name} ended the stream without a finish_reason")
@@ -255,7 +256,8 @@ class RemoteClient:
                 raise ValueError("an event that is not a JSON object")
             if "error" in obj:
                 err = obj["error"] if isinstance(obj["error"], dict) else {}
-                raise PeerFailed(f"{self.name} reported: {err.get('message', obj['error'])}")
+                raise PeerFailed(f"{self.name} reported: "
+                                 f"{peer_text.message(err.get('message', obj['error']))}")
             started = True
             usage = obj.get("usage")
             if final is not None and usage:
@@ -291,9 +293,9 @@ class RemoteClient:
             raw = f"(the error body could not be read: {_describe(exc)})".encode()
         try:
             err = json.loads(raw)["error"]
-            message = str(err.get("message"))
+            message = peer_text.message(err.get("message"))
         except (ValueError, KeyError, TypeError, AttributeError):
-            message = raw[:200].decode(errors="replace")
+            message = peer_text.message(raw[:200].decode(errors="replace"))
         where = f"{self.name}: {message}"
         # The caller's own mistakes come back as they are; anything else is the peer's failure.
         if resp.status == 404:
@@ -302,34 +304,6 @@ class RemoteClient:
             prompt = "context" in message or "prompt" in message
             raise (PromptTooLong(where) if prompt else InvalidRequest(where))
         raise PeerFailed(f"{self.name} answered {resp.status}: {message}")
-
-
-class _Lines:
-    """The lines of a response body, each at most MAX_LINE_BYTES; None at the end."""
-
-    def __init__(self, resp: Response) -> None:
-        self._resp = resp
-        self._buf = b""
-
-    async def next(self) -> bytes | None:
-        while True:
-            end = self._buf.find(b"\n")
-            if end >= 0:
-                line, self._buf = self._buf[:end + 1], self._buf[end + 1:]
-                return line
-            if len(self._buf) > MAX_LINE_BYTES:
-                raise ValueError(f"an event line of over {MAX_LINE_BYTES} bytes")
-            piece = await self._resp.read_some()
-            if not piece:
-                return None
-            self._buf += piece
-
-
-def _events_end(buf: bytes) -> int:
-    """Where the last whole SSE event in ``buf`` ends (0: none yet); LF or CRLF lines."""
-    lf = buf.rfind(b"\n\n")
-    crlf = buf.rfind(b"\r\n\r\n")
-    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
 
 
 def _scan(events: bytes) -> tuple[str | None, str | None]:
@@ -341,31 +315,32 @@ def _scan(events: bytes) -> tuple[str | None, str | None]:
     if b"error" not in events and b"[DONE]" not in events:
         return None, None
     for raw in events.splitlines():
-        line = raw.strip()
-        if line.startswith(b"error:"):
-            return "error", _error_message(line[6:])
-        if not line.startswith(b"data:"):
+        name, value = sse.parse_field(raw.strip())
+        if name == "error":
+            return "error", _error_message(value)
+        if name != "data":
             continue
-        data = line[5:].strip()
-        if data == b"[DONE]":
+        data = value.strip()
+        if data == "[DONE]":
             return "done", None
-        if b'"error"' in data:
+        if '"error"' in data:
             message = _error_message(data)
             if message is not None:
                 return "error", message
     return None, None
 
 
-def _error_message(data: bytes) -> str | None:
-    """The message of an ``{"error": ...}`` JSON object; None when ``data`` is not one."""
+def _error_message(data: str) -> str | None:
+    """The message of an ``{"error": ...}`` JSON object, cleaned (appliance.net.text); None
+    when ``data`` is JSON but not such an object."""
     try:
         obj = json.loads(data)
     except ValueError:
-        return data[:200].decode(errors="replace")
+        return peer_text.message(data)
     if not isinstance(obj, dict) or "error" not in obj:
         return None
     err = obj["error"]
-    return str(err.get("message", err)) if isinstance(err, dict) else str(err)
+    return peer_text.message(err.get("message", err) if isinstance(err, dict) else err)
 
 
 async def _drain(resp: Response) -> None:

@@ -18,9 +18,8 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from appliance.config import LlmConfig
 from appliance.llm.chat import (
@@ -36,11 +35,12 @@ from appliance.llm.client import (
     COMPLETIONS_PATH,
     PeerFailed,
     RemoteClient,
-    Signer,
     Timeouts,
     base_url,
 )
-from appliance.llm.http1 import NodeTLSSource, Pool
+from appliance.net.http1 import NodeTLSSource, Pool
+from appliance.net.peer import Signer
+from appliance.net.peers import Endpoint, MarkDown, PeerSource
 from appliance.node import Component
 
 log = logging.getLogger(__name__)
@@ -54,28 +54,10 @@ MAX_CLIENTS = 256
 MAX_PEER_REQUESTS = 64
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """A remote candidate: what a peer source returns (discovery peers qualify too)."""
-
-    id: str
-    name: str
-    url: str
-    models: tuple[str, ...] = ()
-
-
-PeerSource = Callable[[], list[Any]]
-"""Returns peers best first; each has ``.url``, ``.name``, ``.id`` (and maybe ``.models``)."""
-
-MarkDown = Callable[[str, str], None]
-"""Called with a peer's id and the problem when it failed before its first token."""
-
-
-def static_peers(urls: list[str]) -> PeerSource:
-    """A peer source over fixed endpoint URLs (``llm.endpoints``)."""
-    endpoints = [Endpoint(id=base_url(u), name=base_url(u).split("://", 1)[1], url=base_url(u))
-                 for u in urls]
-    return lambda: list(endpoints)
+def static_peers(urls: list[str]) -> list[Endpoint]:
+    """The configured ``llm.endpoints`` as candidates (base URLs, without ``/v1``)."""
+    return [Endpoint(id=base_url(u), name=base_url(u).split("://", 1)[1], url=base_url(u))
+            for u in urls]
 
 
 class Router(Component):
@@ -287,3 +269,10 @@ class Router(Component):
         self._sticky.move_to_end(conversation_id)
         while len(self._sticky) > MAX_STICKY:
             self._sticky.popitem(last=False)
+
+
+if TYPE_CHECKING:
+    def _router_is_an_llm_client(router: Router) -> LLMClient:
+        """mypy holds Router to the LLMClient the agent and voice are handed: stream() yields
+        ChatChunks only; the byte relay is relay()."""
+        return router

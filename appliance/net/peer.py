@@ -1,9 +1,13 @@
-"""A signed JSON-over-HTTP client to one trusted peer, chosen per call, over the node link.
+"""A signed JSON-over-HTTP client to trusted peers, chosen per call, over the node link.
 
-RemoteToolProxy and RemoteWorld talk to a core through this: the target comes
-from a resolver (the discovery registry, or a static URL from the config)
-each time, so a failed-over core is picked up without a restart. Requests go
-over the pooled HTTP/1.1 client (appliance.llm.http1) with the cluster's
+RemoteToolProxy and RemoteWorld talk to a core through this. The candidates
+come from a resolver (a :class:`~appliance.net.peers.Selection`: the discovery
+registry's, then the configured endpoints) on every call, so a new core is
+picked up without a restart. A candidate that fails is reported down and the
+next one is asked, as the LLM router does: always when no connection could be
+made (the request never left), and for a GET also when the answer failed; a
+POST or PUT that may have arrived is not sent twice. Requests go over the
+pooled HTTP/1.1 client (appliance.net.http1) with the cluster's
 mutual TLS for ``https`` (the expected node is checked, and answers are
 authenticated by it), kept alive between calls; each is signed for the node
 the connection reached.
@@ -19,7 +23,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance import jsonbounds
-from appliance.llm.http1 import NodeTLSSource, Origin, Pool, ProtocolError, Response
+from appliance.errors import ApplianceError
+from appliance.net import text
+from appliance.net.http1 import (
+    NodeTLSSource,
+    Origin,
+    Pool,
+    ProtocolError,
+    Response,
+    never_sent,
+)
+from appliance.net.peers import MarkDown, Selection
 
 CONNECT_TIMEOUT_S = 2.0
 DEFAULT_TIMEOUT_S = 30.0
@@ -43,30 +57,53 @@ class Target:
     peer_id: str | None = None
 
 
-Resolver = Callable[[], Target | str | None]
+Resolver = Callable[[], Any]
+"""Returns the candidates best first: a list of peers (``.url``, ``.id``) or Targets, or one
+URL, Target or None."""
+#: Candidates asked per request at most, and methods asked again after an answer failed.
+MAX_TRIES = 3
+IDEMPOTENT = frozenset({"GET", "HEAD"})
 
 
-class PeerError(Exception):
+class PeerError(ApplianceError):
     """No peer, a peer that cannot be reached, or an answer that is not JSON."""
+
+    def __init__(self, message: str, *, never_sent: bool = False) -> None:
+        super().__init__(message)
+        #: No connection could be made: the request never left.
+        self.never_sent = never_sent
 
 
 class PeerClient:
     """JSON requests to the peer ``resolve()`` names, signed by ``signer``."""
 
     def __init__(self, resolve: Resolver, signer: Signer | None = None,
-                 node_tls: NodeTLSSource | None = None) -> None:
+                 node_tls: NodeTLSSource | None = None, mark_down: MarkDown | None = None
+                 ) -> None:
         self._resolve = resolve
         self._signer = signer
         self._node_tls = node_tls
+        self._mark_down = mark_down
         self._pool: Pool | None = None
         self._ids: dict[str, str] = {}
 
-    def target(self) -> Target:
+    @classmethod
+    def over(cls, selection: Selection, signer: Signer | None = None,
+             node_tls: NodeTLSSource | None = None) -> PeerClient:
+        """A client of ``selection``'s peers that reports failed ones to it."""
+        return cls(selection.peers, signer, node_tls, selection.mark_down)
+
+    def targets(self) -> list[Target]:
+        """The candidates, best first; PeerError when there is none."""
         found = self._resolve()
-        if not found:
+        items = list(found) if isinstance(found, list | tuple) else [found] if found else []
+        out = [_target(item) for item in items]
+        if not out:
             raise PeerError("no trusted peer is known for this role")
-        target = Target(found) if isinstance(found, str) else found
-        return Target(target.url.rstrip("/"), target.peer_id)
+        return out
+
+    def target(self) -> Target:
+        return self.targets()[0]
 
     def base_url(self) -> str:
         return self.target().url
@@ -74,16 +111,45 @@ class PeerClient:
     async def request(self, method: str, path: str, body: Any = None, *,
                       headers: Mapping[str, str] | None = None,
                       timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[int, Any, Mapping[str, str]]:
-        """(status, decoded JSON body, response headers); PeerError when unreachable."""
+        """(status, decoded JSON body, response headers) from the first candidate that
+        answers; PeerError when none does (see the module doc for which are tried)."""
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         hdrs = dict(headers or {})
         if data is not None:
             hdrs["Content-Type"] = "application/json"
-        target = self.target()
+        problems: list[str] = []
+        for target in self.targets()[:MAX_TRIES]:
+            try:
+                return await self._request(target, method, path, data, hdrs, timeout_s)
+            except PeerError as exc:
+                problems.append(str(exc))
+                self._report_down(target, str(exc))
+                if not (exc.never_sent or method in IDEMPOTENT):
+                    break
+        raise PeerError("; ".join(problems))
+
+    async def open(self, method: str, path: str, data: bytes | None,
+                   headers: Mapping[str, str]) -> Response:
+        """Send a request and return the response with its body unread (the caller reads it
+        and must ``release()`` it), from the first candidate that answers (as
+        :meth:`request` picks); OSError, ProtocolError or ValueError when none does."""
+        targets = self.targets()[:MAX_TRIES]
+        for i, target in enumerate(targets):
+            try:
+                return await self._open(method, path, data, headers, target)
+            except (OSError, TimeoutError, ProtocolError, ValueError) as exc:
+                self._report_down(target, f"{exc.__class__.__name__}: {exc}")
+                if i == len(targets) - 1 or not (never_sent(exc) or method in IDEMPOTENT):
+                    raise
+        raise AssertionError("unreachable")  # the last candidate's failure is raised
+
+    async def _request(self, target: Target, method: str, path: str, data: bytes | None,
+                       hdrs: dict[str, str], timeout_s: float
+                       ) -> tuple[int, Any, Mapping[str, str]]:
         try:
             async with asyncio.timeout(timeout_s):
                 for attempt in range(2):
-                    resp = await self.open(method, path, data, hdrs, target=target)
+                    resp = await self._open(method, path, data, hdrs, target)
                     try:
                         raw = await resp.read(MAX_RESPONSE_BYTES + 1)
                     finally:
@@ -93,7 +159,8 @@ class PeerClient:
                     if attempt or resp.status != 401 or STARTED_LATER not in raw:
                         break
         except (OSError, TimeoutError, ProtocolError, ValueError) as exc:
-            raise PeerError(f"{target.url}{path}: {exc.__class__.__name__}: {exc}") from None
+            raise PeerError(f"{target.url}{path}: {exc.__class__.__name__}: {exc}",
+                            never_sent=never_sent(exc)) from None
         if len(raw) > MAX_RESPONSE_BYTES:
             raise PeerError(f"{target.url}{path}: response larger than {MAX_RESPONSE_BYTES} bytes")
         try:
@@ -102,11 +169,8 @@ class PeerClient:
             raise PeerError(f"{target.url}{path}: answered {resp.status} with non-JSON") from None
         return resp.status, decoded, resp.headers
 
-    async def open(self, method: str, path: str, data: bytes | None,
-                   headers: Mapping[str, str], *, target: Target | None = None) -> Response:
-        """Send a request and return the response with its body unread (the caller reads it
-        and must ``release()`` it); OSError, ProtocolError or ValueError when it fails."""
-        target = target or self.target()
+    async def _open(self, method: str, path: str, data: bytes | None,
+                    headers: Mapping[str, str], target: Target) -> Response:
         origin = Origin.parse(target.url)
         prefix = target.url[len(f"{origin.scheme}://{origin.netloc}"):]
         full = prefix + path
@@ -144,6 +208,10 @@ class PeerClient:
             self._ids[url] = found
         return self._ids[url]
 
+    def _report_down(self, target: Target, problem: str) -> None:
+        if self._mark_down is not None and target.peer_id is not None:
+            self._mark_down(target.peer_id, problem)
+
     def _pool_(self) -> Pool:
         if self._pool is None:
             self._pool = Pool(limit=MAX_REQUESTS, node_tls=self._node_tls)
@@ -156,27 +224,11 @@ class PeerClient:
 
 
 def error_message(body: Any, status: int) -> str:
-    """The message of an OpenAI-style error body, or a generic one."""
+    """The message of an OpenAI-style error body (cleaned: appliance.net.text), or a generic
+    one."""
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return str(body["error"].get("message", f"HTTP {status}"))
+        return text.message(body["error"].get("message", f"HTTP {status}"))
     return f"HTTP {status}"
-
-
-def resolver_for(node: Any, role: str, static: list[str]) -> Resolver:
-    """A resolver: the discovery registry's pick for ``role``, else the first static URL."""
-
-    def resolve() -> Target | None:
-        discovery = node.get("discovery") if node is not None else None
-        registry = getattr(discovery, "registry", None)
-        if registry is not None and hasattr(registry, "select"):
-            found = registry.select(role)
-            if found:
-                peer = found[0]
-                peer_id = str(peer.id)
-                return Target(peer.url, peer_id if _NODE_ID.fullmatch(peer_id) else None)
-        return Target(static[0]) if static else None
-
-    return resolve
 
 
 def signer_for(node: Any) -> Signer | None:
@@ -198,3 +250,14 @@ def signer_for(node: Any) -> Signer | None:
 def node_tls_for(node: Any) -> NodeTLSSource:
     """The security component's NodeTLS, looked up per connection (None without a key)."""
     return lambda: getattr(node.get("security"), "node_tls", None) if node is not None else None
+
+
+def _target(item: Any) -> Target:
+    """A candidate as a Target: a URL, a Target, or a peer (``.url``, ``.id``); the id is
+    the node expected there when it is a node id (a configured endpoint's is its URL)."""
+    if isinstance(item, Target):
+        return Target(item.url.rstrip("/"), item.peer_id)
+    if isinstance(item, str):
+        return Target(item.rstrip("/"))
+    peer_id = str(item.id)
+    return Target(str(item.url).rstrip("/"), peer_id if _NODE_ID.fullmatch(peer_id) else None)

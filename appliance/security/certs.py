@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from appliance.errors import ApplianceError
+
 _CA_LABEL = b"hybrid-agent/cluster-ca/v1"
 #: The DNS name in a node certificate: ``<node id>.`` + this.
 NODE_DOMAIN = "node.hybrid-agent"
@@ -44,7 +46,7 @@ MAX_CRL_BYTES = 1024 * 1024
 MAX_REVOKED = 10_000
 
 
-class CertError(ValueError):
+class CertError(ApplianceError, ValueError):
     """A certificate, key or revocation list is malformed or not the cluster's."""
 
 

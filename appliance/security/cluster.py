@@ -30,12 +30,10 @@ from appliance.node import Component
 from appliance.security import keys
 from appliance.security.certs import CertError
 from appliance.security.errors import KeyFileError
-from appliance.security.guard import make_guard
 from appliance.security.nodetls import NodeTLS
 from appliance.security.signing import Signer, Verifier
 from appliance.security.webcert import WebCert, load_web_cert
 from appliance.tasks import cancel_and_wait
-from appliance.web.app import Middleware
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +63,11 @@ class Security(Component):
         self._signer: Signer | None = None
         self.verifier: Verifier | None = None
         self._task: asyncio.Task[None] | None = None
-        # Loaded now, not in start(): the middleware and the listener are built before it.
+        # Loaded now, not in start(): the request guard (appliance.web.guard, built from the
+        # verifier) and the listener are built before it.
         self._load()
         if state_dir is not None:
             self._load_tls(http or HttpConfig())
-
-    def middleware(self) -> Middleware:
-        """The request guard for the HTTP app (see appliance.security.guard)."""
-        return make_guard(self.verifier)
 
     async def start(self) -> None:
         if self.node_tls is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from appliance.errors import ApplianceError
 
-class SecurityError(Exception):
+
+class SecurityError(ApplianceError):
     """Base of every security error; the message says what was wrong in words."""
 
 

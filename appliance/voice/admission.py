@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import AsyncIterator
 
+from appliance.errors import ApplianceError
 from appliance.voice.sentences import SentenceSplitter
 
 #: Requests that may wait beyond those running.
@@ -37,7 +38,7 @@ MAX_RETRY_AFTER_S = 120
 RETRY_WHEN_STOPPING_S = 10
 
 
-class VoiceBusy(Exception):
+class VoiceBusy(ApplianceError):
     """No room for this request now; ``retry_after_s`` says when to try again."""
 
     def __init__(self, message: str, retry_after_s: int, *, per_client: bool = False) -> None:

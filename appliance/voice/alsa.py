@@ -13,13 +13,7 @@ import logging
 import shutil
 from collections.abc import AsyncGenerator
 
-from appliance.voice.audio import (
-    CHUNK_MS,
-    PIPELINE_RATE,
-    float_to_pcm16,
-    pcm16_to_float,
-    resample,
-)
+from appliance.voice.audio import PIPELINE_RATE, StreamResampler, chunk_bytes
 from appliance.voice.errors import AudioDeviceError
 
 log = logging.getLogger(__name__)
@@ -67,7 +61,11 @@ class ArecordSource:
             *arecord_argv(self.device, self.rate), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         assert self._proc.stdout is not None
-        size = self.rate * CHUNK_MS // 1000 * 2
+        size = chunk_bytes(self.rate)
+        resampler = StreamResampler(self.rate) if self.rate != PIPELINE_RATE else None
+        # Resampled pieces vary in length: they are regrouped into 30 ms chunks again.
+        pending = bytearray()
+        step = chunk_bytes()
         try:
             while True:
                 try:
@@ -76,9 +74,13 @@ class ArecordSource:
                     err = await self._stderr()
                     raise AudioDeviceError(f"arecord on {self.device!r} stopped: "
                                            f"{err or 'no error message'}") from None
-                if self.rate != PIPELINE_RATE:
-                    data = float_to_pcm16(resample(pcm16_to_float(data), self.rate))
-                yield data
+                if resampler is None:
+                    yield data
+                    continue
+                pending += await resampler.feed(data)
+                while len(pending) >= step:
+                    yield bytes(pending[:step])
+                    del pending[:step]
         finally:
             await self.close()
 

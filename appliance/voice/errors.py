@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from appliance.errors import ApplianceError
 
-class VoiceError(Exception):
+
+class VoiceError(ApplianceError):
     """Base of every voice failure."""
 
 

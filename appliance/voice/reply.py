@@ -118,3 +118,21 @@ class LlmResponder:
 
 def as_responder(source: AgentResponder | LlmResponder) -> Responder:
     return source.__call__
+
+
+class ReplySource:
+    """Where a voice turn's reply comes from: ``agent`` if the node has one, else ``router``
+    (the LLM router, with ``system_prompt`` and a short history), else nothing."""
+
+    def __init__(self, agent: Any = None, router: Any = None, system_prompt: str = "") -> None:
+        self._agent = AgentResponder(agent) if agent is not None else None
+        self._llm = LlmResponder(router, system_prompt) if router is not None else None
+
+    @property
+    def kind(self) -> str:
+        """agent, llm or none (what /api/status shows)."""
+        return "agent" if self._agent is not None else "llm" if self._llm is not None else "none"
+
+    def responder(self) -> AgentResponder | LlmResponder | None:
+        """The responder of the next turn (a session asks once per turn)."""
+        return self._agent or self._llm

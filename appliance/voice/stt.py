@@ -11,7 +11,6 @@ faster; utterances longer than the window take faster-whisper's normal path.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,8 +73,9 @@ class Segment:
 class Transcriber:
     """A loaded Whisper model; ``transcribe`` is thread-safe (calls are serialised)."""
 
-    def __init__(self, model_dir: Path, *, threads: int = 0, language: str = "auto",
+    def __init__(self, model_dir: Path, *, threads: int, language: str = "auto",
                  min_window_s: float = 5.0, beam_size: int = 5) -> None:
+        """``threads``: CPU threads of the model (the config's ``voice.stt_thread_count``)."""
         from faster_whisper import WhisperModel
 
         if not (model_dir / "model.bin").is_file():
@@ -83,7 +83,7 @@ class Transcriber:
                                  "run `hybrid-agent models fetch` or set voice.stt_model)")
         try:
             self._model = WhisperModel(str(model_dir), device="cpu", compute_type="int8",
-                                       cpu_threads=threads or (os.cpu_count() or 1))
+                                       cpu_threads=threads)
         except Exception as exc:
             raise ModelLoadError(f"cannot load the Whisper model in {model_dir}: {exc}") from exc
         self.model_dir = model_dir

@@ -29,11 +29,12 @@ from typing import Any
 from aiohttp import web
 
 from appliance.logs import RateLimit
+from appliance.security.addresses import is_loopback, peer_address
 from appliance.security.devices import DeviceStore
-from appliance.security.guard import is_loopback, over_node_link, peer_address
 from appliance.security.nodetls import NodeTLS, PeerRejected
 from appliance.web.app import Handler, Middleware
 from appliance.web.errors import json_error
+from appliance.web.guard import over_node_link
 
 log = logging.getLogger(__name__)
 

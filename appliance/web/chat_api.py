@@ -17,8 +17,8 @@ from appliance.agent.loop import Agent, AgentError
 from appliance.agent.memory import MAX_CONVERSATION_ID_CHARS
 from appliance.web import owners
 from appliance.web.app import NODE
-from appliance.web.bodies import json_text_limit, set_body_limit
-from appliance.web.errors import ApiError, read_json
+from appliance.web.bodies import json_text_limit, read_json, set_body_limit
+from appliance.web.errors import ApiError
 
 _ID = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{MAX_CONVERSATION_ID_CHARS}}}$")
 

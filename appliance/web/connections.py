@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import http_exceptions
 
 from appliance.logs import RateLimit
-from appliance.security.guard import is_loopback
+from appliance.security.addresses import is_loopback
 
 log = logging.getLogger(__name__)
 

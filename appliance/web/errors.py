@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.errors import ApplianceError
+
 MAX_BODY = web.AppKey("max_body_bytes", int)
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -27,7 +29,7 @@ def json_error(status: int, message: str, *, code: str | None = None,
     return web.json_response(body, status=status, headers=headers)
 
 
-class ApiError(Exception):
+class ApiError(ApplianceError):
     """Raised by handlers; the error middleware turns it into :func:`json_error`."""
 
     def __init__(self, status: int, message: str, *, code: str | None = None,
@@ -43,9 +45,3 @@ class ApiError(Exception):
         return json_error(self.status, self.message, code=self.code, param=self.param,
                           headers=self.headers)
 
-
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON, or a 400/408/413 ApiError (see appliance.web.bodies)."""
-    from appliance.web.bodies import read_json as bounded  # bodies builds on this module
-
-    return await bounded(request)

@@ -23,8 +23,8 @@ from appliance.llm.chat import ChatChunk, LLMError
 from appliance.llm.client import HOP_HEADER
 from appliance.web.access import is_peer
 from appliance.web.app import NODE
-from appliance.web.bodies import BODY_RULES, set_body_limit
-from appliance.web.errors import ApiError, read_json
+from appliance.web.bodies import BODY_RULES, read_json, set_body_limit
+from appliance.web.errors import ApiError
 from appliance.web.openai_answer import (
     Opened,
     Shape,

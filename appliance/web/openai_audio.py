@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from appliance.voice.audio import read_wav, resample, to_int16, to_pipeline
+from appliance.voice.audio import StreamResampler, read_wav, to_pipeline
 from appliance.voice.codecs import ENCODINGS, Encoder, decode
 from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
 from appliance.voice.stt import Transcript
 from appliance.web import forms
-from appliance.web.bodies import read_body, set_body_limit
-from appliance.web.errors import ApiError, read_json
+from appliance.web.bodies import read_body, read_json, set_body_limit
+from appliance.web.errors import ApiError
 from appliance.wyoming.tts import speakable_pieces
 
 VOICE = web.AppKey("openai_audio_voice", VoiceComponent)
@@ -210,6 +210,8 @@ async def speech(request: web.Request) -> web.StreamResponse:
     await _wait_loaded(voice)
     rate = voice.tts_rate
     encoder = Encoder(fmt, rate) if fmt in ENCODINGS else None
+    # Raw PCM is OpenAI's 24 kHz: one resampler for the whole answer, so sentences join cleanly.
+    resampler = StreamResampler(rate, PCM_RATE) if fmt == "pcm" and rate != PCM_RATE else None
     resp = web.StreamResponse(headers={"Content-Type": CONTENT_TYPES[fmt],
                                        "X-Sample-Rate": str(_out_rate(fmt, rate, encoder))})
     await resp.prepare(request)
@@ -223,9 +225,11 @@ async def speech(request: web.Request) -> web.StreamResponse:
             audio = await pending
             if i + 1 < len(pieces):
                 pending = asyncio.ensure_future(voice.synthesize(pieces[i + 1], speed))
-            await resp.write(await asyncio.to_thread(_encode, audio, fmt, rate, encoder))
+            await resp.write(await asyncio.to_thread(_encode, audio, encoder, resampler))
         if encoder is not None:
             await resp.write(await asyncio.to_thread(encoder.finish))
+        if resampler is not None:
+            await resp.write(await resampler.end())
     except ConnectionError:
         return resp  # the client went away
     finally:
@@ -234,12 +238,12 @@ async def speech(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-def _encode(audio: np.ndarray, fmt: str, rate: int, encoder: Encoder | None) -> bytes:
+def _encode(audio: np.ndarray, encoder: Encoder | None,
+            resampler: StreamResampler | None) -> bytes:
     if encoder is not None:
         return encoder.encode(audio)
-    if fmt == "pcm":
-        audio = to_int16(resample(audio.astype(np.float32) / 32768.0, rate, PCM_RATE))
-    return audio.astype("<i2", copy=False).tobytes()
+    pcm = audio.astype("<i2", copy=False).tobytes()
+    return resampler.process(pcm) if resampler is not None else pcm
 
 
 def _out_rate(fmt: str, rate: int, encoder: Encoder | None) -> int:

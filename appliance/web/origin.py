@@ -20,9 +20,10 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from appliance.security.guard import is_loopback, over_node_link
+from appliance.security.addresses import is_loopback
 from appliance.web.app import Handler, Middleware
 from appliance.web.errors import json_error
+from appliance.web.guard import over_node_link
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RAW_BODY_PATHS = frozenset({"/api/stt", "/v1/audio/transcriptions", "/v1/audio/translations"})

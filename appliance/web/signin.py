@@ -21,7 +21,8 @@ from aiohttp import web
 from appliance.security.devices import CODE_TTL_S, DeviceError, DeviceStore
 from appliance.security.webcert import WebCert
 from appliance.web.access import COOKIE, caller_of
-from appliance.web.errors import ApiError, read_json
+from appliance.web.bodies import read_json
+from appliance.web.errors import ApiError
 
 MAX_FAILURES_PER_MINUTE = 10
 #: Browsers keep a cookie at most 400 days; it is renewed on every page load.

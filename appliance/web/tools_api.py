@@ -13,8 +13,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import jsonbounds
-from appliance.agent.server import ToolServer, Unauthorized
-from appliance.agent.tools.base import validate
+from appliance.tools.base import validate
+from appliance.tools.server import ToolServer, Unauthorized
 from appliance.web.app import NODE
 from appliance.web.bodies import read_body, set_body_limit
 from appliance.web.errors import ApiError

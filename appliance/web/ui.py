@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.errors import ApplianceError
 from appliance.web.access import caller_of
 from appliance.web.app import NODE
 from appliance.web.signin import renew_cookie
@@ -41,7 +42,7 @@ FEATURES: dict[str, tuple[str, str, str | None]] = {
 }
 
 
-class UiError(Exception):
+class UiError(ApplianceError):
     """The UI's files are missing from the installed package."""
 
 

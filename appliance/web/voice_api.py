@@ -19,13 +19,13 @@ from aiohttp import WSMsgType, web
 
 from appliance import jsonbounds
 from appliance.voice.admission import VoiceBusy, speech_pieces
-from appliance.voice.audio import float_to_pcm16, pcm16_to_float, resample, write_wav
+from appliance.voice.audio import PIPELINE_RATE, StreamResampler, write_wav
 from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
 from appliance.voice.pipeline import VoiceSession
 from appliance.web import owners
-from appliance.web.bodies import json_text_limit, read_body, set_body_limit
-from appliance.web.errors import ApiError, read_json
+from appliance.web.bodies import json_text_limit, read_body, read_json, set_body_limit
+from appliance.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ async def voice_socket(request: web.Request) -> web.WebSocketResponse:
     await channel.event({"type": "state", "state": "listening",
                          "conversation_id": session.conversation_id,
                          "sample_rate": voice.tts_rate})
-    rate = 16000
+    resampler: StreamResampler | None = None  # for a client that sends another rate
     try:
         while True:
             try:
@@ -124,10 +124,9 @@ async def voice_socket(request: web.Request) -> web.WebSocketResponse:
                                      "message": f"no audio for {IDLE_TIMEOUT_S:.0f} s"})
                 break
             if msg.type == WSMsgType.BINARY:
-                pcm = msg.data
-                if rate != 16000:
-                    pcm = float_to_pcm16(resample(pcm16_to_float(pcm), rate))
-                await session.feed(pcm)
+                pcm = msg.data if resampler is None else await resampler.feed(msg.data)
+                if pcm:
+                    await session.feed(pcm)
             elif msg.type == WSMsgType.TEXT:
                 control = _control(msg.data)
                 if control is None:
@@ -144,10 +143,13 @@ async def voice_socket(request: web.Request) -> web.WebSocketResponse:
                                              "message": f"sample_rate must be an integer from "
                                                         f"{MIN_RATE} to {MAX_RATE}"})
                         continue
-                    rate = new_rate
+                    resampler = StreamResampler(new_rate) if new_rate != PIPELINE_RATE else None
                     if "hands_free" in control:
                         await _hands_free(voice, session, channel, control)
                 elif kind == "end":
+                    tail = await resampler.end() if resampler is not None else b""
+                    if tail:
+                        await session.feed(tail)
                     await session.end_utterance()
                 elif kind == "close":
                     await session.wait_idle()

@@ -24,8 +24,8 @@ from aiohttp import web
 
 from appliance.web.access import is_peer
 from appliance.web.app import NODE
-from appliance.web.bodies import json_text_limit, set_body_limit
-from appliance.web.errors import ApiError, read_json
+from appliance.web.bodies import json_text_limit, read_json, set_body_limit
+from appliance.web.errors import ApiError
 from appliance.world.model import Change, VersionConflict, WorldError, WorldModel
 
 #: Seconds between SSE keep-alive comments (and checks for shutdown).

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.errors import ApplianceError
+
 log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "journal.log"
@@ -41,7 +43,7 @@ SNAPSHOT_FILE = "snapshot.json"
 DAMAGED_SUFFIX = ".damaged-"
 
 
-class JournalBroken(OSError):
+class JournalBroken(ApplianceError, OSError):
     """A failed append could not be cut back off the file: no more writes can be trusted."""
 
 

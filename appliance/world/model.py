@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from appliance import jsonbounds
+from appliance.errors import ApplianceError
 
 MAX_KEY_CHARS = 128
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -44,7 +45,7 @@ class Change:
         return {"op": self.op, "key": self.key, "value": self.value, "version": self.version}
 
 
-class WorldError(Exception):
+class WorldError(ApplianceError):
     """Base of every world-model failure; ``status`` is the HTTP status the API answers."""
 
     status = 500

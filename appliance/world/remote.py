@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from appliance import jsonbounds
-from appliance.llm.http1 import ProtocolError
+from appliance.net import sse
+from appliance.net.http1 import ProtocolError
 from appliance.net.peer import PeerClient, PeerError, error_message
 from appliance.node import Component
 from appliance.world.model import (
@@ -62,27 +63,19 @@ class RemoteSubscription:
             if resp.status != 200:
                 log.warning("world feed from %s: HTTP %d", self._client.base_url(), resp.status)
                 return
+            events = sse.Reader(resp.read_some, MAX_EVENT_BYTES)
             event = ""
-            buf = b""
-            while True:
-                piece = await resp.read_some()
-                if not piece:
-                    return
-                buf += piece
-                if len(buf) > MAX_EVENT_BYTES and b"\n" not in buf:
-                    return
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    text = line.decode(errors="replace").rstrip("\r")
-                    if text.startswith("event:"):
-                        event = text[6:].strip()
-                    elif text.startswith("data:") and event == "change":
-                        d = jsonbounds.loads(text[5:])
-                        change = Change(d["op"], d["key"], d.get("value"), int(d["version"]))
-                        try:
-                            self._queue.put_nowait(change)
-                        except asyncio.QueueFull:
-                            return
+            while (field := await events.field()) is not None:
+                name, value = field
+                if name == "event":
+                    event = value.strip()
+                elif name == "data" and event == "change":
+                    d = jsonbounds.loads(value)
+                    change = Change(d["op"], d["key"], d.get("value"), int(d["version"]))
+                    try:
+                        self._queue.put_nowait(change)
+                    except asyncio.QueueFull:
+                        return
         except (PeerError, OSError, ProtocolError, ValueError, KeyError, TimeoutError) as exc:
             log.warning("world feed ended: %s", exc)
         finally:

@@ -20,7 +20,7 @@ from enum import Enum
 
 import ifaddr
 
-from appliance.security.guard import peer_address
+from appliance.security.addresses import peer_address
 
 log = logging.getLogger(__name__)
 

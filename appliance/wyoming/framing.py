@@ -16,6 +16,8 @@ from typing import Any
 
 from wyoming.event import Event, async_write_event
 
+from appliance.errors import ApplianceError
+
 #: Longest header line (the JSON before the newline).
 MAX_HEADER_BYTES = 16 * 1024
 #: Longest extra JSON data (synthesize text, a transcript to handle).
@@ -26,7 +28,7 @@ MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_TYPE_CHARS = 64
 
 
-class FramingError(Exception):
+class FramingError(ApplianceError):
     """The peer broke the framing; the connection cannot go on. ``code`` names the case."""
 
     def __init__(self, message: str, code: str) -> None:

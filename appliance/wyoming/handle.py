@@ -19,9 +19,9 @@ from wyoming.handle import Handled, NotHandled
 from wyoming.info import Attribution, HandleModel, HandleProgram
 
 from appliance import __version__
-from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import VoiceError
 from appliance.voice.pipeline import Turn
+from appliance.voice.reply import ReplySource
 from appliance.wyoming.access import Level
 from appliance.wyoming.server import Send
 
@@ -38,14 +38,14 @@ class HandleService:
     kind = "handle"
     level = Level.AGENT
 
-    def __init__(self, voice: VoiceComponent, languages: list[str], max_text_chars: int,
+    def __init__(self, reply: ReplySource, languages: list[str], max_text_chars: int,
                  ) -> None:
-        self.voice = voice
+        self.reply = reply
         self.languages = languages
         self.max_text_chars = max_text_chars
 
     def program(self) -> HandleProgram | None:
-        source = self.voice.reply_source()
+        source = self.reply.kind
         if source == "none":
             return None
         model = HandleModel(name=f"hybrid-agent-{source}", attribution=AGENT, installed=True,
@@ -85,7 +85,7 @@ class HandleSession:
                                             "characters (agent.max_text_chars)",
                                        context=context).event())
             return
-        responder = self.service.voice.responder()
+        responder = self.service.reply.responder()
         if responder is None:
             await self.send(NotHandled(text="this box has no agent and no language model",
                                        context=context).event())

@@ -10,14 +10,14 @@ import pytest
 
 from appliance.agent.events import AgentEvent
 from appliance.agent.loop import Agent
-from appliance.agent.tools.base import invoke
-from appliance.agent.tools.calculator import Calculator
-from appliance.agent.tools.clock import Clock
-from appliance.agent.tools.registry import ToolRegistry
-from appliance.agent.tools.world_tools import WorldGet, WorldList, WorldSet
 from appliance.config import AgentConfig, ExpertConfig
 from appliance.llm.chat import ChatChunk, ChatRequest
 from appliance.llm.engine import Engine, EngineSettings
+from appliance.tools.base import invoke
+from appliance.tools.calculator import Calculator
+from appliance.tools.clock import Clock
+from appliance.tools.registry import ToolRegistry
+from appliance.tools.world_tools import WorldGet, WorldList, WorldSet
 from appliance.world.store import LocalWorld
 
 pytestmark = pytest.mark.model

@@ -12,11 +12,11 @@ from typing import Any
 from appliance.agent.events import AgentEvent
 from appliance.agent.loop import Agent
 from appliance.agent.memory import ConversationMemory
-from appliance.agent.tools.base import Tool
-from appliance.agent.tools.calculator import Calculator
-from appliance.agent.tools.registry import ToolRegistry
 from appliance.config import AgentConfig, ExpertConfig
 from appliance.llm.chat import ChatChunk, ChatRequest
+from appliance.tools.base import Tool
+from appliance.tools.calculator import Calculator
+from appliance.tools.registry import ToolRegistry
 
 
 class SlowTool(Tool):

@@ -13,7 +13,7 @@ from appliance.discovery.browse import Announcement
 from appliance.discovery.prober import MAX_BACKOFF_S, STARTING_RETRY_S, Prober
 from appliance.discovery.registry import PeerRegistry
 from appliance.discovery.txt import SERVICE_TYPE, parse_txt
-from appliance.llm.http1 import Pool
+from appliance.net.http1 import Pool
 from appliance.security.challenge import CHALLENGE_PATH, prove
 from appliance.security.keys import generate_key
 from tests.support.daemon import free_port

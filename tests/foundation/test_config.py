@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from appliance import config as config_mod
-from appliance.cli import tier_defaults_yaml
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -43,6 +42,10 @@ BAD_CASES = [
     ("voice:\n  wake_sensitivity: {on: 0.5}\n", "voice.wake_sensitivity.on", "unknown key"),
     ("voice:\n  wake_sensitivity: {okay_nabu: 2}\n", "voice.wake_sensitivity.okay_nabu",
      "allowed: 0.0 to 1.0"),
+    ("tools:\n  placement: {shell: nearby}\n", "tools.placement.shell",
+     "allowed: auto, local, remote"),
+    ("llm:\n  endpoints: [core.local:8700]\n", "llm.endpoints[0]", "expected an http(s) URL"),
+    ("llm:\n  model: 'hf://acme/tiny/model.gguf'\n", "llm.model", "SHA-256"),
 ]
 
 
@@ -101,7 +104,7 @@ def test_everything_off_config_is_valid_and_check_prints_effective_config(tmp_pa
 
 @pytest.mark.parametrize("tier", config_mod.TIERS)
 def test_tier_defaults_round_trip(tier):
-    text = tier_defaults_yaml(tier)
+    text = config_mod.tier_defaults_yaml(tier)
     assert text.count("# ") > 20  # every key is documented
     parsed = yaml.safe_load(text)
     cfg = config_mod.build(parsed, env={}, hostname="h")
@@ -113,7 +116,7 @@ def test_tier_defaults_round_trip(tier):
 def test_defaults_command_prints_the_same_yaml():
     proc = run_cli("config", "defaults", "--tier", "mid")
     assert proc.returncode == 0
-    assert proc.stdout == tier_defaults_yaml("mid")
+    assert proc.stdout == config_mod.tier_defaults_yaml("mid")
 
 
 def test_state_dir_from_env_then_default():
@@ -197,3 +200,23 @@ def test_the_without_systemd_example_in_the_docs_uses_a_tilde_the_config_expands
     assert "models_dir: ~/hybrid-agent-models" in doc  # the example this expansion serves
     cfg = config_mod.build({"node": {"models_dir": "~/hybrid-agent-models"}}, env={})
     assert cfg.node.models_dir == str(Path.home() / "hybrid-agent-models")
+
+
+@pytest.mark.parametrize("cpus", [{0}, None])
+def test_threads_0_means_the_physical_cores_this_process_may_use(cpus: set[int] | None) -> None:
+    """voice.stt_threads and llm.threads read 0 the same way: the affinity mask (and cgroup
+    quota) of the process count, not the machine's logical CPUs."""
+    import os
+
+    code = ("from appliance import config, hardware; c = config.build({}); "
+            "print(c.voice.stt_thread_count, c.llm.thread_count, "
+            "hardware.detect().physical_cores, "
+            "config.build({'voice': {'stt_threads': 3}}).voice.stt_thread_count)")
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True, preexec_fn=pin)
+    stt, llm, physical, explicit = map(int, proc.stdout.split())
+    assert stt == llm == physical and explicit == 3
+    if cpus is not None:
+        assert stt == len(cpus)  # one CPU allowed: one thread, whatever os.cpu_count() says
+

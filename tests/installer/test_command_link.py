@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from installer import Paths, apply
+from installer import Paths, Result, apply, files
 from installer.plan import Options, Plan
 
 
@@ -20,14 +20,14 @@ def _paths(tmp_path: Path) -> Paths:
 def test_the_command_is_linked_into_usr_local_bin_once(tmp_path: Path) -> None:
     paths = _paths(tmp_path)
     assert paths.command_link == tmp_path / "usr/local/bin/hybrid-agent"
-    first = apply.Result()
-    apply.link_command(paths, first)
+    first = Result()
+    files.link_command(paths, first)
     assert paths.command_link.is_symlink()
     assert os.readlink(paths.command_link) == str(tmp_path / "opt/hybrid-agent/venv/bin/"
                                                               "hybrid-agent")
     assert first.changes == [f"linked {paths.command_link} -> {paths.command}"]
-    again = apply.Result()
-    apply.link_command(paths, again)
+    again = Result()
+    files.link_command(paths, again)
     assert not again.changed and not again.notes
 
 
@@ -35,8 +35,8 @@ def test_a_stale_symlink_is_pointed_at_the_venv(tmp_path: Path) -> None:
     paths = _paths(tmp_path)
     paths.command_link.parent.mkdir(parents=True)
     paths.command_link.symlink_to(tmp_path / "old-venv/bin/hybrid-agent")
-    result = apply.Result()
-    apply.link_command(paths, result)
+    result = Result()
+    files.link_command(paths, result)
     assert os.readlink(paths.command_link) == str(paths.command) and result.changed
 
 
@@ -44,8 +44,8 @@ def test_a_file_that_is_not_a_symlink_is_kept_with_a_note(tmp_path: Path) -> Non
     paths = _paths(tmp_path)
     paths.command_link.parent.mkdir(parents=True)
     paths.command_link.write_text("#!/bin/sh\necho the user's own\n")
-    result = apply.Result()
-    apply.link_command(paths, result)
+    result = Result()
+    files.link_command(paths, result)
     assert paths.command_link.read_text() == "#!/bin/sh\necho the user's own\n"
     assert not result.changed
     assert len(result.notes) == 1 and "not a symlink" in result.notes[0]
@@ -55,7 +55,7 @@ def test_a_file_that_is_not_a_symlink_is_kept_with_a_note(tmp_path: Path) -> Non
 def test_uninstall_removes_the_link_but_not_a_users_file(tmp_path: Path,
                                                          systemctl_calls: Path) -> None:
     paths = _paths(tmp_path)
-    apply.link_command(paths, apply.Result())
+    files.link_command(paths, Result())
     removed = apply.uninstall(paths, purge=False, say=lambda _m: None)
     assert str(paths.command_link) in removed
     assert not paths.command_link.is_symlink() and not paths.opt.exists()

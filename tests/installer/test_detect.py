@@ -5,7 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from installer import detect
+from installer import Paths, configfile, detect
+from tests.installer.conftest import install_command
 from tests.support.daemon import free_port
 
 
@@ -32,11 +33,14 @@ def test_network_problem_is_empty_when_the_index_answers() -> None:
 
 
 def test_config_port_reads_only_the_http_section(tmp_path: Path) -> None:
+    command = install_command(Paths().under(tmp_path))
     cfg = tmp_path / "config.yaml"
     cfg.write_text("tools:\n  server_port: 8701\nhttp:\n  # TCP port.\n  host: 0.0.0.0\n"
-                   "  port: 9123\nllm:\n  port: 1\n")
-    assert detect.config_port(cfg) == 9123
-    assert detect.config_port(tmp_path / "absent.yaml") is None
+                   "  port: 9123\nwyoming:\n  port: 10701\n")
+    assert configfile.port(command, cfg) == 9123
+    assert configfile.port(command, tmp_path / "absent.yaml") is None
+    # No venv yet (a first install): nothing reads it, so nothing is guessed.
+    assert configfile.port(tmp_path / "no-venv/bin/hybrid-agent", cfg) is None
 
 
 def test_read_groups_and_record_tolerate_junk(tmp_path: Path) -> None:

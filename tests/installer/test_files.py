@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from appliance import config as config_mod
-from appliance.cli import tier_defaults_yaml
-from installer import Paths, apply, detect
+from installer import Paths, Result, apply, configfile
 from installer.plan import Options, Plan
+from tests.installer.conftest import install_command
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "units" / "hybrid-agent.service"
@@ -23,18 +23,19 @@ MAX_EXPOSURE = 2.0
 @pytest.mark.parametrize("tier", config_mod.TIERS)
 def test_etc_config_is_what_config_defaults_prints(tier: str) -> None:
     shipped = (REPO / "etc" / "hybrid-agent" / f"config.{tier}.yaml").read_text()
-    assert shipped == tier_defaults_yaml(tier), (
+    assert shipped == config_mod.tier_defaults_yaml(tier), (
         f"etc/hybrid-agent/config.{tier}.yaml is stale: run `make etc-configs`")
 
 
 @pytest.mark.parametrize("tier", config_mod.TIERS)
 def test_rendered_config_loads_with_the_chosen_port(tmp_path: Path, tier: str) -> None:
-    text = apply.render_config((REPO / f"etc/hybrid-agent/config.{tier}.yaml").read_text(), 8123)
+    command = install_command(Paths().under(tmp_path))
+    text = configfile.defaults(command, tier, 8123)
     path = tmp_path / "config.yaml"
     path.write_text(text)
     cfg = config_mod.load(path, env={}, detected_tier="edge")
     assert (cfg.tier, cfg.http.port) == (tier, 8123)
-    assert detect.config_port(path) == 8123
+    assert configfile.port(command, path) == 8123
 
 
 def test_unit_exposure_is_at_most_2() -> None:
@@ -84,13 +85,15 @@ def test_install_sh_refuses_an_old_python(tmp_path: Path) -> None:
 
 
 def _plan(tmp_path: Path, tier: str = "edge", port: int = 8700) -> Plan:
+    paths = Paths().under(tmp_path)
+    install_command(paths)
     return Plan(tier=tier, tier_reason="test", port=port, extras=("voice",),
-                roles=("stt", "tts"), extra_groups=(), paths=Paths().under(tmp_path),
+                roles=("stt", "tts"), extra_groups=(), paths=paths,
                 options=Options(), upgrade=False)
 
 
-def _config_step(plan: Plan) -> apply.Result:
-    result = apply.Result()
+def _config_step(plan: Plan) -> Result:
+    result = Result()
     apply._config(plan, REPO, result, lambda _m: None)
     plan.paths.record.parent.mkdir(parents=True, exist_ok=True)
     plan.paths.record.write_text(json.dumps(result.record))
@@ -133,6 +136,16 @@ def test_new_defaults_beside_an_edited_config_go_to_config_yaml_new(tmp_path: Pa
     assert any("config.yaml.new" in n for n in result.notes)
 
 
+def test_a_kept_config_on_another_port_is_waited_for_there(tmp_path: Path) -> None:
+    plan = _plan(tmp_path)
+    plan.paths.config.parent.mkdir(parents=True)
+    plan.paths.config.write_text("tools:\n  server_port: 8701\nhttp:\n  # TCP port.\n"
+                                 "  port: 9137\nwyoming:\n  port: 10700\n")
+    result = _config_step(plan)
+    assert result.port == 9137 and "port: 9137" in plan.paths.config.read_text()
+    assert _config_step(_plan(tmp_path, port=9137)).port is None  # the plan's own port
+
+
 def test_source_hash_follows_the_source(tmp_path: Path) -> None:
     src = tmp_path / "src"
     (src / "appliance").mkdir(parents=True)
@@ -152,12 +165,12 @@ def test_first_install_creates_the_cluster_key_and_prints_the_join_code(tmp_path
     from appliance.security import keys
 
     plan = _plan(tmp_path)
-    result = apply.Result()
+    result = Result()
     apply._cluster_key(plan, result, lambda _m: None)
     key = keys.read_key(plan.paths.cluster_key)
     assert plan.paths.cluster_key.stat().st_mode & 0o777 == 0o600
     assert any(keys.join_code(key) in n for n in result.notes)
-    again = apply.Result()
+    again = Result()
     apply._cluster_key(plan, again, lambda _m: None)
     assert not again.changed and keys.read_key(plan.paths.cluster_key) == key
 
@@ -167,9 +180,9 @@ def test_join_takes_the_key_from_the_code(tmp_path: Path) -> None:
 
     other = keys.generate_key()
     plan = _plan(tmp_path)
-    apply._cluster_key(plan, apply.Result(), lambda _m: None)  # a key of its own first
+    apply._cluster_key(plan, Result(), lambda _m: None)  # a key of its own first
     joined = Plan(**{**plan.__dict__, "options": Options(join=keys.join_code(other))})
-    result = apply.Result()
+    result = Result()
     apply._cluster_key(joined, result, lambda _m: None)
     assert keys.read_key(plan.paths.cluster_key) == other
     assert any("joined the cluster" in c for c in result.changes)

@@ -20,7 +20,8 @@ import pytest
 
 from appliance import config as config_mod
 from appliance import remote_model
-from appliance.models import DEFAULT_MODELS, llm_model_note, llm_model_path
+from appliance.models import DEFAULT_MODELS, llm_model_note
+from tests.installer.conftest import install_command
 from tests.support.daemon import free_port
 
 REPO = "acme/tiny"
@@ -130,7 +131,7 @@ def test_fetch_shows_progress_verifies_and_places_the_file(hub: Hub, tmp_path: P
     placed = remote_model.parse(source).local_path(default_llm)
     assert placed.read_bytes() == data and not list(placed.parent.glob("*.part"))
     cfg = config_mod.load(cfg_path, env={})
-    assert llm_model_path(cfg) == placed and llm_model_note(cfg) is None
+    assert cfg.llm_model_path == placed and llm_model_note(cfg) is None
     # Fetched again: already there, no second download.
     proc = models_cli(hub.url, "fetch", "--role", "llm", "--config", str(cfg_path))
     assert proc.returncode == 0 and "already present and valid" in proc.stdout
@@ -160,7 +161,7 @@ def test_an_unreachable_hub_leaves_the_packaged_default_in_use(
     proc = models_cli(closed, "fetch", "--role", "llm", "--config", str(cfg_path))
     assert proc.returncode == 3 and "refused" in proc.stderr.lower()
     cfg = config_mod.load(cfg_path, env={})
-    assert llm_model_path(cfg) == DEFAULT_MODELS["llm"].path(default_llm)
+    assert cfg.llm_model_path == DEFAULT_MODELS["llm"].path(default_llm)
     note = llm_model_note(cfg)
     assert note is not None and "using the packaged default" in note
 
@@ -169,7 +170,7 @@ def test_an_unreachable_hub_leaves_the_packaged_default_in_use(
 async def test_a_daemon_answers_with_the_model_fetched_from_the_hub(
         hub: Hub, tmp_path: Path, default_llm: Path, models_dir: Path,
         daemon_factory: Callable[..., Any]) -> None:
-    gguf = models_dir / DEFAULT_MODELS["llm"].subdir / DEFAULT_MODELS["llm"].main
+    gguf = DEFAULT_MODELS["llm"].path(models_dir)
     os.link(gguf, hub.root / "served-from-hub.gguf")
     source = f"hf://{REPO}/served-from-hub.gguf@{DEFAULT_MODELS['llm'].files[0].sha256}"
     proc = models_cli(hub.url, "fetch", "--role", "llm",
@@ -197,11 +198,7 @@ def test_the_installer_fetches_a_kept_configs_remote_model_or_says_the_default_s
     from tests.installer.test_plan import facts
 
     plan = make_plan(Options(tier="mid"), facts(tmp_path))
-    # The installed command, as the venv would have it: the real CLI of this checkout.
-    exe = plan.paths.venv / "bin" / "hybrid-agent"
-    exe.parent.mkdir(parents=True)
-    exe.write_text(f"#!/bin/sh\nexec {sys.executable} -m appliance.cli \"$@\"\n")
-    exe.chmod(0o755)
+    install_command(plan.paths)
     plan.paths.config.parent.mkdir(parents=True)
     data = os.urandom(4096)
     (hub.root / "big.gguf").write_bytes(data)

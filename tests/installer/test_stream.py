@@ -1,4 +1,4 @@
-"""apply._run(stream=True), how pip's progress (a llama-cpp-python build takes minutes)
+"""commands.run(stream=True), how pip's progress (a llama-cpp-python build takes minutes)
 reaches the user: each line as it comes, not all at the end."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from installer import InstallError, apply
+from installer import InstallError, commands
 
 WAIT_S = 60
 # Prints a line, then waits until the installer has shown it before going on: were the
@@ -45,7 +45,7 @@ def test_each_line_is_shown_while_the_command_still_runs(
     marker = tmp_path / "shown"
     screen = Screen(marker)
     monkeypatch.setattr(sys, "stdout", screen)
-    out = apply._run([sys.executable, "-c", CHILD, str(marker)], "pip install", stream=True,
+    out = commands.run([sys.executable, "-c", CHILD, str(marker)], "pip install", stream=True,
                      timeout=WAIT_S * 2)
     assert screen.getvalue().splitlines() == [
         "    Building wheel for llama-cpp-python (pyproject.toml): started",
@@ -58,7 +58,7 @@ def test_a_failing_command_ends_with_its_last_lines(tmp_path: Path,
     monkeypatch.setattr(sys, "stdout", io.StringIO())
     child = "print('ERROR: No matching distribution found for llama-cpp-python'); exit(1)"
     with pytest.raises(InstallError) as info:
-        apply._run([sys.executable, "-c", child], "pip install", stream=True)
+        commands.run([sys.executable, "-c", child], "pip install", stream=True)
     assert str(info.value) == ("pip install failed (exit 1):\n"
                                "ERROR: No matching distribution found for llama-cpp-python")
 
@@ -66,5 +66,5 @@ def test_a_failing_command_ends_with_its_last_lines(tmp_path: Path,
 def test_a_command_past_its_time_limit_is_killed_even_while_its_output_is_open() -> None:
     # It prints, then holds its output open: reading it alone would wait forever.
     child = "import sys, time; print('working', flush=True); time.sleep(600)"
-    with pytest.raises(apply.InstallError, match="took longer than 1 s"):
-        apply._run([sys.executable, "-c", child], "apt-get install", stream=True, timeout=1)
+    with pytest.raises(InstallError, match="took longer than 1 s"):
+        commands.run([sys.executable, "-c", child], "apt-get install", stream=True, timeout=1)

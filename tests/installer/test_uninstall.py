@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from installer import Paths, apply
+from installer import Paths, Result, apply, files
 
 
 def _installed(root: Path) -> Paths:
@@ -16,7 +16,7 @@ def _installed(root: Path) -> Paths:
               paths.cache / "x", paths.logs / "x", paths.tools_state / "x"):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("x\n")
-    apply.link_command(paths, apply.Result())
+    files.link_command(paths, Result())
     return paths
 
 

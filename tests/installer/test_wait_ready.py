@@ -1,4 +1,4 @@
-"""apply.wait_ready: visible progress until the unit is active and /health answers 200.
+"""commands.wait_ready: visible progress until the unit is active and /health answers 200.
 
 /health is a real HTTP server on loopback. This box has no systemd as PID 1, so
 FAKE_SYSTEMCTL and FAKE_JOURNALCTL (hand-written, on PATH first) stand in for the
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from installer import InstallError, apply
+from installer import InstallError, commands
 
 POLL_S = 0.05
 NOT_READY_ANSWERS = 2
@@ -94,7 +94,7 @@ def test_progress_lines_until_active_and_health_200(
         if len(said) == 1:  # the installer has shown "activating": now the unit comes up
             unit.set(active="active", StatusText="ready: listening on :8700")
 
-    apply.wait_ready(port, say, timeout_s=60, poll_s=POLL_S)
+    commands.wait_ready(port, say, timeout_s=60, poll_s=POLL_S)
     assert said == [
         "  waiting for hybrid-agent: activating; loading whisper-base",
         "  waiting for hybrid-agent: active; ready: listening on :8700; /health 503",
@@ -114,7 +114,7 @@ def test_the_invocation_before_a_restart_does_not_count(
         if len(said) == 1:
             unit.set(StatusText="ready (the new one)", InvocationID="new")
 
-    apply.wait_ready(port, say, timeout_s=60, stale="old", poll_s=POLL_S)
+    commands.wait_ready(port, say, timeout_s=60, stale="old", poll_s=POLL_S)
     assert said[0] == "  waiting for hybrid-agent: active; ready (the old one)"
     assert said[-1] == "  hybrid-agent is ready: ready (the new one)"
     assert answers[-1] == 200 and len(answers) == NOT_READY_ANSWERS + 1  # none for "old"
@@ -124,7 +124,7 @@ def test_a_unit_that_fails_ends_the_wait_with_the_journal(unit: Unit) -> None:
     unit.set(active="failed", StatusText="")
     said: list[str] = []
     with pytest.raises(InstallError) as info:
-        apply.wait_ready(None, said.append, timeout_s=60, poll_s=POLL_S)
+        commands.wait_ready(None, said.append, timeout_s=60, poll_s=POLL_S)
     assert str(info.value).startswith("hybrid-agent did not start (failed). Last journal lines:")
     assert JOURNAL_LINE in str(info.value)
     assert (unit.root / "journalctl.args").read_text().startswith("-u hybrid-agent.service -n ")

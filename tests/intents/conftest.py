@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from appliance.agent.tools.calculator import Calculator
-from appliance.agent.tools.clock import Clock
-from appliance.agent.tools.registry import ToolRegistry
-from appliance.agent.tools.timers import Timers
-from appliance.agent.tools.world_tools import WorldDelete, WorldGet, WorldList, WorldSet
 from appliance.config import IntentsConfig
 from appliance.intents.component import Intents
+from appliance.tools.calculator import Calculator
+from appliance.tools.clock import Clock
+from appliance.tools.registry import ToolRegistry
+from appliance.tools.timers import Timers
+from appliance.tools.world_tools import WorldDelete, WorldGet, WorldList, WorldSet
 from appliance.world.store import LocalWorld
 
 TIMEZONE = "Pacific/Auckland"

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.agent.tools.timers import Timers
 from appliance.intents.component import Intents
+from appliance.tools.timers import Timers
 from appliance.world.store import LocalWorld
 from tests.intents.conftest import TIMEZONE
 

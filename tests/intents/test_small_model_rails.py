@@ -8,10 +8,10 @@ import json
 
 from appliance.agent.events import AgentEvent
 from appliance.agent.loop import Agent
-from appliance.agent.tools.calculator import Calculator
-from appliance.agent.tools.clock import Clock
-from appliance.agent.tools.registry import ToolRegistry
 from appliance.config import AgentConfig
+from appliance.tools.calculator import Calculator
+from appliance.tools.clock import Clock
+from appliance.tools.registry import ToolRegistry
 from tests.agent.test_loop_parts import CountingTool, ScriptedLLM, call, run
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from appliance.agent.loop import Agent
-from appliance.agent.tools.registry import ToolRegistry
 from appliance.config import AgentConfig
 from appliance.intents.component import Intents
+from appliance.tools.registry import ToolRegistry
 from appliance.voice.component import VoiceComponent
 from appliance.voice.pipeline import VoiceSession
 from appliance.voice.reply import AgentResponder

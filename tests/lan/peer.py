@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from appliance.llm.http1 import Origin, Pool
+from appliance.net.http1 import Origin, Pool
 from appliance.security.nodetls import NodeTLS
 from appliance.security.signing import Signer
 from tests.support.nodelink import node_tls

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from appliance.llm.http1 import (
+from appliance.net.http1 import (
     MAX_HEADERS,
     MAX_LINE_BYTES,
     PIECE_BYTES,

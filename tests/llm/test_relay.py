@@ -18,7 +18,7 @@ from aiohttp import web
 
 from appliance.llm.chat import ChatRequest
 from appliance.llm.client import HOP_HEADER, RemoteClient
-from appliance.llm.http1 import Pool
+from appliance.net.http1 import Pool
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 WAIT_S = 60.0

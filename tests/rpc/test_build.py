@@ -7,7 +7,7 @@ import os
 import pytest
 
 from appliance.llm.rpc import ggml
-from installer.apply import LLAMA_CMAKE_ARGS, llama_build_env
+from installer.llama import LLAMA_CMAKE_ARGS, build_env, rebuild_with_rpc
 
 
 def test_the_llama_cpp_python_in_use_has_the_rpc_backend():
@@ -17,10 +17,10 @@ def test_the_llama_cpp_python_in_use_has_the_rpc_backend():
 
 
 def test_the_installer_adds_rpc_to_the_users_own_cmake_args_and_keeps_rdma_out():
-    env = llama_build_env({"CMAKE_ARGS": "-DGGML_CUDA=ON", "PATH": "/usr/bin"})
+    env = build_env({"CMAKE_ARGS": "-DGGML_CUDA=ON", "PATH": "/usr/bin"})
     assert env["CMAKE_ARGS"] == "-DGGML_CUDA=ON -DGGML_RPC=ON -DGGML_RPC_RDMA=OFF"
     assert env["PATH"] == "/usr/bin"
-    assert llama_build_env({})["CMAKE_ARGS"] == LLAMA_CMAKE_ARGS
+    assert build_env({})["CMAKE_ARGS"] == LLAMA_CMAKE_ARGS
 
 
 def test_doctor_checks_the_rpc_backend_only_where_the_config_uses_it(tmp_path, port):
@@ -59,14 +59,14 @@ esac
 
 @pytest.mark.parametrize("offline", [False, True])
 def test_the_installer_rebuilds_llama_without_rpc_or_says_why_it_cannot(tmp_path, offline):
-    from installer.apply import Result, _llama_rpc
+    from installer import Result
 
     py = tmp_path / "python"
     py.write_text(FAKE_VENV_PYTHON)
     py.chmod(0o755)
     said: list[str] = []
     result = Result()
-    _llama_rpc(py, llama_build_env({}), result, said.append, offline=offline)
+    rebuild_with_rpc(py, build_env({}), result, said.append, offline=offline)
     if offline:  # nothing to build from: the box works without RPC, and is told so
         assert "has no RPC backend" in said[-1] and result.changes == []
         assert "pip" not in (tmp_path / "calls").read_text()
@@ -79,7 +79,7 @@ def test_the_installer_rebuilds_llama_without_rpc_or_says_why_it_cannot(tmp_path
 
 
 def test_a_failed_rebuild_leaves_a_working_box_and_a_warning(tmp_path, monkeypatch):
-    from installer.apply import Result, _llama_rpc
+    from installer import Result
 
     monkeypatch.setenv("FAIL_PIP", "1")
     py = tmp_path / "python"
@@ -87,6 +87,6 @@ def test_a_failed_rebuild_leaves_a_working_box_and_a_warning(tmp_path, monkeypat
     py.chmod(0o755)
     said: list[str] = []
     result = Result()
-    _llama_rpc(py, llama_build_env(dict(os.environ)), result, said.append, offline=False)
+    rebuild_with_rpc(py, build_env(dict(os.environ)), result, said.append, offline=False)
     assert said[-1].startswith("python: warning: rebuilding llama-cpp-python failed")
     assert "cannot split a model with others" in said[-1] and result.changes == []

@@ -18,7 +18,7 @@ import sys
 import pytest
 from cryptography import x509
 
-from appliance.llm.rpc import tunnel
+from appliance.llm.rpc import sockets, tunnel
 from appliance.llm.rpc.link import LinkRefused, NodeCertTrust
 from appliance.llm.rpc.tunnel import LinkError, LinkServer, LocalEnd, open_link
 from appliance.security.nodetls import NodeTLS
@@ -328,14 +328,14 @@ async def test_socket_owner_and_listening_read_the_kernels_table():
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        assert tunnel.listening(port)
+        assert sockets.listening(port)
         with socket.create_connection(("127.0.0.1", port)) as client:
-            assert tunnel.socket_owner(client.getsockname(), ("127.0.0.1", port)) \
+            assert sockets.socket_owner(client.getsockname(), ("127.0.0.1", port)) \
                 == os.geteuid()
-            assert tunnel.socket_owner(("127.0.0.1", 1), ("127.0.0.1", port)) is None
+            assert sockets.socket_owner(("127.0.0.1", 1), ("127.0.0.1", port)) is None
     finally:
         server.close()
-    assert not tunnel.listening(port)
+    assert not sockets.listening(port)
 
 
 def test_the_provider_names_the_peer_and_refuses_another_or_none(nodes):

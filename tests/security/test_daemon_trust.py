@@ -9,9 +9,10 @@ import ssl
 import aiohttp
 import pytest
 
-from appliance.llm.http1 import Pool
+from appliance.net.challenge import challenge_peer
+from appliance.net.http1 import Pool
 from appliance.security import certs, keys
-from appliance.security.challenge import CHALLENGE_PATH, challenge_peer, check_proof
+from appliance.security.challenge import CHALLENGE_PATH, check_proof
 from appliance.security.errors import ChallengeError
 from appliance.security.webcert import WEB_CERT_FILE, WEB_KEY_FILE, create_web_cert
 from tests.support.nodelink import node_tls

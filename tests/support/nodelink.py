@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from appliance.llm.http1 import Origin, Pool
+from appliance.net.http1 import Origin, Pool
 from appliance.security import certs
 from appliance.security.devices import DeviceStore
 from appliance.security.nodetls import NodeTLS

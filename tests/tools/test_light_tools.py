@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance import config as config_mod
-from appliance.agent.factory import ToolConfigError, create_tools
-from appliance.agent.remote import RemoteToolProxy
-from appliance.agent.tools.base import ToolError, invoke
-from appliance.agent.tools.calculator import Calculator, evaluate
-from appliance.agent.tools.clock import Clock
-from appliance.agent.tools.timers import Timers
-from appliance.agent.tools.world_tools import WorldGet, WorldList, WorldSet
-from appliance.web.peer import PeerClient
+from appliance.net.peer import PeerClient
+from appliance.tools.base import ToolError, invoke
+from appliance.tools.calculator import Calculator, evaluate
+from appliance.tools.clock import Clock
+from appliance.tools.factory import ToolConfigError, create_tools
+from appliance.tools.remote import RemoteToolProxy
+from appliance.tools.timers import Timers
+from appliance.tools.world_tools import WorldGet, WorldList, WorldSet
 from appliance.world.store import LocalWorld
 
 TIMEOUT_S = 5.0

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from appliance.agent.sandbox import Sandbox
-from appliance.agent.tools.base import invoke
-from appliance.agent.tools.python_runner import PythonRunner
-from appliance.agent.tools.shell import Shell
 from appliance.config import SandboxConfig
 from appliance.security.keys import create_key_file
+from appliance.tools.base import invoke
+from appliance.tools.python_runner import PythonRunner
+from appliance.tools.sandbox import Sandbox
+from appliance.tools.shell import Shell
 
 # The wall clock is generous (bwrap + python start slowly on a loaded box) so that each
 # other limit is seen to act on its own; SHORT is for the cases where the wall clock is the point.
@@ -215,7 +215,7 @@ print(json.dumps(out))
 
 
 def _probe_numbers() -> dict[str, int]:
-    from appliance.agent import seccomp
+    from appliance.tools import seccomp
 
     arch = seccomp.native_arch()
     names = ("ptrace", "keyctl", "add_key", "bpf", "userfaultfd", "perf_event_open", "unshare",
@@ -284,7 +284,7 @@ def test_the_filters_syscall_numbers_match_libseccomp() -> None:
     import ctypes
     import ctypes.util
 
-    from appliance.agent import seccomp
+    from appliance.tools import seccomp
 
     lib = ctypes.CDLL(ctypes.util.find_library("seccomp") or "libseccomp.so.2")
     resolve = lib.seccomp_syscall_resolve_name_arch

@@ -10,12 +10,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from appliance.agent.remote import RemoteToolProxy
-from appliance.agent.tools.base import invoke
-from appliance.agent.tools.timers import Timers
+from appliance.net.peer import PeerClient
 from appliance.security.keys import create_key_file
 from appliance.security.signing import Signer
-from appliance.web.peer import PeerClient
+from appliance.tools.base import invoke
+from appliance.tools.remote import RemoteToolProxy
+from appliance.tools.timers import Timers
 
 pytestmark = pytest.mark.model
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import aiohttp
 
-from appliance.agent.remote import RemoteToolProxy
-from appliance.agent.tools.base import invoke
-from appliance.agent.tools.calculator import Calculator
-from appliance.agent.tools.python_runner import PythonRunner
-from appliance.agent.tools.shell import Shell
 from appliance.net.peer import PeerClient
 from appliance.security.keys import create_key_file, generate_key
 from appliance.security.signing import Signer
+from appliance.tools.base import invoke
+from appliance.tools.calculator import Calculator
+from appliance.tools.python_runner import PythonRunner
+from appliance.tools.remote import RemoteToolProxy
+from appliance.tools.shell import Shell
 from tests.support.nodelink import node_tls
 
 JSON = {"Content-Type": "application/json"}

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from appliance.config import Config, build
-from appliance.voice.component import VoiceComponent, VoiceSettings
+from appliance.voice.component import VoiceComponent
+from appliance.voice.settings import VoiceSettings
 
 SOX_TIMEOUT_S = 60
 

@@ -12,6 +12,8 @@ import pytest
 
 from appliance.voice import alsa
 from appliance.voice.audio import (
+    StreamResampler,
+    float_to_pcm16,
     is_silent,
     pcm16_to_float,
     read_wav,
@@ -89,6 +91,42 @@ def test_silence_and_write_wav_round_trip() -> None:
     assert back.rate == 22050 and abs(back.duration_s - 0.5) < 0.001
     assert len(pcm16_to_float(b"\x01\x00\x02")) == 1  # an odd trailing byte is dropped
     assert len(resample(np.zeros(0, np.float32), 44100)) == 0
+
+
+def test_a_tone_resampled_in_30_ms_chunks_keeps_its_quality() -> None:
+    """48 -> 16 kHz in 30 ms chunks, as a microphone delivers them. Each chunk resampled on
+    its own leaves an error at every chunk edge: the FFT resampler this replaced reached
+    46 dB against the ideal tone, soxr without its state even less. The stream resampler
+    keeps the filter's state across chunks: about 68 dB, and no sample is lost."""
+    hz, rate, seconds = 1234.5, 48000, 2.0
+    pcm = float_to_pcm16(_tone(rate, seconds, hz))
+    step = rate * 30 // 1000 * 2
+    chunks = [pcm[i:i + step] for i in range(0, len(pcm), step)]
+
+    def snr_db(out: bytes) -> float:
+        y = pcm16_to_float(out).astype(np.float64)
+        ideal = 0.5 * np.sin(2 * np.pi * hz * np.arange(len(y)) / 16000)
+        return float(10 * np.log10(np.sum(ideal ** 2) / np.sum((y - ideal) ** 2)))
+
+    stream = StreamResampler(rate)
+    streamed = b"".join(stream.process(c) for c in chunks)
+    tail = stream.flush()
+    assert len(streamed + tail) == 2 * int(16000 * seconds)
+    alone = b"".join(float_to_pcm16(resample(pcm16_to_float(c), rate)) for c in chunks)
+    before = b"".join(float_to_pcm16(_fft_resample(pcm16_to_float(c), rate, 16000))
+                      for c in chunks)
+    assert snr_db(streamed) > 65
+    assert snr_db(before) < 50 and snr_db(alone) < 50
+    assert snr_db(streamed) - snr_db(before) > 15
+
+
+def _fft_resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """The resampler voice/audio.py had before soxr: FFT low-pass, linear interpolation."""
+    spectrum = np.fft.rfft(samples)
+    spectrum[np.fft.rfftfreq(len(samples), 1.0 / rate) > 0.45 * target] = 0
+    smooth = np.fft.irfft(spectrum, n=len(samples))
+    t_out = np.arange(round(len(samples) * target / rate)) * (rate / target)
+    return np.interp(t_out, np.arange(len(samples)), smooth).astype(np.float32)
 
 
 def test_sentences_are_cut_as_tokens_arrive() -> None:

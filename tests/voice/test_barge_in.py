@@ -90,7 +90,7 @@ async def run_barge_in(voice: VoiceComponent, speech: Callable[..., bytes],
         heard = sum(max(0.0, min(p.end, now) - p.start) for p in speaker.played)
         return heard >= HEARD_S and speaker.busy_until - now >= AHEAD_S
 
-    session = VoiceSession(voice, conversation_id="barge", emit=emit, output=speaker,
+    session = VoiceSession(voice.models, conversation_id="barge", emit=emit, output=speaker,
                            responder=lambda: reply)
     interrupt = wav_to_pcm16(speech("Stop. Wait a moment."))
     mic = (FakeMicrophone()

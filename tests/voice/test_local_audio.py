@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from appliance.voice.component import VoiceComponent, VoiceSettings
+from appliance.voice.component import VoiceComponent
+from appliance.voice.settings import VoiceSettings
 from tests.support.fake_audio import FakeMicrophone, wav_to_pcm16
 from tests.voice.conftest import voice_config
 
@@ -27,11 +28,11 @@ async def _until(voice: VoiceComponent, kind: str) -> dict[str, Any]:
     """The first local event of ``kind``, waiting for it at most WAIT_S."""
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
-        for event in list(voice.local_events):
+        for event in list(voice.microphone.events):
             if event["type"] == kind:
                 return event
         await asyncio.sleep(0.05)
-    raise AssertionError(f"no {kind} event in {list(voice.local_events)}")
+    raise AssertionError(f"no {kind} event in {list(voice.microphone.events)}")
 
 
 async def test_the_box_hears_its_microphone_and_speaks_on_its_speaker(
@@ -54,10 +55,10 @@ async def test_the_box_hears_its_microphone_and_speaks_on_its_speaker(
         assert error["code"] == "no_llm_available"
         assert voice.healthy()
         assert voice.describe()["local"][0]["type"] == "transcript"
-        await voice.announce("Your tea timer is done.")  # returns once aplay took it
+        await voice.announcer.announce("Your tea timer is done.")  # returns once aplay took it
         audio = await _until(voice, "audio")
         assert audio["text"] == "Your tea timer is done." and audio["samples"] > 10000
-        speaker = voice.local_output
+        speaker = voice.microphone.output
         assert speaker is not None and speaker.bytes_written == 2 * audio["samples"]
         # aplay played all of it and exited cleanly once its input ended (a device it
         # cannot open makes it exit with status 1: tests/voice/test_audio.py).

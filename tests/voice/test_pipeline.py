@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from appliance.voice.audio import pcm16_to_float
-from appliance.voice.component import VoiceComponent, VoiceSettings
+from appliance.voice.component import VoiceComponent
+from appliance.voice.models import VoiceModels
 from appliance.voice.pipeline import VoiceSession
+from appliance.voice.settings import VoiceSettings
 from tests.support.fake_audio import CHUNK_SAMPLES, FakeMicrophone, FakeSpeaker, wav_to_pcm16
 from tests.voice.conftest import voice_config
 
@@ -34,7 +36,7 @@ async def _run(voice: VoiceComponent, mic: FakeMicrophone, responder: Any,
         events.append(event)
 
     speaker = FakeSpeaker()
-    session = VoiceSession(voice, conversation_id="t", emit=emit, output=speaker,
+    session = VoiceSession(voice.models, conversation_id="t", emit=emit, output=speaker,
                            responder=lambda: responder)
     async for chunk in mic.chunks():
         await session.feed(chunk)
@@ -127,7 +129,7 @@ async def test_partial_transcripts_come_while_the_user_speaks(
     async def emit(event: dict[str, Any]) -> None:
         events.append(event)
 
-    session = VoiceSession(voice, conversation_id="p", emit=emit, output=None,
+    session = VoiceSession(voice.models, conversation_id="p", emit=emit, output=None,
                            responder=lambda: None, partials=True)
     mic = (FakeMicrophone().silence(0.3)
            .speech(wav_to_pcm16(speech("Please turn on the lights in the kitchen and then "
@@ -148,11 +150,11 @@ async def test_partial_transcripts_come_while_the_user_speaks(
 
 
 async def test_a_fired_timer_is_spoken_in_the_open_conversation(voice: VoiceComponent) -> None:
-    from appliance.agent.tools.timers import Timers
+    from appliance.tools.timers import Timers
 
     gc.collect()  # sessions of earlier tests are gone
     timers = Timers()
-    voice.listen_timers(timers)
+    voice.announcer.listen_timers(timers)
     events: list[dict[str, Any]] = []
 
     async def emit(event: dict[str, Any]) -> None:
@@ -169,10 +171,10 @@ async def test_a_fired_timer_is_spoken_in_the_open_conversation(voice: VoiceComp
 
 
 def _configured(voice: VoiceComponent, models_dir: Path, state: Path, **cfg: Any,
-                ) -> VoiceComponent:
-    """The session's loaded component with voice settings read from a config (as the daemon
+                ) -> VoiceModels:
+    """The session's loaded models with voice settings read from a config (as the daemon
     reads them), so a test can change them without loading Whisper and piper again."""
-    engine = copy.copy(voice)
+    engine = copy.copy(voice.models)
     engine.settings = VoiceSettings.from_config(voice_config(models_dir, state, **cfg))
     return engine
 

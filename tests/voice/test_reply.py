@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from appliance.agent.loop import Agent
-from appliance.agent.tools.registry import ToolRegistry
 from appliance.config import AgentConfig
+from appliance.tools.registry import ToolRegistry
 from appliance.voice.pipeline import Turn
 from appliance.voice.reply import AgentResponder, LlmResponder, ReplyError
 

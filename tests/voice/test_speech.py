@@ -63,14 +63,14 @@ async def test_vad_finds_start_and_end_of_speech_inside_silence(
         voice: VoiceComponent, speech: Callable[..., bytes]) -> None:
     bare = read_wav(speech(QUESTION))
     padded = read_wav(speech(QUESTION, pad=(1.5, 2.0)))
-    assert voice.vad_model is not None
-    segments = find_speech(voice.vad_model, to_pipeline(padded))
+    assert voice.models.vad_model is not None
+    segments = find_speech(voice.models.vad_model, to_pipeline(padded))
     assert len(segments) == 1, segments
     seg = segments[0]
     # espeak's own leading/trailing quiet is a few tens of ms: allow a window around the pad.
     assert 1.3 <= seg.start_s <= 1.8, seg
     assert 1.5 + bare.duration_s - 0.6 <= seg.end_s <= 1.5 + bare.duration_s + 0.2, seg
-    assert find_speech(voice.vad_model, np.zeros(32000, np.float32)) == []
+    assert find_speech(voice.models.vad_model, np.zeros(32000, np.float32)) == []
 
 
 @pytest.mark.parametrize("make, error, words", [

@@ -24,9 +24,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from appliance.voice.audio import float_to_pcm16, resample
-from appliance.voice.component import VoiceComponent, VoiceSettings
+from appliance.voice.component import VoiceComponent
 from appliance.voice.earcon import chime
 from appliance.voice.pipeline import VoiceSession
+from appliance.voice.settings import VoiceSettings
 from appliance.voice.wake import MICRO, OPEN, open_detector, shipped_words
 from appliance.web import bodies, voice_api
 from tests.support.fake_audio import FakeMicrophone, FakeSpeaker, wav_to_pcm16
@@ -92,7 +93,7 @@ class Conversation:
                 if all(event.get(k) == v for k, v in fields.items()):
                     happened.set()
 
-        self.session = VoiceSession(voice, conversation_id="hands-free", emit=emit,
+        self.session = VoiceSession(voice.models, conversation_id="hands-free", emit=emit,
                                     output=self.speaker, responder=lambda: self.reply,
                                     echo_suppress=echo_suppress)
 
@@ -256,17 +257,17 @@ async def test_the_box_microphone_waits_for_the_wake_word_and_chimes(
     await voice.start()
     try:
         deadline = time.monotonic() + WAIT_S
-        while not any(e["type"] == "error" for e in voice.local_events):
-            assert time.monotonic() < deadline, list(voice.local_events)
+        while not any(e["type"] == "error" for e in voice.microphone.events):
+            assert time.monotonic() < deadline, list(voice.microphone.events)
             await asyncio.sleep(0.05)
-        kinds = [e["type"] for e in voice.local_events]
-        transcripts = [e["text"] for e in voice.local_events if e["type"] == "transcript"]
-        assert kinds.count("wake") == 1 and len(transcripts) == 1, list(voice.local_events)
+        kinds = [e["type"] for e in voice.microphone.events]
+        transcripts = [e["text"] for e in voice.microphone.events if e["type"] == "transcript"]
+        assert kinds.count("wake") == 1 and len(transcripts) == 1, list(voice.microphone.events)
         assert kinds.index("wake") < kinds.index("transcript")
         assert "time" in transcripts[0].lower()
         # The earcon went to the real aplay on ALSA's null device, before any reply audio.
-        assert voice.local_output is not None
-        assert voice.local_output.bytes_written == 2 * len(chime(voice.tts_rate))
+        assert voice.microphone.output is not None
+        assert voice.microphone.output.bytes_written == 2 * len(chime(voice.tts_rate))
     finally:
         await voice.stop()
 

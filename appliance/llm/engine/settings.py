@@ -45,24 +45,10 @@ class EngineSettings:
 
     @classmethod
     def from_config(cls, cfg: Config) -> EngineSettings:
-        from appliance.models import llm_model_path
-
-        path = llm_model_path(cfg)
+        path = cfg.llm_model_path
         llm = cfg.llm
         return cls(model_path=path, model_id=path.stem, context=llm.context,
-                   threads=llm.threads or physical_cores(), slots=llm.slots, queue=llm.queue,
+                   threads=llm.thread_count, slots=llm.slots, queue=llm.queue,
                    max_tokens=llm.max_tokens, max_prompt_bytes=llm.max_prompt_bytes,
                    weight_repack=llm.weight_repack, wait_policy=llm.wait_policy,
                    state_dir=cfg.node.state_path, embeddings=llm.embeddings)
-
-
-def physical_cores() -> int:
-    """This box's physical cores (the default thread count of llama.cpp work)."""
-    try:
-        from appliance.hardware import detect
-
-        return max(1, detect().physical_cores)
-    except Exception:
-        import os
-
-        return max(1, (os.cpu_count() or 2) // 2)

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.errors import ApplianceError
+
 RPC_REGISTRY = b"RPC"
 DEVICE_CPU = 0  # enum ggml_backend_dev_type: GGML_BACKEND_DEVICE_TYPE_CPU
 REBUILD_HINT = ("llama-cpp-python was built without llama.cpp's RPC backend; rebuild it "
                 "with CMAKE_ARGS=\"-DGGML_RPC=ON\" (`make llama-wheel`, and install.sh, do)")
 
 
-class RpcUnavailable(RuntimeError):
+class RpcUnavailable(ApplianceError, RuntimeError):
     """This llama-cpp-python build has no RPC backend (the message says how to get one)."""
 
 

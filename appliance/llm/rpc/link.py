@@ -23,10 +23,11 @@ import asyncio
 import ssl
 from typing import Any, Protocol
 
+from appliance.errors import ApplianceError
 from appliance.security.nodetls import NodeTLS, PeerRejected
 
 
-class LinkRefused(Exception):
+class LinkRefused(ApplianceError):
     """The peer completed TLS but may not use the link (the message says why)."""
 
 

@@ -38,14 +38,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from appliance.config import Config, to_dict
+from appliance.errors import ApplianceError
 from appliance.hardware import available_memory
 from appliance.llm.chat import ChatChunk, ChatRequest, UnknownModel
 from appliance.llm.client import PeerFailed, RemoteClient, Timeouts
 from appliance.llm.engine.settings import EngineSettings
-from appliance.llm.http1 import Pool
 from appliance.llm.rpc import process
 from appliance.llm.rpc.link import LinkTrust, prepare
 from appliance.llm.rpc.tunnel import LinkError, LocalEnd
+from appliance.net.http1 import Pool
 from appliance.node import Component, Node
 from appliance.tasks import cancel_and_wait
 
@@ -68,7 +69,7 @@ MAX_REPLY_BYTES = 1024 * 1024
 HOST_REQUESTS = 64
 
 
-class SplitConfigError(ValueError):
+class SplitConfigError(ApplianceError, ValueError):
     """llm.rpc_workers / llm.tensor_split do not fit together (the message says how)."""
 
 

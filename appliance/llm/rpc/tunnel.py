@@ -29,14 +29,16 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.errors import ApplianceError
+from appliance.llm.rpc import sockets
 from appliance.llm.rpc.link import LinkRefused, LinkTrust
+from appliance.net.text import clean
 from appliance.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -48,16 +50,9 @@ MAX_NAME_CHARS = 64
 MAX_LINE_BYTES = 1024
 PUMP_CHUNK = 256 * 1024
 MAX_CONNECTIONS = 8
-KEEPALIVE_IDLE_S = 30
-KEEPALIVE_INTERVAL_S = 10
-KEEPALIVE_COUNT = 3
-TCP_ESTABLISHED = "01"
-TCP_LISTEN = "0A"
-# Under /proc/self: the unit's ProcSubset=pid hides /proc/net, not a process's own view.
-PROC_NET_TCP = "/proc/self/net/tcp"
 
 
-class LinkError(Exception):
+class LinkError(ApplianceError):
     """The link could not be opened or used (the message says why, in words)."""
 
 
@@ -109,7 +104,7 @@ class _Listener:
             await self._handle(reader, writer)
         finally:
             self._tasks.discard(task)
-            _close(writer)
+            sockets.close(writer)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         raise NotImplementedError
@@ -143,14 +138,14 @@ class LinkServer(_Listener):
         self.port = await self._listen(self.host, self.port)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        addr = _peer_name(writer)
+        addr = sockets.peer_name(writer)
         if self._open >= self._max:
             self._refuse(addr, f"more than {self._max} connections at once")
             writer.transport.abort()
             return
         self._open += 1
         try:
-            _keepalive(writer)
+            sockets.keepalive(writer)
             try:
                 async with asyncio.timeout(HANDSHAKE_S):
                     # Asked per connection: a revocation rebuilds the provider's context.
@@ -159,7 +154,7 @@ class LinkServer(_Listener):
                     who = self._trust.peer(tls)
                     verb = await _read_line(reader)
                 proto, verb, core, name = [*verb.split(" ", 3), "", "", "", ""][:4]
-                core, name = _clean(core), _clean(name)
+                core, name = clean(core, MAX_NAME_CHARS), clean(name, MAX_NAME_CHARS)
                 if core:
                     # The core a request names is the one its certificate proves.
                     self._trust.peer(tls, core)
@@ -209,7 +204,7 @@ class LinkServer(_Listener):
                 end = await _pump(reader, writer, local_r, local_w, t, far_is_client=True)
             finally:
                 t.active -= 1
-                _close(local_w)
+                sockets.close(local_w)
             t.last_end = f"{addr}: {end}"
             log.info("rpc link: session from %s ended: %s", addr, end)
         finally:
@@ -272,7 +267,7 @@ class LocalEnd(_Listener):
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         t = self.traffic
         peer = writer.get_extra_info("peername")
-        owner = socket_owner(peer, ("127.0.0.1", self.local_port))
+        owner = sockets.socket_owner(peer, ("127.0.0.1", self.local_port))
         if owner != os.geteuid() or len(self._tasks) > self._max:
             t.refused += 1
             t.last_refusal = (f"uid {owner} is not this service's" if owner != os.geteuid()
@@ -294,7 +289,7 @@ class LocalEnd(_Listener):
             t.last_end = await _pump(far_r, far_w, reader, writer, t, far_is_client=False)
         finally:
             t.active -= 1
-            _close(far_w)
+            sockets.close(far_w)
 
 
 async def open_link(trust: LinkTrust, host: str, port: int, verb: str,
@@ -306,7 +301,7 @@ async def open_link(trust: LinkTrust, host: str, port: int, verb: str,
     try:
         async with asyncio.timeout(HANDSHAKE_S):
             reader, writer = await asyncio.open_connection(host, port)
-            _keepalive(writer)
+            sockets.keepalive(writer)
             try:
                 await writer.start_tls(trust.client_context(peer_id),
                                        server_hostname=trust.server_hostname(peer_id))
@@ -320,7 +315,7 @@ async def open_link(trust: LinkTrust, host: str, port: int, verb: str,
         raise LinkError(f"{host}:{port}: {_describe(exc)}") from None
     if answer == "OK" or answer.startswith("OK "):
         return reader, writer, answer[3:]
-    _close(writer)
+    sockets.close(writer)
     reason = answer[3:] if answer.startswith("NO ") else f"unexpected answer {answer[:60]!r}"
     raise LinkError(f"{host}:{port}: {reason}")
 
@@ -330,7 +325,7 @@ async def probe(trust: LinkTrust, host: str, port: int, client: str,
     """The worker's answer to a probe: its free memory, whether its RPC server runs,
     whether another core than ``client`` ("<id> <name>") uses it."""
     _reader, writer, text = await open_link(trust, host, port, f"probe {client}", peer_id)
-    _close(writer)
+    sockets.close(writer)
     try:
         answer = json.loads(text)
     except ValueError:
@@ -396,33 +391,6 @@ async def _send_line(writer: asyncio.StreamWriter, text: str) -> None:
     await writer.drain()
 
 
-def _clean(text: str) -> str:
-    return "".join(ch for ch in text if ch.isprintable()).strip()[:MAX_NAME_CHARS]
-
-
-def _keepalive(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is None:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE_S)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL_S)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
-
-
-def _close(writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(Exception):
-        writer.close()
-
-
-def _peer_name(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername")
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer)
-
-
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {HANDSHAKE_S:g}s"
@@ -431,35 +399,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc) or type(exc).__name__
     return str(exc) or type(exc).__name__
-
-
-def socket_owner(client: Any, server: tuple[str, int], table: str = PROC_NET_TCP
-                 ) -> int | None:
-    """The uid owning the established IPv4 socket ``client`` -> ``server`` (None: not found)."""
-    if not isinstance(client, tuple) or len(client) < 2:
-        return None
-    want_local, want_remote = _hex_addr(client[0], client[1]), _hex_addr(*server)
-    for cols in _tcp_table(table):
-        if cols[1] == want_local and cols[2] == want_remote and cols[3] == TCP_ESTABLISHED:
-            return int(cols[7])
-    return None
-
-
-def listening(port: int, table: str = PROC_NET_TCP) -> bool:
-    """Whether something listens on 127.0.0.1:``port`` (read, not connected to)."""
-    want = _hex_addr("127.0.0.1", port)
-    return any(cols[1] == want and cols[3] == TCP_LISTEN for cols in _tcp_table(table))
-
-
-def _tcp_table(table: str) -> list[list[str]]:
-    try:
-        with open(table) as fh:
-            rows = [line.split() for line in fh.readlines()[1:]]
-    except OSError:
-        return []
-    return [cols for cols in rows if len(cols) > 7]
-
-
-def _hex_addr(ip: str, port: int) -> str:
-    packed = socket.inet_aton(ip)
-    return f"{int.from_bytes(packed, 'little'):08X}:{port:04X}"

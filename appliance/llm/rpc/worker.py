@@ -26,7 +26,8 @@ from appliance.hardware import available_memory
 from appliance.llm.chat import LLMError
 from appliance.llm.rpc import process
 from appliance.llm.rpc.link import LinkTrust, prepare
-from appliance.llm.rpc.tunnel import LinkServer, listening
+from appliance.llm.rpc.sockets import listening
+from appliance.llm.rpc.tunnel import LinkServer
 from appliance.node import Component, Node
 from appliance.tasks import cancel_and_wait
 

@@ -3,7 +3,7 @@
 The sandbox has no network (``--unshare-all``: own net, pid, ipc, uts,
 cgroup and user namespaces), cannot make user namespaces of its own
 (``--disable-userns``: no nested ``unshare -Ur`` to become root again), runs
-under a seccomp filter refusing what tools never need (appliance.agent.seccomp:
+under a seccomp filter refusing what tools never need (appliance.tools.seccomp:
 ptrace, mount, unshare, setns, keyctl, bpf, userfaultfd, ...), a read-only
 ``/usr`` and nothing else of the
 host (no ``/etc``, no state directory, so no cluster key), a private,
@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.agent import seccomp
 from appliance.config import SandboxConfig
+from appliance.errors import ApplianceError
+from appliance.tools import seccomp
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8
         "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-class SandboxUnavailable(Exception):
+class SandboxUnavailable(ApplianceError):
     """bubblewrap is missing or cannot create its namespaces here."""
 
 

@@ -1,6 +1,6 @@
 """The Tool interface: a name, a description, JSON-schema parameters and ``async call(args)``.
 
-In-process tools and :class:`~appliance.agent.remote.RemoteToolProxy` both
+In-process tools and :class:`~appliance.tools.remote.RemoteToolProxy` both
 implement it; callers go through :func:`invoke`, which validates the
 arguments against the schema first and turns every failure into an error
 observation the model can read, never an exception.
@@ -14,11 +14,13 @@ from typing import Any, ClassVar
 
 import jsonschema
 
+from appliance.errors import ApplianceError
+
 #: Longest error text handed back to the model.
 MAX_ERROR_CHARS = 2000
 
 
-class ToolError(Exception):
+class ToolError(ApplianceError):
     """A tool could not do what was asked; the message is shown to the model."""
 
 

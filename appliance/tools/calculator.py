@@ -8,7 +8,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from appliance.agent.tools.base import Tool, ToolError
+from appliance.tools.base import Tool, ToolError
 
 # Short on purpose: the grammar bounds the model's string by it, so a small model
 # cannot ramble inside the expression until the token budget runs out.

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from appliance.agent.tools.base import Tool, ToolError
+from appliance.tools.base import Tool, ToolError
 
 
 class Clock(Tool):

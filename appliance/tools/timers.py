@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.agent.tools.base import Tool, ToolError
+from appliance.tools.base import Tool, ToolError
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.agent.tools.base import Tool, ToolError
 from appliance.net.peer import PeerClient, PeerError, error_message
+from appliance.net.text import message
+from appliance.tools.base import Tool, ToolError
 
 #: Extra seconds given to the HTTP request beyond the tool's own timeout.
 HTTP_MARGIN_S = 5.0
@@ -39,7 +40,7 @@ class RemoteToolProxy(Tool):
             raise ToolError(f"the tool server refused {self.name}: "
                             f"{error_message(body, status)} (HTTP {status})")
         if not body.get("ok"):
-            raise ToolError(str(body.get("error", "unknown error")))
+            raise ToolError(message(body.get("error", "unknown error")))
         return body.get("result")
 
     def describe(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The aiohttp middleware that refuses unsigned requests from the LAN to protected paths.
+"""The HTTP server's middleware that refuses unsigned requests from the LAN to protected paths.
 
 Protected: ``/v1/*``, ``/api/tools/*``, ``/api/world/*``. A request over a
 node link (mutual TLS, appliance.security.nodetls) needs a valid token
@@ -12,8 +12,6 @@ unsigned upload costs nothing; the body is then read within its route's limits
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import logging
 from typing import Any
 
@@ -38,27 +36,6 @@ _REFUSALS = RateLimit(10.0)
 def is_protected(path: str) -> bool:
     """Whether ``path`` needs a signature from non-loopback callers."""
     return path in PROTECTED_EXACT or path.startswith(PROTECTED_PREFIXES)
-
-
-@functools.lru_cache(maxsize=1024)
-def is_loopback(remote: str | None) -> bool:
-    """Whether a peer address is loopback (127/8, ::1, or IPv4-mapped 127/8)."""
-    addr = peer_address(remote)
-    return addr is not None and addr.is_loopback
-
-
-def peer_address(remote: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """A peer's address as the socket reports it (zone dropped, IPv4-mapped IPv6 as IPv4),
-    or None when it is not an IP address."""
-    if not remote:
-        return None
-    try:
-        addr = ipaddress.ip_address(remote.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
 
 
 NODE_LINK: Any = web.RequestKey("node_link", bool) if hasattr(web, "RequestKey") \

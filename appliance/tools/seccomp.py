@@ -27,6 +27,8 @@ import platform
 import struct
 from dataclasses import dataclass
 
+from appliance.errors import ApplianceError
+
 # BPF instruction classes and modes (linux/bpf_common.h).
 _LD_W_ABS = 0x20
 _JEQ_K = 0x15
@@ -101,7 +103,7 @@ AARCH64 = Arch("aarch64", 0xC00000B7, {
 ARCHES = {"x86_64": X86_64, "aarch64": AARCH64}
 
 
-class SeccompUnavailable(Exception):
+class SeccompUnavailable(ApplianceError):
     """No filter is known for this machine's architecture."""
 
 

@@ -13,18 +13,19 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from appliance.agent.remote import RemoteToolProxy
-from appliance.agent.sandbox import Sandbox
-from appliance.agent.tools.base import Tool
-from appliance.agent.tools.calculator import Calculator
-from appliance.agent.tools.clock import Clock
-from appliance.agent.tools.python_runner import PythonRunner
-from appliance.agent.tools.registry import ToolRegistry
-from appliance.agent.tools.shell import Shell
-from appliance.agent.tools.timers import Timers
-from appliance.agent.tools.world_tools import WorldDelete, WorldGet, WorldList, WorldSet
 from appliance.config import Config
+from appliance.errors import ApplianceError
 from appliance.net.peer import PeerClient
+from appliance.tools.base import Tool
+from appliance.tools.calculator import Calculator
+from appliance.tools.clock import Clock
+from appliance.tools.python_runner import PythonRunner
+from appliance.tools.registry import ToolRegistry
+from appliance.tools.remote import RemoteToolProxy
+from appliance.tools.sandbox import Sandbox
+from appliance.tools.shell import Shell
+from appliance.tools.timers import Timers
+from appliance.tools.world_tools import WorldDelete, WorldGet, WorldList, WorldSet
 from appliance.world.model import WorldModel
 
 #: Every tool this code knows, by name.
@@ -33,7 +34,7 @@ TOOL_CLASSES: dict[str, type[Tool]] = {cls.name: cls for cls in (
 WORLD_TOOLS = ("world_get", "world_set", "world_delete", "world_list")
 
 
-class ToolConfigError(Exception):
+class ToolConfigError(ApplianceError):
     """The tools section asks for something this node cannot do; the message says what."""
 
 
@@ -55,10 +56,7 @@ def create_tools(config: Config, *, world: WorldModel | None,
         if cls is None:
             raise ToolConfigError(f"tools.enabled: unknown tool {name!r}; known: "
                                   f"{', '.join(sorted(TOOL_CLASSES))}")
-        placement = tcfg.placement.get(name, "auto")
-        if placement not in ("auto", "local", "remote"):
-            raise ToolConfigError(f"tools.placement.{name}: found {placement!r}; "
-                                  "allowed: auto, local, remote")
+        placement = tcfg.placement.get(name, "auto")  # one of config.PLACEMENTS
         local_ok = cls.light or tcfg.serve
         if placement == "local" and not local_ok:
             raise ToolConfigError(f"tools.placement.{name}: {name} is a heavy tool and runs "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.agent.sandbox import Sandbox
-from appliance.agent.tools.base import Tool
-from appliance.agent.tools.shell import report
+from appliance.tools.base import Tool
+from appliance.tools.sandbox import Sandbox
+from appliance.tools.shell import report
 
 # Bounded for the grammar too: llama.cpp refuses repetitions over 2000 (x{0,n}).
 MAX_CODE_CHARS = 1000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.agent.tools.base import Tool, error, invoke
+from appliance.tools.base import Tool, error, invoke
 
 
 class ToolRegistry:

@@ -13,23 +13,24 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from appliance.agent.remote import RemoteToolProxy
-from appliance.agent.sandbox import Sandbox, SandboxUnavailable
-from appliance.agent.tools.base import Tool
-from appliance.agent.tools.registry import ToolRegistry
-from appliance.agent.tools.timers import Timers
 from appliance.config import Config
+from appliance.errors import ApplianceError
 from appliance.net.peer import PeerClient
 from appliance.node import Component
 from appliance.security.errors import SignatureError
 from appliance.security.signing import Verifier
+from appliance.tools.base import Tool
+from appliance.tools.registry import ToolRegistry
+from appliance.tools.remote import RemoteToolProxy
+from appliance.tools.sandbox import Sandbox, SandboxUnavailable
+from appliance.tools.timers import Timers
 
 log = logging.getLogger(__name__)
 
 SERVE_TIMEOUT_MARGIN_S = 1.0
 
 
-class Unauthorized(Exception):
+class Unauthorized(ApplianceError):
     """The request to the tool server is not signed with the cluster key."""
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.agent.sandbox import Sandbox
-from appliance.agent.tools.base import Tool, ToolError
+from appliance.tools.base import Tool, ToolError
+from appliance.tools.sandbox import Sandbox
 
 # Bounded for the grammar too: llama.cpp refuses repetitions over 2000 (x{0,n}).
 MAX_COMMAND_CHARS = 1000

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from appliance.errors import ApplianceError
+
 MAX_LINE_BYTES = 16 * 1024
 MAX_HEADERS = 100
 PIECE_BYTES = 64 * 1024
@@ -41,6 +43,7 @@ MAX_INTERIM = 10
 _DECIMAL = re.compile(r"[0-9]{1,18}")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _STATUS = re.compile(rb"[1-5][0-9][0-9]")
+NOT_SENT = "no connection could be made: the request was not sent"
 
 
 Sign = Callable[[str | None], Mapping[str, str]]
@@ -50,11 +53,17 @@ NodeTLSSource = Callable[[], Any]
 """Returns the NodeTLS to use for https origins (None: the system's trusted certificates)."""
 
 
-class ProtocolError(ValueError):
+def never_sent(exc: BaseException) -> bool:
+    """Whether ``exc`` came before the request left: no connection could be made (refused,
+    unreachable, timed out, TLS refused), so asking another peer repeats nothing."""
+    return NOT_SENT in getattr(exc, "__notes__", ())
+
+
+class ProtocolError(ApplianceError, ValueError):
     """The peer's answer is not the HTTP/1.1 this client reads."""
 
 
-class _ClosedUnanswered(Exception):
+class _ClosedUnanswered(ApplianceError):
     """The connection closed before a single byte of an answer came back."""
 
 
@@ -227,7 +236,11 @@ class Pool:
                 except BaseException:
                     conn.close()
                     raise
-            conn = await self._connect(origin, connect_timeout_s, peer)
+            try:
+                conn = await self._connect(origin, connect_timeout_s, peer)
+            except Exception as exc:
+                exc.add_note(NOT_SENT)  # the caller may ask another peer (never_sent)
+                raise
             try:
                 return await self._exchange(conn, message(conn))
             except _ClosedUnanswered:
@@ -383,3 +396,4 @@ async def _read_line(reader: asyncio.StreamReader) -> bytes:
         raise ProtocolError(f"a line longer than {MAX_LINE_BYTES} bytes") from None
     except asyncio.IncompleteReadError:
         raise ProtocolError("the peer closed the connection") from None
+

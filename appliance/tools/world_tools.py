@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.agent.tools.base import Tool, ToolError
+from appliance.tools.base import Tool, ToolError
 from appliance.world.model import MAX_KEY_CHARS, WorldError, WorldModel
 
 MAX_LISTED = 200
