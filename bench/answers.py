@@ -44,6 +44,7 @@ from bench.voice_turn import (
     DEFAULT_MODELS,
     _free_port,
     _wait_ready,
+    add_voice_setting_option,
     daemon_config,
     turn,
 )
@@ -454,9 +455,7 @@ def main() -> None:
                    help="off: an edge alone (intents only); local: the model in-process")
     p.add_argument("--model", default="", help="a GGUF instead of the default model")
     p.add_argument("--voice", action="store_true", help="speak each request into /api/voice")
-    p.add_argument("--voice-setting", action="append", default=[], metavar="KEY=VALUE",
-                   type=lambda kv: (kv.split("=", 1)[0], yaml.safe_load(kv.split("=", 1)[1])),
-                   help="a voice.* config key for the daemon, e.g. stt_min_window_s=5")
+    add_voice_setting_option(p)
     p.add_argument("--rows", action="store_true", help="print every request's answer")
     p.add_argument("--domains", default="",
                    help="only these domains, comma-separated (e.g. 'open,small talk' to "

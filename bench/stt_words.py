@@ -1,7 +1,7 @@
 """Whisper's settings compared on the everyday requests: words misheard and STT time.
 
 Every request of bench/answers.py's three lists (eval, heldout, fresh) is spoken
-once by the piper voice of the models dir, resampled to 16 kHz, and transcribed by
+once as bench/answers.py speaks it (the piper voice of the models dir at 16 kHz), and transcribed by
 each variant in turn (interleaved, so a noisy box weighs on all alike). A
 variant is ``NAME=WINDOW,BEAM`` (voice.stt_min_window_s, voice.stt_beam_size).
 Prints JSON: per variant the word error rate (digits and number words count as
@@ -19,6 +19,7 @@ import os
 import re
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.hardware import usable_physical_cores
-from appliance.voice.audio import resample
 from appliance.voice.stt import Transcriber
-from appliance.voice.tts import Synthesizer
-from bench.answers import eval_set, fresh_set, heldout_set
+from bench.answers import eval_set, fresh_set, heldout_set, speaker
 from bench.voice_turn import DEFAULT_MODELS
 
 DEFAULT_VARIANTS = ["w10-b1=10,1", "w10-b5=10,5", "w5-b1=5,1", "w5-b5=5,5"]
@@ -72,7 +71,7 @@ def main() -> None:
                                      threads=args.threads or usable_physical_cores(),
                                      language="en", min_window_s=float(window),
                                      beam_size=int(beam))
-    voice = Synthesizer(next((models / "piper").glob("*.onnx")))
+    speak = speaker(models, Path(tempfile.mkdtemp(prefix="stt-words-")))
     requests = [(name, case.text) for name, cases in
                 (("eval", eval_set()), ("heldout", heldout_set()), ("fresh", fresh_set()))
                 for case in cases]
@@ -80,8 +79,7 @@ def main() -> None:
         n: {"errors": 0, "words": 0, "exact": {}, "seconds": [], "misheard": []}
         for n in variants}
     for listname, text in requests:
-        pcm = voice.synthesize_all(text).astype(np.float32) / 32768.0
-        audio = resample(pcm, voice.sample_rate, 16000)
+        audio = np.frombuffer(speak(text), np.int16).astype(np.float32) / 32768.0
         for name, stt in variants.items():
             t0 = time.monotonic()
             heard = stt.transcribe(audio).text

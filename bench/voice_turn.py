@@ -292,6 +292,13 @@ async def bench(models: Path, rounds: int, workdir: Path, tools: bool, barge_ins
             "summary": summary, "llm_load": load}
 
 
+def add_voice_setting_option(p: argparse.ArgumentParser) -> None:
+    """``--voice-setting KEY=VALUE`` (repeatable): voice.* keys for the bench's daemon."""
+    p.add_argument("--voice-setting", action="append", default=[], metavar="KEY=VALUE",
+                   type=lambda kv: (kv.split("=", 1)[0], yaml.safe_load(kv.split("=", 1)[1])),
+                   help="a voice.* config key for the daemon, e.g. stt_min_window_s=5")
+
+
 def daemon_config(workdir: Path, port: int, models: Path, name: str,
                   **sections: dict[str, Any]) -> dict[str, Any]:
     """A benchmark daemon's config: loopback, no discovery, quiet logs; ``sections`` added."""
@@ -349,9 +356,7 @@ def main() -> None:
                         "box serving the LAN; with --intents the LLM is then on)")
     p.add_argument("--wait-policy", choices=("adaptive", "active", "passive"),
                    help="llm.wait_policy of the daemon (default: the daemon's)")
-    p.add_argument("--voice-setting", action="append", default=[], metavar="KEY=VALUE",
-                   type=lambda kv: (kv.split("=", 1)[0], yaml.safe_load(kv.split("=", 1)[1])),
-                   help="a voice.* config key for the daemon, e.g. stt_min_window_s=5")
+    add_voice_setting_option(p)
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
         workdir = Path(tmp)
