@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -32,25 +31,9 @@ from appliance.hardware import usable_physical_cores
 from appliance.voice.stt import Transcriber
 from bench.answers import eval_set, fresh_set, heldout_set, speaker
 from bench.voice_turn import DEFAULT_MODELS
+from bench.wer import word_errors
 
 DEFAULT_VARIANTS = ["w10-b1=10,1", "w10-b5=10,5", "w5-b1=5,1", "w5-b5=5,5"]
-
-
-def words(text: str) -> list[str]:
-    text = text.lower().replace("what's", "what is").replace("%", " percent")
-    return re.sub(r"[^a-z0-9 ]+", " ", text).split()
-
-
-def word_errors(said: str, heard: str) -> tuple[int, int]:
-    """Edit distance in words between what was said and what was heard; words said."""
-    ref, hyp = words(said), words(heard)
-    row = list(range(len(hyp) + 1))
-    for i in range(1, len(ref) + 1):
-        diagonal, row[0] = row[0], i
-        for j in range(1, len(hyp) + 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1,
-                                           diagonal + (ref[i - 1] != hyp[j - 1]))
-    return row[len(hyp)], len(ref)
 
 
 def main() -> None:

@@ -32,21 +32,27 @@ class Synthesizer:
         self._length_scale = float(self._voice.config.length_scale or 1.0)
         self._lock = threading.Lock()
 
-    def synthesize(self, text: str, speed: float = 1.0) -> Iterator[np.ndarray]:
+    def synthesize(self, text: str, speed: float = 1.0, *, steady: bool = False,
+                   ) -> Iterator[np.ndarray]:
         """One int16 array per sentence piper finds in ``text``; ``speed`` 2.0 talks twice
-        as fast."""
+        as fast. piper draws its timing and timbre anew on each call; ``steady`` turns that
+        variation off, so the same text is the same audio every time (for tests and
+        benchmarks that must hear the same speech on each run)."""
         config = None
-        if speed != 1.0:
+        if speed != 1.0 or steady:
             from piper import SynthesisConfig
 
             config = SynthesisConfig(length_scale=self._length_scale / speed)
+            if steady:
+                config.noise_scale = config.noise_w_scale = 0.0
         with self._lock:
             chunks = list(self._voice.synthesize(text, config))
         for chunk in chunks:
             yield chunk.audio_int16_array
 
-    def synthesize_all(self, text: str, speed: float = 1.0) -> np.ndarray:
-        parts = list(self.synthesize(text, speed))
+    def synthesize_all(self, text: str, speed: float = 1.0, *, steady: bool = False,
+                       ) -> np.ndarray:
+        parts = list(self.synthesize(text, speed, steady=steady))
         return np.concatenate(parts) if parts else np.zeros(0, np.int16)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.wer import word_errors
 from tests.e2e import packages
 from tests.e2e.conftest import MODELS_INSIDE, WHEELHOUSE_INSIDE, wait_until
 from tests.e2e.container import Container, ensure_foreign_rootfs
@@ -35,7 +36,11 @@ READY_TIMEOUT_S = 900
 REQUEST_TIMEOUT_S = 1200
 AARCH64 = 183  # ELF e_machine
 SPOKEN = "Turn on the kitchen light."
-HEARD = ("kitchen", "light")
+#: Heard back with at most one word wrong, and "kitchen" right. piper draws its timing
+#: anew on each request and Whisper base mishears about one word in ten of the household
+#: requests (bench/stt_words.py); CI once heard "turn on the kitchen, white." Kernels
+#: that compute wrong on arm64 give noise or nothing, which this still catches.
+MAX_WORD_ERRORS = 1
 CPU_WARNINGS = ("Error in cpuinfo", "cpuinfo_initialize failed", "Unknown CPU vendor",
                 "Failed to initialize PyTorch cpuinfo")
 TIMINGS: dict[str, float] = {}
@@ -141,5 +146,6 @@ def test_tts_and_stt_answer_correctly(box: Container) -> None:
     TIMINGS["stt_rtf"] = round(TIMINGS["stt_s"] / audio_s, 2)
     assert r.rc == 0, r.text
     text = json.loads(r.out)["text"].lower()
-    for word in HEARD:
-        assert re.search(rf"\b{word}\b", text), f"{word!r} not heard in {text!r}"
+    assert re.search(r"\bkitchen\b", text), f"'kitchen' not heard in {text!r}"
+    errors, _ = word_errors(SPOKEN, text)
+    assert errors <= MAX_WORD_ERRORS, f"{errors} words wrong in {text!r} for {SPOKEN!r}"

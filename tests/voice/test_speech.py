@@ -59,6 +59,17 @@ async def test_what_piper_says_whisper_understands(voice: VoiceComponent) -> Non
     assert {"morning", "weather", "sunny"} <= _words(transcript.text), transcript
 
 
+async def test_steady_synthesis_is_the_same_audio_every_time(voice: VoiceComponent) -> None:
+    tts = voice.models.tts
+    assert tts is not None
+    steady = [tts.synthesize_all("Stop the music.", steady=True) for _ in range(3)]
+    assert all(np.array_equal(steady[0], s) for s in steady[1:])
+    assert rms(steady[0].astype(np.float32) / 32768) > 0.02
+    # ... and at the voice's usual pace: within 15 % of a varied draw's length
+    varied = tts.synthesize_all("Stop the music.")
+    assert abs(len(varied) - len(steady[0])) < 0.15 * len(varied), (len(varied), len(steady[0]))
+
+
 async def test_vad_finds_start_and_end_of_speech_inside_silence(
         voice: VoiceComponent, speech: Callable[..., bytes]) -> None:
     bare = read_wav(speech(QUESTION))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
@@ -55,8 +57,24 @@ async def _until(client: AsyncTcpClient, last: str) -> list[Event]:
             return events
 
 
-async def _ask(port: int, *events: Event, last: str) -> list[Event]:
+@contextlib.asynccontextmanager
+async def _connection(port: int) -> AsyncIterator[AsyncTcpClient]:
+    """A client that hangs up on leaving and waits until the server has let go.
+
+    The server closes its side only after it has stopped counting the connection
+    against ``wyoming.max_connections``, so the next connection is never refused
+    for one that is already over.
+    """
     async with AsyncTcpClient("127.0.0.1", port) as client:
+        yield client
+        assert client._writer is not None
+        client._writer.write_eof()
+        while await asyncio.wait_for(client.read_event(), EVENT_TIMEOUT_S) is not None:
+            pass
+
+
+async def _ask(port: int, *events: Event, last: str) -> list[Event]:
+    async with _connection(port) as client:
         for event in events:
             await client.write_event(event)
         return await _until(client, last)
@@ -169,7 +187,7 @@ async def test_bad_input_gets_an_error_event_and_limits_hold(daemon_factory, mod
         (AudioStart(rate=16000, width=5, channels=1).event(), "bad-audio-format"),
         (Transcribe(language="klingon").event(), "bad-language"),
     ]
-    async with AsyncTcpClient("127.0.0.1", port) as client:
+    async with _connection(port) as client:
         for event, code in errors:  # one connection: each error leaves it usable
             await client.write_event(event)
             reply = await _read(client)
@@ -211,8 +229,7 @@ async def _framing_errors_close_the_connection(port: int) -> None:
 
 
 async def _connection_limit(port: int) -> None:
-    first, second = AsyncTcpClient("127.0.0.1", port), AsyncTcpClient("127.0.0.1", port)
-    async with first, second:
+    async with _connection(port) as first, _connection(port) as second:
         for client in (first, second):  # both admitted and answering
             await client.write_event(Describe().event())
             assert (await _read(client)).type == "info"
