@@ -47,6 +47,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arch", choices=("amd64", "arm64"), default="amd64")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--text", default=SPOKEN,
+                   help="what each TTS request says (default: a 5.6 s sentence; under "
+                        "emulation piper runs at RTF 100+, so give a short one there)")
     args = p.parse_args()
     debs = packages.built(args.arch, llm=False if args.arch == "arm64" else True)
     root = ensure_rootfs() if args.arch == "amd64" else ensure_foreign_rootfs(args.arch)
@@ -74,7 +77,7 @@ def main() -> int:
         for i in range(args.rounds):
             order = VARIANTS[i % 3:] + VARIANTS[:i % 3]
             for variant in order:
-                tts_s, audio_s = tts(box, ports[variant])
+                tts_s, audio_s = tts(box, ports[variant], args.text)
                 stt_s = stt(box, ports[variant])
                 results[variant]["tts"].append(tts_s / audio_s)
                 results[variant]["stt"].append(stt_s / audio_s)
@@ -83,7 +86,8 @@ def main() -> int:
     finally:
         box.stop()
     out = {
-        "arch": args.arch, "rounds": args.rounds, "audio_s": round(audio_s, 2),
+        "arch": args.arch, "rounds": args.rounds, "text": args.text,
+        "audio_s": round(audio_s, 2),
         "loadavg_1m": round(os.getloadavg()[0], 2),
         "median_rtf": {v: {k: round(statistics.median(r), 3) for k, r in results[v].items()}
                        for v in VARIANTS},
@@ -134,10 +138,10 @@ def wait_health(box: Container, port: int) -> None:
         time.sleep(2)
 
 
-def tts(box: Container, port: int) -> tuple[float, float]:
+def tts(box: Container, port: int, text: str) -> tuple[float, float]:
     t0 = time.monotonic()
     run(box, f"curl -fsS -o /tmp/rtf.wav -H 'Content-Type: application/json' "
-             f"-d '{json.dumps({'text': SPOKEN})}' http://127.0.0.1:{port}/api/tts",
+             f"-d '{json.dumps({'text': text})}' http://127.0.0.1:{port}/api/tts",
         REQUEST_TIMEOUT_S)
     took = time.monotonic() - t0
     wav = box.root_path("/tmp/rtf.wav").read_bytes()
