@@ -145,7 +145,8 @@ class Composition:
     def _split_engine(self, settings: Any) -> Any:
         """The model over this box and rpc workers (RPC issue)."""
         from appliance.config import ConfigError
-        from appliance.llm.rpc.split import SplitConfigError, SplitEngine
+        from appliance.llm.rpc.roster import SplitConfigError
+        from appliance.llm.rpc.split import SplitEngine
 
         try:
             return SplitEngine(settings, self.config, self.node)
