@@ -1,11 +1,12 @@
 """The rpc workers a split model may use: which are wanted, which answer, and their shares.
 
 ``llm.rpc_workers`` names them (or ``auto``: every trusted, healthy node with the
-``rpc`` role); the :class:`Roster` finds them in the discovery registry, opens a
-loopback end of the link to each (appliance.llm.rpc.tunnel), asks each over it
-whether its RPC server runs and how much memory it lends, and keeps a backoff per
-worker that failed. :class:`appliance.llm.rpc.split.SplitEngine` loads the model
-over the workers the roster finds usable.
+``rpc`` role); the :class:`Roster` finds them in the discovery registry, gives
+each a loopback end of the link (appliance.llm.rpc.tunnel, started once the split
+uses it), asks each over it whether its RPC server runs and how much memory it
+lends, and keeps a backoff per worker that failed. The split engine
+(:class:`appliance.llm.rpc.split.SplitEngine`) loads the model over the workers the
+roster finds usable.
 """
 
 from __future__ import annotations
