@@ -27,7 +27,7 @@ from appliance.node import Component, Node
 from appliance.security.identity import load_or_create_node_id
 from appliance.systemd import Notifier
 from appliance.tasks import cancel_and_wait
-from appliance.web.app import Middleware, create_app
+from appliance.web.app import create_app
 from appliance.web.connections import (
     ConnectionGate,
     connection_limits,
@@ -126,18 +126,11 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self._status_sent = ""
         self.watchdog = Watchdog(self.notifier, self.node.healthy)
-        parts = Composition(config, self.node)
-        self._middlewares: list[Middleware] = parts.middlewares
-        self._route_setups: list[Callable[[web.Application], None]] = parts.route_setups
+        self.parts = Composition(config, self.node)
 
     def add_component(self, component: Component) -> None:
-        self.node.add(component)
-
-    def add_routes(self, setup: Callable[[web.Application], None]) -> None:
-        self._route_setups.append(setup)
-
-    def add_middleware(self, mw: Middleware) -> None:
-        self._middlewares.append(mw)
+        """One more component, started after the configured ones (tests add their own)."""
+        self.parts.add_component(component)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -166,8 +159,8 @@ class Daemon:
 
     async def _start(self) -> None:
         node = self.node
-        app = create_app(node, self._middlewares)
-        for setup in self._route_setups:
+        app = create_app(node, self.parts.middlewares)
+        for setup in self.parts.route_setups:
             setup(app)
         http = self.config.http
         # keepalive_timeout runs from the accept on: it also closes silent and half-sent
