@@ -1,4 +1,4 @@
-"""Generate docs/configuration.md from the config dataclasses (run after changing config.py)."""
+"""Generate docs/configuration.md from the config dataclasses (after changing appliance/config/)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from appliance import config, hardware
 from appliance.config import ConfigError
 from appliance.daemon import Daemon
 from appliance.discovery.txt import parse_txt
-from appliance.llm.rpc.split import SplitConfigError, parse_workers
+from appliance.llm.rpc.roster import SplitConfigError, parse_workers
 from tests.foundation.test_hardware import GIB, make_tree
 from tests.support.daemon import minimal_config
 

@@ -15,7 +15,7 @@ import pytest
 from appliance import config
 from appliance.llm.client import PeerFailed
 from appliance.llm.engine.settings import EngineSettings
-from appliance.llm.rpc import split
+from appliance.llm.rpc import roster, split
 from appliance.llm.rpc.link import NodeCertTrust
 from appliance.llm.rpc.split import SplitEngine
 from appliance.node import Component, Node
@@ -45,7 +45,7 @@ def _engine(tmp_path: Path, **llm: object) -> tuple[SplitEngine, FakeDiscovery]:
     discovery = FakeDiscovery()
     node.add(discovery)
     engine = SplitEngine(EngineSettings(model_path=model, model_id="m"), cfg, node)
-    engine._trust = NodeCertTrust(NodeTLS.load(tmp_path / "tls", "c" * 32, KEY))
+    engine.roster.trust = NodeCertTrust(NodeTLS.load(tmp_path / "tls", "c" * 32, KEY))
     return engine, discovery
 
 
@@ -64,7 +64,7 @@ def _watching(tmp_path: Path):
     """An engine serving over mid-b (its model host never exits), and the watch on it."""
     engine, discovery = _engine(tmp_path)
     peer = _worker_peer(discovery, "mid-b")
-    worker = engine._worker(peer)
+    worker = engine.roster.worker(peer)
     exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     return engine, peer, worker, asyncio.ensure_future(engine._watch([worker], exited))
 
@@ -91,7 +91,7 @@ async def test_a_worker_that_turns_unhealthy_gets_a_grace_then_is_dropped(tmp_pa
 
 async def test_when_the_host_dies_the_worker_whose_link_broke_is_blamed(tmp_path):
     engine, discovery = _engine(tmp_path)
-    worker = engine._worker(_worker_peer(discovery, "mid-b"))
+    worker = engine.roster.worker(_worker_peer(discovery, "mid-b"))
     worker.end.traffic.ended_by_peer_at = time.monotonic()
     worker.end.traffic.last_end = "the worker closed"
     exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -104,14 +104,14 @@ async def test_when_the_host_dies_the_worker_whose_link_broke_is_blamed(tmp_path
 
 async def test_shares_follow_tensor_split_or_free_memory(tmp_path, monkeypatch):
     engine, discovery = _engine(tmp_path, tensor_split=[2, 1, 3])
-    c = engine._worker(_worker_peer(discovery, "mid-c", "10.0.0.3"))
-    assert engine._shares([c]) == [2.0, 3.0]  # mid-b is not in use: its share goes too
-    assert engine._shares([]) == [1.0]
+    c = engine.roster.worker(_worker_peer(discovery, "mid-c", "10.0.0.3"))
+    assert engine.roster.shares_for([c]) == [2.0, 3.0]  # mid-b is not in use: its share goes too
+    assert engine.roster.shares_for([]) == [1.0]
     engine, discovery = _engine(tmp_path)
-    monkeypatch.setattr(split, "available_memory", lambda: 4 * GIB)
-    b = engine._worker(_worker_peer(discovery, "mid-b"))
+    monkeypatch.setattr(roster, "available_memory", lambda: 4 * GIB)
+    b = engine.roster.worker(_worker_peer(discovery, "mid-b"))
     b.mem_mb = 2048
-    assert engine._shares([b]) == [4096.0, 2048.0]
+    assert engine.roster.shares_for([b]) == [4096.0, 2048.0]
 
 
 async def test_alone_only_after_the_wait_only_if_it_fits_and_only_if_allowed(
@@ -148,6 +148,6 @@ async def test_only_named_workers_are_candidates_in_the_configured_order(tmp_pat
     _worker_peer(discovery, "stranger-box", "10.0.0.9")
     _worker_peer(discovery, "mid-c", "10.0.0.3")
     _worker_peer(discovery, "mid-b", "10.0.0.2")
-    assert [p.name for p in engine._candidates()] == ["mid-b", "mid-c"]
-    engine.names = None  # auto: every trusted rpc worker
-    assert [p.name for p in engine._candidates()] == ["mid-b", "mid-c", "stranger-box"]
+    assert [p.name for p in engine.roster.candidates()] == ["mid-b", "mid-c"]
+    engine.roster.names = None  # auto: every trusted rpc worker
+    assert [p.name for p in engine.roster.candidates()] == ["mid-b", "mid-c", "stranger-box"]

@@ -1,12 +1,12 @@
 """The "llm" component of a core that borrows memory: one model over this box and rpc workers.
 
 With ``llm.rpc_workers`` set, the daemon's engine is this :class:`SplitEngine`.
-It picks workers (``auto``: every trusted, healthy node with the ``rpc`` role;
-else the named ones), asks each over the link whether its RPC server runs and
-how much memory it lends, opens one loopback end of the link per worker
-(appliance.llm.rpc.tunnel), and runs the model in the ``host`` child with the
-last layers on the workers, in proportion to free memory (or
-``llm.tensor_split``). Requests go to the child over loopback (an
+Its :class:`~appliance.llm.rpc.roster.Roster` picks workers (``auto``: every
+trusted, healthy node with the ``rpc`` role; else the named ones), asks each over
+the link whether its RPC server runs and how much memory it lends, and opens one
+loopback end of the link per worker (appliance.llm.rpc.tunnel); the engine runs
+the model in the ``host`` child with the last layers on the workers, in
+proportion to free memory (or ``llm.tensor_split``). Requests go to the child over loopback (an
 OpenAI-compatible API guarded by a per-start token), so the router, the API and
 the answers are those of the one-box engine.
 
@@ -33,19 +33,17 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from appliance.config import Config, to_dict
-from appliance.errors import ApplianceError
 from appliance.hardware import available_memory
 from appliance.llm.chat import ChatChunk, ChatRequest, UnknownModel
 from appliance.llm.client import PeerFailed, RemoteClient, Timeouts
 from appliance.llm.engine.settings import EngineSettings
 from appliance.llm.rpc import process
-from appliance.llm.rpc.link import LinkTrust, prepare
-from appliance.llm.rpc.tunnel import LinkError, LocalEnd
+from appliance.llm.rpc.link import prepare
+from appliance.llm.rpc.roster import MIB, Roster, Worker, parse_workers
+from appliance.llm.rpc.tunnel import LinkError
 from appliance.net.http1 import Pool
 from appliance.node import Component, Node
 from appliance.tasks import cancel_and_wait
@@ -60,60 +58,10 @@ LOST_GRACE_S = 3.0  # an unhealthy (not untrusted) worker may come back this soo
 LOAD_TIMEOUT_S = 600.0
 DRAIN_S = 30.0
 CULPRIT_WINDOW_S = 10.0
-BACKOFF_MIN_S = 2.0
-BACKOFF_MAX_S = 60.0
 FIT_FACTOR = 1.2  # the weights, plus a margin for the KV cache and compute buffers
 FIT_RESERVE = 256 * 1024 * 1024
-MIB = 1024 * 1024
 MAX_REPLY_BYTES = 1024 * 1024
 HOST_REQUESTS = 64
-
-
-class SplitConfigError(ApplianceError, ValueError):
-    """llm.rpc_workers / llm.tensor_split do not fit together (the message says how)."""
-
-
-@dataclass
-class Worker:
-    """A worker this core knows of, and how it went."""
-
-    name: str
-    id: str
-    host: str
-    port: int
-    end: LocalEnd
-    mem_mb: int = 0
-    state: str = "found"
-    problem: str = ""
-    retry_at: float = 0.0
-    failures: int = 0
-    missing_since: float = 0.0
-
-    def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "link": f"{self.host}:{self.port}", "state": self.state,
-                "mem_mb": self.mem_mb, "problem": self.problem, "failures": self.failures,
-                **self.end.traffic.snapshot()}
-
-
-def parse_workers(workers: list[str], split: list[float]) -> tuple[list[str] | None, list[float]]:
-    """``llm.rpc_workers`` and ``llm.tensor_split`` -> (names, or None for auto; shares)."""
-    if "auto" in workers:
-        if len(workers) > 1:
-            raise SplitConfigError("llm.rpc_workers is either auto or a list of node names")
-        if split:
-            raise SplitConfigError("llm.tensor_split needs llm.rpc_workers to name the workers "
-                                   "(its shares follow their order)")
-        return None, []
-    names = [w.strip() for w in workers]
-    if any(not n for n in names) or len(set(names)) != len(names):
-        raise SplitConfigError("llm.rpc_workers: node names must be non-empty and distinct")
-    if split:
-        if len(split) != len(names) + 1:
-            raise SplitConfigError(f"llm.tensor_split needs {len(names) + 1} shares (this box, "
-                                   f"then each of llm.rpc_workers), found {len(split)}")
-        if any(s < 0 for s in split) or sum(split[1:]) <= 0:
-            raise SplitConfigError("llm.tensor_split: shares are >= 0 and some worker's is > 0")
-    return names, list(split)
 
 
 class SplitEngine(Component):
@@ -128,18 +76,16 @@ class SplitEngine(Component):
         self._config = config
         self._node = node
         self.client_name = "local"
-        self.names, self.shares = parse_workers(list(config.llm.rpc_workers),
-                                                list(config.llm.tensor_split))
+        self.roster = Roster(node, *parse_workers(list(config.llm.rpc_workers),
+                                                  list(config.llm.tensor_split)))
         self.serving = False
         self.mode = "starting"  # split | alone | none
         self.problem = ""
         self.placement: dict[str, Any] | None = None
-        self.workers: dict[str, Worker] = {}
         self.reloads = 0
         self.losses = 0
         self.load_s = 0.0
         self.host_pid: int | None = None
-        self._trust: LinkTrust | None = None
         self._client: RemoteClient | None = None
         self._pool: Pool | None = None
         self._inflight = 0
@@ -152,8 +98,8 @@ class SplitEngine(Component):
 
     async def start(self) -> None:
         self.settings.require_model()
-        self._trust, why = await prepare(self._node, "llm.rpc_workers")
-        if self._trust is None:
+        self.roster.trust, why = await prepare(self._node, "llm.rpc_workers")
+        if self.roster.trust is None:
             self.problem = why
             log.error("llm: no rpc workers can be used: %s", why)
         self._waiting_since = time.monotonic()
@@ -162,8 +108,7 @@ class SplitEngine(Component):
     async def stop(self) -> None:
         await cancel_and_wait([self._task])
         self._task = None
-        for worker in self.workers.values():
-            await worker.end.stop()
+        await self.roster.stop()
 
     def healthy(self) -> bool:
         return self._task is None or not self._task.done()
@@ -171,10 +116,10 @@ class SplitEngine(Component):
     def describe(self) -> dict[str, Any]:
         return {"model": self.settings.model_id, "split": True, "mode": self.mode,
                 "serving": self.serving, "problem": self.problem,
-                "wanted": "auto" if self.names is None else list(self.names),
+                "wanted": "auto" if self.roster.names is None else list(self.roster.names),
                 "fallback": self.cfg.rpc_fallback, "placement": self.placement,
-                "workers": [w.summary() for w in self.workers.values()],
-                "trust": self._trust.description if self._trust else "",
+                "workers": [w.summary() for w in self.roster.workers.values()],
+                "trust": self.roster.trust.description if self.roster.trust else "",
                 "reloads": self.reloads, "losses": self.losses, "load_s": self.load_s,
                 "host_pid": self.host_pid, "active": self._inflight}
 
@@ -218,7 +163,7 @@ class SplitEngine(Component):
     async def _supervise(self) -> None:
         while True:
             try:
-                used = await self._usable()
+                used = await self.roster.usable()
                 if used or self._fallback_allowed():
                     await self._run(used)
                     continue
@@ -231,58 +176,6 @@ class SplitEngine(Component):
             if not self.serving:
                 self.mode = "none"
             await asyncio.sleep(RETRY_S)
-
-    async def _usable(self) -> list[Worker]:
-        """Wanted workers, probed over the link; those whose RPC server answers."""
-        if self._trust is None:
-            return []
-        candidates = self._candidates()
-        known = [self._worker(p) for p in candidates]
-        if self.names is not None:
-            found = {w.name for w in known}
-            for name in self.names:
-                if name not in found and name in self.workers:
-                    self.workers[name].state = "not found (not a trusted, healthy rpc worker)"
-        now = time.monotonic()
-        due = [w for w in known if w.retry_at <= now]
-        results = await asyncio.gather(*(w.end.probe() for w in due), return_exceptions=True)
-        usable = []
-        for w, answer in zip(due, results, strict=True):
-            if isinstance(answer, BaseException):
-                self._failed(w, f"the link does not answer: {answer}")
-            elif not answer.get("serving"):
-                self._failed(w, "its RPC server is not running (restarting?)")
-            elif answer.get("busy"):
-                self._failed(w, "another core uses it")
-            else:
-                w.mem_mb = _int(answer.get("mem_mb"))
-                w.state, w.problem = "ready", ""
-                usable.append(w)
-        return usable
-
-    def _candidates(self) -> list[Any]:
-        discovery = self._node.get("discovery")
-        registry = getattr(discovery, "registry", None)
-        peers = [p for p in (registry.select("rpc") if registry is not None else [])
-                 if getattr(p, "rpc_port", 0)]
-        if self.names is None:
-            return sorted(peers, key=lambda p: (p.name, p.id))
-        by_name = {p.name: p for p in peers}
-        return [by_name[n] for n in self.names if n in by_name]
-
-    def _worker(self, peer: Any) -> Worker:
-        host = urlsplit(peer.url).hostname or ""
-        w = self.workers.get(peer.name)
-        if w is None or (w.id, w.host, w.port) != (peer.id, host, peer.rpc_port):
-            assert self._trust is not None
-            if w is not None:
-                asyncio.get_running_loop().create_task(w.end.stop())
-            w = Worker(name=peer.name, id=peer.id, host=host, port=peer.rpc_port,
-                       end=LocalEnd(self._trust, peer.name, host, peer.rpc_port,
-                                    client=(self._node.node_id, self._node.name),
-                                    peer_id=peer.id))
-            self.workers[peer.name] = w
-        return w
 
     def _fallback_allowed(self) -> bool:
         # A worker's RPC server restarts in seconds: loading alone meanwhile costs two loads.
@@ -305,7 +198,7 @@ class SplitEngine(Component):
         for w in used:
             if w.end.local_port == 0:
                 await w.end.start()
-        shares = self._shares(used)
+        shares = self.roster.shares_for(used)
         token = secrets.token_urlsafe(32)
         args = [a for w in used for a in ("--worker", f"{w.name}={w.end.endpoint}")]
         args += [a for s in shares for a in ("--share", repr(s))] if used else []
@@ -336,7 +229,7 @@ class SplitEngine(Component):
             for w in used:
                 w.state, w.failures = "in use", 0
             self.mode = "split" if used else "alone"
-            self.problem = "" if used else self._why_alone()
+            self.problem = "" if used else self.roster.why_alone()
             self.serving = True
             self.reloads += 1
             log.info("llm: serving %s %s (loaded in %.1fs)", self.settings.model_id, what,
@@ -404,13 +297,13 @@ class SplitEngine(Component):
                 if w.end.traffic.ended_by_peer_at > since:
                     self._lost(w, f"lost {w.name}: {w.end.traffic.last_end}")
                     return self.problem
-            cands = {p.name: p for p in self._candidates()} if self._trust else {}
+            cands = {p.name: p for p in self.roster.candidates()} if self.roster.trust else {}
             for w in used:
                 peer = cands.get(w.name)
                 if peer is not None:
                     w.missing_since = 0.0
                     continue
-                registered = self._registered(w.name)
+                registered = self.roster.registered(w.name)
                 revoked = registered is not None and not registered.trusted
                 w.missing_since = w.missing_since or now
                 if revoked or now - w.missing_since >= LOST_GRACE_S:
@@ -422,23 +315,10 @@ class SplitEngine(Component):
                 recheck = now + RECHECK_S
                 missing = [p for name, p in cands.items()
                            if name not in {w.name for w in used}]
-                back = await self._probe_new(missing)
+                back = await self.roster.probe_new(missing)
                 if back:
                     self.problem = f"{', '.join(back)} can take layers: reloading"
                     return self.problem
-
-    async def _probe_new(self, peers: list[Any]) -> list[str]:
-        now = time.monotonic()
-        fresh = [self._worker(p) for p in peers]
-        fresh = [w for w in fresh if w.retry_at <= now]
-        results = await asyncio.gather(*(w.end.probe() for w in fresh), return_exceptions=True)
-        out = []
-        for w, answer in zip(fresh, results, strict=True):
-            if isinstance(answer, dict) and answer.get("serving") and not answer.get("busy"):
-                out.append(w.name)
-            elif isinstance(answer, BaseException):
-                self._failed(w, f"the link does not answer: {answer}")
-        return out
 
     async def _blame(self, used: list[Worker], exited: asyncio.Future[int], when: str) -> str:
         """The host ended (or failed to load): name the worker whose link broke, if any."""
@@ -461,32 +341,7 @@ class SplitEngine(Component):
         self.losses += 1
         self.problem = problem
         self._waiting_since = time.monotonic()
-        self._failed(w, problem)
-
-    def _failed(self, w: Worker, problem: str) -> None:
-        w.failures += 1
-        w.state, w.problem = "failed", problem[:300]
-        w.retry_at = time.monotonic() + min(BACKOFF_MAX_S,
-                                            BACKOFF_MIN_S * 2 ** min(w.failures - 1, 6))
-
-    def _registered(self, name: str) -> Any:
-        registry = getattr(self._node.get("discovery"), "registry", None)
-        if registry is None:
-            return None
-        return next((p for p in registry.peers() if p.name == name), None)
-
-    def _shares(self, used: list[Worker]) -> list[float]:
-        if not used:
-            return [1.0]
-        if self.shares and self.names is not None:
-            by_name = dict(zip(self.names, self.shares[1:], strict=True))
-            return [self.shares[0], *(by_name[w.name] for w in used)]
-        return [float(available_memory() // MIB), *(float(max(w.mem_mb, 1)) for w in used)]
-
-    def _why_alone(self) -> str:
-        reasons = [w.problem or f"{w.name}: {w.state}" for w in self.workers.values()
-                   if w.state not in ("ready", "in use")]
-        return "; ".join(reasons) if reasons else "no rpc worker is usable"
+        self.roster.failed(w, problem)
 
     async def _drain(self) -> None:
         if self._inflight:
@@ -513,6 +368,3 @@ class SplitEngine(Component):
             self._inflight = 0
             self._idle.set()
 
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

@@ -1,0 +1,87 @@
+"""The voice and wyoming sections: speech in and out, the wake word, Home Assistant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from appliance import hardware
+from appliance.config.keys import _f
+
+#: The wake words shipped inside the wake word engines' wheels (hey_rhasspy: openwakeword only).
+WAKE_WORDS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa", "hey_rhasspy")
+WAKE_ENGINES = ("microwakeword", "openwakeword")
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    """Speech in and out, in-process."""
+
+    enabled: bool = _f(True, "Load speech-to-text and text-to-speech.")
+    stt_model: str = _f("", "faster-whisper model directory; empty means the default model.",
+                        path=True)
+    tts_voice: str = _f("", "Piper .onnx voice; empty means the default voice.", path=True)
+    language: str = _f("auto", "Spoken language code (en, de, ...) or auto.")
+    stt_threads: int = _f(0, "STT threads; 0 means the number of physical cores.",
+                          min=0, max=1024)
+    trailing_silence_ms: int = _f(500, "Silence that ends an utterance.", min=100, max=10000)
+    max_utterance_s: float = _f(30.0, "Longest utterance accepted.", min=1.0, max=600.0)
+    max_tts_chars: int = _f(4000, "Longest text spoken in one request.", min=1, max=1_000_000)
+    input: str = _f("none", "ALSA capture device (e.g. default, hw:1,0) or none.")
+    output: str = _f("none", "ALSA playback device (e.g. default, hw:1,0) or none.")
+    input_rate: int = _f(16000, "Capture rate asked of the ALSA input; resampled to 16 kHz.",
+                         min=8000, max=192000)
+    barge_in: bool = _f(True, "Speech while the assistant talks stops its reply.")
+    stt_min_window_s: float = _f(5.0, "Shortest Whisper encoder window for a short utterance; "
+                                 "30 always encodes the full window (slower).",
+                                 min=2.0, max=30.0)
+    stt_beam_size: int = _f(5, "Whisper beam search width; 1 is greedy decoding (faster on "
+                            "long speech, more words misheard).", min=1, max=10)
+    max_stt_bytes: int = _f(16 * 1024 * 1024, "Largest audio file accepted by POST /api/stt and "
+                            "/v1/audio/transcriptions.",
+                            min=1024, max=1 << 31)
+    partial_transcripts: bool = _f(False, "Transcribe the utterance so far about once a "
+                                   "second while the user speaks (costs CPU on small boxes).")
+    wake_words: list[str] = _f(["okay_nabu"], "Wake words heard by the box's microphone and "
+                               "hands-free /api/voice clients: okay_nabu, hey_jarvis, "
+                               "hey_mycroft, alexa (hey_rhasspy with openwakeword); [] means "
+                               "none: the microphone takes every utterance, clients push to talk.",
+                               item_choices=WAKE_WORDS)
+    wake_engine: str = _f("microwakeword", "Wake word detector: microwakeword (under 1 % of a "
+                                           "core, decides in 0.15 s) or openwakeword (about 8 %, "
+                                           "0.44 s; hears okay_nabu better in noise).",
+                          choices=WAKE_ENGINES)
+    wake_sensitivity: dict[str, float] = _f({}, "Per wake word, 0 to 1; 0.5 is the model's tuned "
+                                                "threshold, higher wakes more easily (and "
+                                                "falsely more often).",
+                                            key_choices=WAKE_WORDS, value_min=0.0, value_max=1.0)
+    follow_up_s: float = _f(5.0, "After a spoken reply, listen this long for another question "
+                                 "without the wake word; 0 turns it off.", min=0.0, max=60.0)
+    earcon: bool = _f(True, "Play a short chime on voice.output when the wake word is heard.")
+    echo_cancelled: bool = _f(False, "voice.input already removes the box's own playback (a "
+                                     "speakerphone with echo cancellation): speech may then "
+                                     "interrupt a reply. Off, only the wake word is heard while "
+                                     "the box speaks.")
+
+    @property
+    def stt_thread_count(self) -> int:
+        """``stt_threads``, or the physical cores this process may use when 0."""
+        return self.stt_threads or hardware.usable_physical_cores()
+
+
+@dataclass(frozen=True)
+class WyomingConfig:
+    """The Wyoming server for Home Assistant (speech in and out, and the agent)."""
+
+    enabled: bool = _f(False, "Serve the Wyoming protocol (it has no authentication: see "
+                              "docs/security.md); needs voice.enabled.")
+    host: str = _f("0.0.0.0", "Address to bind; 127.0.0.1 keeps it off the LAN.")
+    port: int = _f(10700, "TCP port.", min=1, max=65535)
+    clients: list[str] = _f([], "Addresses or networks (CIDR) that may also use the agent "
+                                "(handle) and connect from outside this box's private LAN "
+                                "networks; loopback always may.")
+    max_connections: int = _f(8, "Connections open at once; more are refused with an error.",
+                              min=1, max=1024)
+    idle_timeout_s: float = _f(60.0, "A connection that sends no complete event for this long "
+                                     "is closed.", min=1.0, max=3600.0)
+    advertise: bool = _f(True, "Announce _wyoming._tcp over mDNS (with discovery.enabled), so "
+                               "Home Assistant finds the box.")
