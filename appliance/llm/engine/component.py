@@ -148,10 +148,19 @@ class Engine(Component):
             seq = Sequence(prep, asyncio.get_running_loop())
             self.stats.add("requests")
             sched.submit(seq)
+            after: tuple[str, Any] | None = None
             while True:
-                kind, value = await seq.events.get()
+                kind, value = after or await seq.events.get()
+                after = None
                 if kind == "text":
                     text, logprobs = value
+                    # Pieces handed over together go out as one chunk (one SSE event).
+                    while logprobs is None and not seq.events.empty():
+                        after = seq.events.get_nowait()
+                        if after[0] != "text":
+                            break
+                        text += after[1][0]
+                        after = None
                     yield ChatChunk(content=text, served_by=self.client_name,
                                     logprobs=logprobs)
                 elif kind == "end":

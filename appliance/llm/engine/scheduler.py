@@ -119,7 +119,9 @@ class Scheduler:
         active: list[Sequence] = []
         try:
             while True:
-                self._outbox.flush()  # the last step's tokens and endings, in one hand-over
+                # The last steps' tokens and endings, in one hand-over (text may wait a
+                # little for the next steps' while sequences are generating).
+                self._outbox.flush(force=not active)
                 with self._cv:
                     while self._running and not active and not self._incoming \
                             and not self._jobs:

@@ -1,0 +1,51 @@
+"""The worker's hand-over to the event loop: a first piece at once, later text in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from appliance.llm.engine.sequence import HANDOVER_S, Outbox, Prepared, Sequence
+
+
+def _sequence(loop: asyncio.AbstractEventLoop, outbox: Outbox) -> Sequence:
+    prep = Prepared(tokens=[1], max_tokens=8, stops=(), temperature=0.0, top_p=1.0, seed=0,
+                    constraint=None)
+    return Sequence(prep, loop, outbox=outbox)
+
+
+async def _events(seq: Sequence) -> list[tuple[str, object]]:
+    await asyncio.sleep(0)  # let call_soon_threadsafe's callbacks run
+    out = []
+    while not seq.events.empty():
+        out.append(seq.events.get_nowait())
+    return out
+
+
+async def test_the_first_piece_goes_at_once_and_later_ones_wait_for_company() -> None:
+    outbox = Outbox()
+    seq = _sequence(asyncio.get_running_loop(), outbox)
+    seq.send("text", ("Hello", None))
+    outbox.flush(force=False)
+    assert await _events(seq) == [("text", ("Hello", None))]  # the first token: no wait
+    seq.send("text", (" there", None))
+    outbox.flush(force=False)
+    assert await _events(seq) == []  # held to go with the next pieces
+    seq.send("text", (",", None))
+    time.sleep(HANDOVER_S)
+    outbox.flush(force=False)
+    assert await _events(seq) == [("text", (" there", None)), ("text", (",", None))]
+    seq.send("text", (" friend", None))
+    seq.send("end", ("stop", {}, "Hello there, friend", None))
+    outbox.flush(force=False)  # an end goes at once, with the text before it
+    assert [kind for kind, _ in await _events(seq)] == ["text", "end"]
+
+
+async def test_a_forced_flush_hands_over_everything() -> None:
+    outbox = Outbox()
+    seq = _sequence(asyncio.get_running_loop(), outbox)
+    seq.send("text", ("A", None))
+    outbox.flush()
+    seq.send("text", ("B", None))
+    outbox.flush(force=True)  # the worker is about to wait: nothing may stay behind
+    assert [value for _, value in await _events(seq)] == [("A", None), ("B", None)]
