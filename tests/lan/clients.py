@@ -16,7 +16,8 @@ CHAT = """
 import json, sys
 from openai import OpenAI
 client = OpenAI(base_url=f"http://127.0.0.1:{sys.argv[1]}/v1", api_key="unused", max_retries=0)
-r = client.chat.completions.create(model="default", max_tokens=8,
+extra = {"conversation_id": sys.argv[2]} if len(sys.argv) > 2 else None
+r = client.chat.completions.create(model="default", max_tokens=8, extra_body=extra,
                                    messages=[{"role": "user", "content": "Say hi."}])
 print(json.dumps({"served_by": r.system_fingerprint, "content": r.choices[0].message.content}))
 """
@@ -40,9 +41,12 @@ async def run_in(lan: Lan, member: str, script: str, *args: str) -> Any:
     return json.loads(out)
 
 
-async def chat(lan: Lan, member: str, port: int) -> dict[str, Any]:
-    """One chat completion on ``member``'s loopback: ``{"served_by", "content"}``."""
-    return await run_in(lan, member, CHAT, str(port))
+async def chat(lan: Lan, member: str, port: int, conversation: str | None = None,
+               ) -> dict[str, Any]:
+    """One chat completion on ``member``'s loopback: ``{"served_by", "content"}``; with
+    ``conversation``, as part of that conversation (which sticks to the core that served
+    it while that core is a candidate)."""
+    return await run_in(lan, member, CHAT, str(port), *([conversation] if conversation else []))
 
 
 async def put_world(lan: Lan, member: str, port: int, key: str, value: Any) -> dict[str, Any]:

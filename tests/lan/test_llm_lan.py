@@ -15,9 +15,9 @@ pytestmark = [pytest.mark.lan, pytest.mark.model]
 CHAT_TIMEOUT_S = clients.CHAT_TIMEOUT_S
 
 
-async def _chat(lan, node, member: str = "b") -> dict:
+async def _chat(lan, node, member: str = "b", conversation: str | None = None) -> dict:
     """A chat on ``member``'s loopback (the edge's own user), with the real openai client."""
-    return await clients.chat(lan, member, node.proc.port)
+    return await clients.chat(lan, member, node.proc.port, conversation)
 
 
 async def test_edge_chat_is_served_by_a_core_llm_and_fails_over_after_kill_9(
@@ -32,14 +32,17 @@ async def test_edge_chat_is_served_by_a_core_llm_and_fails_over_after_kill_9(
         return len(await edge.peers(role="llm")) == 2
 
     await wait_for(both_llms, what="both cores selectable for 'llm' on the edge")
-    answer = await _chat(lan, edge)
+    # One conversation: it sticks to the core that served it, so the request after the
+    # kill goes to the dead core first (without it, the edge may pick the other core by
+    # load and round trip, and nothing fails over).
+    answer = await _chat(lan, edge, conversation="kitchen-1")
     served = answer["served_by"]
     assert served in cores
     assert isinstance(answer["content"], str)
 
     await cores[served].stop(9)
     other = next(name for name in cores if name != served)
-    answer = await _chat(lan, edge)  # the very next request after the kill
+    answer = await _chat(lan, edge, conversation="kitchen-1")  # the very next request
     assert answer["served_by"] == other
     dead = next(p for p in await edge.peers() if p["name"] == served)
     assert dead["healthy"] is False
