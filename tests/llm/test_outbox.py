@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from appliance.llm.engine.sequence import HANDOVER_S, Outbox, Prepared, Sequence
+from appliance.llm.engine.sequence import (
+    FIRST_PIECES,
+    HANDOVER_S,
+    Outbox,
+    Prepared,
+    Sequence,
+)
 
 
 def _sequence(loop: asyncio.AbstractEventLoop, outbox: Outbox) -> Sequence:
@@ -22,12 +28,20 @@ async def _events(seq: Sequence) -> list[tuple[str, object]]:
     return out
 
 
-async def test_the_first_piece_goes_at_once_and_later_ones_wait_for_company() -> None:
+def _past_the_first_pieces(seq: Sequence, outbox: Outbox) -> None:
+    for _ in range(FIRST_PIECES - 1):
+        seq.send("text", (" word", None))
+        outbox.flush(force=False)
+
+
+async def test_the_first_pieces_go_at_once_and_later_ones_wait_for_company() -> None:
     outbox = Outbox()
     seq = _sequence(asyncio.get_running_loop(), outbox)
     seq.send("text", ("Hello", None))
     outbox.flush(force=False)
     assert await _events(seq) == [("text", ("Hello", None))]  # the first token: no wait
+    _past_the_first_pieces(seq, outbox)
+    assert len(await _events(seq)) == FIRST_PIECES - 1  # each at once
     seq.send("text", (" there", None))
     outbox.flush(force=False)
     assert await _events(seq) == []  # held to go with the next pieces
@@ -39,6 +53,20 @@ async def test_the_first_piece_goes_at_once_and_later_ones_wait_for_company() ->
     seq.send("end", ("stop", {}, "Hello there, friend", None))
     outbox.flush(force=False)  # an end goes at once, with the text before it
     assert [kind for kind, _ in await _events(seq)] == ["text", "end"]
+
+
+async def test_the_end_of_a_sentence_goes_at_once_for_the_voice_to_speak_it() -> None:
+    outbox = Outbox()
+    seq = _sequence(asyncio.get_running_loop(), outbox)
+    seq.send("text", ("The", None))
+    _past_the_first_pieces(seq, outbox)
+    await _events(seq)
+    seq.send("text", (" lights", None))
+    outbox.flush(force=False)
+    assert await _events(seq) == []
+    seq.send("text", (" are on.", None))
+    outbox.flush(force=False)
+    assert [value[0] for _, value in await _events(seq)] == [" lights", " are on."]
 
 
 async def test_a_forced_flush_hands_over_everything() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import itertools
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,11 @@ from appliance.llm import grammar
 _ids = itertools.count(1)
 #: Longest a generated piece waits to be handed to the event loop with the next ones.
 HANDOVER_S = 0.025
+#: The first pieces of an answer go at once (a voice reply speaks a long first
+#: sentence's first four words as soon as they are there).
+FIRST_PIECES = 8
+#: Text that ends a sentence or clause: handed over at once.
+_ENDS_CLAUSE = re.compile(r"[.!?;:,\n]")
 
 
 class Outbox:
@@ -23,8 +29,9 @@ class Outbox:
     fewer wake-ups of the loop and fewer hand-overs of the GIL while several sequences
     decode. Text that follows a sequence's first piece may wait up to :data:`HANDOVER_S`
     to go with the next: every wake-up of the loop runs Python on a core the decode's
-    OpenMP threads are waiting for, at every token when one client streams alone. A
-    first piece, an end or an error goes at once.
+    OpenMP threads are waiting for, at every token when one client streams alone. The
+    first :data:`FIRST_PIECES` pieces, the end of a sentence or clause (the voice
+    speaks each as soon as it is complete), an end or an error go at once.
     """
 
     def __init__(self) -> None:
@@ -33,7 +40,7 @@ class Outbox:
         self._last = 0.0
 
     def put(self, seq: Sequence, kind: str, value: Any) -> None:
-        if kind != "text" or not seq.delivered:
+        if kind != "text" or seq.delivered < FIRST_PIECES or _ENDS_CLAUSE.search(value[0]):
             self._urgent = True
         seq.delivered += 1
         self._items.append((seq, kind, value))
