@@ -25,9 +25,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def closed_after(reader: asyncio.StreamReader, limit_s: float) -> float:
-    """Seconds until the server closed the connection (reads return EOF), at most limit_s."""
+    """Seconds until the server closed the connection, at most limit_s: reads return EOF,
+    or the connection is reset (the kernel answers a close with RST when bytes the client
+    sent, such as a slowloris's next header line, were still unread)."""
     started = time.monotonic()
-    while await asyncio.wait_for(reader.read(65536), limit_s):
+    try:
+        while await asyncio.wait_for(reader.read(65536), limit_s):
+            pass
+    except ConnectionResetError:
         pass
     return time.monotonic() - started
 
