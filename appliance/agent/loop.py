@@ -108,6 +108,15 @@ class Agent(Component):
         """Whether ``text`` is a whole everyday request already (see Intents.complete)."""
         return self.intents is not None and await self.intents.complete(text)
 
+    async def choose(self, readings: list[str]) -> str:
+        """Of several readings of one utterance (best first), the first an everyday intent
+        understands; the best one when none is (the LLM copes with a misheard word, an
+        intent needs its sentence)."""
+        if self.intents is None or len(readings) < 2:
+            return readings[0]
+        index = await self.intents.understood(readings)
+        return readings[index or 0]
+
     async def run(self, text: str, conversation_id: str | None = None,
                   agent: str | None = None) -> AsyncIterator[AgentEvent]:
         """One turn; the last event is ``final`` or ``error``."""

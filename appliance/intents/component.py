@@ -78,6 +78,27 @@ class Intents(Component):
                 "intents": self._recognizer.names() if self._recognizer else [],
                 "answered": dict(sorted(self.answered.items())), "passed_to_llm": self.passed}
 
+    async def understood(self, texts: list[str], allowed: tuple[str, ...] | None = None
+                         ) -> int | None:
+        """The index of the reading of one utterance (``texts``, best first) to answer: the
+        first that is a whole everyday request (as :meth:`complete` judges), else the first
+        that some other intent matches ("where's the spare key" with a subject), or None
+        when no reading is an everyday request. Nothing is run."""
+        recognizer = self._recognizer
+        if recognizer is None:
+            return None
+
+        def first() -> int | None:
+            partial = None
+            for i, text in enumerate(texts):
+                kind = self._kind(recognizer, text, allowed)
+                if kind == "whole":
+                    return i
+                if kind == "partial" and partial is None:
+                    partial = i
+            return partial
+        return await asyncio.get_running_loop().run_in_executor(self._executor, first)
+
     async def complete(self, text: str, allowed: tuple[str, ...] | None = None) -> bool:
         """Whether ``text`` is already a whole everyday request, so a voice turn may end at
         the speaker's first short pause: a match without open-ended (wildcard) words, or
@@ -85,17 +106,33 @@ class Intents(Component):
         recognizer = self._recognizer
         if recognizer is None:
             return False
-        matches = await asyncio.get_running_loop().run_in_executor(
-            self._executor, recognizer.recognize, text)
-        for match in matches:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._whole, recognizer, text, allowed)
+
+    def _whole(self, recognizer: Recognizer, text: str, allowed: tuple[str, ...] | None
+               ) -> bool:
+        """See :meth:`complete`; runs in the worker thread."""
+        return self._kind(recognizer, text, allowed) == "whole"
+
+    def _kind(self, recognizer: Recognizer, text: str, allowed: tuple[str, ...] | None
+              ) -> str:
+        """"whole" (see :meth:`complete`), "partial" (an intent with open-ended words, such as
+        a fact's subject), or "" (nothing, or only the catch-all that takes any sentence for
+        a calculation and is not one)."""
+        partial = False
+        for match in recognizer.recognize(text):
             entry = HANDLERS.get(match.intent)
             if entry is None or not Turn(recognizer.lang, self.tools, allowed,
                                          self.tool_timeout_s).can(*entry[1]):
                 continue
             if match.intent == calculate.INTENT:
-                return calculate.complete(match, recognizer.lang)
-            return not match.wildcards
-        return False
+                if calculate.complete(match, recognizer.lang):
+                    return "whole"
+                continue
+            if not match.wildcards:
+                return "whole"
+            partial = True
+        return "partial" if partial else ""
 
     async def answer(self, text: str, allowed: tuple[str, ...] | None = None
                      ) -> IntentAnswer | None:

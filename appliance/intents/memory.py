@@ -13,7 +13,7 @@ import hashlib
 import re
 from typing import Any
 
-from appliance.intents import speech
+from appliance.intents import sounds, speech
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
 from appliance.world.model import MAX_KEY_CHARS
@@ -133,19 +133,26 @@ def _find(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | N
     if near:
         return None
     # Misheard by speech recognition ("the grash code"): the one fact that sounds alike.
-    alike = [k for k, f in facts.items() if _alike(words, _words(turn, f["subject"]))]
+    alike = [k for k, f in facts.items() if _alike(turn, words, _words(turn, f["subject"]))]
     return alike[0] if len(alike) == 1 else None
 
 
-def _alike(said: frozenset[str], stored: frozenset[str]) -> bool:
-    """As many words, each like one of the other's (difflib), and alike on the whole."""
+def _alike(turn: Turn, said: frozenset[str], stored: frozenset[str]) -> bool:
+    """As many words, each like one of the other's, and alike on the whole. Two words are
+    as alike as difflib finds their letters, or wholly when they sound the same ("grosh"
+    and "garage" are both G620)."""
     if len(said) != len(stored):
         return False
+
+    def score(a: str, b: str) -> float:
+        if sounds.key(turn.lang, a) == sounds.key(turn.lang, b):
+            return 1.0
+        return difflib.SequenceMatcher(None, a, b).ratio()
     left = list(stored)
     scores = []
     for word in sorted(said):
-        best = max(left, key=lambda w: difflib.SequenceMatcher(None, word, w).ratio())
-        scores.append(difflib.SequenceMatcher(None, word, best).ratio())
+        best = max(left, key=lambda w: score(word, w))
+        scores.append(score(word, best))
         left.remove(best)
     return min(scores) >= WORD_ALIKE and sum(scores) / len(scores) >= ALIKE
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from appliance.intents import speech
+from appliance.intents import sounds, speech
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
 
@@ -149,6 +149,9 @@ def _select(turn: Turn, match: Match, timers: list[dict[str, Any]]) -> dict[str,
         wanted = _words(turn, name)
         found = [t for t in timers if _named(t) and _words(turn, t["label"]) == wanted]
         found = found or [t for t in timers if _named(t) and wanted <= _words(turn, t["label"])]
+        # Misheard by speech recognition ("the X timer"): the one timer whose name sounds so.
+        found = found or [t for t in timers if _named(t) and sounds.alike(turn.lang, name,
+                                                                          t["label"])]
         if len(found) == 1:
             return found[0]
         if not found:

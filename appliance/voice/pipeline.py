@@ -370,10 +370,8 @@ class VoiceSession:
             t0 = time.monotonic()
             transcript = await (early if early is not None else self.engine.transcribe(audio))
             turn.timings["stt_s"] = time.monotonic() - t0
-            turn.user = transcript.text
             woken, self._woken_by = self._woken_by, None
-            if woken is not None and turn.user:
-                turn.user = strip_wake_phrase(turn.user, woken.phrase)
+            turn.user = await self._heard(transcript, woken.phrase if woken else None)
             await self._emit({"type": "transcript", "text": turn.user,
                               "language": transcript.language, "final": True})
             if not transcript.text:
@@ -399,6 +397,18 @@ class VoiceSession:
             await self._emit({"type": "error", "code": code or "voice_error",
                               "message": str(exc) if code else f"{type(exc).__name__}: {exc}"})
             await self._emit({"type": "done"})
+
+    async def _heard(self, transcript: Any, wake_phrase: str | None) -> str:
+        """The reading of the utterance to answer: the best, unless the responder understands
+        only another of Whisper's readings (an everyday intent), without the wake phrase."""
+        readings = [transcript.text, *getattr(transcript, "alternatives", ())]
+        if wake_phrase is not None:
+            readings = [strip_wake_phrase(text, wake_phrase) if text else text
+                        for text in readings]
+        choose = getattr(self._responder(), "choose", None)
+        if transcript.text and len(readings) > 1 and choose is not None:
+            return str(await choose(readings))
+        return readings[0]
 
     async def _run_turn_then_listen(self, turn: Turn, audio: np.ndarray,
                                     early: asyncio.Task[Any] | None) -> None:

@@ -53,6 +53,11 @@ class AgentResponder:
         check = getattr(self.agent, "complete", None)
         return bool(check is not None and await check(text))
 
+    async def choose(self, readings: list[str]) -> str:
+        """Which reading of the utterance to answer (see Agent.choose)."""
+        pick = getattr(self.agent, "choose", None)
+        return str(await pick(readings)) if pick is not None else readings[0]
+
     def record(self, conversation_id: str, turn: Turn) -> None:
         """Make the agent's memory hold what was heard, not what was generated."""
         hook = getattr(self.agent, "record_cut_off", None)

@@ -33,6 +33,10 @@ NO_REPEAT_NGRAM = 3
 REPETITION_PENALTY = 1.1
 #: Whisper's decoder context is 448 tokens; a prompt may take up to half of it.
 MAX_PROMPT_TOKENS = 223
+#: Other readings of a short utterance kept from the beam (``Transcript.alternatives``), and
+#: how far below the best one's score (mean log probability per token) they may be.
+MAX_ALTERNATIVES = 4
+ALTERNATIVE_MARGIN = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,11 @@ class Transcript:
     duration_s: float
     segments: tuple[Segment, ...] = ()
     """With timestamps (``transcribe(timestamps=True)``), the timed pieces of ``text``."""
+    alternatives: tuple[str, ...] = ()
+    """Other readings of the same audio that the beam found nearly as likely, best first
+    (short utterances with ``stt_beam_size`` > 1): "Stop talking." behind "Start talking.".
+    A listener that understands only some sentences (the everyday intents) may take the
+    first it understands; nothing else should."""
 
 
 @dataclass(frozen=True)
@@ -113,15 +122,17 @@ class Transcriber:
         with self._lock:
             if not timestamps and duration + TAIL_MARGIN_S <= FULL_WINDOW_S \
                     and self.min_window_s < FULL_WINDOW_S:
-                text, language = self._fitted(samples, duration, options)
+                texts, language = self._fitted(samples, duration, options)
+                text, alternatives = texts[0], tuple(texts[1:])
                 if on_text is not None and text:
                     on_text(text)
                 segments: tuple[Segment, ...] = ()
             else:
                 text, language, segments = self._full(samples, options, timestamps, words,
                                                       on_text)
+                alternatives = ()
         return Transcript(text=text, language=language, duration_s=round(duration, 3),
-                          segments=segments)
+                          segments=segments, alternatives=alternatives)
 
     def warm_up(self) -> None:
         """Run once on silence so the first real request does not pay for lazy setup."""
@@ -155,7 +166,8 @@ class Transcriber:
         return " ".join(texts).strip(), info.language, tuple(segments)
 
     def _fitted(self, samples: np.ndarray, duration: float, options: _Options,
-                ) -> tuple[str, str]:
+                ) -> tuple[list[str], str]:
+        """The best reading first, then up to MAX_ALTERNATIVES others (see Transcript)."""
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
 
@@ -181,14 +193,34 @@ class Transcriber:
                       *tokenizer.encode(" " + options.prompt)[-MAX_PROMPT_TOKENS:]]
         sampling = {"sampling_topk": 0, "sampling_temperature": options.temperature} \
             if options.temperature > 0 else {}
+        hypotheses = 1 if sampling else min(self.beam_size, MAX_ALTERNATIVES + 1)
         result = model.model.generate(
             encoded, [[*prompt, *tokenizer.sot_sequence, tokenizer.no_timestamps]],
             beam_size=self.beam_size, max_length=min(448, max_length + len(prompt)),
             suppress_blank=True,
             suppress_tokens=[-1], no_repeat_ngram_size=NO_REPEAT_NGRAM,
-            repetition_penalty=REPETITION_PENALTY, **sampling)
-        tokens = [t for t in result[0].sequences_ids[0] if t < tokenizer.eot]
-        return tokenizer.decode(tokens).strip(), language
+            repetition_penalty=REPETITION_PENALTY, num_hypotheses=hypotheses,
+            return_scores=hypotheses > 1, **sampling)[0]
+        texts = [tokenizer.decode([t for t in ids if t < tokenizer.eot]).strip()
+                 for ids in result.sequences_ids]
+        return readings(texts, list(result.scores) if hypotheses > 1 else []), language
+
+
+def readings(texts: list[str], scores: list[float]) -> list[str]:
+    """The best text, then the others within ALTERNATIVE_MARGIN of its score that read
+    differently (not just in case or punctuation), best first."""
+    out = texts[:1]
+    seen = {_reading(t) for t in out}
+    for text, score in zip(texts[1:], scores[1:], strict=False):
+        key = _reading(text)
+        if text and key not in seen and score >= scores[0] - ALTERNATIVE_MARGIN:
+            seen.add(key)
+            out.append(text)
+    return out
+
+
+def _reading(text: str) -> str:
+    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
 
 
 @dataclass(frozen=True)

@@ -10,19 +10,23 @@ from typing import Any
 
 import numpy as np
 
+from appliance import hardware
 from appliance.voice.errors import ModelLoadError
 
 
 class Synthesizer:
     """A loaded piper voice; ``synthesize`` yields int16 mono chunks at ``sample_rate``."""
 
-    def __init__(self, voice_path: Path) -> None:
+    def __init__(self, voice_path: Path, threads: int = 0) -> None:
+        """``threads``: onnxruntime's threads for the voice; 0 means the physical cores this
+        process may use (what onnxruntime would pick, but see ``_load``)."""
         config_path = Path(f"{voice_path}.json")
         if not voice_path.is_file() or not config_path.is_file():
             raise ModelLoadError(f"piper voice {voice_path} or its {config_path.name} is missing "
                                  "(run `hybrid-agent models fetch` or set voice.tts_voice)")
         try:
-            self._voice = _load(voice_path, config_path)
+            self._voice = _load(voice_path, config_path,
+                                threads or hardware.usable_physical_cores())
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
             raise ModelLoadError(f"cannot load the piper voice {voice_path}: {exc}") from exc
         except Exception as exc:  # onnxruntime raises its own types
@@ -56,8 +60,16 @@ class Synthesizer:
         return np.concatenate(parts) if parts else np.zeros(0, np.int16)
 
 
-def _load(voice_path: Path, config_path: Path) -> Any:
-    """piper's voice with onnxruntime's threads told not to spin between operations.
+def _load(voice_path: Path, config_path: Path, threads: int) -> Any:
+    """piper's voice with onnxruntime's threads counted and told not to spin.
+
+    Left to count them itself (``intra_op_num_threads`` 0), onnxruntime pins each of
+    its threads, and the calling one, to a core of its choosing (``sched_setaffinity``).
+    The shipped unit forbids that syscall (``SystemCallFilter=~@resources``), so the
+    same daemon ran pinned without the sandbox and unpinned under the unit: on the
+    emulated arm64 box, with other work on the same cores, piper was 1.4x slower
+    pinned. Counted, the threads are never pinned, and the scheduler may move them off
+    a core the LLM holds (issue 21).
 
     Spinning waits for a core that another process (the LLM, a test suite) holds, and
     under emulation costs more than the work: a 1.2 s sentence took 1050 s in an
@@ -72,6 +84,7 @@ def _load(voice_path: Path, config_path: Path) -> Any:
     with open(config_path, encoding="utf-8") as fh:
         config = PiperConfig.from_dict(json.load(fh))
     opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = max(1, threads)
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(voice_path), sess_options=opts,

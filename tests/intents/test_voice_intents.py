@@ -64,3 +64,56 @@ async def test_an_intent_turn_ends_at_the_pause_and_other_turns_wait_the_silence
     reply = next(e for e in events if e["type"] == "reply")
     assert reply["text"] == "It is late."
     assert reply["timings"]["endpointing_s"] >= TRAILING_MS / 1000 - 0.1, reply["timings"]
+
+
+@pytest.mark.parametrize("readings, chosen", [
+    # Whisper's best reading is no request; a runner-up is a whole everyday one.
+    (["Start talking.", "Stop talking."], "Stop talking."),
+    (["Himer for 90 seconds.", "timer for 90 seconds."], "timer for 90 seconds."),
+    (["What's todays date?", "What's today's date?"], "What's today's date?"),
+    (["and subtract 15 from 40.", "to subtract 15 from 40.", "Subtract 15 from 40"],
+     "Subtract 15 from 40"),
+    # None is whole: the first that an intent with open words (a fact) understands.
+    (["Wear is the spare key?", "Where is the spare key?", "Where is the Spirkey?"],
+     "Where is the spare key?"),
+    # The best reading is whole already, or no reading is: the best one stays.
+    (["What time is it?", "What time is it now?"], "What time is it?"),
+    (["What is the capital of France?", "What is the capital of Frans?"],
+     "What is the capital of France?"),
+    (["Tell me a story about a timer.", "Tell me a story about a timer!"],
+     "Tell me a story about a timer."),
+])
+async def test_the_agent_answers_the_first_reading_an_intent_understands(
+        intents: Intents, readings: list[str], chosen: str) -> None:
+    agent = Agent(AgentConfig(), intents.tools, lambda: None, intents)
+    assert await agent.choose(readings) == chosen
+    assert await AgentResponder(agent).choose(readings) == chosen
+
+
+async def test_a_voice_turn_acts_on_the_reading_it_understands(
+        voice: VoiceComponent, intents: Intents,  # noqa: F811
+        models_dir: Path, tmp_path: Path) -> None:
+    """The session asks the responder which of the transcript's readings to answer, after
+    taking the wake phrase off each; the transcript event shows the one acted on."""
+    from appliance.voice.stt import Transcript
+    agent = Agent(AgentConfig(), intents.tools, lambda: None, intents)
+    engine = _configured(voice, models_dir, tmp_path)
+    session = VoiceSession(engine, conversation_id="v", emit=_ignore, output=FakeSpeaker(),
+                           responder=lambda: AgentResponder(agent))
+    heard = Transcript("Okay Nabu, start talking.", "en", 1.5,
+                       alternatives=("Okay Nabu, stop talking.",))
+    assert await session._heard(heard, "okay nabu") == "stop talking."
+    plain = Transcript("Start talking.", "en", 1.0)
+    assert await session._heard(plain, None) == "Start talking."
+    # No agent (the LLM answers, and copes with a misheard word): the best reading.
+    llm_only = VoiceSession(engine, conversation_id="w", emit=_ignore, output=FakeSpeaker(),
+                            responder=lambda: None)
+    assert await llm_only._heard(Transcript("Start talking.", "en", 1.0,
+                                            alternatives=("Stop talking.",)), None) \
+        == "Start talking."
+    await session.close()
+    await llm_only.close()
+
+
+async def _ignore(event: dict[str, Any]) -> None:
+    pass

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +120,60 @@ async def test_language_auto_detects_english(voice: VoiceComponent,
     finally:
         voice.stt.language = fixed
     assert transcript.language == "en" and "kitchen" in transcript.text.lower(), transcript
+
+
+def test_readings_keep_the_best_then_other_wordings_within_the_margin() -> None:
+    from appliance.voice.stt import ALTERNATIVE_MARGIN, readings
+    texts = ["Start talking.", "start talking!", "Stop talking.", "Start talking",
+             "Stop walking."]
+    scores = [-0.35, -0.66, -1.05, -1.2, -0.35 - ALTERNATIVE_MARGIN - 0.01]
+    # Case and punctuation are the same reading; the last is too unlikely.
+    assert readings(texts, scores) == ["Start talking.", "Stop talking."]
+    assert readings(["Hello."], []) == ["Hello."]
+
+
+async def test_whisper_offers_other_readings_of_a_short_request(voice: VoiceComponent) -> None:
+    """Beam search's runners-up come along with the transcript (each a different wording),
+    and a beam of one has none."""
+    from appliance.voice.stt import MAX_ALTERNATIVES, Transcriber
+    tts = voice.models.tts
+    assert tts is not None
+    sentences = ["Set a timer for 3 minutes.", "What is 12 times 7?", "Stop the tea timer."]
+    heard = []
+    for text in sentences:
+        wav = write_wav(tts.synthesize_all(text, steady=True), voice.tts_rate)
+        transcript = await voice.transcribe_wav(wav)
+        keys = [" ".join("".join(c for c in t.lower() if c.isalnum() or c.isspace()).split())
+                for t in (transcript.text, *transcript.alternatives)]
+        assert len(set(keys)) == len(keys), transcript  # each reading says something else
+        assert len(transcript.alternatives) <= MAX_ALTERNATIVES
+        heard.append(transcript)
+    assert any(t.alternatives for t in heard), heard
+    stt = voice.models.stt
+    assert isinstance(stt, Transcriber)
+    greedy = Transcriber(stt.model_dir, threads=1, language="en", beam_size=1)
+    audio = to_pipeline(read_wav(write_wav(tts.synthesize_all(sentences[0], steady=True),
+                                           voice.tts_rate)))
+    one = greedy.transcribe(audio)
+    assert one.text and one.alternatives == ()
+
+
+def test_piper_threads_are_not_pinned_to_cores(models_dir: Path) -> None:
+    """Left to count its threads, onnxruntime pins each to a core (sched_setaffinity): the
+    shipped unit forbids that syscall, so the daemon would run pinned without the sandbox
+    and unpinned under it (issue 21). Counted by us, none is pinned."""
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from appliance.voice.tts import Synthesizer\n"
+        "voice = Synthesizer(Path(sys.argv[1]))\n"
+        "voice.synthesize_all('Hello there.')  # the session, and its threads, live on\n"
+        "for tid in os.listdir(f'/proc/{os.getpid()}/task'):\n"
+        "    print(','.join(map(str, sorted(os.sched_getaffinity(int(tid))))))\n")
+    out = subprocess.run([sys.executable, "-c", script,
+                          str(models_dir / "piper" / "en_US-joe-medium.onnx")],
+                         capture_output=True, text=True, timeout=120, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    allowed = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    assert len(out) >= 2, out  # the main thread and at least one of onnxruntime's
+    assert set(out) == {allowed}, out
