@@ -3,7 +3,8 @@
 Every request of bench/answers.py's three lists (eval, heldout, fresh) is spoken
 once as bench/answers.py speaks it (the piper voice of the models dir at 16 kHz), and transcribed by
 each variant in turn (interleaved, so a noisy box weighs on all alike). A
-variant is ``NAME=WINDOW,BEAM`` (voice.stt_min_window_s, voice.stt_beam_size).
+variant is ``NAME=WINDOW,BEAM[,ALTERNATIVES]`` (voice.stt_min_window_s,
+voice.stt_beam_size, and how many other readings the beam returns: default 4).
 Prints JSON: per variant the word error rate (digits and number words count as
 different words, so "ten" heard as "10" is an error for all variants alike),
 requests heard exactly, per list, and STT seconds p50/mean.
@@ -28,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.hardware import usable_physical_cores
-from appliance.voice.stt import Transcriber
+from appliance.voice.stt import MAX_ALTERNATIVES, Transcriber
 from bench.answers import eval_set, fresh_set, heldout_set, speaker
 from bench.voice_turn import DEFAULT_MODELS
 from bench.wer import word_errors
@@ -38,7 +39,7 @@ DEFAULT_VARIANTS = ["w10-b1=10,1", "w10-b5=10,5", "w5-b1=5,1", "w5-b5=5,5"]
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--variant", action="append", metavar="NAME=WINDOW,BEAM",
+    p.add_argument("--variant", action="append", metavar="NAME=WINDOW,BEAM[,ALTERNATIVES]",
                    help=f"a setting to compare (default: {' '.join(DEFAULT_VARIANTS)})")
     p.add_argument("--models", default=os.environ.get("HYBRID_AGENT_TEST_MODELS",
                                                       DEFAULT_MODELS))
@@ -49,11 +50,13 @@ def main() -> None:
     variants: dict[str, Transcriber] = {}
     for spec in args.variant or DEFAULT_VARIANTS:
         name, _, values = spec.partition("=")
-        window, beam = values.split(",")
+        window, beam, *alternatives = values.split(",")
         variants[name] = Transcriber(models / "whisper-base",
                                      threads=args.threads or usable_physical_cores(),
                                      language="en", min_window_s=float(window),
-                                     beam_size=int(beam))
+                                     beam_size=int(beam),
+                                     alternatives=int(alternatives[0]) if alternatives
+                                     else MAX_ALTERNATIVES)
     speak = speaker(models, Path(tempfile.mkdtemp(prefix="stt-words-")))
     requests = [(name, case.text) for name, cases in
                 (("eval", eval_set()), ("heldout", heldout_set()), ("fresh", fresh_set()))

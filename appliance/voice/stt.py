@@ -83,8 +83,10 @@ class Transcriber:
     """A loaded Whisper model; ``transcribe`` is thread-safe (calls are serialised)."""
 
     def __init__(self, model_dir: Path, *, threads: int, language: str = "auto",
-                 min_window_s: float = 5.0, beam_size: int = 5) -> None:
-        """``threads``: CPU threads of the model (the config's ``voice.stt_thread_count``)."""
+                 min_window_s: float = 5.0, beam_size: int = 5,
+                 alternatives: int = MAX_ALTERNATIVES) -> None:
+        """``threads``: CPU threads of the model (the config's ``voice.stt_thread_count``);
+        ``alternatives``: at most this many other readings (``Transcript.alternatives``)."""
         from faster_whisper import WhisperModel
 
         if not (model_dir / "model.bin").is_file():
@@ -99,6 +101,7 @@ class Transcriber:
         self.language = None if language in ("", "auto") else language
         self.min_window_s = min(float(FULL_WINDOW_S), min_window_s)
         self.beam_size = max(1, beam_size)
+        self.alternatives = max(0, alternatives)
         self._lock = threading.Lock()
 
     @property
@@ -193,7 +196,7 @@ class Transcriber:
                       *tokenizer.encode(" " + options.prompt)[-MAX_PROMPT_TOKENS:]]
         sampling = {"sampling_topk": 0, "sampling_temperature": options.temperature} \
             if options.temperature > 0 else {}
-        hypotheses = 1 if sampling else min(self.beam_size, MAX_ALTERNATIVES + 1)
+        hypotheses = 1 if sampling else min(self.beam_size, self.alternatives + 1)
         result = model.model.generate(
             encoded, [[*prompt, *tokenizer.sot_sequence, tokenizer.no_timestamps]],
             beam_size=self.beam_size, max_length=min(448, max_length + len(prompt)),
