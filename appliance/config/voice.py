@@ -36,6 +36,10 @@ class VoiceConfig:
                                  min=2.0, max=30.0)
     stt_beam_size: int = _f(5, "Whisper beam search width; 1 is greedy decoding (faster on "
                             "long speech, more words misheard).", min=1, max=10)
+    stt_alternatives: int = _f(4, "Other readings of a short utterance kept from the beam; a "
+                               "voice turn answers the first one an everyday intent "
+                               "understands when the best one is none. 0 turns this off.",
+                               min=0, max=9)
     max_stt_bytes: int = _f(16 * 1024 * 1024, "Largest audio file accepted by POST /api/stt and "
                             "/v1/audio/transcriptions.",
                             min=1024, max=1 << 31)

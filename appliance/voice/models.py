@@ -58,7 +58,8 @@ class VoiceModels:
             loop.run_in_executor(self._vad_pool, SileroModel),
             loop.run_in_executor(self._pool, lambda: Transcriber(
                 s.stt_model, threads=s.stt_threads, language=s.language,
-                min_window_s=s.stt_min_window_s, beam_size=s.stt_beam_size)),
+                min_window_s=s.stt_min_window_s, beam_size=s.stt_beam_size,
+                alternatives=s.stt_alternatives)),
             loop.run_in_executor(self._pool, Synthesizer, s.tts_voice))
         await loop.run_in_executor(self._pool, stt.warm_up)
         if s.wake_words:  # a missing or broken engine fails the start, not the first session

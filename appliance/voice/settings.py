@@ -18,6 +18,7 @@ class VoiceSettings:
     stt_threads: int
     stt_min_window_s: float
     stt_beam_size: int
+    stt_alternatives: int
     trailing_silence_s: float
     max_utterance_s: float
     max_tts_chars: int
@@ -41,6 +42,7 @@ class VoiceSettings:
         return cls(stt_model=cfg.stt_model_path, tts_voice=cfg.tts_voice_path,
                    language=v.language, stt_threads=v.stt_thread_count,
                    stt_min_window_s=v.stt_min_window_s, stt_beam_size=v.stt_beam_size,
+                   stt_alternatives=v.stt_alternatives,
                    trailing_silence_s=v.trailing_silence_ms / 1000.0,
                    max_utterance_s=v.max_utterance_s, max_tts_chars=v.max_tts_chars,
                    max_stt_bytes=v.max_stt_bytes, barge_in=v.barge_in,

@@ -156,6 +156,12 @@ async def test_whisper_offers_other_readings_of_a_short_request(voice: VoiceComp
                                            voice.tts_rate)))
     one = greedy.transcribe(audio)
     assert one.text and one.alternatives == ()
+    # voice.stt_alternatives: 0: the same best reading, and no others.
+    from appliance.hardware import usable_physical_cores
+    plain = Transcriber(stt.model_dir, threads=usable_physical_cores(), language="en",
+                        alternatives=0)  # the threads of the voice's, for the same numbers
+    alone = plain.transcribe(audio)
+    assert alone.alternatives == () and alone.text == stt.transcribe(audio).text
 
 
 def test_piper_threads_are_not_pinned_to_cores(models_dir: Path) -> None:
