@@ -12,6 +12,10 @@ WAKE_WORDS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa", "hey_rhasspy")
 WAKE_ENGINES = ("microwakeword", "openwakeword")
 
 
+#: On a box with this many cores or fewer, Whisper runs on one thread by default.
+SMALL_BOX_CORES = 2
+
+
 @dataclass(frozen=True)
 class VoiceConfig:
     """Speech in and out, in-process."""
@@ -21,8 +25,9 @@ class VoiceConfig:
                         path=True)
     tts_voice: str = _f("", "Piper .onnx voice; empty means the default voice.", path=True)
     language: str = _f("auto", "Spoken language code (en, de, ...) or auto.")
-    stt_threads: int = _f(0, "STT threads; 0 means the number of physical cores.",
-                          min=0, max=1024)
+    stt_threads: int = _f(0, "STT threads; 0 means 1 on a box with 2 cores or fewer (Whisper "
+                             "ran 2.5x faster there on one), else the number of physical "
+                             "cores.", min=0, max=1024)
     trailing_silence_ms: int = _f(500, "Silence that ends an utterance.", min=100, max=10000)
     max_utterance_s: float = _f(30.0, "Longest utterance accepted.", min=1.0, max=600.0)
     max_tts_chars: int = _f(4000, "Longest text spoken in one request.", min=1, max=1_000_000)
@@ -68,8 +73,14 @@ class VoiceConfig:
 
     @property
     def stt_thread_count(self) -> int:
-        """``stt_threads``, or the physical cores this process may use when 0."""
-        return self.stt_threads or hardware.usable_physical_cores()
+        """``stt_threads``; when 0, the physical cores this process may use, or 1 where those
+        are 2 or fewer. On a 2-core box CTranslate2's OpenMP threads cost more in waking each
+        other for Whisper's many small steps than they gain: a 5.6 s request took 0.16-0.19 s
+        on one thread and 0.40-0.44 s on two (docs/performance.md, issue 21)."""
+        if self.stt_threads:
+            return self.stt_threads
+        cores = hardware.usable_physical_cores()
+        return 1 if cores <= SMALL_BOX_CORES else cores
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ faster; utterances longer than the window take faster-whisper's normal path.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,15 @@ import numpy as np
 
 from appliance.voice.audio import PIPELINE_RATE
 from appliance.voice.errors import ModelLoadError
+
+# CTranslate2's x86 build multiplies with oneMKL, which picks its own thread count
+# ("dynamic") from a probe of the CPU topology that pins a thread to each CPU in
+# turn. The shipped unit forbids that syscall, and then oneMKL falls back to one
+# thread: the same daemon ran Whisper's matrices on 2 threads without the sandbox
+# and on 1 under it (issue 21). Not dynamic, oneMKL uses the threads Whisper is
+# given (voice.stt_threads), in and out of the sandbox. Read when oneMKL starts,
+# so it is set before anything imports CTranslate2.
+os.environ.setdefault("MKL_DYNAMIC", "FALSE")
 
 #: Whisper's full window: 30 s of features at 100 frames per second.
 FULL_WINDOW_S = 30

@@ -204,8 +204,9 @@ def test_the_without_systemd_example_in_the_docs_uses_a_tilde_the_config_expands
 
 @pytest.mark.parametrize("cpus", [{0}, None])
 def test_threads_0_means_the_physical_cores_this_process_may_use(cpus: set[int] | None) -> None:
-    """voice.stt_threads and llm.threads read 0 the same way: the affinity mask (and cgroup
-    quota) of the process count, not the machine's logical CPUs."""
+    """voice.stt_threads and llm.threads read 0 by the same count: the affinity mask (and
+    cgroup quota) of the process, not the machine's logical CPUs; Whisper takes one thread
+    where that count is 2 or fewer (measured faster there)."""
     import os
 
     code = ("from appliance import config, hardware; c = config.build({}); "
@@ -216,7 +217,8 @@ def test_threads_0_means_the_physical_cores_this_process_may_use(cpus: set[int] 
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True, preexec_fn=pin)
     stt, llm, physical, explicit = map(int, proc.stdout.split())
-    assert stt == llm == physical and explicit == 3
+    assert llm == physical and explicit == 3
+    assert stt == (1 if physical <= 2 else physical)
     if cpus is not None:
         assert stt == len(cpus)  # one CPU allowed: one thread, whatever os.cpu_count() says
 
