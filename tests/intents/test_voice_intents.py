@@ -70,7 +70,8 @@ async def test_an_intent_turn_ends_at_the_pause_and_other_turns_wait_the_silence
     # Whisper's best reading is no request; a runner-up is a whole everyday one.
     (["Start talking.", "Stop talking."], "Stop talking."),
     (["Himer for 90 seconds.", "timer for 90 seconds."], "timer for 90 seconds."),
-    (["What's todays date?", "What's today's date?"], "What's today's date?"),
+    # The best reading is a question about a fact ("it"); a runner-up is whole.
+    (["What the is it?", "What day is it?"], "What day is it?"),
     (["and subtract 15 from 40.", "to subtract 15 from 40.", "Subtract 15 from 40"],
      "Subtract 15 from 40"),
     # None is whole: the first that an intent with open words (a fact) understands.
