@@ -107,18 +107,13 @@ class Intents(Component):
         if recognizer is None:
             return False
         return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._whole, recognizer, text, allowed)
-
-    def _whole(self, recognizer: Recognizer, text: str, allowed: tuple[str, ...] | None
-               ) -> bool:
-        """See :meth:`complete`; runs in the worker thread."""
-        return self._kind(recognizer, text, allowed) == "whole"
+            self._executor, self._kind, recognizer, text, allowed) == "whole"
 
     def _kind(self, recognizer: Recognizer, text: str, allowed: tuple[str, ...] | None
               ) -> str:
         """"whole" (see :meth:`complete`), "partial" (an intent with open-ended words, such as
         a fact's subject), or "" (nothing, or only the catch-all that takes any sentence for
-        a calculation and is not one)."""
+        a calculation and is not one). Runs in the worker thread."""
         partial = False
         for match in recognizer.recognize(text):
             entry = HANDLERS.get(match.intent)

@@ -7,6 +7,7 @@ callers run it in a worker thread.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,9 @@ from appliance.intents.language import Language, LanguageError
 MAX_TEXT_CHARS = 300
 #: Matches looked at per request (hassil ranks them; handlers may decline).
 MAX_MATCHES = 12
+#: Texts whose matches are kept: a voice turn asks about the same transcript up to three
+#: times (is it whole yet, which reading to answer, the answer).
+REMEMBERED = 16
 #: A sentence that exercises the number ranges, so their word tables are built at start.
 WARM_UP = ("timer for 5 minutes", "timer for five minutes", "timer for 1 hour",
            "timer for 30 seconds", "timer for two and a half minutes")
@@ -45,6 +49,7 @@ class Recognizer:
             self.intents = Intents.from_files(lang.sentence_files)
         except Exception as exc:  # hassil raises many kinds on a bad template
             raise LanguageError(f"sentences/{lang.code}: {exc}") from None
+        self._recent: OrderedDict[str, tuple[Match, ...]] = OrderedDict()
 
     def names(self) -> list[str]:
         return sorted(self.intents.intents)
@@ -54,10 +59,15 @@ class Recognizer:
             self.recognize(text)
 
     def recognize(self, text: str) -> list[Match]:
-        """Matches of ``text``, best first; [] when none (or the text is too long)."""
+        """Matches of ``text``, best first; [] when none (or the text is too long).
+        Not thread-safe: one worker thread calls it."""
         text = " ".join(text.split())
         if not text or len(text) > MAX_TEXT_CHARS:
             return []
+        known = self._recent.get(text)
+        if known is not None:
+            self._recent.move_to_end(text)
+            return list(known)
         results = recognize_ranked(text, self.intents, language=self.lang.code)
         matches: list[Match] = []
         for result in results:
@@ -66,6 +76,9 @@ class Recognizer:
                 matches.append(match)
             if len(matches) >= MAX_MATCHES:
                 break
+        self._recent[text] = tuple(matches)
+        if len(self._recent) > REMEMBERED:
+            self._recent.popitem(last=False)
         return matches
 
 

@@ -46,6 +46,7 @@ import numpy as np
 from appliance.tasks import cancel_and_wait
 from appliance.voice.audio import PIPELINE_RATE, float_to_pcm16, pcm16_to_float
 from appliance.voice.sentences import SentenceSplitter
+from appliance.voice.stt import Transcript
 from appliance.voice.vad import Endpointer, VadEvent
 from appliance.voice.wake import Detection, WakeDetector, strip_wake_phrase
 
@@ -398,10 +399,10 @@ class VoiceSession:
                               "message": str(exc) if code else f"{type(exc).__name__}: {exc}"})
             await self._emit({"type": "done"})
 
-    async def _heard(self, transcript: Any, wake_phrase: str | None) -> str:
+    async def _heard(self, transcript: Transcript, wake_phrase: str | None) -> str:
         """The reading of the utterance to answer: the best, unless the responder understands
         only another of Whisper's readings (an everyday intent), without the wake phrase."""
-        readings = [transcript.text, *getattr(transcript, "alternatives", ())]
+        readings = [transcript.text, *transcript.alternatives]
         if wake_phrase is not None:
             readings = [strip_wake_phrase(text, wake_phrase) if text else text
                         for text in readings]

@@ -228,3 +228,19 @@ async def test_other_requests_are_left_to_the_llm(intents: Intents, text: str) -
 async def test_whether_a_request_is_already_whole(intents: Intents, text: str,
                                                   whole: bool) -> None:
     assert await intents.complete(text) is whole
+
+
+async def test_a_text_asked_about_again_gets_the_same_matches(intents: Intents) -> None:
+    """A voice turn asks about its transcript up to three times; the recognizer keeps the
+    last texts' matches, and what a caller does with its list does not reach the next."""
+    from appliance.intents.recognizer import REMEMBERED
+    recognizer = intents._recognizer
+    assert recognizer is not None
+    first = recognizer.recognize("Set a timer for 5 minutes.")
+    assert first and first[0].intent == "TimerStart"
+    first.clear()
+    assert recognizer.recognize("Set a  timer for 5 minutes.")[0].intent == "TimerStart"
+    for i in range(REMEMBERED + 2):
+        recognizer.recognize(f"what is {i} plus 1")
+    assert len(recognizer._recent) == REMEMBERED
+    assert recognizer.recognize("Set a timer for 5 minutes.")[0].intent == "TimerStart"
