@@ -1,6 +1,6 @@
 """Wake words on this box: cost, detection, false accepts, latency; prints JSON.
 
-Per engine (microwakeword, openwakeword), each in its own process:
+Per engine (cascade, microwakeword, openwakeword), each in its own process:
 - cost: CPU of the detector (all its words) on 16 kHz audio fed in 30 ms chunks
   like a microphone, over silence and over continuous non-wake speech, as % of
   one core; and the RSS its libraries, models and state add to the process;
@@ -13,14 +13,17 @@ Per engine (microwakeword, openwakeword), each in its own process:
 - decision latency: stream time from the end of a phrase said alone to the
   detection (p50/p90);
 - wake over echo: okay_nabu detected while the default voice's speech (our own
-  reply, heard back without echo cancellation) plays 6-20 dB below it.
+  reply, heard back without echo cancellation) plays 6-20 dB below it;
+- cascade: how many candidates openWakeWord checked per hour of non-wake audio,
+  and the decision latency of the phrases only its check accepted.
 Then, with the default engine in a real daemon over /api/voice in hands-free
 mode, streamed in real time: the daemon's CPU while the client streams silence
 and then non-wake speech; end of the wake word -> ``wake`` event (p50/p90);
 and the whole turn "Okay Nabu, what time is it?": end of speech -> first reply
 audio, with the server's split, as in bench/voice_turn.py (the LLM in-process).
 
-    .venv/bin/python bench/wake.py [--hours 1.0] [--short] [--engines microwakeword,openwakeword]
+    .venv/bin/python bench/wake.py [--hours 1.0] [--short]
+        [--engines cascade,microwakeword,openwakeword]
 
 The speech is synthesized once and cached under $HYBRID_AGENT_TEST_CACHE/wake.
 --short (one word, four voices, a minute of non-wake audio, a few seconds of
@@ -61,7 +64,7 @@ from wake_corpus import (
 )
 
 CHUNK = RATE * 30 // 1000 * 2
-ENGINES = ("microwakeword", "openwakeword")
+ENGINES = ("cascade", "microwakeword", "openwakeword")
 DEFAULT_WORDS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa")
 COST_S, SHORT_COST_S = 120.0, 10.0
 STREAM_S, SHORT_STREAM_S = 30.0, 4.0
@@ -199,6 +202,7 @@ def _false_accepts(engine: str, words: list[str], parts: list[Path],
     counts = dict.fromkeys(words, 0)
     where: dict[str, list[str]] = {w: [] for w in words}
     seconds = 0.0
+    checked = 0  # cascade: candidates openWakeWord was asked about
     for part in parts:
         detector = open_detector(engine, words, dict.fromkeys(words, sensitivity))
         pcm = read_pcm(part).tobytes()
@@ -206,12 +210,14 @@ def _false_accepts(engine: str, words: list[str], parts: list[Path],
             for d in detector.feed(pcm[i:i + CHUNK]):
                 counts[d.word] += 1
                 where[d.word].append(f"{part.name}@{d.end_s:.1f}s")
+        checked += getattr(detector, "checked", 0)
         detector.close()
         seconds += len(pcm) / 2 / RATE
     hours = seconds / 3600
+    extra = {"candidates_checked_per_hour": round(checked / hours, 1)} if hours and checked else {}
     return {w: {"false_accepts": counts[w], "non_wake_hours": round(hours, 3),
                 "false_accepts_per_hour": round(counts[w] / hours, 2) if hours else None,
-                "false_accepts_at": where[w][:10]} for w in words}
+                "false_accepts_at": where[w][:10], **extra} for w in words}
 
 
 def _rss_mb() -> float:
@@ -226,6 +232,9 @@ def _rss_mb() -> float:
 
 async def daemon_part(models: Path, corpus: Corpus, workdir: Path, short: bool,
                       ) -> dict[str, Any]:
+    from appliance.config import VoiceConfig
+
+    default_engine = VoiceConfig().wake_engine
     port = _free_port()
     cfg = daemon_config(workdir, port, models, "wake-bench", llm={"mode": "local"},
                         voice={"enabled": True, "language": "en", "wake_words": ["okay_nabu"]},
@@ -257,7 +266,7 @@ async def daemon_part(models: Path, corpus: Corpus, workdir: Path, short: bool,
     ok = [w for w in wakes if w is not None]
     firsts = [t["end_of_speech_to_first_audio_s"] for t in turns if "error" not in t]
     return {
-        "engine": "microwakeword", "daemon_cpu_pct_of_one_core": idle,
+        "engine": default_engine, "daemon_cpu_pct_of_one_core": idle,
         "wake_event_latency_s": {"runs": len(wakes), "woken": len(ok),
                                  **({"p50": round(statistics.median(ok), 3),
                                      "p90": round(_p90(ok), 3)} if ok else {})},

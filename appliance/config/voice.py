@@ -9,7 +9,7 @@ from appliance.config.keys import _f
 
 #: The wake words shipped inside the wake word engines' wheels (hey_rhasspy: openwakeword only).
 WAKE_WORDS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa", "hey_rhasspy")
-WAKE_ENGINES = ("microwakeword", "openwakeword")
+WAKE_ENGINES = ("cascade", "microwakeword", "openwakeword")
 
 
 #: On a box with this many cores or fewer, Whisper runs on one thread by default.
@@ -55,9 +55,11 @@ class VoiceConfig:
                                "hey_mycroft, alexa (hey_rhasspy with openwakeword); [] means "
                                "none: the microphone takes every utterance, clients push to talk.",
                                item_choices=WAKE_WORDS)
-    wake_engine: str = _f("microwakeword", "Wake word detector: microwakeword (under 1 % of a "
-                                           "core, decides in 0.15 s) or openwakeword (about 8 %, "
-                                           "0.44 s; hears okay_nabu better in noise).",
+    wake_engine: str = _f("cascade", "Wake word detector: cascade (microWakeWord listens and "
+                                     "openWakeWord checks what it nearly heard: the best "
+                                     "detection for about 1-3 % of a core), microwakeword "
+                                     "(under 1 %, decides in 0.15 s) or openwakeword (about "
+                                     "8 %, 0.44 s; the only one with hey_rhasspy).",
                           choices=WAKE_ENGINES)
     wake_sensitivity: dict[str, float] = _f({}, "Per wake word, 0 to 1; 0.5 is the model's tuned "
                                                 "threshold, higher wakes more easily (and "

@@ -30,7 +30,7 @@ class VoiceSettings:
     input_rate: int
     system_prompt: str
     wake_words: tuple[str, ...] = ()
-    wake_engine: str = "microwakeword"
+    wake_engine: str = "cascade"
     wake_sensitivity: tuple[tuple[str, float], ...] = ()
     follow_up_s: float = 0.0
     earcon: bool = True

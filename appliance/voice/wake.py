@@ -6,27 +6,45 @@ needs its own detector (the models are stateful); building one takes a few
 milliseconds and about a megabyte. Detection is blocking (TensorFlow Lite
 through ctypes) and meant to run in a worker thread.
 
-Two engines, chosen by ``voice.wake_engine`` and measured in bench/wake.py
-(docs/performance.md): microWakeWord (the default: under 1 % of one core for
-four words, decides about 0.15 s after the phrase) and openWakeWord (about 8 %,
-0.44 s; more robust in noise for some words, and it knows hey_rhasspy).
+Three detectors, chosen by ``voice.wake_engine`` and measured in bench/wake.py
+(docs/performance.md): microWakeWord (under 1 % of one core for four words,
+decides about 0.15 s after the phrase), openWakeWord (about 8 %, 0.44 s; more
+robust in noise for some words, and it knows hey_rhasspy), and the default,
+``cascade``: microWakeWord listens, and a phrase it almost accepted is played to
+openWakeWord, which runs only then (two engines' ears for about the cost of the
+small one).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+import numpy as np
 
 from appliance.voice.audio import PIPELINE_RATE
 from appliance.voice.errors import ModelLoadError
 
 MICRO = "microwakeword"
 OPEN = "openwakeword"
+CASCADE = "cascade"
 #: After a detection, the detector ignores this much audio: one phrase wakes once.
 REFRACTORY_S = 1.0
+#: cascade: a microWakeWord probability above this (and below the word's threshold) makes
+#: a candidate that openWakeWord checks.
+CANDIDATE_PROB = 0.1
+#: cascade: the audio openWakeWord hears of a candidate, ending where it is checked. Its
+#: classifier needs about 2 s of audio for its first verdict.
+VERIFY_WINDOW_S = 3.0
+#: cascade: a candidate is checked at the latest this long after it began.
+CANDIDATE_MAX_S = 1.0
+#: cascade: a word is checked at most once in this much audio (a candidate waits).
+CHECK_SPACING_S = 1.0
+#: cascade: audio is taken 100 ms at a time.
+PIECE_BYTES = PIPELINE_RATE // 10 * 2
 #: openWakeWord's own suggested threshold for its shipped models.
 OPEN_THRESHOLD = 0.5
 #: Neutral sensitivity: the model's tuned threshold.
@@ -79,14 +97,18 @@ def open_detector(engine: str, words: Sequence[str],
             return MicroDetector(words, sensitivity)
         if engine == OPEN:
             return OpenDetector(words, sensitivity)
+        if engine == CASCADE:
+            return CascadeDetector(words, sensitivity)
     except ImportError as exc:
-        package = "pymicro-wakeword" if engine == MICRO else "pyopen-wakeword"
+        package = {MICRO: "pymicro-wakeword", OPEN: "pyopen-wakeword"}.get(
+            engine, "pymicro-wakeword pyopen-wakeword")
         raise ModelLoadError(f"wake word engine {engine} is not installed ({exc}); "
                              f"pip install {package}") from exc
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"cannot load the {engine} wake word models "
                              f"{', '.join(words)}: {exc}") from exc
-    raise ModelLoadError(f"unknown wake word engine {engine!r}; expected {MICRO} or {OPEN}")
+    raise ModelLoadError(f"unknown wake word engine {engine!r}; "
+                         f"expected {CASCADE}, {MICRO} or {OPEN}")
 
 
 class _Refractory:
@@ -119,20 +141,23 @@ class MicroDetector:
         self.thresholds = {w: threshold(m.probability_cutoff,
                                         sensitivity.get(w, DEFAULT_SENSITIVITY))
                            for w, m in zip(self.words, self._models, strict=True)}
-        self._clock = _Refractory()
+        self.clock = _Refractory()
 
     def feed(self, pcm: bytes) -> list[Detection]:
         found: list[Detection] = []
-        # Each feature is one 10 ms step; counting them keeps the stream time exact.
-        for feature in self._features.process_streaming(pcm):
-            self._clock.samples += PIPELINE_RATE // 100
-            for word, model in zip(self.words, self._models, strict=True):
-                prob = model.process_streaming_prob(feature) or 0.0
-                if prob > self.thresholds[word] and self._clock.allow():
-                    self._clock.fired()
-                    found.append(Detection(word, PHRASES[word], round(prob, 3),
-                                           self._clock.now_s))
+        for word, prob in self.steps(pcm):
+            if prob > self.thresholds[word] and self.clock.allow():
+                self.clock.fired()
+                found.append(Detection(word, PHRASES[word], round(prob, 3), self.clock.now_s))
         return found
+
+    def steps(self, pcm: bytes) -> Iterator[tuple[str, float]]:
+        """Each word's probability at each 10 ms step of ``pcm``; the stream clock moves
+        with the steps (counting them keeps the stream time exact)."""
+        for feature in self._features.process_streaming(pcm):
+            self.clock.samples += PIPELINE_RATE // 100
+            for word, model in zip(self.words, self._models, strict=True):
+                yield word, model.process_streaming_prob(feature) or 0.0
 
     def close(self) -> None:
         for model in self._models:
@@ -150,18 +175,18 @@ class OpenDetector:
         self._models = [OpenWakeWord.from_builtin(Model(w)) for w in self.words]
         self.thresholds = {w: threshold(OPEN_THRESHOLD, sensitivity.get(w, DEFAULT_SENSITIVITY))
                            for w in self.words}
-        self._clock = _Refractory()
+        self.clock = _Refractory()
 
     def feed(self, pcm: bytes) -> list[Detection]:
         found: list[Detection] = []
-        self._clock.samples += len(pcm) // 2
+        self.clock.samples += len(pcm) // 2
         for embedding in self._features.process_streaming(pcm):
             for word, model in zip(self.words, self._models, strict=True):
                 for prob in model.process_streaming(embedding):
-                    if prob > self.thresholds[word] and self._clock.allow():
-                        self._clock.fired()
+                    if prob > self.thresholds[word] and self.clock.allow():
+                        self.clock.fired()
                         found.append(Detection(word, PHRASES[word], round(float(prob), 3),
-                                               self._clock.now_s))
+                                               self.clock.now_s))
         return found
 
     def close(self) -> None:
@@ -170,21 +195,148 @@ class OpenDetector:
             model.close()
 
 
+class CascadeDetector:
+    """microWakeWord listens; when a word's probability rises past CANDIDATE_PROB without
+    reaching its threshold, the last VERIFY_WINDOW_S of audio is played to openWakeWord
+    once the probability has fallen again (or CANDIDATE_MAX_S later), and openWakeWord's
+    verdict decides. openWakeWord's models run only on those candidates, so the cost stays
+    near microWakeWord's while a phrase either engine hears wakes the box (bench/wake.py:
+    the two engines miss different voices and noises)."""
+
+    def __init__(self, words: Sequence[str], sensitivity: dict[str, float]) -> None:
+        self.words = tuple(words)
+        self._micro = MicroDetector(words, sensitivity)
+        self._verifier = _Verifier(words, sensitivity)
+        self.thresholds = self._micro.thresholds
+        self.verify_thresholds = self._verifier.thresholds
+        self._ring = np.zeros(int(VERIFY_WINDOW_S * PIPELINE_RATE), np.int16)
+        self._candidates: dict[str, float] = {}  # word -> stream time its candidate began
+        self._judged: set[str] = set()  # checked, and its probability has not fallen since
+        self._checked_at: dict[str, float] = {}  # word -> stream time of its last check
+        self._fed = 0  # samples in the ring so far
+        self._woke_at = -len(self._ring)  # self._fed when a word last woke the detector
+        #: How many candidates openWakeWord checked, and accepted (for the bench).
+        self.checked = 0
+        self.accepted = 0
+
+    def feed(self, pcm: bytes) -> list[Detection]:
+        found: list[Detection] = []
+        # A piece at a time, so the ring holds what was heard up to about the step checked.
+        for i in range(0, len(pcm) - 1, PIECE_BYTES):
+            piece = pcm[i:i + PIECE_BYTES]
+            piece = piece[: len(piece) // 2 * 2]
+            samples = np.frombuffer(piece, np.int16)
+            self._ring[:-len(samples)] = self._ring[len(samples):]
+            self._ring[-len(samples):] = samples
+            self._fed += len(samples)
+            found += self._steps(piece)
+        return found
+
+    def _steps(self, pcm: bytes) -> list[Detection]:
+        clock = self._micro.clock
+        found: list[Detection] = []
+        for word, prob in self._micro.steps(pcm):
+            now = clock.now_s
+            began = self._candidates.get(word)
+            if prob <= CANDIDATE_PROB:
+                self._judged.discard(word)
+            if not clock.allow():
+                self._candidates.pop(word, None)
+            elif prob > self.thresholds[word]:
+                self._candidates.pop(word, None)
+                self._woke(clock)
+                found.append(Detection(word, PHRASES[word], round(prob, 3), now))
+            elif began is None:
+                if prob > CANDIDATE_PROB and word not in self._judged:
+                    self._candidates[word] = now
+            elif ((prob <= CANDIDATE_PROB or now - began >= CANDIDATE_MAX_S)
+                  and now - self._checked_at.get(word, -CHECK_SPACING_S) >= CHECK_SPACING_S):
+                del self._candidates[word]
+                self._checked_at[word] = now
+                self._judged.add(word)
+                self.checked += 1
+                score = self._verifier.score(word, self._unheard())
+                if score > self.verify_thresholds[word]:
+                    self.accepted += 1
+                    self._woke(clock)
+                    found.append(Detection(word, PHRASES[word], round(score, 3), now))
+        return found
+
+    def _woke(self, clock: _Refractory) -> None:
+        clock.fired()
+        self._woke_at = self._fed
+
+    def _unheard(self) -> np.ndarray:
+        """The ring, with the audio up to the last wake silenced: a phrase that already woke
+        the box must not be what a later candidate is judged by."""
+        since = self._fed - self._woke_at
+        if since >= len(self._ring):
+            return self._ring
+        window = self._ring.copy()
+        window[: len(window) - since] = 0
+        return window
+
+    def close(self) -> None:
+        self._micro.close()
+        self._verifier.close()
+
+
+class _Verifier:
+    """openWakeWord run over a stretch of audio on demand: the features' and the word
+    models' streaming state is cleared first, so only that audio is judged."""
+
+    def __init__(self, words: Sequence[str], sensitivity: dict[str, float]) -> None:
+        from pyopen_wakeword import Model, OpenWakeWord, OpenWakeWordFeatures
+
+        self._features = OpenWakeWordFeatures.from_builtin()
+        self._models = {w: OpenWakeWord.from_builtin(Model(w)) for w in words}
+        self.thresholds = {w: threshold(OPEN_THRESHOLD, sensitivity.get(w, DEFAULT_SENSITIVITY))
+                           for w in words}
+        # The streaming state pyopen-wakeword 1.x keeps; checked here, not at the first phrase.
+        for name in ("audio", "new_audio_samples", "mels", "new_mels"):
+            if not hasattr(self._features, name):
+                raise RuntimeError(f"pyopen-wakeword has no {name} (a version this code "
+                                   "does not know)")
+
+    def score(self, word: str, samples: np.ndarray) -> float:
+        """openWakeWord's highest probability for ``word`` over ``samples`` (16 kHz)."""
+        features, model = self._features, self._models[word]
+        features.audio[:] = 0.0
+        features.new_audio_samples = 0
+        features.mels[:] = 0.0
+        features.new_mels = 0
+        model.reset()
+        best = 0.0
+        for embedding in features.process_streaming(samples.tobytes()):
+            for prob in model.process_streaming(embedding):
+                best = max(best, float(prob))
+        return best
+
+    def close(self) -> None:
+        self._features.close()
+        for model in self._models.values():
+            model.close()
+
+
 def describe(engine: str) -> dict[str, Any]:
     """The engine's package version and the words it ships (for /api/status and the bench)."""
     from importlib import metadata
 
-    package = "pymicro-wakeword" if engine == MICRO else "pyopen-wakeword"
+    packages = {MICRO: ("pymicro-wakeword",), OPEN: ("pyopen-wakeword",)}.get(
+        engine, ("pymicro-wakeword", "pyopen-wakeword"))
     try:
-        version = metadata.version(package)
+        versions = [metadata.version(p) for p in packages]
     except metadata.PackageNotFoundError:
         return {"engine": engine, "installed": False}
-    return {"engine": engine, "package": package, "version": version,
-            "words": sorted(shipped_words(engine))}
+    return {"engine": engine, "package": " + ".join(packages),
+            "version": " + ".join(versions), "words": sorted(shipped_words(engine))}
 
 
 def shipped_words(engine: str) -> set[str]:
-    """Names of the models inside the installed engine's wheel."""
+    """Names of the models inside the installed engine's wheel (for ``cascade``, the words
+    both engines ship)."""
+    if engine == CASCADE:
+        return shipped_words(MICRO) & shipped_words(OPEN)
     if engine == MICRO:
         import pymicro_wakeword
 

@@ -28,7 +28,15 @@ from appliance.voice.component import VoiceComponent
 from appliance.voice.earcon import chime
 from appliance.voice.pipeline import VoiceSession
 from appliance.voice.settings import VoiceSettings
-from appliance.voice.wake import MICRO, OPEN, open_detector, shipped_words
+from appliance.voice.wake import (
+    CANDIDATE_MAX_S,
+    CASCADE,
+    MICRO,
+    OPEN,
+    WakeDetector,
+    open_detector,
+    shipped_words,
+)
 from appliance.web import bodies, voice_api
 from tests.support.fake_audio import FakeMicrophone, FakeSpeaker, wav_to_pcm16
 from tests.voice.conftest import voice_config
@@ -60,13 +68,18 @@ async def said(voice: VoiceComponent, text: str) -> bytes:
 def detections(engine: str, pcm: bytes) -> list[str]:
     detector = open_detector(engine, sorted(shipped_words(engine)))
     try:
-        found = [d.word for i in range(0, len(pcm), 960) for d in detector.feed(pcm[i:i + 960])]
+        found = [d.word for d in fed(detector, pcm)]
     finally:
         detector.close()
     return found
 
 
-@pytest.mark.parametrize("engine", [MICRO, OPEN])
+def fed(detector: WakeDetector, pcm: bytes) -> list[Any]:
+    """``pcm`` fed in 30 ms chunks, as a microphone delivers it; the detections."""
+    return [d for i in range(0, len(pcm), 960) for d in detector.feed(pcm[i:i + 960])]
+
+
+@pytest.mark.parametrize("engine", [CASCADE, MICRO, OPEN])
 async def test_each_shipped_word_wakes_its_own_model_and_speech_wakes_none(
         voice: VoiceComponent, engine: str) -> None:
     silence = bytes(16000)
@@ -76,6 +89,36 @@ async def test_each_shipped_word_wakes_its_own_model_and_speech_wakes_none(
     other = await said(voice, "What time is it? Turn on the kitchen lights and tell me a story "
                               "about a dragon who lived in the mountains.")
     assert detections(engine, silence + other + silence) == []
+
+
+async def test_the_cascade_wakes_when_openwakeword_confirms_what_microwakeword_nearly_heard(
+        voice: VoiceComponent) -> None:
+    silence = bytes(32000)
+    phrase = await said(voice, "Okay Nabu.")
+    pcm = silence + phrase + silence
+    phrase_end_s = (len(silence) + len(phrase)) / 2 / 16000
+    detector = open_detector(CASCADE, ["okay_nabu"])
+    # microWakeWord alone can no longer accept (no probability exceeds 1): the phrase is at
+    # most its candidate, and only openWakeWord's verdict on the audio can wake the box.
+    detector.thresholds["okay_nabu"] = 1.0
+    try:
+        found = fed(detector, pcm)
+        assert [d.word for d in found] == ["okay_nabu"], found
+        assert detector.checked >= 1 and detector.accepted == 1  # type: ignore[attr-defined]
+        assert phrase_end_s - 0.5 < found[0].end_s < phrase_end_s + CANDIDATE_MAX_S + 0.3, (
+            found, phrase_end_s)
+        assert found[0].score > detector.verify_thresholds["okay_nabu"]  # type: ignore[attr-defined]
+    finally:
+        detector.close()
+    # openWakeWord's "no" is final: with its threshold out of reach too, nothing wakes.
+    strict = open_detector(CASCADE, ["okay_nabu"])
+    strict.thresholds["okay_nabu"] = 1.0
+    strict.verify_thresholds["okay_nabu"] = 1.0  # type: ignore[attr-defined]
+    try:
+        assert fed(strict, pcm) == []
+        assert strict.checked >= 1 and strict.accepted == 0  # type: ignore[attr-defined]
+    finally:
+        strict.close()
 
 
 def mid_reply(speaker: FakeSpeaker) -> bool:

@@ -25,13 +25,14 @@ BENCH_TIMEOUT_S = 540
 def test_the_short_wake_bench_measures_cost_detection_and_the_hands_free_turn(
         models_dir: Path) -> None:
     done = subprocess.run([sys.executable, "bench/wake.py", "--short", "--engines",
-                           "microwakeword", "--models", str(models_dir)], cwd=ROOT,
+                           "cascade", "--models", str(models_dir)], cwd=ROOT,
                           capture_output=True, text=True, timeout=BENCH_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout)
     assert out["bench"] == "wake" and out["short"] is True and len(out["load_average"]) >= 2
-    micro = out["engines"]["microwakeword"]
-    assert micro["package"] == "pymicro-wakeword" and "okay_nabu" in micro["words"]
+    micro = out["engines"]["cascade"]  # the default engine
+    assert micro["package"] == "pymicro-wakeword + pyopen-wakeword", micro["package"]
+    assert "okay_nabu" in micro["words"]
     assert micro["cpu_pct_of_one_core"]["silence"] > 0 and micro["added_rss_mb"] >= 0
     word = micro["words"]["okay_nabu"]
     # Every clean phrase, whoever says it, wakes the detector; noisy ones are counted.
@@ -40,6 +41,7 @@ def test_the_short_wake_bench_measures_cost_detection_and_the_hands_free_turn(
     assert word["phrases"] == 8 and word["decision_latency_s"]["p50"] > 0
     assert word["non_wake_hours"] > 0 and word["false_accepts_per_hour"] is not None
     daemon = out["daemon"]
+    assert daemon["engine"] == "cascade"
     assert set(daemon["daemon_cpu_pct_of_one_core"]) == {"no_client", "silence", "speech"}
     latency = daemon["wake_event_latency_s"]
     assert latency["woken"] == latency["runs"] == 2 and latency["p50"] > 0, latency
