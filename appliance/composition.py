@@ -256,6 +256,7 @@ class Composition:
         from appliance.wyoming.handle import HandleService
         from appliance.wyoming.server import Service, WyomingServer
         from appliance.wyoming.tts import TtsService
+        from appliance.wyoming.wake import WakeService
 
         try:
             clients = parse_clients(cfg.clients)
@@ -263,7 +264,7 @@ class Composition:
             raise ConfigError(self.config.source, "wyoming.clients", str(exc)) from None
         asr = AsrService(voice)
         services: list[Service] = [asr, TtsService(voice), HandleService(
-            voice.reply, asr.languages, self.config.agent.max_text_chars)]
+            voice.reply, asr.languages, self.config.agent.max_text_chars), WakeService(voice)]
         self.add_component(WyomingServer(
             services, AccessPolicy(clients), host=cfg.host, port=cfg.port,
             max_connections=cfg.max_connections, idle_timeout_s=cfg.idle_timeout_s))

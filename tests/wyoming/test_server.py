@@ -18,8 +18,10 @@ from wyoming.event import Event
 from wyoming.handle import Handled, NotHandled
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
+from wyoming.wake import Detect, Detection
 
 from appliance.voice.audio import rms
+from appliance.voice.tts import Synthesizer
 from appliance.wyoming.framing import MAX_PAYLOAD_BYTES
 from tests.support.daemon import free_port
 
@@ -170,6 +172,43 @@ async def test_describe_while_loading_then_speech_in_and_out_and_a_handled_trans
     answer = Handled.from_event(events[-1])
     assert answer.text and answer.context == context
     print(f"heard {text!r}; the agent answered {answer.text!r}")
+
+
+async def test_wake_words_streamed_as_a_home_assistant_satellite_streams_them(
+        daemon_factory, models_dir):
+    port = free_port()
+    await daemon_factory(llm={"mode": "off"}, **_config(models_dir, port))
+    info = Info.from_event((await _ask(port, Describe().event(), last="info"))[-1])
+    assert [p.name for p in info.wake] == ["hybrid-agent-wake"], info.wake
+    models = {m.name: m.phrase for m in info.wake[0].models}
+    assert models["okay_nabu"] == "Okay Nabu" and "hey_jarvis" in models, models
+    # The piper voice at its own 22.05 kHz, steady (the same audio on every run).
+    tts = Synthesizer(models_dir / "piper" / "en_US-joe-medium.onnx")
+    pause = np.zeros(22050, np.int16)
+    wake, other = await asyncio.gather(*(asyncio.to_thread(tts.synthesize_all, text, steady=True)
+                                         for text in ("Okay Nabu.", "What time is it now?")))
+    said = np.concatenate([pause, wake, pause, pause]).tobytes()
+    events = await _ask(port, Detect(names=["okay_nabu"]).event(),
+                        *_audio_events(said, 22050, 2, 1), last="detection")
+    assert Detection.is_type(events[-1].type), events
+    detection = Detection.from_event(events[-1])
+    phrase_end_ms = 1000 * (len(pause) + len(wake)) / 22050
+    assert detection.name == "okay_nabu"
+    assert phrase_end_ms - 500 < (detection.timestamp or 0) < phrase_end_ms + 1500, (
+        detection, phrase_end_ms)
+    # Other speech wakes nothing: the stream's end says so.
+    events = await _ask(port, Detect().event(),
+                        *_audio_events(np.concatenate([pause, other, pause]).tobytes(),
+                                       22050, 2, 1), last="not-detected")
+    assert [e.type for e in events] == ["not-detected"], events
+    # A word this box does not have is named in the error; the connection stays usable.
+    async with _connection(port) as client:
+        await client.write_event(Detect(names=["hey_siri"]).event())
+        reply = await _read(client)
+        assert reply.data.get("code") == "unknown-wake-word", reply
+        assert "hey_siri" in reply.data["text"] and "okay_nabu" in reply.data["text"]
+        await client.write_event(Describe().event())
+        assert (await _read(client)).type == "info"
 
 
 async def test_bad_input_gets_an_error_event_and_limits_hold(daemon_factory, models_dir):
