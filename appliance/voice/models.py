@@ -63,7 +63,7 @@ class VoiceModels:
             loop.run_in_executor(self._pool, Synthesizer, s.tts_voice))
         await loop.run_in_executor(self._pool, stt.warm_up)
         if s.wake_words:  # a missing or broken engine fails the start, not the first session
-            await loop.run_in_executor(self._vad_pool, lambda: self.new_wake_detector().close())
+            await loop.run_in_executor(self._vad_pool, lambda: self._open_wake().close())
         self.vad_model, self.stt, self.tts = vad_model, stt, tts
         self.loaded.set()
         log.info("voice loaded in %.1fs: whisper %s, piper %s (%d Hz)", time.monotonic() - t0,
@@ -91,9 +91,20 @@ class VoiceModels:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._vad_pool, endpointer.feed, samples)
 
-    def new_wake_detector(self) -> WakeDetector:
+    async def new_wake_detector(self) -> WakeDetector:
+        """A detector for one stream, built on the thread that feeds and closes it."""
+        return await asyncio.get_running_loop().run_in_executor(self._vad_pool, self._open_wake)
+
+    def _open_wake(self) -> WakeDetector:
         s = self.settings
         return open_detector(s.wake_engine, s.wake_words, dict(s.wake_sensitivity))
+
+    async def close_wake(self, detector: WakeDetector) -> None:
+        """Closed on the thread that feeds it, so after any chunk still being fed."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._vad_pool, detector.close)
+        except RuntimeError:  # the pool is shut down: the daemon stops, nothing feeds it
+            detector.close()
 
     async def wake(self, detector: WakeDetector, pcm: bytes) -> list[Detection]:
         loop = asyncio.get_running_loop()

@@ -96,7 +96,9 @@ class VoiceEngine(Protocol):
 
     async def synthesize(self, text: str) -> np.ndarray: ...
 
-    def new_wake_detector(self) -> WakeDetector: ...
+    async def new_wake_detector(self) -> WakeDetector: ...
+
+    async def close_wake(self, detector: WakeDetector) -> None: ...
 
     async def wake(self, detector: WakeDetector, pcm: bytes) -> list[Detection]: ...
 
@@ -216,13 +218,17 @@ class VoiceSession:
         if echo_suppress is not None:
             self._echo_suppress = echo_suppress
         if not on:
-            if self._wake is not None:
-                self._wake.close()
-            self._wake = None
+            detector, self._wake = self._wake, None
             self._open_until = None
+            if detector is not None:
+                await self.engine.close_wake(detector)
             return
         if self._wake is None:
-            self._wake = self.engine.new_wake_detector()
+            detector = await self.engine.new_wake_detector()
+            if self._wake is None:
+                self._wake = detector
+            else:  # another call got there first
+                await self.engine.close_wake(detector)
         self._follow_up_s = follow_up_s
         self._earcon = earcon
         self._open_until = None
@@ -318,9 +324,9 @@ class VoiceSession:
         if self._partial_task is not None:
             self._partial_task.cancel()
         await self._cancel_turn(reason=None)
-        if self._wake is not None:
-            self._wake.close()
-            self._wake = None
+        detector, self._wake = self._wake, None
+        if detector is not None:
+            await self.engine.close_wake(detector)
 
     @property
     def speaking(self) -> bool:

@@ -69,6 +69,13 @@ class AudioFormat:
                              "are supported")
         return fmt
 
+    def check_chunk(self, data: dict[str, Any]) -> None:
+        """An ``audio-chunk`` of a stream in this format; ValueError if its own is bad or
+        another."""
+        fmt = AudioFormat.from_data(data)
+        if fmt != self:
+            raise ValueError(f"audio-chunk format {fmt} differs from audio-start's {self}")
+
     @property
     def bytes_per_s(self) -> int:
         return self.rate * self.width * self.channels
@@ -176,13 +183,9 @@ class AsrSession:
                 return
         else:
             try:
-                fmt = AudioFormat.from_data(event.data)
+                self.format.check_chunk(event.data)
             except ValueError as exc:
                 await self._fail(str(exc), "bad-audio-format")
-                return
-            if fmt != self.format:
-                await self._fail(f"audio-chunk format {fmt} differs from audio-start's "
-                                 f"{self.format}", "bad-audio-format")
                 return
         assert self.format is not None
         payload = event.payload or b""

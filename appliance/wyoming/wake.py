@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 from wyoming.error import Error
@@ -106,6 +107,9 @@ class WakeSession:
         self.detector: WakeDetector | None = None
         self.detected = False
         self.failed = False
+        # Held while a chunk is in the detector: a connection that ends mid-chunk closes the
+        # detector only after the worker thread is done with it.
+        self._in_use = threading.Lock()
 
     async def on_event(self, event: Event) -> None:
         kind = event.type
@@ -157,18 +161,16 @@ class WakeSession:
             return
         if self.format is None and not await self._start(event.data):
             return
+        assert self.format is not None and self.detector is not None
+        assert self.resampler is not None
+        fmt = self.format
         try:
-            fmt = AudioFormat.from_data(event.data)
+            fmt.check_chunk(event.data)
         except ValueError as exc:
             await self._fail(str(exc), "bad-audio-format")
             return
-        if fmt != self.format:
-            await self._fail(f"audio-chunk format {fmt} differs from audio-start's "
-                             f"{self.format}", "bad-audio-format")
-            return
-        assert self.detector is not None and self.resampler is not None
         found = await asyncio.to_thread(_detect, self.detector, self.resampler,
-                                        event.payload or b"", fmt)
+                                        event.payload or b"", fmt, self._in_use)
         for hit in found:
             self.detected = True
             await self.send(Detection(name=hit.word, timestamp=int(hit.end_s * 1000)).event())
@@ -178,7 +180,7 @@ class WakeSession:
         self.format = self.resampler = None
         self.detected = False
         if detector is not None:
-            await asyncio.to_thread(detector.close)
+            await asyncio.to_thread(_close, detector, self._in_use)
 
     async def _fail(self, text: str, code: str) -> None:
         self.failed = True
@@ -187,7 +189,13 @@ class WakeSession:
 
 
 def _detect(detector: WakeDetector, resampler: StreamResampler, pcm: bytes,
-            fmt: AudioFormat) -> list[Any]:
+            fmt: AudioFormat, in_use: threading.Lock) -> list[Any]:
     """One chunk: to 16-bit mono, to 16 kHz, through the detector (a worker thread's)."""
-    return detector.feed(resampler.process(float_to_pcm16(
-        pcm_to_mono(pcm, fmt.width, fmt.channels))))
+    with in_use:
+        return detector.feed(resampler.process(float_to_pcm16(
+            pcm_to_mono(pcm, fmt.width, fmt.channels))))
+
+
+def _close(detector: WakeDetector, in_use: threading.Lock) -> None:
+    with in_use:
+        detector.close()
