@@ -214,7 +214,8 @@ def _false_accepts(engine: str, words: list[str], parts: list[Path],
         detector.close()
         seconds += len(pcm) / 2 / RATE
     hours = seconds / 3600
-    extra = {"candidates_checked_per_hour": round(checked / hours, 1)} if hours and checked else {}
+    extra = ({"candidates_checked_per_hour": round(checked / hours, 1)}
+             if hours and engine == "cascade" else {})
     return {w: {"false_accepts": counts[w], "non_wake_hours": round(hours, 3),
                 "false_accepts_per_hour": round(counts[w] / hours, 2) if hours else None,
                 "false_accepts_at": where[w][:10], **extra} for w in words}

@@ -102,9 +102,12 @@ class VoiceModels:
     async def close_wake(self, detector: WakeDetector) -> None:
         """Closed on the thread that feeds it, so after any chunk still being fed."""
         try:
-            await asyncio.get_running_loop().run_in_executor(self._vad_pool, detector.close)
-        except RuntimeError:  # the pool is shut down: the daemon stops, nothing feeds it
-            detector.close()
+            closing = asyncio.get_running_loop().run_in_executor(self._vad_pool, detector.close)
+        except RuntimeError:
+            # The pool is shut down (the daemon stops) and a chunk may still be in the
+            # detector on its thread: leave it to be freed with the process.
+            return
+        await closing
 
     async def wake(self, detector: WakeDetector, pcm: bytes) -> list[Detection]:
         loop = asyncio.get_running_loop()

@@ -198,6 +198,7 @@ class VoiceSession:
         self._echo_suppress = echo_suppress
         # Hands-free state: the detector, and until when (stream time) the VAD is open.
         self._wake: WakeDetector | None = None
+        self._wake_turns = 0  # calls of listen_for_wake and close, so a late detector is dropped
         self._follow_up_s = 0.0
         self._earcon: np.ndarray | None = None
         self._open_until: float | None = None
@@ -217,6 +218,8 @@ class VoiceSession:
         on the output when it is heard) or off (every utterance is a turn, as before)."""
         if echo_suppress is not None:
             self._echo_suppress = echo_suppress
+        self._wake_turns += 1  # a detector still being built for an earlier call is stale
+        turn = self._wake_turns
         if not on:
             detector, self._wake = self._wake, None
             self._open_until = None
@@ -225,10 +228,10 @@ class VoiceSession:
             return
         if self._wake is None:
             detector = await self.engine.new_wake_detector()
-            if self._wake is None:
-                self._wake = detector
-            else:  # another call got there first
-                await self.engine.close_wake(detector)
+            if turn != self._wake_turns or self._wake is not None:
+                await self.engine.close_wake(detector)  # switched, or closed, meanwhile
+                return
+            self._wake = detector
         self._follow_up_s = follow_up_s
         self._earcon = earcon
         self._open_until = None
@@ -324,6 +327,7 @@ class VoiceSession:
         if self._partial_task is not None:
             self._partial_task.cancel()
         await self._cancel_turn(reason=None)
+        self._wake_turns += 1
         detector, self._wake = self._wake, None
         if detector is not None:
             await self.engine.close_wake(detector)

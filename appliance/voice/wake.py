@@ -142,6 +142,7 @@ class MicroDetector:
                                         sensitivity.get(w, DEFAULT_SENSITIVITY))
                            for w, m in zip(self.words, self._models, strict=True)}
         self.clock = _Refractory()
+        self._pending = [0] * len(self._models)  # features each model holds, not yet run on
 
     def feed(self, pcm: bytes) -> list[Detection]:
         found: list[Detection] = []
@@ -152,12 +153,19 @@ class MicroDetector:
         return found
 
     def steps(self, pcm: bytes) -> Iterator[tuple[str, float]]:
-        """Each word's probability at each 10 ms step of ``pcm``; the stream clock moves
-        with the steps (counting them keeps the stream time exact)."""
+        """Each word's probability each time its model runs on ``pcm``: a model runs once
+        every ``stride`` 10 ms features (3 for the shipped ones) and answers 0.0 in between,
+        which is not a probability and is not yielded. The stream clock moves with every
+        feature (counting them keeps the stream time exact)."""
         for feature in self._features.process_streaming(pcm):
             self.clock.samples += PIPELINE_RATE // 100
-            for word, model in zip(self.words, self._models, strict=True):
-                yield word, model.process_streaming_prob(feature) or 0.0
+            for i, (word, model) in enumerate(zip(self.words, self._models, strict=True)):
+                prob = model.process_streaming_prob(feature) or 0.0
+                # The model collects ``stride`` features, then runs on them (pymicro-wakeword).
+                self._pending[i] += 1
+                if self._pending[i] >= model.stride:
+                    self._pending[i] = 0
+                    yield word, prob
 
     def close(self) -> None:
         for model in self._models:
@@ -179,6 +187,8 @@ class OpenDetector:
 
     def feed(self, pcm: bytes) -> list[Detection]:
         found: list[Detection] = []
+        if len(pcm) < 2:
+            return found  # pyopen-wakeword cannot take an empty chunk
         self.clock.samples += len(pcm) // 2
         for embedding in self._features.process_streaming(pcm):
             for word, model in zip(self.words, self._models, strict=True):

@@ -56,7 +56,10 @@ class WakeService:
     def __init__(self, voice: VoiceComponent) -> None:
         self.voice = voice
         self.engine = voice.settings.wake_engine
-        self.words = sorted(engine_words(self.engine))
+        try:
+            self.words = sorted(engine_words(self.engine))
+        except ImportError:  # the engine's package is missing: no wake program is offered
+            self.words = []
         self.default_words = list(voice.settings.wake_words) or self.words
         self.sensitivity = dict(voice.settings.wake_sensitivity)
 
@@ -107,6 +110,7 @@ class WakeSession:
         self.detector: WakeDetector | None = None
         self.detected = False
         self.failed = False
+        self.bad_names = False  # the last detect named a word this box lacks
         # Held while a chunk is in the detector: a connection that ends mid-chunk closes the
         # detector only after the worker thread is done with it.
         self._in_use = threading.Lock()
@@ -115,13 +119,16 @@ class WakeSession:
         kind = event.type
         if kind == "detect":
             await self._end_stream()
-            self.failed = False
+            self.failed = self.bad_names = False
             try:
                 self.names = self.service.names(event.data.get("names"))
             except ValueError as exc:
+                self.bad_names = True
                 await self._fail(str(exc), "unknown-wake-word")
         elif kind == "audio-start":
             await self._end_stream()
+            # A stream that failed is over; a detect that named no word of ours is not.
+            self.failed = self.bad_names
             await self._start(event.data)
         elif kind == "audio-chunk":
             await self._chunk(event)
@@ -129,7 +136,7 @@ class WakeSession:
             if not self.failed and not self.detected:
                 await self.send(NotDetected().event())
             await self._end_stream()
-            self.failed = False
+            self.failed = self.bad_names
 
     async def close(self) -> None:
         await self._end_stream()
@@ -192,8 +199,8 @@ def _detect(detector: WakeDetector, resampler: StreamResampler, pcm: bytes,
             fmt: AudioFormat, in_use: threading.Lock) -> list[Any]:
     """One chunk: to 16-bit mono, to 16 kHz, through the detector (a worker thread's)."""
     with in_use:
-        return detector.feed(resampler.process(float_to_pcm16(
-            pcm_to_mono(pcm, fmt.width, fmt.channels))))
+        pcm16 = resampler.process(float_to_pcm16(pcm_to_mono(pcm, fmt.width, fmt.channels)))
+        return detector.feed(pcm16) if pcm16 else []
 
 
 def _close(detector: WakeDetector, in_use: threading.Lock) -> None:

@@ -121,6 +121,16 @@ async def test_the_cascade_wakes_when_openwakeword_confirms_what_microwakeword_n
         strict.close()
 
 
+@pytest.mark.parametrize("engine", [CASCADE, MICRO, OPEN])
+def test_an_empty_chunk_is_no_words(engine: str) -> None:
+    detector = open_detector(engine, ["okay_nabu"])
+    try:
+        assert detector.feed(b"") == [] and detector.feed(b"\0") == []
+        assert detector.feed(bytes(3200)) == []
+    finally:
+        detector.close()
+
+
 def mid_reply(speaker: FakeSpeaker) -> bool:
     """Half a second of the reply was heard and more than 1.5 s of it is still to come."""
     now = time.monotonic()

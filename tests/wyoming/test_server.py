@@ -201,6 +201,13 @@ async def test_wake_words_streamed_as_a_home_assistant_satellite_streams_them(
                         *_audio_events(np.concatenate([pause, other, pause]).tobytes(),
                                        22050, 2, 1), last="not-detected")
     assert [e.type for e in events] == ["not-detected"], events
+    # An empty chunk and a few bytes (nothing for the resampler to give yet) are no words.
+    events = await _ask(port, Detect(names=["okay_nabu"]).event(),
+                        AudioStart(rate=22050, width=2, channels=1).event(),
+                        AudioChunk(rate=22050, width=2, channels=1, audio=b"").event(),
+                        AudioChunk(rate=22050, width=2, channels=1, audio=b"\1\0").event(),
+                        AudioStop().event(), last="not-detected")
+    assert [e.type for e in events] == ["not-detected"], events
     # A word this box does not have is named in the error; the connection stays usable.
     async with _connection(port) as client:
         await client.write_event(Detect(names=["hey_siri"]).event())
