@@ -17,7 +17,9 @@ small one).
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,8 @@ import numpy as np
 
 from appliance.voice.audio import PIPELINE_RATE
 from appliance.voice.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
 
 MICRO = "microwakeword"
 OPEN = "openwakeword"
@@ -98,7 +102,14 @@ def open_detector(engine: str, words: Sequence[str],
         if engine == OPEN:
             return OpenDetector(words, sensitivity)
         if engine == CASCADE:
-            return CascadeDetector(words, sensitivity)
+            if cascade_possible():
+                return CascadeDetector(words, sensitivity)
+            if not _warned:
+                _warned.append(True)
+                log.warning("wake: openWakeWord (pyopen-wakeword) is not installed here (it has "
+                            "no wheel for 32-bit ARM): the cascade listens with microWakeWord "
+                            "alone; set voice.wake_engine: microwakeword to say so")
+            return MicroDetector(words, sensitivity)
     except ImportError as exc:
         package = {MICRO: "pymicro-wakeword", OPEN: "pyopen-wakeword"}.get(
             engine, "pymicro-wakeword pyopen-wakeword")
@@ -109,6 +120,14 @@ def open_detector(engine: str, words: Sequence[str],
                              f"{', '.join(words)}: {exc}") from exc
     raise ModelLoadError(f"unknown wake word engine {engine!r}; "
                          f"expected {CASCADE}, {MICRO} or {OPEN}")
+
+
+def cascade_possible() -> bool:
+    """Whether the cascade's second engine is installed (not on every CPU: see docs)."""
+    return importlib.util.find_spec("pyopen_wakeword") is not None
+
+
+_warned: list[bool] = []  # the cascade's fallback is logged once per process
 
 
 class _Refractory:
@@ -333,7 +352,8 @@ def describe(engine: str) -> dict[str, Any]:
     from importlib import metadata
 
     packages = {MICRO: ("pymicro-wakeword",), OPEN: ("pyopen-wakeword",)}.get(
-        engine, ("pymicro-wakeword", "pyopen-wakeword"))
+        engine, ("pymicro-wakeword", "pyopen-wakeword") if cascade_possible()
+        else ("pymicro-wakeword",))
     try:
         versions = [metadata.version(p) for p in packages]
     except metadata.PackageNotFoundError:
@@ -346,7 +366,8 @@ def shipped_words(engine: str) -> set[str]:
     """Names of the models inside the installed engine's wheel (for ``cascade``, the words
     both engines ship)."""
     if engine == CASCADE:
-        return shipped_words(MICRO) & shipped_words(OPEN)
+        return shipped_words(MICRO) & (shipped_words(OPEN) if cascade_possible()
+                                       else shipped_words(MICRO))
     if engine == MICRO:
         import pymicro_wakeword
 

@@ -121,6 +121,21 @@ async def test_the_cascade_wakes_when_openwakeword_confirms_what_microwakeword_n
         strict.close()
 
 
+def test_without_openwakeword_the_cascade_is_microwakeword_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 32-bit ARM box has no pyopen-wakeword wheel: the default engine still listens."""
+    from appliance.voice import wake
+
+    monkeypatch.setattr(wake, "cascade_possible", lambda: False)
+    detector = open_detector(CASCADE, ["okay_nabu"])
+    try:
+        assert isinstance(detector, wake.MicroDetector)
+    finally:
+        detector.close()
+    assert shipped_words(CASCADE) == shipped_words(MICRO)
+    assert wake.describe(CASCADE)["package"] == "pymicro-wakeword"
+
+
 @pytest.mark.parametrize("engine", [CASCADE, MICRO, OPEN])
 def test_an_empty_chunk_is_no_words(engine: str) -> None:
     detector = open_detector(engine, ["okay_nabu"])
