@@ -184,6 +184,9 @@ class VoiceSession:
         self._record = record
         self._endpointer = engine.new_endpointer()
         self._turn_task: asyncio.Task[None] | None = None
+        # The reply's TTS task (a child of the turn's): stopped together with the turn, before
+        # any await, so no sentence synthesised meanwhile reaches the output after a stop.
+        self._speaker_task: asyncio.Task[None] | None = None
         self._turn: Turn | None = None
         self._clock = PlaybackClock()
         self.turns: list[Turn] = []
@@ -432,6 +435,7 @@ class VoiceSession:
         sentences: asyncio.Queue[str | None] = asyncio.Queue(SENTENCE_QUEUE)
         speaker = asyncio.get_running_loop().create_task(self._speak(turn, sentences),
                                                          name="voice-tts")
+        self._speaker_task = speaker
         stream = responder(turn.user, self.conversation_id)
         try:
             splitter = SentenceSplitter()
@@ -452,6 +456,9 @@ class VoiceSession:
             await sentences.put(None)
             await speaker
         finally:
+            speaker.cancel()  # done already unless the turn was cut short
+            if self._speaker_task is speaker:
+                self._speaker_task = None
             # Close the reply stream now (not at garbage collection), so a cut-off answer
             # stops generating and frees its LLM slot at once.
             aclose = getattr(stream, "aclose", None)
@@ -502,6 +509,7 @@ class VoiceSession:
         task, self._turn_task = self._turn_task, None
         if task is not None and not task.done():
             task.cancel()
+        self._stop_speaking()
         heard_at = self._stream_time_to_monotonic(heard_s)
         turn = self._turn
         spoken, _ = self._clock.spoken_at(now)
@@ -530,10 +538,16 @@ class VoiceSession:
                               "cut_off": True})
         self._turn = None
 
+    def _stop_speaking(self) -> None:
+        speaker, self._speaker_task = self._speaker_task, None
+        if speaker is not None:
+            speaker.cancel()
+
     async def _cancel_turn(self, reason: str | None) -> None:
         task, self._turn_task = self._turn_task, None
         if task is not None and not task.done():
             task.cancel()
+            self._stop_speaking()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, CANCEL_GRACE_S)
 
