@@ -17,6 +17,7 @@ small one).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import logging
@@ -94,6 +95,9 @@ def open_detector(engine: str, words: Sequence[str],
                   sensitivity: dict[str, float] | None = None) -> WakeDetector:
     """A fresh detector for ``words`` with ``engine``; ModelLoadError if it cannot load."""
     sensitivity = sensitivity or {}
+    requested, engine = engine, _engine_here(engine)
+    if requested != engine:
+        _warn_fallback()
     if not words:
         raise ModelLoadError("no wake words to listen for (voice.wake_words is empty)")
     try:
@@ -102,14 +106,7 @@ def open_detector(engine: str, words: Sequence[str],
         if engine == OPEN:
             return OpenDetector(words, sensitivity)
         if engine == CASCADE:
-            if cascade_possible():
-                return CascadeDetector(words, sensitivity)
-            if not _warned:
-                _warned.append(True)
-                log.warning("wake: openWakeWord (pyopen-wakeword) is not installed here (it has "
-                            "no wheel for 32-bit ARM): the cascade listens with microWakeWord "
-                            "alone; set voice.wake_engine: microwakeword to say so")
-            return MicroDetector(words, sensitivity)
+            return CascadeDetector(words, sensitivity)
     except ImportError as exc:
         package = {MICRO: "pymicro-wakeword", OPEN: "pyopen-wakeword"}.get(
             engine, "pymicro-wakeword pyopen-wakeword")
@@ -127,7 +124,18 @@ def cascade_possible() -> bool:
     return importlib.util.find_spec("pyopen_wakeword") is not None
 
 
-_warned: list[bool] = []  # the cascade's fallback is logged once per process
+def _engine_here(engine: str) -> str:
+    """The engine that runs for ``engine`` on this box: the cascade without openWakeWord
+    (no wheel for 32-bit ARM) is microWakeWord alone."""
+    return MICRO if engine == CASCADE and not cascade_possible() else engine
+
+
+@functools.cache
+def _warn_fallback() -> None:
+    """Said once per process."""
+    log.warning("wake: openWakeWord (pyopen-wakeword) is not installed here (it has no wheel "
+                "for 32-bit ARM): the cascade listens with microWakeWord alone; set "
+                "voice.wake_engine: microwakeword to say so")
 
 
 class _Refractory:
@@ -352,8 +360,7 @@ def describe(engine: str) -> dict[str, Any]:
     from importlib import metadata
 
     packages = {MICRO: ("pymicro-wakeword",), OPEN: ("pyopen-wakeword",)}.get(
-        engine, ("pymicro-wakeword", "pyopen-wakeword") if cascade_possible()
-        else ("pymicro-wakeword",))
+        _engine_here(engine), ("pymicro-wakeword", "pyopen-wakeword"))
     try:
         versions = [metadata.version(p) for p in packages]
     except metadata.PackageNotFoundError:
@@ -365,9 +372,9 @@ def describe(engine: str) -> dict[str, Any]:
 def shipped_words(engine: str) -> set[str]:
     """Names of the models inside the installed engine's wheel (for ``cascade``, the words
     both engines ship)."""
+    engine = _engine_here(engine)
     if engine == CASCADE:
-        return shipped_words(MICRO) & (shipped_words(OPEN) if cascade_possible()
-                                       else shipped_words(MICRO))
+        return shipped_words(MICRO) & shipped_words(OPEN)
     if engine == MICRO:
         import pymicro_wakeword
 
