@@ -26,7 +26,7 @@ _TOKENS = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|\*\*|[-+*/^()%=?×÷−]|[
                      r"|[,.!:;]")
 _SYMBOLS = {"×": "*", "÷": "/", "−": "-", "^": "**"}
 _BINARY = ("+", "-", "*", "/", "**")
-_PREFIX = ("sqrt", "cbrt", "neg")
+_PREFIX = ("sqrt", "cbrt", "neg", "sq", "cube")
 _POSTFIX = {"squared": "**2", "cubed": "**3", "percent": "/100"}
 _IGNORED = {",", ".", "!", ":", ";", "skip"}
 
@@ -138,6 +138,7 @@ def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expre
     expect_operand = True
     operations = numbers = depth = 0
     pending: list[str] = []  # prefix functions waiting for their operand
+    last_op = -1  # where in ``code`` the last operator outside brackets is
     for idx, (kind, value) in enumerate(items):
         if expect_operand:
             if kind == "op" and value == "-":
@@ -164,10 +165,21 @@ def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expre
             expect_operand = False
             continue
         if kind == "op":
+            if not depth:
+                last_op = len(code)
             code.append(value)
             said.append(lang.spoken[value])
             operations += 1
             expect_operand = True
+        elif kind == "post" and value == "percent" and not depth and last_op > 0 \
+                and code[last_op] in "+-" and items[idx + 1:idx + 2] != [("of", "of")]:
+            # "200 plus 15 percent" is 230, as on a calculator: the percent is of what
+            # comes before the sign (not 200.15).
+            left, sign, right = "".join(code[:last_op]), code[last_op], "".join(code[last_op + 1:])
+            code = [f"({left})*(1{sign}({right})/100)"]
+            last_op = -1
+            said.append(lang.spoken[value])
+            operations += 1
         elif kind == "post":
             code[-1] = f"({code[-1]}{_POSTFIX[value]})"
             said.append(lang.spoken[value])
@@ -189,8 +201,8 @@ def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expre
 
 def _wrap(functions: list[str], operand: str) -> str:
     for fn in reversed(functions):
-        operand = f"(-{operand})" if fn == "neg" else \
-            f"{fn}({operand})" if fn == "sqrt" else f"({operand})**(1/3)"
+        operand = {"neg": f"(-{operand})", "sqrt": f"sqrt({operand})", "sq": f"({operand})**2",
+                   "cube": f"({operand})**3"}.get(fn, f"({operand})**(1/3)")
     return operand
 
 

@@ -36,6 +36,7 @@ async def say(intents: Intents, text: str) -> tuple[str | None, str]:
     ("set the timer to 10 minutes", 600),
     ("can you time 15 minutes for me", 900),
     ("set an alarm for 20 minutes", 1200),
+    ("set timer 8 min", 480),
 ])
 async def test_a_timer_is_set_for_the_duration_said(intents: Intents, timers: Timers,
                                                     text: str, seconds: int) -> None:
@@ -68,6 +69,14 @@ async def test_named_timers_are_listed_queried_and_cancelled_by_name(
     assert (await say(intents, "delete the pizza timer"))[1] == "There's no pizza timer."
     # The only one left goes with "the timer".
     assert (await say(intents, "stop the timer"))[1] == "Cancelled the eggs timer."
+    # The name after the duration; the timer asked about without saying "timer".
+    assert (await say(intents, "set a three minute timer for the rice"))[1] == \
+        "Rice timer set for 3 minutes."
+    assert (await say(intents, "set a timer for 5 minutes and call it bread"))[1] == \
+        "Bread timer set for 5 minutes."
+    assert re.fullmatch(r"(2 minutes and \d+ seconds|3 minutes) left on the rice timer\.",
+                        (await say(intents, "how long left on the rice"))[1])
+    assert (await say(intents, "cancel all timers"))[0] == "TimerCancelAll"
     assert (await say(intents, "how long is left on my timer"))[1] == \
         "There are no timers running."
 
@@ -119,6 +128,7 @@ async def test_time_date_and_weekday_are_the_clock_tools_in_the_boxs_timezone(
         hour = now.strftime("%-I")
         assert re.fullmatch(rf"It's ({hour}|{(now.hour % 12) + 1}|12|1):\d\d [AP]M\.", said)
     for text in ("what's the date", "what is today's date", "what date is it today",
+                 "which date is it",
                  "What's todays date?"):  # Whisper drops the apostrophe at times
         intent, said = await say(intents, text)
         assert intent == "ClockDate" and now.strftime("%B") in said and str(now.year) in said
@@ -145,6 +155,7 @@ async def test_time_date_and_weekday_are_the_clock_tools_in_the_boxs_timezone(
     ("what's 2+2", "2 plus 2 is 4."),
     ("add 5 and 7", "5 plus 7 is 12."),
     ("subtract 3 from 10", "10 minus 3 is 7."),
+    ("take 7 away from 20", "20 minus 7 is 13."),
     ("multiply six by seven", "6 times 7 is 42."),
     ("what is 10 divided by 3", "10 divided by 3 is about 3.3333."),
     ("what is one hundred and five plus five", "105 plus 5 is 110."),
@@ -152,6 +163,12 @@ async def test_time_date_and_weekday_are_the_clock_tools_in_the_boxs_timezone(
     ("what's half of 10", "0.5 times 10 is 5."),
     ("what is 10 to the 3rd power", "10 to the power of 3 is 1000."),
     ("what's 7 square", "7 squared is 49."),
+    ("what's the square of 12", "The square of 12 is 144."),
+    ("sqrt 16", "The square root of 16 is 4."),
+    # A percent added to or taken from a number is of that number, as on a calculator.
+    ("what's 200 plus 15 percent", "200 plus 15 percent is 230."),
+    ("80 minus 25%", "80 minus 25 percent is 60."),
+    ("what is 50 plus 10 percent of 20", "50 plus 10 percent of 20 is 52."),
 ])
 async def test_arithmetic_in_words_and_symbols(intents: Intents, text: str,
                                                answer: str) -> None:
@@ -177,8 +194,9 @@ async def test_remember_recall_and_forget_in_the_world_model(intents: Intents,
         "OK, I'll remember that your wifi password is hunter2."
     assert (await say(intents, "what's my wifi password?"))[1] == \
         "Your wifi password is hunter2."
-    intent, said = await say(intents, "what do you remember")
-    assert intent == "MemoryList" and "garage code is 1234" in said and "hunter2" in said
+    for text in ("what do you remember", "what do you know", "tell me everything you remember"):
+        intent, said = await say(intents, text)
+        assert intent == "MemoryList" and "garage code is 1234" in said and "hunter2" in said
     # Written differently, said the same: possessives, plurals, hyphens.
     await say(intents, "remember that the plumbers number is 5551234")
     assert (await say(intents, "what's the plumber's number?"))[1] == \
