@@ -25,6 +25,10 @@ MAX_VALUE_CHARS = 500
 #: How alike (difflib's ratio) a misheard subject's words must be: each, and on average.
 WORD_ALIKE = 0.5
 ALIKE = 0.75
+#: How alike a misheard subject's letters must be when it was heard as more or fewer words
+#: than it was said ("wife i password" for "wifi password": 0.96), and how long each.
+RUN_TOGETHER_ALIKE = 0.85
+MIN_RUN_TOGETHER_CHARS = 6
 #: Facts read back by "what do you remember".
 MAX_LISTED = 10
 
@@ -132,9 +136,23 @@ def _find(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | N
         return near[0]
     if near:
         return None
-    # Misheard by speech recognition ("the grash code"): the one fact that sounds alike.
-    alike = [k for k, f in facts.items() if _alike(turn, words, _words(turn, f["subject"]))]
+    # Misheard by speech recognition ("the grash code"): the one fact that sounds alike,
+    # word by word or, where a word was heard as two ("wife I password"), letter by letter.
+    alike = [k for k, f in facts.items() if _alike(turn, words, _words(turn, f["subject"]))
+             or _run_together_alike(turn, subject, f["subject"])]
     return alike[0] if len(alike) == 1 else None
+
+
+def _run_together_alike(turn: Turn, said: str, stored: str) -> bool:
+    """The subjects' words, each written without spaces, as alike as RUN_TOGETHER_ALIKE
+    (for a different number of words only: the same number is ``_alike``'s)."""
+    def letters(text: str) -> tuple[int, str]:
+        filler = set(turn.lang.words["filler"]) | set(turn.lang.words["person"])
+        kept = [w for w in _tokens(text) if w not in filler]
+        return len(kept), "".join(kept)
+    (n_said, a), (n_stored, b) = letters(said), letters(stored)
+    return n_said != n_stored and min(len(a), len(b)) >= MIN_RUN_TOGETHER_CHARS \
+        and difflib.SequenceMatcher(None, a, b).ratio() >= RUN_TOGETHER_ALIKE
 
 
 def _alike(turn: Turn, said: frozenset[str], stored: frozenset[str]) -> bool:

@@ -210,6 +210,11 @@ async def test_remember_recall_and_forget_in_the_world_model(intents: Intents,
     assert (await say(intents, "what is the grash code"))[1] == "The garage code is 1234."
     assert (await say(intents, "What is the Grosh Code?"))[1] == "The garage code is 1234."
     assert await say(intents, "what is the door code") == (None, "")
+    # A word heard as two (or two as one): alike letter by letter.
+    assert (await say(intents, "What is my wife I password?"))[1] == \
+        "Your wifi password is hunter2."
+    assert (await say(intents, "what is my wi fi pass word"))[1] == \
+        "Your wifi password is hunter2."
     assert await say(intents, "forget the garage code") == \
         ("MemoryForget", "OK, I forgot the garage code.")
     # Forgotten: a plain question goes to the LLM, a question about memory says so.
