@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -221,7 +222,8 @@ class Transcriber:
 
 def readings(texts: list[str], scores: list[float]) -> list[str]:
     """The best text, then the others within ALTERNATIVE_MARGIN of its score that read
-    differently (not just in case or punctuation), best first."""
+    differently (not just in case or punctuation), best first; but a reading whose only
+    difference from the best is a number Whisper wrote glued (below) comes first."""
     out = texts[:1]
     seen = {_reading(t) for t in out}
     for text, score in zip(texts[1:], scores[1:], strict=False):
@@ -229,7 +231,42 @@ def readings(texts: list[str], scores: list[float]) -> list[str]:
         if text and key not in seen and score >= scores[0] - ALTERNATIVE_MARGIN:
             seen.add(key)
             out.append(text)
+    for i, text in enumerate(out[1:], 1):
+        if _unglued(out[0], text):
+            out.insert(0, out.pop(i))
+            break
     return out
+
+
+_NUMBER = re.compile(r"\d+(?:,\d{3})*")
+
+
+def _unglued(best: str, other: str) -> bool:
+    """``other`` is ``best`` with one glued number written as it was said.
+
+    Whisper base writes "two thousand five hundred and eighty" as "250080" (the digits of
+    2500 and of 80 side by side) and "one thousand five hundred and eighty" as "150080",
+    with the right "2580" among its runners-up. A glued number splits into a part that
+    ends in at least as many zeros as the other part has digits; written right, it is
+    their sum.
+    """
+    a, b = _NUMBER.split(best), _NUMBER.split(other)
+    if len(a) != len(b) or [_reading(x) for x in a] != [_reading(x) for x in b]:
+        return False
+    pairs = [(x.replace(",", ""), y.replace(",", ""))
+             for x, y in zip(_NUMBER.findall(best), _NUMBER.findall(other), strict=True)]
+    differ = [(x, y) for x, y in pairs if x != y]
+    return len(differ) == 1 and int(differ[0][1]) in _glued_sums(differ[0][0])
+
+
+def _glued_sums(digits: str) -> set[int]:
+    """What ``digits`` would be if two spoken numbers were written side by side."""
+    sums = set()
+    for cut in range(1, len(digits)):
+        head, tail = digits[:cut], digits[cut:]
+        if head[0] != "0" and tail[0] != "0" and head.endswith("0" * len(tail)):
+            sums.add(int(head) + int(tail))
+    return sums
 
 
 def _reading(text: str) -> str:
