@@ -8,13 +8,14 @@ per domain and overall, answers that contain raw JSON, the worst answers, and
 per request the latency. ``--set heldout`` runs the second, smaller list written
 in other words (two of its misses, a which-day and a how-much-longer phrasing, were
 fixed in the templates after its first run); ``--set fresh`` a third list written last and
-run once, never tuned on. With an LLM it also measures tokens/s of one
+run once, never tuned on; ``--set household`` a fourth, of 140 requests in a household's short
+forms (its first run's misses were fixed). With an LLM it also measures tokens/s of one
 long answer and the daemon's RSS (to compare models: ``--model F.gguf --domains
 open,small talk``). ``--voice`` speaks each
 request (the piper voice of the models dir, else espeak-ng) into /api/voice and
 scores the answer given to the transcript.
 
-    .venv/bin/python bench/answers.py [--set eval|heldout|fresh|all] [--llm off|local] [--voice]
+    .venv/bin/python bench/answers.py [--set eval|heldout|fresh|household|all] [--llm off|local] [--voice]
 """
 
 from __future__ import annotations
@@ -293,6 +294,163 @@ def fresh_set() -> list[Case]:
     ]
 
 
+def household_set() -> list[Case]:
+    """A fourth list (2026-12-05, 140 requests), written as a household talks: short forms
+    ("set timer 8 min", "sqrt 16"), names after the duration, everyday facts. Its first
+    run found 14 misses in the intent domains; the templates were then fixed for them
+    (docs/performance.md), so it is no longer a held-out list."""
+    t, c, m, r = "timers", "clock", "arithmetic", "memory"
+    return [
+        Case(t, "wake me in 20 minutes", timer_set(r"20 minutes"), "20"),
+        Case(t, "set timer 8 min", timer_set(r"8 minutes"), "8"),
+        Case(t, "timer 10 minutes", timer_set(r"10 minutes"), "10"),
+        Case(t, "remind me in 15 minutes", timer_set(r"15 minutes"), "15"),
+        Case(t, "count down from 60 seconds", timer_set(r"1 minute|60 seconds"), "60s"),
+        Case(t, "set a 1 minute timer", timer_set(r"1 minute"), "1"),
+        Case(t, "start a quarter of an hour timer", timer_set(r"15 minutes"), "15"),
+        Case(t, "set a timer for half an hour", timer_set(r"30 minutes"), "30"),
+        Case(t, "set a timer for 1 hour 15 minutes", timer_set(r"1 hour and 15 minutes"), "75"),
+        Case(t, "please set a rice timer for eighteen minutes", timer_set(r"rice", r"18 minutes"),
+             "rice"),
+        Case(t, "how much time is left on the rice timer", has(r"left", r"rice"), "rice"),
+        Case(t, "how long until the rice is done", has(r"left", r"rice"), "rice"),
+        Case(t, "how much time is left", has(r"left|timer"), "left"),
+        Case(t, "show me my timers", has(r"timer"), "list"),
+        Case(t, "how many timers are running", has(r"timer"), "list"),
+        Case(t, "cancel the rice timer", has(r"cancel", r"rice"), "cancel"),
+        Case(t, "delete all my timers", has(r"cancel"), "cancel"),
+        Case(t, "cancel my timer", has(r"cancel|no timers"), "cancel"),
+        Case(c, "what time is it now", clock_time, "time"),
+        Case(c, "time please", clock_time, "time"),
+        Case(c, "what's the time right now?", clock_time, "time"),
+        Case(c, "what hour is it", clock_time, "time"),
+        Case(c, "what's the date", date, "date"),
+        Case(c, "what date is it today", date, "date"),
+        Case(c, "what is the date today", date, "date"),
+        Case(c, "which date is it", date, "date"),
+        Case(c, "what day is today", weekday, "weekday"),
+        Case(c, "is it monday today", weekday, "weekday"),
+        Case(c, "what's today", weekday, "weekday"),
+        Case(m, "what's 9 times 6", number(54), "54"),
+        Case(m, "9 x 6", number(54), "54"),
+        Case(m, "what is 45 + 55", number(100), "100"),
+        Case(m, "what's 3 minus 10", number(-7), "-7"),
+        Case(m, "how much is 7 times 13", number(91), "91"),
+        Case(m, "what is eighty divided by four", number(20), "20"),
+        Case(m, "what's half of 64", number(32), "32"),
+        Case(m, "what's a third of 90", number(30), "30"),
+        Case(m, "what is 12 percent of 50", number(6), "6"),
+        Case(m, "what is 5 cubed", number(125), "125"),
+        Case(m, "what's the square of 12", number(144), "144"),
+        Case(m, "sqrt 16", number(4), "4"),
+        Case(m, "what is two hundred and fifty times four", number(1000), "1000"),
+        Case(m, "what is 1.5 plus 2.25", number(3.75), "3.75"),
+        Case(m, "divide 100 by 8", number(12.5), "12.5"),
+        Case(m, "what is 10 to the 3rd power", number(1000), "1000"),
+        Case(m, "what is 15 + 27 - 8", number(34), "34"),
+        Case(m, "what's 200 plus 15 percent", number(230), "230"),
+        Case(m, "calculate 12 times 12", number(144), "144"),
+        Case(m, "what is three point five times two", number(7), "7"),
+        Case(m, "what is negative 5 plus 8", number(3), "3"),
+        Case(r, "remember the alarm code is 9021", remembered(r"9021"), "remembered 9021"),
+        Case(r, "what's the alarm code", has(r"9021"), "9021"),
+        Case(r, "please remember that my sister's birthday is on March 3rd", remembered(r"march"),
+             "remembered march"),
+        Case(r, "when is my sister's birthday", has(r"march"), "march"),
+        Case(r, "don't forget that the car is parked on level 3", remembered(r"level 3"),
+             "remembered level 3"),
+        Case(r, "where is the car parked", has(r"level 3"), "level 3"),
+        Case(r, "remember that milk is in the blue fridge", remembered(r"blue fridge"),
+             "remembered blue fridge"),
+        Case(r, "where is the milk", has(r"blue fridge"), "blue"),
+        Case(r, "what's my sister's birthday", has(r"march"), "march"),
+        Case(r, "what do you know", has(r"9021"), "list"),
+        Case(r, "forget where the car is parked", has(r"forg"), "forgot"),
+        Case(r, "forget the alarm code", has(r"forg"), "forgot"),
+        Case(r, "what is the alarm code", has(r"don't know|not|no "), "none"),
+        Case("stop", "stop it", quiet, "nothing"),
+        Case("stop", "quiet", quiet, "nothing"),
+        Case("stop", "enough", quiet, "nothing"),
+        Case("stop", "okay stop", quiet, "nothing"),
+        Case("stop", "cancel that", quiet, "nothing"),
+        Case("stop", "never mind thanks", quiet, "nothing"),
+        Case("stop", "hush", quiet, "nothing"),
+        Case("stop", "stop please", quiet, "nothing"),
+        Case("stop", "that's it", quiet, "nothing"),
+        Case(t, "hey can you set a timer for 7 minutes", timer_set(r"7 minutes"), "7 minutes"),
+        Case(t, "timer 3 mins", timer_set(r"3 minutes"), "3 minutes"),
+        Case(t, "set a three minute timer for the eggs", timer_set(r"egg", r"3 minutes"), "egg"),
+        Case(t, "set a 25 min pizza timer", timer_set(r"pizza", r"25 minutes"), "pizza"),
+        Case(t, "start timer for 1 and a half hours", timer_set(r"1 hour and 30 minutes"),
+             "1 hour and 30 minutes"),
+        Case(t, "alert me in 10 seconds", timer_set(r"10 seconds"), "10 seconds"),
+        Case(t, "set a timer for 5 minutes and call it bread", timer_set(r"bread", r"5 minutes"),
+             "bread"),
+        Case(t, "how long left on the pizza", has(r"left", r"pizza"), "left"),
+        Case(t, "how's the pizza timer doing", has(r"left", r"pizza"), "left"),
+        Case(t, "when will the bread timer go off", has(r"left", r"bread"), "left"),
+        Case(t, "what timers are set", has(r"timer"), "timer"),
+        Case(t, "do I have any timers", has(r"timer"), "timer"),
+        Case(t, "stop the pizza timer", has(r"cancel", r"pizza"), "cancel"),
+        Case(t, "remove the bread timer", has(r"cancel", r"bread"), "cancel"),
+        Case(t, "cancel every timer", has(r"cancel"), "cancel"),
+        Case(c, "what's the time please", clock_time, "the time"),
+        Case(c, "could you please tell me what time it is", clock_time, "the time"),
+        Case(c, "current time", clock_time, "the time"),
+        Case(c, "what is the time", clock_time, "the time"),
+        Case(c, "give me the date", date, "the date"),
+        Case(c, "what's the date today please", date, "the date"),
+        Case(c, "what month is it", date, "the date"),
+        Case(c, "what year is it", date, "the date"),
+        Case(c, "what day is it today", weekday, "the weekday"),
+        Case(c, "what day of the week is it today", weekday, "the weekday"),
+        Case(c, "is today friday", weekday, "the weekday"),
+        Case(m, "what's eleven plus twenty two", number(33), "33"),
+        Case(m, "how much is 6 times 7", number(42), "42"),
+        Case(m, "what's 1000 divided by 25", number(40), "40"),
+        Case(m, "what's 30 percent of 90", number(27), "27"),
+        Case(m, "how much is 18 percent of 250", number(45), "45"),
+        Case(m, "what is the square root of 2", has(r"1\.41"), r"1\.41"),
+        Case(m, "what's four to the power of three", number(64), "64"),
+        Case(m, "two plus two", number(4), "4"),
+        Case(m, "what is 99 times 99", number(9801), "9801"),
+        Case(m, "what's 13 minus 20", number(-7), "-7"),
+        Case(m, "what does 8 times 8 equal", number(64), "64"),
+        Case(m, "what is 3 times 4 plus 2", number(14), "14"),
+        Case(m, "add 12 to 30", number(42), "42"),
+        Case(m, "take 7 away from 20", number(13), "13"),
+        Case(m, "divide 81 by 9", number(9), "9"),
+        Case(m, "what is 1 million divided by 1000", number(1000), "1000"),
+        Case(m, "what is 6 squared plus 8 squared", number(100), "100"),
+        Case(m, "what's a quarter of 200", number(50), "50"),
+        Case(m, "what is 100 minus 20 percent", number(80), "80"),
+        Case(r, "remember that the door code is 1357", remembered(r"1357"), "1357"),
+        Case(r, "what's the door code", has(r"1357"), "1357"),
+        Case(r, "what was the door code", has(r"1357"), "1357"),
+        Case(r, "remember my favorite color is green", remembered(r"green"), "green"),
+        Case(r, "what is my favorite color", has(r"green"), "green"),
+        Case(r, "what's my favourite colour", has(r"green"), "green"),
+        Case(r, "remember that the passport is in the top drawer", remembered(r"top drawer"),
+             "top drawer"),
+        Case(r, "where's my passport", has(r"top drawer"), "top drawer"),
+        Case(r, "where did I put my passport", has(r"top drawer"), "top drawer"),
+        Case(r, "remember that mom's phone number is 555 0199", remembered(r"555 ?0199"),
+             "555 ?0199"),
+        Case(r, "what is mom's phone number", has(r"555 ?0199"), "555 ?0199"),
+        Case(r, "what's my mom's number", has(r"555 ?0199"), "555 ?0199"),
+        Case(r, "tell me everything you remember", has(r"1357"), "1357"),
+        Case(r, "forget my favorite color", has(r"forg"), "forg"),
+        Case(r, "forget about the door code", has(r"forg"), "forg"),
+        Case("stop", "stop now", quiet, "nothing"),
+        Case("stop", "please stop", quiet, "nothing"),
+        Case("stop", "shush", quiet, "nothing"),
+        Case("stop", "nothing", quiet, "nothing"),
+        Case("stop", "no thank you", quiet, "nothing"),
+        Case("stop", "that will be all", quiet, "nothing"),
+        Case("stop", "cancel that please", quiet, "nothing"),
+    ]
+
+
 async def ask_text(session: aiohttp.ClientSession, url: str, text: str) -> dict[str, Any]:
     t0 = time.monotonic()
     async with session.post(f"{url}/api/chat", json={"text": text,
@@ -429,7 +587,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         try:
             await _wait_ready(url, proc)
             voice = speaker(models, workdir) if args.voice else None
-            sets = {"eval": eval_set, "heldout": heldout_set, "fresh": fresh_set}
+            sets = {"eval": eval_set, "heldout": heldout_set, "fresh": fresh_set,
+                    "household": household_set}
             wanted = set(args.domains.split(",")) if args.domains else None
             for name in (list(sets) if args.set == "all" else [args.set]):
                 cases = [c for c in sets[name]() if wanted is None or c.domain in wanted]
@@ -450,7 +609,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--set", choices=("eval", "heldout", "fresh", "all"), default="all")
+    p.add_argument("--set", choices=("eval", "heldout", "fresh", "household", "all"),
+                   default="all")
     p.add_argument("--llm", choices=("off", "local"), default="local",
                    help="off: an edge alone (intents only); local: the model in-process")
     p.add_argument("--model", default="", help="a GGUF instead of the default model")
