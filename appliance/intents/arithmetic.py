@@ -26,7 +26,7 @@ _TOKENS = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|\*\*|[-+*/^()%=?×÷−]|[
                      r"|[,.!:;]")
 _SYMBOLS = {"×": "*", "÷": "/", "−": "-", "^": "**"}
 _BINARY = ("+", "-", "*", "/", "**")
-_PREFIX = ("sqrt", "cbrt", "neg", "sq", "cube")
+_PREFIX = ("sqrt", "cbrt", "neg", "sq", "cube", "half", "third", "quarter")
 _POSTFIX = {"squared": "**2", "cubed": "**3", "percent": "/100"}
 _IGNORED = {",", ".", "!", ":", ";", "skip"}
 
@@ -202,7 +202,9 @@ def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expre
 def _wrap(functions: list[str], operand: str) -> str:
     for fn in reversed(functions):
         operand = {"neg": f"(-{operand})", "sqrt": f"sqrt({operand})", "sq": f"({operand})**2",
-                   "cube": f"({operand})**3"}.get(fn, f"({operand})**(1/3)")
+                   "cube": f"({operand})**3", "half": f"({operand})/2",
+                   "third": f"({operand})/3", "quarter": f"({operand})/4",
+                   }.get(fn, f"({operand})**(1/3)")
     return operand
 
 
