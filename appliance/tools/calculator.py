@@ -56,7 +56,11 @@ def evaluate(expression: str) -> int | float:
         value = _eval(tree.body)
     except ZeroDivisionError:
         raise ToolError("division by zero") from None
-    except (ValueError, OverflowError, TypeError) as exc:
+    except ValueError as exc:
+        # math's own words ("math domain error") say nothing to a listener.
+        raise ToolError("the result is not a real number" if "domain" in str(exc)
+                        else f"cannot compute: {exc}") from None
+    except (OverflowError, TypeError) as exc:
         raise ToolError(f"cannot compute: {exc}") from None
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)

@@ -160,6 +160,9 @@ async def test_time_date_and_weekday_are_the_clock_tools_in_the_boxs_timezone(
     ("what is 10 divided by 3", "10 divided by 3 is about 3.3333."),
     ("what is one hundred and five plus five", "105 plus 5 is 110."),
     ("what is 7 divided by 0", "I can't work that out: division by zero."),
+    ("what is the square root of minus 16",
+     "I can't work that out: the result is not a real number."),
+    ("What is 5Q?", "5 cubed is 125."),  # "cubed" as speech recognition writes it at times
     ("what's half of 10", "Half of 10 is 5."),
     ("what's a third of 90", "A third of 90 is 30."),
     ("a quarter of 200", "A quarter of 200 is 50."),
