@@ -39,6 +39,17 @@ new MutationObserver(() => window.__transcripts.push(box.textContent))
   .observe(box, { childList: true, characterData: true, subtree: true });
 """
 
+# The talk view's state changes in order: [attribute, value], to tell what happened after what.
+WATCH_TALK_JS = """
+window.__talkLog = [];
+const view = document.getElementById("view-talk");
+new MutationObserver((records) => { for (const r of records) {
+  window.__talkLog.push([r.attributeName, view.getAttribute(r.attributeName)]); } })
+  .observe(view, { attributes: true,
+                   attributeFilter: ["data-barge-ins", "data-played-ms", "data-playing",
+                                     "data-transcript"] });
+"""
+
 
 def _talk(driver) -> dict:
     return driver.execute_script("return {...document.getElementById('view-talk').dataset}")
@@ -119,7 +130,7 @@ async def test_push_to_talk_yields_a_transcript_and_a_spoken_reply(
     story_s = spoken_wav(story, STORY)
     other = browser(*_fake_mic(story))
     open_ui(other, d.url, "talk")
-    other.execute_script(WATCH_REPLY_JS + WATCH_TRANSCRIPT_JS)
+    other.execute_script(WATCH_REPLY_JS + WATCH_TRANSCRIPT_JS + WATCH_TALK_JS)
     _say(other, story_s)
     ActionChains(other).release(other.find_element(By.ID, "ptt")).perform()
     wait(other, lambda dr: int(_talk(dr).get("playedMs", 0)) > 0,
@@ -130,7 +141,17 @@ async def test_push_to_talk_yields_a_transcript_and_a_spoken_reply(
     cut = wait(other, lambda dr: [r for r in dr.execute_script("return window.__replies")
                                  if r.endswith(CUT_OFF)], "the reply was never shown cut off")
     assert cut[0].removesuffix(CUT_OFF).strip(), f"no reply text before the cut: {cut}"
-    assert _talk(other)["playing"] == "0", "reply audio still playing after the barge-in"
+    # Stopped at the barge-in, and nothing of the old reply played after it: audio may come
+    # next only once the new question has its transcript (its own reply may be playing by
+    # now, since the utterance can end at its pause while the button is still held).
+    log = other.execute_script("return window.__talkLog")
+    at = log.index(["data-barge-ins", "1"])
+    assert ["data-playing", "0"] in log[:at] and log[at - 1] == ["data-playing", "0"], log
+    after = log[at + 1:]
+    new_turn = next((i for i, (name, _) in enumerate(after) if name == "data-transcript"),
+                    len(after))
+    assert not [e for e in after[:new_turn] if e[0] == "data-played-ms"], \
+        f"reply audio played after the barge-in: {log}"
     ActionChains(other).release(other.find_element(By.ID, "ptt")).perform()
     finals = wait(other, lambda dr: len(f := [t for t in dr.execute_script(
         "return window.__transcripts") if not t.endswith(PARTIAL_MARK)]) == 2 and f,
