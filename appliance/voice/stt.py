@@ -10,6 +10,7 @@ faster; utterances longer than the window take faster-whisper's normal path.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -245,28 +246,38 @@ def _unglued(best: str, other: str) -> bool:
     """``other`` is ``best`` with one glued number written as it was said.
 
     Whisper base writes "two thousand five hundred and eighty" as "250080" (the digits of
-    2500 and of 80 side by side) and "one thousand five hundred and eighty" as "150080",
-    with the right "2580" among its runners-up. A glued number splits into a part that
-    ends in at least as many zeros as the other part has digits; written right, it is
-    their sum.
+    2500 and of 80 side by side), "one thousand five hundred and eighty" as "150080" and
+    "four thousand seven hundred and eleven" as "4,700-11", with the right "2580", "1,580"
+    or "4711" among its runners-up. A glued number is two parts, side by side or with a
+    hyphen or space between, the first ending in at least as many zeros as the second has
+    digits; written right, it is their sum.
     """
-    a, b = _NUMBER.split(best), _NUMBER.split(other)
-    if len(a) != len(b) or [_reading(x) for x in a] != [_reading(x) for x in b]:
-        return False
-    pairs = [(x.replace(",", ""), y.replace(",", ""))
-             for x, y in zip(_NUMBER.findall(best), _NUMBER.findall(other), strict=True)]
-    differ = [(x, y) for x, y in pairs if x != y]
-    return len(differ) == 1 and int(differ[0][1]) in _glued_sums(differ[0][0])
+    said = _reading(other)
+    return any(_reading(candidate) == said for candidate in _repairs(best))
+
+
+def _repairs(text: str) -> list[str]:
+    """``text`` with one glued number (see ``_unglued``) written as the sum of its parts."""
+    out = []
+    numbers = list(_NUMBER.finditer(text))
+    for m in numbers:
+        for total in _glued_sums(m.group().replace(",", "")):
+            out.append(f"{text[:m.start()]}{total}{text[m.end():]}")
+    for a, b in itertools.pairwise(numbers):
+        head, tail = a.group().replace(",", ""), b.group().replace(",", "")
+        if text[a.end():b.start()] in ("-", " ") and _glue(head, tail):
+            out.append(f"{text[:a.start()]}{int(head) + int(tail)}{text[b.end():]}")
+    return out
+
+
+def _glue(head: str, tail: str) -> bool:
+    return head[0] != "0" and tail[0] != "0" and head.endswith("0" * len(tail))
 
 
 def _glued_sums(digits: str) -> set[int]:
     """What ``digits`` would be if two spoken numbers were written side by side."""
-    sums = set()
-    for cut in range(1, len(digits)):
-        head, tail = digits[:cut], digits[cut:]
-        if head[0] != "0" and tail[0] != "0" and head.endswith("0" * len(tail)):
-            sums.add(int(head) + int(tail))
-    return sums
+    return {int(digits[:cut]) + int(digits[cut:]) for cut in range(1, len(digits))
+            if _glue(digits[:cut], digits[cut:])}
 
 
 def _reading(text: str) -> str:

@@ -148,6 +148,12 @@ def test_a_number_whisper_wrote_glued_gives_way_to_the_reading_that_sums_it() ->
             "The code is 250080.", other
     assert readings(["Set it to 4711.", "Set it to 4700 11."], [-0.3, -0.4])[0] == \
         "Set it to 4711."
+    # Glued with a hyphen or a space between the parts.
+    assert readings(["The garage code is 4,700-11.", "The garage code is 4711."],
+                    [-0.3, -0.4])[0] == "The garage code is 4711."
+    assert readings(["The code is 2500 80.", "The code is 2,580."], [-0.3, -0.4])[0] == \
+        "The code is 2,580."
+    assert readings(["Pages 1200-15.", "Pages 1200-1215."], [-0.3, -0.4])[0] == "Pages 1200-15."
 
 
 async def test_a_four_digit_code_is_heard_as_said(voice: VoiceComponent) -> None:
