@@ -15,7 +15,8 @@ open,small talk``). ``--voice`` speaks each
 request (the piper voice of the models dir, else espeak-ng) into /api/voice and
 scores the answer given to the transcript.
 
-    .venv/bin/python bench/answers.py [--set eval|heldout|fresh|household|all] [--llm off|local] [--voice]
+    .venv/bin/python bench/answers.py [--set eval|heldout|fresh|household|all]
+                                      [--llm off|local] [--voice]
 """
 
 from __future__ import annotations
