@@ -26,7 +26,9 @@ _TOKENS = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|\*\*|[-+*/^()%=?×÷−]|[
                      r"|[,.!:;]")
 _SYMBOLS = {"×": "*", "÷": "/", "−": "-", "^": "**"}
 _BINARY = ("+", "-", "*", "/", "**")
-_PREFIX = ("sqrt", "cbrt", "neg", "sq", "cube", "half", "third", "quarter")
+#: Functions said before their operand, and the code each makes of it.
+_PREFIX = {"sqrt": "sqrt({})", "cbrt": "({})**(1/3)", "neg": "(-{})", "sq": "({})**2",
+           "cube": "({})**3", "half": "({})/2", "third": "({})/3", "quarter": "({})/4"}
 _POSTFIX = {"squared": "**2", "cubed": "**3", "percent": "/100"}
 _IGNORED = {",", ".", "!", ":", ";", "skip"}
 
@@ -172,7 +174,7 @@ def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expre
             operations += 1
             expect_operand = True
         elif kind == "post" and value == "percent" and not depth and last_op > 0 \
-                and code[last_op] in "+-" and items[idx + 1:idx + 2] != [("of", "of")]:
+                and code[last_op] in ("+", "-") and items[idx + 1:idx + 2] != [("of", "of")]:
             # "200 plus 15 percent" is 230, as on a calculator: the percent is of what
             # comes before the sign (not 200.15).
             left, sign, right = "".join(code[:last_op]), code[last_op], "".join(code[last_op + 1:])
@@ -201,10 +203,7 @@ def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expre
 
 def _wrap(functions: list[str], operand: str) -> str:
     for fn in reversed(functions):
-        operand = {"neg": f"(-{operand})", "sqrt": f"sqrt({operand})", "sq": f"({operand})**2",
-                   "cube": f"({operand})**3", "half": f"({operand})/2",
-                   "third": f"({operand})/3", "quarter": f"({operand})/4",
-                   }.get(fn, f"({operand})**(1/3)")
+        operand = _PREFIX[fn].format(operand)
     return operand
 
 

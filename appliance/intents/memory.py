@@ -146,12 +146,9 @@ def _find(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | N
 def _run_together_alike(turn: Turn, said: str, stored: str) -> bool:
     """The subjects' words, each written without spaces, as alike as RUN_TOGETHER_ALIKE
     (for a different number of words only: the same number is ``_alike``'s)."""
-    def letters(text: str) -> tuple[int, str]:
-        filler = set(turn.lang.words["filler"]) | set(turn.lang.words["person"])
-        kept = [w for w in _tokens(text) if w not in filler]
-        return len(kept), "".join(kept)
-    (n_said, a), (n_stored, b) = letters(said), letters(stored)
-    return n_said != n_stored and min(len(a), len(b)) >= MIN_RUN_TOGETHER_CHARS \
+    said_words, stored_words = _kept(turn, said), _kept(turn, stored)
+    a, b = "".join(said_words), "".join(stored_words)
+    return len(said_words) != len(stored_words) and min(len(a), len(b)) >= MIN_RUN_TOGETHER_CHARS \
         and difflib.SequenceMatcher(None, a, b).ratio() >= RUN_TOGETHER_ALIKE
 
 
@@ -195,8 +192,13 @@ def _said(turn: Turn, subject: str) -> str:
 def _words(turn: Turn, text: str) -> frozenset[str]:
     """The words that tell one subject from another, in a form that ignores how they were
     written: "the plumber's number" = "plumbers number", "Wi-Fi" = "wifi"."""
+    return frozenset(_stem(turn, w) for w in _kept(turn, text))
+
+
+def _kept(turn: Turn, text: str) -> list[str]:
+    """``text``'s words in order, without the filler ("the", "my") that names nothing."""
     filler = set(turn.lang.words["filler"]) | set(turn.lang.words["person"])
-    return frozenset(_stem(turn, w) for w in _tokens(text) if w not in filler)
+    return [w for w in _tokens(text) if w not in filler]
 
 
 def _tokens(text: str) -> list[str]:
