@@ -255,6 +255,9 @@ class Daemon:
 def run(config: Config) -> int:
     """Run the daemon in the foreground; the process exit status."""
     # A crash in native code (llama.cpp, onnxruntime) then leaves every thread's Python
-    # stack in the journal, not only "code=dumped, signal=SEGV".
+    # stack in the journal, not only "code=dumped, signal=SEGV". Best effort: when two
+    # native threads fault together (a parallel kernel), faulthandler has restored the
+    # default action before it writes, and the second fault can end the process first;
+    # the component's "loading and warming up" line before each risky step stays.
     faulthandler.enable()
     return asyncio.run(Daemon(config).run())
