@@ -67,6 +67,26 @@ async def test_the_end_of_a_sentence_goes_at_once_for_the_voice_to_speak_it() ->
     seq.send("text", (" are on.", None))
     outbox.flush(force=False)
     assert [value[0] for _, value in await _events(seq)] == [" lights", " are on."]
+    # The next sentences are wanted only once the first has been spoken: they wait.
+    seq.send("text", (" Anything", None))
+    seq.send("text", (" else?", None))
+    outbox.flush(force=False)
+    assert await _events(seq) == []
+    time.sleep(HANDOVER_S)
+    outbox.flush(force=False)
+    assert [value[0] for _, value in await _events(seq)] == [" Anything", " else?"]
+
+
+async def test_a_clause_end_of_the_first_sentence_goes_at_once() -> None:
+    outbox = Outbox()
+    seq = _sequence(asyncio.get_running_loop(), outbox)
+    _past_the_first_pieces(seq, outbox)
+    seq.send("text", (" word", None))
+    outbox.flush(force=False)
+    await _events(seq)
+    seq.send("text", (" and then,", None))
+    outbox.flush(force=False)
+    assert [value[0] for _, value in await _events(seq)] == [" and then,"]
 
 
 async def test_a_forced_flush_hands_over_everything() -> None:

@@ -37,6 +37,7 @@ class SequenceSampler:
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_temp(prep.temperature))
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_dist(prep.seed))
         self.chain = chain
+        self._greedy = prep.temperature <= 0
         self._candidates: Any = None
 
     def free(self) -> None:
@@ -53,6 +54,10 @@ class SequenceSampler:
         import llama_cpp as lc
 
         if self.grammar is None:
+            if self._greedy:
+                # The first highest logit, as llama.cpp's greedy sampler picks it, without
+                # the n_vocab candidate array it builds each step (0.1 ms of 13 a token).
+                return int(self._model.logits(index).argmax())
             return int(lc.llama_sampler_sample(self.chain, self._model.ctx, index))
         return self._sample_constrained(index)
 
