@@ -31,6 +31,9 @@ _PREFIX = {"sqrt": "sqrt({})", "cbrt": "({})**(1/3)", "neg": "(-{})", "sq": "({}
            "cube": "({})**3", "half": "({})/2", "third": "({})/3", "quarter": "({})/4"}
 _POSTFIX = {"squared": "**2", "cubed": "**3", "percent": "/100"}
 _IGNORED = {",", ".", "!", ":", ";", "skip"}
+#: A hyphen between a word and a number, with no space: speech recognition's way of
+#: writing them side by side ("SQRT-16" for "sqrt 16"), not a minus sign.
+_GLUED_HYPHEN = re.compile(r"(?<=[^\W\d_])-(?=\d)")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ def translate(text: str, lang: Language, operand: bool = False) -> Expression | 
     text = text.lower().replace("’", "'")
     for pattern, replacement in lang.rewrites:
         text = pattern.sub(replacement, text)
+    text = _GLUED_HYPHEN.sub(" ", text)
     words = [_SYMBOLS.get(t, t) for t in _TOKENS.findall(text.replace("-", " - "))]
     words = _join_hyphenated(words)
     # Up to MAX_LEADING_WORDS words before the arithmetic may be noise ("what in 12 times
