@@ -14,13 +14,13 @@ from appliance.llm import grammar
 
 _ids = itertools.count(1)
 #: Longest a generated piece waits to be handed to the event loop with the next ones
-#: (a reader sees ten updates a second; the voice is still speaking the first sentence).
+#: (a reader sees ten updates a second).
 HANDOVER_S = 0.1
 #: The first pieces of an answer go at once (a voice reply speaks a long first
 #: sentence's first four words as soon as they are there).
 FIRST_PIECES = 8
-#: Text that ends a clause of the first sentence: handed over at once; the end of the
-#: first sentence ends that.
+#: Text that ends a sentence, and text that ends a clause of the first sentence: handed
+#: over at once.
 _ENDS_CLAUSE = re.compile(r"[.!?;:,\n]")
 _ENDS_SENTENCE = re.compile(r"[.!?\n]")
 
@@ -30,12 +30,12 @@ class Outbox:
 
     One ``call_soon_threadsafe`` per hand-over instead of one per token and sequence:
     fewer wake-ups of the loop and fewer hand-overs of the GIL while several sequences
-    decode. Text after a sequence's first sentence may wait up to :data:`HANDOVER_S`
-    to go with the next: every wake-up of the loop runs Python on a core the decode's
-    OpenMP threads are waiting for, at every token when one client streams alone. The
-    first :data:`FIRST_PIECES` pieces, every clause end of the first sentence (the
-    voice starts speaking as soon as it can), an end or an error go at once; later
-    sentences are wanted only once the first has been spoken.
+    decode. Text may wait up to :data:`HANDOVER_S` to go with the next: every wake-up
+    of the loop runs Python on a core the decode's OpenMP threads are waiting for, at
+    every token when one client streams alone. The first :data:`FIRST_PIECES` pieces,
+    every clause end of the first sentence (the voice starts speaking a long one
+    before it is whole), every sentence end (the voice speaks each as soon as it is
+    complete), an end or an error go at once.
     """
 
     def __init__(self) -> None:
@@ -46,10 +46,10 @@ class Outbox:
     def put(self, seq: Sequence, kind: str, value: Any) -> None:
         if kind != "text" or seq.delivered < FIRST_PIECES:
             self._urgent = True
+        elif _ENDS_SENTENCE.search(value[0]):
+            self._urgent = seq.said_a_sentence = True
         elif not seq.said_a_sentence and _ENDS_CLAUSE.search(value[0]):
             self._urgent = True
-        if kind == "text" and _ENDS_SENTENCE.search(value[0]):
-            seq.said_a_sentence = True
         seq.delivered += 1
         self._items.append((seq, kind, value))
 
