@@ -35,12 +35,12 @@ def test_the_greedy_fast_path_picks_what_llama_cpps_greedy_sampler_picks(
     lc.llama_sampler_chain_add(reference, lc.llama_sampler_init_greedy())
     batch = lc.llama_batch_init(len(tokens), 0, 1)
     try:
-        step, picked = tokens, []
+        step, picked, n_past = tokens, [], 0
         for _ in range(STEPS):
             for i, tok in enumerate(step):
-                put(batch, i, tok, len(tokens) - len(step) + i + len(picked), 0,
-                    i == len(step) - 1)
+                put(batch, i, tok, n_past + i, 0, i == len(step) - 1)
             batch.n_tokens = len(step)
+            n_past += len(step)
             assert lc.llama_decode(model.ctx, batch) == 0
             fast = ours.sample(len(step) - 1)
             slow = int(lc.llama_sampler_sample(reference, model.ctx, len(step) - 1))

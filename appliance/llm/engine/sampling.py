@@ -29,7 +29,8 @@ class SequenceSampler:
             if not self.grammar:
                 raise InvalidRequest("the output constraint could not be compiled to a grammar")
         chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
-        if prep.temperature <= 0:
+        self._greedy = prep.temperature <= 0
+        if self._greedy:  # the chain then serves only a grammar's resampling
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
         else:
             if prep.top_p < 1.0:
@@ -37,7 +38,6 @@ class SequenceSampler:
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_temp(prep.temperature))
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_dist(prep.seed))
         self.chain = chain
-        self._greedy = prep.temperature <= 0
         self._candidates: Any = None
 
     def free(self) -> None:
