@@ -173,6 +173,8 @@ async def test_time_date_and_weekday_are_the_clock_tools_in_the_boxs_timezone(
     ("sqrt 16", "The square root of 16 is 4."),
     ("SQRT-16", "The square root of 16 is 4."),  # as Whisper base wrote "sqrt 16"
     ("what is 20-5", "20 minus 5 is 15."),
+    ("At 12-30.", "12 plus 30 is 42."),  # as Whisper base wrote "add 12 to 30"
+    ("add 12-30", "12 plus 30 is 42."),
     # A percent added to or taken from a number is of that number, as on a calculator.
     ("what's 200 plus 15 percent", "200 plus 15 percent is 230."),
     ("80 minus 25%", "80 minus 25 percent is 60."),
