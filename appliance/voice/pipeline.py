@@ -47,7 +47,7 @@ from appliance.tasks import cancel_and_wait
 from appliance.voice.audio import PIPELINE_RATE, float_to_pcm16, pcm16_to_float
 from appliance.voice.sentences import SentenceSplitter
 from appliance.voice.stt import Transcript
-from appliance.voice.vad import Endpointer, VadEvent
+from appliance.voice.vad import EARLY_END_S, WINDOW_S, Endpointer, VadEvent
 from appliance.voice.wake import Detection, WakeDetector, strip_wake_phrase
 
 log = logging.getLogger(__name__)
@@ -267,12 +267,19 @@ class VoiceSession:
         for ev in await self.engine.vad(self._endpointer, samples):
             await self._on_vad(self._shift(ev))
         if self._complete_at is not None:
-            # Ended here, between VAD runs, so the endpointer is never used by two at once.
-            # _complete_at is stream time; the endpointer counts from _ep_origin.
-            early = self._endpointer.end_now(self._complete_at - self._ep_origin)
-            self._complete_at = None
-            if early is not None:
-                await self._on_vad(self._shift(early))
+            # Ended here, between VAD runs, so the endpointer is never used by two at once;
+            # not before EARLY_END_S of silence (the transcript may be ready sooner), and not
+            # at all when speech went on since. _complete_at is stream time; the endpointer
+            # counts from _ep_origin.
+            speech_end = self._complete_at - self._ep_origin
+            silent = self._endpointer.silence_after(speech_end)
+            if silent is None:
+                self._complete_at = None
+            elif silent >= EARLY_END_S - WINDOW_S / 2:
+                self._complete_at = None
+                early = self._endpointer.end_now(speech_end)
+                if early is not None:
+                    await self._on_vad(self._shift(early))
         if self._partials and self._endpointer.in_speech \
                 and self.stream_s - self._partial_at >= PARTIAL_INTERVAL_S \
                 and (self._partial_task is None or self._partial_task.done()):

@@ -34,7 +34,11 @@ START_WINDOWS = 2
 PRE_ROLL_S = 0.3
 #: Silence after which a ``pause`` is reported, so transcription can start speculatively
 #: while the endpointer still waits out the rest of the trailing silence.
-PAUSE_S = 0.16
+PAUSE_S = 0.096
+#: The shortest silence that may end an utterance early (the caller's ``end_now``, when the
+#: pause's transcript is already a whole request): the transcription started at PAUSE_S
+#: runs while this much silence accumulates, instead of after it.
+EARLY_END_S = 0.16
 
 
 def silero_model_path() -> Path:
@@ -194,15 +198,23 @@ class Endpointer:
             return None
         return self._finish(self._window_index, truncated=False)
 
-    def end_now(self, speech_end_s: float) -> VadEvent | None:
-        """End the utterance in progress now, while its trailing silence still runs, if that
-        silence began at ``speech_end_s`` (the caller knows the request is complete then);
-        None when speech went on since or no utterance is in progress."""
+    def silence_after(self, speech_end_s: float) -> float | None:
+        """Seconds of silence so far after speech that ended at ``speech_end_s``; None when
+        speech went on since or no utterance is in progress."""
         end_index = self._window_index - self._silence
         if not self._in_speech or self._silence == 0 \
                 or abs(end_index * WINDOW_S - speech_end_s) > WINDOW_S / 2:
             return None
-        return self._finish(end_index, truncated=False, detected=self._window_index)
+        return self._silence * WINDOW_S
+
+    def end_now(self, speech_end_s: float) -> VadEvent | None:
+        """End the utterance in progress now, while its trailing silence still runs, if that
+        silence began at ``speech_end_s`` (the caller knows the request is complete then);
+        None when speech went on since or no utterance is in progress."""
+        if self.silence_after(speech_end_s) is None:
+            return None
+        return self._finish(self._window_index - self._silence, truncated=False,
+                            detected=self._window_index)
 
     def _step(self, window: np.ndarray, prob: float) -> VadEvent | None:
         i = self._window_index

@@ -16,9 +16,11 @@ from appliance.agent.loop import Agent
 from appliance.config import AgentConfig
 from appliance.intents.component import Intents
 from appliance.tools.registry import ToolRegistry
+from appliance.voice.audio import pcm16_to_float
 from appliance.voice.component import VoiceComponent
 from appliance.voice.pipeline import VoiceSession
 from appliance.voice.reply import AgentResponder
+from appliance.voice.vad import EARLY_END_S, PAUSE_S, WINDOW_S
 from tests.agent.test_loop_parts import ScriptedLLM
 from tests.support.fake_audio import FakeMicrophone, FakeSpeaker, wav_to_pcm16
 from tests.voice.conftest import speech, speech_dir, voice  # noqa: F401 - fixtures
@@ -64,6 +66,40 @@ async def test_an_intent_turn_ends_at_the_pause_and_other_turns_wait_the_silence
     reply = next(e for e in events if e["type"] == "reply")
     assert reply["text"] == "It is late."
     assert reply["timings"]["endpointing_s"] >= TRAILING_MS / 1000 - 0.1, reply["timings"]
+
+
+class TranscribedBefore:
+    """The real models, except that every transcription hands back at once the transcript
+    the real Whisper made of the whole recording beforehand: the pause's transcript is then
+    ready long before the shortest silence that may end a turn has passed."""
+
+    def __init__(self, engine: Any, transcript: Any) -> None:
+        self._engine = engine
+        self._transcript = transcript
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    async def transcribe(self, samples: Any) -> Any:
+        return self._transcript
+
+
+async def test_an_early_end_waits_the_shortest_pause_though_the_transcript_is_ready_sooner(
+        voice: VoiceComponent, speech: Callable[..., bytes],  # noqa: F811
+        intents: Intents, models_dir: Path, tmp_path: Path) -> None:
+    """Transcription starts at PAUSE_S of silence; the turn ends no sooner than EARLY_END_S,
+    so a speaker who pauses briefly inside a request is not cut off by a fast transcript."""
+    assert PAUSE_S < EARLY_END_S
+    engine = _configured(voice, models_dir, tmp_path, trailing_silence_ms=TRAILING_MS)
+    pcm = wav_to_pcm16(speech("What time is it?"))
+    transcript = await engine.transcribe(pcm16_to_float(pcm))
+    assert "time" in transcript.text.lower(), transcript
+    agent = Agent(AgentConfig(), intents.tools, lambda: None, intents)
+    events = await talk(TranscribedBefore(engine, transcript), agent, pcm)  # type: ignore[arg-type]
+    reply = next(e for e in events if e["type"] == "reply")
+    assert reply["text"].startswith("It's"), events
+    endpointing = reply["timings"]["endpointing_s"]
+    assert EARLY_END_S - WINDOW_S / 2 <= endpointing < EARLY_END_S + 0.2, reply["timings"]
 
 
 @pytest.mark.parametrize("readings, chosen", [

@@ -74,7 +74,7 @@ async def test_one_utterance_is_transcribed_once_thanks_to_the_speculative_start
 async def test_a_short_pause_does_not_split_the_utterance(
         voice: VoiceComponent, speech: Callable[..., bytes]) -> None:
     mic = (FakeMicrophone().silence(0.3)
-           # espeak ends with ~0.34 s of quiet: longer than the speculative pause (0.16 s),
+           # espeak ends with ~0.34 s of quiet: longer than the speculative pause (0.1 s),
            # shorter than the 0.5 s that ends an utterance.
            .speech(wav_to_pcm16(speech("Turn on the lights")))
            .speech(wav_to_pcm16(speech("and then open the window")))

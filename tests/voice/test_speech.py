@@ -11,10 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.voice.audio import read_wav, rms, to_pipeline, write_wav
+from appliance.voice.audio import PIPELINE_RATE, read_wav, rms, to_pipeline, write_wav
 from appliance.voice.component import VoiceComponent
 from appliance.voice.errors import AudioFormatError, AudioTooLong, TextError
-from appliance.voice.vad import find_speech
+from appliance.voice.vad import (
+    PAUSE_S,
+    WINDOW,
+    WINDOW_S,
+    Endpointer,
+    SileroVad,
+    VadEvent,
+    find_speech,
+)
 
 pytestmark = pytest.mark.model
 
@@ -86,6 +94,45 @@ async def test_vad_finds_start_and_end_of_speech_inside_silence(
     assert 1.3 <= seg.start_s <= 1.8, seg
     assert 1.5 + bare.duration_s - 0.6 <= seg.end_s <= 1.5 + bare.duration_s + 0.2, seg
     assert find_speech(voice.models.vad_model, np.zeros(32000, np.float32)) == []
+
+
+def _until_pause(ep: Endpointer, audio: np.ndarray) -> list[VadEvent]:
+    """Feed ``audio`` and then silence a window at a time; the events up to the first pause."""
+    audio = np.concatenate([audio, np.zeros(PIPELINE_RATE, np.float32)])
+    events: list[VadEvent] = []
+    for i in range(0, len(audio) - WINDOW + 1, WINDOW):
+        events += ep.feed(audio[i:i + WINDOW])
+        if events and events[-1].kind == "pause":
+            return events
+    raise AssertionError(f"no pause: {[e.kind for e in events]}")
+
+
+async def test_the_endpointer_pauses_early_and_counts_the_silence_after_it(
+        voice: VoiceComponent, speech: Callable[..., bytes]) -> None:
+    """A ``pause`` (speculative transcription) comes PAUSE_S into the silence; silence_after
+    says how long that silence has lasted, and None once speech goes on; end_now ends the
+    utterance at the speech's end."""
+    assert voice.models.vad_model is not None
+    ep = Endpointer(SileroVad(voice.models.vad_model), trailing_silence_s=2.0,
+                    max_utterance_s=30.0)
+    window = np.zeros(WINDOW, np.float32)
+    events = _until_pause(ep, to_pipeline(read_wav(speech(QUESTION, pad=(0.5, 0.0)))))
+    pause = events[-1]
+    assert [e.kind for e in events] == ["start", "pause"]
+    assert pause.detected_s - pause.end_s == pytest.approx(PAUSE_S, abs=WINDOW_S / 2)
+    assert ep.silence_after(pause.end_s) == pytest.approx(PAUSE_S, abs=WINDOW_S / 2)
+    ep.feed(np.concatenate([window, window]))
+    assert ep.silence_after(pause.end_s) == pytest.approx(PAUSE_S + 2 * WINDOW_S,
+                                                          abs=WINDOW_S / 2)
+    assert ep.silence_after(pause.end_s + 1.0) is None  # another end: not this silence
+    # Speech again: that silence is over, and it can no longer end the utterance there.
+    second = _until_pause(ep, to_pipeline(read_wav(speech("and the hall"))))[-1]
+    assert second.end_s > pause.end_s + 0.3
+    assert ep.silence_after(pause.end_s) is None and ep.end_now(pause.end_s) is None
+    ended = ep.end_now(second.end_s)
+    assert ended is not None and ended.kind == "end" and ended.end_s == second.end_s
+    assert ended.detected_s == pytest.approx(second.detected_s, abs=WINDOW_S / 2)
+    assert ep.silence_after(second.end_s) is None  # no utterance in progress
 
 
 @pytest.mark.parametrize("make, error, words", [
