@@ -28,7 +28,11 @@ class VoiceConfig:
     stt_threads: int = _f(0, "STT threads; 0 means 1 on a box with 2 cores or fewer (Whisper "
                              "ran 2.5x faster there on one), else the number of physical "
                              "cores.", min=0, max=1024)
-    trailing_silence_ms: int = _f(500, "Silence that ends an utterance.", min=100, max=10000)
+    trailing_silence_ms: int = _f(
+        500, "Silence that ends an utterance. An everyday request ends sooner: Whisper starts "
+        "on the utterance after 0.1 s of silence, and when that transcript is already a "
+        "whole request (an intent) the turn ends once 0.16 s of silence have passed.",
+        min=100, max=10000)
     max_utterance_s: float = _f(30.0, "Longest utterance accepted.", min=1.0, max=600.0)
     max_tts_chars: int = _f(4000, "Longest text spoken in one request.", min=1, max=1_000_000)
     input: str = _f("none", "ALSA capture device (e.g. default, hw:1,0) or none.")
