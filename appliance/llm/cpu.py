@@ -1,11 +1,13 @@
 """What llama.cpp's CPU backend will do on this box, decided before a model is loaded.
 
 llama.cpp repacks weights into CPU-specific layouts ("extra buffer types"). Its AMX
-layout (Intel Sapphire/Emerald/Granite Rapids Xeons) crashes with SIGSEGV at the
-first decode (ggml-org/llama.cpp#20824, open; llama-server needs ``--no-repack``
-there), so ``llm.weight_repack: auto`` turns repacking off wherever AMX is in
-play. Both signs count: the llama.cpp build reports AMX (it was compiled for an
-AMX CPU, so it only runs on one), or the CPU's flags list it.
+layout (Intel Sapphire/Emerald/Granite Rapids Xeons) crashes at the first decode
+of a batch: SIGSEGV (ggml-org/llama.cpp#20824, open; llama-server needs
+``--no-repack`` there), or on another host (a Firecracker VM) SIGILL at the
+kernel's first ``tileloadd``, in the same ``ggml_backend_amx_mul_mat``. So
+``llm.weight_repack: auto`` turns repacking off wherever AMX is in play. Both
+signs count: the llama.cpp build reports AMX (it was compiled for an AMX CPU, so
+it only runs on one), or the CPU's flags list it.
 """
 
 from __future__ import annotations

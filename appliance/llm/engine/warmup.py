@@ -1,6 +1,6 @@
 """The warm-up record: what the engine was doing when a start crashed inside llama.cpp.
 
-A crash in native code (SIGSEGV, an abort) kills the process before Python can
+A crash in native code (SIGSEGV, SIGILL, an abort) kills the process before Python can
 say why. So the engine writes this record before its warm-up decode and removes
 it after: found at the next start, it means the last warm-up crashed. With
 ``llm.weight_repack: auto`` the engine then retries once with repacking off (the
