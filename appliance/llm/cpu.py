@@ -4,11 +4,10 @@ llama.cpp repacks weights into CPU-specific layouts ("extra buffer types"). Its 
 layout (Intel Sapphire/Emerald/Granite Rapids Xeons) crashes at the first decode
 of a batch: SIGSEGV (ggml-org/llama.cpp#20824, open; llama-server needs
 ``--no-repack`` there), or on another host (a Firecracker VM, whose kernel does
-grant AMX's tile state) SIGILL at the kernel's first ``tileloadd``, in the same
-``ggml_backend_amx_mul_mat``. So
-``llm.weight_repack: auto`` turns repacking off wherever AMX is in play. Both
-signs count: the llama.cpp build reports AMX (it was compiled for an AMX CPU, so
-it only runs on one), or the CPU's flags list it.
+grant AMX's tile state) SIGILL at the first ``tileloadd`` of the same
+``ggml_backend_amx_mul_mat``. So ``llm.weight_repack: auto`` turns repacking off
+wherever AMX is in play. Both signs count: the llama.cpp build reports AMX (it
+was compiled for an AMX CPU, so it only runs on one), or the CPU's flags list it.
 """
 
 from __future__ import annotations
