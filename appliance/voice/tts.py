@@ -45,15 +45,16 @@ FIRST_FRAMES = 32
 #: text part of a short sentence is ~20 ms either way, the decoder ~0.35 ms a frame).
 MIN_CUT_FRAMES = 4 * FIRST_FRAMES
 #: Frames of context tried on each side of a cut, smallest first, when the voice loads.
-CONTEXT_CHOICES = (8, 12, 16, 24, 32, 48, 64)
+CONTEXT_CHOICES = (12, 16, 24, 32, 48, 64)
 #: How close cut decoding must come to a whole run (of piper's raw output, -1..1).
 CUT_TOLERANCE = 1e-4
-CALIBRATION_TEXT = ("The kitchen lights are on, the front door is locked, "
-                    "and the timer has twelve minutes left.")
+#: ~2.4 s: long enough to check every context choice, short enough to load quickly
+#: on an emulated or small board (it is also the voice's warm-up).
+CALIBRATION_TEXT = "The front door is locked and the kitchen lights are on."
 #: The calibration sentence's peak is scaled to this; above KNEE the level bends softly
-#: toward full scale (measured on en_US-joe-medium: sentences peak at 0.85-1.6 times
-#: the calibration's, so most stay below the knee and none is clipped).
-LEVEL = 0.6
+#: toward full scale (measured on en_US-joe-medium: sixteen everyday answers peak at
+#: 0.75-1.4 times the calibration's, so most stay below the knee and none is clipped).
+LEVEL = 0.65
 KNEE = 0.75
 
 
