@@ -46,6 +46,7 @@ class VoiceModels:
         self._pool = ThreadPoolExecutor(INFERENCE_THREADS, thread_name_prefix="voice")
         self.stats = {"transcriptions": 0, "syntheses": 0}
         self.metrics_ = VoiceMetrics()
+        self._prepared: asyncio.Future[None] | None = None
         self.loaded = asyncio.Event()
         """Set once the models are loaded (servers that answer during loading wait on it)."""
 
@@ -66,8 +67,18 @@ class VoiceModels:
             await loop.run_in_executor(self._vad_pool, lambda: self._open_wake().close())
         self.vad_model, self.stt, self.tts = vad_model, stt, tts
         self.loaded.set()
+        # The voice measures its level and decoder context off the start's critical path
+        # (a minute on an emulated board); a first synthesis before that waits for it.
+        self._prepared = loop.run_in_executor(self._pool, self._prepare_tts, tts)
         log.info("voice loaded in %.1fs: whisper %s, piper %s (%d Hz)", time.monotonic() - t0,
                  s.stt_model, s.tts_voice.name, tts.sample_rate)
+
+    @staticmethod
+    def _prepare_tts(tts: Synthesizer) -> None:
+        try:
+            tts.prepare()
+        except Exception:  # the first synthesis raises it again, to its caller
+            log.exception("the piper voice could not be prepared")
 
     def close(self) -> None:
         """Stop the worker threads; queued inference is cancelled."""

@@ -45,16 +45,18 @@ FIRST_FRAMES = 32
 #: text part of a short sentence is ~20 ms either way, the decoder ~0.35 ms a frame).
 MIN_CUT_FRAMES = 4 * FIRST_FRAMES
 #: Frames of context tried on each side of a cut, smallest first, when the voice loads.
-CONTEXT_CHOICES = (12, 16, 24, 32, 48, 64)
+CONTEXT_CHOICES = (12, 16, 24, 32)
 #: How close cut decoding must come to a whole run (of piper's raw output, -1..1).
 CUT_TOLERANCE = 1e-4
-#: ~2.4 s: long enough to check every context choice, short enough to load quickly
-#: on an emulated or small board (it is also the voice's warm-up).
-CALIBRATION_TEXT = "The front door is locked and the kitchen lights are on."
+#: ~1.2 s, cut after its first CALIBRATION_CUT frames: enough to tell the contexts up to
+#: 32 frames apart, cheap on an emulated or small board (it is also the warm-up).
+CALIBRATION_TEXT = "The kitchen lights are on."
+CALIBRATION_CUT = 16
 #: The calibration sentence's peak is scaled to this; above KNEE the level bends softly
-#: toward full scale (measured on en_US-joe-medium: sixteen everyday answers peak at
-#: 0.75-1.4 times the calibration's, so most stay below the knee and none is clipped).
-LEVEL = 0.65
+#: toward full scale (measured on en_US-joe-medium: sixteen everyday answers, three draws
+#: each, peak at 0.90-1.54 times the calibration's, median 1.14, so a typical answer
+#: peaks near 0.7 and none is clipped).
+LEVEL = 0.6
 KNEE = 0.75
 
 
@@ -89,19 +91,32 @@ class Synthesizer:
         self.sample_rate = int(self._voice.config.sample_rate)
         self._length_scale = float(self._voice.config.length_scale or 1.0)
         self._lock = threading.Lock()
-        if self._parts is not None:
+        self._config_path, self._threads = config_path, threads
+        self._prepare_lock = threading.Lock()
+        self._prepared = self._parts is None
+
+    def prepare(self) -> None:
+        """Measure the cut voice's gain and context (a short sentence, twice: ~40 ms here,
+        a minute on an emulated board); the first synthesis does it if nothing did before.
+        A cut voice that will not run is loaded whole instead."""
+        with self._prepare_lock:
+            if self._prepared or self._parts is None:
+                return
             try:
                 self._calibrate(self._parts)
             except ModelLoadError:
                 raise
             except Exception as exc:  # the cut model would not run: run it whole
                 log.warning("the piper voice %s runs whole: its cut failed: %s",
-                            voice_path.name, exc)
-                self._voice, self._parts = _load(voice_path, config_path, threads, cut=False)
+                            self.voice_path.name, exc)
+                self._voice, self._parts = _load(self.voice_path, self._config_path,
+                                                 self._threads, cut=False)
+            self._prepared = True
 
     @property
     def streams(self) -> bool:
         """Whether :meth:`stream` hands out a long first sentence in more than one piece."""
+        self.prepare()
         return self._parts is not None and self._parts.context is not None
 
     def synthesize(self, text: str, speed: float = 1.0, *, steady: bool = False,
@@ -110,6 +125,7 @@ class Synthesizer:
         as fast. piper draws its timing and timbre anew on each call; ``steady`` turns that
         variation off, so the same text is the same audio every time (for tests and
         benchmarks that must hear the same speech on each run)."""
+        self.prepare()
         if self._parts is None:
             yield from self._piper(text, speed, steady)
             return
@@ -121,6 +137,7 @@ class Synthesizer:
         """As :meth:`synthesize`, but a long first sentence (:data:`MIN_CUT_FRAMES`)
         comes in two arrays: its first :data:`FIRST_FRAMES` frames as soon as they are
         decoded, then the rest."""
+        self.prepare()
         if self._parts is None:
             yield from self._piper(text, speed, steady)
             return
@@ -154,9 +171,21 @@ class Synthesizer:
                 yield self._voice.phonemes_to_ids(phonemes)
 
     def _decode(self, ids: list[int], speed: float, steady: bool, *, cut: bool,
-                context: int | None = None) -> Iterator[np.ndarray]:
+                ) -> Iterator[np.ndarray]:
         """piper's raw float output for one sentence: whole, or (``cut``) its first
         :data:`FIRST_FRAMES` frames and then the rest."""
+        assert self._parts is not None
+        made, frames, timed = self._front(ids, speed, steady)
+        ctx = self._parts.context
+        spans = [(0, frames)]
+        if cut and ctx is not None and frames >= max(MIN_CUT_FRAMES, FIRST_FRAMES + 2 * ctx):
+            spans = [(0, FIRST_FRAMES), (FIRST_FRAMES, frames)]
+        yield from self._back(made, frames, timed, spans, ctx or 0)
+
+    def _front(self, ids: list[int], speed: float, steady: bool,
+               ) -> tuple[dict[str, np.ndarray], int, set[str]]:
+        """The latent frames of a sentence (and what else the decoder reads), their count,
+        and which of the tensors run along them."""
         parts = self._parts
         assert parts is not None
         config = self._voice.config
@@ -173,15 +202,18 @@ class Synthesizer:
             made = dict(zip(parts.boundary, parts.front.run(parts.boundary, feeds), strict=True))
         frames = max(v.shape[-1] for v in made.values())
         timed = {k for k, v in made.items() if v.ndim == 3 and v.shape[-1] == frames > 1}
-        ctx = parts.context if context is None else context
-        spans = [(0, frames)]
-        if cut and ctx is not None and frames >= max(MIN_CUT_FRAMES, FIRST_FRAMES + 2 * ctx):
-            spans = [(0, FIRST_FRAMES), (FIRST_FRAMES, frames)]
+        return made, frames, timed
+
+    def _back(self, made: dict[str, np.ndarray], frames: int, timed: set[str],
+              spans: list[tuple[int, int]], ctx: int) -> Iterator[np.ndarray]:
+        """The decoder's samples for each span of frames, each decoded with ``ctx``
+        frames of context on either side."""
+        assert self._parts is not None
         for start, stop in spans:
-            lo, hi = (max(0, start - ctx), min(frames, stop + ctx)) if ctx else (start, stop)
+            lo, hi = max(0, start - ctx), min(frames, stop + ctx)
             window = {k: (v[..., lo:hi] if k in timed else v) for k, v in made.items()}
             with self._lock:
-                out = parts.back.run(None, window)[0].reshape(-1)
+                out = self._parts.back.run(None, window)[0].reshape(-1)
             hop = len(out) // (hi - lo)
             yield out[(start - lo) * hop:(stop - lo) * hop]
 
@@ -197,16 +229,17 @@ class Synthesizer:
     def _calibrate(self, parts: _Parts) -> None:
         """The gain, and the context a cut needs to match a whole run; also the warm-up."""
         ids = next(self._sentences(CALIBRATION_TEXT))
-        whole = np.concatenate(list(self._decode(ids, 1.0, True, cut=False)))
+        made, frames, timed = self._front(ids, 1.0, True)
+        whole = np.concatenate(list(self._back(made, frames, timed, [(0, frames)], 0)))
         peak = float(np.abs(whole).max())
         if not np.isfinite(peak) or peak < 1e-4:
             raise ModelLoadError(f"the piper voice {self.voice_path} speaks silence")
         parts.gain = LEVEL / peak
         for ctx in CONTEXT_CHOICES:
-            pieces = list(self._decode(ids, 1.0, True, cut=True, context=ctx))
-            if len(pieces) < 2:
+            if frames < CALIBRATION_CUT + 2 * ctx:
                 break  # the calibration sentence is too short to tell
-            joined = np.concatenate(pieces)
+            spans = [(0, CALIBRATION_CUT), (CALIBRATION_CUT, frames)]
+            joined = np.concatenate(list(self._back(made, frames, timed, spans, ctx)))
             if len(joined) == len(whole) and float(np.abs(joined - whole).max()) <= CUT_TOLERANCE:
                 parts.context = ctx
                 return

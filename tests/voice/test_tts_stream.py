@@ -111,3 +111,12 @@ def test_a_voice_that_does_not_cut_runs_whole(voice_path: Path, tmp_path: Path) 
     pieces = list(tts.stream(TWO, steady=True))
     assert len(pieces) == 2  # one a sentence
     assert int(np.abs(pieces[0]).max()) == 32767  # piper's own per-sentence peak level
+
+
+def test_the_voice_measures_itself_after_loading_not_while(voice_path: Path) -> None:
+    """Loading only cuts the model (the daemon's start waits for it, under systemd's
+    timeout); the level and context are measured by ``prepare`` or the first use."""
+    tts = Synthesizer(voice_path)
+    assert tts._parts is not None and tts._parts.context is None
+    audio = tts.synthesize_all("Okay.", steady=True)
+    assert tts._parts.context is not None and len(audio) > 0
