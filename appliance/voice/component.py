@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -119,6 +119,11 @@ class VoiceComponent(Component):
     async def synthesize(self, text: str, speed: float = 1.0) -> np.ndarray:
         """int16 mono at :attr:`tts_rate`."""
         return await self.models.synthesize(text, speed)
+
+    def synthesize_stream(self, text: str, speed: float = 1.0) -> AsyncIterator[np.ndarray]:
+        """int16 mono at :attr:`tts_rate`, piece by piece as it is made (a long first
+        sentence in two: :meth:`Models.synthesize_stream`)."""
+        return self.models.synthesize_stream(text, speed)
 
     # ------------------------------------------------------------ validated entry points
 

@@ -38,13 +38,15 @@ class VoiceMetrics:
         """Run ``fn`` (in the inference thread) and record it; ``audio_s`` of its result."""
         t0 = time.perf_counter()
         out = fn()
-        took = time.perf_counter() - t0
-        seconds = audio_s(out)
+        self.record(kind, time.perf_counter() - t0, audio_s(out))
+        return out
+
+    def record(self, kind: str, took: float, seconds: float) -> None:
+        """One transcription or synthesis: ``took`` model seconds for ``seconds`` of audio."""
         self.seconds.labels(kind).observe(took)
         if seconds > 0:
             self.audio.labels(kind).inc(seconds)
             self.rtf.labels(kind).observe(took / seconds)
-        return out
 
     def families(self) -> Iterator[Metric]:
         for metric in (self.seconds, self.rtf, self.audio):

@@ -13,7 +13,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -131,6 +131,36 @@ class VoiceModels:
         rate = self.tts.sample_rate
         return await loop.run_in_executor(self._pool, self.metrics_.timed, "tts", run,
                                           lambda pcm: len(pcm) / rate)
+
+    async def synthesize_stream(self, text: str, speed: float = 1.0,
+                                ) -> AsyncIterator[np.ndarray]:
+        """int16 mono at :attr:`tts_rate`, sentence by sentence, a long first sentence in
+        two pieces (:meth:`Synthesizer.stream`): each piece as soon as it is made."""
+        assert self.tts is not None
+        self.stats["syntheses"] += 1
+        loop = asyncio.get_running_loop()
+        pieces = self.tts.stream(text, speed)
+        rate = self.tts.sample_rate
+        took = audio_s = 0.0
+
+        def step() -> tuple[np.ndarray | None, float]:  # timed in the thread, as `timed`
+            t0 = time.perf_counter()
+            return next(pieces, None), time.perf_counter() - t0
+
+        # The next piece is made while this one is sent (one ahead, no more).
+        ahead = loop.run_in_executor(self._pool, step)
+        try:
+            while True:
+                piece, spent = await ahead
+                took += spent
+                if piece is None:
+                    break
+                ahead = loop.run_in_executor(self._pool, step)
+                audio_s += len(piece) / rate
+                yield piece
+        finally:
+            ahead.cancel()  # a piece made for a listener who left is dropped
+            self.metrics_.record("tts", took, audio_s)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Other blocking audio work (decoding, resampling a file) in the inference threads."""

@@ -28,7 +28,6 @@ from appliance.voice.stt import Transcript
 from appliance.web import forms
 from appliance.web.bodies import read_body, read_json, set_body_limit
 from appliance.web.errors import ApiError
-from appliance.wyoming.tts import speakable_pieces
 
 VOICE = web.AppKey("openai_audio_voice", VoiceComponent)
 TRANSCRIPTION_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
@@ -217,14 +216,8 @@ async def speech(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     if fmt == "wav":
         await resp.write(_streaming_wav_header(rate))
-    pieces = speakable_pieces(text)
-    # The next piece is synthesised while this one is encoded and sent.
-    pending = asyncio.ensure_future(voice.synthesize(pieces[0], speed))
     try:
-        for i in range(len(pieces)):
-            audio = await pending
-            if i + 1 < len(pieces):
-                pending = asyncio.ensure_future(voice.synthesize(pieces[i + 1], speed))
+        async for audio in voice.synthesize_stream(text, speed):
             await resp.write(await asyncio.to_thread(_encode, audio, encoder, resampler))
         if encoder is not None:
             await resp.write(await asyncio.to_thread(encoder.finish))
@@ -232,8 +225,6 @@ async def speech(request: web.Request) -> web.StreamResponse:
             await resp.write(await resampler.end())
     except ConnectionError:
         return resp  # the client went away
-    finally:
-        pending.cancel()
     await resp.write_eof()
     return resp
 

@@ -1,9 +1,10 @@
 """Text to speech over Wyoming, at the voice's native rate, a piece at a time.
 
-``synthesize`` -> ``audio-start``, ``audio-chunk``..., ``audio-stop``: the text
-is cut into speakable pieces (:class:`~appliance.voice.sentences.SentenceSplitter`:
-sentences, and a short first piece) and each is sent as soon as piper has made
-it, so the first audio leaves after the first few words, not the whole text.
+``synthesize`` -> ``audio-start``, ``audio-chunk``..., ``audio-stop``: piper
+speaks the text a sentence at a time, and each piece is sent as soon as it is
+made; a long first sentence comes in two, its first ~0.37 s as soon as that is
+decoded (:meth:`~appliance.voice.tts.Synthesizer.stream`), so the first audio
+leaves long before the whole text is spoken.
 
 Streaming (``synthesize-start``, ``synthesize-chunk``..., ``synthesize-stop``),
 as wyoming-piper does it: the text arrives while an LLM writes it; every
@@ -40,9 +41,6 @@ log = logging.getLogger(__name__)
 
 #: Samples per audio-chunk event (what wyoming-piper sends: ~46 ms at 22 kHz).
 SAMPLES_PER_CHUNK = 1024
-#: A first sentence this long is spoken in two pieces, its first few words first (the
-#: splitter's 4), never leaving a stub of fewer than 3 words.
-CUT_FIRST_WORDS = 7
 #: Largest voice config (.onnx.json) read for the voice's language and speakers.
 MAX_VOICE_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_SPEAKERS = 1024
@@ -143,19 +141,10 @@ class TtsSession:
             return
         if not await wait_ready(self.voice.loaded, self.voice.start_timeout_s, self.send):
             return
-        pieces = speakable_pieces(text)
         rate = self.voice.tts_rate
         await self.send(AudioStart(rate=rate, width=2, channels=1).event())
-        # The next piece is synthesised while this one is being sent.
-        pending = asyncio.ensure_future(self.voice.synthesize(pieces[0]))
-        try:
-            for i in range(len(pieces)):
-                audio = await pending
-                if i + 1 < len(pieces):
-                    pending = asyncio.ensure_future(self.voice.synthesize(pieces[i + 1]))
-                await send_audio(self.send, audio, rate)
-        finally:
-            pending.cancel()
+        async for audio in self.voice.synthesize_stream(text):
+            await send_audio(self.send, audio, rate)
         await self.send(AudioStop().event())
 
 
@@ -214,22 +203,14 @@ class _Stream:
         while (piece := await self.pieces.get()) is not None:
             if self.failed:
                 continue
-            audio = await self.voice.synthesize(piece)
+            audio = self.voice.synthesize_stream(piece)
+            first = await anext(audio, None)
             await send(AudioStart(rate=rate, width=2, channels=1).event())
-            await send_audio(send, audio, rate)
+            if first is not None:
+                await send_audio(send, first, rate)
+                async for more in audio:
+                    await send_audio(send, more, rate)
             await send(AudioStop().event())
-
-
-def speakable_pieces(text: str) -> list[str]:
-    """A whole text cut as the voice pipeline cuts a reply: sentences, and a short first
-    piece when the first sentence is long (its audio is what the listener waits for)."""
-    splitter = SentenceSplitter()
-    # The trailing space lets the last sentence end at its full stop.
-    pieces = [*splitter.feed(text + " "), *splitter.flush()]
-    if len(pieces[0].split()) >= CUT_FIRST_WORDS:
-        first = SentenceSplitter()  # without a sentence end in sight: a clause, or 4 words
-        pieces[:1] = [*first.feed(pieces[0]), *first.flush()]
-    return pieces
 
 
 async def send_audio(send: Send, audio: np.ndarray, rate: int) -> None:
