@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from appliance.voice.errors import VoiceError
+
 # ModelProto.graph; GraphProto.node/initializer/input/output/value_info/sparse_initializer;
 # NodeProto.input/output/name/op_type; TensorProto.name; ValueInfoProto.name.
 _MODEL_GRAPH = 7
@@ -28,7 +30,7 @@ _V_NAME = 1
 _FLOAT = 1  # TensorProto.FLOAT
 
 
-class SplitError(ValueError):
+class SplitError(VoiceError):
     """The bytes are not a model this module can cut."""
 
 

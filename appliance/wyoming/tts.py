@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -200,17 +201,27 @@ class _Stream:
         if not await wait_ready(self.voice.loaded, self.voice.start_timeout_s, send):
             self.failed = True
         rate = self.voice.tts_rate if not self.failed else 0
+        first_piece = True
         while (piece := await self.pieces.get()) is not None:
             if self.failed:
                 continue
-            audio = self.voice.synthesize_stream(piece)
-            first = await anext(audio, None)
+            # The first piece is what the listener waits for: a long one is cut at the
+            # decoder (its first ~0.37 s sent first). Later ones are made while earlier
+            # ones play, whole.
+            blocks = (self.voice.synthesize_stream(piece) if first_piece
+                      else _whole(self.voice, piece))
+            first_piece = False
+            first = await anext(blocks, None)
             await send(AudioStart(rate=rate, width=2, channels=1).event())
             if first is not None:
                 await send_audio(send, first, rate)
-                async for more in audio:
+                async for more in blocks:
                     await send_audio(send, more, rate)
             await send(AudioStop().event())
+
+
+async def _whole(voice: VoiceComponent, text: str) -> AsyncIterator[np.ndarray]:
+    yield await voice.synthesize(text)
 
 
 async def send_audio(send: Send, audio: np.ndarray, rate: int) -> None:
