@@ -14,8 +14,15 @@ import onnxruntime
 import pytest
 
 from appliance.voice import onnx_split
-from appliance.voice.tts import (CONTEXT, DECODER_PREFIX, FIRST_FRAMES, KNEE, LEVEL,
-                                 LEVEL_SENTENCES, Synthesizer)
+from appliance.voice.tts import (
+    CONTEXT,
+    DECODER_PREFIX,
+    FIRST_FRAMES,
+    KNEE,
+    LEVEL,
+    LEVEL_SENTENCES,
+    Synthesizer,
+)
 
 LONG = "Tomorrow will be sunny with a high of twenty two degrees."
 TWO = f"{LONG} There is a light breeze from the west in the afternoon."
@@ -148,6 +155,6 @@ def test_a_fresh_voice_measures_nothing_and_cuts_once_it_has_spoken(voice_path: 
     assert int(np.abs(first[0]).max()) == int(LEVEL * 32767)
     assert tts.streams
     again = list(tts.stream(LONG, steady=True))
-    assert [len(p) for p in again][0] == FIRST_FRAMES * HOP and len(again) == 2
+    assert len(again) == 2 and len(again[0]) == FIRST_FRAMES * HOP
     # The same sentence at the same gain: the second time is the first, cut.
     assert abs(int(np.abs(np.concatenate(again)).max()) - int(LEVEL * 32767)) <= 2
