@@ -55,7 +55,7 @@ MIN_CUT_FRAMES = 4 * FIRST_FRAMES
 #: kernels 3, 7, 11 and dilations 1, 3, 5) sees about 12 frames to each side; for
 #: en_US-joe-medium a cut with 12 differs from a whole run by 5.5e-7, with 8 by 1.5e-4
 #: (tests/voice/test_tts_stream.py checks both). 16 leaves a margin for other exports;
-#: it costs ~6 ms more decoding at 2 threads here.
+#: it costs 8 frames more decoding a cut sentence than 12 (~3 ms at 2 threads here).
 CONTEXT = 16
 #: A sentence of median loudness for the voice peaks at this fraction of full scale;
 #: above KNEE the level bends softly toward full scale (measured on en_US-joe-medium:
@@ -80,8 +80,12 @@ class _Parts:
     def gain(self) -> float | None:
         return LEVEL / statistics.median(self.peaks) if self.peaks else None
 
+    @property
+    def learning(self) -> bool:
+        return len(self.peaks) < LEVEL_SENTENCES
+
     def heard(self, peak: float) -> None:
-        if len(self.peaks) < LEVEL_SENTENCES and np.isfinite(peak) and peak > 1e-4:
+        if self.learning and np.isfinite(peak) and peak > 1e-4:
             self.peaks.append(peak)
 
 
@@ -133,8 +137,8 @@ class Synthesizer:
     def stream(self, text: str, speed: float = 1.0, *, steady: bool = False,
                ) -> Iterator[np.ndarray]:
         """As :meth:`synthesize`, but a long first sentence (:data:`MIN_CUT_FRAMES`)
-        comes in two arrays: its first :data:`FIRST_FRAMES` frames as soon as they are
-        decoded, then the rest."""
+        comes in two arrays once the voice has its gain (:attr:`streams`): its first
+        :data:`FIRST_FRAMES` frames as soon as they are decoded, then the rest."""
         if self._parts is None:
             yield from self._piper(text, speed, steady)
             return
@@ -176,14 +180,18 @@ class Synthesizer:
         spans = [(0, frames)]
         if cut and gain is not None and frames >= MIN_CUT_FRAMES:
             spans = [(0, FIRST_FRAMES), (FIRST_FRAMES, frames)]
+        learning = parts.learning  # peaks are read only while the level is learnt
         peak = 0.0
         for audio in self._back(made, frames, timed, spans, CONTEXT):
-            here = float(np.abs(audio).max()) if audio.size else 0.0
-            peak = max(peak, here)
-            if gain is None:  # the voice's first sentence (decoded whole): its own level
-                gain = LEVEL / max(here, 1e-4)
+            if learning:
+                here = float(np.abs(audio).max()) if audio.size else 0.0
+                peak = max(peak, here)
+                if gain is None:  # the voice's first sentence (decoded whole): its own level
+                    gain = LEVEL / max(here, 1e-4)
+            assert gain is not None
             yield _pcm(audio, gain)
-        parts.heard(peak)
+        if learning:
+            parts.heard(peak)
 
     def _front(self, ids: list[int], speed: float, steady: bool,
                ) -> tuple[dict[str, np.ndarray], int, set[str]]:
