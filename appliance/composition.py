@@ -211,8 +211,15 @@ class Composition:
                 raise ConfigError(self.config.source, "intents.language",
                                   f"found {self.config.intents.language!r}; sentences exist "
                                   f"for: {', '.join(available())}")
+            from appliance.intents.turn import About
+
+            def llm_available() -> bool:
+                router = node.get("llm_router")
+                return router is not None and router.available()
+
             intents = Intents(self.config.intents, tools.agent_tools,
-                              self.config.agent.tool_timeout_s)
+                              self.config.agent.tool_timeout_s,
+                              About(node=node.name, llm=llm_available))
             self.add_component(intents)
         self.add_component(Agent(self.config.agent, tools.agent_tools,
                                  lambda: node.get("llm_router"), intents))

@@ -78,8 +78,12 @@ class AgentConfig:
 class IntentsConfig:
     """Everyday requests answered before the LLM (docs/intents.md)."""
 
-    enabled: bool = _f(True, "Answer timers, time, arithmetic, memory and stop without the LLM.")
+    enabled: bool = _f(True, "Answer timers, time, arithmetic, memory, stop and small talk "
+                             "without the LLM.")
     language: str = _f("en", "Language of the sentence templates (appliance/intents/sentences).")
+    small_talk: bool = _f(True, "Answer hello, thanks, goodbye, 'how are you', 'who are you' "
+                                "and 'what can you do' without the LLM (false: the LLM "
+                                "answers them).")
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.config import IntentsConfig
-from appliance.intents import calculate, clock, memory, stop, timers
+from appliance.intents import calculate, clock, memory, smalltalk, stop, timers
 from appliance.intents.language import Language, load
 from appliance.intents.recognizer import Recognizer
-from appliance.intents.turn import Call, Handler, Turn
+from appliance.intents.turn import About, Call, Handler, Turn
 from appliance.node import Component
 from appliance.tools.registry import ToolRegistry
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     **timers.HANDLERS, **clock.HANDLERS, **calculate.HANDLERS, **memory.HANDLERS,
-    **stop.HANDLERS}
+    **stop.HANDLERS, **smalltalk.HANDLERS}
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,14 @@ class Intents(Component):
 
     name = "intents"
 
-    def __init__(self, cfg: IntentsConfig, tools: ToolRegistry, tool_timeout_s: float) -> None:
+    def __init__(self, cfg: IntentsConfig, tools: ToolRegistry, tool_timeout_s: float,
+                 about: About | None = None) -> None:
         self.cfg = cfg
         self.tools = tools
         self.tool_timeout_s = tool_timeout_s
+        self.about = about or About()
+        self.handlers = {name: entry for name, entry in HANDLERS.items()
+                         if cfg.small_talk or name not in smalltalk.HANDLERS}
         self.lang: Language | None = None
         self._recognizer: Recognizer | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="intents")
@@ -112,44 +116,63 @@ class Intents(Component):
     def _kind(self, recognizer: Recognizer, text: str, allowed: tuple[str, ...] | None
               ) -> str:
         """"whole" (see :meth:`complete`), "partial" (an intent with open-ended words, such as
-        a fact's subject), or "" (nothing, or only the catch-all that takes any sentence for
-        a calculation and is not one). Runs in the worker thread."""
+        a fact's subject, or a greeting the request may follow), or "" (nothing, or only the
+        catch-all that takes any sentence for a calculation and is not one). Runs in the
+        worker thread."""
+        rest = recognizer.after_opener(text)
+        if rest:
+            kind = self._kind(recognizer, rest, allowed)
+            if kind:
+                return kind
         partial = False
         for match in recognizer.recognize(text):
-            entry = HANDLERS.get(match.intent)
-            if entry is None or not Turn(recognizer.lang, self.tools, allowed,
-                                         self.tool_timeout_s).can(*entry[1]):
+            entry = self.handlers.get(match.intent)
+            if entry is None or not self._turn(recognizer, allowed).can(*entry[1]):
                 continue
             if match.intent == calculate.INTENT:
                 if calculate.complete(match, recognizer.lang):
                     return "whole"
                 continue
-            if not match.wildcards:
+            if not match.wildcards and match.intent not in smalltalk.OPENERS:
                 return "whole"
             partial = True
         return "partial" if partial else ""
 
+    def _turn(self, recognizer: Recognizer, allowed: tuple[str, ...] | None) -> Turn:
+        return Turn(recognizer.lang, self.tools, allowed, self.tool_timeout_s, self.about)
+
     async def answer(self, text: str, allowed: tuple[str, ...] | None = None
                      ) -> IntentAnswer | None:
-        """The first ranked match whose handler answers, or None (the LLM's turn)."""
+        """The first ranked match whose handler answers, or None (the LLM's turn). A
+        greeting that opens the text is passed over first ("Hello, what time is it?"), so
+        it cannot become part of a name or a fact; the whole text is tried after."""
         recognizer = self._recognizer
         if recognizer is None:
             return None
+        rest = recognizer.after_opener(text)
+        for candidate in ((rest, text) if rest else (text,)):
+            answer = await self._first(recognizer, candidate, allowed)
+            if answer is not None:
+                self.answered[answer.intent] = self.answered.get(answer.intent, 0) + 1
+                return answer
+        self.passed += 1
+        return None
+
+    async def _first(self, recognizer: Recognizer, text: str,
+                     allowed: tuple[str, ...] | None) -> IntentAnswer | None:
         t0 = time.monotonic()
         matches = await asyncio.get_running_loop().run_in_executor(
             self._executor, recognizer.recognize, text)
         match_s = time.monotonic() - t0
         for match in matches:
-            entry = HANDLERS.get(match.intent)
+            entry = self.handlers.get(match.intent)
             if entry is None:
                 continue
             handler, needs = entry
-            turn = Turn(recognizer.lang, self.tools, allowed, self.tool_timeout_s)
+            turn = self._turn(recognizer, allowed)
             if not turn.can(*needs):
                 continue
             said = await handler(match, turn)
             if said is not None:
-                self.answered[match.intent] = self.answered.get(match.intent, 0) + 1
                 return IntentAnswer(match.intent, said, turn.calls, match_s)
-        self.passed += 1
         return None

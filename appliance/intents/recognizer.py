@@ -7,6 +7,7 @@ callers run it in a worker thread.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,11 @@ class Recognizer:
         except Exception as exc:  # hassil raises many kinds on a bad template
             raise LanguageError(f"sentences/{lang.code}: {exc}") from None
         self._recent: OrderedDict[str, tuple[Match, ...]] = OrderedDict()
+        openers = sorted((str(w) for w in lang.words.get("openers") or ()), key=len,
+                         reverse=True)
+        self._openers = re.compile(
+            r"(?:{})[\s,.!;:]+(?=\w)".format("|".join(re.escape(w) for w in openers)),
+            re.I) if openers else None
 
     def names(self) -> list[str]:
         return sorted(self.intents.intents)
@@ -80,6 +86,14 @@ class Recognizer:
         if len(self._recent) > REMEMBERED:
             self._recent.popitem(last=False)
         return matches
+
+    def after_opener(self, text: str) -> str:
+        """The words after a greeting that opens ``text`` ("hello, what time is it" -> "what
+        time is it"), or "" when none opens it or nothing follows (``words.openers``)."""
+        if self._openers is None:
+            return ""
+        found = self._openers.match(text)
+        return text[found.end():].strip() if found else ""
 
 
 def _match(result: RecognizeResult, text: str) -> Match:

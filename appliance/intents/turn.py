@@ -29,6 +29,19 @@ class Call:
     observation: dict[str, Any]
 
 
+def _no_llm() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class About:
+    """What small talk says about the box: its name on the LAN, and whether a language
+    model answers now (local, or a core on the LAN)."""
+
+    node: str = "this box"
+    llm: Callable[[], bool] = _no_llm
+
+
 @dataclass
 class Turn:
     """The tools an intent may use and the calls it made."""
@@ -37,6 +50,7 @@ class Turn:
     tools: ToolRegistry
     allowed: tuple[str, ...] | None
     timeout_s: float
+    about: About = field(default_factory=About)
     calls: list[Call] = field(default_factory=list)
 
     def can(self, *names: str) -> bool:

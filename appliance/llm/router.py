@@ -100,6 +100,10 @@ class Router(Component):
         return {"mode": self.cfg.mode, "local": self.local is not None,
                 "peers": [p.name for p in self._remote_peers()], **self.stats}
 
+    def available(self) -> bool:
+        """Whether a model may answer now: the local one, or a trusted peer's."""
+        return (self.local is not None and self._use_local()) or bool(self._remote_peers())
+
     # ------------------------------------------------------------ LLMClient
 
     def model_ids(self) -> list[str]:

@@ -132,7 +132,7 @@ async def test_without_a_model_the_turn_ends_in_an_error_event(
         daemon_factory: Callable[..., Any]) -> None:
     d = await daemon_factory(agent=AGENT)  # llm.mode off
     async with aiohttp.ClientSession() as s:
-        events = await sse(s, f"{d.url}/api/chat", {"text": "hello"})
+        events = await sse(s, f"{d.url}/api/chat", {"text": "tell me a story"})
     assert [k for k, _ in events] == ["error"]
     assert events[0][1]["code"] == "no_llm_available"
 
@@ -157,6 +157,11 @@ async def test_an_edge_expert_runs_code_on_the_cores_tool_server(
     async with aiohttp.ClientSession() as s:
         events = await sse(s, f"{edge.url}/api/chat",
                            {"text": "Print the word hello.", "agent": "coder"})
+        # Small talk says what this node can do: its model answers other questions.
+        able = await sse(s, f"{edge.url}/api/chat", {"text": "What can you do?",
+                                                     "agent": "coder"})
+    assert able[-1] == ("final", {**able[-1][1], "text": "I can answer other questions.",
+                                  "intent": "SmallTalkAbilities"}), able
     kinds = [k for k, _ in events]
     assert "tool_call" in kinds and "tool_result" in kinds, events
     call = next(data for k, data in events if k == "tool_call")

@@ -51,6 +51,14 @@ async def test_an_edge_with_no_llm_answers_timers_time_math_and_memory(
         stop = await chat(s, daemon.url, "never mind")
         assert [k for k, _ in stop] == ["final"] and final(stop)["intent"] == "Stop"
 
+        # What it can do, said from what this node has: no LLM, so not "other questions".
+        assert final(await chat(s, daemon.url, "What can you do?"))["text"] == (
+            "I can set and check timers, tell you the time and the date, do arithmetic and "
+            "remember things for you.")
+        status, body = await daemon.get_json("/api/status")
+        assert final(await chat(s, daemon.url, "who are you"))["text"] == \
+            f"I'm your home assistant, a program running here on {body['name']}."
+
         # Not an everyday request: no LLM here, and the error says so.
         events = await chat(s, daemon.url, "What is the capital of France?")
         assert events[-1][0] == "error" and events[-1][1]["code"] == "no_llm_available"
@@ -66,3 +74,12 @@ async def test_intents_can_be_turned_off(daemon_factory: Callable[..., Any]) -> 
     async with aiohttp.ClientSession() as s:
         events = await chat(s, daemon.url, "What is 12 times 7?")
     assert events[-1][0] == "error" and events[-1][1]["code"] == "no_llm_available"
+
+
+async def test_small_talk_can_be_left_to_the_llm(daemon_factory: Callable[..., Any]) -> None:
+    daemon = await daemon_factory(world={"mode": "local"}, intents={"small_talk": False})
+    async with aiohttp.ClientSession() as s:
+        events = await chat(s, daemon.url, "Hello!")
+        assert events[-1][0] == "error" and events[-1][1]["code"] == "no_llm_available"
+        assert final(await chat(s, daemon.url, "What is 12 times 7?"))["text"] == \
+            "12 times 7 is 84."

@@ -38,7 +38,7 @@ async def main():
     async with AsyncTcpClient(sys.argv[1], int(sys.argv[2])) as client:
         await client.write_event(Describe().event())
         info = Info.from_event(await asyncio.wait_for(client.read_event(), 10))
-        await client.write_event(Event("transcript", {"text": "hello"}))
+        await client.write_event(Event("transcript", {"text": "tell me a story"}))
         reply = await asyncio.wait_for(client.read_event(), 120)
     print(json.dumps({"asr": len(info.asr), "tts": len(info.tts), "handle": len(info.handle),
                       "reply": reply.type, "data": reply.data}))

@@ -249,7 +249,7 @@ async def test_bad_input_gets_an_error_event_and_limits_hold(daemon_factory, mod
         events = await _ask(port, Transcribe().event(), *audio, last="transcript")
         assert events[-1].type == "transcript" and events[-1].data["text"] == "", events[-1]
     # The agent with no language model: not handled, with the reason.
-    events = await _ask(port, Event("transcript", {"text": "hello"}), last="not-handled")
+    events = await _ask(port, Event("transcript", {"text": "tell me a story"}), last="not-handled")
     assert NotHandled.is_type(events[-1].type)
     assert "language model" in (events[-1].data.get("text") or "")
     await _framing_errors_close_the_connection(port)
