@@ -116,11 +116,11 @@ class Intents(Component):
     def _kind(self, recognizer: Recognizer, text: str, allowed: tuple[str, ...] | None
               ) -> str:
         """"whole" (see :meth:`complete`), "partial" (an intent with open-ended words, such as
-        a fact's subject, or a greeting the request may follow), or "" (nothing, or only the
+        a fact's subject, or small talk the request may follow), or "" (nothing, or only the
         catch-all that takes any sentence for a calculation and is not one). Runs in the
         worker thread."""
-        rest = recognizer.after_opener(text)
-        if rest:
+        rest, marked = recognizer.after_opener(text)
+        if rest and marked:
             kind = self._kind(recognizer, rest, allowed)
             if kind:
                 return kind
@@ -133,25 +133,32 @@ class Intents(Component):
                 if calculate.complete(match, recognizer.lang):
                     return "whole"
                 continue
-            if not match.wildcards and match.intent not in smalltalk.OPENERS:
+            if not match.wildcards and match.intent not in smalltalk.NOT_EARLY:
                 return "whole"
             partial = True
-        return "partial" if partial else ""
+        if partial:
+            return "partial"
+        return self._kind(recognizer, rest, allowed) if rest and not marked else ""
 
     def _turn(self, recognizer: Recognizer, allowed: tuple[str, ...] | None) -> Turn:
         return Turn(recognizer.lang, self.tools, allowed, self.tool_timeout_s, self.about)
 
     async def answer(self, text: str, allowed: tuple[str, ...] | None = None
                      ) -> IntentAnswer | None:
-        """The first ranked match whose handler answers, or None (the LLM's turn). A
-        greeting that opens the text is passed over first ("Hello, what time is it?"), so
-        it cannot become part of a name or a fact; the whole text is tried after."""
+        """The first ranked match whose handler answers, or None (the LLM's turn).
+
+        A greeting that opens the text (``words.openers``) is passed over: first when
+        punctuation sets it apart ("Hello, what time is it?", so that "Hello" cannot become
+        part of a timer's name or a fact), else only when the whole text gets no answer
+        ("hello kitty timer for 5 minutes" is the hello kitty timer)."""
         recognizer = self._recognizer
         if recognizer is None:
             return None
-        rest = recognizer.after_opener(text)
-        for candidate in ((rest, text) if rest else (text,)):
-            answer = await self._first(recognizer, candidate, allowed)
+        rest, marked = recognizer.after_opener(text)
+        order = (rest, text) if rest and marked else (text, rest) if rest else (text,)
+        t0 = time.monotonic()
+        for candidate in order:
+            answer = await self._first(recognizer, candidate, allowed, t0)
             if answer is not None:
                 self.answered[answer.intent] = self.answered.get(answer.intent, 0) + 1
                 return answer
@@ -159,8 +166,7 @@ class Intents(Component):
         return None
 
     async def _first(self, recognizer: Recognizer, text: str,
-                     allowed: tuple[str, ...] | None) -> IntentAnswer | None:
-        t0 = time.monotonic()
+                     allowed: tuple[str, ...] | None, t0: float) -> IntentAnswer | None:
         matches = await asyncio.get_running_loop().run_in_executor(
             self._executor, recognizer.recognize, text)
         match_s = time.monotonic() - t0

@@ -53,8 +53,12 @@ class Recognizer:
         self._recent: OrderedDict[str, tuple[Match, ...]] = OrderedDict()
         openers = sorted((str(w) for w in lang.words.get("openers") or ()), key=len,
                          reverse=True)
+        names = sorted((str(w) for w in lang.words.get("opener_names") or ()), key=len,
+                       reverse=True)
         self._openers = re.compile(
-            r"(?:{})[\s,.!;:]+(?=\w)".format("|".join(re.escape(w) for w in openers)),
+            r"\s*(?:{})(?:\s+(?:{}))?(?:(?P<mark>\s*[,.!;:]+\s*|\s+[-\u2013\u2014]+\s+)|\s+)"
+            r"(?=\w)".format("|".join(map(re.escape, openers)),
+                              "|".join(map(re.escape, names)) or "(?!)"),
             re.I) if openers else None
 
     def names(self) -> list[str]:
@@ -87,13 +91,15 @@ class Recognizer:
             self._recent.popitem(last=False)
         return matches
 
-    def after_opener(self, text: str) -> str:
-        """The words after a greeting that opens ``text`` ("hello, what time is it" -> "what
-        time is it"), or "" when none opens it or nothing follows (``words.openers``)."""
-        if self._openers is None:
-            return ""
-        found = self._openers.match(text)
-        return text[found.end():].strip() if found else ""
+    def after_opener(self, text: str) -> tuple[str, bool]:
+        """The words after a greeting that opens ``text`` (``words.openers``, maybe with a
+        name from ``words.opener_names``), and whether punctuation or a dash sets the
+        greeting apart: "Hello, what time is it" -> ("what time is it", True); "hello kitty
+        timer" -> ("kitty timer", False); ("", False) when no greeting opens it."""
+        found = self._openers.match(text) if self._openers is not None else None
+        if found is None:
+            return "", False
+        return text[found.end():].strip(), found.group("mark") is not None
 
 
 def _match(result: RecognizeResult, text: str) -> Match:

@@ -8,17 +8,16 @@ while a language model is reachable.
 
 from __future__ import annotations
 
+from appliance.intents import calculate, clock, memory, timers
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
 
-#: The domains "what can you do" names, in order: (answer key, the tools the domain needs).
-ABILITIES = (("ability_timers", ("timers",)), ("ability_clock", ("clock",)),
-             ("ability_arithmetic", ("calculator",)),
-             ("ability_memory", ("world_set", "world_get", "world_list", "world_delete")))
-
-#: Intents a speaker often says before the request itself ("Hello, ... set a timer"): a
-#: voice turn does not end at the first short pause after one of them.
-OPENERS = frozenset({"SmallTalkGreet"})
+#: The domains "what can you do" names, in order: (answer key, the intent whose tools the
+#: domain needs: setting a timer, the time, a calculation, remembering a fact).
+ABILITIES = (("ability_timers", timers.HANDLERS["TimerStart"][1]),
+             ("ability_clock", clock.HANDLERS["ClockTime"][1]),
+             ("ability_arithmetic", calculate.HANDLERS[calculate.INTENT][1]),
+             ("ability_memory", memory.HANDLERS["MemoryRemember"][1]))
 
 
 async def greet(match: Match, turn: Turn) -> str | None:
@@ -60,3 +59,8 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "SmallTalkIdentity": (identity, ()),
     "SmallTalkAbilities": (abilities, ()),
 }
+
+#: Small talk never ends a voice turn at the speaker's first short pause, as other whole
+#: requests do: its words often open a longer request ("Hello ...", "Thank you ... and what
+#: time is it", "Can you help me ... with dinner", "How are you ... supposed to cook rice").
+NOT_EARLY = frozenset(HANDLERS)

@@ -101,8 +101,15 @@ class Router(Component):
                 "peers": [p.name for p in self._remote_peers()], **self.stats}
 
     def available(self) -> bool:
-        """Whether a model may answer now: the local one, or a trusted peer's."""
-        return (self.local is not None and self._use_local()) or bool(self._remote_peers())
+        """Whether a model may answer now: the local one, or a peer's (discovered and
+        trusted, or configured in llm.endpoints) that has not failed in the last
+        ``DOWN_FOR_S``. Not a promise: a peer may go away before the next request."""
+        if self.local is not None and self._use_local():
+            return True
+        if self._pool is None:  # not started: no request goes to a peer
+            return False
+        now = time.monotonic()
+        return any(self._down.get(p.id, 0.0) <= now for p in self._remote_peers())
 
     # ------------------------------------------------------------ LLMClient
 

@@ -46,6 +46,9 @@ EVERYTHING = ("I can set and check timers, tell you the time and the date, do ar
     ("What can you do?", "SmallTalkAbilities", EVERYTHING),
     ("how can you help me", "SmallTalkAbilities", EVERYTHING),
     ("help", "SmallTalkAbilities", EVERYTHING),
+    ("hey", "SmallTalkGreet", "Hello! What can I do for you?"),
+    ("Hey there!", "SmallTalkGreet", "Hello! What can I do for you?"),
+    ("bye for now", "SmallTalkBye", "Goodbye!"),
 ])
 async def test_small_talk_is_answered_by_the_box(intents: Intents, text: str, intent: str,
                                                  answer: str) -> None:
@@ -68,7 +71,9 @@ async def test_small_talk_takes_nothing_from_the_other_intents(intents: Intents,
 @pytest.mark.parametrize("text", [
     "who is the president of France", "what is love", "tell me about Paris",
     "how are you made", "help me write a poem", "hello world in python",
-    "thanks to whom was the war won"])
+    "thanks to whom was the war won",
+    # Said about something on the screen or just named; answered with the conversation.
+    "who is this", "who is that", "what can I do", "that's nice", "you're great"])
 async def test_questions_that_only_sound_like_small_talk_go_to_the_llm(intents: Intents,
                                                                        text: str) -> None:
     assert await intents.answer(text) is None, text
@@ -87,7 +92,10 @@ async def test_what_it_can_do_follows_the_tools_the_agent_has_and_the_llm(
         "other questions."
     answer = await intents.answer("what can you do", ())
     assert answer is not None and answer.text == "I can answer other questions."
+    # Memory needs what remembering needs (world_list, world_set), not world_get.
     intents.about = About(node="kitchen")
+    answer = await intents.answer("what can you do", ("world_set", "world_list"))
+    assert answer is not None and answer.text == "I can remember things for you."
     answer = await intents.answer("what can you do", ())
     assert answer is not None and answer.text == \
         "On this box I can't do much yet: it has no tools for me and no language model."
@@ -109,15 +117,14 @@ async def test_small_talk_off_leaves_it_to_the_llm(without_small_talk: Intents) 
     assert (await say(without_small_talk, "what is 2 plus 2"))[1] == "2 plus 2 is 4."
 
 
-async def test_a_greeting_does_not_end_a_voice_turn_at_the_first_pause(
+async def test_small_talk_does_not_end_a_voice_turn_at_the_first_pause(
         intents: Intents) -> None:
-    # "Hello, ... set a timer": the request may follow the greeting.
-    assert not await intents.complete("hello")
-    assert not await intents.complete("good morning")
-    # Said on their own, the others are whole requests.
-    for text in ("thank you", "who are you", "what can you do", "goodbye"):
-        assert await intents.complete(text), text
-    # Of two readings of one utterance, a greeting is not preferred over a whole request.
+    # Its words often open a longer request: "Hello ... set a timer", "Thank you ... and
+    # what time is it", "Can you help me ... with dinner".
+    for text in ("hello", "good morning", "thank you", "who are you", "can you help me",
+                 "how are you", "what can you do", "goodbye", "see you"):
+        assert not await intents.complete(text), text
+    # Of two readings of one utterance, small talk is not preferred over a whole request.
     assert await intents.understood(["hello", "what time is it"]) == 1
 
 
@@ -133,3 +140,31 @@ async def test_a_request_after_a_greeting_is_answered_as_the_request(
     assert await intents.answer("hello, who wrote Hamlet?") is None
     assert await intents.answer("history of the hello kitty brand") is None
     assert intents.describe()["passed_to_llm"] == passed + 2
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("morning, what time is it", "ClockTime"),
+    ("hi jarvis, what time is it", "ClockTime"),
+    ("  Hello, what time is it?", "ClockTime"),
+    ("Hello - what time is it?", "ClockTime"),
+    ("hello what time is it", "ClockTime"),
+    ("okay nabu, what's 2 plus 2", "Calculate"),
+])
+async def test_greetings_and_names_before_a_request(intents: Intents, text: str,
+                                                    intent: str) -> None:
+    assert (await say(intents, text))[0] == intent
+
+
+async def test_a_greeting_word_that_is_part_of_a_name_stays_in_it(
+        intents: Intents, timers: Timers) -> None:
+    # No punctuation after "hello": the whole text is tried first, so the name keeps it.
+    assert (await say(intents, "hello kitty timer for 5 minutes"))[1] == \
+        "Hello kitty timer set for 5 minutes."
+    assert (await say(intents, "how long is left on the hello kitty timer"))[0] == \
+        "TimerStatus"
+    assert (await say(intents, "Morning, set a timer for 5 minutes"))[1] == \
+        "Timer set for 5 minutes."
+    assert (await say(intents, "Hello Fresh delivery is on Thursday, remember that"))[1] == \
+        "OK, I'll remember that Hello Fresh delivery is on Thursday."
+    assert (await say(intents, "hello, when is the hello fresh delivery"))[1] == \
+        "Hello Fresh delivery is on Thursday."

@@ -6,11 +6,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 
 from tests.llm.conftest import llm_section
 from tests.support.daemon import free_port
+from tests.support.sse import read_events
 
 pytestmark = pytest.mark.model
 
@@ -47,12 +49,25 @@ async def test_router_fails_over_to_a_live_core_then_to_the_local_model(
 async def test_remote_only_node_without_a_live_core_says_so(daemon_factory: Any) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     edge = await daemon_factory(llm={"mode": "remote", "endpoints": [dead]})
+    # Before any request the configured core is taken at its word ...
+    assert "answer other questions" in await abilities(edge)
     async with client(edge) as c:
         with pytest.raises(openai.APIStatusError) as err:
             await c.chat.completions.create(model="default", messages=HELLO)
     assert err.value.status_code == 503
     assert err.value.code == "no_llm_available"
     assert dead.split("//")[1] in err.value.message
+    # ... and once it has failed, "what can you do" no longer promises a model.
+    assert "answer other questions" not in await abilities(edge)
+
+
+async def abilities(daemon: Any) -> str:
+    """What the node says it can do (the small-talk intent, over /api/chat)."""
+    async with aiohttp.ClientSession() as s, s.post(
+            f"{daemon.url}/api/chat", json={"text": "what can you do?"}) as r:
+        events = await read_events(r)
+    assert events[-1][0] == "final" and events[-1][1]["intent"] == "SmallTalkAbilities", events
+    return str(events[-1][1]["text"])
 
 
 async def test_core_dying_mid_stream_ends_with_an_explicit_error(daemon_factory: Any,
