@@ -119,11 +119,14 @@ class Intents(Component):
         a fact's subject, or small talk the request may follow), or "" (nothing, or only the
         catch-all that takes any sentence for a calculation and is not one). Runs in the
         worker thread."""
-        rest, marked = recognizer.after_opener(text)
-        if rest and marked:
-            kind = self._kind(recognizer, rest, allowed)
+        for candidate in recognizer.candidates(text):
+            kind = self._kind_of(recognizer, candidate, allowed)
             if kind:
                 return kind
+        return ""
+
+    def _kind_of(self, recognizer: Recognizer, text: str, allowed: tuple[str, ...] | None
+                 ) -> str:
         partial = False
         for match in recognizer.recognize(text):
             entry = self.handlers.get(match.intent)
@@ -136,9 +139,7 @@ class Intents(Component):
             if not match.wildcards and match.intent not in smalltalk.NOT_EARLY:
                 return "whole"
             partial = True
-        if partial:
-            return "partial"
-        return self._kind(recognizer, rest, allowed) if rest and not marked else ""
+        return "partial" if partial else ""
 
     def _turn(self, recognizer: Recognizer, allowed: tuple[str, ...] | None) -> Turn:
         return Turn(recognizer.lang, self.tools, allowed, self.tool_timeout_s, self.about)
@@ -147,17 +148,15 @@ class Intents(Component):
                      ) -> IntentAnswer | None:
         """The first ranked match whose handler answers, or None (the LLM's turn).
 
-        A greeting that opens the text (``words.openers``) is passed over: first when
-        punctuation sets it apart ("Hello, what time is it?", so that "Hello" cannot become
-        part of a timer's name or a fact), else only when the whole text gets no answer
-        ("hello kitty timer for 5 minutes" is the hello kitty timer)."""
+        A greeting that opens the text is passed over (:meth:`Recognizer.candidates`):
+        "Hello, what time is it?" is the clock, and "Hello" cannot become part of a
+        timer's name or a fact; "hello kitty timer for 5 minutes" is the hello kitty
+        timer."""
         recognizer = self._recognizer
         if recognizer is None:
             return None
-        rest, marked = recognizer.after_opener(text)
-        order = (rest, text) if rest and marked else (text, rest) if rest else (text,)
         t0 = time.monotonic()
-        for candidate in order:
+        for candidate in recognizer.candidates(text):
             answer = await self._first(recognizer, candidate, allowed, t0)
             if answer is not None:
                 self.answered[answer.intent] = self.answered.get(answer.intent, 0) + 1

@@ -91,15 +91,18 @@ class Recognizer:
             self._recent.popitem(last=False)
         return matches
 
-    def after_opener(self, text: str) -> tuple[str, bool]:
-        """The words after a greeting that opens ``text`` (``words.openers``, maybe with a
-        name from ``words.opener_names``), and whether punctuation or a dash sets the
-        greeting apart: "Hello, what time is it" -> ("what time is it", True); "hello kitty
-        timer" -> ("kitty timer", False); ("", False) when no greeting opens it."""
+    def candidates(self, text: str) -> tuple[str, ...]:
+        """The texts to match for ``text``, in order. A greeting that opens it
+        (``words.openers``, maybe with a name from ``words.opener_names``) is passed over:
+        first when punctuation or a dash sets it apart ("Hello, what time is it" ->
+        "what time is it", then the whole), else only after the whole ("hello kitty timer"
+        -> the whole, then "kitty timer")."""
         found = self._openers.match(text) if self._openers is not None else None
-        if found is None:
-            return "", False
-        return text[found.end():].strip(), found.group("mark") is not None
+        rest = text[found.end():].strip() if found is not None else ""
+        if not rest:
+            return (text,)
+        assert found is not None
+        return (rest, text) if found.group("mark") is not None else (text, rest)
 
 
 def _match(result: RecognizeResult, text: str) -> Match:

@@ -42,13 +42,14 @@ async def identity(match: Match, turn: Turn) -> str | None:
 
 
 async def abilities(match: Match, turn: Turn) -> str | None:
-    can = [turn.lang.say(key) for key, tools in ABILITIES if turn.can(*tools)]
+    # List items, read as memory's and the timers' are (not capitalised as an answer).
+    keys = [key for key, tools in ABILITIES if turn.can(*tools)]
     if turn.about.llm():
-        can.append(turn.lang.say("ability_llm"))
-    if not can:
+        keys.append("ability_llm")
+    if not keys:
         return turn.lang.say("abilities_none")
-    return turn.lang.say("abilities", abilities=turn.lang.join([c[:1].lower() + c[1:]
-                                                                  for c in can]))
+    return turn.lang.say("abilities",
+                         abilities=turn.lang.join([turn.lang.answers[k] for k in keys]))
 
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {

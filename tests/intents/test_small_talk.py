@@ -57,14 +57,23 @@ async def test_small_talk_is_answered_by_the_box(intents: Intents, text: str, in
 
 
 @pytest.mark.parametrize(("text", "intent"), [
+    # Small talk takes nothing from the other intents ...
     ("no thanks", "Stop"),
     ("that's all, thanks", "Stop"),
     ("thanks, never mind", "Stop"),
     ("what do you know", "MemoryList"),
     ("what time is it", "ClockTime"),
+    # ... and a greeting (with a name, after a space, with a dash) before a request is
+    # passed over.
+    ("morning, what time is it", "ClockTime"),
+    ("hi jarvis, what time is it", "ClockTime"),
+    ("  Hello, what time is it?", "ClockTime"),
+    ("Hello - what time is it?", "ClockTime"),
+    ("hello what time is it", "ClockTime"),
+    ("okay nabu, what's 2 plus 2", "Calculate"),
 ])
-async def test_small_talk_takes_nothing_from_the_other_intents(intents: Intents, text: str,
-                                                               intent: str) -> None:
+async def test_other_intents_keep_their_requests_greeted_or_not(intents: Intents, text: str,
+                                                                intent: str) -> None:
     assert (await say(intents, text))[0] == intent
 
 
@@ -140,19 +149,6 @@ async def test_a_request_after_a_greeting_is_answered_as_the_request(
     assert await intents.answer("hello, who wrote Hamlet?") is None
     assert await intents.answer("history of the hello kitty brand") is None
     assert intents.describe()["passed_to_llm"] == passed + 2
-
-
-@pytest.mark.parametrize(("text", "intent"), [
-    ("morning, what time is it", "ClockTime"),
-    ("hi jarvis, what time is it", "ClockTime"),
-    ("  Hello, what time is it?", "ClockTime"),
-    ("Hello - what time is it?", "ClockTime"),
-    ("hello what time is it", "ClockTime"),
-    ("okay nabu, what's 2 plus 2", "Calculate"),
-])
-async def test_greetings_and_names_before_a_request(intents: Intents, text: str,
-                                                    intent: str) -> None:
-    assert (await say(intents, text))[0] == intent
 
 
 async def test_a_greeting_word_that_is_part_of_a_name_stays_in_it(
