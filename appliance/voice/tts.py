@@ -28,6 +28,7 @@ import json
 import logging
 import statistics
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,17 +47,22 @@ DECODER_PREFIX = "/dec/"
 #: A streamed sentence's first decoder run covers this many latent frames (piper's
 #: voices: 256 samples a frame, so ~0.37 s at 22.05 kHz).
 FIRST_FRAMES = 32
-#: A first sentence shorter than this (~1.5 s) is decoded whole: its whole run takes
-#: about what the cut's first piece and second run would (measured on 2 cores: the
-#: text part of a short sentence is ~20 ms either way, the decoder ~0.35 ms a frame).
-MIN_CUT_FRAMES = 4 * FIRST_FRAMES
-#: Latent frames of context decoded on each side of a cut. piper's decoder (HiFi-GAN
-#: V1: a 7-wide input convolution, upsampling 8, 8, 2, 2 with residual blocks of
-#: kernels 3, 7, 11 and dilations 1, 3, 5) sees about 12 frames to each side; for
+#: A first sentence shorter than this (~0.74 s, "Okay.") is decoded whole: its first
+#: piece would be most of it. "The kitchen lights are on." (110 frames) is cut: first
+#: audio 54 against 87 ms whole here, for 13 ms more in all (bench/wyoming.py; a cut
+#: decodes 2 x CONTEXT frames more and runs the decoder twice).
+MIN_CUT_FRAMES = 2 * FIRST_FRAMES
+#: Latent frames of context decoded on each side of a cut. piper's medium decoder (a
+#: 7-wide input convolution, then upsampling 8, 8 and 4, each followed by residual
+#: blocks of kernels 3, 5 and 7 with dilations 1+2, 2+6 and 3+12) sees about 11
+#: frames to each side (3 + 1 + 45/8 + 45/64 + ...); for
 #: en_US-joe-medium a cut with 12 differs from a whole run by 5.5e-7, with 8 by 1.5e-4
 #: (tests/voice/test_tts_stream.py checks both). 16 leaves a margin for other exports;
 #: it costs 8 frames more decoding a cut sentence than 12 (~3 ms at 2 threads here).
 CONTEXT = 16
+#: A next piece is planned to be decoded within this share of the audio still ahead of
+#: the listener (the rest: the way to the speaker, and a box whose load changes).
+MARGIN = 0.7
 #: A sentence of median loudness for the voice peaks at this fraction of full scale;
 #: above KNEE the level bends softly toward full scale (measured on en_US-joe-medium:
 #: sixteen everyday answers, three draws each, peaked at 0.79-1.35 times their median,
@@ -75,6 +81,8 @@ class _Parts:
     boundary: list[str]
     front_inputs: set[str]
     peaks: list[float] = field(default_factory=list)  # raw peaks of the first sentences
+    per_frame: float | None = None  # seconds the decoder takes a frame (context counted)
+    frame_s: float = 0.0  # seconds of audio a frame makes (known after the first run)
 
     @property
     def gain(self) -> float | None:
@@ -87,6 +95,78 @@ class _Parts:
     def heard(self, peak: float) -> None:
         if self.learning and np.isfinite(peak) and peak > 1e-4:
             self.peaks.append(peak)
+
+    def decoded(self, frames: int, seconds: float) -> None:
+        """A decoder run's speed, averaged with the runs before (a box's load changes)."""
+        here = seconds / max(frames, 1)
+        self.per_frame = here if self.per_frame is None else (self.per_frame + here) / 2
+
+
+def plan(pos: int, frames: int, ahead: float | None, per_frame: float | None,
+         frame_s: float) -> int:
+    """Where the next piece of a sentence ends: frames ``pos`` up to the returned one are
+    decoded next. ``ahead``: seconds of audio handed out and not yet heard (None before
+    the first piece of a stream); ``per_frame``: the decoder's seconds a frame (None
+    before its first run); ``frame_s``: seconds of audio a frame.
+
+    While audio plays: the rest at once if it can be decoded within :data:`MARGIN` of
+    the audio ahead, else the largest piece that can (:func:`_fitting`). Where none can
+    (nothing plays yet, or this box has fallen behind), the listener waits for this
+    piece, so it is the least after which the rest keeps ahead: :data:`FIRST_FRAMES` on a
+    fast box, more on a slow one, the sentence whole where nothing would keep ahead (a
+    late start rather than a pause in the middle), and a sentence shorter than
+    :data:`MIN_CUT_FRAMES` whole."""
+    if per_frame is not None and ahead:
+        stop = _fitting(pos, frames, ahead, per_frame)
+        if stop is not None:
+            return stop
+    rest = frames - pos
+    if rest < MIN_CUT_FRAMES:
+        return frames
+    if per_frame is None:  # no run timed yet: the first piece, as on a fast box
+        return pos + FIRST_FRAMES if ahead is None else frames
+    for first in range(FIRST_FRAMES, rest - FIRST_FRAMES + 1, FIRST_FRAMES // 2):
+        then = max(0.0, (ahead or 0.0) - per_frame * (first + 2 * CONTEXT)) + first * frame_s
+        if _keeps_ahead(pos + first, frames, then, per_frame, frame_s):
+            return pos + first
+    return frames
+
+
+def _fitting(pos: int, frames: int, ahead: float, per_frame: float) -> int | None:
+    """The rest, or else the largest piece worth a run (at least :data:`FIRST_FRAMES`, and
+    leaving at least as much), that is decoded within :data:`MARGIN` of ``ahead``."""
+    rest = frames - pos
+    if per_frame * (rest + CONTEXT) <= MARGIN * ahead:
+        return frames
+    piece = int(MARGIN * ahead / per_frame) - 2 * CONTEXT
+    return pos + piece if piece >= FIRST_FRAMES and rest - piece >= FIRST_FRAMES else None
+
+
+def _keeps_ahead(pos: int, frames: int, ahead: float, per_frame: float, frame_s: float,
+                 ) -> bool:
+    """Whether from ``pos`` on every piece fits (:func:`_fitting`) in the audio ahead."""
+    while pos < frames:
+        stop = _fitting(pos, frames, ahead, per_frame)
+        if stop is None:
+            return False
+        ahead += (stop - pos) * frame_s - per_frame * (stop - pos + 2 * CONTEXT)
+        pos = stop
+    return True
+
+
+@dataclass
+class _Pace:
+    """One stream's listener: the audio handed out so far ends at ``ends``
+    (``time.monotonic``), if it has started playing at the first piece and without a
+    pause since."""
+    ends: float | None = None
+
+    def ahead(self) -> float | None:
+        return None if self.ends is None else max(0.0, self.ends - time.monotonic())
+
+    def handed(self, seconds: float) -> None:
+        now = time.monotonic()
+        self.ends = max(self.ends or now, now) + seconds
 
 
 class Synthesizer:
@@ -132,18 +212,22 @@ class Synthesizer:
             yield from self._piper(text, speed, steady)
             return
         for ids in self._sentences(text):
-            yield np.concatenate(list(self._sentence(ids, speed, steady, cut=False)))
+            yield np.concatenate(list(self._sentence(ids, speed, steady, pace=None)))
 
     def stream(self, text: str, speed: float = 1.0, *, steady: bool = False,
                ) -> Iterator[np.ndarray]:
-        """As :meth:`synthesize`, but a long first sentence (:data:`MIN_CUT_FRAMES`)
-        comes in two arrays once the voice has its gain (:attr:`streams`): its first
-        :data:`FIRST_FRAMES` frames as soon as they are decoded, then the rest."""
+        """As :meth:`synthesize`, but in pieces once the voice has its gain
+        (:attr:`streams`): a first sentence of :data:`MIN_CUT_FRAMES` or more as its first
+        :data:`FIRST_FRAMES` frames as soon as they are decoded (more on a slow box), then
+        the rest; and any sentence in more pieces where this box would not otherwise
+        decode it before the audio handed out before it has played (:func:`plan`). Each
+        piece is meant to be played as soon as it comes."""
         if self._parts is None:
             yield from self._piper(text, speed, steady)
             return
-        for i, ids in enumerate(self._sentences(text)):
-            yield from self._sentence(ids, speed, steady, cut=i == 0)
+        pace = _Pace()
+        for ids in self._sentences(text):
+            yield from self._sentence(ids, speed, steady, pace=pace)
 
     def synthesize_all(self, text: str, speed: float = 1.0, *, steady: bool = False,
                        ) -> np.ndarray:
@@ -169,27 +253,33 @@ class Synthesizer:
             if phonemes:
                 yield self._voice.phonemes_to_ids(phonemes)
 
-    def _sentence(self, ids: list[int], speed: float, steady: bool, *, cut: bool,
+    def _sentence(self, ids: list[int], speed: float, steady: bool, *, pace: _Pace | None,
                   ) -> Iterator[np.ndarray]:
-        """One sentence as int16: whole, or (``cut``, long enough, and the gain known)
-        its first :data:`FIRST_FRAMES` frames and then the rest."""
+        """One sentence as int16: whole, or (``pace`` given and the gain known) in the
+        pieces :func:`plan` gives for the listener ``pace`` keeps."""
         parts = self._parts
         assert parts is not None
         made, frames, timed = self._front(ids, speed, steady)
         gain = parts.gain
-        spans = [(0, frames)]
-        if cut and gain is not None and frames >= MIN_CUT_FRAMES:
-            spans = [(0, FIRST_FRAMES), (FIRST_FRAMES, frames)]
         learning = parts.learning  # peaks are read only while the level is learnt
         peak = 0.0
-        for audio in self._back(made, frames, timed, spans, CONTEXT):
+        pos = 0
+        while pos < frames:
+            stop = frames
+            if pace is not None and gain is not None:
+                stop = plan(pos, frames, pace.ahead(), parts.per_frame, parts.frame_s)
+            audio = next(self._back(made, frames, timed, [(pos, stop)], CONTEXT))
+            pos = stop
             if learning:
                 here = float(np.abs(audio).max()) if audio.size else 0.0
                 peak = max(peak, here)
                 if gain is None:  # the voice's first sentence (decoded whole): its own level
                     gain = LEVEL / max(here, 1e-4)
             assert gain is not None
-            yield _pcm(audio, gain)
+            pcm = _pcm(audio, gain)
+            if pace is not None:
+                pace.handed(len(pcm) / self.sample_rate)
+            yield pcm
         if learning:
             parts.heard(peak)
 
@@ -224,8 +314,11 @@ class Synthesizer:
             lo, hi = max(0, start - ctx), min(frames, stop + ctx)
             window = {k: (v[..., lo:hi] if k in timed else v) for k, v in made.items()}
             with self._lock:
+                began = time.perf_counter()
                 out = self._parts.back.run(None, window)[0].reshape(-1)
+                self._parts.decoded(hi - lo, time.perf_counter() - began)
             hop = len(out) // (hi - lo)
+            self._parts.frame_s = hop / self.sample_rate
             yield out[(start - lo) * hop:(stop - lo) * hop]
 
 
