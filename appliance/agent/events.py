@@ -9,8 +9,9 @@ Types and their ``data``:
 - ``tool_result``: ``{"id", "name", "ok", "result" | "error"}``
 - ``token``: ``{"text"}`` a piece of the answer, as soon as it is generated
 - ``final``: ``{"text", "conversation_id", "steps", "finish_reason", "served_by", "agent"}``;
-  a turn answered by an intent (appliance/intents) has ``served_by: "intent"`` and
-  ``intent``, the intent's name
+  a turn answered by an intent (appliance/intents) has ``served_by: "intent"``,
+  ``intent``, the intent's name, and ``ends_conversation`` (goodbye, thanks: by voice
+  no follow-up window opens after them)
 - ``error``: ``{"message", "code"}``; the turn ends
 """
 

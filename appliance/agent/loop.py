@@ -29,6 +29,7 @@ from appliance.intents import observations
 from appliance.intents.component import IntentAnswer, Intents
 from appliance.intents.language import Language
 from appliance.intents.language import load as load_language
+from appliance.intents.smalltalk import ENDS_CONVERSATION
 from appliance.llm.chat import ChatRequest, LLMClient, LLMError
 from appliance.node import Component
 from appliance.tools.base import error, parse_arguments
@@ -308,7 +309,8 @@ def intent_events(answer: IntentAnswer, cid: str, agent: str) -> list[AgentEvent
     events.append(AgentEvent("final", {"text": answer.text, "conversation_id": cid,
                                        "steps": len(answer.calls), "finish_reason": "stop",
                                        "served_by": "intent", "agent": agent,
-                                       "intent": answer.intent}))
+                                       "intent": answer.intent,
+                                       "ends_conversation": answer.intent in ENDS_CONVERSATION}))
     return events
 
 

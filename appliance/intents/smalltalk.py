@@ -65,3 +65,7 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
 #: requests do: its words often open a longer request ("Hello ...", "Thank you ... and what
 #: time is it", "Can you help me ... with dinner", "How are you ... supposed to cook rice").
 NOT_EARLY = frozenset(HANDLERS)
+
+#: These answers end the conversation: by voice, no follow-up window opens after them
+#: (the box would otherwise go on listening to the room after "goodbye").
+ENDS_CONVERSATION = frozenset({"SmallTalkBye", "SmallTalkThanks"})

@@ -54,7 +54,9 @@ log = logging.getLogger(__name__)
 
 Responder = Callable[[str, str], AsyncIterator[str]]
 """``(user_text, conversation_id) -> text deltas`` of the reply. It may also have a
-``record(conversation_id, turn)`` method, called when a turn ends or is cut off."""
+``record(conversation_id, turn)`` method, called when a turn ends or is cut off, and an
+``ends(conversation_id)`` method: whether the reply just given ends the conversation
+("Goodbye!"), so no follow-up window opens after it."""
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: Sentences waiting for synthesis; the LLM is far faster than speech, so a few suffice.
@@ -116,6 +118,8 @@ class Turn:
     timings: dict[str, float] = field(default_factory=dict)
     responder: Any = None
     """The responder that answered; told via its optional ``record(cid, turn)`` what was heard."""
+    ends: bool = False
+    """The reply ended the conversation (the responder's optional ``ends(cid)``)."""
 
 
 @dataclass
@@ -500,6 +504,8 @@ class VoiceSession:
             turn.spoken = f"{spoken}{CUT_OFF_MARK}" if spoken else CUT_OFF_MARK
         else:
             turn.spoken = turn.reply.strip()
+            ends = getattr(turn.responder, "ends", None)
+            turn.ends = bool(ends is not None and ends(self.conversation_id))
         turn.cut_off = cut_off
         self.turns.append(turn)
         self._record_turn(turn)
@@ -589,7 +595,7 @@ class VoiceSession:
         self._ended = None
         if self._wake is None:
             return
-        if turn.spoken and self._follow_up_s > 0:
+        if turn.spoken and self._follow_up_s > 0 and not turn.ends:
             self._open_until = self.stream_s + self._follow_up_s
             await self._emit({"type": "state", "state": "listening",
                               "follow_up_s": self._follow_up_s})

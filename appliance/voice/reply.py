@@ -38,14 +38,22 @@ class AgentResponder:
 
     def __init__(self, agent: Any) -> None:
         self.agent = agent
+        self._ended: set[str] = set()  # conversations whose last answer ended them
 
     async def __call__(self, text: str, conversation_id: str) -> AsyncIterator[str]:
+        self._ended.discard(conversation_id)
         async for event in self.agent.run(text, conversation_id):
             if event.type == "token":
                 yield str(event.data.get("text", ""))
+            elif event.type == "final" and event.data.get("ends_conversation"):
+                self._ended.add(conversation_id)
             elif event.type == "error":
                 raise ReplyError(str(event.data.get("message", "agent failed")),
                                  str(event.data.get("code", "agent_error")))
+
+    def ends(self, conversation_id: str) -> bool:
+        """Whether the answer just given ended the conversation ("goodbye", "thank you")."""
+        return conversation_id in self._ended
 
     async def complete(self, text: str) -> bool:
         """Whether ``text`` is already a whole request the agent answers at once (an

@@ -154,3 +154,48 @@ async def test_a_voice_turn_acts_on_the_reading_it_understands(
 
 async def _ignore(event: dict[str, Any]) -> None:
     pass
+
+
+@pytest.mark.parametrize("question, answer, opens", [
+    ("Okay Nabu, what time is it?", r"It's \d{1,2}:\d\d [AP]M\.", True),
+    ("Okay Nabu, goodbye.", r"Goodbye.*", False),
+    ("Okay Nabu, thank you.", r"You're welcome.*", False),
+])
+async def test_goodbye_and_thanks_end_the_conversation_and_open_no_follow_up(
+        voice: VoiceComponent, intents: Intents,  # noqa: F811
+        question: str, answer: str, opens: bool) -> None:
+    """Hands-free, with the real agent and intents: after an answer the follow-up window
+    opens (a further question needs no wake word); after "goodbye" or "thank you" the
+    box goes back to waiting for the wake word at once, not listening to the room."""
+    from tests.voice.test_barge_in import Until
+    from tests.voice.test_wake import said
+    agent = Agent(AgentConfig(), intents.tools, lambda: None, intents)
+    events: list[dict[str, Any]] = []
+
+    async def emit(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    session = VoiceSession(voice.models, conversation_id="bye", emit=emit,
+                           output=FakeSpeaker(), responder=lambda: AgentResponder(agent))
+    await session.listen_for_wake(True, follow_up_s=3.0)
+
+    def after_reply() -> bool:  # the state the session went to once the reply had played
+        done = [i for i, e in enumerate(events) if e["type"] == "done"]
+        return bool(done) and any(e["type"] == "state" for e in events[done[0]:])
+
+    mic = (FakeMicrophone().silence(0.3).speech(await said(voice, question))
+           .silence_until(Until(after_reply), "the reply")  # type: ignore[arg-type]
+           .silence(0.3))
+    async for chunk in mic.chunks():
+        await session.feed(chunk)
+    await session.wait_idle()
+    await session.close()
+    reply = next(e for e in events if e["type"] == "reply")
+    assert re.fullmatch(answer, reply["text"]), events
+    done = next(i for i, e in enumerate(events) if e["type"] == "done")
+    state = next(e for e in events[done:] if e["type"] == "state")
+    if opens:
+        assert state == {"type": "state", "state": "listening", "follow_up_s": 3.0}, state
+    else:
+        assert state == {"type": "state", "state": "waiting"}, events[done:]
+    assert session.turns[-1].ends is not opens
