@@ -38,7 +38,7 @@ class AgentResponder:
 
     def __init__(self, agent: Any) -> None:
         self.agent = agent
-        self._ended: set[str] = set()  # conversations whose last answer ended them
+        self._ended: set[str] = set()  # conversations whose answer, not yet recorded, ends them
 
     async def __call__(self, text: str, conversation_id: str) -> AsyncIterator[str]:
         self._ended.discard(conversation_id)
@@ -68,6 +68,7 @@ class AgentResponder:
 
     def record(self, conversation_id: str, turn: Turn) -> None:
         """Make the agent's memory hold what was heard, not what was generated."""
+        self._ended.discard(conversation_id)  # read by then (ends); kept no longer
         hook = getattr(self.agent, "record_cut_off", None)
         if hook is not None:
             hook(conversation_id, turn.spoken)
