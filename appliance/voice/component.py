@@ -121,8 +121,8 @@ class VoiceComponent(Component):
         return await self.models.synthesize(text, speed)
 
     def synthesize_stream(self, text: str, speed: float = 1.0) -> AsyncIterator[np.ndarray]:
-        """int16 mono at :attr:`tts_rate`, piece by piece as it is made (a long first
-        sentence in two: :meth:`Models.synthesize_stream`)."""
+        """int16 mono at :attr:`tts_rate`, piece by piece as it is made (a first sentence
+        in pieces: :meth:`Models.synthesize_stream`)."""
         return self.models.synthesize_stream(text, speed)
 
     # ------------------------------------------------------------ validated entry points

@@ -134,8 +134,8 @@ class VoiceModels:
 
     async def synthesize_stream(self, text: str, speed: float = 1.0,
                                 ) -> AsyncIterator[np.ndarray]:
-        """int16 mono at :attr:`tts_rate`, sentence by sentence, a long first sentence in
-        two pieces (:meth:`Synthesizer.stream`): each piece as soon as it is made."""
+        """int16 mono at :attr:`tts_rate`, sentence by sentence, a first sentence in
+        pieces (:meth:`Synthesizer.stream`): each piece as soon as it is made."""
         assert self.tts is not None
         self.stats["syntheses"] += 1
         loop = asyncio.get_running_loop()

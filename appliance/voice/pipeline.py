@@ -543,9 +543,10 @@ class VoiceSession:
             await self._emit({"type": "reply", "text": turn.reply, "spoken": turn.spoken,
                               "cut_off": True})
         elif turn is not None and turn in self.turns and spoken != turn.spoken:
-            # The reply was complete but still playing: it was cut off all the same.
+            # The reply was complete but still playing: it was cut off all the same (and
+            # a "Goodbye!" spoken over has not ended the conversation).
             turn.spoken = f"{spoken}{CUT_OFF_MARK}"
-            turn.cut_off = True
+            turn.cut_off, turn.ends = True, False
             self._record_turn(turn)
             await self._emit({"type": "reply", "text": turn.reply, "spoken": turn.spoken,
                               "cut_off": True})

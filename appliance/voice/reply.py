@@ -7,7 +7,9 @@ cut off, so the next answer does not assume the user heard the rest.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,22 +40,30 @@ class AgentResponder:
 
     def __init__(self, agent: Any) -> None:
         self.agent = agent
-        self._ended: set[str] = set()  # conversations whose answer, not yet recorded, ends them
+        # The turn (the task that reads the reply) whose answer ended its conversation. One
+        # responder serves every session, and two may share a conversation id (two tabs);
+        # a turn's task is its own, and its entry goes with it.
+        self._ended: weakref.WeakKeyDictionary[asyncio.Task[Any], str] = \
+            weakref.WeakKeyDictionary()
 
     async def __call__(self, text: str, conversation_id: str) -> AsyncIterator[str]:
-        self._ended.discard(conversation_id)
+        task = asyncio.current_task()
+        if task is not None:
+            self._ended.pop(task, None)
         async for event in self.agent.run(text, conversation_id):
             if event.type == "token":
                 yield str(event.data.get("text", ""))
-            elif event.type == "final" and event.data.get("ends_conversation"):
-                self._ended.add(conversation_id)
+            elif event.type == "final" and event.data.get("ends_conversation") and task:
+                self._ended[task] = conversation_id
             elif event.type == "error":
                 raise ReplyError(str(event.data.get("message", "agent failed")),
                                  str(event.data.get("code", "agent_error")))
 
     def ends(self, conversation_id: str) -> bool:
-        """Whether the answer just given ended the conversation ("goodbye", "thank you")."""
-        return conversation_id in self._ended
+        """Whether the answer this turn just gave ended the conversation ("goodbye", "thank
+        you"); asked from the task that read the reply."""
+        task = asyncio.current_task()
+        return task is not None and self._ended.get(task) == conversation_id
 
     async def complete(self, text: str) -> bool:
         """Whether ``text`` is already a whole request the agent answers at once (an
@@ -68,7 +78,6 @@ class AgentResponder:
 
     def record(self, conversation_id: str, turn: Turn) -> None:
         """Make the agent's memory hold what was heard, not what was generated."""
-        self._ended.discard(conversation_id)  # read by then (ends); kept no longer
         hook = getattr(self.agent, "record_cut_off", None)
         if hook is not None:
             hook(conversation_id, turn.spoken)

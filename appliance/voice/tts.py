@@ -5,10 +5,23 @@ part that reads the text and makes the latent frames of a sentence, and the deco
 that turns frames into samples. The decoder's output for a frame depends only on
 the frames near it (HiFi-GAN's receptive field, :data:`CONTEXT`), so it can run on
 the first frames of a sentence alone: :meth:`Synthesizer.stream` hands out the
-first ~0.37 s of a long first sentence once that much is decoded, and the rest
-when it is, the same samples as a whole run to within float rounding. Before
-this, the first sentence was cut in its text after a few words, which cost a
-second run and broke its intonation.
+first ~0.37 s of a first sentence once that much is decoded, and the rest when
+it is (in more pieces on a slow box, below), the same samples as a whole run to
+within float rounding. Before this, the first sentence was cut in its text after
+a few words, which cost a second run and broke its intonation.
+
+Pace: on a slow board the rest of a long sentence took longer to decode than its
+first 0.37 s take to play, and the listener heard "Tomorrow will" and then
+silence (1.1 s of it with a fifth of one core here). So a stream keeps the
+listener's clock (:class:`_Pace`) and the voice its decoder's speed (seconds a
+frame, from its own runs), and each next piece is planned (:func:`plan`) to be
+decoded while the audio already handed out plays: the rest at once where it fits
+(on a fast box, everyday sentences come in the same two pieces as before), else
+the largest piece that fits, larger as the audio ahead grows. Where no pieces
+would keep ahead (a board slower than about 2.5 times real time, or an emulated
+one) the sentence is decoded whole: a late start rather than a pause in the
+middle. Not planned for: the text part of the next sentence, and a second stream
+waiting for the same voice.
 
 Levels: piper scales each sentence to its own peak, which needs the whole sentence
 before the first sample can go out. A cut voice is scaled by one gain instead,
@@ -138,8 +151,8 @@ def _fitting(pos: int, frames: int, ahead: float, per_frame: float) -> int | Non
     rest = frames - pos
     if per_frame * (rest + CONTEXT) <= MARGIN * ahead:
         return frames
-    piece = int(MARGIN * ahead / per_frame) - 2 * CONTEXT
-    return pos + piece if piece >= FIRST_FRAMES and rest - piece >= FIRST_FRAMES else None
+    piece = min(int(MARGIN * ahead / per_frame) - 2 * CONTEXT, rest - FIRST_FRAMES)
+    return pos + piece if piece >= FIRST_FRAMES else None
 
 
 def _keeps_ahead(pos: int, frames: int, ahead: float, per_frame: float, frame_s: float,

@@ -205,8 +205,8 @@ class _Stream:
         while (piece := await self.pieces.get()) is not None:
             if self.failed:
                 continue
-            # The first piece is what the listener waits for: a long one is cut at the
-            # decoder (its first ~0.37 s sent first). Later ones are made while earlier
+            # The first piece is what the listener waits for: it is cut at the decoder (its
+            # first ~0.37 s sent first, paced: tts.plan). Later ones are made while earlier
             # ones play, whole.
             blocks = (self.voice.synthesize_stream(piece) if first_piece
                       else _whole(self.voice, piece))

@@ -199,3 +199,30 @@ async def test_goodbye_and_thanks_end_the_conversation_and_open_no_follow_up(
     else:
         assert state == {"type": "state", "state": "waiting"}, events[done:]
     assert session.turns[-1].ends is not opens
+
+
+async def test_one_responder_shared_by_two_turns_of_one_conversation_keeps_their_endings_apart(
+        intents: Intents) -> None:
+    """The box's one AgentResponder serves every voice session, and two may share a
+    conversation id (two tabs): one turn's "goodbye" ends that turn's conversation only."""
+    import asyncio
+    agent = Agent(AgentConfig(), intents.tools, lambda: None, intents)
+    responder = AgentResponder(agent)
+    read = [asyncio.Event(), asyncio.Event()]
+    both_read = asyncio.Event()
+
+    async def turn(i: int, text: str) -> tuple[str, bool]:
+        said = "".join([delta async for delta in responder(text, "same")])
+        read[i].set()
+        await both_read.wait()  # each asks only after both have answered
+        return said, responder.ends("same")
+
+    tasks = [asyncio.create_task(turn(0, "goodbye")),
+             asyncio.create_task(turn(1, "what time is it?"))]
+    await read[0].wait()
+    await read[1].wait()
+    both_read.set()
+    (bye, bye_ends), (clock, clock_ends) = await asyncio.gather(*tasks)
+    assert bye == "Goodbye!" and bye_ends
+    assert clock.startswith("It's") and not clock_ends
+    assert not responder.ends("same")  # asked from a task that read no reply
