@@ -9,16 +9,15 @@ ready. Speech heard while the assistant is thinking or talking is a barge-in:
 playback and pending synthesis stop, and the conversation records the reply
 as cut off where the listener stopped hearing it.
 
-Hands-free (:meth:`VoiceSession.listen_for_wake`): the session waits for a wake
-word and hears nothing else (``state {state: "waiting"}``); the wake word opens
-it (``wake {word, phrase, score, t}``, an earcon on the output if asked, then
-``state listening``) for one question; a reply opens it again for
-``follow_up_s`` without the wake word; when a window passes in silence it waits
-again. The wake word while a turn runs or audio plays is a barge-in that starts
-a new turn. With ``echo_suppress`` (a microphone that hears the speaker) the
-VAD is deaf while our own audio plays and for ECHO_TAIL_S after it, so a reply
-or an announcement is never taken for the user's speech; the wake word is
-still heard.
+Hands-free (:meth:`VoiceSession.listen_for_wake`): the session waits for a wake word and
+hears nothing else (``state {state: "waiting"}``); the wake word opens it (``wake {word,
+phrase, score, t}``, an earcon on the output if asked, then ``state listening``) for one
+question; a reply opens it again for ``follow_up_s`` without the wake word (not one that
+ended the conversation, "Goodbye!"); when a window passes in silence it waits again. The
+wake word while a turn runs or audio plays is a barge-in that starts a new turn. With
+``echo_suppress`` (a microphone that hears the speaker) the VAD is deaf while our own audio
+plays and for ECHO_TAIL_S after it, so a reply or an announcement is never taken for the
+user's speech; the wake word is still heard.
 
 Events, in the order a turn produces them (``type`` plus fields):
 ``speech_start {t}``, ``transcript {text, language, final: false}`` (partials, if on),
@@ -53,10 +52,8 @@ from appliance.voice.wake import Detection, WakeDetector, strip_wake_phrase
 log = logging.getLogger(__name__)
 
 Responder = Callable[[str, str], AsyncIterator[str]]
-"""``(user_text, conversation_id) -> text deltas`` of the reply. It may also have a
-``record(conversation_id, turn)`` method, called when a turn ends or is cut off, and an
-``ends(conversation_id)`` method: whether the reply just given ends the conversation
-("Goodbye!"), so no follow-up window opens after it."""
+"""``(user_text, conversation_id) -> text deltas`` of the reply. It may also have ``record(cid,
+turn)``, called when a turn ends or is cut off, and ``ends(cid)``: the reply ended it."""
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: Sentences waiting for synthesis; the LLM is far faster than speech, so a few suffice.
@@ -118,8 +115,7 @@ class Turn:
     timings: dict[str, float] = field(default_factory=dict)
     responder: Any = None
     """The responder that answered; told via its optional ``record(cid, turn)`` what was heard."""
-    ends: bool = False
-    """The reply ended the conversation (the responder's optional ``ends(cid)``)."""
+    ends: bool = False  # the reply ended the conversation (the responder's ``ends(cid)``)
 
 
 @dataclass
@@ -504,8 +500,7 @@ class VoiceSession:
             turn.spoken = f"{spoken}{CUT_OFF_MARK}" if spoken else CUT_OFF_MARK
         else:
             turn.spoken = turn.reply.strip()
-            ends = getattr(turn.responder, "ends", None)
-            turn.ends = bool(ends is not None and ends(self.conversation_id))
+            turn.ends = bool(getattr(turn.responder, "ends", lambda _: 0)(self.conversation_id))
         turn.cut_off = cut_off
         self.turns.append(turn)
         self._record_turn(turn)
@@ -543,8 +538,7 @@ class VoiceSession:
             await self._emit({"type": "reply", "text": turn.reply, "spoken": turn.spoken,
                               "cut_off": True})
         elif turn is not None and turn in self.turns and spoken != turn.spoken:
-            # The reply was complete but still playing: it was cut off all the same (and
-            # a "Goodbye!" spoken over has not ended the conversation).
+            # The reply was complete but still playing: cut off all the same (and ends nothing).
             turn.spoken = f"{spoken}{CUT_OFF_MARK}"
             turn.cut_off, turn.ends = True, False
             self._record_turn(turn)
