@@ -88,6 +88,13 @@ def remembered(*patterns: str) -> Check:
     return has(r"remember|noted|got it", *patterns)
 
 
+def unknown(value: str) -> Check:
+    """Asked about a forgotten fact: says it does not know, or was told to forget, and
+    does not give the old value."""
+    said = has(r"don't know|not|no |forget|forgot")
+    return lambda a, c: said(a, c) and value not in re.sub(r"(?<=\d),(?=\d{3})", "", a)
+
+
 def number(value: float) -> Check:
     """The answer says ``value`` (within 1 %) and no other number before it."""
     def check(a: str, _c: dict[str, Any]) -> bool:
@@ -196,8 +203,7 @@ def eval_set() -> list[Case]:
         Case(r, "what's the plumber's number?", has(r"555 ?1234"), "555 1234"),
         Case(r, "what do you remember", has(r"4711", r"sunflower"), "all facts"),
         Case(r, "Forget the garage code.", has(r"forg"), "forgotten"),
-        Case(r, "do you remember the garage code?", has(r"don't know|not|no ")
-             , "forgotten"),
+        Case(r, "do you remember the garage code?", unknown("4711"), "forgotten"),
         Case("stop", "Stop.", quiet, "nothing"),
         Case("stop", "never mind", quiet, "nothing"),
         Case("stop", "cancel", quiet, "nothing"),
@@ -410,7 +416,7 @@ def household_set() -> list[Case]:
         Case(r, "what do you know", has(r"9021"), "list"),
         Case(r, "forget where the car is parked", has(r"forg"), "forgot"),
         Case(r, "forget the alarm code", has(r"forg"), "forgot"),
-        Case(r, "what is the alarm code", has(r"don't know|not|no "), "none"),
+        Case(r, "what is the alarm code", unknown("9021"), "none"),
         Case("stop", "stop it", quiet, "nothing"),
         Case("stop", "quiet", quiet, "nothing"),
         Case("stop", "enough", quiet, "nothing"),

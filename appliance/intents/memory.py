@@ -4,6 +4,12 @@
 ``{"subject": "the garage code", "verb": "is", "value": "4711"}``. A question
 finds its fact by the subject's words, whatever their order and filler words
 ("the code for the garage"), so recall, update and forget need no exact key.
+
+"forget the garage code" replaces the fact with ``{"subject": "the garage code",
+"forgotten": true}``: the value is gone, and asked again the assistant says it was told
+to forget it, where it would otherwise hand the question on (to an LLM that could only
+guess a code, or, on an edge with none, to an error). Remembered again, the fact takes
+the same key; "forget everything" deletes facts and these marks alike.
 """
 
 from __future__ import annotations
@@ -40,10 +46,12 @@ async def remember(match: Match, turn: Turn) -> str | None:
     if not words or not value or len(subject) > MAX_SUBJECT_CHARS \
             or len(value) > MAX_VALUE_CHARS:
         return None
-    facts = await _facts(turn)
-    if isinstance(facts, str):
-        return facts
-    same = [key for key, fact in facts.items() if _words(turn, fact["subject"]) == words]
+    memory = await _memory(turn)
+    if isinstance(memory, str):
+        return memory
+    facts, forgotten = memory
+    same = [key for key, fact in {**forgotten, **facts}.items()
+            if _words(turn, fact["subject"]) == words]
     key = same[0] if same else _key(turn, subject)
     verb = _verb(turn, subject, match)
     observation = await turn.call("world_set", {"key": key, "value": {
@@ -60,11 +68,16 @@ async def recall(match: Match, turn: Turn) -> str | None:
     explicit = bool(match.slots.get("explicit")) or own
     if not _words(turn, subject):
         return None
-    facts = await _facts(turn)
-    if isinstance(facts, str):
-        return facts if explicit else None
+    memory = await _memory(turn)
+    if isinstance(memory, str):
+        return memory if explicit else None
+    facts, forgotten = memory
     found = _find(turn, subject, facts)
     if found is None:
+        gone = _find(turn, subject, forgotten)
+        if gone is not None:
+            return turn.lang.say("recall_forgotten",
+                                 subject=_said(turn, forgotten[gone]["subject"]))
         return turn.lang.say("recall_unknown", subject=_said(turn, subject)) \
             if explicit else None
     fact = facts[found]
@@ -82,17 +95,20 @@ async def forget(match: Match, turn: Turn) -> str | None:
     found = _find(turn, subject, facts)
     if found is None:
         return turn.lang.say("forget_unknown", subject=_said(turn, subject))
-    observation = await turn.call("world_delete", {"key": found})
+    subject = facts[found]["subject"]
+    observation = await turn.call("world_set", {"key": found, "value": {
+        "subject": subject, "forgotten": True}})
     if not observation["ok"]:
         return turn.lang.say("memory_failed", problem=observation["error"])
-    return turn.lang.say("forgotten", subject=_said(turn, facts[found]["subject"]))
+    return turn.lang.say("forgotten", subject=_said(turn, subject))
 
 
 async def forget_all(match: Match, turn: Turn) -> str | None:
-    facts = await _facts(turn)
-    if isinstance(facts, str):
-        return facts
-    for key in facts:
+    memory = await _memory(turn)
+    if isinstance(memory, str):
+        return memory
+    facts, forgotten = memory
+    for key in [*facts, *forgotten]:
         observation = await turn.call("world_delete", {"key": key})
         if not observation["ok"]:
             return turn.lang.say("memory_failed", problem=observation["error"])
@@ -115,12 +131,22 @@ async def listing(match: Match, turn: Turn) -> str | None:
 
 async def _facts(turn: Turn) -> dict[str, dict[str, Any]] | str:
     """The remembered facts by key, or the answer saying the memory cannot be reached."""
+    memory = await _memory(turn)
+    return memory if isinstance(memory, str) else memory[0]
+
+
+async def _memory(turn: Turn) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | str:
+    """The remembered facts and the forgotten ones' marks, by key; or the answer saying the
+    memory cannot be reached."""
     observation = await turn.call("world_list", {"prefix": PREFIX})
     if not observation["ok"]:
         return turn.lang.say("memory_failed", problem=observation["error"])
     entries = observation["result"]["entries"]
-    return {k: v for k, v in entries.items()
-            if isinstance(v, dict) and {"subject", "verb", "value"} <= set(v)}
+    facts = {k: v for k, v in entries.items()
+             if isinstance(v, dict) and {"subject", "verb", "value"} <= set(v)}
+    forgotten = {k: v for k, v in entries.items() if isinstance(v, dict)
+                 and v.get("forgotten") is True and isinstance(v.get("subject"), str)}
+    return facts, forgotten
 
 
 def _find(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | None:
@@ -235,7 +261,7 @@ def _key(turn: Turn, subject: str) -> str:
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "MemoryRemember": (remember, ("world_list", "world_set")),
     "MemoryRecall": (recall, ("world_list",)),
-    "MemoryForget": (forget, ("world_list", "world_delete")),
+    "MemoryForget": (forget, ("world_list", "world_set")),
     "MemoryForgetAll": (forget_all, ("world_list", "world_delete")),
     "MemoryList": (listing, ("world_list",)),
 }

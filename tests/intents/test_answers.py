@@ -227,12 +227,33 @@ async def test_remember_recall_and_forget_in_the_world_model(intents: Intents,
         "Your wifi password is hunter2."
     assert await say(intents, "forget the garage code") == \
         ("MemoryForget", "OK, I forgot the garage code.")
-    # Forgotten: a plain question goes to the LLM, a question about memory says so.
-    assert await say(intents, "what is the garage code?") == (None, "")
-    assert (await say(intents, "do you remember the garage code?"))[1].startswith(
-        "I don't know the garage code yet.")
+    # Forgotten: the value is gone, and asked again the assistant says it was told to
+    # forget it (not handed to an LLM that could only guess a code).
+    [mark] = [e.value for e in await world.items() if e.key.startswith("memory.garage")]
+    assert mark == {"subject": "the garage code", "forgotten": True}
+    for question in ("what is the garage code?", "do you remember the garage code?",
+                     "what is the grash code"):
+        assert await say(intents, question) == ("MemoryRecall", (
+            "You asked me to forget the garage code. Tell me again with: remember that the "
+            "garage code is ...")), question
+    assert (await say(intents, "forget the garage code"))[1] == \
+        "I didn't have anything saved about the garage code."
+    # Never remembered: a plain question goes to the LLM, a question about memory says so.
+    assert await say(intents, "what is the door code?") == (None, "")
     assert (await say(intents, "what's my door code"))[1].startswith(
         "I don't know your door code yet.")
+    # Remembered again under other words: the same key, the mark replaced by the fact.
+    await say(intents, "remember that the code for the garage is 2468")
+    assert (await say(intents, "what is the garage code"))[1] == \
+        "The code for the garage is 2468."
+    assert not [e for e in await world.items() if e.value.get("forgotten")]
+    # "forget everything": facts and marks deleted alike; listed, nothing.
+    await say(intents, "forget the plumber")
+    intent, said = await say(intents, "forget everything")
+    assert intent == "MemoryForgetAll" and said == "OK, I forgot 3 things.", said
+    assert not [e for e in await world.items() if e.key.startswith("memory.")]
+    assert (await say(intents, "what do you remember"))[1] == \
+        "I haven't been asked to remember anything yet."
 
 
 @pytest.mark.parametrize("text", ["stop", "Stop!", "never mind", "cancel", "shut up",

@@ -48,6 +48,10 @@ async def test_an_edge_with_no_llm_answers_timers_time_math_and_memory(
             "The garage code is 4711."
         assert final(await chat(s, daemon.url, "forget the garage code"))["text"] == \
             "OK, I forgot the garage code."
+        # Asked again, the answer says so; no LLM was needed (nor an error given).
+        assert final(await chat(s, daemon.url, "what is the garage code?"))["text"] == (
+            "You asked me to forget the garage code. Tell me again with: remember that the "
+            "garage code is ...")
         stop = await chat(s, daemon.url, "never mind")
         assert [k for k, _ in stop] == ["final"] and final(stop)["intent"] == "Stop"
 
