@@ -91,7 +91,7 @@ class VoiceEngine(Protocol):
 
     async def vad(self, endpointer: Endpointer, samples: np.ndarray) -> list[VadEvent]: ...
 
-    async def transcribe(self, samples: np.ndarray) -> Any: ...
+    async def transcribe(self, samples: np.ndarray, **options: Any) -> Any: ...
 
     async def synthesize(self, text: str) -> np.ndarray: ...
 
@@ -560,7 +560,7 @@ class VoiceSession:
                 await asyncio.wait_for(task, CANCEL_GRACE_S)
 
     async def _partial(self, utterance: int, audio: np.ndarray) -> None:
-        transcript = await self.engine.transcribe(audio)
+        transcript = await self.engine.transcribe(audio, recheck=False)
         if utterance == self._utterance and transcript.text:
             await self._emit({"type": "transcript", "text": transcript.text,
                               "language": transcript.language, "final": False})

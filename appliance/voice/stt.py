@@ -147,17 +147,20 @@ class Transcriber:
 
     def transcribe(self, samples: np.ndarray, *, language: str | None = None, prompt: str = "",
                    temperature: float = 0.0, timestamps: bool = False, words: bool = False,
-                   on_text: Callable[[str], None] | None = None) -> Transcript:
+                   on_text: Callable[[str], None] | None = None,
+                   recheck: bool = True) -> Transcript:
         """Transcribe 16 kHz mono float32 audio.
 
         ``language`` overrides the configured one; ``prompt`` is Whisper's initial
         prompt (spellings, context); ``timestamps`` (and ``words``) fill
         ``segments``, which needs the full 30 s window; ``on_text`` is called
-        (in this thread) with each piece of text as it is decoded.
+        (in this thread) with each piece of text as it is decoded; ``recheck``
+        False: never a second reading (a partial transcript of audio cut mid-word,
+        which would often be doubtful and would hold the lock the final one needs).
         """
         samples = samples.astype(np.float32, copy=False)
         duration = len(samples) / PIPELINE_RATE
-        options = _Options(language or self.language, prompt.strip(), temperature)
+        options = _Options(language or self.language, prompt.strip(), temperature, recheck)
         with self._lock:
             if not timestamps and duration + TAIL_MARGIN_S <= FULL_WINDOW_S \
                     and self.min_window_s < FULL_WINDOW_S:
@@ -213,12 +216,12 @@ class Transcriber:
         window_s = min(FULL_WINDOW_S,
                        max(self.min_window_s, math.ceil(duration + TAIL_MARGIN_S)))
         read = self._read(features, window_s, duration, options)
-        if window_s < FULL_WINDOW_S and self.recheck_below is not None \
-                and read.score < self.recheck_below:
-            again_s = RECHECK_WINDOW_S if window_s < RECHECK_WINDOW_S else FULL_WINDOW_S
-            again = self._read(features, again_s, duration, options)
-            return (again if again.score > read.score else read), True
-        return read, False
+        again_s = recheck_window(window_s, read.score, read.texts[0], options,
+                                 self.recheck_below)
+        if again_s is None:
+            return read, False
+        again = self._read(features, again_s, duration, options)
+        return (again if again.score > read.score else read), True
 
     def _read(self, features: np.ndarray, window_s: float, duration: float,
               options: _Options) -> _Reading:
@@ -257,6 +260,18 @@ class Transcriber:
         scores = list(result.scores)
         return _Reading(readings(texts, scores if hypotheses > 1 else []), language,
                         scores[0] if scores else -math.inf)
+
+
+def recheck_window(window_s: float, score: float, text: str, options: _Options,
+                   below: float | None) -> float | None:
+    """The window a fitted reading is read again on, or None: not when it scored
+    ``below`` or better, was already the full window, heard nothing (silence stays
+    silence), was sampled (temperature > 0: a second sample kept for its score would be
+    a best-of-two nobody asked for) or the caller asked for one reading only."""
+    if below is None or score >= below or window_s >= FULL_WINDOW_S or not text \
+            or options.temperature > 0 or not options.recheck:
+        return None
+    return RECHECK_WINDOW_S if window_s < RECHECK_WINDOW_S else FULL_WINDOW_S
 
 
 def readings(texts: list[str], scores: list[float]) -> list[str]:
@@ -336,3 +351,4 @@ class _Options:
     language: str | None
     prompt: str
     temperature: float
+    recheck: bool = True

@@ -80,7 +80,7 @@ class TranscribedBefore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
 
-    async def transcribe(self, samples: Any) -> Any:
+    async def transcribe(self, samples: Any, **options: Any) -> Any:
         return self._transcript
 
 

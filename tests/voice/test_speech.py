@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -275,33 +276,70 @@ def test_piper_threads_are_not_pinned_to_cores(models_dir: Path) -> None:
 
 
 #: One piper draw of "Turn on the kitchen lights please. Then play some music." (16 kHz
-#: FLAC) that Whisper base read as "Turn turn" on the 5 s window, and right on the full one.
+#: FLAC) that Whisper base read as "Turn turn" on the 5 s window here, and right on a wider.
 MISREAD = Path(__file__).parent / "data" / "two_part_misread.flac"
 
 
-async def test_a_doubtful_reading_is_read_again_on_the_full_window(
-        voice: VoiceComponent) -> None:
+async def test_a_misread_draw_is_read_right(voice: VoiceComponent) -> None:
     from appliance.voice.codecs import decode
-    from appliance.voice.stt import Transcriber
+    from appliance.voice.stt import RECHECK_BELOW, Transcriber
     stt = voice.models.stt
     assert isinstance(stt, Transcriber)
     audio = decode(MISREAD.read_bytes(), 10)
     auto = Transcriber(stt.model_dir, threads=1)  # voice.language: auto, as shipped
     heard = auto.transcribe(audio)
-    assert heard.rechecked and heard.language == "en", heard
     assert {"turn", "kitchen", "lights", "play", "music"} <= _words(heard.text), heard
-    never = Transcriber(stt.model_dir, threads=1, recheck_below=None)
-    assert not never.transcribe(audio).rechecked
-    # A sure reading is not read again; one read again keeps the likelier reading.
-    tts = voice.models.tts
-    assert tts is not None
-    clear = to_pipeline(read_wav(write_wav(tts.synthesize_all(QUESTION, steady=True),
-                                           voice.tts_rate)))
-    sure = auto.transcribe(clear)
-    assert not sure.rechecked and "kitchen" in sure.text.lower(), sure
-    always = Transcriber(stt.model_dir, threads=1, recheck_below=0.0)
-    again = always.transcribe(clear)
-    assert again.rechecked and "kitchen" in again.text.lower(), again
+    assert heard.language == "en", heard
+    auto.recheck_below = None
+    once = auto.transcribe(audio)
+    assert not once.rechecked
+    if not {"kitchen", "music"} <= _words(once.text):  # so on this CPU (int8 kernels differ)
+        assert heard.rechecked
+    auto.recheck_below = RECHECK_BELOW
     # Whisper's own path for a long recording has nothing to read again.
     long = np.concatenate([audio, np.zeros(28 * PIPELINE_RATE, np.float32)])
     assert not auto.transcribe(long).rechecked
+
+
+async def test_which_readings_are_read_again_and_which_is_kept(
+        voice: VoiceComponent, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The choice, with the two readings made up (their scores are what is tested)."""
+    from appliance.voice import stt as stt_module
+    stt = voice.models.stt
+    assert isinstance(stt, stt_module.Transcriber)
+    windows: list[float] = []
+    made: list[stt_module._Reading] = []
+
+    def read(features: Any, window_s: float, duration: float, options: Any) -> Any:
+        windows.append(window_s)
+        return made[len(windows) - 1]
+    monkeypatch.setattr(stt, "_read", read)
+
+    def hear(fitted: tuple[str, str, float], wider: tuple[str, str, float], seconds: float = 2.0,
+             **options: Any) -> Any:
+        windows.clear()
+        made[:] = [stt_module._Reading([fitted[0], "other " + fitted[0]], fitted[1], fitted[2]),
+                   stt_module._Reading([wider[0]], wider[1], wider[2])]
+        return stt.transcribe(np.zeros(int(seconds * PIPELINE_RATE), np.float32), **options)
+
+    doubtful = ("Then then play", "haw", -1.5)
+    sure = ("turn on the kitchen lights", "en", -0.2)
+    heard = hear(doubtful, sure)
+    assert (heard.text, heard.language, heard.alternatives, heard.rechecked) == \
+        ("turn on the kitchen lights", "en", (), True)
+    assert windows[0] < 10 and windows[1:] == [10]
+    heard = hear(doubtful, ("worse", "en", -2.0))  # the likelier reading is kept
+    assert (heard.text, heard.language, heard.alternatives, heard.rechecked) == \
+        ("Then then play", "haw", ("other Then then play",), True)
+    heard = hear(doubtful, sure, seconds=9.0)  # a fitted window of 10 s or more: the full one
+    assert heard.rechecked and windows == [11, 30]
+    for options in ({"recheck": False}, {"temperature": 0.5}):
+        heard = hear(doubtful, sure, **options)
+        assert heard.text == "Then then play" and not heard.rechecked and len(windows) == 1
+    heard = hear(("", "en", -1.5), ("Thank you.", "en", -0.3))  # silence stays silence
+    assert heard.text == "" and len(windows) == 1
+    heard = hear(("turn on the lights", "en", -0.45), sure)  # sure enough
+    assert not heard.rechecked and len(windows) == 1
+    monkeypatch.setattr(stt, "recheck_below", None)
+    heard = hear(doubtful, sure)
+    assert not heard.rechecked and len(windows) == 1
