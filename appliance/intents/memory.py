@@ -5,11 +5,13 @@
 finds its fact by the subject's words, whatever their order and filler words
 ("the code for the garage"), so recall, update and forget need no exact key.
 
-"forget the garage code" replaces the fact with ``{"subject": "the garage code",
-"forgotten": true}``: the value is gone, and asked again the assistant says it was told
-to forget it, where it would otherwise hand the question on (to an LLM that could only
-guess a code, or, on an edge with none, to an error). Remembered again, the fact takes
-the same key; "forget everything" deletes facts and these marks alike.
+"forget the garage code" deletes the fact and leaves a mark, ``memory.forgotten_<digest>``
+= ``{"forgotten": true, "words": <sha256 of the subject's words>, "at": <unix time>}``:
+no value and no subject, only a one-way digest of its words. For FORGOTTEN_DAYS a question
+with the same subject words is answered that it was forgotten as asked, where it would
+otherwise be handed on (to an LLM that could only guess a code, or, on an edge with none,
+to an error). Only the same words match a mark, not alike ones, and a fact remembered
+again comes first. "forget everything" deletes facts and marks alike.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+import time
 from typing import Any
 
 from appliance.intents import sounds, speech
@@ -37,6 +40,10 @@ RUN_TOGETHER_ALIKE = 0.85
 MIN_RUN_TOGETHER_CHARS = 6
 #: Facts read back by "what do you remember".
 MAX_LISTED = 10
+#: How long a forgotten fact's mark answers for it (module docstring); older marks are
+#: ignored, and deleted at the next "forget".
+FORGOTTEN_DAYS = 30
+FORGOTTEN = f"{PREFIX}forgotten_"
 
 
 async def remember(match: Match, turn: Turn) -> str | None:
@@ -49,9 +56,8 @@ async def remember(match: Match, turn: Turn) -> str | None:
     memory = await _memory(turn)
     if isinstance(memory, str):
         return memory
-    facts, forgotten = memory
-    same = [key for key, fact in {**forgotten, **facts}.items()
-            if _words(turn, fact["subject"]) == words]
+    facts, _forgotten = memory
+    same = [key for key, fact in facts.items() if _words(turn, fact["subject"]) == words]
     key = same[0] if same else _key(turn, subject)
     verb = _verb(turn, subject, match)
     observation = await turn.call("world_set", {"key": key, "value": {
@@ -72,12 +78,11 @@ async def recall(match: Match, turn: Turn) -> str | None:
     if isinstance(memory, str):
         return memory if explicit else None
     facts, forgotten = memory
-    found = _find(turn, subject, facts)
+    found = _same(turn, subject, facts)
+    if found is None and _mark(turn, subject) in forgotten:
+        return turn.lang.say("recall_forgotten", subject=_said(turn, subject))
+    found = found or _find(turn, subject, facts)
     if found is None:
-        gone = _find(turn, subject, forgotten)
-        if gone is not None:
-            return turn.lang.say("recall_forgotten",
-                                 subject=_said(turn, forgotten[gone]["subject"]))
         return turn.lang.say("recall_unknown", subject=_said(turn, subject)) \
             if explicit else None
     fact = facts[found]
@@ -89,22 +94,29 @@ async def forget(match: Match, turn: Turn) -> str | None:
     subject = _subject(turn, match.said.get("subject", ""))
     if not _words(turn, subject):
         return None
-    facts = await _facts(turn)
-    if isinstance(facts, str):
-        return facts
+    memory = await _memory(turn, expired=True)
+    if isinstance(memory, str):
+        return memory
+    facts, forgotten = memory
     found = _find(turn, subject, facts)
     if found is None:
         return turn.lang.say("forget_unknown", subject=_said(turn, subject))
     subject = facts[found]["subject"]
-    observation = await turn.call("world_set", {"key": found, "value": {
-        "subject": subject, "forgotten": True}})
+    now = time.time()
+    old = [key for key, mark in forgotten.items() if now - mark["at"] > FORGOTTEN_DAYS * 86400]
+    for key in (found, *old):
+        observation = await turn.call("world_delete", {"key": key})
+        if not observation["ok"]:
+            return turn.lang.say("memory_failed", problem=observation["error"])
+    observation = await turn.call("world_set", {"key": _mark_key(turn, subject), "value": {
+        "forgotten": True, "words": _mark(turn, subject), "at": now}})
     if not observation["ok"]:
         return turn.lang.say("memory_failed", problem=observation["error"])
     return turn.lang.say("forgotten", subject=_said(turn, subject))
 
 
 async def forget_all(match: Match, turn: Turn) -> str | None:
-    memory = await _memory(turn)
+    memory = await _memory(turn, expired=True)
     if isinstance(memory, str):
         return memory
     facts, forgotten = memory
@@ -135,8 +147,10 @@ async def _facts(turn: Turn) -> dict[str, dict[str, Any]] | str:
     return memory if isinstance(memory, str) else memory[0]
 
 
-async def _memory(turn: Turn) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | str:
-    """The remembered facts and the forgotten ones' marks, by key; or the answer saying the
+async def _memory(turn: Turn, expired: bool = False,
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | str:
+    """The remembered facts by key, and the marks of forgotten ones by their words' digest
+    (``expired``: by key, and those past FORGOTTEN_DAYS too); or the answer saying the
     memory cannot be reached."""
     observation = await turn.call("world_list", {"prefix": PREFIX})
     if not observation["ok"]:
@@ -144,18 +158,35 @@ async def _memory(turn: Turn) -> tuple[dict[str, dict[str, Any]], dict[str, dict
     entries = observation["result"]["entries"]
     facts = {k: v for k, v in entries.items()
              if isinstance(v, dict) and {"subject", "verb", "value"} <= set(v)}
-    forgotten = {k: v for k, v in entries.items() if isinstance(v, dict)
-                 and v.get("forgotten") is True and isinstance(v.get("subject"), str)}
-    return facts, forgotten
+    since = time.time() - FORGOTTEN_DAYS * 86400
+    marks = {k: v for k, v in entries.items() if k.startswith(FORGOTTEN) and isinstance(v, dict)
+             and isinstance(v.get("words"), str) and isinstance(v.get("at"), (int, float))}
+    if expired:
+        return facts, marks
+    return facts, {v["words"]: v for v in marks.values() if v["at"] >= since}
+
+
+def _same(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | None:
+    words = _words(turn, subject)
+    return next((k for k, f in facts.items() if _words(turn, f["subject"]) == words), None)
+
+
+def _mark(turn: Turn, subject: str) -> str:
+    """The digest a forgotten subject is known by: of its words, not the words."""
+    return hashlib.sha256(" ".join(sorted(_words(turn, subject))).encode()).hexdigest()
+
+
+def _mark_key(turn: Turn, subject: str) -> str:
+    return f"{FORGOTTEN}{_mark(turn, subject)[:16]}"
 
 
 def _find(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | None:
     """The key of the fact about ``subject``: same words, else the one fact whose words
     contain all of them (or all of whose words are asked for)."""
     words = _words(turn, subject)
-    for key, fact in facts.items():
-        if _words(turn, fact["subject"]) == words:
-            return key
+    same = _same(turn, subject, facts)
+    if same is not None:
+        return same
     near = [k for k, f in facts.items()
             if words <= _words(turn, f["subject"]) or _words(turn, f["subject"]) <= words]
     if len(near) == 1:
@@ -261,7 +292,7 @@ def _key(turn: Turn, subject: str) -> str:
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "MemoryRemember": (remember, ("world_list", "world_set")),
     "MemoryRecall": (recall, ("world_list",)),
-    "MemoryForget": (forget, ("world_list", "world_set")),
+    "MemoryForget": (forget, ("world_list", "world_delete", "world_set")),
     "MemoryForgetAll": (forget_all, ("world_list", "world_delete")),
     "MemoryList": (listing, ("world_list",)),
 }

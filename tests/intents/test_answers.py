@@ -4,12 +4,15 @@ tools: what is said back, and what the tools then hold."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from appliance.intents.component import Intents
+from appliance.intents.memory import FORGOTTEN, FORGOTTEN_DAYS
 from appliance.tools.timers import Timers
 from appliance.world.store import LocalWorld
 from tests.intents.conftest import TIMEZONE
@@ -227,28 +230,49 @@ async def test_remember_recall_and_forget_in_the_world_model(intents: Intents,
         "Your wifi password is hunter2."
     assert await say(intents, "forget the garage code") == \
         ("MemoryForget", "OK, I forgot the garage code.")
-    # Forgotten: the value is gone, and asked again the assistant says it was told to
-    # forget it (not handed to an LLM that could only guess a code).
-    [mark] = [e.value for e in await world.items() if e.key.startswith("memory.garage")]
-    assert mark == {"subject": "the garage code", "forgotten": True}
-    for question in ("what is the garage code?", "do you remember the garage code?",
-                     "what is the grash code"):
-        assert await say(intents, question) == ("MemoryRecall", (
-            "You asked me to forget the garage code. Tell me again with: remember that the "
-            "garage code is ...")), question
+    # Forgotten: the fact is gone, and its mark holds neither value nor subject, only a
+    # digest of the subject's words; asked again, the assistant says it was told to forget
+    # it (not handed to an LLM that could only guess a code).
+    memory = {e.key: e.value for e in await world.items() if e.key.startswith("memory.")}
+    [(key, mark)] = [(k, v) for k, v in memory.items() if k.startswith(FORGOTTEN)]
+    assert mark["forgotten"] is True and len(mark["words"]) == 64
+    assert abs(mark["at"] - time.time()) < 60
+    assert "garage" not in key + json.dumps(memory) and "1234" not in json.dumps(mark)
+    def forgot(subject: str) -> str:  # said back as it was asked about
+        return (f"You asked me to forget {subject}. Tell me again with: remember that "
+                f"{subject} is ...")
+    forgotten = forgot("the garage code")
+    for question, subject in (("what is the garage code?", "the garage code"),
+                              ("do you remember the garage code?", "the garage code"),
+                              ("what's the code for the garage", "the code for the garage")):
+        assert await say(intents, question) == ("MemoryRecall", forgot(subject)), question
     assert (await say(intents, "forget the garage code"))[1] == \
         "I didn't have anything saved about the garage code."
+    # Only the same words match a mark; a fact with more words is still found by them, but
+    # not before the mark of the very words asked about.
+    assert await say(intents, "what is the code?") == (None, "")
+    await say(intents, "remember that the garage door code is 8642")
+    assert (await say(intents, "what is the garage code"))[1] == forgotten
+    assert (await say(intents, "what is the door code"))[1] == "The garage door code is 8642."
     # Never remembered: a plain question goes to the LLM, a question about memory says so.
-    assert await say(intents, "what is the door code?") == (None, "")
-    assert (await say(intents, "what's my door code"))[1].startswith(
-        "I don't know your door code yet.")
-    # Remembered again under other words: the same key, the mark replaced by the fact.
+    assert await say(intents, "what is the alarm code?") == (None, "")
+    assert (await say(intents, "what's my alarm code"))[1].startswith(
+        "I don't know your alarm code yet.")
+    # Remembered again, under other words: the fact answers again.
     await say(intents, "remember that the code for the garage is 2468")
     assert (await say(intents, "what is the garage code"))[1] == \
         "The code for the garage is 2468."
-    assert not [e for e in await world.items() if e.value.get("forgotten")]
-    # "forget everything": facts and marks deleted alike; listed, nothing.
+    # A mark answers for FORGOTTEN_DAYS; then it is ignored, and the next forget deletes it.
     await say(intents, "forget the plumber")
+    assert (await say(intents, "who is the plumber?"))[1].startswith("You asked me to forget")
+    [plumber] = [e for e in await world.items() if e.key.startswith(FORGOTTEN)
+                 and e.value["words"] != mark["words"]]
+    await world.set(plumber.key, {**plumber.value,
+                                  "at": time.time() - FORGOTTEN_DAYS * 86400 - 60})
+    assert "forget" not in (await say(intents, "who is the plumber?"))[1]
+    await say(intents, "forget the garage door code")
+    assert plumber.key not in {e.key for e in await world.items()}
+    # "forget everything": facts and marks deleted alike; listed, nothing.
     intent, said = await say(intents, "forget everything")
     assert intent == "MemoryForgetAll" and said == "OK, I forgot 3 things.", said
     assert not [e for e in await world.items() if e.key.startswith("memory.")]
