@@ -75,8 +75,12 @@ class Case:
 def has(*patterns: str) -> Check:
     """Every regex (case-insensitive) occurs in the answer (thousands commas ignored:
     speech recognition writes "4,711")."""
-    return lambda a, _c: all(re.search(p, re.sub(r"(?<=\d),(?=\d{3})", "", a), re.I)
-                             for p in patterns)
+    return lambda a, _c: all(re.search(p, _plain(a), re.I) for p in patterns)
+
+
+def _plain(answer: str) -> str:
+    """``answer`` without thousands commas (speech recognition writes "4,711")."""
+    return re.sub(r"(?<=\d),(?=\d{3})", "", answer)
 
 
 def timer_set(*patterns: str) -> Check:
@@ -92,7 +96,7 @@ def unknown(value: str) -> Check:
     """Asked about a forgotten fact: says it does not know, or was told to forget, and
     does not give the old value."""
     said = has(r"don't know|not|no |forget|forgot")
-    return lambda a, c: said(a, c) and value not in re.sub(r"(?<=\d),(?=\d{3})", "", a)
+    return lambda a, c: said(a, c) and value not in _plain(a)
 
 
 def number(value: float) -> Check:

@@ -53,10 +53,9 @@ async def remember(match: Match, turn: Turn) -> str | None:
     if not words or not value or len(subject) > MAX_SUBJECT_CHARS \
             or len(value) > MAX_VALUE_CHARS:
         return None
-    memory = await _memory(turn)
-    if isinstance(memory, str):
-        return memory
-    facts, _forgotten = memory
+    facts = await _facts(turn)
+    if isinstance(facts, str):
+        return facts
     same = [key for key, fact in facts.items() if _words(turn, fact["subject"]) == words]
     key = same[0] if same else _key(turn, subject)
     verb = _verb(turn, subject, match)
@@ -77,11 +76,12 @@ async def recall(match: Match, turn: Turn) -> str | None:
     memory = await _memory(turn)
     if isinstance(memory, str):
         return memory if explicit else None
-    facts, forgotten = memory
-    found = _same(turn, subject, facts)
-    if found is None and _mark(turn, subject) in forgotten:
+    facts, marks = memory
+    digest = _mark(turn, subject)
+    if _same(turn, subject, facts) is None and any(
+            m["words"] == digest and _live(m) for m in marks.values()):
         return turn.lang.say("recall_forgotten", subject=_said(turn, subject))
-    found = found or _find(turn, subject, facts)
+    found = _find(turn, subject, facts)
     if found is None:
         return turn.lang.say("recall_unknown", subject=_said(turn, subject)) \
             if explicit else None
@@ -94,33 +94,32 @@ async def forget(match: Match, turn: Turn) -> str | None:
     subject = _subject(turn, match.said.get("subject", ""))
     if not _words(turn, subject):
         return None
-    memory = await _memory(turn, expired=True)
+    memory = await _memory(turn)
     if isinstance(memory, str):
         return memory
-    facts, forgotten = memory
+    facts, marks = memory
     found = _find(turn, subject, facts)
     if found is None:
         return turn.lang.say("forget_unknown", subject=_said(turn, subject))
     subject = facts[found]["subject"]
-    now = time.time()
-    old = [key for key, mark in forgotten.items() if now - mark["at"] > FORGOTTEN_DAYS * 86400]
+    old = [key for key, mark in marks.items() if not _live(mark)]
     for key in (found, *old):
         observation = await turn.call("world_delete", {"key": key})
         if not observation["ok"]:
             return turn.lang.say("memory_failed", problem=observation["error"])
     observation = await turn.call("world_set", {"key": _mark_key(turn, subject), "value": {
-        "forgotten": True, "words": _mark(turn, subject), "at": now}})
+        "forgotten": True, "words": _mark(turn, subject), "at": time.time()}})
     if not observation["ok"]:
         return turn.lang.say("memory_failed", problem=observation["error"])
     return turn.lang.say("forgotten", subject=_said(turn, subject))
 
 
 async def forget_all(match: Match, turn: Turn) -> str | None:
-    memory = await _memory(turn, expired=True)
+    memory = await _memory(turn)
     if isinstance(memory, str):
         return memory
-    facts, forgotten = memory
-    for key in [*facts, *forgotten]:
+    facts, marks = memory
+    for key in [*facts, *marks]:
         observation = await turn.call("world_delete", {"key": key})
         if not observation["ok"]:
             return turn.lang.say("memory_failed", problem=observation["error"])
@@ -147,23 +146,23 @@ async def _facts(turn: Turn) -> dict[str, dict[str, Any]] | str:
     return memory if isinstance(memory, str) else memory[0]
 
 
-async def _memory(turn: Turn, expired: bool = False,
-                  ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | str:
-    """The remembered facts by key, and the marks of forgotten ones by their words' digest
-    (``expired``: by key, and those past FORGOTTEN_DAYS too); or the answer saying the
-    memory cannot be reached."""
+async def _memory(turn: Turn) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | str:
+    """The remembered facts and the marks of forgotten ones (live or not), each by key; or
+    the answer saying the memory cannot be reached."""
     observation = await turn.call("world_list", {"prefix": PREFIX})
     if not observation["ok"]:
         return turn.lang.say("memory_failed", problem=observation["error"])
     entries = observation["result"]["entries"]
     facts = {k: v for k, v in entries.items()
              if isinstance(v, dict) and {"subject", "verb", "value"} <= set(v)}
-    since = time.time() - FORGOTTEN_DAYS * 86400
     marks = {k: v for k, v in entries.items() if k.startswith(FORGOTTEN) and isinstance(v, dict)
              and isinstance(v.get("words"), str) and isinstance(v.get("at"), (int, float))}
-    if expired:
-        return facts, marks
-    return facts, {v["words"]: v for v in marks.values() if v["at"] >= since}
+    return facts, marks
+
+
+def _live(mark: dict[str, Any]) -> bool:
+    """The mark still answers for its fact (FORGOTTEN_DAYS)."""
+    return bool(time.time() - mark["at"] <= FORGOTTEN_DAYS * 86400)
 
 
 def _same(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | None:
