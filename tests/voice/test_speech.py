@@ -301,6 +301,63 @@ async def test_a_misread_draw_is_read_right(voice: VoiceComponent) -> None:
     assert not auto.transcribe(long).rechecked
 
 
+#: Piper draws that Whisper base read without their last words on the 5 s window, as
+#: "... remind me to water" (padded with zero features, as faster-whisper pads) and "...
+#: tell me what is on" (the repetition penalty: "it" was said before).
+TAIL_DROPPED = Path(__file__).parent / "data" / "two_part_tail.flac"
+TAIL_PENALISED = Path(__file__).parent / "data" / "on_it_tail.flac"
+
+
+async def test_last_words_are_kept(voice: VoiceComponent, monkeypatch: pytest.MonkeyPatch,
+                                   ) -> None:
+    from appliance.voice import stt as stt_module
+    from appliance.voice.codecs import decode
+    stt = voice.models.stt
+    assert isinstance(stt, stt_module.Transcriber)
+    auto = stt_module.Transcriber(stt.model_dir, threads=1)  # voice.language: auto, as shipped
+    heard = auto.transcribe(decode(TAIL_DROPPED.read_bytes(), 10))
+    assert {"remind", "water", "the", "plants"} <= _words(heard.text), heard
+    audio = decode(TAIL_PENALISED.read_bytes(), 10)
+    heard = auto.transcribe(audio)
+    assert heard.text.lower().rstrip(".?!").endswith("what is on it"), heard
+    monkeypatch.setattr(stt_module, "extended", lambda text, longer: False)
+    once = auto.transcribe(audio)
+    if not once.text.lower().rstrip(".?!").endswith("on it"):  # so on this CPU
+        assert once.text != heard.text
+
+
+def test_a_restart_after_the_utterance_is_cut() -> None:
+    from appliance.voice.stt import unrepeated
+    cut = {"Set a timer for 10 minutes. Set a tim": "Set a timer for 10 minutes.",
+           "Be quiet. Be quiet!": "Be quiet.",
+           "Do you remember the garage code? Do you, remember": "Do you remember the garage code?",
+           "Remember that my bike lock code is 2,580. Remember that, my":
+               "Remember that my bike lock code is 2,580."}
+    for text, kept in cut.items():
+        assert unrepeated(text) == kept, text
+    for text in ("Set a timer for 5 minutes. Set a timer for 10 minutes",  # two timers
+                 "What time is it? What time is it in Tokyo?",  # the second says more
+                 "Multiply 2.5 by 2.5", "Stop. Go", "Stop.", ""):
+        assert unrepeated(text) == text, text
+    assert unrepeated("Stop. Stop. Stop") == "Stop. Stop."
+
+
+def test_a_longer_reading_only_adds_words() -> None:
+    from appliance.voice.stt import extended
+    assert extended("remind me to water", "Remind me to water the plants?")
+    assert extended("and milk an eggs to the shopping list, And tell me what is on",
+                    "and milk an egg to the shopping list and tell me what is on it")
+    assert extended("Remember that the spare key is under",
+                    "Remember that the spare key is under the flower pot. Thank you.")
+    assert not extended("remind me to water", "remind me to water")  # nothing added
+    assert not extended("remind me to water the plants", "remind me to water")
+    assert not extended("remind me to water", "remind me to walk the dog")  # not its words
+    assert not extended("a b c d e", "x y z d e f")  # too few of them kept
+    assert not extended("Set a pasta timer for 12 minutes",  # a restart is not more words
+                        "Set a pasta timer for 12 minutes. Set a pause to")
+    assert not extended("", "anything")
+
+
 async def test_which_readings_are_read_again_and_which_is_kept(
         voice: VoiceComponent, monkeypatch: pytest.MonkeyPatch) -> None:
     """The choice, with the two readings made up (their scores are what is tested)."""
