@@ -22,8 +22,8 @@ two-part requests were heard exactly, with silence 38-40. And the repetition pen
 keeps Whisper from starting the utterance again after its end also drops a last word
 that was said before ("remind me to water [the plants]", "under [the] flower pot", "what
 is on [it]"): a reading that stops without a sentence's end is decoded again without the
-penalty, and taken if it only adds words (``extended``). Restarts that slip through are
-cut (``unrepeated``).
+penalty, and the words it has after the first reading's last one, to the end of that
+sentence, are added (``extension``). Restarts that slip through are cut (``unrepeated``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import math
 import os
 import re
 import threading
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,9 @@ FULL_WINDOW_S = 30
 FRAMES_PER_S = 100
 #: Silence kept after the speech inside the fitted window; less invites hallucinated repeats.
 TAIL_MARGIN_S = 2.0
+#: Zero samples after the audio before its features are taken: Whisper's FFT window (400),
+#: so the last frames are of silence and set the level the rest of the window is padded to.
+SILENCE_FRAME = 400
 #: Decoding bound for the fitted path: tokens per second of audio, plus a constant.
 TOKENS_PER_S = 6
 TOKENS_BASE = 12
@@ -77,10 +81,12 @@ RECHECK_BELOW = -0.5
 #: already): 10 s read all 22 misreadings kept from those draws right, as did 15, 20 and
 #: 30 s, at 0.25 s a reading here against 0.69 s for the full window.
 RECHECK_WINDOW_S = 10
-#: A sentence's end as Whisper writes it (``unrepeated``).
-_SENTENCE_END = re.compile(r"[.?!]")
-#: The share of a reading's words a reading without the repetition penalty must keep, in
-#: order, to take its place with more words after them (``extended``).
+#: The marks Whisper ends a sentence with; a trailing ellipsis is speech that trails off,
+#: not an end (``_ends_sentence``).
+SENTENCE_ENDS = ".?!。？！؟।"
+_SENTENCE_END = re.compile(f"[{re.escape(SENTENCE_ENDS)}]")
+#: The share of a reading's words a reading without the repetition penalty must have, in
+#: order, for its words after them to be added (``extension``).
 EXTENDED_SAME = 0.8
 
 
@@ -229,26 +235,32 @@ class Transcriber:
                 ) -> tuple[_Reading, bool]:
         """The best reading first, then up to MAX_ALTERNATIVES others (see Transcript);
         a doubtful reading is read again on a wider window (RECHECK_BELOW): True if so."""
+        # Silence after the speech, not zeros in the features (the module docstring): the
+        # features of the audio and a frame of silence, then more frames at silence's level
+        # (the floor of the features; the same as the features of the window's audio
+        # padded with zeros, for a fraction of the time).
+        features = self._model.feature_extractor(np.pad(samples, (0, SILENCE_FRAME)))
         window_s = min(FULL_WINDOW_S,
                        max(self.min_window_s, math.ceil(duration + TAIL_MARGIN_S)))
-        read = self._read(samples, window_s, duration, options)
+        read = self._read(features, window_s, duration, options)
         again_s = recheck_window(window_s, read.score, read.texts[0], options,
                                  self.recheck_below)
         if again_s is None:
             return read, False
-        again = self._read(samples, again_s, duration, options)
+        again = self._read(features, again_s, duration, options)
         return (again if again.score > read.score else read), True
 
-    def _read(self, samples: np.ndarray, window_s: float, duration: float,
+    def _read(self, features: np.ndarray, window_s: float, duration: float,
               options: _Options) -> _Reading:
-        from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
 
         model = self._model
-        # Silence after the speech, not zeros in the features (the module docstring).
-        silence = max(0, int(window_s * PIPELINE_RATE) - len(samples))
-        features = model.feature_extractor(np.pad(samples, (0, silence)))
-        encoded = model.encode(pad_or_trim(features, int(window_s * FRAMES_PER_S)))
+        frames = int(window_s * FRAMES_PER_S)
+        window = features[:, :frames]
+        if window.shape[1] < frames:
+            window = np.pad(window, ((0, 0), (0, frames - window.shape[1])),
+                            constant_values=features.min())
+        encoded = model.encode(window)
         language = options.language
         if language is None:
             if model.model.is_multilingual:
@@ -281,10 +293,17 @@ class Transcriber:
 
         texts, scores = decode(REPETITION_PENALTY)
         if options.recheck and not sampling and texts and texts[0] \
-                and texts[0][-1] not in ".?!":
-            longer, longer_scores = decode(1.0)
-            if longer and extended(texts[0], longer[0]):
-                texts[0], scores[0] = longer[0], longer_scores[0]
+                and not _ends_sentence(texts[0]):
+            longer, _ = decode(1.0)
+            more = extension(texts[0], longer[0]) if longer else ""
+            if more:
+                # The words are added, the score stays the penalised decoding's (the two
+                # are not on one scale), and readings that stop short of them go.
+                best = f"{texts[0]} {more}"
+                kept = [(t, c) for t, c in zip(texts[1:], scores[1:], strict=False)
+                        if not _prefix(t, best)]
+                texts = [best, *(t for t, _ in kept)]
+                scores = [scores[0], *(c for _, c in kept)]
         return _Reading(readings(texts, scores if hypotheses > 1 else []), language,
                         scores[0] if scores else -math.inf)
 
@@ -303,41 +322,76 @@ def recheck_window(window_s: float, score: float, text: str, options: _Options,
 
 def unrepeated(text: str) -> str:
     """``text`` without a start of itself again after a sentence's end: on a fitted window
-    Whisper now and then goes on after the utterance with its beginning, cut off by the
-    length bound ("Set a timer for 10 minutes. Set a tim"). Only the same words (case,
-    punctuation and a last word cut short aside) count, so "Set a timer for 5 minutes. Set a
-    timer for 10 minutes" keeps both."""
+    Whisper now and then goes on after the utterance with its beginning ("Set a timer for 10
+    minutes. Set a tim", cut off by the length bound). Only the same words count (case and
+    punctuation aside), and a last word cut short only where the text stops without a
+    sentence's end: "Set a timer for 5 minutes. Set a timer for 10 minutes" and "Remind me
+    at 10. Remind me at 1." keep both."""
     for end in _SENTENCE_END.finditer(text):
         if text[end.end():end.end() + 1] != " ":
             continue
         head, tail = _words(text[:end.end()]), _words(text[end.end():])
-        if tail and len(tail) <= len(head) and head[:len(tail) - 1] == tail[:-1] \
-                and head[len(tail) - 1].startswith(tail[-1]):
+        if not tail or len(tail) > len(head) or head[:len(tail) - 1] != tail[:-1]:
+            continue
+        last = head[len(tail) - 1]
+        if last == tail[-1] or (not _ends_sentence(text) and last.startswith(tail[-1])):
             return text[:end.end()]
     return text
 
 
-def extended(text: str, longer: str) -> bool:
-    """``longer`` reads as ``text`` with more words after its last one: at least
-    ``EXTENDED_SAME`` of ``text``'s words are found in order in ``longer`` (the other
-    decoding may hear "egg" for "eggs"), ``text``'s last word among them; but not when the
-    words added start a sentence with ``text``'s first word (a restart, ``unrepeated``)."""
-    raw = longer.split()
-    have, more = _words(text), _words(longer)
-    if not have or len(more) <= len(have) or len(more) != len(raw):
-        return False
+def extension(text: str, longer: str) -> str:
+    """The words ``longer`` has after ``text``'s last one, up to the end of that sentence,
+    or "": at least ``EXTENDED_SAME`` of ``text``'s words must be found in ``longer`` in
+    order (the other decoding may hear "egg" for "eggs"), ``text``'s last word among them,
+    and not at a sentence's end (what follows one is a restart or a "Thank you." Whisper
+    likes to add, not the words the penalty held back). Only words are added: ``text``'s
+    own, numbers and all, stay as they were."""
+    have = _words(text)
+    spoken = [(w, i) for i, raw in enumerate(longer.split()) if (w := _word(raw))]
+    more = [w for w, _ in spoken]
+    if not have or len(more) <= len(have):
+        return ""
     blocks = difflib.SequenceMatcher(None, have, more, autojunk=False).get_matching_blocks()
     last = blocks[-2] if len(blocks) > 1 else None
     if last is None or last.a + last.size != len(have) or last.b + last.size >= len(more) \
             or sum(b.size for b in blocks) < EXTENDED_SAME * len(have):
-        return False
-    added = last.b + last.size
-    return not (raw[added - 1][-1] in ".?!" and more[added] == have[0])
+        return ""
+    raw = longer.split()
+    start = spoken[last.b + last.size - 1][1] + 1
+    if _ends_sentence(raw[start - 1]):
+        return ""
+    added: list[str] = []
+    for word in raw[start:]:
+        added.append(word)
+        if _ends_sentence(word):
+            break
+    return " ".join(added)
+
+
+def _ends_sentence(text: str) -> bool:
+    text = text.rstrip()
+    return bool(text) and text[-1] in SENTENCE_ENDS and not text.endswith(("...", "…"))
+
+
+def _prefix(text: str, longer: str) -> bool:
+    """``text``'s words are the first of ``longer``'s (a reading that stops short of it)."""
+    have, more = _words(text), _words(longer)
+    return len(have) < len(more) and more[:len(have)] == have
 
 
 def _words(text: str) -> list[str]:
-    return [w for w in ("".join(c for c in word.lower() if c.isalnum() or c == "%")
-                        for word in text.split()) if w]
+    return [w for w in map(_word, text.split()) if w]
+
+
+def _word(text: str) -> str:
+    """A word for comparing: lower case, without punctuation ("Wi-Fi" is "wifi"), but a
+    mark between digits stays ("2.5" is not "25", "7:30" not "730")."""
+    text = text.lower()
+    return "".join(c for i, c in enumerate(text)
+                   if c.isalnum() or c == "%" or (c in ".,:" and 0 < i < len(text) - 1
+                                                  and text[i - 1].isdigit()
+                                                  and text[i + 1].isdigit())
+                   or (not c.isascii() and not unicodedata.category(c).startswith("P")))
 
 
 def readings(texts: list[str], scores: list[float]) -> list[str]:
