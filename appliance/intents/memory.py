@@ -123,7 +123,10 @@ async def forget_all(match: Match, turn: Turn) -> str | None:
         observation = await turn.call("world_delete", {"key": key})
         if not observation["ok"]:
             return turn.lang.say("memory_failed", problem=observation["error"])
-    return turn.lang.say("forgotten_all", count=len(facts))
+    if len(facts) == 1:
+        [fact] = facts.values()
+        return turn.lang.say("forgotten", subject=_said(turn, fact["subject"]))
+    return turn.lang.say("forgotten_all" if facts else "forgotten_all_none", count=len(facts))
 
 
 async def listing(match: Match, turn: Turn) -> str | None:

@@ -278,6 +278,10 @@ async def test_remember_recall_and_forget_in_the_world_model(intents: Intents,
     assert not [e for e in await world.items() if e.key.startswith("memory.")]
     assert (await say(intents, "what do you remember"))[1] == \
         "I haven't been asked to remember anything yet."
+    # Nothing left, or one thing: said so, not "I forgot 0 things" or "1 things".
+    assert (await say(intents, "forget everything"))[1] == "There was nothing to forget."
+    await say(intents, "remember that my locker number is 316")
+    assert (await say(intents, "forget everything"))[1] == "OK, I forgot your locker number."
 
 
 @pytest.mark.parametrize("text", ["stop", "Stop!", "never mind", "cancel", "shut up",
