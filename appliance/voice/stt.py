@@ -28,13 +28,9 @@ sentence, are added (``extension``). Restarts that slip through are cut (``unrep
 
 from __future__ import annotations
 
-import difflib
-import itertools
 import math
 import os
-import re
 import threading
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +39,7 @@ import numpy as np
 
 from appliance.voice.audio import PIPELINE_RATE
 from appliance.voice.errors import ModelLoadError
+from appliance.voice.readings import ends_sentence, extension, readings, stops_short, unrepeated
 
 # CTranslate2's x86 build multiplies with oneMKL, which picks its own thread count
 # ("dynamic") from a probe of the CPU topology that pins a thread to each CPU in
@@ -68,10 +65,9 @@ NO_REPEAT_NGRAM = 3
 REPETITION_PENALTY = 1.1
 #: Whisper's decoder context is 448 tokens; a prompt may take up to half of it.
 MAX_PROMPT_TOKENS = 223
-#: Other readings of a short utterance kept from the beam (``Transcript.alternatives``), and
-#: how far below the best one's score (mean log probability per token) they may be.
+#: Other readings of a short utterance kept from the beam (``Transcript.alternatives``; how
+#: far below the best one's score they may be: ``readings.ALTERNATIVE_MARGIN``).
 MAX_ALTERNATIVES = 4
-ALTERNATIVE_MARGIN = 1.0
 #: A fitted reading whose score (mean log probability per token) is below this is read
 #: again on a wider window (the module docstring): the 14 misreadings scored -0.56 to
 #: -2.54, the right readings of the same draws -0.12 to -0.25 on the full window, and 9 of
@@ -81,13 +77,6 @@ RECHECK_BELOW = -0.5
 #: already): 10 s read all 22 misreadings kept from those draws right, as did 15, 20 and
 #: 30 s, at 0.25 s a reading here against 0.69 s for the full window.
 RECHECK_WINDOW_S = 10
-#: The marks Whisper ends a sentence with; a trailing ellipsis is speech that trails off,
-#: not an end (``_ends_sentence``).
-SENTENCE_ENDS = ".?!。？！؟।"
-_SENTENCE_END = re.compile(f"[{re.escape(SENTENCE_ENDS)}]")
-#: The share of a reading's words a reading without the repetition penalty must have, in
-#: order, for its words after them to be added (``extension``).
-EXTENDED_SAME = 0.8
 
 
 @dataclass(frozen=True)
@@ -293,7 +282,7 @@ class Transcriber:
 
         texts, scores = decode(REPETITION_PENALTY)
         if options.recheck and not sampling and texts and texts[0] \
-                and not _ends_sentence(texts[0]):
+                and not ends_sentence(texts[0]):
             longer, _ = decode(1.0)
             more = extension(texts[0], longer[0]) if longer else ""
             if more:
@@ -301,7 +290,7 @@ class Transcriber:
                 # are not on one scale), and readings that stop short of them go.
                 best = f"{texts[0]} {more}"
                 kept = [(t, c) for t, c in zip(texts[1:], scores[1:], strict=False)
-                        if not _prefix(t, best)]
+                        if not stops_short(t, best)]
                 texts = [best, *(t for t, _ in kept)]
                 scores = [scores[0], *(c for _, c in kept)]
         return _Reading(readings(texts, scores if hypotheses > 1 else []), language,
@@ -318,143 +307,6 @@ def recheck_window(window_s: float, score: float, text: str, options: _Options,
             or options.temperature > 0 or not options.recheck:
         return None
     return RECHECK_WINDOW_S if window_s < RECHECK_WINDOW_S else FULL_WINDOW_S
-
-
-def unrepeated(text: str) -> str:
-    """``text`` without a start of itself again after a sentence's end: on a fitted window
-    Whisper now and then goes on after the utterance with its beginning ("Set a timer for 10
-    minutes. Set a tim", cut off by the length bound). Only the same words count (case and
-    punctuation aside), and a last word cut short only where the text stops without a
-    sentence's end: "Set a timer for 5 minutes. Set a timer for 10 minutes" and "Remind me
-    at 10. Remind me at 1." keep both."""
-    for end in _SENTENCE_END.finditer(text):
-        if text[end.end():end.end() + 1] != " ":
-            continue
-        head, tail = _words(text[:end.end()]), _words(text[end.end():])
-        if not tail or len(tail) > len(head) or head[:len(tail) - 1] != tail[:-1]:
-            continue
-        last = head[len(tail) - 1]
-        if last == tail[-1] or (not _ends_sentence(text) and last.startswith(tail[-1])):
-            return text[:end.end()]
-    return text
-
-
-def extension(text: str, longer: str) -> str:
-    """The words ``longer`` has after ``text``'s last one, up to the end of that sentence,
-    or "": at least ``EXTENDED_SAME`` of ``text``'s words must be found in ``longer`` in
-    order (the other decoding may hear "egg" for "eggs"), ``text``'s last word among them,
-    and not at a sentence's end (what follows one is a restart or a "Thank you." Whisper
-    likes to add, not the words the penalty held back). Only words are added: ``text``'s
-    own, numbers and all, stay as they were."""
-    have = _words(text)
-    spoken = [(w, i) for i, raw in enumerate(longer.split()) if (w := _word(raw))]
-    more = [w for w, _ in spoken]
-    if not have or len(more) <= len(have):
-        return ""
-    blocks = difflib.SequenceMatcher(None, have, more, autojunk=False).get_matching_blocks()
-    last = blocks[-2] if len(blocks) > 1 else None
-    if last is None or last.a + last.size != len(have) or last.b + last.size >= len(more) \
-            or sum(b.size for b in blocks) < EXTENDED_SAME * len(have):
-        return ""
-    raw = longer.split()
-    start = spoken[last.b + last.size - 1][1] + 1
-    if _ends_sentence(raw[start - 1]):
-        return ""
-    added: list[str] = []
-    for word in raw[start:]:
-        added.append(word)
-        if _ends_sentence(word):
-            break
-    return " ".join(added)
-
-
-def _ends_sentence(text: str) -> bool:
-    text = text.rstrip()
-    return bool(text) and text[-1] in SENTENCE_ENDS and not text.endswith(("...", "…"))
-
-
-def _prefix(text: str, longer: str) -> bool:
-    """``text``'s words are the first of ``longer``'s (a reading that stops short of it)."""
-    have, more = _words(text), _words(longer)
-    return len(have) < len(more) and more[:len(have)] == have
-
-
-def _words(text: str) -> list[str]:
-    return [w for w in map(_word, text.split()) if w]
-
-
-def _word(text: str) -> str:
-    """A word for comparing: lower case, without punctuation ("Wi-Fi" is "wifi"), but a
-    mark between digits stays ("2.5" is not "25", "7:30" not "730")."""
-    text = text.lower()
-    return "".join(c for i, c in enumerate(text)
-                   if c.isalnum() or c == "%" or (c in ".,:" and 0 < i < len(text) - 1
-                                                  and text[i - 1].isdigit()
-                                                  and text[i + 1].isdigit())
-                   or (not c.isascii() and not unicodedata.category(c).startswith("P")))
-
-
-def readings(texts: list[str], scores: list[float]) -> list[str]:
-    """The best text, then the others within ALTERNATIVE_MARGIN of its score that read
-    differently (not just in case or punctuation), best first; but a reading whose only
-    difference from the best is a number Whisper wrote glued (below) comes first."""
-    out = texts[:1]
-    seen = {_reading(t) for t in out}
-    for text, score in zip(texts[1:], scores[1:], strict=False):
-        key = _reading(text)
-        if text and key not in seen and score >= scores[0] - ALTERNATIVE_MARGIN:
-            seen.add(key)
-            out.append(text)
-    for i, text in enumerate(out[1:], 1):
-        if _unglued(out[0], text):
-            out.insert(0, out.pop(i))
-            break
-    return out
-
-
-_NUMBER = re.compile(r"\d+(?:,\d{3})*")
-
-
-def _unglued(best: str, other: str) -> bool:
-    """``other`` is ``best`` with one glued number written as it was said.
-
-    Whisper base writes "two thousand five hundred and eighty" as "250080" (the digits of
-    2500 and of 80 side by side), "one thousand five hundred and eighty" as "150080" and
-    "four thousand seven hundred and eleven" as "4,700-11", with the right "2580", "1,580"
-    or "4711" among its runners-up. A glued number is two parts, side by side or with a
-    hyphen or space between, the first ending in at least as many zeros as the second has
-    digits; written right, it is their sum.
-    """
-    said = _reading(other)
-    return any(_reading(candidate) == said for candidate in _repairs(best))
-
-
-def _repairs(text: str) -> list[str]:
-    """``text`` with one glued number (see ``_unglued``) written as the sum of its parts."""
-    out = []
-    numbers = list(_NUMBER.finditer(text))
-    for m in numbers:
-        for total in _glued_sums(m.group().replace(",", "")):
-            out.append(f"{text[:m.start()]}{total}{text[m.end():]}")
-    for a, b in itertools.pairwise(numbers):
-        head, tail = a.group().replace(",", ""), b.group().replace(",", "")
-        if text[a.end():b.start()] in ("-", " ") and _glue(head, tail):
-            out.append(f"{text[:a.start()]}{int(head) + int(tail)}{text[b.end():]}")
-    return out
-
-
-def _glue(head: str, tail: str) -> bool:
-    return head[0] != "0" and tail[0] != "0" and head.endswith("0" * len(tail))
-
-
-def _glued_sums(digits: str) -> set[int]:
-    """What ``digits`` would be if two spoken numbers were written side by side."""
-    return {int(digits[:cut]) + int(digits[cut:]) for cut in range(1, len(digits))
-            if _glue(digits[:cut], digits[cut:])}
-
-
-def _reading(text: str) -> str:
-    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,7 @@ async def test_language_auto_detects_english(voice: VoiceComponent,
 
 
 def test_readings_keep_the_best_then_other_wordings_within_the_margin() -> None:
-    from appliance.voice.stt import ALTERNATIVE_MARGIN, readings
+    from appliance.voice.readings import ALTERNATIVE_MARGIN, readings
     texts = ["Start talking.", "start talking!", "Stop talking.", "Start talking",
              "Stop walking."]
     scores = [-0.35, -0.66, -1.05, -1.2, -0.35 - ALTERNATIVE_MARGIN - 0.01]
@@ -187,7 +187,7 @@ def test_readings_keep_the_best_then_other_wordings_within_the_margin() -> None:
 
 def test_a_number_whisper_wrote_glued_gives_way_to_the_reading_that_sums_it() -> None:
     """"two thousand five hundred and eighty" as "250080": the runner-up "2580" goes first."""
-    from appliance.voice.stt import readings
+    from appliance.voice.readings import readings
     said = ["Remember that my bike lock code is 250080.",
             "Remember that my bike lock code is 2580.",
             "Remember that my bike lock code is 2500 80."]
@@ -336,7 +336,7 @@ async def test_last_words_are_kept(voice: VoiceComponent, monkeypatch: pytest.Mo
 
 
 def test_a_restart_after_the_utterance_is_cut() -> None:
-    from appliance.voice.stt import unrepeated
+    from appliance.voice.readings import unrepeated
     cut = {"Set a timer for 10 minutes. Set a tim": "Set a timer for 10 minutes.",
            "Be quiet. Be quiet!": "Be quiet.",
            "Do you remember the garage code? Do you, remember": "Do you remember the garage code?",
@@ -356,7 +356,7 @@ def test_a_restart_after_the_utterance_is_cut() -> None:
 
 
 def test_only_words_after_the_last_are_added() -> None:
-    from appliance.voice.stt import extension
+    from appliance.voice.readings import extension
     assert extension("remind me to water", "Remind me to water the plants?") == "the plants?"
     assert extension("and milk an eggs to the shopping list, And tell me what is on",
                      "and milk an egg to the shopping list and tell me what is on it") == "it"
