@@ -10,13 +10,15 @@ in other words (two of its misses, a which-day and a how-much-longer phrasing, w
 fixed in the templates after its first run); ``--set fresh`` a third list written last and
 run once, never tuned on; ``--set household`` a fourth, of 139 requests in a household's short
 forms (its first run's misses were fixed); ``--set smalltalk`` a fifth, of greetings, thanks
-and "what can you do"; ``--set convert`` a sixth, of unit conversions. With an LLM it also measures tokens/s of one
-long answer and the daemon's RSS (to compare models: ``--model F.gguf --domains
+and "what can you do"; ``--set convert`` a sixth, of unit conversions, and
+``--set convert-heldout`` sixteen more never tuned on; ``--set lists`` a seventh, of the
+shopping and to-do lists. With an LLM it also measures
+tokens/s of one long answer and the daemon's RSS (to compare models: ``--model F.gguf --domains
 open,small talk``). ``--voice`` speaks each
 request (the piper voice of the models dir, else espeak-ng) into /api/voice and
 scores the answer given to the transcript.
 
-    .venv/bin/python bench/answers.py [--set eval|heldout|fresh|household|smalltalk|convert|all]
+    .venv/bin/python bench/answers.py [--set eval|heldout|...|lists|all]
                                       [--llm off|local] [--voice]
 """
 
@@ -416,6 +418,49 @@ def convert_heldout_set() -> list[Case]:
     ]
 
 
+def lists_set() -> list[Case]:
+    """A seventh list (2026-12-07, 24 requests in order: later ones read what earlier ones
+    left), the shopping and to-do lists as a household keeps them. Written after the
+    first probes of the lists intent, before this list's first run (docs/performance.md)."""
+    s = "lists"
+    on = has(r"added|already on")
+    return [
+        Case(s, "clear the shopping list", has(r"clear|empty"), "cleared"),
+        Case(s, "add milk to the shopping list", has(r"added milk"), "milk added"),
+        Case(s, "put eggs and butter on the shopping list", has(r"eggs", r"butter"),
+             "eggs and butter added"),
+        Case(s, "we need to get bread", has(r"added bread"), "bread added"),
+        Case(s, "add bananas to my list", has(r"added bananas"), "bananas added"),
+        Case(s, "what's on the shopping list", has(r"milk", r"eggs", r"butter", r"bread",
+                                                   r"bananas"), "the five items"),
+        Case(s, "add milk to the shopping list", has(r"already"), "milk already on it"),
+        Case(s, "take the eggs off the shopping list", has(r"removed eggs"), "eggs removed"),
+        Case(s, "remove coffee from the shopping list", has(r"not on"), "coffee not on it"),
+        Case(s, "add coffee, rice and two onions to the shopping list",
+             has(r"coffee", r"rice", r"onions"), "three added"),
+        Case(s, "what do we need to buy", lambda a, c: has(r"milk", r"coffee", r"onions")(a, c)
+             and "eggs" not in a, "the list without eggs"),
+        Case(s, "cross the bananas off my list", has(r"removed bananas"), "bananas removed"),
+        Case(s, "I need to buy batteries", on, "batteries added"),
+        Case(s, "how many things are on my shopping list", number(7), "7 items"),
+        Case(s, "add call the plumber to my to do list", has(r"call the plumber", r"to-do"),
+             "added to the to-do list"),
+        Case(s, "put renew the car insurance on the to-do list",
+             has(r"renew the car insurance"), "added"),
+        Case(s, "what's on my to-do list", has(r"plumber", r"insurance"), "both to-dos"),
+        Case(s, "take call the plumber off the to do list", has(r"removed call the plumber"),
+             "removed"),
+        Case(s, "read me my to-do list", lambda a, c: "insurance" in a and "plumber" not in a,
+             "one to-do left"),
+        Case(s, "what's on the shopping list", lambda a, c: "plumber" not in a
+             and has(r"milk")(a, c), "the to-dos are not on it"),
+        Case(s, "empty the to do list", has(r"clear|taken off"), "cleared"),
+        Case(s, "clear my shopping list", has(r"clear|taken off"), "cleared"),
+        Case(s, "what's on the shopping list", has(r"empty"), "empty"),
+        Case(s, "what's on my to-do list", has(r"empty"), "empty"),
+    ]
+
+
 def household_set() -> list[Case]:
     """A fourth list (2026-12-05, 139 requests), written as a household talks: short forms
     ("set timer 8 min", "sqrt 16"), names after the duration, everyday facts. Its first
@@ -711,7 +756,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             voice = speaker(models, workdir) if args.voice else None
             sets = {"eval": eval_set, "heldout": heldout_set, "fresh": fresh_set,
                     "household": household_set, "smalltalk": small_talk_set,
-                    "convert": convert_set, "convert-heldout": convert_heldout_set}
+                    "convert": convert_set, "convert-heldout": convert_heldout_set,
+                    "lists": lists_set}
             wanted = set(args.domains.split(",")) if args.domains else None
             for name in (list(sets) if args.set == "all" else [args.set]):
                 cases = [c for c in sets[name]() if wanted is None or c.domain in wanted]
@@ -733,7 +779,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--set", choices=("eval", "heldout", "fresh", "household", "smalltalk",
-                                     "convert", "convert-heldout", "all"),
+                                     "convert", "convert-heldout", "lists", "all"),
                    default="all")
     p.add_argument("--llm", choices=("off", "local"), default="local",
                    help="off: an edge alone (intents only); local: the model in-process")

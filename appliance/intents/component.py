@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.config import IntentsConfig
-from appliance.intents import calculate, clock, memory, smalltalk, stop, timers
+from appliance.intents import calculate, clock, convert, lists, memory, smalltalk, stop, timers
 from appliance.intents.language import Language, load
 from appliance.intents.recognizer import Recognizer
 from appliance.intents.turn import About, Call, Handler, Turn
@@ -27,8 +27,11 @@ from appliance.tools.registry import ToolRegistry
 log = logging.getLogger(__name__)
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
-    **timers.HANDLERS, **clock.HANDLERS, **calculate.HANDLERS, **memory.HANDLERS,
-    **stop.HANDLERS, **smalltalk.HANDLERS}
+    **timers.HANDLERS, **clock.HANDLERS, **calculate.HANDLERS, **convert.HANDLERS,
+    **memory.HANDLERS, **lists.HANDLERS, **stop.HANDLERS, **smalltalk.HANDLERS}
+#: Intents whose free words must read as what they stand for before the request is whole:
+#: the catch-all calculation, and a conversion's amount.
+COMPLETE = {calculate.INTENT: calculate.complete, convert.INTENT: convert.complete}
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,9 @@ class Intents(Component):
             entry = self.handlers.get(match.intent)
             if entry is None or not self._turn(recognizer, allowed).can(*entry[1]):
                 continue
-            if match.intent == calculate.INTENT:
-                if calculate.complete(match, recognizer.lang):
+            whole = COMPLETE.get(match.intent)
+            if whole is not None:
+                if whole(match, recognizer.lang):
                     return "whole"
                 continue
             if not match.wildcards and match.intent not in smalltalk.NOT_EARLY:

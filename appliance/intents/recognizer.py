@@ -105,15 +105,33 @@ class Recognizer:
         return (rest, text) if found.group("mark") is not None else (text, rest)
 
 
+def _written(text: str, span: tuple[int, int] | None, heard: str) -> str:
+    """A slot's words as ``text`` has them. hassil's span counts in its own copy of the
+    text, from which it took punctuation out ("Add, call the plumber": the span is one
+    character early in the original); where the span's letters are not the slot's, the
+    slot's letters are found in ``text`` with any marks between them, nearest the span."""
+    letters = [c for c in heard.lower() if c.isalnum()]
+    if span is not None:
+        words = text[span[0]:span[1]]
+        if [c for c in words.lower() if c.isalnum()] == letters:
+            return words
+    if not letters:
+        return heard
+    pattern = r"[\W_]*".join(re.escape(c) for c in letters)
+    found = list(re.finditer(pattern, text, re.I))
+    if not found:
+        return heard
+    start = span[0] if span is not None else 0
+    return min(found, key=lambda m: abs(m.start() - start)).group(0)
+
+
 def _match(result: RecognizeResult, text: str) -> Match:
     slots: dict[str, Any] = {}
     said: dict[str, str] = {}
     wildcards: list[str] = []
     for name, entity in result.entities.items():
         slots[name] = entity.value
-        span = entity.text_span
-        words = text[span[0]:span[1]] if span is not None else str(entity.text or "")
-        said[name] = words.strip(" ,.?!;:")
+        said[name] = _written(text, entity.text_span, str(entity.text or "")).strip(" ,.?!;:")
         if entity.is_wildcard:
             slots[name] = said[name]
             wildcards.append(name)

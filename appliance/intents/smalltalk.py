@@ -8,7 +8,7 @@ while a language model is reachable.
 
 from __future__ import annotations
 
-from appliance.intents import calculate, clock, memory, timers
+from appliance.intents import calculate, clock, convert, lists, memory, timers
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
 
@@ -17,6 +17,8 @@ from appliance.intents.turn import Handler, Turn
 ABILITIES = (("ability_timers", timers.HANDLERS["TimerStart"][1]),
              ("ability_clock", clock.HANDLERS["ClockTime"][1]),
              ("ability_arithmetic", calculate.HANDLERS[calculate.INTENT][1]),
+             ("ability_convert", convert.HANDLERS[convert.INTENT][1]),
+             ("ability_lists", lists.HANDLERS["ListAdd"][1]),
              ("ability_memory", memory.HANDLERS["MemoryRemember"][1]))
 
 

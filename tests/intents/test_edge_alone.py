@@ -57,8 +57,8 @@ async def test_an_edge_with_no_llm_answers_timers_time_math_and_memory(
 
         # What it can do, said from what this node has: no LLM, so not "other questions".
         assert final(await chat(s, daemon.url, "What can you do?"))["text"] == (
-            "I can set and check timers, tell you the time and the date, do arithmetic and "
-            "remember things for you.")
+            "I can set and check timers, tell you the time and the date, do arithmetic, "
+            "convert measures, keep your shopping and to-do lists and remember things for you.")
         status, body = await daemon.get_json("/api/status")
         assert final(await chat(s, daemon.url, "who are you"))["text"] == \
             f"I'm your home assistant, a program running here on {body['name']}."

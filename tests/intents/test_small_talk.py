@@ -18,8 +18,8 @@ from appliance.tools.timers import Timers
 from tests.intents.conftest import TIMEZONE
 from tests.intents.test_answers import say
 
-EVERYTHING = ("I can set and check timers, tell you the time and the date, do arithmetic "
-              "and remember things for you.")
+EVERYTHING = ("I can set and check timers, tell you the time and the date, do arithmetic, "
+              "convert measures, keep your shopping and to-do lists and remember things for you.")
 
 
 @pytest.mark.parametrize(("text", "intent", "answer"), [
@@ -93,18 +93,21 @@ async def test_what_it_can_do_follows_the_tools_the_agent_has_and_the_llm(
     intents.about = About(node="kitchen", llm=lambda: True)
     assert (await say(intents, "what can you do"))[1] == (
         "I can set and check timers, tell you the time and the date, do arithmetic, "
-        "remember things for you and answer other questions.")
+        "convert measures, keep your shopping and to-do lists, remember things for you and "
+        "answer other questions.")
     # An agent profile limited to the calculator and the clock.
     answer = await intents.answer("what can you do", ("calculator", "clock"))
     assert answer is not None
-    assert answer.text == "I can tell you the time and the date, do arithmetic and answer " \
-        "other questions."
+    assert answer.text == "I can tell you the time and the date, do arithmetic, convert " \
+        "measures and answer other questions."
     answer = await intents.answer("what can you do", ())
     assert answer is not None and answer.text == "I can answer other questions."
-    # Memory needs what remembering needs (world_list, world_set), not world_get.
+    # Memory and the lists need what remembering and adding need (world_list, world_set),
+    # not world_get.
     intents.about = About(node="kitchen")
     answer = await intents.answer("what can you do", ("world_set", "world_list"))
-    assert answer is not None and answer.text == "I can remember things for you."
+    assert answer is not None and answer.text == \
+        "I can keep your shopping and to-do lists and remember things for you."
     answer = await intents.answer("what can you do", ())
     assert answer is not None and answer.text == \
         "On this box I can't do much yet: it has no tools for me and no language model."

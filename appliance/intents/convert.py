@@ -1,0 +1,96 @@
+"""Unit conversions, from the calculator tool: "how many grams in a pound" -> "A pound is
+about 454 grams."; "convert 350 fahrenheit to celsius" -> "350 degrees Fahrenheit is about
+177 degrees Celsius.".
+
+The templates (``sentences/<lang>/convert.yaml``) give the two units and the amount
+as the user said it; :mod:`appliance.intents.units` gives the exact expression, which
+the calculator works out, so the tool call is on record as for any other sum. The
+value is said to three significant figures ("about" when that rounds it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from appliance.intents import arithmetic, speech, units
+from appliance.intents.language import Language
+from appliance.intents.recognizer import Match
+from appliance.intents.turn import Handler, Turn
+
+INTENT = "Convert"
+
+
+@dataclass(frozen=True)
+class Amount:
+    code: str
+    """A calculator expression."""
+    said: str
+    singular: bool
+    """Whether the unit after it is said in the singular ("half a cup", "1 cup")."""
+
+
+def amount(text: str, lang: Language) -> Amount | None:
+    """The amount before a unit ("350", "two and a half", "half a", "an"), or None when
+    ``text`` is not one."""
+    words = " ".join(text.lower().replace("°", " ").split())
+    table = {str(k): str(v) for k, v in lang.words["amounts"].items()}
+    for tail in [""] + [f" {t}" for t in lang.words["amount_tails"]]:
+        if not words.endswith(tail) or (tail and words == tail.strip()):
+            continue
+        head = words[:len(words) - len(tail)] if tail else words
+        if head in table:
+            return Amount(table[head], text.strip(), table[head] == "1" or bool(tail))
+        if tail:
+            continue
+        found = arithmetic.translate(head, lang, operand=True)
+        if found is not None:
+            return Amount(found.code, found.said, found.code == "1")
+    return None
+
+
+def _units(match: Match) -> tuple[str, str] | None:
+    source, target = match.slots.get("source"), match.slots.get("target")
+    if not isinstance(source, str) or not isinstance(target, str):
+        return None
+    return source, target
+
+
+def complete(match: Match, lang: Language) -> bool:
+    """Whether the match is a whole conversion (its amount reads as one)."""
+    return _units(match) is not None and amount(match.said.get("amount", ""), lang) is not None
+
+
+async def convert(match: Match, turn: Turn) -> str | None:
+    names = _units(match)
+    found = amount(match.said.get("amount", ""), turn.lang)
+    if names is None or found is None:
+        return None
+    lang = turn.lang
+    measures, kinds = lang.words["measures"], lang.words["measure_kinds"]
+    try:
+        source, target = units.resolve(*names)
+    except units.Mismatch as exc:
+        return lang.say("convert_mismatch", source=measures[names[0]][1],
+                        target=measures[names[1]][1], source_kind=kinds[exc.kinds[0]],
+                        target_kind=kinds[exc.kinds[1]])
+    observation = await turn.call("calculator",
+                                  {"expression": units.expression(found.code, source, target)})
+    if not observation["ok"]:
+        problem = str(observation["error"])
+        if problem.startswith("invalid arguments"):
+            return None  # too long an amount for the calculator: the LLM may manage
+        return lang.say("calculation_failed", problem=problem)
+    exact = observation["result"]["value"]
+    value = units.rounded(exact)
+    said, _ = speech.number(value)
+    singular_source, plural_source = measures[source.name]
+    singular_target, plural_target = measures[target.name]
+    key = "converted" if value == exact else "converted_about"
+    unit = singular_source if found.singular else plural_source
+    return lang.say(key, amount=f"{found.said} {unit}", value=said,
+                    unit=singular_target if value == 1 else plural_target)
+
+
+HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
+    INTENT: (convert, ("calculator",)),
+}

@@ -1,0 +1,204 @@
+"""The shopping list and the to-do list, in the world model: one key per item.
+
+"add milk, eggs and bread to the shopping list" stores ``lists.shopping.milk_<digest>``
+= ``{"item": "milk", "at": <unix time>}`` and one key each for the eggs and the bread.
+One key per item means two boxes adding at the same moment cannot lose each other's
+item, as they could by rewriting one stored list; the world model is shared by every
+box of the home, so the kitchen's list is the one the hall hears read out.
+
+An item is known by its words as memory knows a fact's subject ("eggs" = "egg", "the
+milk" = "milk"), so it is not added twice and is removed however it is said. On the
+shopping list "and" separates items ("milk and eggs"); on the to-do list only commas
+do ("call mum and dad" is one thing to do).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import time
+from typing import Any
+
+from appliance.intents.memory import word_set
+from appliance.intents.recognizer import Match
+from appliance.intents.turn import Handler, Turn
+from appliance.world.model import MAX_KEY_CHARS
+
+PREFIX = "lists."
+#: Items said in one request, the characters of one item, and the items a list holds.
+MAX_SAID_ITEMS = 10
+MAX_ITEM_CHARS = 80
+MAX_ITEMS = 100
+#: How alike (difflib's ratio of the words) an item said must be to the one it removes,
+#: when exactly one is so alike ("tomato" for "tomatoes" is the same words already).
+ALIKE = 0.8
+#: The list a request means when it names none.
+DEFAULT = "shopping"
+#: The list whose items "and" separates.
+AND_SEPARATES = ("shopping",)
+
+
+async def add(match: Match, turn: Turn) -> str | None:
+    name, said = _list(match), _items(turn, match)
+    if said is None:
+        return None
+    held = await _held(turn, name)
+    if isinstance(held, str):
+        return held
+    added: list[str] = []
+    present: list[str] = []
+    for item in said:
+        words = word_set(turn, item)
+        if any(word_set(turn, v["item"]) == words for v in held.values()) or \
+                any(word_set(turn, a) == words for a in added):
+            present.append(item)
+            continue
+        if len(held) + len(added) >= MAX_ITEMS:
+            return _say(turn, "list_full", name, count=MAX_ITEMS)
+        observation = await turn.call("world_set", {"key": _key(turn, name, item), "value": {
+            "item": item, "at": time.time()}})
+        if not observation["ok"]:
+            return _say(turn, "list_failed", name, problem=observation["error"])
+        added.append(item)
+    if not added:
+        return _say(turn, "list_already", name, items=turn.lang.join(present),
+                    verb=_verb(turn, present))
+    if present:
+        return _say(turn, "list_added_some", name, items=turn.lang.join(added),
+                    present=turn.lang.join(present), verb=_verb(turn, present))
+    return _say(turn, "list_added", name, items=turn.lang.join(added))
+
+
+async def remove(match: Match, turn: Turn) -> str | None:
+    name, said = _list(match), _items(turn, match)
+    if said is None:
+        return None
+    held = await _held(turn, name)
+    if isinstance(held, str):
+        return held
+    removed: list[str] = []
+    absent: list[str] = []
+    for item in said:
+        key = _find(turn, item, held)
+        if key is None:
+            absent.append(item)
+            continue
+        observation = await turn.call("world_delete", {"key": key})
+        if not observation["ok"]:
+            return _say(turn, "list_failed", name, problem=observation["error"])
+        removed.append(held.pop(key)["item"])
+    if not removed:
+        return _say(turn, "list_not_on", name, items=turn.lang.join(absent),
+                    verb=_verb(turn, absent))
+    if absent:
+        return _say(turn, "list_removed_some", name, items=turn.lang.join(removed),
+                    absent=turn.lang.join(absent), verb=_verb(turn, absent))
+    return _say(turn, "list_removed", name, items=turn.lang.join(removed))
+
+
+async def show(match: Match, turn: Turn) -> str | None:
+    name = _list(match)
+    held = await _held(turn, name)
+    if isinstance(held, str):
+        return held
+    items = [v["item"] for v in sorted(held.values(), key=lambda v: v["at"])]
+    if not items:
+        return _say(turn, "list_empty", name)
+    key = "list_show_one" if len(items) == 1 else "list_show"
+    return _say(turn, key, name, count=len(items), items=turn.lang.join(items))
+
+
+async def clear(match: Match, turn: Turn) -> str | None:
+    name = _list(match)
+    held = await _held(turn, name)
+    if isinstance(held, str):
+        return held
+    for key in held:
+        observation = await turn.call("world_delete", {"key": key})
+        if not observation["ok"]:
+            return _say(turn, "list_failed", name, problem=observation["error"])
+    if not held:
+        return _say(turn, "list_cleared_none", name)
+    return _say(turn, "list_cleared_one" if len(held) == 1 else "list_cleared", name,
+                count=len(held))
+
+
+def _say(turn: Turn, answer: str, name: str, **fields: Any) -> str:
+    return turn.lang.say(answer, list=turn.lang.words["list_names"][name], **fields)
+
+
+def _list(match: Match) -> str:
+    """The list the request names; the shopping list when it names none ("my list")."""
+    name = match.slots.get("list")
+    return name if isinstance(name, str) else DEFAULT
+
+
+def _items(turn: Turn, match: Match) -> list[str] | None:
+    """The items said, each without the words before it that name no thing ("some
+    milk"); None when there are none, too many or one too long."""
+    text = match.said.get("items", "").strip(" ,.")
+    name = _list(match)
+    words = turn.lang.words["list_separators"] if name in AND_SEPARATES else []
+    pattern = "|".join([r"\s*,\s*", *(rf"\s+{re.escape(w)}\s+" for w in words)])
+    parts = re.split(pattern, text, flags=re.I)
+    leading = sorted(turn.lang.words["list_leading"], key=len, reverse=True)
+    items = []
+    for part in parts:
+        part = part.strip(" ,.")
+        for word in leading:
+            if part.lower().startswith(f"{word} "):
+                part = part[len(word) + 1:].strip()
+                break
+        if part and word_set(turn, part):
+            items.append(part)
+    if not items or len(items) > MAX_SAID_ITEMS or any(len(i) > MAX_ITEM_CHARS for i in items):
+        return None
+    return items
+
+
+async def _held(turn: Turn, name: str) -> dict[str, dict[str, Any]] | str:
+    """The list's items by key, or the answer saying the list cannot be reached."""
+    observation = await turn.call("world_list", {"prefix": f"{PREFIX}{name}."})
+    if not observation["ok"]:
+        return _say(turn, "list_failed", name, problem=observation["error"])
+    return {k: v for k, v in observation["result"]["entries"].items()
+            if isinstance(v, dict) and isinstance(v.get("item"), str)
+            and isinstance(v.get("at"), (int, float))}
+
+
+def _find(turn: Turn, item: str, held: dict[str, dict[str, Any]]) -> str | None:
+    """The key of the item ``item`` names: the same words, else the one alike item."""
+    words = word_set(turn, item)
+    same = [k for k, v in held.items() if word_set(turn, v["item"]) == words]
+    if same:
+        return same[0]
+    said = " ".join(sorted(words))
+    alike = [k for k, v in held.items() if difflib.SequenceMatcher(
+        None, said, " ".join(sorted(word_set(turn, v["item"])))).ratio() >= ALIKE]
+    return alike[0] if len(alike) == 1 else None
+
+
+def _verb(turn: Turn, items: list[str]) -> str:
+    last = items[-1].split()[-1].lower() if items and items[-1].split() else ""
+    plural = len(items) > 1 or any(last.endswith(e) and not last.endswith("ss")
+                                   for e in turn.lang.words["plural_endings"])
+    return str(turn.lang.words["plural_verb" if plural else "singular_verb"])
+
+
+def _key(turn: Turn, name: str, item: str) -> str:
+    """``lists.shopping.milk_<digest>``: readable, and unique per set of item words."""
+    words = word_set(turn, item)
+    slug = "_".join(re.sub(r"[^a-z0-9]", "", w) for w in sorted(words))
+    prefix = f"{PREFIX}{name}."
+    slug = re.sub("_+", "_", slug).strip("_")[: MAX_KEY_CHARS - len(prefix) - 9]
+    digest = hashlib.sha256(" ".join(sorted(words)).encode()).hexdigest()[:8]
+    return f"{prefix}{slug}_{digest}" if slug else f"{prefix}{digest}"
+
+
+HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
+    "ListAdd": (add, ("world_list", "world_set")),
+    "ListRemove": (remove, ("world_list", "world_delete")),
+    "ListShow": (show, ("world_list",)),
+    "ListClear": (clear, ("world_list", "world_delete")),
+}

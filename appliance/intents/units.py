@@ -1,0 +1,110 @@
+"""Units of measure and the calculator expression that converts between two of them.
+
+Each unit is a scale (and, for temperatures, an offset) to its kind's base unit:
+grams, metres, millilitres, seconds, kilometres per hour, kelvin. Kitchen measures
+are US customary (a cup is 236.6 ml, a pint 16 US fluid ounces), as in the voice's
+en_US. The scales are exact fractions, so the expression the calculator gets is
+exact too (``(350)*5/9-160/9``) and rounding happens once, when the answer is said.
+
+Two words name more than one unit and are settled by the other side: "ounces" is a
+fluid ounce next to a volume ("how many ounces in a cup"), and "degrees" alone is
+Celsius or Fahrenheit, whichever the other side is not.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from appliance.errors import ApplianceError
+
+F = Fraction
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    kind: str
+    scale: Fraction
+    """Base units in one of this unit."""
+    offset: Fraction
+    """Base units at zero of this unit (temperatures)."""
+
+
+def _units(kind: str, **scales: Fraction | tuple[Fraction, Fraction]) -> dict[str, Unit]:
+    out = {}
+    for name, value in scales.items():
+        scale, offset = value if isinstance(value, tuple) else (value, F(0))
+        out[name] = Unit(name, kind, scale, offset)
+    return out
+
+
+_INCH = F(254, 10000)  # metres
+_POUND = F(45359237, 100000)  # grams
+_FLUID_OUNCE = F(295735295625, 10**10)  # millilitres: 231 cubic inches / 128
+UNITS: dict[str, Unit] = {
+    **_units("mass", milligram=F(1, 1000), gram=F(1), kilogram=F(1000), ounce=_POUND / 16,
+             pound=_POUND, stone=_POUND * 14, tonne=F(10**6)),
+    **_units("length", millimetre=F(1, 1000), centimetre=F(1, 100), metre=F(1),
+             kilometre=F(1000), inch=_INCH, foot=_INCH * 12, yard=_INCH * 36,
+             mile=_INCH * 63360),
+    **_units("volume", millilitre=F(1), centilitre=F(10), decilitre=F(100), litre=F(1000),
+             teaspoon=_FLUID_OUNCE / 6, tablespoon=_FLUID_OUNCE / 2,
+             fluid_ounce=_FLUID_OUNCE, cup=_FLUID_OUNCE * 8, pint=_FLUID_OUNCE * 16,
+             quart=_FLUID_OUNCE * 32, gallon=_FLUID_OUNCE * 128),
+    **_units("temperature", celsius=(F(1), F(27315, 100)),
+             fahrenheit=(F(5, 9), F(27315, 100) - F(160, 9)), kelvin=F(1)),
+    **_units("time", second=F(1), minute=F(60), hour=F(3600), day=F(86400),
+             week=F(604800)),
+    **_units("speed", kilometre_per_hour=F(1), mile_per_hour=_INCH * 63360 / 1000,
+             metre_per_second=F(36, 10), knot=F(1852, 1000)),
+}
+#: A word for more than one unit: its units, the first the one meant when the other side
+#: does not settle it.
+AMBIGUOUS: dict[str, tuple[str, ...]] = {
+    "ounce": ("ounce", "fluid_ounce"),
+    "degree": ("celsius", "fahrenheit"),
+}
+#: Significant figures said (never fewer than a whole number's digits: "1609 metres").
+FIGURES = 3
+
+
+class Mismatch(ApplianceError):
+    """The two units measure different things; ``kinds`` names them."""
+
+    def __init__(self, kinds: tuple[str, str]) -> None:
+        super().__init__(f"{kinds[0]} and {kinds[1]}")
+        self.kinds = kinds
+
+
+def resolve(source: str, target: str) -> tuple[Unit, Unit]:
+    """The units meant by the words' unit names ``source`` and ``target``; Mismatch when
+    they measure different things, KeyError for a name not in :data:`UNITS`."""
+    sources = [UNITS[n] for n in AMBIGUOUS.get(source, (source,))]
+    targets = [UNITS[n] for n in AMBIGUOUS.get(target, (target,))]
+    for s in sources:
+        for t in targets:
+            if s.kind == t.kind and (s is not t or source == target):
+                return s, t
+    raise Mismatch((sources[0].kind, targets[0].kind))
+
+
+def expression(amount: str, source: Unit, target: Unit) -> str:
+    """The calculator expression of ``amount`` (an expression) in ``source`` as
+    ``target``: ``(amount)*a/b+c/d`` with the exact fractions."""
+    factor = source.scale / target.scale
+    shift = (source.offset - target.offset) / target.scale
+    code = f"({amount})*{factor.numerator}/{factor.denominator}"
+    if shift:
+        sign = "+" if shift > 0 else "-"
+        code += f"{sign}{abs(shift.numerator)}/{shift.denominator}"
+    return code
+
+
+def rounded(value: float) -> float:
+    """``value`` to :data:`FIGURES` significant figures, keeping every whole digit."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    places = max(0, FIGURES - 1 - math.floor(math.log10(abs(value))))
+    return round(value, places)
