@@ -44,6 +44,14 @@ class Expression:
     said: str
 
 
+def _value(text: str) -> int | float:
+    """A number token's value: "12", "2.5", and "1e-05" (how a tiny number is written)."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def translate(text: str, lang: Language, operand: bool = False) -> Expression | None:
     """``text`` as an Expression, or None when it is not arithmetic; with ``operand`` a
     plain number counts too (the operands of "add 5 to 7")."""
@@ -166,7 +174,7 @@ def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expre
             numbers += 1
             text = _number(value)
             code.append(_wrap(pending, text))
-            said.append(spoken(float(value) if "." in value else int(value))[0])
+            said.append(spoken(_value(value))[0])
             pending = []
             expect_operand = False
             continue

@@ -10,14 +10,19 @@ value is said to three significant figures ("about" when that rounds it).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from appliance.intents import arithmetic, speech, units
+from appliance.intents import arithmetic, units
 from appliance.intents.language import Language
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
+from appliance.tools.base import ToolError
+from appliance.tools.calculator import evaluate
 
 INTENT = "Convert"
+#: Largest amount and result read out; beyond it the request goes on (to the LLM).
+MAX_AMOUNT = 1e12
 
 
 @dataclass(frozen=True)
@@ -25,26 +30,41 @@ class Amount:
     code: str
     """A calculator expression."""
     said: str
+    """The amount as the user said it ("two and a half", "1/2", "an")."""
     singular: bool
-    """Whether the unit after it is said in the singular ("half a cup", "1 cup")."""
+    """Whether the unit after it is said in the singular: one, or a fraction said as one
+    ("half a cup", "a quarter pound", "1/2 cup"); a decimal is plural ("0.5 cups")."""
 
 
 def amount(text: str, lang: Language) -> Amount | None:
-    """The amount before a unit ("350", "two and a half", "half a", "an"), or None when
-    ``text`` is not one."""
-    words = " ".join(text.lower().replace("°", " ").split())
+    """The amount before a unit ("350", "two and a half", "half a", "an", "1/2"), or None
+    when ``text`` is not one."""
+    said = " ".join(text.replace("°", " ").split())
+    words = said.lower()
+    # Said back as a voice reads it well: "1/2" is "one half" (not "one slash two"),
+    # ".5" is "0.5" (not "dot five").
+    fractions = {str(k): str(v) for k, v in lang.words["fractions_said"].items()}
+    said = re.sub(r"\b\d+/\d+\b", lambda m: fractions.get(m.group(0), m.group(0)), said)
+    said = re.sub(r"(?<![\d.])\.(?=\d)", "0.", said)
     table = {str(k): str(v) for k, v in lang.words["amounts"].items()}
     for tail in [""] + [f" {t}" for t in lang.words["amount_tails"]]:
         if not words.endswith(tail) or (tail and words == tail.strip()):
             continue
         head = words[:len(words) - len(tail)] if tail else words
-        if head in table:
-            return Amount(table[head], text.strip(), table[head] == "1" or bool(tail))
-        if tail:
+        code = table.get(head)
+        if code is None and not tail:
+            found = arithmetic.translate(head, lang, operand=True)
+            code = found.code if found is not None else None
+        if code is None:
             continue
-        found = arithmetic.translate(head, lang, operand=True)
-        if found is not None:
-            return Amount(found.code, found.said, found.code == "1")
+        try:
+            value = evaluate(code)
+        except ToolError:
+            return None
+        if not 0 < abs(value) < MAX_AMOUNT:
+            return None
+        singular = abs(value) == 1 or (abs(value) < 1 and "." not in head)
+        return Amount(code, said, singular)
     return None
 
 
@@ -81,14 +101,18 @@ async def convert(match: Match, turn: Turn) -> str | None:
             return None  # too long an amount for the calculator: the LLM may manage
         return lang.say("calculation_failed", problem=problem)
     exact = observation["result"]["value"]
+    if not abs(exact) < MAX_AMOUNT:
+        return None  # a number no kitchen needs, too long to say: the LLM may manage
     value = units.rounded(exact)
-    said, _ = speech.number(value)
+    said = units.written(value)
+    if said.startswith("-"):
+        said = f"{lang.spoken['neg']} {said[1:]}"
     singular_source, plural_source = measures[source.name]
     singular_target, plural_target = measures[target.name]
     key = "converted" if value == exact else "converted_about"
     unit = singular_source if found.singular else plural_source
     return lang.say(key, amount=f"{found.said} {unit}", value=said,
-                    unit=singular_target if value == 1 else plural_target)
+                    unit=singular_target if abs(value) == 1 else plural_target)
 
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {

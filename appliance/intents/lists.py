@@ -6,21 +6,24 @@ One key per item means two boxes adding at the same moment cannot lose each othe
 item, as they could by rewriting one stored list; the world model is shared by every
 box of the home, so the kitchen's list is the one the hall hears read out.
 
-An item is known by its words as memory knows a fact's subject ("eggs" = "egg", "the
-milk" = "milk"), so it is not added twice and is removed however it is said. On the
-shopping list "and" separates items ("milk and eggs"); on the to-do list only commas
-do ("call mum and dad" is one thing to do).
+An item is known by its words in order, as memory knows a fact's subject ("eggs" =
+"egg", "the milk" = "milk", "jalapeños" = "jalapenos"; "chocolate milk" is not "milk
+chocolate"), so it is not added twice and is removed however it is said; "remove milk"
+also takes "2 pints of milk" when that is the only item with those words. On the
+shopping list "and" separates items ("milk and eggs", so "mac and cheese" is two); on
+the to-do list only commas do ("call mum and dad" is one thing to do). Words that stand
+for something said before ("add it", "put them on the list") are the LLM's to resolve.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 import time
+import unicodedata
 from typing import Any
 
-from appliance.intents.memory import word_set
+from appliance.intents.memory import ordered_words
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
 from appliance.world.model import MAX_KEY_CHARS
@@ -30,9 +33,6 @@ PREFIX = "lists."
 MAX_SAID_ITEMS = 10
 MAX_ITEM_CHARS = 80
 MAX_ITEMS = 100
-#: How alike (difflib's ratio of the words) an item said must be to the one it removes,
-#: when exactly one is so alike ("tomato" for "tomatoes" is the same words already).
-ALIKE = 0.8
 #: The list a request means when it names none.
 DEFAULT = "shopping"
 #: The list whose items "and" separates.
@@ -49,18 +49,19 @@ async def add(match: Match, turn: Turn) -> str | None:
     added: list[str] = []
     present: list[str] = []
     for item in said:
-        words = word_set(turn, item)
-        if any(word_set(turn, v["item"]) == words for v in held.values()) or \
-                any(word_set(turn, a) == words for a in added):
+        words = _words(turn, item)
+        if any(_words(turn, v["item"]) == words for v in held.values()) or \
+                any(_words(turn, a) == words for a in added):
             present.append(item)
-            continue
-        if len(held) + len(added) >= MAX_ITEMS:
-            return _say(turn, "list_full", name, count=MAX_ITEMS)
+        else:
+            added.append(item)
+    if len(held) + len(added) > MAX_ITEMS:
+        return _say(turn, "list_full", name, count=MAX_ITEMS)
+    for item in added:
         observation = await turn.call("world_set", {"key": _key(turn, name, item), "value": {
             "item": item, "at": time.time()}})
         if not observation["ok"]:
             return _say(turn, "list_failed", name, problem=observation["error"])
-        added.append(item)
     if not added:
         return _say(turn, "list_already", name, items=turn.lang.join(present),
                     verb=_verb(turn, present))
@@ -143,18 +144,34 @@ def _items(turn: Turn, match: Match) -> list[str] | None:
     pattern = "|".join([r"\s*,\s*", *(rf"\s+{re.escape(w)}\s+" for w in words)])
     parts = re.split(pattern, text, flags=re.I)
     leading = sorted(turn.lang.words["list_leading"], key=len, reverse=True)
+    edges = [str(w) for w in turn.lang.words["list_separators"]]
+    not_items = {str(w) for w in turn.lang.words["list_not_items"]}
     items = []
     for part in parts:
-        part = part.strip(" ,.")
+        part = _unwrapped(part.strip(" ,."), edges)
         for word in leading:
             if part.lower().startswith(f"{word} "):
                 part = part[len(word) + 1:].strip()
                 break
-        if part and word_set(turn, part):
-            items.append(part)
+        if not part:
+            continue
+        if set(part.lower().split()) <= not_items or not _words(turn, part):
+            return None  # "add it to the list": what "it" is, the LLM may know
+        items.append(part)
     if not items or len(items) > MAX_SAID_ITEMS or any(len(i) > MAX_ITEM_CHARS for i in items):
         return None
     return items
+
+
+def _unwrapped(part: str, edges: list[str]) -> str:
+    """``part`` without a separator word at either end ("and butter" after an Oxford
+    comma, "milk and" cut short)."""
+    words = part.split()
+    while words and words[0].lower() in edges:
+        words = words[1:]
+    while words and words[-1].lower() in edges:
+        words = words[:-1]
+    return " ".join(words)
 
 
 async def _held(turn: Turn, name: str) -> dict[str, dict[str, Any]] | str:
@@ -168,15 +185,22 @@ async def _held(turn: Turn, name: str) -> dict[str, dict[str, Any]] | str:
 
 
 def _find(turn: Turn, item: str, held: dict[str, dict[str, Any]]) -> str | None:
-    """The key of the item ``item`` names: the same words, else the one alike item."""
-    words = word_set(turn, item)
-    same = [k for k, v in held.items() if word_set(turn, v["item"]) == words]
+    """The key of the item ``item`` names: the same words in the same order, else the one
+    item that has all of them ("milk" for "2 pints of milk"); never a merely alike item
+    ("pears" is not "peas")."""
+    words = _words(turn, item)
+    same = [k for k, v in held.items() if _words(turn, v["item"]) == words]
     if same:
         return same[0]
-    said = " ".join(sorted(words))
-    alike = [k for k, v in held.items() if difflib.SequenceMatcher(
-        None, said, " ".join(sorted(word_set(turn, v["item"])))).ratio() >= ALIKE]
-    return alike[0] if len(alike) == 1 else None
+    holding = [k for k, v in held.items() if set(words) <= set(_words(turn, v["item"]))]
+    return holding[0] if len(holding) == 1 else None
+
+
+def _words(turn: Turn, text: str) -> tuple[str, ...]:
+    """An item's words in order, without filler, stemmed and without accents."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text)
+                    if not unicodedata.combining(c))
+    return ordered_words(turn, plain)
 
 
 def _verb(turn: Turn, items: list[str]) -> str:
@@ -187,12 +211,12 @@ def _verb(turn: Turn, items: list[str]) -> str:
 
 
 def _key(turn: Turn, name: str, item: str) -> str:
-    """``lists.shopping.milk_<digest>``: readable, and unique per set of item words."""
-    words = word_set(turn, item)
-    slug = "_".join(re.sub(r"[^a-z0-9]", "", w) for w in sorted(words))
+    """``lists.shopping.milk_<digest>``: readable, and unique per item's words in order."""
+    words = _words(turn, item)
+    slug = "_".join(re.sub(r"[^a-z0-9]", "", w) for w in words)
     prefix = f"{PREFIX}{name}."
     slug = re.sub("_+", "_", slug).strip("_")[: MAX_KEY_CHARS - len(prefix) - 9]
-    digest = hashlib.sha256(" ".join(sorted(words)).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(" ".join(words).encode()).hexdigest()[:8]
     return f"{prefix}{slug}_{digest}" if slug else f"{prefix}{digest}"
 
 

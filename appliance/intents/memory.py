@@ -49,14 +49,14 @@ FORGOTTEN = f"{PREFIX}forgotten_"
 async def remember(match: Match, turn: Turn) -> str | None:
     subject = _subject(turn, match.said.get("subject", ""))
     value = match.said.get("value", "").strip()
-    words = word_set(turn, subject)
+    words = _words(turn, subject)
     if not words or not value or len(subject) > MAX_SUBJECT_CHARS \
             or len(value) > MAX_VALUE_CHARS:
         return None
     facts = await _facts(turn)
     if isinstance(facts, str):
         return facts
-    same = [key for key, fact in facts.items() if word_set(turn, fact["subject"]) == words]
+    same = [key for key, fact in facts.items() if _words(turn, fact["subject"]) == words]
     key = same[0] if same else _key(turn, subject)
     verb = _verb(turn, subject, match)
     observation = await turn.call("world_set", {"key": key, "value": {
@@ -71,7 +71,7 @@ async def recall(match: Match, turn: Turn) -> str | None:
     subject = _subject(turn, match.said.get("subject", ""))
     own = subject.split()[0].lower() in turn.lang.words["own"] if subject else False
     explicit = bool(match.slots.get("explicit")) or own
-    if not word_set(turn, subject):
+    if not _words(turn, subject):
         return None
     memory = await _memory(turn)
     if isinstance(memory, str):
@@ -92,7 +92,7 @@ async def recall(match: Match, turn: Turn) -> str | None:
 
 async def forget(match: Match, turn: Turn) -> str | None:
     subject = _subject(turn, match.said.get("subject", ""))
-    if not word_set(turn, subject):
+    if not _words(turn, subject):
         return None
     memory = await _memory(turn)
     if isinstance(memory, str):
@@ -169,13 +169,13 @@ def _live(mark: dict[str, Any]) -> bool:
 
 
 def _same(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | None:
-    words = word_set(turn, subject)
-    return next((k for k, f in facts.items() if word_set(turn, f["subject"]) == words), None)
+    words = _words(turn, subject)
+    return next((k for k, f in facts.items() if _words(turn, f["subject"]) == words), None)
 
 
 def _mark(turn: Turn, subject: str) -> str:
     """The digest a forgotten subject is known by: of its words, not the words."""
-    return hashlib.sha256(" ".join(sorted(word_set(turn, subject))).encode()).hexdigest()
+    return hashlib.sha256(" ".join(sorted(_words(turn, subject))).encode()).hexdigest()
 
 
 def _mark_key(turn: Turn, subject: str) -> str:
@@ -185,19 +185,19 @@ def _mark_key(turn: Turn, subject: str) -> str:
 def _find(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | None:
     """The key of the fact about ``subject``: same words, else the one fact whose words
     contain all of them (or all of whose words are asked for)."""
-    words = word_set(turn, subject)
+    words = _words(turn, subject)
     same = _same(turn, subject, facts)
     if same is not None:
         return same
     near = [k for k, f in facts.items()
-            if words <= word_set(turn, f["subject"]) or word_set(turn, f["subject"]) <= words]
+            if words <= _words(turn, f["subject"]) or _words(turn, f["subject"]) <= words]
     if len(near) == 1:
         return near[0]
     if near:
         return None
     # Misheard by speech recognition ("the grash code"): the one fact that sounds alike,
     # word by word or, where a word was heard as two ("wife I password"), letter by letter.
-    alike = [k for k, f in facts.items() if _alike(turn, words, word_set(turn, f["subject"]))
+    alike = [k for k, f in facts.items() if _alike(turn, words, _words(turn, f["subject"]))
              or _run_together_alike(turn, subject, f["subject"])]
     return alike[0] if len(alike) == 1 else None
 
@@ -248,10 +248,15 @@ def _said(turn: Turn, subject: str) -> str:
     return speech.person(turn.lang, subject)
 
 
-def word_set(turn: Turn, text: str) -> frozenset[str]:
+def _words(turn: Turn, text: str) -> frozenset[str]:
     """The words that tell one subject from another, in a form that ignores how they were
     written: "the plumber's number" = "plumbers number", "Wi-Fi" = "wifi"."""
     return frozenset(_stem(turn, w) for w in _kept(turn, text))
+
+
+def ordered_words(turn: Turn, text: str) -> tuple[str, ...]:
+    """:func:`_words` in the order said ("chocolate milk" is not "milk chocolate")."""
+    return tuple(_stem(turn, w) for w in _kept(turn, text))
 
 
 def _kept(turn: Turn, text: str) -> list[str]:
@@ -283,7 +288,7 @@ def _verb(turn: Turn, subject: str, match: Match) -> str:
 
 def _key(turn: Turn, subject: str) -> str:
     """``memory.garage_code_<hash>``: readable, and unique per set of subject words."""
-    words = word_set(turn, subject)
+    words = _words(turn, subject)
     ordered = [_stem(turn, w) for w in _tokens(subject)]
     slug = "_".join(re.sub(r"[^a-z0-9]", "", w) for w in dict.fromkeys(ordered) if w in words)
     slug = re.sub("_+", "_", slug).strip("_")[: MAX_KEY_CHARS - len(PREFIX) - 9]

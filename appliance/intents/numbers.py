@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 #: "1,000" and "12.5"; a comma followed by three digits groups thousands.
-DIGITS = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
+DIGITS = re.compile(r"^[+-]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)$")
 #: Longest run of number words read as one number.
 MAX_NUMBER_WORDS = 24
 

@@ -105,14 +105,26 @@ class Recognizer:
         return (rest, text) if found.group("mark") is not None else (text, rest)
 
 
+def _trimmed(words: str) -> str:
+    """A slot's words without the marks around them; a point before a digit stays (".5")."""
+    words = words.strip(" ,?!;:").rstrip(".")
+    return words.lstrip(".") if not re.match(r"\.+\d", words) else words
+
+
 def _written(text: str, span: tuple[int, int] | None, heard: str) -> str:
-    """A slot's words as ``text`` has them. hassil's span counts in its own copy of the
-    text, from which it took punctuation out ("Add, call the plumber": the span is one
-    character early in the original); where the span's letters are not the slot's, the
-    slot's letters are found in ``text`` with any marks between them, nearest the span."""
+    """A slot's words as ``text`` has them. hassil's span can be off by a character in
+    the original text (after a comma, in "Add, call the plumber to my to-do list" it is
+    one late and read "all the plumber"); where the span's letters are not the slot's,
+    the slot's letters are found in ``text`` with any marks between them, nearest the
+    span."""
     letters = [c for c in heard.lower() if c.isalnum()]
     if span is not None:
-        words = text[span[0]:span[1]]
+        start = span[0]
+        # hassil drops a point that opens a number (".5"): it is the number's own.
+        if text[start:start + 1].isdigit() and text[max(0, start - 1):start] == "." and \
+                (start < 2 or text[start - 2].isspace()):
+            start -= 1
+        words = text[start:span[1]]
         if [c for c in words.lower() if c.isalnum()] == letters:
             return words
     if not letters:
@@ -131,7 +143,7 @@ def _match(result: RecognizeResult, text: str) -> Match:
     wildcards: list[str] = []
     for name, entity in result.entities.items():
         slots[name] = entity.value
-        said[name] = _written(text, entity.text_span, str(entity.text or "")).strip(" ,.?!;:")
+        said[name] = _trimmed(_written(text, entity.text_span, str(entity.text or "")))
         if entity.is_wildcard:
             slots[name] = said[name]
             wildcards.append(name)

@@ -66,8 +66,10 @@ AMBIGUOUS: dict[str, tuple[str, ...]] = {
     "ounce": ("ounce", "fluid_ounce"),
     "degree": ("celsius", "fahrenheit"),
 }
-#: Significant figures said (never fewer than a whole number's digits: "1609 metres").
+#: Significant figures said, and the whole numbers said in full however long (up to this
+#: many digits: "1609 metres", "604800 seconds").
 FIGURES = 3
+WHOLE_DIGITS = 6
 
 
 class Mismatch(ApplianceError):
@@ -102,9 +104,25 @@ def expression(amount: str, source: Unit, target: Unit) -> str:
     return code
 
 
+def _places(value: float) -> int:
+    """Decimal places that keep :data:`FIGURES` significant figures of ``value``, never
+    cutting a whole number of up to :data:`WHOLE_DIGITS` digits ("1609 meters"); negative
+    rounds to tens, hundreds ("1610000 millimeters")."""
+    places = FIGURES - 1 - math.floor(math.log10(abs(value)))
+    return 0 if places < 0 and abs(value) < 10**WHOLE_DIGITS else places
+
+
 def rounded(value: float) -> float:
-    """``value`` to :data:`FIGURES` significant figures, keeping every whole digit."""
+    """``value`` to :data:`FIGURES` significant figures (see :func:`_places`)."""
     if value == 0 or not math.isfinite(value):
         return value
-    places = max(0, FIGURES - 1 - math.floor(math.log10(abs(value))))
-    return round(value, places)
+    return round(value, _places(value))
+
+
+def written(value: float) -> str:
+    """A rounded value written out, never with an exponent: 0.000264, 454, 1610000."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
+    places = max(0, _places(value))
+    text = f"{value:.{places}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

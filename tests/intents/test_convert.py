@@ -45,15 +45,18 @@ def test_an_ambiguous_word_is_settled_by_the_other_side() -> None:
 
 def test_scales_are_the_defined_ones() -> None:
     assert units.UNITS["inch"].scale == Fraction(254, 10000)
-    assert units.UNITS["fluid_ounce"].scale * 128 == Fraction(3785411784, 10**6)  # US gallon
-    assert units.UNITS["teaspoon"].scale * 3 == units.UNITS["tablespoon"].scale
+    assert units.UNITS["gallon"].scale == Fraction(3785411784, 10**6)  # US, 231 cubic inches
+    assert units.UNITS["mile"].scale == Fraction(1609344, 1000)
+    assert units.UNITS["pound"].scale == Fraction(45359237, 100000)
 
 
 @pytest.mark.parametrize(("value", "said"), [
-    (453.59237, 454), (176.6666, 177), (8.04672, 8.05), (1609.344, 1609), (0.033814, 0.0338),
-    (-40.0, -40), (12, 12), (0, 0)])
-def test_three_significant_figures_and_every_whole_digit(value: float, said: float) -> None:
-    assert units.rounded(value) == said
+    (453.59237, "454"), (176.6666, "177"), (8.04672, "8.05"), (1609.344, "1609"),
+    (0.033814, "0.0338"), (0.000264172, "0.000264"), (1e-6, "0.000001"), (-40.0, "-40"),
+    (604800, "604800"), (1609344, "1610000"), (12, "12"), (0, "0")])
+def test_three_significant_figures_and_whole_numbers_of_up_to_six_digits(
+        value: float, said: str) -> None:
+    assert units.written(units.rounded(value)) == said
 
 
 @pytest.mark.parametrize(("text", "answer"), [
@@ -66,9 +69,17 @@ def test_three_significant_figures_and_every_whole_digit(value: float, said: flo
     ("half a cup in tablespoons", "Half a cup is 8 tablespoons."),
     ("how much is three quarters of a cup in ml", "Three quarters of a cup is about 177 "
                                                   "milliliters."),
-    ("two and a half pounds in kilograms", "2.5 pounds is about 1.13 kilograms."),
+    ("two and a half pounds in kilograms", "Two and a half pounds is about 1.13 kilograms."),
+    ("a quarter pound in grams", "A quarter pound is about 113 grams."),
+    ("1/2 cup in ml", "One half cup is about 118 milliliters."),
+    ("convert .5 cups to ml", "0.5 cups is about 118 milliliters."),
+    ("convert 1 ml to gallons", "1 milliliter is about 0.000264 gallons."),
+    ("how many millimeters in a mile", "A mile is about 1610000 millimeters."),
+    ("how many seconds in a week", "A week is 604800 seconds."),
+    ("minus 1 fahrenheit in celsius", "Minus 1 degree Fahrenheit is about minus 18.3 degrees "
+                                      "Celsius."),
     ("how many tablespoons is 3 teaspoons", "3 teaspoons is 1 tablespoon."),
-    ("what's minus 40 celsius in fahrenheit", "Minus 40 degrees Celsius is -40 degrees "
+    ("what's minus 40 celsius in fahrenheit", "Minus 40 degrees Celsius is minus 40 degrees "
                                               "Fahrenheit."),
     ("what's 180 degrees in fahrenheit", "180 degrees Celsius is 356 degrees Fahrenheit."),
     ("60 mph in km/h", "60 miles per hour is about 96.6 kilometers per hour."),
@@ -95,6 +106,11 @@ async def test_what_is_not_an_amount_goes_on(intents: Intents) -> None:
     # Not a number before the unit: no conversion; the catch-all and the LLM are next.
     assert (await say(intents, "how many grams in my big pound"))[0] != "Convert"
     assert await say(intents, "how much is 2 pounds in dollars") == (None, "")
+    # Too large to say, and no kitchen's: the LLM's.
+    assert await say(intents, "2 to the power of 100 grams in kilograms") == (None, "")
+    # A tiny amount is an amount (it was a crash of the arithmetic reader: "1e-05").
+    assert await say(intents, "how many meters in 0.00001 miles") == (
+        "Convert", "0.00001 miles is about 0.0161 meters.")
 
 
 async def test_a_conversion_is_whole_at_its_last_word(intents: Intents) -> None:

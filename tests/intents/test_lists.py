@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from appliance.config import IntentsConfig
 from appliance.intents import lists
 from appliance.intents.component import Intents
@@ -111,17 +113,56 @@ async def test_bounds(intents: Intents, world: LocalWorld) -> None:
     assert await say(intents, f"add {'x' * (lists.MAX_ITEM_CHARS + 1)} to the shopping list") \
         == (None, "")
     assert await items(world) == []
-    # A full list says so, and keeps what it has.
-    for start in range(0, lists.MAX_ITEMS, lists.MAX_SAID_ITEMS):
-        batch = ", ".join(f"thing{i}" for i in range(start, start + lists.MAX_SAID_ITEMS))
+    # A full list says so, and keeps what it has; a request that would overfill it adds
+    # nothing of it (not the first items and then a word about the rest).
+    for start in range(0, lists.MAX_ITEMS - 2, lists.MAX_SAID_ITEMS):
+        batch = ", ".join(f"thing{i}" for i in range(start, min(lists.MAX_ITEMS - 2,
+                                                                 start + lists.MAX_SAID_ITEMS)))
         assert (await say(intents, f"add {batch} to the shopping list"))[0] == "ListAdd"
-    assert await say(intents, "add one more thing to the shopping list") == (
+    assert await say(intents, "add salt, pepper and thyme to the shopping list") == (
+        "ListAdd", "The shopping list is full: it holds 100 items. Take something off first.")
+    assert len(await items(world)) == lists.MAX_ITEMS - 2
+    assert (await say(intents, "add salt and pepper to the shopping list"))[0] == "ListAdd"
+    assert await say(intents, "add thyme to the shopping list") == (
         "ListAdd", "The shopping list is full: it holds 100 items. Take something off first.")
     assert len(await items(world)) == lists.MAX_ITEMS
+
+
+@pytest.mark.parametrize("text", [
+    "take the pasta off", "take 5 minutes off", "i need to get up at 7",
+    "we need to get going", "i need to pick up the kids", "add it to the shopping list",
+    "put them on the list", "add and to the shopping list", "and what's on the list",
+    "put a timer on for 5 minutes", "clear my list"])
+async def test_what_is_not_a_list_request_is_not_taken(intents: Intents, world: LocalWorld,
+                                                        text: str) -> None:
+    assert (await say(intents, text))[0] not in {"ListAdd", "ListRemove", "ListClear"}
+    assert await items(world) == []
 
 
 async def test_other_domains_are_not_taken(intents: Intents) -> None:
     assert (await say(intents, "add 5 and 7"))[0] == "Calculate"
     assert (await say(intents, "remember that the milk is in the fridge"))[0] == \
         "MemoryRemember"
-    assert (await say(intents, "put a timer on for 5 minutes"))[0] != "ListAdd"
+
+
+async def test_an_item_is_its_words_in_order(intents: Intents, world: LocalWorld) -> None:
+    await say(intents, "add peas, ice, coconut oil, chocolate milk and 2 pints of milk to "
+                       "the shopping list")
+    # An alike item is not the item: nothing is taken off by a near miss.
+    for near in ("pears", "rice", "coconut milk"):
+        assert await say(intents, f"remove {near} from the shopping list") == (
+            "ListRemove", f"{near.capitalize()} {'are' if near == 'pears' else 'is'} not on "
+                          "the shopping list.")
+    # Order tells items apart; accents and an Oxford comma do not.
+    assert await say(intents, "add milk chocolate, jalapeños, and crème fraîche to the "
+                              "shopping list") == (
+        "ListAdd", "Added milk chocolate, jalapeños and crème fraîche to the shopping list.")
+    assert await say(intents, "add jalapenos and creme fraiche to the shopping list") == (
+        "ListAdd", "Jalapenos and creme fraiche are already on the shopping list.")
+    # "milk" is in three items: none is taken; "coconut" is in one: it is.
+    assert (await say(intents, "remove milk from the shopping list"))[1] == \
+        "Milk is not on the shopping list."
+    assert (await say(intents, "remove coconut from the shopping list"))[1] == \
+        "Removed coconut oil from the shopping list."
+    assert await items(world) == ["peas", "ice", "chocolate milk", "2 pints of milk",
+                                  "milk chocolate", "jalapeños", "crème fraîche"]
