@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from appliance.intents import dates, speech
+from appliance.intents import dates, memory, speech
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
 
@@ -56,8 +56,7 @@ async def time_in(match: Match, turn: Turn) -> str | None:
     there, here = await _now(turn, zone), await _now(turn)
     if isinstance(there, str) or isinstance(here, str):
         return turn.lang.say("tool_failed", problem=there if isinstance(there, str) else here)
-    said = dates.named(place)
-    said = said.title() if said.islower() else said
+    said = dates.said(place)
     if there.date() == here.date():
         return turn.lang.say("time_in", time=speech.clock_time(turn.lang, there), place=said)
     return turn.lang.say("time_in_other_day", time=speech.clock_time(turn.lang, there),
@@ -80,52 +79,53 @@ async def until(match: Match, turn: Turn) -> str | None:
     found = await _occasion(match, turn)
     if isinstance(found, str) or found is None:
         return found
-    name, today, when = found
-    days = (when - today).days
-    fields = {"occasion": name, "weekday": speech.weekday(turn.lang, when),
-              "month": speech.month(turn.lang, when), "day": when.day, "days": days}
+    day, today = found
+    days = (day.when - today).days
+    fields = _fields(turn, day, days=days)
     if days == 0:
         return turn.lang.say("until_today", **fields)
     # A weekday is not said twice ("Friday is in 4 days, on December 11"), nor a date.
-    kind = "until_weekday" if match.slots.get("weekday") else "until" \
-        if match.slots.get("holiday") else "until_date"
+    kind = {"weekday": "until_weekday", "holiday": "until", "date": "until_date"}[day.kind]
     return turn.lang.say(f"{kind}_one" if days == 1 else kind, **fields)
 
 
 async def day_of(match: Match, turn: Turn) -> str | None:
+    # "when is halloween" after "remember that halloween is on saturday for us": the fact.
+    if turn.can("world_list") and await memory.remembered(turn, _said_day(match)):
+        return None
     found = await _occasion(match, turn)
     if isinstance(found, str) or found is None:
         return found
-    name, today, when = found
-    return turn.lang.say("day_of_today" if when == today else "day_of", occasion=name,
-                         weekday=speech.weekday(turn.lang, when),
-                         month=speech.month(turn.lang, when), day=when.day, year=when.year)
+    day, today = found
+    # "Christmas is on Friday, December 25, 2026."; "Friday is December 11."; "December 25,
+    # 2026 is a Friday."; each "was" for a day gone this year, "today" for today's.
+    key = {"holiday": "day_of", "weekday": "day_of_weekday", "date": "day_of_date"}[day.kind]
+    tense = "_today" if day.when == today else "_past" if day.when < today else ""
+    return turn.lang.say(key + tense, **_fields(turn, day))
 
 
-async def _occasion(match: Match, turn: Turn) -> tuple[str, dt.date, dt.date] | str | None:
-    """(how the day is said back, today, the day's next occurrence); an answer when the
-    clock failed or no month has the date; None when the match names no day."""
+def _fields(turn: Turn, day: dates.Occasion, **more: Any) -> dict[str, Any]:
+    return {"occasion": day.name, "weekday": speech.weekday(turn.lang, day.when),
+            "month": speech.month(turn.lang, day.when), "day": day.when.day,
+            "year": day.when.year, **more}
+
+
+def _said_day(match: Match) -> str:
+    return " ".join(match.said[k] for k in ("holiday", "weekday", "month", "day")
+                    if match.said.get(k))
+
+
+async def _occasion(match: Match, turn: Turn) -> tuple[dates.Occasion, dt.date] | str | None:
+    """(the day asked about, today); an answer when the clock failed or no month has the
+    date; None when the match names no day."""
     now = await _now(turn)
     if isinstance(now, str):
         return turn.lang.say("tool_failed", problem=now)
-    today = now.date()
-    slots = match.slots
-    holidays: dict[str, dict[str, Any]] = turn.lang.words["holidays"]
-    if slots.get("holiday") in holidays:
-        rule = holidays[str(slots["holiday"])]
-        return str(rule["name"]), today, dates.next_holiday(today, rule)
-    if slots.get("weekday"):
-        names = [str(w).lower() for w in turn.lang.words["weekdays"]]
-        index = names.index(str(slots["weekday"]).lower())
-        return turn.lang.words["weekdays"][index], today, dates.next_weekday(today, index)
-    if slots.get("month") and slots.get("day"):
-        month, day = int(slots["month"]), int(slots["day"])
-        month_name = turn.lang.words["months"][month - 1]
-        when = dates.next_date(today, month, day)
-        if when is None:
-            return turn.lang.say("no_such_date", month=month_name, day=day)
-        return f"{month_name} {day}", today, when
-    return None
+    try:
+        day = dates.occasion(match.slots, now.date(), turn.lang.words)
+    except dates.NoSuchDate as exc:
+        return turn.lang.say("no_such_date", date=str(exc))
+    return (day, now.date()) if day is not None else None
 
 
 def _bare(said: str) -> str:

@@ -18,7 +18,11 @@ import datetime as dt
 import functools
 import re
 import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from appliance.errors import ApplianceError
 
 #: Timezone names that are no place a person asks for ("Etc/GMT+5", "UTC", "EST5EDT").
 _NOT_PLACES = re.compile(r"^(Etc/|SystemV/|US/|Canada/|Mexico/|Brazil/|Chile/)|^[A-Z0-9+-]+$")
@@ -79,10 +83,57 @@ def next_weekday(today: dt.date, weekday: int) -> dt.date:
     return today + dt.timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
 
 
+@dataclass(frozen=True)
+class Occasion:
+    """A day asked about: how it is said back, what kind of day it is ("holiday",
+    "weekday" or "date") and when it is."""
+
+    name: str
+    kind: str
+    when: dt.date
+
+
+class NoSuchDate(ApplianceError):
+    """A date no month has ("February 30", "February 29 this year" in 2027)."""
+
+
+def occasion(slots: dict[str, Any], today: dt.date, words: dict[str, Any]) -> Occasion | None:
+    """The day a match's slots name (``holiday``, ``weekday``, or ``month`` and ``day``):
+    its next occurrence from ``today`` on, or this year's with ``this_year``; None when
+    the slots name none; NoSuchDate for a date no month has. ``words``: the language's
+    (``holidays``, ``weekdays``, ``months``)."""
+    this_year = bool(slots.get("this_year"))
+    holidays: dict[str, dict[str, Any]] = words["holidays"]
+    if slots.get("holiday") in holidays:
+        rule = holidays[str(slots["holiday"])]
+        when = holiday(rule, today.year) if this_year else next_holiday(today, rule)
+        return Occasion(str(rule["name"]), "holiday", when)
+    if slots.get("weekday"):
+        names = [str(w).lower() for w in words["weekdays"]]
+        index = names.index(str(slots["weekday"]).lower())
+        return Occasion(str(words["weekdays"][index]), "weekday", next_weekday(today, index))
+    if slots.get("month") and slots.get("day"):
+        month, day = int(slots["month"]), int(slots["day"])
+        name = f"{words['months'][month - 1]} {day}"
+        try:
+            found = dt.date(today.year, month, day) if this_year else next_date(today, month, day)
+        except ValueError:
+            found = None
+        if found is None:
+            raise NoSuchDate(f"{name} this year" if this_year and (month, day) == (2, 29)
+                             else name)
+        return Occasion(name, "date", found)
+    return None
+
+
 @functools.cache
 def _zones() -> dict[str, str]:
+    """Place -> timezone, from the zones the tz database lists per country (``zone.tab``):
+    "Samoa" is not the old link Pacific/Samoa (American Samoa, a day behind Samoa), nor
+    "the West" Australia/West. Without that file, every zone but the obvious aliases."""
+    names = _country_zones() or sorted(zoneinfo.available_timezones())
     places: dict[str, str] = {}
-    for name in sorted(zoneinfo.available_timezones()):
+    for name in names:
         if "/" not in name or _NOT_PLACES.search(name):
             continue
         place = name.rsplit("/", 1)[1].replace("_", " ").lower()
@@ -90,20 +141,49 @@ def _zones() -> dict[str, str]:
     return places
 
 
+def _country_zones() -> list[str]:
+    for root in zoneinfo.TZPATH:
+        table = Path(root) / "zone.tab"
+        try:
+            lines = table.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        return sorted(line.split("\t")[2] for line in lines
+                      if line and not line.startswith("#") and line.count("\t") >= 2)
+    return []
+
+
+def _untimed(place: str) -> str:
+    """``place`` without the words about when: "London right now" -> "London"."""
+    words = re.sub(r"[\s,]+(right now|now|at the moment|currently|today|please)[\s.?!]*$",
+                   "", place.strip(), flags=re.I)
+    return re.sub(r"^(in|at)\s+", "", words, flags=re.I)
+
+
 def named(place: str) -> str:
-    """The place's own words: "London right now" -> "London"."""
-    return re.sub(r"[\s,]+(right now|now|at the moment|currently|today|please)[\s.?!]*$", "",
-                  place.strip(), flags=re.I)
+    """The place's own words: "London right now" -> "London", "the UK" -> "UK"."""
+    return re.sub(r"^the\s+", "", _untimed(place), flags=re.I)
+
+
+def said(place: str) -> str:
+    """A place as said back: as written, or capitalised when written all in lower case
+    ("new york" -> "New York", "the uk" -> "the UK", "rio de janeiro" -> "Rio de
+    Janeiro")."""
+    words = _untimed(place)
+    if not words.islower():
+        return words
+    small = {"the", "de", "da", "do", "del", "la", "le", "of", "and", "es", "al"}
+    return " ".join(w if w in small else w.upper() if len(w) <= 2 else w.capitalize()
+                    for w in words.split())
 
 
 def timezone(place: str, aliases: dict[str, str]) -> str | None:
     """The IANA timezone of ``place`` as said ("Tokyo", "new york", "California"), or None
     when no timezone is named so."""
-    said = " ".join(re.sub(r"[^\w\s'-]", " ", named(place).lower()).replace("-", " ").split())
-    said = re.sub(r"^(the|in|at)\s+", "", said)
-    if not said:
+    words = " ".join(re.sub(r"[^\w\s'-]", " ", named(place).lower()).replace("-", " ").split())
+    if not words:
         return None
-    for key in (said, said.replace("saint ", "st "), said.replace("st ", "st. ")):
+    for key in (words, words.replace("saint ", "st "), words.replace("st ", "st. ")):
         if key in aliases:
             return aliases[key]
         if key in _zones():

@@ -129,6 +129,15 @@ async def forget_all(match: Match, turn: Turn) -> str | None:
     return turn.lang.say("forgotten_all" if facts else "forgotten_all_none", count=len(facts))
 
 
+async def remembered(turn: Turn, subject: str) -> bool:
+    """Whether a fact about ``subject`` is remembered, so that a question about it is
+    memory's ("when is halloween" after "remember that halloween is on saturday for us")."""
+    if not _words(turn, subject):
+        return False
+    facts = await _facts(turn)
+    return not isinstance(facts, str) and _find(turn, subject, facts) is not None
+
+
 async def listing(match: Match, turn: Turn) -> str | None:
     facts = await _facts(turn)
     if isinstance(facts, str):
