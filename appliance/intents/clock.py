@@ -48,6 +48,15 @@ async def weekday(match: Match, turn: Turn) -> str | None:
                          day=now.day)
 
 
+async def date_time(match: Match, turn: Turn) -> str | None:
+    now = await _now(turn)
+    if isinstance(now, str):
+        return turn.lang.say("tool_failed", problem=now)
+    return turn.lang.say("clock_full", time=speech.clock_time(turn.lang, now),
+                         weekday=speech.weekday(turn.lang, now),
+                         month=speech.month(turn.lang, now), day=now.day, year=now.year)
+
+
 async def time_in(match: Match, turn: Turn) -> str | None:
     place = match.said.get("place", "")
     zone = dates.timezone(place, turn.lang.words["places"])
@@ -142,6 +151,7 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "ClockTime": (time, ("clock",)),
     "ClockDate": (date, ("clock",)),
     "ClockWeekday": (weekday, ("clock",)),
+    "ClockDateTime": (date_time, ("clock",)),
     "ClockTimeIn": (time_in, ("clock",)),
     "ClockRelative": (relative, ("clock",)),
     "ClockUntil": (until, ("clock",)),

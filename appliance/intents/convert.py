@@ -44,6 +44,8 @@ def amount(text: str, lang: Language) -> Amount | None:
     # Said back as a voice reads it well: "1/2" is "one half" (not "one slash two"),
     # ".5" is "0.5" (not "dot five").
     fractions = {str(k): str(v) for k, v in lang.words["fractions_said"].items()}
+    said = re.sub(r"\b(\d+)\s+(\d+/\d+)\b", lambda m: f"{m.group(1)} and " + re.sub(
+        r"^one ", "a ", fractions.get(m.group(2), m.group(2))), said)  # "1 and a half"
     said = re.sub(r"\b\d+/\d+\b", lambda m: fractions.get(m.group(0), m.group(0)), said)
     said = re.sub(r"(?<![\d.])\.(?=\d)", "0.", said)
     table = {str(k): str(v) for k, v in lang.words["amounts"].items()}
@@ -52,6 +54,9 @@ def amount(text: str, lang: Language) -> Amount | None:
             continue
         head = words[:len(words) - len(tail)] if tail else words
         code = table.get(head)
+        mixed = re.fullmatch(r"(\d+)\s+(\d+)/(\d+)", head)  # "1 1/2"
+        if code is None and mixed is not None and int(mixed.group(3)) > 0:
+            code = f"{mixed.group(1)}+{mixed.group(2)}/{mixed.group(3)}"
         if code is None and not tail:
             found = arithmetic.translate(head, lang, operand=True)
             code = found.code if found is not None else None
@@ -75,14 +80,20 @@ def _units(match: Match) -> tuple[str, str] | None:
     return source, target
 
 
+def _amount_text(match: Match) -> str:
+    """The amount's words: as said, or the list's value ("a cup and a half": "one and a
+    half")."""
+    return str(match.slots.get("amount") or match.said.get("amount") or "")
+
+
 def complete(match: Match, lang: Language) -> bool:
     """Whether the match is a whole conversion (its amount reads as one)."""
-    return _units(match) is not None and amount(match.said.get("amount", ""), lang) is not None
+    return _units(match) is not None and amount(_amount_text(match), lang) is not None
 
 
 async def convert(match: Match, turn: Turn) -> str | None:
     names = _units(match)
-    found = amount(match.said.get("amount", ""), turn.lang)
+    found = amount(_amount_text(match), turn.lang)
     if names is None or found is None:
         return None
     lang = turn.lang

@@ -72,6 +72,11 @@ def test_three_significant_figures_and_whole_numbers_of_up_to_six_digits(
     ("two and a half pounds in kilograms", "Two and a half pounds is about 1.13 kilograms."),
     ("a quarter pound in grams", "A quarter pound is about 113 grams."),
     ("1/2 cup in ml", "One half cup is about 118 milliliters."),
+    ("1 1/2 cups in ml", "1 and a half cups is about 355 milliliters."),
+    ("convert 2 1/4 pounds to kilograms", "2 and a quarter pounds is about 1.02 kilograms."),
+    ("a cup and a half in ml", "One and a half cups is about 355 milliliters."),
+    ("how many grams in a pound and a half", "One and a half pounds is about 680 grams."),
+    ("what is an hour and a half in minutes", "One and a half hours is 90 minutes."),
     ("convert .5 cups to ml", "0.5 cups is about 118 milliliters."),
     ("convert 1 ml to gallons", "1 milliliter is about 0.000264 gallons."),
     ("how many millimeters in a mile", "A mile is about 1610000 millimeters."),
@@ -106,6 +111,11 @@ async def test_what_is_not_an_amount_goes_on(intents: Intents) -> None:
     # Not a number before the unit: no conversion; the catch-all and the LLM are next.
     assert (await say(intents, "how many grams in my big pound"))[0] != "Convert"
     assert await say(intents, "how much is 2 pounds in dollars") == (None, "")
+    # A part after the unit that is not "and a half" is not dropped: no answer rather
+    # than "A pound is about 454 grams".
+    for text in ("how many grams in a pound and a quarter", "how many grams in a pound and "
+                 "3 ounces", "what is 1 hour and 30 minutes in minutes"):
+        assert (await say(intents, text))[0] != "Convert", text
     # Too large to say, and no kitchen's: the LLM's.
     assert await say(intents, "2 to the power of 100 grams in kilograms") == (None, "")
     # A tiny amount is an amount (it was a crash of the arithmetic reader: "1e-05").

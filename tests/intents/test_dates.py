@@ -147,6 +147,14 @@ async def test_a_remembered_fact_about_the_day_comes_first(intents: Intents) -> 
     assert (await say(intents, "how many days until halloween"))[0] == "ClockUntil"
 
 
+async def test_the_time_and_the_date_at_once(intents: Intents) -> None:
+    before = _today()
+    intent, answer = await say(intents, "what's the time and date")
+    days = {f"{d:%A}, {d:%B} {d.day}, {d.year}." for d in (before, _today())}
+    assert intent == "ClockDateTime" and answer.startswith("It's ")
+    assert any(answer.endswith(f" on {d}") for d in days), answer
+
+
 async def test_tomorrow_and_yesterday(intents: Intents) -> None:
     for text, offset, verb in (("what's the date tomorrow", 1, "Tomorrow is"),
                                ("what's tomorrow's date", 1, "Tomorrow is"),
