@@ -79,7 +79,7 @@ async def relative(match: Match, turn: Turn) -> str | None:
     offset = int(match.slots.get("offset", 0))
     when = now.date() + dt.timedelta(days=offset)
     return turn.lang.say("relative_day" if offset > 0 else "relative_day_past",
-                         when=_bare(match.said.get("offset", "")),
+                         when=turn.lang.words["relative_days"][offset],
                          weekday=speech.weekday(turn.lang, when),
                          month=speech.month(turn.lang, when), day=when.day)
 
@@ -135,16 +135,6 @@ async def _occasion(match: Match, turn: Turn) -> tuple[dates.Occasion, dt.date] 
     except dates.NoSuchDate as exc:
         return turn.lang.say("no_such_date", date=str(exc))
     return (day, now.date()) if day is not None else None
-
-
-def _bare(said: str) -> str:
-    """"tomorrow's" -> "tomorrow", "The day after tomorrow" -> "the day after tomorrow"."""
-    words = said.strip()
-    for ending in ("'s", "s"):
-        if words.lower().endswith(f"w{ending}") or words.lower().endswith(f"y{ending}"):
-            words = words[: -len(ending)]
-            break
-    return words[:1].lower() + words[1:]
 
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {

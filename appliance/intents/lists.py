@@ -62,13 +62,7 @@ async def add(match: Match, turn: Turn) -> str | None:
             "item": item, "at": time.time()}})
         if not observation["ok"]:
             return _say(turn, "list_failed", name, problem=observation["error"])
-    if not added:
-        return _say(turn, "list_already", name, items=turn.lang.join(present),
-                    verb=_verb(turn, present))
-    if present:
-        return _say(turn, "list_added_some", name, items=turn.lang.join(added),
-                    present=turn.lang.join(present), verb=_verb(turn, present))
-    return _say(turn, "list_added", name, items=turn.lang.join(added))
+    return _outcome(turn, name, added, present, "list_added", "list_already", "present")
 
 
 async def remove(match: Match, turn: Turn) -> str | None:
@@ -89,13 +83,7 @@ async def remove(match: Match, turn: Turn) -> str | None:
         if not observation["ok"]:
             return _say(turn, "list_failed", name, problem=observation["error"])
         removed.append(held.pop(key)["item"])
-    if not removed:
-        return _say(turn, "list_not_on", name, items=turn.lang.join(absent),
-                    verb=_verb(turn, absent))
-    if absent:
-        return _say(turn, "list_removed_some", name, items=turn.lang.join(removed),
-                    absent=turn.lang.join(absent), verb=_verb(turn, absent))
-    return _say(turn, "list_removed", name, items=turn.lang.join(removed))
+    return _outcome(turn, name, removed, absent, "list_removed", "list_not_on", "absent")
 
 
 async def show(match: Match, turn: Turn) -> str | None:
@@ -123,6 +111,18 @@ async def clear(match: Match, turn: Turn) -> str | None:
         return _say(turn, "list_cleared_none", name)
     return _say(turn, "list_cleared_one" if len(held) == 1 else "list_cleared", name,
                 count=len(held))
+
+
+def _outcome(turn: Turn, name: str, done: list[str], left: list[str], key: str, none: str,
+             field: str) -> str:
+    """What an add or a remove did: all of it (``key``), none of it (``none``: the items
+    already there, or not there), or some (``key``_some, the rest as ``field``)."""
+    if not done:
+        return _say(turn, none, name, items=turn.lang.join(left), verb=_verb(turn, left))
+    if left:
+        return _say(turn, f"{key}_some", name, items=turn.lang.join(done),
+                    verb=_verb(turn, left), **{field: turn.lang.join(left)})
+    return _say(turn, key, name, items=turn.lang.join(done))
 
 
 def _say(turn: Turn, answer: str, name: str, **fields: Any) -> str:
