@@ -177,7 +177,10 @@ class Composition:
             return peer.PeerClient.over(peers.Selection("tools", self._registry, static),
                                         peer.signer_for(node), peer.node_tls_for(node))
 
-        timers = Timers()
+        # Kept in the state dir so an alarm survives a restart; only where the agent uses
+        # the timers (not in `hybrid-agent tools-server`, which would race for the file).
+        kept = cfg.node.state_path / "timers.json" if "timers" in cfg.tools.enabled else None
+        timers = Timers(kept, cfg.tools.timezone)
         try:
             agent_tools, served = create_tools(cfg, world=node.get("world"), remote=remote,
                                                timers=timers)

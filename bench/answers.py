@@ -13,11 +13,11 @@ forms (its first run's misses were fixed); ``--set smalltalk`` a fifth, of greet
 and "what can you do"; ``--set convert`` a sixth, of unit conversions, and
 ``--set convert-heldout`` sixteen more never tuned on; ``--set lists`` a seventh, of the
 shopping and to-do lists; ``--set calendar`` an eighth, of other places' times and days
-until a holiday. With an LLM it also measures
-tokens/s of one long answer and the daemon's RSS (to compare models: ``--model F.gguf --domains
-open,small talk``). ``--voice`` speaks each
-request (the piper voice of the models dir, else espeak-ng) into /api/voice and
-scores the answer given to the transcript.
+until a holiday; ``--set alarms`` a ninth, of alarms and reminders at a clock time. With
+an LLM it also measures tokens/s of one long answer and the daemon's RSS (to compare
+models: ``--model F.gguf --domains open,small talk``). ``--voice`` speaks each request
+(the piper voice of the models dir, else espeak-ng) into /api/voice and scores the answer
+given to the transcript.
 
     .venv/bin/python bench/answers.py [--set eval|heldout|...|lists|all]
                                       [--llm off|local] [--voice]
@@ -551,6 +551,65 @@ def calendar_set() -> list[Case]:
     ]
 
 
+def alarm(hour: int, minute: int = 0, weekday: int | None = None, tomorrow: bool = False,
+          cancelled: bool = False, *patterns: str) -> Check:
+    """The answer sets (or cancels) an alarm at ``hour``:``minute`` (24 h) and names its day
+    as the product's rule says: the next such time after now (UTC), on ``weekday`` or
+    tomorrow when said; "today", "tomorrow", a weekday, or "next <weekday>" a week on."""
+    def check(a: str, c: dict[str, Any]) -> bool:
+        now = c["now"].replace(tzinfo=None)
+        first = now.date() + dt.timedelta(days=1 if tomorrow else 0)
+        if weekday is not None:
+            first = now.date() + dt.timedelta(days=(weekday - now.weekday()) % 7)
+        when = dt.datetime.combine(first, dt.time(hour, minute))
+        if when <= now:
+            when += dt.timedelta(days=7 if weekday is not None else 1)
+        days = (when.date() - now.date()).days
+        day = ("today", "tomorrow")[days] if days < 2 else \
+            f"{'next ' if days >= 7 else ''}{when:%A}"
+        said = "noon" if (hour, minute) == (12, 0) else "midnight" if (hour, minute) == (
+            0, 0) else f"{when:%-I:%M %p}".replace(":00 ", " ")
+        verb = r"cancel" if cancelled else r"alarm set|^OK, "
+        return has(verb, rf"\b{day} at {said}\b", *patterns)(a, c)
+    return check
+
+
+def alarms_set() -> list[Case]:
+    """A ninth list (2026-12-07, 21 requests, in order): alarms and reminders at a clock
+    time. Written after probing the first version with other phrasings, before this list's
+    first run. The checks work the day out from the time of the run (UTC)."""
+    a = "alarms"
+    return [
+        Case(a, "set an alarm for 6 am", alarm(6), "6 AM"),
+        Case(a, "wake me up at 7:15", alarm(7, 15), "7:15 AM (waking)"),
+        Case(a, "set my alarm for half past five in the morning", alarm(5, 30), "5:30 AM"),
+        Case(a, "alarm at 9 pm", alarm(21), "9 PM"),
+        Case(a, "set an alarm for 8 o'clock tomorrow morning", alarm(8, tomorrow=True),
+             "tomorrow 8 AM"),
+        Case(a, "remind me to take the bins out at 7 pm",
+             alarm(19, 0, None, False, False, r"take the bins out"), "7 PM, bins"),
+        Case(a, "remind me tomorrow at noon to water the plants",
+             alarm(12, 0, None, True, False, r"water the plants"), "tomorrow noon, plants"),
+        Case(a, "set a wake up alarm for a quarter to seven", alarm(6, 45), "6:45 AM"),
+        Case(a, "what alarms have I got", has(r"^8 alarms", r"6 AM", r"9 PM", r"plants"),
+             "all eight"),
+        Case(a, "when's my next alarm", has(r"alarm", r"AM|PM"), "the alarms"),
+        Case(a, "do I have any alarms tomorrow", has(r"tomorrow at 8 AM"),
+             "tomorrow's, the 8 AM among them"),
+        Case(a, "cancel the 9 pm alarm", alarm(21, cancelled=True), "9 PM cancelled"),
+        Case(a, "delete the alarm for 7:15", alarm(7, 15, cancelled=True), "7:15 cancelled"),
+        Case(a, "cancel the reminder about the plants", has(r"cancel", r"plants"),
+             "plants cancelled"),
+        Case(a, "how many alarms do I have", has(r"^5 alarms"), "five left"),
+        Case(a, "turn off all my alarms", has(r"cancelled 5 alarms"), "five cancelled"),
+        Case(a, "what alarms are set", has(r"no alarms"), "none"),
+        Case(a, "set an alarm for 10 minutes", timer_set(r"10 minutes"), "a 10 minute timer"),
+        Case(a, "set an alarm for 7 on saturday", alarm(7, weekday=5), "Saturday 7 AM"),
+        Case(a, "wake me at 6:30 am on monday", alarm(6, 30, weekday=0), "Monday 6:30 AM"),
+        Case(a, "cancel all alarms", has(r"cancelled (2 alarms|the alarm)"), "both cancelled"),
+    ]
+
+
 def household_set() -> list[Case]:
     """A fourth list (2026-12-05, 139 requests), written as a household talks: short forms
     ("set timer 8 min", "sqrt 16"), names after the duration, everyday facts. Its first
@@ -847,7 +906,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             sets = {"eval": eval_set, "heldout": heldout_set, "fresh": fresh_set,
                     "household": household_set, "smalltalk": small_talk_set,
                     "convert": convert_set, "convert-heldout": convert_heldout_set,
-                    "lists": lists_set, "calendar": calendar_set}
+                    "lists": lists_set, "calendar": calendar_set, "alarms": alarms_set}
             wanted = set(args.domains.split(",")) if args.domains else None
             for name in (list(sets) if args.set == "all" else [args.set]):
                 cases = [c for c in sets[name]() if wanted is None or c.domain in wanted]
@@ -869,7 +928,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--set", choices=("eval", "heldout", "fresh", "household", "smalltalk",
-                                     "convert", "convert-heldout", "lists", "calendar", "all"),
+                                     "convert", "convert-heldout", "lists", "calendar", "alarms",
+                                     "all"),
                    default="all")
     p.add_argument("--llm", choices=("off", "local"), default="local",
                    help="off: an edge alone (intents only); local: the model in-process")

@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.config import IntentsConfig
-from appliance.intents import calculate, clock, convert, lists, memory, smalltalk, stop, timers
+from appliance.intents import (
+    alarms,
+    calculate,
+    clock,
+    convert,
+    lists,
+    memory,
+    smalltalk,
+    stop,
+    timers,
+)
 from appliance.intents.language import Language, load
 from appliance.intents.recognizer import Recognizer
 from appliance.intents.turn import About, Call, Handler, Turn
@@ -27,8 +37,8 @@ from appliance.tools.registry import ToolRegistry
 log = logging.getLogger(__name__)
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
-    **timers.HANDLERS, **clock.HANDLERS, **calculate.HANDLERS, **convert.HANDLERS,
-    **memory.HANDLERS, **lists.HANDLERS, **stop.HANDLERS, **smalltalk.HANDLERS}
+    **timers.HANDLERS, **alarms.HANDLERS, **clock.HANDLERS, **calculate.HANDLERS,
+    **convert.HANDLERS, **memory.HANDLERS, **lists.HANDLERS, **stop.HANDLERS, **smalltalk.HANDLERS}
 #: Intents whose free words must read as what they stand for before the request is whole:
 #: the catch-all calculation, and a conversion's amount.
 COMPLETE = {calculate.INTENT: calculate.complete, convert.INTENT: convert.complete}

@@ -132,7 +132,9 @@ async def _running(turn: Turn) -> list[dict[str, Any]] | str:
     observation = await turn.call("timers", {"action": "list"})
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
-    return sorted(observation["result"]["timers"], key=lambda t: t["remaining_s"])
+    # An alarm (a time of day, "at") is appliance/intents/alarms.py's.
+    return sorted((t for t in observation["result"]["timers"] if not t.get("at")),
+                  key=lambda t: t["remaining_s"])
 
 
 def _wants_one(match: Match) -> bool:
@@ -146,9 +148,9 @@ def _select(turn: Turn, match: Match, timers: list[dict[str, Any]]) -> dict[str,
     name = timer_name(turn, match)
     seconds = seconds_of(match.slots)
     if name:
-        wanted = _words(turn, name)
-        found = [t for t in timers if _named(t) and _words(turn, t["label"]) == wanted]
-        found = found or [t for t in timers if _named(t) and wanted <= _words(turn, t["label"])]
+        wanted = words(turn, name)
+        found = [t for t in timers if _named(t) and words(turn, t["label"]) == wanted]
+        found = found or [t for t in timers if _named(t) and wanted <= words(turn, t["label"])]
         # Misheard by speech recognition ("the X timer"): the one timer whose name sounds so.
         found = found or [t for t in timers if _named(t) and sounds.alike(turn.lang, name,
                                                                           t["label"])]
@@ -175,7 +177,8 @@ def _named(timer: dict[str, Any]) -> bool:
     return bool(timer.get("label")) and timer["label"] != "timer"
 
 
-def _words(turn: Turn, text: str) -> frozenset[str]:
+def words(turn: Turn, text: str) -> frozenset[str]:
+    """The words of a name that tell it apart ("the pasta" = "pasta")."""
     filler = set(turn.lang.words["filler"])
     return frozenset(w for w in re.findall(r"\w+", text.lower()) if w not in filler)
 

@@ -54,6 +54,7 @@ class ToolServer(Component):
         self.delegated_to = ""
 
     async def start(self) -> None:
+        self.timers.resume()
         heavy = [t for t in (*_tools(self.served), *_tools(self.agent_tools))
                  if not t.light and not isinstance(t, RemoteToolProxy)]
         if not heavy:
@@ -64,7 +65,7 @@ class ToolServer(Component):
             self._fall_back(heavy, str(exc))
 
     async def stop(self) -> None:
-        self.timers.cancel_all()
+        self.timers.suspend()
         for name in self.agent_tools.names():
             tool = self.agent_tools.get(name)
             if isinstance(tool, RemoteToolProxy):

@@ -7,6 +7,7 @@ An announcement never takes the daemon down: a failure is logged.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,22 @@ log = logging.getLogger(__name__)
 
 #: Longest timer label spoken.
 MAX_LABEL_CHARS = 100
+
+
+def said_when_fired(event: dict[str, Any]) -> str:
+    """What is said when a timer fires: "Your tea timer is done."; an alarm says its time
+    ("It's 7 AM: your alarm.", "It's 5:30 PM: call mom.")."""
+    label = "".join(ch for ch in str(event.get("label", "timer")) if ch.isprintable())
+    label = label[:MAX_LABEL_CHARS]
+    if not event.get("at"):
+        return f"Your {label} timer is done."
+    try:
+        at = dt.datetime.fromisoformat(str(event["at"]))
+    except ValueError:
+        at = None
+    said = at.strftime("%-I:%M %p").replace(":00 ", " ") if at is not None else ""
+    what = "your alarm" if label == "alarm" else label
+    return f"It's {said}: {what}." if said else f"{what[:1].upper()}{what[1:]}."
 
 
 class TimerSource(Protocol):
@@ -63,8 +80,7 @@ class Announcer:
             task.cancel()
 
     def _on_timer(self, event: dict[str, Any]) -> None:
-        label = "".join(ch for ch in str(event.get("label", "timer")) if ch.isprintable())
-        self.announce(f"Your {label[:MAX_LABEL_CHARS]} timer is done.")
+        self.announce(said_when_fired(event))
 
     async def _announce(self, text: str) -> None:
         self.count += 1

@@ -31,7 +31,7 @@ async def world(tmp_path: Path) -> AsyncIterator[LocalWorld]:
 def timers() -> Timers:
     t = Timers()
     yield t
-    t.cancel_all()
+    t.suspend()
 
 
 @pytest.fixture

@@ -3,8 +3,11 @@ of a real daemon; what intents do not cover still gets the clear no-LLM error.""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -57,8 +60,9 @@ async def test_an_edge_with_no_llm_answers_timers_time_math_and_memory(
 
         # What it can do, said from what this node has: no LLM, so not "other questions".
         assert final(await chat(s, daemon.url, "What can you do?"))["text"] == (
-            "I can set and check timers, tell you the time and the date, do arithmetic, "
-            "convert measures, keep your shopping and to-do lists and remember things for you.")
+            "I can set timers, alarms and reminders, tell you the time and the date, "
+            "do arithmetic, convert measures, keep your shopping and to-do lists and remember "
+            "things for you.")
         status, body = await daemon.get_json("/api/status")
         assert final(await chat(s, daemon.url, "who are you"))["text"] == \
             f"I'm your home assistant, a program running here on {body['name']}."
@@ -87,3 +91,26 @@ async def test_small_talk_can_be_left_to_the_llm(daemon_factory: Callable[..., A
         assert events[-1][0] == "error" and events[-1][1]["code"] == "no_llm_available"
         assert final(await chat(s, daemon.url, "What is 12 times 7?"))["text"] == \
             "12 times 7 is 84."
+
+
+async def test_an_alarm_survives_a_restart_of_the_daemon(daemon_factory: Callable[..., Any],
+                                                       tmp_path: Path) -> None:
+    state = tmp_path / "kept-state"
+    sections = {"node": {"state_dir": str(state)}, "world": {"mode": "local"},
+                "tools": {"timezone": "UTC"}}
+    first = await daemon_factory(**sections)
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
+    async with aiohttp.ClientSession() as s:
+        done = final(await chat(s, first.url, f"set an alarm for {when:%H:%M}"))
+    assert done["intent"] == "AlarmSet", done
+    said = f"{when:%-I:%M %p}".replace(":00 ", " ")
+    assert done["text"].endswith(f" at {said}."), done
+    assert await first.stop() == 0
+    kept = json.loads((state / "timers.json").read_text())
+    assert [t["label"] for t in kept["timers"]] == ["alarm"]
+
+    second = await daemon_factory(**sections)
+    async with aiohttp.ClientSession() as s:
+        listed = final(await chat(s, second.url, "what alarms do I have"))
+    assert listed["intent"] == "AlarmList" and listed["text"].startswith("One alarm: ")
+    assert listed["text"].endswith(f" at {said}."), listed

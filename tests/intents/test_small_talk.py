@@ -18,8 +18,9 @@ from appliance.tools.timers import Timers
 from tests.intents.conftest import TIMEZONE
 from tests.intents.test_answers import say
 
-EVERYTHING = ("I can set and check timers, tell you the time and the date, do arithmetic, "
-              "convert measures, keep your shopping and to-do lists and remember things for you.")
+EVERYTHING = ("I can set timers, alarms and reminders, tell you the time and the date, "
+              "do arithmetic, convert measures, keep your shopping and to-do lists and remember "
+              "things for you.")
 
 
 @pytest.mark.parametrize(("text", "intent", "answer"), [
@@ -92,9 +93,9 @@ async def test_what_it_can_do_follows_the_tools_the_agent_has_and_the_llm(
         intents: Intents) -> None:
     intents.about = About(node="kitchen", llm=lambda: True)
     assert (await say(intents, "what can you do"))[1] == (
-        "I can set and check timers, tell you the time and the date, do arithmetic, "
-        "convert measures, keep your shopping and to-do lists, remember things for you and "
-        "answer other questions.")
+        "I can set timers, alarms and reminders, tell you the time and the date, "
+        "do arithmetic, convert measures, keep your shopping and to-do lists, remember things "
+        "for you and answer other questions.")
     # An agent profile limited to the calculator and the clock.
     answer = await intents.answer("what can you do", ("calculator", "clock"))
     assert answer is not None

@@ -1,0 +1,138 @@
+"""Alarms and reminders at a clock time through the real matcher, the real clock tool (in
+the tests' timezone) and the real timers tool: what is said back, and what the timers
+tool then holds. The days are checked against the clock read on either side of the call
+(the test may run across a midnight)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from appliance.intents.component import Intents
+from appliance.tools.base import invoke
+from appliance.tools.timers import Timers
+from tests.intents.conftest import TIMEZONE
+from tests.intents.test_answers import say
+
+ZONE = ZoneInfo(TIMEZONE)
+
+
+async def alarms(timers: Timers) -> list[dict[str, Any]]:
+    listed = await invoke(timers, {"action": "list"}, 5.0)
+    return [t for t in listed["result"]["timers"] if t.get("at")]
+
+
+def local(alarm: dict[str, Any]) -> dt.datetime:
+    return dt.datetime.fromisoformat(alarm["at"]).astimezone(ZONE)
+
+
+async def set_one(intents: Intents, timers: Timers, text: str) -> tuple[str, dt.datetime,
+                                                                         dt.datetime]:
+    """(the answer, now before, the alarm's local time) for a request that sets one."""
+    before = dt.datetime.now(ZONE)
+    intent, answer = await say(intents, text)
+    assert intent == "AlarmSet", (text, intent, answer)
+    made = max(await alarms(timers), key=lambda t: t["id"])
+    return answer, before, local(made)
+
+
+def day_word(when: dt.datetime, now: dt.datetime) -> str:
+    days = (when.date() - now.date()).days
+    return "today" if days == 0 else "tomorrow" if days == 1 else \
+        f"next {when:%A}" if days >= 7 else f"{when:%A}"
+
+
+@pytest.mark.parametrize(("text", "hour", "minute"), [
+    ("set an alarm for 6:30 am", 6, 30),
+    ("Set an alarm for 7:45 PM.", 19, 45),
+    ("wake me up at 7", 7, 0),  # waking: the morning's 7
+    ("wake me up at quarter past six", 6, 15),
+    ("set an alarm for 19:00", 19, 0),
+    ("alarm for noon", 12, 0),
+    ("set a 5 am alarm", 5, 0),
+])
+async def test_an_alarm_is_set_for_the_next_such_time(intents: Intents, timers: Timers,
+                                                      text: str, hour: int,
+                                                      minute: int) -> None:
+    answer, before, when = await set_one(intents, timers, text)
+    assert (when.hour, when.minute, when.second) == (hour, minute, 0)
+    assert before < when <= before + dt.timedelta(days=1)  # the next one, not a later one
+    said = "noon" if hour == 12 else f"{when:%-I:%M %p}".replace(":00 ", " ")
+    assert answer == f"Alarm set for {day_word(when, before)} at {said}."
+
+
+async def test_a_time_without_am_or_pm_is_the_next_on_the_clock(intents: Intents,
+                                                                timers: Timers) -> None:
+    _, before, when = await set_one(intents, timers, "set an alarm for 9")
+    assert when.hour in (9, 21) and when.minute == 0
+    # The other 9 o'clock comes later than the one chosen.
+    other = when + dt.timedelta(hours=12)
+    assert before < when < other and not before < when - dt.timedelta(hours=12)
+
+
+async def test_a_day_named_and_a_reminder(intents: Intents, timers: Timers) -> None:
+    answer, before, when = await set_one(intents, timers,
+                                         "remind me tomorrow at 6 pm to call my mom")
+    assert (when.date() - before.date()).days == 1 and (when.hour, when.minute) == (18, 0)
+    assert answer == "OK, tomorrow at 6 PM: call your mom."
+    assert max(await alarms(timers), key=lambda t: t["id"])["label"] == "call your mom"
+    answer, before, when = await set_one(intents, timers, "set an alarm for 7 on friday")
+    assert f"{when:%A}" == "Friday" and (when.hour, when.minute) == (7, 0)
+    assert before < when <= before + dt.timedelta(days=7)
+    assert answer == f"Alarm set for {day_word(when, before)} at 7 AM."
+    # Said twice, it is not set twice.
+    intent, again = await say(intents, "set an alarm for 7 on friday")
+    assert intent == "AlarmSet" and again.startswith("There's already an alarm for ")
+    assert len(await alarms(timers)) == 2
+
+
+async def test_alarms_are_listed_cancelled_and_kept_apart_from_timers(
+        intents: Intents, timers: Timers) -> None:
+    assert await say(intents, "what alarms do I have") == ("AlarmList",
+                                                           "There are no alarms set.")
+    await say(intents, "wake me up at 6:30")
+    await say(intents, "set an alarm for 6:30 pm")
+    await say(intents, "remind me at 8 pm to take the bins out")
+    await say(intents, "set a timer for 10 minutes")
+    intent, listed = await say(intents, "what alarms do I have")
+    assert intent == "AlarmList" and listed.startswith("3 alarms: ")
+    assert "6:30 AM" in listed and "6:30 PM" in listed and "8 PM: take the bins out" in listed
+    assert (await say(intents, "what timers do I have"))[1].startswith("One timer: ")
+    assert (await say(intents, "when's my next alarm"))[0] == "AlarmList"
+
+    # "the 6:30 alarm" is either; "6:30 pm" one of them; "don't wake me" the morning's.
+    intent, which = await say(intents, "cancel the 6:30 alarm")
+    assert intent == "AlarmCancel" and which.startswith("You have 2 alarms: ")
+    intent, gone = await say(intents, "cancel the alarm for 6:30 pm")
+    assert intent == "AlarmCancel" and gone.startswith("Cancelled the alarm for ")
+    assert gone.endswith("at 6:30 PM.")
+    intent, gone = await say(intents, "don't wake me up at 6:30")
+    assert gone.endswith("at 6:30 AM.")
+    assert (await say(intents, "cancel the 9 am alarm"))[1] == "There's no alarm for 9 am."
+    assert (await say(intents, "cancel the reminder about the dishes"))[1] == \
+        "There's no reminder about the dishes."
+    assert (await say(intents, "cancel the reminder to take out the bins"))[1] == \
+        "Cancelled the reminder: take the bins out."  # its words, in any order
+    # Timers are not alarms: cancelling every timer leaves the alarms, and back.
+    await say(intents, "set an alarm for 11 pm")
+    assert (await say(intents, "cancel all timers"))[1] == "Cancelled the timer."
+    assert len(await alarms(timers)) == 1
+    await say(intents, "set a timer for 5 minutes")
+    assert (await say(intents, "cancel all alarms"))[1] == "Cancelled the alarm."
+    assert await alarms(timers) == []
+    assert len((await invoke(timers, {"action": "list"}, 5.0))["result"]["timers"]) == 1
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("set an alarm for 10 minutes", "TimerStart"),  # a duration is a timer's
+    ("remind me in 15 minutes to check the oven", "TimerStart"),
+    ("tell me about the concert at 8", None),  # a question, not a reminder
+    ("set an alarm for the kitchen", None),
+    ("when's my next alarm", "AlarmList"),  # not a remembered fact called "next alarm"
+])
+async def test_what_is_not_an_alarm_at_a_time(intents: Intents, text: str,
+                                             intent: str | None) -> None:
+    assert (await say(intents, text))[0] == intent
