@@ -72,6 +72,11 @@ class VoiceConfig:
     follow_up_s: float = _f(5.0, "After a spoken reply, listen this long for another question "
                                  "without the wake word; 0 turns it off.", min=0.0, max=60.0)
     earcon: bool = _f(True, "Play a short chime on voice.output when the wake word is heard.")
+    alarm_rings: int = _f(5, "A wake-up alarm is said this many times, voice.alarm_ring_gap_s "
+                             "apart, until someone speaks (a reminder or a timer is said "
+                             "once).", min=1, max=60)
+    alarm_ring_gap_s: float = _f(30.0, "Seconds between two rings of a wake-up alarm.",
+                                 min=1.0, max=600.0)
     echo_cancelled: bool = _f(False, "voice.input already removes the box's own playback (a "
                                      "speakerphone with echo cancellation): speech may then "
                                      "interrupt a reply. Off, only the wake word is heard while "

@@ -125,7 +125,11 @@ async def listing(match: Match, turn: Turn) -> str | None:
     if not alarms:
         return turn.lang.say("alarm_none")
     if match.slots.get("next"):
-        return turn.lang.say("alarm_next", item=_item(turn, alarms[0], now))
+        # The kind asked for when there is one: "my next alarm" is not a reminder.
+        kind = match.slots.get("kind")
+        alarms = [a for a in alarms if (a["label"] == ALARM) == (kind == "alarm")] or alarms
+        key = "alarm_next" if alarms[0]["label"] == ALARM else "reminder_next"
+        return turn.lang.say(key, item=_item(turn, alarms[0], now))
     items = [_item(turn, a, now) for a in alarms]
     key = "alarm_list_one" if len(items) == 1 else "alarm_list"
     return turn.lang.say(key, count=len(items), items=turn.lang.join(items))

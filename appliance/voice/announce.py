@@ -2,11 +2,17 @@
 
 With no conversation open, the box's own speaker (``voice.output``) says it.
 An announcement never takes the daemon down: a failure is logged.
+
+A wake-up alarm rings: it is said again every ``voice.alarm_ring_gap_s`` seconds,
+``voice.alarm_rings`` times in all, until someone speaks in a conversation
+(:meth:`Announcer.dismiss`, called by the voice component on a ``speech_start``). A timer
+or a reminder is said once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import weakref
@@ -23,6 +29,10 @@ log = logging.getLogger(__name__)
 
 #: Longest timer label spoken.
 MAX_LABEL_CHARS = 100
+#: A wake-up alarm is said this many times at most, this many seconds apart (the defaults
+#: of voice.alarm_rings and voice.alarm_ring_gap_s).
+RINGS = 5
+RING_GAP_S = 30.0
 
 
 def said_when_fired(event: dict[str, Any]) -> str:
@@ -51,8 +61,12 @@ class Announcer:
     """Speaks in the conversations it is shown (:meth:`track`), else on ``output``."""
 
     def __init__(self, output: str, synthesize: Callable[[str], Awaitable[np.ndarray]],
-                 tts_rate: Callable[[], int]) -> None:
+                 tts_rate: Callable[[], int], *, rings: int = RINGS,
+                 ring_gap_s: float = RING_GAP_S) -> None:
         self._output = output
+        self._rings = rings
+        self._ring_gap_s = ring_gap_s
+        self._ringing: set[asyncio.Event] = set()
         self._synthesize = synthesize
         self._tts_rate = tts_rate
         # Open conversations; a session lives as long as its socket or microphone.
@@ -79,8 +93,41 @@ class Announcer:
         for task in list(self._tasks):
             task.cancel()
 
+    def dismiss(self) -> None:
+        """Someone spoke: a ringing alarm is not said again (what is being said now is the
+        conversation's to barge into)."""
+        for stop in self._ringing:
+            stop.set()
+
+    @property
+    def ringing(self) -> int:
+        """Alarms ringing now (said, or waiting to be said again)."""
+        return len(self._ringing)
+
     def _on_timer(self, event: dict[str, Any]) -> None:
-        self.announce(said_when_fired(event))
+        text = said_when_fired(event)
+        if not event.get("at") or event.get("label") != "alarm":
+            self.announce(text)
+            return
+        stop = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(self._ring(text, stop), name="voice-alarm")
+        self._tasks.add(task)
+        self._ringing.add(stop)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            self._ringing.discard(stop)
+
+        task.add_done_callback(done)
+
+    async def _ring(self, text: str, stop: asyncio.Event) -> None:
+        for ring in range(self._rings):
+            if ring:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._ring_gap_s)
+            if stop.is_set():
+                return
+            await self._announce(text)
 
     async def _announce(self, text: str) -> None:
         self.count += 1

@@ -50,7 +50,8 @@ class VoiceComponent(Component):
         # Client requests (HTTP, ...) get all threads but one: conversations keep one free.
         self.admission = Admission(INFERENCE_THREADS - 1)
         self.announcer = Announcer(settings.output, self.models.synthesize,
-                                   lambda: self.models.tts_rate)
+                                   lambda: self.models.tts_rate, rings=settings.alarm_rings,
+                                   ring_gap_s=settings.alarm_ring_gap_s)
         self.microphone = BoxMicrophone(settings, self.session, lambda: self.models.tts_rate,
                                         microphone)
         self.sessions = 0
@@ -91,7 +92,7 @@ class VoiceComponent(Component):
     @property
     def stats(self) -> dict[str, int]:
         return {**self.models.stats, "sessions": self.sessions,
-                "announcements": self.announcer.count}
+                "announcements": self.announcer.count, "alarms_ringing": self.announcer.ringing}
 
     # ------------------------------------------------------------ the models (for servers)
 
@@ -166,9 +167,15 @@ class VoiceComponent(Component):
                 echo_suppress: bool = False) -> VoiceSession:
         """A new conversation over the models; announcements are said in it too."""
         self.sessions += 1
+
+        async def heard(event: dict[str, Any]) -> None:
+            if event.get("type") == "speech_start":  # someone is up: a ringing alarm stops
+                self.announcer.dismiss()
+            await emit(event)
+
         session = VoiceSession(self.models,
                                conversation_id=conversation_id or f"voice-{uuid.uuid4().hex}",
-                               emit=emit, output=output, responder=self.reply.responder,
+                               emit=heard, output=output, responder=self.reply.responder,
                                barge_in=self.settings.barge_in,
                                partials=self.settings.partial_transcripts,
                                echo_suppress=echo_suppress)

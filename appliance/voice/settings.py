@@ -35,6 +35,8 @@ class VoiceSettings:
     follow_up_s: float = 0.0
     earcon: bool = True
     echo_cancelled: bool = False
+    alarm_rings: int = 5
+    alarm_ring_gap_s: float = 30.0
 
     @classmethod
     def from_config(cls, cfg: Config) -> VoiceSettings:
@@ -52,4 +54,5 @@ class VoiceSettings:
                    wake_engine=v.wake_engine,
                    wake_sensitivity=tuple(sorted(v.wake_sensitivity.items())),
                    follow_up_s=v.follow_up_s, earcon=v.earcon,
-                   echo_cancelled=v.echo_cancelled)
+                   echo_cancelled=v.echo_cancelled, alarm_rings=v.alarm_rings,
+                   alarm_ring_gap_s=v.alarm_ring_gap_s)

@@ -101,7 +101,12 @@ async def test_alarms_are_listed_cancelled_and_kept_apart_from_timers(
     assert intent == "AlarmList" and listed.startswith("3 alarms: ")
     assert "6:30 AM" in listed and "6:30 PM" in listed and "8 PM: take the bins out" in listed
     assert (await say(intents, "what timers do I have"))[1].startswith("One timer: ")
-    assert (await say(intents, "when's my next alarm"))[0] == "AlarmList"
+    # "my next alarm" is the next wake-up alarm, not the reminder that comes first.
+    intent, next_one = await say(intents, "when's my next alarm")
+    assert intent == "AlarmList" and next_one.startswith("Your next alarm is ")
+    assert next_one.endswith(" at 6:30 AM.") or next_one.endswith(" at 6:30 PM.")
+    assert (await say(intents, "what's my next reminder"))[1].startswith(
+        "Your next reminder is ")
 
     # "the 6:30 alarm" is either; "6:30 pm" one of them; "don't wake me" the morning's.
     intent, which = await say(intents, "cancel the 6:30 alarm")
