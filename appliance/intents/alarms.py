@@ -1,5 +1,5 @@
 """Alarms and reminders at a clock time: set, cancel (by time, by what to remember, the
-only one, all), list.
+only one, all), list, stop and snooze the one that just rang.
 
 "wake me up at 7", "set an alarm for 6:30 tomorrow", "remind me at 5 pm to call mom".
 The time is read by :mod:`appliance.intents.clocktimes` against the clock tool's now,
@@ -20,6 +20,8 @@ from appliance.intents.turn import Handler, Turn
 
 #: The label of an alarm with nothing to remember.
 ALARM = "alarm"
+#: A snooze without a length.
+SNOOZE_MINUTES = 9
 
 
 async def _now(turn: Turn) -> dt.datetime | str:
@@ -51,21 +53,59 @@ def _at(when: dt.datetime, now: dt.datetime) -> str:
     return when.isoformat(timespec="seconds")
 
 
-def _moment(turn: Turn, match: Match, now: dt.datetime) -> dt.datetime | None:
-    return clocktimes.moment(match.said.get("when", ""), now, turn.lang.words,
-                             turn.lang.numbers, "am" if match.slots.get("morning") else None)
+def _reading(turn: Turn, match: Match) -> tuple[str, str] | str | None:
+    """(the time's words, what to be reminded of) as meant; an answer when the request
+    asks for what cannot be done; None when it is not a request for an alarm.
+
+    hassil may split the words at the wrong "to" or leave a day in the reminder: "remind
+    me at ten to one to call" (when "ten", name "one to call"), "remind me to water the
+    plants tomorrow at 2" (name "water the plants tomorrow")."""
+    table = turn.lang.words["clock_times"]
+    when, name = match.said.get("when", ""), match.said.get("name", "")
+    words = name.split()
+    plain = [w.lower().strip(".,!?") for w in words]
+    if _repeating(table, [w.lower().strip(".,!?") for w in f"{when} {name}".split()],
+                  {str(d).lower() for d in turn.lang.words["weekdays"]}):
+        return turn.lang.say("alarm_repeating")  # "every day at 7": one at a time, said so
+    if plain and plain[-1] in table["statement_ends"]:
+        return None  # "remind me that the party is at 7": the party's time, not a reminder
+    if "to" in plain[1:-1]:
+        cut = plain.index("to")
+        longer = f"{when} to {' '.join(words[:cut])}"
+        if clocktimes.reads(longer, turn.lang.words, turn.lang.numbers):
+            when, words = longer, words[cut + 1:]
+    for size in range(min(3, len(words) - 1), 0, -1):  # "... tomorrow", "... on friday"
+        tail = " ".join(words[-size:])
+        if clocktimes.day(tail, dt.datetime(2000, 1, 1), turn.lang.words) is not None:
+            when, words = f"{tail} {when}", words[:-size]
+            break
+    return when, " ".join(words)
+
+
+def _repeating(table: dict[str, Any], words: list[str], weekdays: set[str]) -> bool:
+    """"every day", "each morning", "every Monday", "daily", "on weekdays"."""
+    rule = table["repeating"]
+    units = set(rule["units"]) | weekdays | {f"{d}s" for d in weekdays}
+    return any(w in rule["alone"] or (w in rule["every"] and i + 1 < len(words)
+                                      and words[i + 1] in units)
+               for i, w in enumerate(words))
 
 
 async def start(match: Match, turn: Turn) -> str | None:
     if not match.said.get("when"):
         return None
+    reading = _reading(turn, match)
+    if not isinstance(reading, tuple):
+        return reading
+    said, name = reading
     now = await _now(turn)
     if isinstance(now, str):
         return now
-    when = _moment(turn, match, now)
+    when = clocktimes.moment(said, now, turn.lang.words, turn.lang.numbers,
+                             waking=bool(match.slots.get("morning")), daytime=bool(name))
     if when is None:
         return None  # not a clock time: "set an alarm for 10 minutes" is a timer's
-    name = speech.person(turn.lang, match.said.get("name", ""))[:100]
+    name = speech.person(turn.lang, name)[:100]
     found = await _alarms(turn, now)
     if isinstance(found, str):
         return found
@@ -73,12 +113,15 @@ async def start(match: Match, turn: Turn) -> str | None:
         if _local(alarm) == when and alarm["label"] == (name or ALARM):
             return turn.lang.say("reminder_exists" if name else "alarm_exists",
                                  **_fields(turn, alarm, now))
-    args: dict[str, Any] = {"action": "set", "at": _at(when, now), "label": name or ALARM}
-    observation = await turn.call("timers", args)
+    return await _set(turn, when, name or ALARM, now, "reminder_set" if name else "alarm_set")
+
+
+async def _set(turn: Turn, when: dt.datetime, label: str, now: dt.datetime, key: str) -> str:
+    observation = await turn.call("timers", {"action": "set", "at": _at(when, now),
+                                             "label": label})
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
-    fields = _fields(turn, observation["result"]["set"], now)
-    return turn.lang.say("reminder_set" if name else "alarm_set", **fields)
+    return turn.lang.say(key, **_fields(turn, observation["result"]["set"], now))
 
 
 async def cancel(match: Match, turn: Turn) -> str | None:
@@ -86,6 +129,12 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     if isinstance(found, str):
         return found
     alarms, now = found
+    if match.slots.get("stopping"):
+        rang = await _rang(turn)
+        if isinstance(rang, str):
+            return rang
+        if rang:  # "turn off the alarm" while (or just after) it rings: that one, not the next
+            return await _dismiss(turn) or turn.lang.say("alarm_stopped")
     chosen = _select(turn, match, alarms, now)
     if isinstance(chosen, str) or chosen is None:
         return chosen
@@ -101,15 +150,50 @@ async def cancel_all(match: Match, turn: Turn) -> str | None:
     if isinstance(found, str):
         return found
     alarms, _ = found
+    reminders = match.slots.get("kinds") == "reminder"
+    if reminders:  # "cancel my reminders" leaves the wake-up alarms
+        alarms = [a for a in alarms if a["label"] != ALARM]
     if not alarms:
-        return turn.lang.say("alarm_none")
+        return turn.lang.say("reminder_none" if reminders else "alarm_none")
     for alarm in alarms:
         observation = await turn.call("timers", {"action": "cancel", "id": alarm["id"]})
         if not observation["ok"]:
             return turn.lang.say("tool_failed", problem=observation["error"])
-    if len(alarms) == 1:
-        return turn.lang.say("alarm_cancelled_all_one")
-    return turn.lang.say("alarm_cancelled_all", count=len(alarms))
+    key = "reminder_cancelled_all" if reminders else "alarm_cancelled_all"
+    return turn.lang.say(f"{key}_one" if len(alarms) == 1 else key, count=len(alarms))
+
+
+async def snooze(match: Match, turn: Turn) -> str | None:
+    rang = await _rang(turn)
+    if isinstance(rang, str):
+        return rang
+    if not rang:
+        return turn.lang.say("alarm_not_ringing")
+    now = await _now(turn)
+    if isinstance(now, str):
+        return now
+    minutes = timers.seconds_of(match.slots) / 60 or SNOOZE_MINUTES
+    failed = await _dismiss(turn)
+    if failed:
+        return failed
+    when = (now + dt.timedelta(minutes=minutes)).replace(tzinfo=None, microsecond=0)
+    return await _set(turn, when, rang[-1]["label"], now, "alarm_snoozed")
+
+
+async def _rang(turn: Turn) -> list[dict[str, Any]] | str:
+    """The alarms that rang in the last minutes (the timers tool keeps them)."""
+    observation = await turn.call("timers", {"action": "list"})
+    if not observation["ok"]:
+        return turn.lang.say("tool_failed", problem=observation["error"])
+    return list(observation["result"].get("rang") or [])
+
+
+async def _dismiss(turn: Turn) -> str | None:
+    """Stop the ringing; None, or the answer saying why it could not be."""
+    observation = await turn.call("timers", {"action": "dismiss"})
+    if not observation["ok"]:
+        return turn.lang.say("tool_failed", problem=observation["error"])
+    return None
 
 
 async def listing(match: Match, turn: Turn) -> str | None:
@@ -153,17 +237,20 @@ async def _alarms(turn: Turn, now: dt.datetime | None = None
 def _select(turn: Turn, match: Match, alarms: list[dict[str, Any]],
             now: dt.datetime) -> dict[str, Any] | str | None:
     """The one alarm the request means; an answer saying why there is none; None when
-    the words said are no clock time."""
-    if not alarms:
-        return turn.lang.say("alarm_none")
-    if match.said.get("when"):
+    the words said are no clock time ("turn off the smoke alarm" is not ours)."""
+    said = match.said.get("when", "")
+    times: set[dt.datetime] = set()
+    if said:
         # "the 6:30 alarm" is the one at 6:30 AM or PM, "tomorrow at 7" the one then first.
-        said = match.said["when"]
-        times = {t for half in ("am", "pm") if (t := clocktimes.moment(
-            said, now, turn.lang.words, turn.lang.numbers, half)) is not None
-                 and (half == "am" or not match.slots.get("morning"))}
+        waking = bool(match.slots.get("morning"))
+        readings = (said,) if waking else (said, f"{said} am", f"{said} pm")
+        times = {t for text in readings if (t := clocktimes.moment(
+            text, now, turn.lang.words, turn.lang.numbers, waking=waking)) is not None}
         if not times:
             return None
+    if not alarms:
+        return turn.lang.say("alarm_none")
+    if said:
         hours = {(t.hour, t.minute) for t in times}
         alarms = [a for a in alarms if _local(a) in times] or \
             [a for a in alarms if (_local(a).hour, _local(a).minute) in hours]
@@ -195,8 +282,11 @@ def _time(turn: Turn, when: dt.datetime) -> str:
 
 
 def _day(turn: Turn, when: dt.datetime, now: dt.datetime) -> str:
-    """"today", "tomorrow", "Friday", "next Monday" (a week from today)."""
+    """"today", "tomorrow", "Friday", "next Monday" (a week from today); the midnight that
+    ends today is "tonight"'s."""
     days = (when.date() - now.date()).days
+    if days == 1 and (when.hour, when.minute) == (0, 0):
+        return str(turn.lang.words["alarm_tonight"])
     if days in (0, 1):
         return str(turn.lang.words["alarm_days"][days])
     name = speech.weekday(turn.lang, when)
@@ -219,4 +309,5 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "AlarmCancel": (cancel, ("clock", "timers")),
     "AlarmCancelAll": (cancel_all, ("clock", "timers")),
     "AlarmList": (listing, ("clock", "timers")),
+    "AlarmSnooze": (snooze, ("clock", "timers")),
 }

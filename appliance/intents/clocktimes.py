@@ -1,95 +1,171 @@
 """A clock time as a household says it, to the moment it means next.
 
 "7", "7:30", "seven thirty", "seven oh five", "half past six", "quarter to eight",
-"ten past 9", "noon", "midnight", "19:00", "6 am", "6 in the evening", "tonight at 11",
-"tomorrow at 7", "7 on Friday". The words are the language's (``words.clock_times``,
-``words.weekdays``, ``numbers``).
+"ten past 9", "noon", "midnight", "19:00", "0730", "6 am", "6 in the evening",
+"2 at night", "tonight at 11", "tomorrow at 7", "7 on Friday". The words are the
+language's (``words.clock_times``, ``words.weekdays``, ``numbers``).
 
-A time said without am or pm is the next one on the clock: at 3 PM, "7" is 7 PM today;
-at 8 PM, 7 AM tomorrow; with a day named ("tomorrow at 7"), its first (7 AM). A day
-named (tomorrow, a weekday) is the next such day, today included for a weekday whose
-time has not passed. :func:`moment` returns a naive local date and time; the timers
-tool reads it in the box's timezone (so a change of daylight saving time in between is
-counted right).
+Which of the two 7 o'clocks, when neither am nor pm is said:
+
+- waking ("wake me up at 7"): the morning's;
+- a reminder ("remind me at 3 to ..."): 1 to 6 in the afternoon; with a day named
+  ("tomorrow at 8"), 7 to 11 in the morning too;
+- any other time with a day named ("an alarm for 6 tomorrow"): 5 to 11 in the morning,
+  1 to 4 in the afternoon;
+- at night ("tonight at 11", "1 at night"): 5 to 11 in the evening, 12 is midnight, 1
+  to 4 the small hours after it;
+- else the next one on the clock: at 3 PM, "7" is 7 PM today; at 8 PM, 7 AM tomorrow
+  ("12" alone is the next noon or midnight).
+
+A day named (tomorrow, a weekday) is the next such day, today included for a weekday
+whose time has not passed; midnight with a day named is the one that ends that day
+("midnight tonight"). "quarter to 1" is 12:45 (the hour named, less the minutes).
+:func:`moment` returns a naive local date and time; the timers tool reads it in the
+box's timezone (so a change of daylight saving time in between is counted right).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from appliance.intents.numbers import parse_digits, parse_words
 
 _COLON = re.compile(r"^(\d{1,2})[:.](\d{2})$")
-_TWENTY_FOUR = re.compile(r"^0\d[:.]?\d{2}$")
 _GLUED = re.compile(r"(\d)(am|pm)\b")
+#: Speech recognition writes "a quarter to 7" as "¼ to 7".
+_FRACTIONS = {"¼": " quarter ", "½": " half ", "¾": " three quarters "}
 
 
-def moment(text: str, now: dt.datetime, words: dict[str, Any], numbers: dict[str, Any],
-           half: str | None = None) -> dt.datetime | None:
+@dataclass(frozen=True)
+class _Clock:
+    """What the words say of the clock: ``hour`` (0-23, or 1-12 of either half),
+    ``minute``, and ``less`` minutes before it ("ten to 7": 7, 0, 10)."""
+
+    hour: int
+    minute: int = 0
+    less: int = 0
+    exact: bool = False
+    """Said on a 24-hour clock ("19:00", "07:30", "noon", "midnight"): no half to choose."""
+
+
+def moment(text: str, now: dt.datetime, words: dict[str, Any], numbers: dict[str, Any], *,
+           waking: bool = False, daytime: bool = False) -> dt.datetime | None:
     """The next local date and time ``text`` names after ``now`` (naive, seconds 0);
     None when ``text`` is not a clock time (then the request is someone else's).
-    ``half`` ("am", "pm") is the one meant when the text says neither."""
-    default = half
+    ``waking``: an hour without am or pm is the morning's; ``daytime`` (a reminder): the
+    daytime one."""
     table = words["clock_times"]
-    said = " " + _plain(text) + " "
-    day: int | None = None
-    for phrase, offset in sorted(table["days"].items(), key=lambda kv: -len(kv[0])):
-        said, found = _cut(said, phrase)
-        if found:
-            if day is not None:
-                return None
-            day = -1 - int(offset)  # kept apart from weekdays: -1 today, -2 tomorrow ...
-    for i, name in enumerate(words["weekdays"]):
-        said, found = _cut(said, str(name).lower())
-        if found:
-            if day is not None:
-                return None
-            day = i
-    half = None
-    for side in ("am", "pm"):
+    said = f" {_plain(text)} "
+    days, said = _days(said, now.date(), words)
+    if days is None:
+        return None
+    halves: set[str] = set()
+    for side in ("am", "pm", "night"):
         for phrase in sorted(table[side], key=len, reverse=True):
             said, found = _cut(said, phrase)
             if found:
-                if half not in (None, side):
-                    return None
-                half = side
-    left = [w for w in said.split() if w not in table["filler"]]
-    clock = _clock(left, table, numbers)
-    if clock is None:
+                halves.add(side)
+    if len(halves) > 1 and halves != {"pm", "night"}:
         return None
-    if clock == (0, 0) and day == -1:  # "midnight tonight": the one that ends today
-        day = -2
-    elif day == -1 and half is None and " tonight " in f" {_plain(text)} ":
-        half = "pm"
-    elif half is None and 1 <= clock[0] <= 11:
-        half = default
-    hour, minute = clock
-    # "07:30" and "0730" are a 24-hour clock's; "7:30" may be either half.
-    hours = (hour,) if half is None and len(left) == 1 and _TWENTY_FOUR.match(left[0]) \
-        else _hours(hour, half)
+    half = "night" if "night" in halves else next(iter(halves), None)
+    if " tonight " in f" {_plain(text)} " and half is None:
+        half = "night"
+    clock = _clock([w for w in said.split() if w not in table["filler"]], table, numbers)
+    if clock is None or not 0 <= clock.minute < 60:
+        return None
+    named_day = _named_day(days)
+    hours = _hours(clock, half, waking=waking, daytime=daytime, named_day=named_day)
     if hours is None:
         return None
-    return _next(now.replace(tzinfo=None, second=0, microsecond=0), hours, minute, day)
+    now = now.replace(tzinfo=None, second=0, microsecond=0)
+    # An hour after midnight belongs to the night of the day named ("tonight at 1").
+    times = [dt.datetime.combine(day + dt.timedelta(days=late), dt.time(hour, clock.minute))
+             - dt.timedelta(minutes=clock.less)
+             for day in days for hour, late in hours]
+    return min((t for t in times if t > now), default=None)
+
+
+def reads(text: str, words: dict[str, Any], numbers: dict[str, Any]) -> bool:
+    """Whether ``text`` is a clock time (at any moment)."""
+    return moment(text, dt.datetime(2000, 1, 3), words, numbers) is not None
 
 
 def day(text: str, now: dt.datetime, words: dict[str, Any]) -> dt.date | None:
     """The day ``text`` names alone ("tomorrow", "Friday", "today"); None if it is not
     only a day."""
+    days, rest = _days(f" {_plain(text)} ", now.date(), words)
+    if days is None or not _named_day(days) or \
+            [w for w in rest.split() if w not in words["clock_times"]["filler"]]:
+        return None
+    return days[0]
+
+
+def _named_day(days: list[dt.date]) -> bool:
+    """Whether ``days`` is a day named (one day, or a weekday and the one after it) and
+    not today-or-tomorrow, the next time on the clock."""
+    return len(days) == 1 or days[1] - days[0] == dt.timedelta(days=7)
+
+
+def _days(said: str, today: dt.date, words: dict[str, Any]
+          ) -> tuple[list[dt.date] | None, str]:
+    """(the days the time may be on, the words left); None when two days are named."""
     table = words["clock_times"]
-    names = [str(n).lower() for n in words["weekdays"]]
-    plain = _plain(text)
-    for said in (plain, " ".join(w for w in plain.split() if w not in table["filler"])):
-        if said in table["days"]:
-            return now.date() + dt.timedelta(days=int(table["days"][said]))
-        if said in names:
-            return now.date() + dt.timedelta(days=(names.index(said) - now.weekday()) % 7)
-    return None
+    found: list[list[dt.date]] = []
+    for phrase, offset in sorted(table["days"].items(), key=lambda kv: -len(kv[0])):
+        said, cut = _cut(said, phrase)
+        if cut:
+            found.append([today + dt.timedelta(days=int(offset))])
+    for i, name in enumerate(words["weekdays"]):
+        said, cut = _cut(said, str(name).lower())
+        if cut:
+            ahead = dt.timedelta(days=(i - today.weekday()) % 7)
+            found.append([today + ahead, today + ahead + dt.timedelta(days=7)])
+    if len(found) > 1:
+        return None, said
+    return (found[0] if found else [today, today + dt.timedelta(days=1)]), said
+
+
+def _hours(clock: _Clock, half: str | None, *, waking: bool, daytime: bool,
+           named_day: bool) -> list[tuple[int, int]] | None:
+    """The hours of the day the clock may mean, each with the days after the day named
+    that it falls on (1 for midnight and the small hours of a night named)."""
+    hour, late = clock.hour, int(named_day)
+    if clock.exact:
+        if not 0 <= hour <= 23 or (half in ("am", "pm") and hour > 12):
+            return None
+        if hour == 0:
+            return [(0, late if clock.minute == 0 else 0)]
+        if half is None or hour > 12:
+            return [(hour, 0)]
+    if not 1 <= hour <= 12:
+        return None
+    if half == "am":
+        return [(hour % 12, 0)]
+    if half == "pm":
+        return [(hour % 12 + 12, 0)]
+    if half == "night":
+        return [(0, late)] if hour == 12 else [(hour, late)] if hour <= 4 else \
+            [(hour + 12, 0)]
+    if hour == 12:
+        return [(12, 0)] if daytime or named_day else [(0, 0), (12, 0)]
+    if waking:
+        return [(hour, 0)]
+    # No reminder at 3 AM, and "tomorrow at 3" is in the afternoon; an alarm on a day named
+    # at 5 or 6 wakes.
+    if hour <= (6 if daytime else 4) and (daytime or named_day):
+        return [(hour + 12, 0)]
+    if named_day:
+        return [(hour, 0)]
+    return [(hour, 0), (hour + 12, 0)]
 
 
 def _plain(text: str) -> str:
     said = text.lower().replace("a.m.", "am").replace("p.m.", "pm").replace("’", "'")
+    for mark, words in _FRACTIONS.items():
+        said = said.replace(mark, words)
     said = _GLUED.sub(r"\1 \2", said)
     return " ".join(re.sub(r"[,!?;-]|\.(?!\d)", " ", said).split())
 
@@ -113,55 +189,65 @@ def _number(words: list[str], numbers: dict[str, Any]) -> tuple[int, int] | None
     return (int(value), used) if used and float(value).is_integer() else None
 
 
-def _clock(words: list[str], table: dict[str, Any],
-           numbers: dict[str, Any]) -> tuple[int, int] | None:
-    """(hour, minute) that ``words`` say whole; None if a word is left over."""
+def _clock(words: list[str], table: dict[str, Any], numbers: dict[str, Any]) -> _Clock | None:
+    """What ``words`` say of the clock, all of them; None if a word is left over."""
     text = " ".join(words)
-    if text in table["noon"]:
-        return 12, 0
-    if text in table["midnight"]:
-        return 0, 0
+    if not text:
+        return None
+    named = _named(text, table)
+    if named is not None:
+        return named
     if len(words) == 1:
-        colon = _COLON.match(words[0])
-        if colon:
-            return int(colon.group(1)), int(colon.group(2))
-        if re.fullmatch(r"\d{3,4}", words[0]):  # "0730", "1930"
-            return int(words[0][:-2]), int(words[0][-2:])
-    for side, sign in (("past", 1), ("to", -1)):
+        digits = _COLON.match(words[0]) or re.fullmatch(r"(\d{1,2})(\d{2})", words[0])
+        if digits:  # "7:30", "7.30", "19:00", "0730"; "07:30" and "19:00" are 24-hour
+            hour, minute = int(digits.group(1)), int(digits.group(2))
+            return _Clock(hour, minute, exact=words[0].startswith("0") or hour > 12
+                          or hour == 0)
+    for side in ("past", "to"):
         for joiner in table[side]:
             if f" {joiner} " in f" {text} ":
                 before, after = f" {text} ".split(f" {joiner} ", 1)
                 minutes = _minutes(before.split(), table, numbers)
-                hour = _whole(after.split(), table, numbers)
-                if minutes is None or hour is None or not 0 < minutes < 60:
+                named = _hour(after.split(), table, numbers)
+                if minutes is None or named is None or not 0 < minutes < 60:
                     return None
-                if sign < 0:
-                    return (hour - 1) % 24 if hour != 0 else 23, 60 - minutes
-                return hour, minutes
+                if side == "past":
+                    return _Clock(named.hour, minutes, exact=named.exact)
+                return _Clock(named.hour, 0, minutes, exact=named.exact)
+    alone = _hour(words, table, numbers)
+    if alone is not None:
+        return alone
     first = _number(words, numbers)
     if first is None:
         return None
-    hour, used = first
-    rest = [w for w in words[used:] if w not in table["oclock"]]
-    if not rest:
-        return hour, 0
-    if rest[0] in ("oh", "o") and len(rest) == 2:  # "seven oh five"
+    rest = words[first[1]:]
+    if rest[:1] in (["oh"], ["o"]) and len(rest) == 2:  # "seven oh five"
         late = _number(rest[1:], numbers)
-        return (hour, late[0]) if late is not None and late[0] < 10 else None
+        return _Clock(first[0], late[0]) if late is not None and late[0] < 10 else None
     late = _number(rest, numbers)
     if late is None or late[1] != len(rest):
         return None
-    return hour, late[0]
+    return _Clock(first[0], late[0], exact=first[0] > 12 or first[0] == 0)
 
 
-def _whole(words: list[str], table: dict[str, Any], numbers: dict[str, Any]) -> int | None:
+def _named(text: str, table: dict[str, Any]) -> _Clock | None:
+    if text in table["noon"]:
+        return _Clock(12, exact=True)
+    if text in table["midnight"]:
+        return _Clock(0, exact=True)
+    return None
+
+
+def _hour(words: list[str], table: dict[str, Any], numbers: dict[str, Any]) -> _Clock | None:
+    """An hour said alone: "7", "seven o'clock", "noon"."""
     words = [w for w in words if w not in table["oclock"]]
-    if " ".join(words) in table["noon"]:
-        return 12
-    if " ".join(words) in table["midnight"]:
-        return 0
+    named = _named(" ".join(words), table)
+    if named is not None:
+        return named
     found = _number(words, numbers)
-    return found[0] if found is not None and found[1] == len(words) else None
+    if found is None or found[1] != len(words):
+        return None
+    return _Clock(found[0], exact=found[0] > 12 or found[0] == 0)
 
 
 def _minutes(words: list[str], table: dict[str, Any], numbers: dict[str, Any]) -> int | None:
@@ -174,30 +260,3 @@ def _minutes(words: list[str], table: dict[str, Any], numbers: dict[str, Any]) -
         return 15
     found = _number(words, numbers)
     return found[0] if found is not None and found[1] == len(words) else None
-
-
-def _hours(hour: int, half: str | None) -> tuple[int, ...] | None:
-    """The hours of the day ``hour`` may mean, earliest first."""
-    if half is None:  # 12 alone is noon: midnight is said so
-        if 1 <= hour <= 11:
-            return hour, hour + 12
-        return (hour % 24,) if 0 <= hour <= 24 else None
-    if not 1 <= hour <= 12:
-        return None
-    return (hour % 12 + (12 if half == "pm" else 0),)
-
-
-def _next(now: dt.datetime, hours: tuple[int, ...], minute: int,
-          day: int | None) -> dt.datetime | None:
-    if not 0 <= minute < 60:
-        return None
-    today = now.date()
-    if day is None:
-        days = [today, today + dt.timedelta(days=1)]
-    elif day < 0:
-        days = [today + dt.timedelta(days=-1 - day)]
-    else:
-        ahead = (day - today.weekday()) % 7
-        days = [today + dt.timedelta(days=ahead), today + dt.timedelta(days=ahead + 7)]
-    times = [dt.datetime.combine(d, dt.time(h, minute)) for d in days for h in hours]
-    return min((t for t in times if t > now), default=None)

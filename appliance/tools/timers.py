@@ -2,23 +2,28 @@
 
 A timer runs for ``seconds``; an alarm (``at``) rings at a clock time, given with its UTC
 offset or read in the node's timezone. The voice pipeline listens
-(``timers.listen(callback)``) and speaks the label through TTS when one fires.
+(``timers.listen(callback)``) and speaks the label through TTS when one fires;
+``dismiss`` tells the listeners to stop a ringing alarm, and ``list`` names the alarms
+that rang in the last :data:`RANG_S` seconds (so "stop the alarm" just after it rang
+does not cancel the next one).
 
-With a ``path``, the running timers are kept in that file (written whole, then renamed
-over the old one) and :meth:`Timers.resume` sets them again after a restart: an alarm
-for 7 AM survives the daemon being restarted at 3. One that came due while the daemon
-was down fires at once if it is at most :data:`LATE_S` late, else it is dropped and
-logged. A fired timer nobody listens to yet (the voice loads after the tools) is kept
-for the first listener.
+A timer is checked at least every :data:`CHECK_S` seconds against the wall clock, so a
+clock that is set right late (a board without a battery-backed clock, NTP after boot)
+moves it. One that fires more than a minute after its time says so (``late_s``).
+
+With a ``path``, the running timers are kept in that file (written whole and synced,
+then renamed over the old one) and :meth:`Timers.resume` sets them again after a
+restart: an alarm for 7 AM survives the daemon being restarted at 3. One that came due
+while the daemon was down fires at once if it is at most :data:`LATE_S` late, else it
+is dropped and logged. A fired timer nobody listens to yet (the voice loads after the
+tools) is kept for the first listener.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,16 +31,24 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from appliance.tools import timers_file
 from appliance.tools.base import Tool, ToolError
 
 log = logging.getLogger(__name__)
 
 MAX_TIMERS = 100
 MAX_TIMER_S = 7 * 24 * 3600
+#: An alarm a week ahead, on the same clock time: a change of daylight saving time between
+#: adds an hour.
+MAX_ALARM_S = MAX_TIMER_S + 3600
 #: A timer that came due while the daemon was down still fires this late, not later.
 LATE_S = 3600.0
-#: Largest timers file read back (100 timers take about 20 kB).
-MAX_FILE_BYTES = 1 << 20
+#: The longest a timer waits before the wall clock is looked at again.
+CHECK_S = 60.0
+#: A timer that fires this much after its time is said to be late.
+LATE_SAID_S = 60.0
+#: ``list`` names the alarms that rang this recently.
+RANG_S = 600.0
 
 
 @dataclass
@@ -57,9 +70,12 @@ class Timer:
         return out
 
     def event(self) -> dict[str, Any]:
-        out = {"id": self.id, "label": self.label, "seconds": self.seconds}
+        out: dict[str, Any] = {"id": self.id, "label": self.label, "seconds": self.seconds}
         if self.at:
             out["at"] = self.at
+        late = time.time() - self.due
+        if late >= LATE_SAID_S:
+            out["late_s"] = round(late)
         return out
 
 
@@ -71,10 +87,11 @@ class Timers(Tool):
     description = ("Countdown timers and alarms. action 'set' needs 'seconds' for a timer or "
                    "'at' for an alarm (an ISO 8601 date and time, e.g. "
                    "'2026-12-08T07:00:00'; without an offset it is this node's local time), "
-                   "and an optional 'label'; 'list' shows the running ones; 'cancel' needs "
-                   "'id'.")
+                   "and an optional 'label'; 'list' shows the running ones and the alarms "
+                   "that just rang; 'cancel' needs 'id'; 'dismiss' stops a ringing alarm.")
     parameters = {"type": "object",
-                  "properties": {"action": {"type": "string", "enum": ["set", "list", "cancel"]},
+                  "properties": {"action": {"type": "string",
+                                            "enum": ["set", "list", "cancel", "dismiss"]},
                                  "seconds": {"type": "number", "exclusiveMinimum": 0,
                                              "maximum": MAX_TIMER_S},
                                  "at": {"type": "string", "maxLength": 40},
@@ -87,12 +104,14 @@ class Timers(Tool):
         self._next_id = 1
         self._listeners: list[Listener] = []
         self._unheard: list[dict[str, Any]] = []
+        self._rang: list[tuple[float, dict[str, Any]]] = []
         self._path = path
         self._timezone = timezone
 
     def listen(self, listener: Listener) -> None:
-        """Call ``listener({"id", "label", "seconds"[, "at"]})`` on the loop when a timer
-        fires; timers that fired before anyone listened are passed to the first listener."""
+        """Call ``listener(event)`` on the loop when a timer fires (``{"id", "label",
+        "seconds"[, "at", "late_s"]}``) or a ringing alarm is dismissed (``{"dismiss":
+        true}``); timers that fired before anyone listened go to the first listener."""
         self._listeners.append(listener)
         unheard, self._unheard = self._unheard, []
         for event in unheard:
@@ -103,7 +122,12 @@ class Timers(Tool):
         if action == "set":
             return {"set": self._set(args).to_json()}
         if action == "list":
-            return {"timers": [t.to_json() for t in self._timers.values()]}
+            return {"timers": [t.to_json() for t in self._timers.values()],
+                    "rang": self._recently_rang()}
+        if action == "dismiss":
+            rang = self._recently_rang()
+            self._tell({"dismiss": True})
+            return {"dismissed": rang}
         if "id" not in args:
             raise ToolError("'cancel' needs 'id'")
         gone = self._timers.pop(int(args["id"]), None)
@@ -113,6 +137,11 @@ class Timers(Tool):
             gone.handle.cancel()
         self._save()
         return {"cancelled": gone.to_json()}
+
+    def _recently_rang(self) -> list[dict[str, Any]]:
+        now = time.time()
+        self._rang = [(t, e) for t, e in self._rang if now - t <= RANG_S]
+        return [{**e, "ago_s": round(now - t)} for t, e in self._rang if e.get("at")]
 
     def _set(self, args: dict[str, Any]) -> Timer:
         if ("seconds" in args) == ("at" in args):
@@ -125,7 +154,7 @@ class Timers(Tool):
             seconds = when.timestamp() - now
             if seconds <= 0:
                 raise ToolError(f"'at' {args['at']!r} has passed; give a time to come")
-            if seconds > MAX_TIMER_S:
+            if seconds > MAX_ALARM_S:
                 raise ToolError(f"'at' {args['at']!r} is more than a week away")
             at = when.isoformat(timespec="seconds")
             label = args.get("label") or "alarm"
@@ -153,33 +182,37 @@ class Timers(Tool):
         return when.replace(tzinfo=zone) if zone is not None else when.astimezone()
 
     def _arm(self, timer: Timer) -> None:
-        delay = max(0.0, timer.due - time.time())
-        timer.handle = asyncio.get_running_loop().call_later(delay, self._fire, timer.id)
+        delay = min(CHECK_S, max(0.0, timer.due - time.time()))
+        timer.handle = asyncio.get_running_loop().call_later(delay, self._check, timer.id)
+
+    def _check(self, timer_id: int) -> None:
+        """Fire the timer if its time has come by the wall clock, else wait again."""
+        timer = self._timers.get(timer_id)
+        if timer is None:
+            return
+        if time.time() < timer.due:
+            self._arm(timer)
+            return
+        self._fire(timer)
 
     def resume(self) -> None:
         """Set again the timers kept in the file (on the running loop)."""
-        if self._path is None or not self._path.exists():
+        if self._path is None:
             return
-        try:
-            if self._path.stat().st_size > MAX_FILE_BYTES:
-                raise ValueError(f"larger than {MAX_FILE_BYTES} bytes")
-            data = json.loads(self._path.read_text())
-            kept = [_timer(item) for item in data["timers"]]
-            next_id = int(data["next_id"])
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            aside = self._path.with_name(self._path.name + ".unreadable")
-            log.warning("timers file %s is unreadable (%s); kept as %s", self._path, exc, aside)
-            os.replace(self._path, aside)
+        kept = timers_file.load(self._path)
+        if kept is None:
             return
+        next_id, items = kept
         now = time.time()
-        for timer in kept[:MAX_TIMERS]:
+        timers = [Timer(**item) for item in items]
+        for timer in timers[:MAX_TIMERS]:
             if timer.due < now - LATE_S:
                 log.warning("timer %d (%s) came due at %s while the daemon was down; dropped",
                             timer.id, timer.label, time.ctime(timer.due))
                 continue
             self._arm(timer)
             self._timers[timer.id] = timer
-        self._next_id = max([next_id] + [t.id + 1 for t in kept])
+        self._next_id = max([next_id] + [t.id + 1 for t in timers])
         self._save()
 
     def suspend(self) -> None:
@@ -190,30 +223,22 @@ class Timers(Tool):
         self._timers.clear()
 
     def _save(self) -> None:
-        if self._path is None:
-            return
-        items = [{"id": t.id, "label": t.label, "due": t.due, "seconds": t.seconds, "at": t.at}
-                 for t in self._timers.values()]
-        # The next id is kept too: an id once given is not given again (a stale "cancel 3"
-        # must not take another timer).
-        fresh = self._path.with_name(self._path.name + ".new")
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            fresh.write_text(json.dumps({"next_id": self._next_id, "timers": items}))
-            os.replace(fresh, self._path)
-        except OSError as exc:  # a full disk must not stop a timer
-            log.error("could not keep the timers in %s: %s", self._path, exc)
+        if self._path is not None:
+            timers_file.save(self._path, self._next_id, [
+                {"id": t.id, "label": t.label, "due": t.due, "seconds": t.seconds, "at": t.at}
+                for t in self._timers.values()])
 
-    def _fire(self, timer_id: int) -> None:
-        timer = self._timers.pop(timer_id, None)
-        if timer is None:
-            return
+    def _fire(self, timer: Timer) -> None:
+        self._timers.pop(timer.id, None)
         self._save()
-        log.info("timer %d (%s) fired", timer.id, timer.label)
+        event = timer.event()
+        log.info("timer %d (%s) fired%s", timer.id, timer.label,
+                 f", {event['late_s']} s late" if "late_s" in event else "")
+        self._rang = [*self._rang, (time.time(), event)][-MAX_TIMERS:]
         if not self._listeners:
-            self._unheard = [*self._unheard, timer.event()][-MAX_TIMERS:]
+            self._unheard = [*self._unheard, event][-MAX_TIMERS:]
             return
-        self._tell(timer.event())
+        self._tell(event)
 
     def _tell(self, event: dict[str, Any]) -> None:
         for listener in list(self._listeners):
@@ -221,9 +246,3 @@ class Timers(Tool):
                 listener(event)
             except Exception:
                 log.exception("a timer listener failed")
-
-
-def _timer(item: dict[str, Any]) -> Timer:
-    """A timer as the file keeps it; KeyError, TypeError or ValueError when it is not one."""
-    return Timer(int(item["id"]), str(item["label"])[:100], float(item["due"]),
-                 float(item["seconds"]), str(item.get("at") or ""))

@@ -37,7 +37,9 @@ RING_GAP_S = 30.0
 
 def said_when_fired(event: dict[str, Any]) -> str:
     """What is said when a timer fires: "Your tea timer is done."; an alarm says its time
-    ("It's 7 AM: your alarm.", "It's 5:30 PM: call mom.")."""
+    ("It's 7 AM: your alarm.", "It's 5:30 PM: call mom."), or that it was missed when it
+    fires late (the daemon was down, the clock was set right): "You had an alarm at 7 AM."
+    """
     label = "".join(ch for ch in str(event.get("label", "timer")) if ch.isprintable())
     label = label[:MAX_LABEL_CHARS]
     if not event.get("at"):
@@ -47,7 +49,11 @@ def said_when_fired(event: dict[str, Any]) -> str:
     except ValueError:
         at = None
     said = at.strftime("%-I:%M %p").replace(":00 ", " ") if at is not None else ""
-    what = "your alarm" if label == "alarm" else label
+    alarm = label == "alarm"
+    if event.get("late_s") and said:
+        return f"You had an alarm at {said}." if alarm else \
+            f"You had a reminder at {said}: {label}."
+    what = "your alarm" if alarm else label
     return f"It's {said}: {what}." if said else f"{what[:1].upper()}{what[1:]}."
 
 
@@ -105,6 +111,9 @@ class Announcer:
         return len(self._ringing)
 
     def _on_timer(self, event: dict[str, Any]) -> None:
+        if event.get("dismiss"):  # "stop the alarm", typed or through the LLM
+            self.dismiss()
+            return
         text = said_when_fired(event)
         if not event.get("at") or event.get("label") != "alarm":
             self.announce(text)

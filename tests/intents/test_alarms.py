@@ -5,14 +5,18 @@ tool then holds. The days are checked against the clock read on either side of t
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from appliance.config import IntentsConfig
 from appliance.intents.component import Intents
 from appliance.tools.base import invoke
+from appliance.tools.clock import Clock
+from appliance.tools.registry import ToolRegistry
 from appliance.tools.timers import Timers
 from tests.intents.conftest import TIMEZONE
 from tests.intents.test_answers import say
@@ -31,16 +35,22 @@ def local(alarm: dict[str, Any]) -> dt.datetime:
 
 async def set_one(intents: Intents, timers: Timers, text: str) -> tuple[str, dt.datetime,
                                                                          dt.datetime]:
-    """(the answer, now before, the alarm's local time) for a request that sets one."""
+    """(the answer, the clock read before the call, the alarm's local time) for a request
+    that sets one. The answer's day is checked against the clock on either side."""
     before = dt.datetime.now(ZONE)
     intent, answer = await say(intents, text)
+    after = dt.datetime.now(ZONE)
     assert intent == "AlarmSet", (text, intent, answer)
-    made = max(await alarms(timers), key=lambda t: t["id"])
-    return answer, before, local(made)
+    made = local(max(await alarms(timers), key=lambda t: t["id"]))
+    assert f" {day_word(made, before)} at " in answer or f" {day_word(made, after)} at " in \
+        answer, (answer, made, before, after)
+    return answer, before, made
 
 
 def day_word(when: dt.datetime, now: dt.datetime) -> str:
     days = (when.date() - now.date()).days
+    if days == 1 and (when.hour, when.minute) == (0, 0):
+        return "tonight"
     return "today" if days == 0 else "tomorrow" if days == 1 else \
         f"next {when:%A}" if days >= 7 else f"{when:%A}"
 
@@ -61,7 +71,7 @@ async def test_an_alarm_is_set_for_the_next_such_time(intents: Intents, timers: 
     assert (when.hour, when.minute, when.second) == (hour, minute, 0)
     assert before < when <= before + dt.timedelta(days=1)  # the next one, not a later one
     said = "noon" if hour == 12 else f"{when:%-I:%M %p}".replace(":00 ", " ")
-    assert answer == f"Alarm set for {day_word(when, before)} at {said}."
+    assert answer.startswith("Alarm set for ") and answer.endswith(f" at {said}.")
 
 
 async def test_a_time_without_am_or_pm_is_the_next_on_the_clock(intents: Intents,
@@ -76,13 +86,12 @@ async def test_a_time_without_am_or_pm_is_the_next_on_the_clock(intents: Intents
 async def test_a_day_named_and_a_reminder(intents: Intents, timers: Timers) -> None:
     answer, before, when = await set_one(intents, timers,
                                          "remind me tomorrow at 6 pm to call my mom")
-    assert (when.date() - before.date()).days == 1 and (when.hour, when.minute) == (18, 0)
-    assert answer == "OK, tomorrow at 6 PM: call your mom."
+    assert (when.hour, when.minute) == (18, 0) and answer.endswith(" at 6 PM: call your mom.")
     assert max(await alarms(timers), key=lambda t: t["id"])["label"] == "call your mom"
     answer, before, when = await set_one(intents, timers, "set an alarm for 7 on friday")
     assert f"{when:%A}" == "Friday" and (when.hour, when.minute) == (7, 0)
     assert before < when <= before + dt.timedelta(days=7)
-    assert answer == f"Alarm set for {day_word(when, before)} at 7 AM."
+    assert answer.startswith("Alarm set for ") and answer.endswith(" at 7 AM.")
     # Said twice, it is not set twice.
     intent, again = await say(intents, "set an alarm for 7 on friday")
     assert intent == "AlarmSet" and again.startswith("There's already an alarm for ")
@@ -141,3 +150,90 @@ async def test_alarms_are_listed_cancelled_and_kept_apart_from_timers(
 async def test_what_is_not_an_alarm_at_a_time(intents: Intents, text: str,
                                              intent: str | None) -> None:
     assert (await say(intents, text))[0] == intent
+
+
+@pytest.mark.parametrize(("text", "hour", "minute", "label"), [
+    # A reminder is in the daytime: no reminder at 3 AM, "tomorrow at 3" is 3 PM.
+    ("remind me tomorrow at 3 to pick up the kids", 15, 0, "pick up the kids"),
+    ("remind me at 4 on friday to call the dentist", 16, 0, "call the dentist"),
+    ("remind me at quarter to 1 to pick up the kids", 12, 45, "pick up the kids"),
+    # hassil's split mended: the day, or the rest of the time, left in the reminder.
+    ("remind me to water the plants tomorrow at 2", 14, 0, "water the plants"),
+    ("remind me to call mom on friday at 5", 17, 0, "call mom"),
+    ("remind me at ten to one to call the school", 12, 50, "call the school"),
+    ("set a reminder for 7 pm to call mom", 19, 0, "call mom"),
+])
+async def test_a_reminder_at_the_time_meant(intents: Intents, timers: Timers, text: str,
+                                           hour: int, minute: int, label: str) -> None:
+    answer, _, when = await set_one(intents, timers, text)
+    assert (when.hour, when.minute) == (hour, minute), answer
+    assert answer.endswith(f": {label}."), answer
+    made = max(await alarms(timers), key=lambda t: t["id"])
+    assert made["label"] == label
+
+
+async def test_requests_that_are_no_alarm_of_ours(intents: Intents, timers: Timers) -> None:
+    # A repeating alarm is not set, and the answer says so.
+    for text in ("wake me up every day at 7", "remind me at 8 to take my pills every day",
+                 "set an alarm for 6 am on weekdays"):
+        intent, answer = await say(intents, text)
+        assert (intent, answer.startswith("I can't set a repeating alarm")) == \
+            ("AlarmSet", True), (text, answer)
+    assert await alarms(timers) == []
+    # The party's time, not a reminder; other alarms than ours, with or without any set.
+    for text in ("remind me that the party is at 7", "turn off the smoke alarm",
+                 "disable the burglar alarm", "stop the car alarm"):
+        assert (await say(intents, text))[0] in (None, "MemoryRemember"), text
+    await say(intents, "wake me up at 7")
+    for text in ("turn off the smoke alarm", "disable the burglar alarm"):
+        assert (await say(intents, text))[0] is None, text
+    assert len(await alarms(timers)) == 1
+
+
+async def test_stop_and_snooze_the_alarm_that_rang(intents: Intents, timers: Timers) -> None:
+    heard: list[dict[str, Any]] = []
+    rang = asyncio.Event()
+
+    def hear(event: dict[str, Any]) -> None:
+        heard.append(event)
+        if event.get("label") == "alarm":
+            rang.set()
+
+    timers.listen(hear)
+    assert (await say(intents, "snooze"))[1] == "There's no alarm ringing to snooze."
+    await say(intents, "wake me up at 7")  # the next one, which must survive
+    soon = dt.datetime.now(ZONE) + dt.timedelta(seconds=0.3)
+    assert (await invoke(timers, {"action": "set", "at": soon.isoformat()}, 5.0))["ok"]
+    await asyncio.wait_for(rang.wait(), 5.0)
+    # "turn off the alarm" just after it rang stops that one, not tomorrow's.
+    assert await say(intents, "turn off the alarm") == ("AlarmCancel", "OK.")
+    assert heard[-1] == {"dismiss": True}
+    assert [local(a).hour for a in await alarms(timers)] == [7]
+    # Snooze: again in 9 minutes (or as long as said), the ringing stopped.
+    before = dt.datetime.now(ZONE)
+    intent, answer = await say(intents, "snooze for 5 minutes")
+    snoozed = min(await alarms(timers), key=lambda a: a["remaining_s"])
+    assert intent == "AlarmSnooze" and heard[-1] == {"dismiss": True}
+    assert dt.timedelta(minutes=4) < local(snoozed) - before <= dt.timedelta(minutes=5)
+    assert answer == f"OK, again at {local(snoozed):%-I:%M %p}."
+    # Cancel the reminders: the wake-up alarms stay.
+    await say(intents, "remind me at 8 pm to take the bins out")
+    assert (await say(intents, "cancel my reminders"))[1] == "Cancelled the reminder."
+    assert len(await alarms(timers)) == 2
+
+
+async def test_in_the_systems_own_timezone(timers: Timers) -> None:
+    """No tools.timezone: the clock and the alarm are the system's local time (the timers
+    tool reads a time without an offset so, daylight saving time included)."""
+    component = Intents(IntentsConfig(), ToolRegistry([Clock(), timers]), tool_timeout_s=5.0)
+    await component.start()
+    try:
+        intent, answer = await say(component, "set an alarm for 23:59")
+    finally:
+        await component.stop()
+    made = dt.datetime.fromisoformat((await alarms(timers))[0]["at"])
+    local_now = dt.datetime.now().astimezone()
+    assert intent == "AlarmSet" and answer.endswith(" at 11:59 PM.")
+    assert (made.hour, made.minute) == (23, 59)
+    assert made.utcoffset() == made.astimezone().utcoffset()  # the system's own offset then
+    assert local_now < made <= local_now + dt.timedelta(days=1)

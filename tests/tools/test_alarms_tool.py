@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from appliance.tools import timers as timers_module
 from appliance.tools.base import invoke
-from appliance.tools.timers import LATE_S, MAX_TIMER_S, Timers
+from appliance.tools.timers import LATE_S, MAX_ALARM_S, Timers
 from appliance.voice.announce import said_when_fired
 
 TIMEOUT_S = 5.0
@@ -42,6 +45,10 @@ async def test_an_alarm_rings_at_its_clock_time_and_says_it() -> None:
 
 def test_what_is_said_when_one_fires() -> None:
     assert said_when_fired({"label": "tea", "seconds": 60}) == "Your tea timer is done."
+    assert said_when_fired({"label": "alarm", "at": "2026-12-08T07:00:00+13:00",
+                            "late_s": 1200}) == "You had an alarm at 7 AM."
+    assert said_when_fired({"label": "call mum", "at": "2026-12-08T17:00:00+00:00",
+                            "late_s": 600}) == "You had a reminder at 5 PM: call mum."
     assert said_when_fired({"label": "alarm", "at": "2026-12-08T07:00:00+13:00"}) == \
         "It's 7 AM: your alarm."
     assert said_when_fired({"label": "alarm", "at": "2026-12-08T18:30:00+00:00"}) == \
@@ -54,7 +61,7 @@ async def test_bad_alarms_are_refused_by_name() -> None:
     timers = Timers(timezone="Europe/Berlin")
     past = await call(timers, action="set", at="2020-01-01T07:00:00+00:00")
     assert past["ok"] is False and "has passed" in past["error"]
-    far = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=MAX_TIMER_S + 60)
+    far = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=MAX_ALARM_S + 60)
     too_far = await call(timers, action="set", at=far.isoformat())
     assert too_far["ok"] is False and "more than a week" in too_far["error"]
     garbage = await call(timers, action="set", at="tomorrow at 7")
@@ -108,12 +115,16 @@ async def test_one_that_came_due_while_down_fires_late_or_is_dropped(tmp_path: P
         {"id": 4, "label": "laundry", "due": now - LATE_S - 60, "seconds": 600, "at": ""}]}))
     timers = Timers(kept)
     timers.resume()
-    # Nobody listens yet (the voice loads after the tools): the first listener hears it.
-    await asyncio.sleep(0)
+    # Nobody listens yet (the voice loads after the tools): it fires all the same, and the
+    # first listener hears it.
+    # (No event exists before a listener: the list emptying is the firing.)
+    while (await call(timers, action="list"))["result"]["timers"]:  # noqa: ASYNC110
+        await asyncio.sleep(0)
     heard: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     timers.listen(heard.put_nowait)
-    event = await asyncio.wait_for(heard.get(), TIMEOUT_S)
+    event = heard.get_nowait()
     assert event["id"] == 3 and event["at"] == "2026-12-08T07:00:00+00:00"
+    assert 110 <= event["late_s"] <= 180  # said as late: "You had an alarm at 7 AM."
     assert heard.empty()
     assert (await call(timers, action="list"))["result"]["timers"] == []
     # The late one fired, the older one was dropped; ids go on from the file's.
@@ -121,13 +132,86 @@ async def test_one_that_came_due_while_down_fires_late_or_is_dropped(tmp_path: P
     timers.suspend()
 
 
-async def test_an_unreadable_file_is_kept_aside(tmp_path: Path) -> None:
+GOOD = {"id": 1, "label": "alarm", "due": 4e9, "seconds": 60, "at": "2096-10-02T07:00:00+00:00"}
+
+
+@pytest.mark.parametrize("text", [
+    '[{"id": "x"}',  # not JSON
+    '[]',  # not the file's shape
+    '{"next_id": 1e400, "timers": []}',  # an id too large to be one
+    '{"next_id": 2, "timers": [' + json.dumps({**GOOD, "id": 10 ** 400}) + ']}',
+    '{"next_id": 2, "timers": ' + "[" * 50000 + "]" * 50000 + '}',  # too deep to read
+    '{"next_id": 2, "timers": [' + json.dumps({**GOOD, "due": "NaN"}) + ']}',
+    '{"next_id": 2, "timers": [' + json.dumps(GOOD).replace("4000000000.0", "NaN") + ']}',
+    '{"next_id": 2, "timers": [' + json.dumps({**GOOD, "at": "garbage"}) + ']}',
+    '{"next_id": 2, "timers": [' + json.dumps({**GOOD, "at": "2096-10-02T07:00"}) + ']}',
+    '{"next_id": 2, "timers": [' + json.dumps({**GOOD, "label": None}) + ']}',
+    '{"next_id": 2, "timers": [' + json.dumps({**GOOD, "label": "x" * 101}) + ']}',
+    '{"next_id": 2, "timers": [7]}',
+    '\udcff'.encode("utf-8", "surrogatepass").decode("latin-1"),
+])
+async def test_an_unreadable_file_is_kept_aside(tmp_path: Path, text: str) -> None:
     kept = tmp_path / "timers.json"
-    kept.write_text('[{"id": "x"}')
+    kept.write_text(text)
     timers = Timers(kept)
-    timers.resume()
-    assert (tmp_path / "timers.json.unreadable").read_text() == '[{"id": "x"}'
+    timers.resume()  # the daemon starts all the same
+    assert (tmp_path / "timers.json.unreadable").read_text() == text
     assert (await call(timers, action="list"))["result"]["timers"] == []
     assert (await call(timers, action="set", seconds=60))["ok"]
     assert len(json.loads(kept.read_text())["timers"]) == 1
     timers.suspend()
+
+
+async def test_a_good_file_is_read(tmp_path: Path) -> None:
+    kept = tmp_path / "timers.json"
+    kept.write_text(json.dumps({"next_id": 2, "timers": [GOOD]}))
+    timers = Timers(kept)
+    timers.resume()
+    listed = (await call(timers, action="list"))["result"]["timers"]
+    assert [(t["id"], t["at"]) for t in listed] == [(1, GOOD["at"])]
+    timers.suspend()
+
+
+class _JumpingClock:
+    """A wall clock set forward by hand (a test double: this machine's own clock is shared
+    and is not stepped by a test), as NTP steps the clock of a board without a battery."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.ahead
+
+    def ctime(self, seconds: float) -> str:
+        return time.ctime(seconds)
+
+
+async def test_a_clock_set_right_late_moves_the_alarm(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _JumpingClock()
+    monkeypatch.setattr(timers_module, "time", clock)
+    monkeypatch.setattr(timers_module, "CHECK_S", 0.05)
+    timers = Timers()
+    fired: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    timers.listen(fired.put_nowait)
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    assert (await call(timers, action="set", at=at.isoformat()))["ok"]
+    clock.ahead = 2 * 3600 + 5  # NTP: it is two hours later than the board thought
+    event = await asyncio.wait_for(fired.get(), TIMEOUT_S)
+    assert event["label"] == "alarm" and 0 <= event.get("late_s", 0) <= 60
+
+
+async def test_an_alarm_that_just_rang_is_listed_and_dismissed() -> None:
+    timers = Timers()
+    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    timers.listen(events.put_nowait)
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5)
+    await call(timers, action="set", at=at.isoformat())
+    await call(timers, action="set", seconds=0.2, label="tea")  # a timer is no alarm
+    assert (await asyncio.wait_for(events.get(), TIMEOUT_S))["label"] == "tea"
+    assert (await asyncio.wait_for(events.get(), TIMEOUT_S))["label"] == "alarm"
+    listed = (await call(timers, action="list"))["result"]
+    assert listed["timers"] == [] and [e["label"] for e in listed["rang"]] == ["alarm"]
+    assert 0 <= listed["rang"][0]["ago_s"] <= 5
+    dismissed = (await call(timers, action="dismiss"))["result"]["dismissed"]
+    assert [e["label"] for e in dismissed] == ["alarm"]
+    assert events.get_nowait() == {"dismiss": True}  # the voice stops ringing
