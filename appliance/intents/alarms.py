@@ -274,13 +274,6 @@ def _local(alarm: dict[str, Any]) -> dt.datetime:
     return dt.datetime.fromisoformat(alarm["at"]).replace(tzinfo=None)
 
 
-def _time(turn: Turn, when: dt.datetime) -> str:
-    """7:00 -> "7 AM", 18:30 -> "6:30 PM", 12:00 -> "noon", 0:00 -> "midnight"."""
-    if when.minute == 0 and when.hour in (0, 12):
-        return str(turn.lang.words["clock_times"]["noon" if when.hour else "midnight"][0])
-    return speech.clock_time(turn.lang, when).replace(":00 ", " ")
-
-
 def _day(turn: Turn, when: dt.datetime, now: dt.datetime) -> str:
     """"today", "tomorrow", "Friday", "next Monday" (a week from today); the midnight that
     ends today is "tonight"'s."""
@@ -295,8 +288,8 @@ def _day(turn: Turn, when: dt.datetime, now: dt.datetime) -> str:
 
 def _fields(turn: Turn, alarm: dict[str, Any], now: dt.datetime) -> dict[str, str]:
     when = _local(alarm)
-    return {"time": _time(turn, when), "day": _day(turn, when, now.replace(tzinfo=None)),
-            "name": alarm["label"]}
+    return {"time": speech.hour_said(turn.lang, when),
+            "day": _day(turn, when, now.replace(tzinfo=None)), "name": alarm["label"]}
 
 
 def _item(turn: Turn, alarm: dict[str, Any], now: dt.datetime) -> str:

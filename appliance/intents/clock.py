@@ -1,13 +1,14 @@
 """The time, the date and the weekday, from the clock tool (the box's timezone); the time
 in another place; the day before or after today; the days until a holiday, a weekday or a
-date, and the day it falls on (:mod:`appliance.intents.dates`)."""
+date, and the day it falls on (:mod:`appliance.intents.dates`); how long until a clock
+time, and the time some hours or minutes from now or ago."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from appliance.intents import dates, memory, speech
+from appliance.intents import clocktimes, dates, memory, speech, timers
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
 
@@ -113,6 +114,50 @@ async def day_of(match: Match, turn: Turn) -> str | None:
     return turn.lang.say(key + tense, **_fields(turn, day))
 
 
+async def until_time(match: Match, turn: Turn) -> str | None:
+    """"how long until 5 pm": the next 5 PM on the clock (:mod:`clocktimes`)."""
+    now = await _now(turn)
+    if isinstance(now, str):
+        return turn.lang.say("tool_failed", problem=now)
+    when = clocktimes.moment(match.said.get("when", ""), now, turn.lang.words,
+                             turn.lang.numbers)
+    if when is None:
+        return None  # not a clock time: "how long until the pasta is done" is a timer's
+    minutes = round((when - now.replace(tzinfo=None)).total_seconds() / 60)
+    said = _clock_said(turn, when, now)
+    if minutes < 1:
+        return turn.lang.say("time_until_now", time=said)
+    return turn.lang.say("time_until", left=speech.duration(turn.lang, minutes * 60),
+                         time=said)
+
+
+async def time_after(match: Match, turn: Turn) -> str | None:
+    """"what time will it be in 3 hours", "what time was it 20 minutes ago"."""
+    now = await _now(turn)
+    if isinstance(now, str):
+        return turn.lang.say("tool_failed", problem=now)
+    seconds = timers.seconds_of(match.slots)
+    if seconds <= 0:
+        return None
+    ago = bool(match.slots.get("ago"))
+    when = now + dt.timedelta(seconds=-seconds if ago else seconds)
+    return turn.lang.say("time_ago" if ago else "time_after",
+                         span=speech.duration(turn.lang, seconds),
+                         time=_clock_said(turn, when, now))
+
+
+def _clock_said(turn: Turn, when: dt.datetime, now: dt.datetime) -> str:
+    """"5 PM", "7:30 AM tomorrow", "11:50 PM yesterday", "9 AM on Friday"."""
+    time = speech.hour_said(turn.lang, when)
+    days = (when.date() - now.date()).days
+    if days == 0 or (days == 1 and (when.hour, when.minute) == (0, 0)):
+        return time  # "until midnight": tonight's
+    if days in turn.lang.words["relative_days"] and abs(days) == 1:
+        return f"{time} {turn.lang.words['relative_days'][days]}"
+    return turn.lang.words["clock_on_day"].format(time=time,
+                                                  weekday=speech.weekday(turn.lang, when))
+
+
 def _fields(turn: Turn, day: dates.Occasion, **more: Any) -> dict[str, Any]:
     return {"occasion": day.name, "weekday": speech.weekday(turn.lang, day.when),
             "month": speech.month(turn.lang, day.when), "day": day.when.day,
@@ -146,4 +191,6 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "ClockRelative": (relative, ("clock",)),
     "ClockUntil": (until, ("clock",)),
     "ClockDayOf": (day_of, ("clock",)),
+    "ClockUntilTime": (until_time, ("clock",)),
+    "ClockTimeAfter": (time_after, ("clock",)),
 }

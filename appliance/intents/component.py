@@ -20,6 +20,7 @@ from appliance.config import IntentsConfig
 from appliance.intents import (
     alarms,
     calculate,
+    chance,
     clock,
     convert,
     lists,
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     **timers.HANDLERS, **alarms.HANDLERS, **clock.HANDLERS, **calculate.HANDLERS,
-    **convert.HANDLERS, **memory.HANDLERS, **lists.HANDLERS, **stop.HANDLERS, **smalltalk.HANDLERS}
+    **convert.HANDLERS, **memory.HANDLERS, **lists.HANDLERS, **stop.HANDLERS,
+    **chance.HANDLERS, **smalltalk.HANDLERS}
 #: Intents whose free words must read as what they stand for before the request is whole:
 #: the catch-all calculation, and a conversion's amount.
 COMPLETE = {calculate.INTENT: calculate.complete, convert.INTENT: convert.complete}

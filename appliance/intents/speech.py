@@ -26,6 +26,13 @@ def clock_time(lang: Language, when: dt.datetime) -> str:
     return when.strftime(lang.words["time_format"])
 
 
+def hour_said(lang: Language, when: dt.datetime) -> str:
+    """7:00 -> "7 AM", 18:30 -> "6:30 PM", 12:00 -> "noon", 0:00 -> "midnight"."""
+    if when.minute == 0 and when.hour in (0, 12):
+        return str(lang.words["clock_times"]["noon" if when.hour else "midnight"][0])
+    return clock_time(lang, when).replace(":00 ", " ")
+
+
 def weekday(lang: Language, when: dt.date) -> str:
     return str(lang.words["weekdays"][when.weekday()])
 

@@ -4,6 +4,7 @@ through the real clock tool (expected values worked out here from the clock's da
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -176,3 +177,36 @@ async def test_the_time_in_a_place(intents: Intents) -> None:
         "in Tokyo.")
     # A place with no timezone is not answered here (the LLM may know it).
     assert await say(intents, "what time is it in narnia") == (None, "")
+
+
+async def test_how_long_until_a_clock_time_and_the_time_in_some_hours(
+        intents: Intents) -> None:
+    zone = ZoneInfo(TIMEZONE)
+    before = dt.datetime.now(zone)
+    intent, answer = await say(intents, "how long until midnight")
+    after = dt.datetime.now(zone)
+    found = re.fullmatch(r"It's (?:(\d+) hours?)?(?: and )?(?:(\d+) minutes?)? until midnight\.",
+                         answer)
+    assert intent == "ClockUntilTime" and found, answer
+    left = dt.timedelta(hours=int(found.group(1) or 0), minutes=int(found.group(2) or 0))
+    midnight = dt.datetime.combine(before.date() + dt.timedelta(days=1), dt.time(),
+                                   tzinfo=zone)
+    assert midnight - after - dt.timedelta(minutes=1) <= left <= \
+        midnight - before + dt.timedelta(minutes=1)
+    for text in ("how long until christmas", "how long until the pasta is done"):
+        assert (await say(intents, text))[0] != "ClockUntilTime", text
+
+    intent, answer = await say(intents, "what time will it be in 3 hours")
+    after = dt.datetime.now(zone)
+
+    def said(now: dt.datetime) -> str:
+        later = now + dt.timedelta(hours=3)
+        time = "noon" if (later.hour, later.minute) == (12, 0) else "midnight" if (
+            later.hour, later.minute) == (0, 0) else f"{later:%-I:%M %p}".replace(":00 ", " ")
+        day = " tomorrow" if later.date() != now.date() and time != "midnight" else ""
+        return f"In 3 hours it will be {time}{day}."
+
+    assert intent == "ClockTimeAfter" and answer in (said(before), said(after)), answer
+    intent, answer = await say(intents, "what time was it 20 minutes ago")
+    assert intent == "ClockTimeAfter" and answer.startswith("20 minutes ago it was "), answer
+    assert (await say(intents, "what time is it in Tokyo"))[0] == "ClockTimeIn"
