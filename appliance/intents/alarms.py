@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from appliance.intents import clocktimes, speech, timers
+from appliance.intents import clock, clocktimes, speech, timers
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
 
@@ -25,32 +24,12 @@ SNOOZE_MINUTES = 9
 
 
 async def _now(turn: Turn) -> dt.datetime | str:
-    """The clock tool's now (aware), or the answer saying why it is not known."""
-    observation = await turn.call("clock", {})
-    if not observation["ok"]:
-        return turn.lang.say("tool_failed", problem=observation["error"])
-    result = observation["result"]
-    now = dt.datetime.fromisoformat(result["iso"])
-    zone = _zone(str(result.get("timezone", "")))
-    return now.astimezone(zone) if zone is not None else now
-
-
-def _zone(name: str) -> dt.tzinfo | None:
-    """The clock's IANA timezone; None for the system's own (the timers tool reads a time
-    without an offset in it, daylight saving time included)."""
-    if "/" not in name and name != "UTC":
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+    return await clock.zoned_now(turn)
 
 
 def _at(when: dt.datetime, now: dt.datetime) -> str:
     """The alarm's ``at``: with the offset the clock's timezone has on that day."""
-    if isinstance(now.tzinfo, ZoneInfo):
-        return when.replace(tzinfo=now.tzinfo).isoformat(timespec="seconds")
-    return when.isoformat(timespec="seconds")
+    return clock.aware(when, now).isoformat(timespec="seconds")
 
 
 def _reading(turn: Turn, match: Match) -> tuple[str, str] | str | None:
@@ -64,8 +43,14 @@ def _reading(turn: Turn, match: Match) -> tuple[str, str] | str | None:
     when, name = match.said.get("when", ""), match.said.get("name", "")
     words = name.split()
     plain = [w.lower().strip(".,!?") for w in words]
-    if _repeating(table, [w.lower().strip(".,!?") for w in f"{when} {name}".split()],
+    said = [w.lower().strip(".,!?") for w in when.split()]
+    if _repeating(table, said, [w.lower().strip(".,!?") for w in name.split()],
                   {str(d).lower() for d in turn.lang.words["weekdays"]}):
+        rule = table["repeating"]
+        rest = [w for w in said if w not in rule["alone"] and w not in rule["every"]
+                and w not in rule["units"]]
+        if not clocktimes.reads(" ".join(rest), turn.lang.words, turn.lang.numbers):
+            return None  # hassil's split took more than the time: another split is right
         return turn.lang.say("alarm_repeating")  # "every day at 7": one at a time, said so
     if plain and plain[-1] in table["statement_ends"]:
         return None  # "remind me that the party is at 7": the party's time, not a reminder
@@ -76,19 +61,23 @@ def _reading(turn: Turn, match: Match) -> tuple[str, str] | str | None:
             when, words = longer, words[cut + 1:]
     for size in range(min(3, len(words) - 1), 0, -1):  # "... tomorrow", "... on friday"
         tail = " ".join(words[-size:])
+        if words[-size].lower() in table["for_day"]:
+            break  # "buy a present for friday": the reminder's words
         if clocktimes.day(tail, dt.datetime(2000, 1, 1), turn.lang.words) is not None:
             when, words = f"{tail} {when}", words[:-size]
             break
     return when, " ".join(words)
 
 
-def _repeating(table: dict[str, Any], words: list[str], weekdays: set[str]) -> bool:
-    """"every day", "each morning", "every Monday", "daily", "on weekdays"."""
+def _repeating(table: dict[str, Any], when: list[str], name: list[str],
+               weekdays: set[str]) -> bool:
+    """"every day", "each morning", "every Monday" anywhere; "daily", "on weekdays" in the
+    time (in a reminder they may be its words: "read the daily mail")."""
     rule = table["repeating"]
     units = set(rule["units"]) | weekdays | {f"{d}s" for d in weekdays}
-    return any(w in rule["alone"] or (w in rule["every"] and i + 1 < len(words)
-                                      and words[i + 1] in units)
-               for i, w in enumerate(words))
+    return any(w in rule["alone"] for w in when) or any(
+        w in rule["every"] and i + 1 < len(words) and words[i + 1] in units
+        for words in (when, name) for i, w in enumerate(words))
 
 
 async def start(match: Match, turn: Turn) -> str | None:
@@ -129,7 +118,7 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     if isinstance(found, str):
         return found
     alarms, now = found
-    if match.slots.get("stopping"):
+    if match.slots.get("stopping") and not match.said.get("when"):
         rang = await _rang(turn)
         if isinstance(rang, str):
             return rang
@@ -176,7 +165,7 @@ async def snooze(match: Match, turn: Turn) -> str | None:
     failed = await _dismiss(turn)
     if failed:
         return failed
-    when = (now + dt.timedelta(minutes=minutes)).replace(tzinfo=None, microsecond=0)
+    when = clock.shifted(now, dt.timedelta(minutes=minutes)).replace(tzinfo=None, microsecond=0)
     return await _set(turn, when, rang[-1]["label"], now, "alarm_snoozed")
 
 
@@ -246,11 +235,16 @@ def _select(turn: Turn, match: Match, alarms: list[dict[str, Any]],
         readings = (said,) if waking else (said, f"{said} am", f"{said} pm")
         times = {t for text in readings if (t := clocktimes.moment(
             text, now, turn.lang.words, turn.lang.numbers, waking=waking)) is not None}
-        if not times:
+        day = clocktimes.day(said, now, turn.lang.words) if not times else None
+        if not times and day is None:
             return None
     if not alarms:
         return turn.lang.say("alarm_none")
-    if said:
+    if said and not times:  # "cancel the alarm for tomorrow": the one on that day
+        alarms = [a for a in alarms if _local(a).date() == day]
+        if not alarms:
+            return turn.lang.say("alarm_not_found", when=said)
+    elif said:
         hours = {(t.hour, t.minute) for t in times}
         alarms = [a for a in alarms if _local(a) in times] or \
             [a for a in alarms if (_local(a).hour, _local(a).minute) in hours]

@@ -52,8 +52,9 @@ async def spell(match: Match, turn: Turn) -> str | None:
     word = match.said.get("word", "").strip(" .,!?\"'")
     letters = [c for c in word if c.isalpha()]
     if not letters or len(letters) > MAX_SPELLED or len(word.split()) > 2 or \
-            not re.fullmatch(r"[^\W\d_]+(?:['-][^\W\d_]+)*(?: [^\W\d_]+)?", word):
-        return None  # a sentence, a number, nothing: not a word to spell
+            not re.fullmatch(r"[^\W\d_]+(?:['-][^\W\d_]+)*(?: [^\W\d_]+)?", word) or \
+            word.split()[0].lower() in turn.lang.words["not_spelled"]:
+        return None  # a sentence, a number, "my name", "it": not a word to spell
     said = ", ".join(c.upper() if c.isalpha() else turn.lang.words["spelled_marks"].get(c, c)
                      for c in word)
     return turn.lang.say("spelled", word=word, letters=said)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.intents import clocktimes, dates, memory, speech, timers
 from appliance.intents.recognizer import Match
@@ -19,6 +20,36 @@ async def _now(turn: Turn, timezone: str = "") -> dt.datetime | str:
     if not observation["ok"]:
         return str(observation["error"])
     return dt.datetime.fromisoformat(observation["result"]["iso"])
+
+
+async def zoned_now(turn: Turn) -> dt.datetime | str:
+    """The clock tool's now in its IANA timezone (so that hours added to it count a change
+    of daylight saving time), else in the system's; or the answer saying why not known."""
+    observation = await turn.call("clock", {})
+    if not observation["ok"]:
+        return turn.lang.say("tool_failed", problem=observation["error"])
+    result = observation["result"]
+    now = dt.datetime.fromisoformat(result["iso"])
+    name = str(result.get("timezone", ""))
+    if "/" not in name and name != "UTC":
+        return now  # the system's own timezone: see aware() and shifted()
+    try:
+        return now.astimezone(ZoneInfo(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return now
+
+
+def aware(local: dt.datetime, now: dt.datetime) -> dt.datetime:
+    """A local date and time (naive) in ``now``'s timezone, with the offset of that day."""
+    if isinstance(now.tzinfo, ZoneInfo):
+        return local.replace(tzinfo=now.tzinfo)
+    return local.astimezone()  # the system's rules, daylight saving time included
+
+
+def shifted(now: dt.datetime, by: dt.timedelta) -> dt.datetime:
+    """``now`` plus ``by`` of real time, on the clock of ``now``'s timezone."""
+    later = now.astimezone(dt.UTC) + by
+    return later.astimezone(now.tzinfo if isinstance(now.tzinfo, ZoneInfo) else None)
 
 
 async def time(match: Match, turn: Turn) -> str | None:
@@ -116,31 +147,30 @@ async def day_of(match: Match, turn: Turn) -> str | None:
 
 async def until_time(match: Match, turn: Turn) -> str | None:
     """"how long until 5 pm": the next 5 PM on the clock (:mod:`clocktimes`)."""
-    now = await _now(turn)
+    now = await zoned_now(turn)
     if isinstance(now, str):
-        return turn.lang.say("tool_failed", problem=now)
+        return now
     when = clocktimes.moment(match.said.get("when", ""), now, turn.lang.words,
                              turn.lang.numbers)
     if when is None:
         return None  # not a clock time: "how long until the pasta is done" is a timer's
-    minutes = round((when - now.replace(tzinfo=None)).total_seconds() / 60)
+    left = aware(when, now).astimezone(dt.UTC) - now.astimezone(dt.UTC)
     said = _clock_said(turn, when, now)
-    if minutes < 1:
+    if left < dt.timedelta(minutes=1):
         return turn.lang.say("time_until_now", time=said)
-    return turn.lang.say("time_until", left=speech.duration(turn.lang, minutes * 60),
-                         time=said)
+    return turn.lang.say("time_until", left=speech.span(turn.lang, left), time=said)
 
 
 async def time_after(match: Match, turn: Turn) -> str | None:
     """"what time will it be in 3 hours", "what time was it 20 minutes ago"."""
-    now = await _now(turn)
+    now = await zoned_now(turn)
     if isinstance(now, str):
-        return turn.lang.say("tool_failed", problem=now)
+        return now
     seconds = timers.seconds_of(match.slots)
     if seconds <= 0:
         return None
     ago = bool(match.slots.get("ago"))
-    when = now + dt.timedelta(seconds=-seconds if ago else seconds)
+    when = shifted(now, dt.timedelta(seconds=-seconds if ago else seconds))
     return turn.lang.say("time_ago" if ago else "time_after",
                          span=speech.duration(turn.lang, seconds),
                          time=_clock_said(turn, when, now))

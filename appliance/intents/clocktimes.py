@@ -1,7 +1,7 @@
 """A clock time as a household says it, to the moment it means next.
 
-"7", "7:30", "seven thirty", "seven oh five", "half past six", "quarter to eight",
-"ten past 9", "noon", "midnight", "19:00", "0730", "6 am", "6 in the evening",
+"7", "7:30", "seven thirty", "seven oh five", "five o clock", "half past six", "quarter
+to eight", "ten past 9", "noon", "midnight", "19:00", "0730", "6 am", "6 in the evening",
 "2 at night", "tonight at 11", "tomorrow at 7", "7 on Friday". The words are the
 language's (``words.clock_times``, ``words.weekdays``, ``numbers``).
 
@@ -18,8 +18,11 @@ Which of the two 7 o'clocks, when neither am nor pm is said:
   ("12" alone is the next noon or midnight).
 
 A day named (tomorrow, a weekday) is the next such day, today included for a weekday
-whose time has not passed; midnight with a day named is the one that ends that day
-("midnight tonight"). "quarter to 1" is 12:45 (the hour named, less the minutes).
+whose time has not passed ("next Monday" never today); with a day named, when its pick
+has gone ("today at 8" at 9 AM) the other half of the day is taken. Midnight with a day
+named is the one that ends that day ("midnight tonight"), and "tonight at 1" or "2 am
+tonight" is after it. "quarter to 1" is 12:45 (the hour named, less the minutes);
+"half seven" 7:30, as said in Britain.
 :func:`moment` returns a naive local date and time; the timers tool reads it in the
 box's timezone (so a change of daylight saving time in between is counted right).
 """
@@ -77,11 +80,24 @@ def moment(text: str, now: dt.datetime, words: dict[str, Any], numbers: dict[str
     if clock is None or not 0 <= clock.minute < 60:
         return None
     named_day = _named_day(days)
-    hours = _hours(clock, half, waking=waking, daytime=daytime, named_day=named_day)
+    tonight = " tonight " in f" {_plain(text)} "
+    hours = _hours(clock, half, waking=waking, daytime=daytime, named_day=named_day,
+                   night=tonight or half == "night")
     if hours is None:
         return None
     now = now.replace(tzinfo=None, second=0, microsecond=0)
-    # An hour after midnight belongs to the night of the day named ("tonight at 1").
+    chosen = _first(now, days, hours, clock)
+    if chosen is None and named_day and half is None and not clock.exact and \
+            1 <= clock.hour <= 11 and not waking:
+        # "today at 8" said at 9 AM: the other 8 o'clock, the one still to come.
+        chosen = _first(now, days, [(clock.hour, 0), (clock.hour + 12, 0)], clock)
+    return chosen
+
+
+def _first(now: dt.datetime, days: list[dt.date], hours: list[tuple[int, int]],
+           clock: _Clock) -> dt.datetime | None:
+    """The first of the times after ``now``; an hour after midnight belongs to the night
+    of the day named ("tonight at 1")."""
     times = [dt.datetime.combine(day + dt.timedelta(days=late), dt.time(hour, clock.minute))
              - dt.timedelta(minutes=clock.less)
              for day in days for hour, late in hours]
@@ -119,9 +135,12 @@ def _days(said: str, today: dt.date, words: dict[str, Any]
         if cut:
             found.append([today + dt.timedelta(days=int(offset))])
     for i, name in enumerate(words["weekdays"]):
-        said, cut = _cut(said, str(name).lower())
-        if cut:
-            ahead = dt.timedelta(days=(i - today.weekday()) % 7)
+        weekday = str(name).lower()
+        said, after_next = _cut(said, f"{table['next']} {weekday}")
+        said, cut = _cut(said, weekday)
+        if after_next or cut:
+            # "next Monday" said on a Monday is a week on, never today.
+            ahead = dt.timedelta(days=(i - today.weekday()) % 7 or (7 if after_next else 0))
             found.append([today + ahead, today + ahead + dt.timedelta(days=7)])
     if len(found) > 1:
         return None, said
@@ -129,21 +148,21 @@ def _days(said: str, today: dt.date, words: dict[str, Any]
 
 
 def _hours(clock: _Clock, half: str | None, *, waking: bool, daytime: bool,
-           named_day: bool) -> list[tuple[int, int]] | None:
+           named_day: bool, night: bool) -> list[tuple[int, int]] | None:
     """The hours of the day the clock may mean, each with the days after the day named
     that it falls on (1 for midnight and the small hours of a night named)."""
     hour, late = clock.hour, int(named_day)
     if clock.exact:
         if not 0 <= hour <= 23 or (half in ("am", "pm") and hour > 12):
             return None
-        if hour == 0:
-            return [(0, late if clock.minute == 0 else 0)]
+        if hour == 0:  # midnight of a day named ends it; "tonight at 00:30" is after it
+            return [(0, late if night or (clock.minute, clock.less) == (0, 0) else 0)]
         if half is None or hour > 12:
             return [(hour, 0)]
     if not 1 <= hour <= 12:
         return None
     if half == "am":
-        return [(hour % 12, 0)]
+        return [(hour % 12, late if night else 0)]  # "2 am tonight": after midnight
     if half == "pm":
         return [(hour % 12 + 12, 0)]
     if half == "night":
@@ -167,6 +186,7 @@ def _plain(text: str) -> str:
     for mark, words in _FRACTIONS.items():
         said = said.replace(mark, words)
     said = _GLUED.sub(r"\1 \2", said)
+    said = re.sub(r"\bo'? ?clock\b", "oclock", said)  # "o'clock", "o clock": one word
     return " ".join(re.sub(r"[,!?;-]|\.(?!\d)", " ", said).split())
 
 
@@ -217,6 +237,9 @@ def _clock(words: list[str], table: dict[str, Any], numbers: dict[str, Any]) -> 
     alone = _hour(words, table, numbers)
     if alone is not None:
         return alone
+    if words[0] in table["half"] and len(words) > 1:  # "half seven": 7:30, as in Britain
+        named = _hour(words[1:], table, numbers)
+        return _Clock(named.hour, 30, exact=named.exact) if named is not None else None
     first = _number(words, numbers)
     if first is None:
         return None

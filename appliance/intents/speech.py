@@ -21,6 +21,20 @@ def duration(lang: Language, seconds: float) -> str:
     return lang.join(parts)
 
 
+def span(lang: Language, left: dt.timedelta) -> str:
+    """How long until a time, to the minute: "3 hours and 12 minutes"; from a day on, to
+    the hour: "4 days and 3 hours"."""
+    minutes = round(left.total_seconds() / 60)
+    days, rest = divmod(minutes, 24 * 60)
+    if not days:
+        return duration(lang, minutes * 60)
+    hours = round(rest / 60)
+    if hours == 24:
+        days, hours = days + 1, 0
+    parts = [f"{n} {lang.unit(unit, n)}" for n, unit in ((days, "day"), (hours, "hour")) if n]
+    return lang.join(parts)
+
+
 def clock_time(lang: Language, when: dt.datetime) -> str:
     """15:05 -> "3:05 PM" (the language's ``time_format``)."""
     return when.strftime(lang.words["time_format"])

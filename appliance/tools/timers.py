@@ -7,7 +7,8 @@ offset or read in the node's timezone. The voice pipeline listens
 that rang in the last :data:`RANG_S` seconds (so "stop the alarm" just after it rang
 does not cancel the next one).
 
-A timer is checked at least every :data:`CHECK_S` seconds against the wall clock, so a
+A countdown runs its seconds on the monotonic clock, whatever the wall clock does. An
+alarm is checked at least every :data:`CHECK_S` seconds against the wall clock, so a
 clock that is set right late (a board without a battery-backed clock, NTP after boot)
 moves it. One that fires more than a minute after its time says so (``late_s``).
 
@@ -56,15 +57,26 @@ class Timer:
     id: int
     label: str
     due: float
-    """When it fires, in seconds since the epoch."""
+    """When it fires, in seconds since the epoch (kept in the file)."""
     seconds: float
     at: str = ""
     """An alarm's clock time (ISO 8601 with its offset); '' for a countdown."""
     handle: asyncio.TimerHandle | None = None
+    ends: float = 0.0
+    """A countdown's end on the monotonic clock: it runs its seconds whatever the wall
+    clock does; an alarm goes by the wall clock."""
+
+    def __post_init__(self) -> None:
+        if not self.at:
+            self.ends = time.monotonic() + (self.due - time.time())
+
+    def remaining(self) -> float:
+        """Seconds until it fires (negative: late)."""
+        return self.due - time.time() if self.at else self.ends - time.monotonic()
 
     def to_json(self) -> dict[str, Any]:
         out = {"id": self.id, "label": self.label, "seconds": self.seconds,
-               "remaining_s": round(max(0.0, self.due - time.time()), 1)}
+               "remaining_s": round(max(0.0, self.remaining()), 1)}
         if self.at:
             out["at"] = self.at
         return out
@@ -73,10 +85,16 @@ class Timer:
         out: dict[str, Any] = {"id": self.id, "label": self.label, "seconds": self.seconds}
         if self.at:
             out["at"] = self.at
-        late = time.time() - self.due
+        late = -self.remaining()
         if late >= LATE_SAID_S:
             out["late_s"] = round(late)
         return out
+
+    def kept(self) -> dict[str, Any]:
+        """As the file keeps it: a countdown's end as the wall clock reads it now."""
+        due = self.due if self.at else time.time() + self.remaining()
+        return {"id": self.id, "label": self.label, "due": due, "seconds": self.seconds,
+                "at": self.at}
 
 
 Listener = Callable[[dict[str, Any]], None]
@@ -126,6 +144,7 @@ class Timers(Tool):
                     "rang": self._recently_rang()}
         if action == "dismiss":
             rang = self._recently_rang()
+            self._rang = [(t, e) for t, e in self._rang if not e.get("at")]  # dealt with
             self._tell({"dismiss": True})
             return {"dismissed": rang}
         if "id" not in args:
@@ -182,15 +201,17 @@ class Timers(Tool):
         return when.replace(tzinfo=zone) if zone is not None else when.astimezone()
 
     def _arm(self, timer: Timer) -> None:
-        delay = min(CHECK_S, max(0.0, timer.due - time.time()))
+        delay = max(0.0, timer.remaining())
+        if timer.at:
+            delay = min(CHECK_S, delay)
         timer.handle = asyncio.get_running_loop().call_later(delay, self._check, timer.id)
 
     def _check(self, timer_id: int) -> None:
-        """Fire the timer if its time has come by the wall clock, else wait again."""
+        """Fire the timer if its time has come (an alarm's by the wall clock), else wait."""
         timer = self._timers.get(timer_id)
         if timer is None:
             return
-        if time.time() < timer.due:
+        if timer.remaining() > 0:
             self._arm(timer)
             return
         self._fire(timer)
@@ -224,9 +245,8 @@ class Timers(Tool):
 
     def _save(self) -> None:
         if self._path is not None:
-            timers_file.save(self._path, self._next_id, [
-                {"id": t.id, "label": t.label, "due": t.due, "seconds": t.seconds, "at": t.at}
-                for t in self._timers.values()])
+            timers_file.save(self._path, self._next_id,
+                             [t.kept() for t in self._timers.values()])
 
     def _fire(self, timer: Timer) -> None:
         self._timers.pop(timer.id, None)

@@ -115,7 +115,8 @@ class Announcer:
             self.dismiss()
             return
         text = said_when_fired(event)
-        if not event.get("at") or event.get("label") != "alarm":
+        if not event.get("at") or event.get("label") != "alarm" or event.get("late_s"):
+            # A timer, a reminder, or an alarm missed ("You had an alarm at 7 AM."): once.
             self.announce(text)
             return
         stop = asyncio.Event()

@@ -162,6 +162,10 @@ async def test_what_is_not_an_alarm_at_a_time(intents: Intents, text: str,
     ("remind me to call mom on friday at 5", 17, 0, "call mom"),
     ("remind me at ten to one to call the school", 12, 50, "call the school"),
     ("set a reminder for 7 pm to call mom", 19, 0, "call mom"),
+    # A day after "for" is the reminder's words, not its time.
+    ("remind me to buy a present for friday at 5", 17, 0, "buy a present for friday"),
+    # "daily" in a reminder's words is no repeating alarm.
+    ("remind me at 8 pm to read the daily mail", 20, 0, "read the daily mail"),
 ])
 async def test_a_reminder_at_the_time_meant(intents: Intents, timers: Timers, text: str,
                                            hour: int, minute: int, label: str) -> None:
@@ -175,14 +179,15 @@ async def test_a_reminder_at_the_time_meant(intents: Intents, timers: Timers, te
 async def test_requests_that_are_no_alarm_of_ours(intents: Intents, timers: Timers) -> None:
     # A repeating alarm is not set, and the answer says so.
     for text in ("wake me up every day at 7", "remind me at 8 to take my pills every day",
-                 "set an alarm for 6 am on weekdays"):
+                 "set an alarm for 6 am on weekdays", "wake me up at 7 on weekdays"):
         intent, answer = await say(intents, text)
         assert (intent, answer.startswith("I can't set a repeating alarm")) == \
             ("AlarmSet", True), (text, answer)
     assert await alarms(timers) == []
     # The party's time, not a reminder; other alarms than ours, with or without any set.
     for text in ("remind me that the party is at 7", "turn off the smoke alarm",
-                 "disable the burglar alarm", "stop the car alarm"):
+                 "disable the burglar alarm", "stop the car alarm",
+                 "set an alarm for 5 tomorrow called work"):
         assert (await say(intents, text))[0] in (None, "MemoryRemember"), text
     await say(intents, "wake me up at 7")
     for text in ("turn off the smoke alarm", "disable the burglar alarm"):
@@ -199,27 +204,47 @@ async def test_stop_and_snooze_the_alarm_that_rang(intents: Intents, timers: Tim
         if event.get("label") == "alarm":
             rang.set()
 
+    async def ring() -> None:
+        rang.clear()
+        soon = dt.datetime.now(ZONE) + dt.timedelta(seconds=0.3)
+        assert (await invoke(timers, {"action": "set", "at": soon.isoformat()}, 5.0))["ok"]
+        await asyncio.wait_for(rang.wait(), 5.0)
+
     timers.listen(hear)
     assert (await say(intents, "snooze"))[1] == "There's no alarm ringing to snooze."
     await say(intents, "wake me up at 7")  # the next one, which must survive
-    soon = dt.datetime.now(ZONE) + dt.timedelta(seconds=0.3)
-    assert (await invoke(timers, {"action": "set", "at": soon.isoformat()}, 5.0))["ok"]
-    await asyncio.wait_for(rang.wait(), 5.0)
+    await ring()
     # "turn off the alarm" just after it rang stops that one, not tomorrow's.
     assert await say(intents, "turn off the alarm") == ("AlarmCancel", "OK.")
     assert heard[-1] == {"dismiss": True}
     assert [local(a).hour for a in await alarms(timers)] == [7]
+    # Dealt with: nothing is left to snooze.
+    assert (await say(intents, "snooze"))[1] == "There's no alarm ringing to snooze."
+
     # Snooze: again in 9 minutes (or as long as said), the ringing stopped.
+    await ring()
     before = dt.datetime.now(ZONE)
     intent, answer = await say(intents, "snooze for 5 minutes")
     snoozed = min(await alarms(timers), key=lambda a: a["remaining_s"])
     assert intent == "AlarmSnooze" and heard[-1] == {"dismiss": True}
     assert dt.timedelta(minutes=4) < local(snoozed) - before <= dt.timedelta(minutes=5)
-    assert answer == f"OK, again at {local(snoozed):%-I:%M %p}."
+    again = local(snoozed)
+    said = "noon" if (again.hour, again.minute) == (12, 0) else "midnight" if (
+        again.hour, again.minute) == (0, 0) else f"{again:%-I:%M %p}".replace(":00 ", " ")
+    assert answer == f"OK, again at {said}."
+    assert (await say(intents, "snooze"))[1] == "There's no alarm ringing to snooze."
+    assert (await invoke(timers, {"action": "cancel", "id": snoozed["id"]}, 5.0))["ok"]
+
+    # A stop word with a time is a cancel, even just after a ring.
+    await ring()
+    await say(intents, "set an alarm for 11:55 pm")
+    intent, answer = await say(intents, "turn off the alarm for 11:55 pm")
+    assert intent == "AlarmCancel" and answer.startswith("Cancelled the alarm for "), answer
+    assert [local(a).hour for a in await alarms(timers)] == [7]
     # Cancel the reminders: the wake-up alarms stay.
     await say(intents, "remind me at 8 pm to take the bins out")
     assert (await say(intents, "cancel my reminders"))[1] == "Cancelled the reminder."
-    assert len(await alarms(timers)) == 2
+    assert len(await alarms(timers)) == 1
 
 
 async def test_in_the_systems_own_timezone(timers: Timers) -> None:
@@ -237,3 +262,14 @@ async def test_in_the_systems_own_timezone(timers: Timers) -> None:
     assert (made.hour, made.minute) == (23, 59)
     assert made.utcoffset() == made.astimezone().utcoffset()  # the system's own offset then
     assert local_now < made <= local_now + dt.timedelta(days=1)
+
+
+async def test_next_weekday_and_a_day_alone(intents: Intents, timers: Timers) -> None:
+    today = dt.datetime.now(ZONE)
+    weekday = f"{today:%A}".lower()
+    answer, before, when = await set_one(intents, timers, f"set an alarm for next {weekday} at 9")
+    assert f"{when:%A}".lower() == weekday and (when.date() - before.date()).days == 7
+    await say(intents, "set an alarm for tomorrow at 6:15")
+    intent, answer = await say(intents, "cancel the alarm for tomorrow")
+    assert intent == "AlarmCancel" and answer.endswith(" at 6:15 AM."), answer
+    assert len(await alarms(timers)) == 1

@@ -73,7 +73,8 @@ async def test_spelling(intents: Intents, text: str, answer: str) -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "spell the capital of france", "spell 42", "pick a number between one and banana",
+    "spell the capital of france", "spell 42", "how do you spell my name", "spell it",
+    "spell out five", "how is it spelled", "pick a number between one and banana",
     "pick a number between 1 and 1", "pick a number between 1 and 10 to the 20"])
 async def test_what_is_not_chance_or_spelling(intents: Intents, text: str) -> None:
     assert (await say(intents, text))[0] not in ("Spell", "ChanceNumber"), text

@@ -80,10 +80,18 @@ def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
     ("at 7 on monday", at(14, 7), at(14, 7)),  # today's 7 AM has gone
     ("monday at 6:45", at(14, 6, 45), at(14, 6, 45)),
     ("monday at 9 pm", at(7, 21), at(7, 21)),  # today, Monday, while 9 PM is to come
+    ("next monday at 9", at(14, 9), at(14, 9)),  # never today
+    ("next friday at 9", at(11, 9), at(11, 9)),
+    ("today at 8", at(7, 20), None),  # the 8 o'clock still to come today, or none
+    ("2 am tonight", at(8, 2), at(8, 2)),
+    ("tonight at ten past midnight", at(8, 0, 10), at(8, 0, 10)),
+    ("tonight at 00:30", at(8, 0, 30), at(8, 0, 30)),
+    ("five o clock", at(7, 17), at(8, 5)),
+    ("half seven", at(7, 19, 30), at(8, 7, 30)),  # 7:30, as said in Britain
     ("12 tonight", at(8, 0), at(8, 0)),
 ])
 def test_a_time_is_the_next_it_names(text: str, afternoon: dt.datetime,
-                                     evening: dt.datetime) -> None:
+                                     evening: dt.datetime | None) -> None:
     assert clocktimes.moment(text, AFTERNOON, LANG.words, LANG.numbers) == afternoon
     assert clocktimes.moment(text, EVENING, LANG.words, LANG.numbers) == evening
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.intents import dates
+from appliance.intents import clock, dates, speech
 from appliance.intents.component import Intents
 from appliance.intents.language import load
 from tests.intents.conftest import TIMEZONE
@@ -210,3 +210,23 @@ async def test_how_long_until_a_clock_time_and_the_time_in_some_hours(
     intent, answer = await say(intents, "what time was it 20 minutes ago")
     assert intent == "ClockTimeAfter" and answer.startswith("20 minutes ago it was "), answer
     assert (await say(intents, "what time is it in Tokyo"))[0] == "ClockTimeIn"
+
+
+
+def test_hours_from_now_count_a_change_of_daylight_saving_time() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    # 1:30 on the night clocks go forward: 3 hours later the clock says 5:30.
+    night = dt.datetime(2027, 3, 28, 1, 30, tzinfo=berlin)
+    assert clock.shifted(night, dt.timedelta(hours=3)).strftime("%H:%M") == "05:30"
+    # 5:00 that morning is 2.5 hours of real time after 1:30, not 3.5.
+    five = clock.aware(dt.datetime(2027, 3, 28, 5, 0), night)
+    assert five.astimezone(dt.UTC) - night.astimezone(dt.UTC) == dt.timedelta(hours=2.5)
+    assert five.utcoffset() == dt.timedelta(hours=2)
+
+
+def test_a_span_of_days_is_said_in_days() -> None:
+    lang = load("en")
+    assert speech.span(lang, dt.timedelta(hours=96, minutes=5)) == "4 days"
+    assert speech.span(lang, dt.timedelta(hours=27, minutes=40)) == "1 day and 4 hours"
+    assert speech.span(lang, dt.timedelta(hours=3, minutes=12, seconds=20)) == \
+        "3 hours and 12 minutes"

@@ -185,6 +185,9 @@ class _JumpingClock:
     def ctime(self, seconds: float) -> str:
         return time.ctime(seconds)
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
 
 async def test_a_clock_set_right_late_moves_the_alarm(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = _JumpingClock()
@@ -195,9 +198,15 @@ async def test_a_clock_set_right_late_moves_the_alarm(monkeypatch: pytest.Monkey
     timers.listen(fired.put_nowait)
     at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
     assert (await call(timers, action="set", at=at.isoformat()))["ok"]
+    # A countdown runs its seconds whatever the wall clock does.
+    assert (await call(timers, action="set", seconds=600, label="pasta"))["ok"]
     clock.ahead = 2 * 3600 + 5  # NTP: it is two hours later than the board thought
     event = await asyncio.wait_for(fired.get(), TIMEOUT_S)
     assert event["label"] == "alarm" and 0 <= event.get("late_s", 0) <= 60
+    listed = (await call(timers, action="list"))["result"]["timers"]
+    assert [t["label"] for t in listed] == ["pasta"] and 590 < listed[0]["remaining_s"] <= 600
+    assert fired.empty()
+    timers.suspend()
 
 
 async def test_an_alarm_that_just_rang_is_listed_and_dismissed() -> None:
@@ -215,3 +224,5 @@ async def test_an_alarm_that_just_rang_is_listed_and_dismissed() -> None:
     dismissed = (await call(timers, action="dismiss"))["result"]["dismissed"]
     assert [e["label"] for e in dismissed] == ["alarm"]
     assert events.get_nowait() == {"dismiss": True}  # the voice stops ringing
+    # Dealt with: it is no longer one that just rang (a second snooze has none to take).
+    assert (await call(timers, action="list"))["result"]["rang"] == []
