@@ -11,6 +11,7 @@ an alarm is a timer with an ``at``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from appliance.intents import clock, clocktimes, speech, timers
@@ -40,7 +41,9 @@ def _reading(turn: Turn, match: Match) -> tuple[str, str] | str | None:
     me at ten to one to call" (when "ten", name "one to call"), "remind me to water the
     plants tomorrow at 2" (name "water the plants tomorrow")."""
     table = turn.lang.words["clock_times"]
-    when, name = match.said.get("when", ""), match.said.get("name", "")
+    # A time or a reminder ends with its sentence: Whisper may repeat the request's start
+    # after it ("Set an alarm for quarter past eight. Set in alarm for").
+    when, name = (_sentence(match.said.get(k, "")) for k in ("when", "name"))
     words = name.split()
     plain = [w.lower().strip(".,!?") for w in words]
     said = [w.lower().strip(".,!?") for w in when.split()]
@@ -67,6 +70,11 @@ def _reading(turn: Turn, match: Match) -> tuple[str, str] | str | None:
             when, words = f"{tail} {when}", words[:-size]
             break
     return when, " ".join(words)
+
+
+def _sentence(text: str) -> str:
+    """``text`` up to the end of its first sentence ("7.30" is one)."""
+    return re.split(r"(?<!\d)[.!?]\s", text, maxsplit=1)[0]
 
 
 def _repeating(table: dict[str, Any], when: list[str], name: list[str],
