@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from appliance.intents import clock, clocktimes, speech, timers
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
+from appliance.tools.timers import ALARM_LABEL as ALARM
 
-#: The label of an alarm with nothing to remember.
-ALARM = "alarm"
 #: A snooze without a length.
 SNOOZE_MINUTES = 9
-
-
-async def _now(turn: Turn) -> dt.datetime | str:
-    return await clock.zoned_now(turn)
 
 
 def _at(when: dt.datetime, now: dt.datetime) -> str:
@@ -47,8 +43,7 @@ def _reading(turn: Turn, match: Match) -> tuple[str, str] | str | None:
     words = name.split()
     plain = [w.lower().strip(".,!?") for w in words]
     said = [w.lower().strip(".,!?") for w in when.split()]
-    if _repeating(table, said, [w.lower().strip(".,!?") for w in name.split()],
-                  {str(d).lower() for d in turn.lang.words["weekdays"]}):
+    if _repeating(table, said, plain, {str(d).lower() for d in turn.lang.words["weekdays"]}):
         rule = table["repeating"]
         rest = [w for w in said if w not in rule["alone"] and w not in rule["every"]
                 and w not in rule["units"]]
@@ -95,7 +90,7 @@ async def start(match: Match, turn: Turn) -> str | None:
     if not isinstance(reading, tuple):
         return reading
     said, name = reading
-    now = await _now(turn)
+    now = await clock.zoned_now(turn)
     if isinstance(now, str):
         return now
     when = clocktimes.moment(said, now, turn.lang.words, turn.lang.numbers,
@@ -106,7 +101,7 @@ async def start(match: Match, turn: Turn) -> str | None:
     found = await _alarms(turn, now)
     if isinstance(found, str):
         return found
-    for alarm in found[0]:
+    for alarm in found.alarms:
         if _local(alarm) == when and alarm["label"] == (name or ALARM):
             return turn.lang.say("reminder_exists" if name else "alarm_exists",
                                  **_fields(turn, alarm, now))
@@ -125,13 +120,10 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     found = await _alarms(turn)
     if isinstance(found, str):
         return found
-    alarms, now = found
-    if match.slots.get("stopping") and not match.said.get("when"):
-        rang = await _rang(turn)
-        if isinstance(rang, str):
-            return rang
-        if rang:  # "turn off the alarm" while (or just after) it rings: that one, not the next
-            return await _dismiss(turn) or turn.lang.say("alarm_stopped")
+    alarms, now = found.alarms, found.now
+    if match.slots.get("stopping") and not match.said.get("when") and found.rang:
+        # "turn off the alarm" while (or just after) it rings: that one, not the next.
+        return await _dismiss(turn) or turn.lang.say("alarm_stopped")
     chosen = _select(turn, match, alarms, now)
     if isinstance(chosen, str) or chosen is None:
         return chosen
@@ -146,43 +138,32 @@ async def cancel_all(match: Match, turn: Turn) -> str | None:
     found = await _alarms(turn)
     if isinstance(found, str):
         return found
-    alarms, _ = found
+    alarms = found.alarms
     reminders = match.slots.get("kinds") == "reminder"
     if reminders:  # "cancel my reminders" leaves the wake-up alarms
         alarms = [a for a in alarms if a["label"] != ALARM]
     if not alarms:
         return turn.lang.say("reminder_none" if reminders else "alarm_none")
-    for alarm in alarms:
-        observation = await turn.call("timers", {"action": "cancel", "id": alarm["id"]})
-        if not observation["ok"]:
-            return turn.lang.say("tool_failed", problem=observation["error"])
+    failed = await timers.cancel_each(turn, alarms)
+    if failed:
+        return failed
     key = "reminder_cancelled_all" if reminders else "alarm_cancelled_all"
     return turn.lang.say(f"{key}_one" if len(alarms) == 1 else key, count=len(alarms))
 
 
 async def snooze(match: Match, turn: Turn) -> str | None:
-    rang = await _rang(turn)
-    if isinstance(rang, str):
-        return rang
-    if not rang:
+    found = await _alarms(turn)
+    if isinstance(found, str):
+        return found
+    if not found.rang:
         return turn.lang.say("alarm_not_ringing")
-    now = await _now(turn)
-    if isinstance(now, str):
-        return now
     minutes = timers.seconds_of(match.slots) / 60 or SNOOZE_MINUTES
     failed = await _dismiss(turn)
     if failed:
         return failed
+    now = found.now
     when = clock.shifted(now, dt.timedelta(minutes=minutes)).replace(tzinfo=None, microsecond=0)
-    return await _set(turn, when, rang[-1]["label"], now, "alarm_snoozed")
-
-
-async def _rang(turn: Turn) -> list[dict[str, Any]] | str:
-    """The alarms that rang in the last minutes (the timers tool keeps them)."""
-    observation = await turn.call("timers", {"action": "list"})
-    if not observation["ok"]:
-        return turn.lang.say("tool_failed", problem=observation["error"])
-    return list(observation["result"].get("rang") or [])
+    return await _set(turn, when, found.rang[-1]["label"], now, "alarm_snoozed")
 
 
 async def _dismiss(turn: Turn) -> str | None:
@@ -197,7 +178,7 @@ async def listing(match: Match, turn: Turn) -> str | None:
     found = await _alarms(turn)
     if isinstance(found, str):
         return found
-    alarms, now = found
+    alarms, now = found.alarms, found.now
     if match.said.get("when"):  # "do I have an alarm for tomorrow"
         day = clocktimes.day(match.said["when"], now, turn.lang.words)
         if day is None:
@@ -216,19 +197,30 @@ async def listing(match: Match, turn: Turn) -> str | None:
     return turn.lang.say(key, count=len(items), items=turn.lang.join(items))
 
 
-async def _alarms(turn: Turn, now: dt.datetime | None = None
-                  ) -> tuple[list[dict[str, Any]], dt.datetime] | str:
-    """(the alarms set, soonest first; now), or the answer saying why they are not known."""
+@dataclass(frozen=True)
+class _Alarms:
+    alarms: list[dict[str, Any]]
+    """The alarms set, soonest first."""
+    now: dt.datetime
+    rang: list[dict[str, Any]]
+    """The alarms that rang in the last minutes and were not yet stopped or snoozed."""
+
+
+async def _alarms(turn: Turn, now: dt.datetime | None = None) -> _Alarms | str:
+    """The alarms as the timers tool has them, and now; or the answer saying why they are
+    not known."""
     if now is None:
-        found = await _now(turn)
+        found = await clock.zoned_now(turn)
         if isinstance(found, str):
             return found
         now = found
     observation = await turn.call("timers", {"action": "list"})
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
-    alarms = [t for t in observation["result"]["timers"] if t.get("at")]
-    return sorted(alarms, key=lambda t: t["remaining_s"]), now
+    result = observation["result"]
+    alarms = [t for t in result["timers"] if t.get("at")]
+    return _Alarms(sorted(alarms, key=lambda t: t["remaining_s"]), now,
+                   list(result.get("rang") or []))
 
 
 def _select(turn: Turn, match: Match, alarms: list[dict[str, Any]],

@@ -61,8 +61,8 @@ def moment(text: str, now: dt.datetime, words: dict[str, Any], numbers: dict[str
     ``waking``: an hour without am or pm is the morning's; ``daytime`` (a reminder): the
     daytime one."""
     table = words["clock_times"]
-    said = f" {_plain(text)} "
-    days, said = _days(said, now.date(), words)
+    plain = f" {_plain(text)} "
+    days, said = _days(plain, now.date(), words)
     if days is None:
         return None
     halves: set[str] = set()
@@ -74,13 +74,13 @@ def moment(text: str, now: dt.datetime, words: dict[str, Any], numbers: dict[str
     if len(halves) > 1 and halves != {"pm", "night"}:
         return None
     half = "night" if "night" in halves else next(iter(halves), None)
-    if " tonight " in f" {_plain(text)} " and half is None:
+    tonight = " tonight " in plain
+    if tonight and half is None:
         half = "night"
     clock = _clock([w for w in said.split() if w not in table["filler"]], table, numbers)
     if clock is None or not 0 <= clock.minute < 60:
         return None
     named_day = _named_day(days)
-    tonight = " tonight " in f" {_plain(text)} "
     hours = _hours(clock, half, waking=waking, daytime=daytime, named_day=named_day,
                    night=tonight or half == "night")
     if hours is None:

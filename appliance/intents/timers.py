@@ -78,13 +78,22 @@ async def cancel_all(match: Match, turn: Turn) -> str | None:
         return timers
     if not timers:
         return turn.lang.say("timer_none")
+    failed = await cancel_each(turn, timers)
+    if failed:
+        return failed
+    if len(timers) == 1:
+        return turn.lang.say("timer_cancelled_all_one")
+    return turn.lang.say("timer_cancelled_all", count=len(timers))
+
+
+async def cancel_each(turn: Turn, timers: list[dict[str, Any]]) -> str | None:
+    """Cancel every one of ``timers`` (or alarms); None, or the answer saying why one
+    could not be."""
     for timer in timers:
         observation = await turn.call("timers", {"action": "cancel", "id": timer["id"]})
         if not observation["ok"]:
             return turn.lang.say("tool_failed", problem=observation["error"])
-    if len(timers) == 1:
-        return turn.lang.say("timer_cancelled_all_one")
-    return turn.lang.say("timer_cancelled_all", count=len(timers))
+    return None
 
 
 async def status(match: Match, turn: Turn) -> str | None:

@@ -50,6 +50,8 @@ CHECK_S = 60.0
 LATE_SAID_S = 60.0
 #: ``list`` names the alarms that rang this recently.
 RANG_S = 600.0
+#: The label of an alarm with nothing to remember: a wake-up alarm, which rings.
+ALARM_LABEL = "alarm"
 
 
 @dataclass
@@ -122,7 +124,7 @@ class Timers(Tool):
         self._next_id = 1
         self._listeners: list[Listener] = []
         self._unheard: list[dict[str, Any]] = []
-        self._rang: list[tuple[float, dict[str, Any]]] = []
+        self._rang: list[tuple[float, dict[str, Any]]] = []  # (when, event) of alarms
         self._path = path
         self._timezone = timezone
 
@@ -144,7 +146,7 @@ class Timers(Tool):
                     "rang": self._recently_rang()}
         if action == "dismiss":
             rang = self._recently_rang()
-            self._rang = [(t, e) for t, e in self._rang if not e.get("at")]  # dealt with
+            self._rang = []  # dealt with
             self._tell({"dismiss": True})
             return {"dismissed": rang}
         if "id" not in args:
@@ -160,7 +162,7 @@ class Timers(Tool):
     def _recently_rang(self) -> list[dict[str, Any]]:
         now = time.time()
         self._rang = [(t, e) for t, e in self._rang if now - t <= RANG_S]
-        return [{**e, "ago_s": round(now - t)} for t, e in self._rang if e.get("at")]
+        return [{**e, "ago_s": round(now - t)} for t, e in self._rang]
 
     def _set(self, args: dict[str, Any]) -> Timer:
         if ("seconds" in args) == ("at" in args):
@@ -176,7 +178,7 @@ class Timers(Tool):
             if seconds > MAX_ALARM_S:
                 raise ToolError(f"'at' {args['at']!r} is more than a week away")
             at = when.isoformat(timespec="seconds")
-            label = args.get("label") or "alarm"
+            label = args.get("label") or ALARM_LABEL
         else:
             seconds, at, label = float(args["seconds"]), "", args.get("label") or "timer"
         timer = Timer(self._next_id, label, now + seconds, seconds, at)
@@ -254,7 +256,8 @@ class Timers(Tool):
         event = timer.event()
         log.info("timer %d (%s) fired%s", timer.id, timer.label,
                  f", {event['late_s']} s late" if "late_s" in event else "")
-        self._rang = [*self._rang, (time.time(), event)][-MAX_TIMERS:]
+        if timer.at:
+            self._rang = [*self._rang, (time.time(), event)][-MAX_TIMERS:]
         if not self._listeners:
             self._unheard = [*self._unheard, event][-MAX_TIMERS:]
             return

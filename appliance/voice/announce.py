@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from appliance.tools.timers import ALARM_LABEL
 from appliance.voice import alsa
 from appliance.voice.audio import float_to_pcm16
 from appliance.voice.pipeline import VoiceSession
@@ -49,7 +50,7 @@ def said_when_fired(event: dict[str, Any]) -> str:
     except ValueError:
         at = None
     said = at.strftime("%-I:%M %p").replace(":00 ", " ") if at is not None else ""
-    alarm = label == "alarm"
+    alarm = label == ALARM_LABEL
     if event.get("late_s") and said:
         return f"You had an alarm at {said}." if alarm else \
             f"You had a reminder at {said}: {label}."
@@ -115,7 +116,7 @@ class Announcer:
             self.dismiss()
             return
         text = said_when_fired(event)
-        if not event.get("at") or event.get("label") != "alarm" or event.get("late_s"):
+        if not event.get("at") or event.get("label") != ALARM_LABEL or event.get("late_s"):
             # A timer, a reminder, or an alarm missed ("You had an alarm at 7 AM."): once.
             self.announce(text)
             return
