@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 
 MAX_TIMERS = 100
 MAX_TIMER_S = 7 * 24 * 3600
-#: An alarm a week ahead, on the same clock time: a change of daylight saving time between
-#: adds an hour.
-MAX_ALARM_S = MAX_TIMER_S + 3600
+#: An alarm on a day a week ahead at any hour: "next Tuesday at 11 PM" said on a Tuesday
+#: just after midnight is 7 days 23 hours away, and a change of daylight saving time
+#: between adds an hour.
+MAX_ALARM_S = MAX_TIMER_S + 25 * 3600
 #: A timer that came due while the daemon was down still fires this late, not later.
 LATE_S = 3600.0
 #: The longest a timer waits before the wall clock is looked at again.
@@ -176,7 +177,7 @@ class Timers(Tool):
             if seconds <= 0:
                 raise ToolError(f"'at' {args['at']!r} has passed; give a time to come")
             if seconds > MAX_ALARM_S:
-                raise ToolError(f"'at' {args['at']!r} is more than a week away")
+                raise ToolError(f"'at' {args['at']!r} is more than 8 days away")
             at = when.isoformat(timespec="seconds")
             label = args.get("label") or ALARM_LABEL
         else:
