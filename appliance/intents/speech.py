@@ -22,9 +22,10 @@ def duration(lang: Language, seconds: float) -> str:
 
 
 def span(lang: Language, left: dt.timedelta) -> str:
-    """How long until a time, to the minute: "3 hours and 12 minutes"; from a day on, to
-    the hour: "4 days and 3 hours"."""
-    minutes = round(left.total_seconds() / 60)
+    """How long until a time, to the minute below as a clock counts: "3 hours and 12
+    minutes" (at 00:00:10, midnight is "23 hours and 59 minutes" away, not a day); from
+    a day on, to the hour: "4 days and 3 hours"."""
+    minutes = int(left.total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)
     if not days:
         return duration(lang, minutes * 60)

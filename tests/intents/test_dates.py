@@ -230,3 +230,6 @@ def test_a_span_of_days_is_said_in_days() -> None:
     assert speech.span(lang, dt.timedelta(hours=27, minutes=40)) == "1 day and 4 hours"
     assert speech.span(lang, dt.timedelta(hours=3, minutes=12, seconds=20)) == \
         "3 hours and 12 minutes"
+    # To the minute below, as a clock counts: just after midnight the next is not a day off.
+    assert speech.span(lang, dt.timedelta(hours=23, minutes=59, seconds=50)) == \
+        "23 hours and 59 minutes"
