@@ -15,7 +15,8 @@ and "what can you do"; ``--set convert`` a sixth, of unit conversions, and
 shopping and to-do lists; ``--set calendar`` an eighth, of other places' times and days
 until a holiday; ``--set alarms`` a ninth, of alarms and reminders at a clock time, and
 ``--set alarms-heldout`` seventeen more never tuned on; ``--set misc`` a coin, dice,
-a number, spelling and how long until a clock time. With
+a number, spelling and how long until a clock time; ``--set repeat`` repeating alarms and
+reminders. With
 an LLM it also measures tokens/s of one long answer and the daemon's RSS (to compare
 models: ``--model F.gguf --domains open,small talk``). ``--voice`` speaks each request
 (the piper voice of the models dir, else espeak-ng) into /api/voice and scores the answer
@@ -641,14 +642,56 @@ def alarms_heldout_set() -> list[Case]:
              "grandma cancelled"),
         Case(a, "snooze", has(r"no alarm ringing"), "nothing to snooze"),
         Case(a, "wake me up at 5", alarm(5), "5 AM"),
-        Case(a, "set an alarm for 7 am every weekday", has(r"repeating"),
-             "says it cannot repeat"),
+        # Until 2026-12-07 (eleventh session) the answer said it could not repeat; since
+        # the repeating alarms (twelfth session) it is set, and one more is cancelled below.
+        Case(a, "set an alarm for 7 am every weekday", has(r"every weekday at 7 AM"),
+             "weekdays at 7 AM"),
         Case(a, "remind me in an hour to check the oven", timer_set(r"1 hour"),
              "a timer"),
         Case(a, "do I have an alarm set for tomorrow", has(r"5 AM", r"6:45 AM"),
              "tomorrow's two"),
-        Case(a, "clear all my alarms", has(r"cancelled 5 alarms"), "five cancelled"),
+        Case(a, "clear all my alarms", has(r"cancelled 6 alarms"), "six cancelled"),
         Case(a, "what alarms are set", has(r"no alarms"), "none"),
+    ]
+
+
+def repeat_set() -> list[Case]:
+    """A twelfth list (2026-12-07, twelfth session, 16 requests, in order): repeating
+    alarms and reminders, leaving out a day, cancelling. Written with their code, before
+    its first run; the checks hold on any day of the week."""
+    a = "alarms"
+    return [
+        Case(a, "wake me up every weekday at 6:30",
+             has(r"every weekday at 6:30 AM, starting "), "weekdays 6:30 AM"),
+        Case(a, "set an alarm for 8 on weekends",
+             has(r"every Saturday and Sunday at 8 AM"), "weekends 8 AM"),
+        Case(a, "remind me every day at 9 pm to take my medication",
+             has(r"every day at 9 PM", r"take your medication"), "daily 9 PM reminder"),
+        Case(a, "set an alarm for 7 every morning", has(r"every day at 7 AM"), "daily 7 AM"),
+        Case(a, "remind me to put the recycling out every Wednesday at 7 pm",
+             has(r"every Wednesday at 7 PM", r"put the recycling out"), "Wednesdays 7 PM"),
+        Case(a, "what alarms do I have",
+             has(r"^5 alarms", r"every weekday at 6:30 AM", r"every Wednesday at 7 PM"),
+             "all five, as repeating"),
+        Case(a, "when's my next alarm", has(r"^Your next alarm is ", r" AM\.$"),
+             "the next wake-up alarm"),
+        # Tomorrow has two wake-up alarms whatever the day: 7 AM and 6:30 or 8.
+        Case(a, "skip tomorrow's alarm", has(r"^OK, no alarms tomorrow\.$"),
+             "both left out tomorrow"),
+        Case(a, "do I have any alarms tomorrow",
+             lambda x, _c: "9 PM" in x and "AM" not in x, "only the reminders"),
+        Case(a, "cancel the weekend alarm",
+             has(r"cancelled the alarm every Saturday and Sunday at 8 AM"), "weekends gone"),
+        Case(a, "don't remind me to take my medication", has(r"cancel", r"medication"),
+             "the reminder gone"),
+        Case(a, "set an alarm for every other day at 6", has(r"days of the week"),
+             "says what can repeat"),
+        Case(a, "wake me up at 6 am mondays and fridays",
+             has(r"every Monday and Friday at 6 AM"), "Mondays and Fridays"),
+        Case(a, "how many alarms do I have", has(r"^4 alarms"), "four"),
+        Case(a, "cancel the 7 am alarm", has(r"cancelled the alarm every day at 7 AM"),
+             "daily 7 AM gone"),
+        Case(a, "turn off all my alarms", has(r"cancelled 3 alarms"), "three cancelled"),
     ]
 
 
@@ -1008,7 +1051,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     "household": household_set, "smalltalk": small_talk_set,
                     "convert": convert_set, "convert-heldout": convert_heldout_set,
                     "lists": lists_set, "calendar": calendar_set, "alarms": alarms_set,
-                    "alarms-heldout": alarms_heldout_set, "misc": misc_set}
+                    "alarms-heldout": alarms_heldout_set, "misc": misc_set,
+                    "repeat": repeat_set}
             wanted = set(args.domains.split(",")) if args.domains else None
             for name in (list(sets) if args.set == "all" else [args.set]):
                 cases = [c for c in sets[name]() if wanted is None or c.domain in wanted]
@@ -1031,7 +1075,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--set", choices=("eval", "heldout", "fresh", "household", "smalltalk",
                                      "convert", "convert-heldout", "lists", "calendar", "alarms",
-                                     "alarms-heldout", "misc", "all"),
+                                     "alarms-heldout", "misc", "repeat", "all"),
                    default="all")
     p.add_argument("--llm", choices=("off", "local"), default="local",
                    help="off: an edge alone (intents only); local: the model in-process")

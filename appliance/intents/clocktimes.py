@@ -119,6 +119,13 @@ def day(text: str, now: dt.datetime, words: dict[str, Any]) -> dt.date | None:
     return days[0]
 
 
+def days_named(text: str, now: dt.datetime, words: dict[str, Any]) -> list[dt.date]:
+    """The days ``text`` names ("tomorrow at 7", "Friday's"), with a time or not: one,
+    or a weekday's two (this week's, today's included, and the next); [] for none."""
+    days, _ = _days(f" {_plain(text)} ", now.date(), words)
+    return days if days is not None and _named_day(days) else []
+
+
 def _named_day(days: list[dt.date]) -> bool:
     """Whether ``days`` is a day named (one day, or a weekday and the one after it) and
     not today-or-tomorrow, the next time on the clock."""
@@ -187,6 +194,7 @@ def _plain(text: str) -> str:
         said = said.replace(mark, words)
     said = _GLUED.sub(r"\1 \2", said)
     said = re.sub(r"\bo'? ?clock\b", "oclock", said)  # "o'clock", "o clock": one word
+    said = re.sub(r"(?<=[a-z])'s\b", "", said)  # "tomorrow's alarm"
     return " ".join(re.sub(r"[,!?;-]|\.(?!\d)", " ", said).split())
 
 

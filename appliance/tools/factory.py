@@ -48,7 +48,7 @@ def create_tools(config: Config, *, world: WorldModel | None,
     """
     tcfg = config.tools
     sandbox = Sandbox(tcfg.sandbox)
-    timers = timers or Timers()
+    timers = timers or Timers(timezone=tcfg.timezone)
     agent, served = ToolRegistry(), ToolRegistry()
     names = list(dict.fromkeys([*tcfg.enabled, *(("shell", "python") if tcfg.serve else ())]))
     for name in names:

@@ -16,8 +16,13 @@ With a ``path``, the running timers are kept in that file (written whole and syn
 then renamed over the old one) and :meth:`Timers.resume` sets them again after a
 restart: an alarm for 7 AM survives the daemon being restarted at 3. One that came due
 while the daemon was down fires at once if it is at most :data:`LATE_S` late, else it
-is dropped and logged. A fired timer nobody listens to yet (the voice loads after the
-tools) is kept for the first listener.
+is dropped and logged (a repeating one moves on to its next day). A fired timer nobody
+listens to yet (the voice loads after the tools) is kept for the first listener.
+
+An alarm with ``repeat`` (days of the week) rings at the same clock time on each of
+them, in the node's timezone (:mod:`appliance.tools.alarm_days`): once it has rung, its
+``at`` moves on to the next of its days. ``skip`` leaves out one day (its next, or the
+date given) and keeps the rest.
 """
 
 from __future__ import annotations
@@ -30,9 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from appliance.tools import timers_file
+from appliance.tools import alarm_days, timers_file
+from appliance.tools.alarm_days import DAYS
 from appliance.tools.base import Tool, ToolError
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,8 @@ LATE_SAID_S = 60.0
 RANG_S = 600.0
 #: The label of an alarm with nothing to remember: a wake-up alarm, which rings.
 ALARM_LABEL = "alarm"
+#: Days left out of a repeating alarm are kept this far ahead, no further.
+SKIP_DAYS = 8
 
 
 @dataclass
@@ -68,6 +75,10 @@ class Timer:
     ends: float = 0.0
     """A countdown's end on the monotonic clock: it runs its seconds whatever the wall
     clock does; an alarm goes by the wall clock."""
+    repeat: tuple[str, ...] = ()
+    """A repeating alarm's days (:data:`DAYS`); () rings once."""
+    skip: tuple[str, ...] = ()
+    """Dates (ISO) a repeating alarm leaves out."""
 
     def __post_init__(self) -> None:
         if not self.at:
@@ -79,15 +90,19 @@ class Timer:
 
     def to_json(self) -> dict[str, Any]:
         out = {"id": self.id, "label": self.label, "seconds": self.seconds,
-               "remaining_s": round(max(0.0, self.remaining()), 1)}
-        if self.at:
-            out["at"] = self.at
+               "remaining_s": round(max(0.0, self.remaining()), 1), **self._alarm()}
+        return out
+
+    def _alarm(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"at": self.at} if self.at else {}
+        if self.repeat:
+            out["repeat"] = list(self.repeat)
+        if self.skip:
+            out["skip"] = list(self.skip)
         return out
 
     def event(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "label": self.label, "seconds": self.seconds}
-        if self.at:
-            out["at"] = self.at
+        out = {"id": self.id, "label": self.label, "seconds": self.seconds, **self._alarm()}
         late = -self.remaining()
         if late >= LATE_SAID_S:
             out["late_s"] = round(late)
@@ -97,7 +112,7 @@ class Timer:
         """As the file keeps it: a countdown's end as the wall clock reads it now."""
         due = self.due if self.at else time.time() + self.remaining()
         return {"id": self.id, "label": self.label, "due": due, "seconds": self.seconds,
-                "at": self.at}
+                "at": self.at, "repeat": list(self.repeat), "skip": list(self.skip)}
 
 
 Listener = Callable[[dict[str, Any]], None]
@@ -108,15 +123,24 @@ class Timers(Tool):
     description = ("Countdown timers and alarms. action 'set' needs 'seconds' for a timer or "
                    "'at' for an alarm (an ISO 8601 date and time, e.g. "
                    "'2026-12-08T07:00:00'; without an offset it is this node's local time), "
-                   "and an optional 'label'; 'list' shows the running ones and the alarms "
-                   "that just rang; 'cancel' needs 'id'; 'dismiss' stops a ringing alarm.")
+                   "and an optional 'label'; an alarm with 'repeat' (days of the week) rings "
+                   "at that clock time on each of them, from 'at' on; 'list' shows the "
+                   "running ones and the alarms that just rang; 'cancel' needs 'id' (a "
+                   "repeating alarm is cancelled on every day); 'skip' needs 'id' and leaves "
+                   "out one day of a repeating alarm (its next, or the date 'on', "
+                   "'2026-12-08'); 'dismiss' stops a ringing alarm.")
     parameters = {"type": "object",
                   "properties": {"action": {"type": "string",
-                                            "enum": ["set", "list", "cancel", "dismiss"]},
+                                            "enum": ["set", "list", "cancel", "skip",
+                                                     "dismiss"]},
                                  "seconds": {"type": "number", "exclusiveMinimum": 0,
                                              "maximum": MAX_TIMER_S},
                                  "at": {"type": "string", "maxLength": 40},
                                  "label": {"type": "string", "maxLength": 100},
+                                 "repeat": {"type": "array", "items": {"enum": list(DAYS)},
+                                            "minItems": 1, "maxItems": 7,
+                                            "uniqueItems": True},
+                                 "on": {"type": "string", "maxLength": 10},
                                  "id": {"type": "integer", "minimum": 1}},
                   "required": ["action"], "additionalProperties": False}
 
@@ -127,7 +151,7 @@ class Timers(Tool):
         self._unheard: list[dict[str, Any]] = []
         self._rang: list[tuple[float, dict[str, Any]]] = []  # (when, event) of alarms
         self._path = path
-        self._timezone = timezone
+        self._zone = alarm_days.zone(timezone)
 
     def listen(self, listener: Listener) -> None:
         """Call ``listener(event)`` on the loop when a timer fires (``{"id", "label",
@@ -151,7 +175,9 @@ class Timers(Tool):
             self._tell({"dismiss": True})
             return {"dismissed": rang}
         if "id" not in args:
-            raise ToolError("'cancel' needs 'id'")
+            raise ToolError(f"'{action}' needs 'id'")
+        if action == "skip":
+            return self._skip(int(args["id"]), args.get("on"))
         gone = self._timers.pop(int(args["id"]), None)
         if gone is None:
             raise ToolError(f"no timer with id {args['id']}")
@@ -168,11 +194,18 @@ class Timers(Tool):
     def _set(self, args: dict[str, Any]) -> Timer:
         if ("seconds" in args) == ("at" in args):
             raise ToolError("'set' needs 'seconds' (a timer) or 'at' (an alarm), not both")
+        if "repeat" in args and "at" not in args:
+            raise ToolError("'repeat' needs 'at' (a repeating alarm rings at a clock time)")
         if len(self._timers) >= MAX_TIMERS:
             raise ToolError(f"too many timers (at most {MAX_TIMERS})")
         now = time.time()
+        repeat: tuple[str, ...] = ()
         if "at" in args:
             when = self._when(str(args["at"]))
+            if args.get("repeat"):
+                repeat = tuple(d for d in DAYS if d in args["repeat"])
+                # The first of its days from the day of 'at' on, at that clock time.
+                when = self._ring(when, repeat, (), max(now, when.timestamp() - 1))
             seconds = when.timestamp() - now
             if seconds <= 0:
                 raise ToolError(f"'at' {args['at']!r} has passed; give a time to come")
@@ -182,7 +215,7 @@ class Timers(Tool):
             label = args.get("label") or ALARM_LABEL
         else:
             seconds, at, label = float(args["seconds"]), "", args.get("label") or "timer"
-        timer = Timer(self._next_id, label, now + seconds, seconds, at)
+        timer = Timer(self._next_id, label, now + seconds, seconds, at, repeat=repeat)
         self._next_id += 1
         self._arm(timer)
         self._timers[timer.id] = timer
@@ -195,13 +228,47 @@ class Timers(Tool):
         except ValueError:
             raise ToolError(f"'at' {text!r} is not an ISO 8601 date and time "
                             "like 2026-12-08T07:00:00") from None
-        if when.tzinfo is not None:
-            return when
+        return when if when.tzinfo is not None else alarm_days.aware(when, self._zone)
+
+    def _ring(self, when: dt.datetime, repeat: tuple[str, ...], skip: tuple[str, ...],
+              after: float) -> dt.datetime:
+        return alarm_days.next_ring(when, repeat, skip, after, self._zone)
+
+    def _today(self) -> dt.date:
+        return alarm_days.wall(dt.datetime.now(dt.UTC), self._zone).date()
+
+    def _skip(self, timer_id: int, on: Any) -> dict[str, Any]:
+        """Leave out one day of a repeating alarm: its next, or the date ``on``."""
+        timer = self._timers.get(timer_id)
+        if timer is None:
+            raise ToolError(f"no timer with id {timer_id}")
+        if not timer.repeat:
+            raise ToolError(f"timer {timer_id} does not repeat; 'cancel' it")
+        ring = dt.datetime.fromisoformat(timer.at)
+        today, first = self._today(), alarm_days.wall(ring, self._zone).date()
         try:
-            zone: dt.tzinfo | None = ZoneInfo(self._timezone) if self._timezone else None
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = None
-        return when.replace(tzinfo=zone) if zone is not None else when.astimezone()
+            day = dt.date.fromisoformat(str(on)) if on is not None else first
+        except ValueError:
+            raise ToolError(f"'on' {on!r} is not a date like 2026-12-08") from None
+        if day < first or DAYS[day.weekday()] not in timer.repeat or \
+                day.isoformat() in timer.skip:
+            raise ToolError(f"alarm {timer_id} does not ring on {day.isoformat()}")
+        if (day - today).days > SKIP_DAYS:
+            raise ToolError(f"'on' {day.isoformat()} is more than {SKIP_DAYS} days away")
+        skip = tuple(sorted(d for d in {*timer.skip, day.isoformat()}
+                            if dt.date.fromisoformat(d) >= today))
+        self._move(timer, self._ring(ring, timer.repeat, skip, time.time()), skip)
+        self._save()
+        return {"skipped": day.isoformat(), "timer": timer.to_json()}
+
+    def _move(self, timer: Timer, ring: dt.datetime, skip: tuple[str, ...]) -> None:
+        """Set a repeating alarm for its next ring."""
+        if timer.handle is not None:
+            timer.handle.cancel()
+        timer.at, timer.due, timer.skip = ring.isoformat(timespec="seconds"), \
+            ring.timestamp(), skip
+        timer.seconds = max(0.0, round(timer.due - time.time(), 1))
+        self._arm(timer)
 
     def _arm(self, timer: Timer) -> None:
         delay = max(0.0, timer.remaining())
@@ -230,7 +297,16 @@ class Timers(Tool):
         now = time.time()
         timers = [Timer(**item) for item in items]
         for timer in timers[:MAX_TIMERS]:
-            if timer.due < now - LATE_S:
+            if timer.repeat and timer.due < now - LATE_S:
+                # Missed while the daemon was down: its next day.
+                log.warning("repeating alarm %d (%s) came due at %s while the daemon was "
+                            "down; it rings next on its next day", timer.id, timer.label,
+                            time.ctime(timer.due))
+                ring = dt.datetime.fromisoformat(timer.at)
+                timer.at = self._ring(ring, timer.repeat, timer.skip, now).isoformat(
+                    timespec="seconds")
+                timer.due = dt.datetime.fromisoformat(timer.at).timestamp()
+            elif timer.due < now - LATE_S:
                 log.warning("timer %d (%s) came due at %s while the daemon was down; dropped",
                             timer.id, timer.label, time.ctime(timer.due))
                 continue
@@ -252,9 +328,17 @@ class Timers(Tool):
                              [t.kept() for t in self._timers.values()])
 
     def _fire(self, timer: Timer) -> None:
-        self._timers.pop(timer.id, None)
-        self._save()
         event = timer.event()
+        if timer.repeat:  # rings again on its next day
+            now = time.time()
+            ring = self._ring(dt.datetime.fromisoformat(timer.at), timer.repeat, timer.skip,
+                              max(now, timer.due) + 1)
+            today = self._today()
+            self._move(timer, ring, tuple(d for d in timer.skip
+                                          if dt.date.fromisoformat(d) >= today))
+        else:
+            self._timers.pop(timer.id, None)
+        self._save()
         log.info("timer %d (%s) fired%s", timer.id, timer.label,
                  f", {event['late_s']} s late" if "late_s" in event else "")
         if timer.at:

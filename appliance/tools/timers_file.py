@@ -1,6 +1,7 @@
 """The file the timers tool keeps its running timers in (``<state_dir>/timers.json``).
 
-``{"next_id": N, "timers": [{"id", "label", "due", "seconds", "at"}, ...]}``, written
+``{"next_id": N, "timers": [{"id", "label", "due", "seconds", "at"[, "repeat", "skip"]},
+...]}`` (a repeating alarm's days, ``["mon", "fri"]``, and the dates it leaves out), written
 whole to a new file, synced, then renamed over the old one: a power cut leaves the old
 file or the new one. A file that cannot be read back as that (not JSON, a field of the
 wrong kind, a time that is no time) is renamed ``timers.json.unreadable`` and logged,
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import ApplianceError
+from appliance.tools.alarm_days import DAYS
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 MAX_FILE_BYTES = 1 << 20
 MAX_ID = 1 << 53
 MAX_LABEL_CHARS = 100
+MAX_SKIPS = 16
 
 
 class _Unreadable(ApplianceError):
@@ -97,6 +100,21 @@ def _timer(item: Any) -> dict[str, Any]:
             raise _Unreadable(f"at {at!r} is not an ISO 8601 time") from None
         if when.tzinfo is None:
             raise _Unreadable(f"at {at!r} has no UTC offset")
+    repeat, skip = item.get("repeat", []), item.get("skip", [])
+    if not isinstance(repeat, list) or len(set(repeat)) != len(repeat) or \
+            any(d not in DAYS for d in repeat) or (repeat and not at):
+        raise _Unreadable(f"repeat {repeat!r} is not days of an alarm like ['mon', 'fri']")
+    if not isinstance(skip, list) or len(skip) > MAX_SKIPS or \
+            not all(isinstance(d, str) and _date(d) for d in skip):
+        raise _Unreadable(f"skip {skip!r} is not a list of dates like '2026-12-08'")
     return {"id": _whole(item.get("id"), "id"), "label": label,
             "due": _number(item.get("due"), "due"),
-            "seconds": _number(item.get("seconds"), "seconds"), "at": at}
+            "seconds": _number(item.get("seconds"), "seconds"), "at": at,
+            "repeat": tuple(repeat), "skip": tuple(skip)}
+
+
+def _date(text: str) -> bool:
+    try:
+        return len(text) == 10 and bool(dt.date.fromisoformat(text))
+    except ValueError:
+        return False

@@ -29,7 +29,7 @@ async def world(tmp_path: Path) -> AsyncIterator[LocalWorld]:
 
 @pytest.fixture
 def timers() -> Timers:
-    t = Timers()
+    t = Timers(timezone=TIMEZONE)
     yield t
     t.suspend()
 

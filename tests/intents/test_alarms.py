@@ -180,11 +180,12 @@ async def test_a_reminder_at_the_time_meant(intents: Intents, timers: Timers, te
 
 
 async def test_requests_that_are_no_alarm_of_ours(intents: Intents, timers: Timers) -> None:
-    # A repeating alarm is not set, and the answer says so.
-    for text in ("wake me up every day at 7", "remind me at 8 to take my pills every day",
-                 "set an alarm for 6 am on weekdays", "wake me up at 7 on weekdays"):
+    # What repeats other than on days of the week is not set, and the answer says so.
+    for text in ("wake me up every other day at 7", "set an alarm weekly at 9",
+                 "set an alarm for 6 am every 2 days",
+                 "remind me at 8 to take my pills every other day"):
         intent, answer = await say(intents, text)
-        assert (intent, answer.startswith("I can't set a repeating alarm")) == \
+        assert (intent, answer.startswith("I can repeat an alarm on days of the week")) == \
             ("AlarmSet", True), (text, answer)
     assert await alarms(timers) == []
     # The party's time, not a reminder; other alarms than ours, with or without any set.

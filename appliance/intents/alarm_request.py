@@ -1,0 +1,81 @@
+"""A request to set an alarm or a reminder, as meant: the time's words, what to be
+reminded of, and the days it repeats on (:mod:`appliance.intents.repeats`).
+
+hassil's wildcards may split the words at the wrong place; :func:`read` mends that."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from appliance.intents import clocktimes, repeats
+from appliance.intents.recognizer import Match
+from appliance.intents.turn import Turn
+
+
+@dataclass(frozen=True)
+class Reading:
+    when: str
+    """The time's words."""
+    name: str
+    """What to be reminded of; '' for a wake-up alarm."""
+    repeat: repeats.Repeat | None
+
+
+def read(turn: Turn, match: Match) -> Reading | str | None:
+    """The time, what to be reminded of and the days it repeats on, as meant; an answer
+    when the request asks for what cannot be done; None when it is not a request for an
+    alarm.
+
+    hassil may split the words at the wrong "to" or leave a day in the reminder: "remind
+    me at ten to one to call" (when "ten", name "one to call"), "remind me to water the
+    plants tomorrow at 2" (name "water the plants tomorrow")."""
+    table = turn.lang.words["clock_times"]
+    # A time or a reminder ends with its sentence: Whisper may repeat the request's start
+    # after it ("Set an alarm for quarter past eight. Set in alarm for").
+    when, name = (_sentence(match.said.get(k, "")) for k in ("when", "name"))
+    weekdays = turn.lang.words["weekdays"]
+    repeat, said = repeats.find(repeats.words(f"{match.said.get('repeat', '')} {when}"),
+                                table, weekdays)
+    if match.said.get("repeat") and (repeat is None or not repeat.days):
+        return None  # "set a loud alarm for 7": no days said where they go
+    words = name.split()
+    if repeat is None:  # "remind me at 8 to take my pills every day"
+        for size in range(min(6, len(words)), 0, -1):
+            found, left = repeats.find(repeats.words(" ".join(words[-size:])), table,
+                                       weekdays)
+            if found is not None and found.days and not left:
+                repeat, words = found, words[:-size]
+                break
+    plain = [w.lower().strip(".,!?") for w in words]
+    rule = table["repeating"]
+    if (repeat is not None and not repeat.days) or any(
+            w in rule["every"] and i + 1 < len(plain) and plain[i + 1] in rule["units"]
+            for i, w in enumerate(plain)):
+        rest = [w for w in said if w not in rule["never"] and w not in rule["every"]
+                and w not in rule["units"] and w not in rule["phrases"]]
+        if not clocktimes.reads(" ".join(rest), turn.lang.words, turn.lang.numbers):
+            return None  # hassil's split took more than the time: another split is right
+        return turn.lang.say("alarm_repeating")  # "every other day": said what can be set
+    when = " ".join(said)
+    if plain and plain[-1] in table["statement_ends"]:
+        return None  # "remind me that the party is at 7": the party's time, not a reminder
+    if "to" in plain[1:-1]:
+        cut = plain.index("to")
+        longer = f"{when} to {' '.join(words[:cut])}"
+        if clocktimes.reads(longer, turn.lang.words, turn.lang.numbers):
+            when, words = longer, words[cut + 1:]
+    for size in range(min(3, len(words) - 1), 0, -1):  # "... tomorrow", "... on friday"
+        tail = " ".join(words[-size:])
+        if words[-size].lower() in table["for_day"]:
+            break  # "buy a present for friday": the reminder's words
+        if clocktimes.day(tail, dt.datetime(2000, 1, 1), turn.lang.words) is not None:
+            when, words = f"{tail} {when}", words[:-size]
+            break
+    return Reading(when, " ".join(words), repeat)
+
+
+def _sentence(text: str) -> str:
+    """``text`` up to the end of its first sentence ("7.30" is one)."""
+    return re.split(r"(?<!\d)[.!?]\s", text, maxsplit=1)[0]
