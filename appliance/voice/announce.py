@@ -49,7 +49,9 @@ def said_when_fired(event: dict[str, Any]) -> str:
         at = dt.datetime.fromisoformat(str(event["at"]))
     except ValueError:
         at = None
-    said = at.strftime("%-I:%M %p").replace(":00 ", " ") if at is not None else ""
+    said = "" if at is None else "noon" if (at.hour, at.minute) == (12, 0) else \
+        "midnight" if (at.hour, at.minute) == (0, 0) else \
+        at.strftime("%-I:%M %p").replace(":00 ", " ")  # as the answer that set it said
     alarm = label == ALARM_LABEL
     if event.get("late_s") and said:
         return f"You had an alarm at {said}." if alarm else \

@@ -55,6 +55,11 @@ def test_what_is_said_when_one_fires() -> None:
         "It's 6:30 PM: your alarm."
     assert said_when_fired({"label": "take the bins out", "at": "2026-12-08T19:00:00"}) == \
         "It's 7 PM: take the bins out."
+    # As the answer that set it said it.
+    assert said_when_fired({"label": "alarm", "at": "2026-12-08T12:00:00+13:00"}) == \
+        "It's noon: your alarm."
+    assert said_when_fired({"label": "call mum", "at": "2026-12-08T00:00:00+13:00",
+                            "late_s": 120}) == "You had a reminder at midnight: call mum."
 
 
 async def test_bad_alarms_are_refused_by_name() -> None:
