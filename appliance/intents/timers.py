@@ -56,6 +56,10 @@ async def start(match: Match, turn: Turn) -> str | None:
 
 
 async def cancel(match: Match, turn: Turn) -> str | None:
+    if match.slots.get("stopping"):
+        done = await _done(turn, match)
+        if done:
+            return done
     timers = await _running(turn)
     if isinstance(timers, str):
         return timers
@@ -144,6 +148,25 @@ async def _running(turn: Turn) -> list[dict[str, Any]] | str:
     # An alarm (a time of day, "at") is appliance/intents/alarms.py's.
     return sorted((t for t in observation["result"]["timers"] if not t.get("at")),
                   key=lambda t: t["remaining_s"])
+
+
+async def _done(turn: Turn, match: Match) -> str | None:
+    """"OK." when the timer meant was done in the last minutes (the timers tool's
+    ``done``); None when none was: then the request cancels one."""
+    observation = await turn.call("timers", {"action": "list"})
+    if not observation["ok"]:
+        return turn.lang.say("tool_failed", problem=observation["error"])
+    result = observation["result"]
+    # Not once a timer was set after it: "stop the timer" is then about the new one.
+    newest = min((t["seconds"] - t["remaining_s"] for t in result["timers"]
+                  if not t.get("at")), default=float("inf"))
+    done = [t for t in result.get("done") or [] if t["ago_s"] < newest]
+    name, seconds = timer_name(turn, match), seconds_of(match.slots)
+    if name:
+        done = [t for t in done if _named(t) and words(turn, name) <= words(turn, t["label"])]
+    elif seconds > 0:
+        done = [t for t in done if abs(t["seconds"] - seconds) < 0.5]
+    return turn.lang.say("timer_stopped") if done else None
 
 
 def _wants_one(match: Match) -> bool:

@@ -56,6 +56,9 @@ CHECK_S = 60.0
 LATE_SAID_S = 60.0
 #: ``list`` names the alarms that rang this recently.
 RANG_S = 600.0
+#: ``list`` names the countdowns that were done this recently ("stop the timer" then is
+#: about that one, not the next).
+DONE_S = 120.0
 #: The label of an alarm with nothing to remember: a wake-up alarm, which rings.
 ALARM_LABEL = "alarm"
 #: Days left out of a repeating alarm are kept this far ahead, no further.
@@ -125,8 +128,9 @@ class Timers(Tool):
                    "'2026-12-08T07:00:00'; without an offset it is this node's local time), "
                    "and an optional 'label'; an alarm with 'repeat' (days of the week) rings "
                    "at that clock time on each of them, from 'at' on; 'list' shows the "
-                   "running ones and the alarms that just rang; 'cancel' needs 'id' (a "
-                   "repeating alarm is cancelled on every day); 'skip' needs 'id' and leaves "
+                   "running ones, the alarms that just rang and the timers just done; "
+                   "'cancel' needs 'id' (a repeating alarm is cancelled on every day); "
+                   "'skip' needs 'id' and leaves "
                    "out one day of a repeating alarm (its next, or the date 'on', "
                    "'2026-12-08'); 'dismiss' stops a ringing alarm.")
     parameters = {"type": "object",
@@ -150,6 +154,7 @@ class Timers(Tool):
         self._listeners: list[Listener] = []
         self._unheard: list[dict[str, Any]] = []
         self._rang: list[tuple[float, dict[str, Any]]] = []  # (when, event) of alarms
+        self._done: list[tuple[float, dict[str, Any]]] = []  # (when, event) of countdowns
         self._path = path
         self._zone = alarm_days.zone(timezone)
 
@@ -167,8 +172,11 @@ class Timers(Tool):
         if action == "set":
             return {"set": self._set(args).to_json()}
         if action == "list":
+            now = time.time()
+            self._done = [(t, e) for t, e in self._done if now - t <= DONE_S]
             return {"timers": [t.to_json() for t in self._timers.values()],
-                    "rang": self._recently_rang()}
+                    "rang": self._recently_rang(),
+                    "done": [{**e, "ago_s": round(now - t)} for t, e in self._done]}
         if action == "dismiss":
             rang = self._recently_rang()
             self._rang = []  # dealt with
@@ -343,6 +351,8 @@ class Timers(Tool):
                  f", {event['late_s']} s late" if "late_s" in event else "")
         if timer.at:
             self._rang = [*self._rang, (time.time(), event)][-MAX_TIMERS:]
+        else:
+            self._done = [*self._done, (time.time(), event)][-MAX_TIMERS:]
         if not self._listeners:
             self._unheard = [*self._unheard, event][-MAX_TIMERS:]
             return
