@@ -32,24 +32,38 @@ def read(turn: Turn, match: Match) -> Reading | str | None:
     me at ten to one to call" (when "ten", name "one to call"), "remind me to water the
     plants tomorrow at 2" (name "water the plants tomorrow")."""
     table = turn.lang.words["clock_times"]
+    rule, weekdays = table["repeating"], turn.lang.words["weekdays"]
     # A time or a reminder ends with its sentence: Whisper may repeat the request's start
     # after it ("Set an alarm for quarter past eight. Set in alarm for").
     when, name = (_sentence(match.said.get(k, "")) for k in ("when", "name"))
-    weekdays = turn.lang.words["weekdays"]
-    repeat, said = repeats.find(repeats.words(f"{match.said.get('repeat', '')} {when}"),
-                                table, weekdays)
-    if match.said.get("repeat") and (repeat is None or not repeat.days):
-        return None  # "set a loud alarm for 7": no days said where they go
     words = name.split()
+    plain = [w.lower().strip(".,!?") for w in words]
+    if "to" in plain[1:-1]:  # "remind me at ten to eight every weekday to leave"
+        cut = plain.index("to")
+        longer = f"{when} to {' '.join(words[:cut])}"
+        if _reads(turn, longer):
+            when, words, plain = longer, words[cut + 1:], plain[cut + 1:]
+    repeat, said = repeats.find(repeats.words(when), table, weekdays)
+    if match.said.get("repeat"):  # "a weekday alarm for 6:30"
+        adjective = repeats.adjective(repeats.words(match.said["repeat"]), table)
+        if adjective is None:
+            return None  # "set a loud alarm for 7": no days said where they go
+        repeat = repeat or adjective
     if repeat is None:  # "remind me at 8 to take my pills every day"
         for size in range(min(6, len(words)), 0, -1):
             found, left = repeats.find(repeats.words(" ".join(words[-size:])), table,
                                        weekdays)
             if found is not None and found.days and not left:
-                repeat, words = found, words[:-size]
+                repeat, words, plain = found, words[:-size], plain[:-size]
                 break
-    plain = [w.lower().strip(".,!?") for w in words]
-    rule = table["repeating"]
+    elif repeat.days and not clocktimes.reads(" ".join(said), turn.lang.words,
+                                              turn.lang.numbers):
+        # "remind me every Monday to put the bins out at 7 pm": the time ends the words.
+        for i in range(len(plain) - 2, 0, -1):
+            if plain[i] == "at" and clocktimes.reads(" ".join(plain[i + 1:]),
+                                                     turn.lang.words, turn.lang.numbers):
+                said, words, plain = [*said, *plain[i + 1:]], words[:i], plain[:i]
+                break
     if (repeat is not None and not repeat.days) or any(
             w in rule["every"] and i + 1 < len(plain) and plain[i + 1] in rule["units"]
             for i, w in enumerate(plain)):
@@ -61,11 +75,6 @@ def read(turn: Turn, match: Match) -> Reading | str | None:
     when = " ".join(said)
     if plain and plain[-1] in table["statement_ends"]:
         return None  # "remind me that the party is at 7": the party's time, not a reminder
-    if "to" in plain[1:-1]:
-        cut = plain.index("to")
-        longer = f"{when} to {' '.join(words[:cut])}"
-        if clocktimes.reads(longer, turn.lang.words, turn.lang.numbers):
-            when, words = longer, words[cut + 1:]
     for size in range(min(3, len(words) - 1), 0, -1):  # "... tomorrow", "... on friday"
         tail = " ".join(words[-size:])
         if words[-size].lower() in table["for_day"]:
@@ -76,6 +85,15 @@ def read(turn: Turn, match: Match) -> Reading | str | None:
     return Reading(when, " ".join(words), repeat)
 
 
+def _reads(turn: Turn, text: str) -> bool:
+    """Whether ``text`` is a clock time once the days it repeats on are left out."""
+    table = turn.lang.words["clock_times"]
+    _, left = repeats.find(repeats.words(text), table, turn.lang.words["weekdays"])
+    return clocktimes.reads(" ".join(left), turn.lang.words, turn.lang.numbers)
+
+
 def _sentence(text: str) -> str:
-    """``text`` up to the end of its first sentence ("7.30" is one)."""
+    """``text`` up to the end of its first sentence ("7.30" and "7 a.m. every day" are
+    one)."""
+    text = re.sub(r"\b([ap])\.m\.", r"\1m", text, flags=re.I)
     return re.split(r"(?<!\d)[.!?]\s", text, maxsplit=1)[0]

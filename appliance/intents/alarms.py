@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.intents import alarm_request, clock, clocktimes, repeats, speech, timers
+from appliance.intents import alarm_said as told
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
 from appliance.tools.timers import ALARM_LABEL as ALARM
@@ -44,11 +45,13 @@ async def start(match: Match, turn: Turn) -> str | None:
     # A repeating wake-up alarm is the morning's unless its days say otherwise.
     waking = bool(match.slots.get("morning")) or bool(repeat and not name and not repeat.half)
     when = None
-    if repeat is not None and repeat.half:  # "every night at 10": 10 PM
-        when = clocktimes.moment(f"{said} {repeat.half}", now, turn.lang.words,
-                                 turn.lang.numbers)
+    if repeat is not None and repeat.half:  # "every night at 10": 10 PM; "... at 1": 1 AM
+        half = turn.lang.words["clock_times"]["repeating"]["halves"][repeat.half]
+        when = clocktimes.moment(f"{said} {half}", now, turn.lang.words, turn.lang.numbers,
+                                 repeating=True)
     when = when or clocktimes.moment(said, now, turn.lang.words, turn.lang.numbers,
-                                     waking=waking, daytime=bool(name))
+                                     waking=waking, daytime=bool(name),
+                                     repeating=repeat is not None)
     if when is None:
         return None  # not a clock time: "set an alarm for 10 minutes" is a timer's
     name = speech.person(turn.lang, name)[:100]
@@ -57,14 +60,23 @@ async def start(match: Match, turn: Turn) -> str | None:
     if isinstance(found, str):
         return found
     for alarm in found.alarms:
-        if alarm["label"] == (name or ALARM) and alarm.get("repeat", []) == days and (
-                _local(alarm, now) == when or
-                (days and _local(alarm, now).time() == when.time())):
-            key = "reminder_exists" if name else \
-                "alarm_exists_repeat" if days else "alarm_exists"
-            return turn.lang.say(key, **_fields(turn, alarm, now))
+        if _same(alarm, when, name or ALARM, days, now):
+            key = "reminder_exists" if name else "alarm_exists"
+            return turn.lang.say(f"{key}_repeat" if alarm.get("repeat") else key,
+                                 **told.fields(turn, alarm, now))
     key = "reminder_set" if name else "alarm_set"
     return await _set(turn, when, name or ALARM, now, f"{key}_repeat" if days else key, days)
+
+
+def _same(alarm: dict[str, Any], when: dt.datetime, label: str, days: list[str],
+          now: dt.datetime) -> bool:
+    """Whether ``alarm`` is the one asked for, or a repeating one that rings then ("wake
+    me up tomorrow at 7" with an alarm every day at 7)."""
+    if alarm["label"] != label or told.local(alarm, now).time() != when.time():
+        return False
+    if alarm.get("repeat", []) == days:
+        return bool(days) or told.local(alarm, now) == when
+    return not days and told.rings_on(alarm, when.date(), now)
 
 
 async def _set(turn: Turn, when: dt.datetime, label: str, now: dt.datetime, key: str,
@@ -75,7 +87,7 @@ async def _set(turn: Turn, when: dt.datetime, label: str, now: dt.datetime, key:
     observation = await turn.call("timers", args)
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
-    return turn.lang.say(key, **_fields(turn, observation["result"]["set"], now))
+    return turn.lang.say(key, **told.fields(turn, observation["result"]["set"], now))
 
 
 async def cancel(match: Match, turn: Turn) -> str | None:
@@ -83,19 +95,22 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     if isinstance(found, str):
         return found
     alarms, now = found.alarms, found.now
-    if match.slots.get("stopping") and not match.said.get("when") and found.rang:
-        # "turn off the alarm" while (or just after) it rings: that one, not the next.
+    if not match.said.get("when") and not match.said.get("name") and found.rang:
+        # "turn off the alarm", "cancel the alarm" while (or just after) it rings: that
+        # one, not the next (nor every day of a repeating one).
         return await _dismiss(turn) or turn.lang.say("alarm_stopped")
     said = match.said.get("when", "")
     if match.slots.get("skip"):  # "don't wake me up tomorrow": the wake-up alarms
-        alarms = [a for a in alarms if a["label"] == ALARM]
+        alarms = told.of_kind(alarms, match.slots.get("kind") or "alarm")
         day = clocktimes.day(said, now, turn.lang.words) if said else None
         if day is not None:
-            return await _skip_day(turn, [a for a in alarms if _rings_on(a, day, now)], day, now)
+            return await _skip_day(turn, alarms, day, now)
     selected = _select(turn, match, alarms, now)
     if isinstance(selected, str) or selected is None:
         return selected
     chosen, day = selected
+    if chosen.get("repeat") and day is not None and day.isoformat() in chosen.get("skip", []):
+        return turn.lang.say("alarm_already_off", on_day=told.on_day(turn, day, now))
     if chosen.get("repeat") and (day is not None or match.slots.get("skip")):
         return await _skip(turn, chosen, day, now)  # "cancel tomorrow's alarm": that day
     observation = await turn.call("timers", {"action": "cancel", "id": chosen["id"]})
@@ -103,16 +118,19 @@ async def cancel(match: Match, turn: Turn) -> str | None:
         return turn.lang.say("tool_failed", problem=observation["error"])
     key = "alarm_cancelled" if chosen["label"] == ALARM else "reminder_cancelled"
     return turn.lang.say(f"{key}_repeat" if chosen.get("repeat") and chosen["label"] == ALARM
-                         else key, **_fields(turn, chosen, now))
+                         else key, **told.fields(turn, chosen, now))
 
 
 async def _skip_day(turn: Turn, alarms: list[dict[str, Any]], day: dt.date,
                     now: dt.datetime) -> str:
-    """No wake-up alarm on ``day``: each repeating one leaves it out, a one-off one is
+    """None of ``alarms`` on ``day``: each repeating one leaves it out, a one-off one is
     cancelled."""
-    said = _on_day(turn, day, now)
+    said = told.on_day(turn, day, now)
+    off = [a for a in alarms if day.isoformat() in a.get("skip", [])]
+    alarms = [a for a in alarms if told.rings_on(a, day, now)]
     if not alarms:
-        return turn.lang.say("alarm_not_found", when=said)
+        return turn.lang.say("alarm_already_off" if off else "alarm_not_found", when=said,
+                             on_day=said)
     if len(alarms) == 1 and alarms[0].get("repeat"):
         return await _skip(turn, alarms[0], day, now)
     for alarm in alarms:
@@ -122,21 +140,17 @@ async def _skip_day(turn: Turn, alarms: list[dict[str, Any]], day: dt.date,
         if not observation["ok"]:
             return turn.lang.say("tool_failed", problem=observation["error"])
     if len(alarms) == 1:
-        return turn.lang.say("alarm_cancelled", **_fields(turn, alarms[0], now))
+        return turn.lang.say("alarm_cancelled", **told.fields(turn, alarms[0], now))
     return turn.lang.say("alarm_skipped_all", on_day=said)
 
 
-def _on_day(turn: Turn, day: dt.date, now: dt.datetime) -> str:
-    """"today", "tomorrow", "on Friday", "on next Monday"."""
-    said = _day(turn, dt.datetime.combine(day, dt.time(12)), now.replace(tzinfo=None))
-    if (day - now.date()).days in (0, 1):
-        return said
-    return str(turn.lang.words["alarm_on_day"]).format(day=said)
 
 
 async def _skip(turn: Turn, alarm: dict[str, Any], day: dt.date | None,
                 now: dt.datetime) -> str:
     """Leave out one day of a repeating alarm: ``day``, or its next."""
+    if day is not None and day.isoformat() in alarm.get("skip", []):
+        return turn.lang.say("alarm_already_off", on_day=told.on_day(turn, day, now))
     args: dict[str, Any] = {"action": "skip", "id": alarm["id"]}
     if day is not None:
         args["on"] = day.isoformat()
@@ -145,8 +159,8 @@ async def _skip(turn: Turn, alarm: dict[str, Any], day: dt.date | None,
         return turn.lang.say("tool_failed", problem=observation["error"])
     result = observation["result"]
     key = "alarm_skipped" if alarm["label"] == ALARM else "reminder_skipped"
-    return turn.lang.say(key, **_fields(turn, result["timer"], now),
-                         on_day=_on_day(turn, dt.date.fromisoformat(result["skipped"]), now))
+    return turn.lang.say(key, **told.fields(turn, result["timer"], now),
+                         on_day=told.on_day(turn, dt.date.fromisoformat(result["skipped"]), now))
 
 
 async def cancel_all(match: Match, turn: Turn) -> str | None:
@@ -198,11 +212,15 @@ async def listing(match: Match, turn: Turn) -> str | None:
         day = clocktimes.day(match.said["when"], now, turn.lang.words)
         if day is None:
             return None
-        alarms = sorted((a for a in alarms if _rings_on(a, day, now)),
-                        key=lambda a: _local(a, now).time())
-        if not alarms:
-            return turn.lang.say("alarm_none")
-        items = [_item(turn, a, now, on=day) for a in alarms]
+        on = sorted((a for a in alarms if told.rings_on(a, day, now)),
+                    key=lambda a: told.local(a, now).time())
+        if not on:
+            off = [speech.hour_said(turn.lang, told.local(a, now)) for a in alarms
+                   if day.isoformat() in a.get("skip", [])]
+            return turn.lang.say("alarm_off_on_day" if off else "alarm_none_on_day",
+                                 on_day=told.on_day(turn, day, now), times=turn.lang.join(off))
+        alarms = on
+        items = [told.item(turn, a, now, on=day) for a in alarms]
         key = "alarm_list_one" if len(items) == 1 else "alarm_list"
         return turn.lang.say(key, count=len(items), items=turn.lang.join(items))
     if not alarms:
@@ -213,8 +231,9 @@ async def listing(match: Match, turn: Turn) -> str | None:
         alarms = [a for a in alarms if (a["label"] == ALARM) == (kind == "alarm")] or alarms
         key = "alarm_next" if alarms[0]["label"] == ALARM else "reminder_next"
         first = alarms[0]
-        return turn.lang.say(key, item=_item(turn, first, now, on=_local(first, now).date()))
-    items = [_item(turn, a, now) for a in alarms]
+        return turn.lang.say(key, item=told.item(turn, first, now,
+                                                 on=told.local(first, now).date()))
+    items = [told.item(turn, a, now) for a in alarms]
     key = "alarm_list_one" if len(items) == 1 else "alarm_list"
     return turn.lang.say(key, count=len(items), items=turn.lang.join(items))
 
@@ -254,11 +273,13 @@ def _select(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.date
     times: set[dt.datetime] = set()
     table = turn.lang.words["clock_times"]
     repeat, left = repeats.find(repeats.words(said), table, turn.lang.words["weekdays"])
+    if repeat is None and (repeat := repeats.adjective(repeats.words(said), table)):
+        left = []  # "the weekday alarm", "my daily alarm"
     if repeat is not None and repeat.days:  # "cancel the weekday alarm", "... every day at 7"
         alarms = [a for a in alarms if a.get("repeat") == list(repeat.days)]
         said = " ".join(left)
         if not alarms:
-            return turn.lang.say("alarm_not_found", when=match.said["when"])
+            return turn.lang.say("alarm_not_found", when=told.plain(match.said["when"]))
     if said:
         # "the 6:30 alarm" is the one at 6:30 AM or PM, "tomorrow at 7" the one then first.
         waking = bool(match.slots.get("morning"))
@@ -274,21 +295,27 @@ def _select(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.date
         clocktimes.days_named(said, now, turn.lang.words)
     kind = match.slots.get("kind")  # "the alarm": a wake-up alarm if one is meant
     if said and not times:  # "cancel the alarm for tomorrow": the one on that day
-        on = [[a for a in alarms if _rings_on(a, d, now)] for d in days]
-        alarms = next((found for found in on if _of_kind(found, kind)),
+        on = [[a for a in alarms if told.rings_on(a, d, now)] for d in days]
+        for d, found in zip(days, on, strict=True):
+            if found:
+                break
+            if any(d.isoformat() in a.get("skip", []) for a in told.of_kind(alarms, kind)):
+                # Said again: not next week's as well.
+                return turn.lang.say("alarm_already_off", on_day=told.on_day(turn, d, now))
+        alarms = next((found for found in on if told.of_kind(found, kind)),
                       next((found for found in on if found), []))
         if not alarms:
-            return turn.lang.say("alarm_not_found", when=said)
+            return turn.lang.say("alarm_not_found", when=told.plain(said))
     elif said:
         # A repeating alarm's next time may be another day's than the one named.
         hours = {(t.hour, t.minute) for t in times}
         if not clocktimes.days_named(said, now, turn.lang.words):
             days = []
-        alarms = [a for a in alarms if _local(a, now) in times] or \
-            [a for a in alarms if (_local(a, now).hour, _local(a, now).minute) in hours
-             and (not days or any(_rings_on(a, d, now) for d in days))]
+        alarms = [a for a in alarms if told.local(a, now) in times] or \
+            [a for a in alarms if (told.local(a, now).hour, told.local(a, now).minute) in hours
+             and (not days or any(told.rings_on(a, d, now) for d in days))]
         if not alarms:
-            return turn.lang.say("alarm_not_found", when=said)
+            return turn.lang.say("alarm_not_found", when=told.plain(said))
     elif match.said.get("name"):
         # Its words in any order: "take out the bins" is "take the bins out".
         name = speech.person(turn.lang, match.said["name"])
@@ -296,75 +323,28 @@ def _select(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.date
                   and timers.words(turn, name) <= timers.words(turn, a["label"])]
         if not alarms:
             return turn.lang.say("reminder_not_found", name=name)
-    alarms = _of_kind(alarms, kind) or alarms
+    alarms = told.of_kind(alarms, kind) or alarms
     if len(alarms) == 1 or (alarms and match.slots.get("next")):
         # "skip the next alarm": the soonest
-        return alarms[0], next((d for d in days if _rings_on(alarms[0], d, now)), None)
+        return alarms[0], next((d for d in days if told.rings_on(alarms[0], d, now)), None)
     return turn.lang.say("alarm_which", count=len(alarms),
-                         items=turn.lang.join([_item(turn, a, now) for a in alarms]))
+                         items=turn.lang.join([told.item(turn, a, now) for a in alarms]))
 
 
-def _of_kind(alarms: list[dict[str, Any]], kind: str | None) -> list[dict[str, Any]]:
-    """The wake-up alarms (``kind`` "alarm") or the reminders among ``alarms``; all of
-    them for no kind."""
-    return [a for a in alarms if kind is None or (a["label"] == ALARM) == (kind == "alarm")]
 
 
-def _local(alarm: dict[str, Any], now: dt.datetime) -> dt.datetime:
-    """The alarm's (next) time as the clock shows it in ``now``'s timezone (naive)."""
-    return dt.datetime.fromisoformat(alarm["at"]).astimezone(now.tzinfo).replace(tzinfo=None)
 
 
-def _rings_on(alarm: dict[str, Any], day: dt.date, now: dt.datetime) -> bool:
-    """Whether the alarm rings on ``day``: its next time's day, or a later one of its
-    days that it does not leave out."""
-    first = _local(alarm, now).date()
-    if not alarm.get("repeat") or day <= first:
-        return day == first
-    return repeats.DAYS[day.weekday()] in alarm["repeat"] and \
-        day.isoformat() not in alarm.get("skip", [])
 
 
-def _day(turn: Turn, when: dt.datetime, now: dt.datetime) -> str:
-    """"today", "tomorrow", "Friday", "next Monday" (a week from today); the midnight that
-    ends today is "tonight"'s."""
-    days = (when.date() - now.date()).days
-    if days == 1 and (when.hour, when.minute) == (0, 0):
-        return str(turn.lang.words["alarm_tonight"])
-    if days in (0, 1):
-        return str(turn.lang.words["alarm_days"][days])
-    name = speech.weekday(turn.lang, when)
-    return turn.lang.words["alarm_next_week"].format(weekday=name) if days >= 7 else name
 
 
-def _fields(turn: Turn, alarm: dict[str, Any], now: dt.datetime) -> dict[str, str]:
-    when = _local(alarm, now)
-    return {"time": speech.hour_said(turn.lang, when),
-            "day": _day(turn, when, now.replace(tzinfo=None)), "name": alarm["label"],
-            "every": _every(turn, alarm.get("repeat", []))}
 
 
-def _every(turn: Turn, days: list[str]) -> str:
-    """"every day", "every weekday", "every Monday and Thursday"."""
-    words = turn.lang.words
-    if len(days) == 7:
-        return str(words["repeat_every_day"])
-    if days == list(repeats.DAYS[:5]):
-        return str(words["repeat_weekdays"])
-    names = [str(words["weekdays"][repeats.DAYS.index(d)]) for d in days]
-    return str(words["repeat_days"]).format(days=turn.lang.join(names))
 
 
-def _item(turn: Turn, alarm: dict[str, Any], now: dt.datetime,
-          on: dt.date | None = None) -> str:
-    """"tomorrow at 7 AM", "every weekday at 7 AM"; ``on``: the one on that day."""
-    fields = _fields(turn, alarm, now)
-    repeating = bool(alarm.get("repeat")) and on is None
-    if on is not None:
-        fields["day"] = _day(turn, dt.datetime.combine(on, _local(alarm, now).time()),
-                             now.replace(tzinfo=None))
-    key = "alarm_item" if alarm["label"] == ALARM else "reminder_item"
-    return turn.lang.answers[f"{key}_repeat" if repeating else key].format(**fields)
+
+
 
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {

@@ -55,11 +55,13 @@ class _Clock:
 
 
 def moment(text: str, now: dt.datetime, words: dict[str, Any], numbers: dict[str, Any], *,
-           waking: bool = False, daytime: bool = False) -> dt.datetime | None:
+           waking: bool = False, daytime: bool = False,
+           repeating: bool = False) -> dt.datetime | None:
     """The next local date and time ``text`` names after ``now`` (naive, seconds 0);
     None when ``text`` is not a clock time (then the request is someone else's).
     ``waking``: an hour without am or pm is the morning's; ``daytime`` (a reminder): the
-    daytime one."""
+    daytime one; ``repeating`` (on days of the week): read as on a day named, whatever
+    the hour it is said at ("every Saturday at 10" is 10 AM)."""
     table = words["clock_times"]
     plain = f" {_plain(text)} "
     days, said = _days(plain, now.date(), words)
@@ -81,10 +83,12 @@ def moment(text: str, now: dt.datetime, words: dict[str, Any], numbers: dict[str
     if clock is None or not 0 <= clock.minute < 60:
         return None
     named_day = _named_day(days)
-    hours = _hours(clock, half, waking=waking, daytime=daytime, named_day=named_day,
-                   night=tonight or half == "night")
+    hours = _hours(clock, half, waking=waking, daytime=daytime,
+                   named_day=named_day or repeating, night=tonight or half == "night")
     if hours is None:
         return None
+    if repeating and not named_day:
+        hours = [(hour, 0) for hour, _ in hours]  # the hour alone: the days are the tool's
     now = now.replace(tzinfo=None, second=0, microsecond=0)
     chosen = _first(now, days, hours, clock)
     if chosen is None and named_day and half is None and not clock.exact and \

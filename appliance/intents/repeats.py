@@ -21,7 +21,8 @@ class Repeat:
     days: tuple[str, ...]
     """The timers tool's day names, Monday first; () when the repeat cannot be set."""
     half: str | None = None
-    """"am" or "pm" when the words name it ("every morning", "every night")."""
+    """"am", "pm" or "night" when the words name it ("every morning", "every evening",
+    "every night")."""
 
 
 def words(text: str) -> list[str]:
@@ -59,6 +60,14 @@ def find(said: list[str], table: dict[str, Any], weekdays: list[str]
         return None, said
     return Repeat(tuple(DAYS[i] for i in sorted(days)),
                   next(iter(halves)) if len(halves) == 1 else None), left
+
+
+def adjective(said: list[str], table: dict[str, Any]) -> Repeat | None:
+    """The days said before "alarm" or "reminder": "weekday", "daily", "weekend"."""
+    meaning = table["repeating"]["adjectives"].get(" ".join(said))
+    if meaning is None:
+        return None
+    return Repeat(tuple(DAYS[i] for i in _days(meaning["days"])), meaning.get("half"))
 
 
 def _unit(word: str, rule: dict[str, Any]) -> bool:

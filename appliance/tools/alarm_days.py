@@ -37,15 +37,17 @@ def wall(when: dt.datetime, tz: dt.tzinfo | None) -> dt.datetime:
 
 
 def next_ring(when: dt.datetime, repeat: tuple[str, ...], skip: tuple[str, ...],
-              after: float, tz: dt.tzinfo | None) -> dt.datetime:
+              after: float, tz: dt.tzinfo | None, clock: str = "") -> dt.datetime:
     """The first time a repeating alarm rings later than ``after`` (seconds since the
-    epoch): at ``when``'s clock time in ``tz``, from ``when``'s day on, on one of the
-    days ``repeat`` names and not on a date in ``skip``."""
-    clock = wall(when, tz)
-    day = max(clock.date(), wall(dt.datetime.fromtimestamp(after, dt.UTC), tz).date())
+    epoch): at the clock time ``clock`` ("07:00:00"; '': ``when``'s) in ``tz``, from
+    ``when``'s day on, on one of the days ``repeat`` names and not on a date in
+    ``skip``."""
+    local = wall(when, tz)
+    at = dt.time.fromisoformat(clock) if clock else local.time()
+    day = max(local.date(), wall(dt.datetime.fromtimestamp(after, dt.UTC), tz).date())
     for _ in range(7 * (len(skip) + 2)):
         if DAYS[day.weekday()] in repeat and day.isoformat() not in skip:
-            ring = aware(dt.datetime.combine(day, clock.time()), tz)
+            ring = aware(dt.datetime.combine(day, at), tz)
             if ring.timestamp() > after:
                 return ring
         day += dt.timedelta(days=1)

@@ -62,7 +62,7 @@ DONE_S = 120.0
 #: The label of an alarm with nothing to remember: a wake-up alarm, which rings.
 ALARM_LABEL = "alarm"
 #: Days left out of a repeating alarm are kept this far ahead, no further.
-SKIP_DAYS = 8
+SKIP_DAYS = 35
 
 
 @dataclass
@@ -82,6 +82,9 @@ class Timer:
     """A repeating alarm's days (:data:`DAYS`); () rings once."""
     skip: tuple[str, ...] = ()
     """Dates (ISO) a repeating alarm leaves out."""
+    clock: str = ""
+    """A repeating alarm's clock time ("02:30:00"), kept apart from ``at``: a time the
+    spring change skips rings an hour later that day, and at its own time after."""
 
     def __post_init__(self) -> None:
         if not self.at:
@@ -115,7 +118,8 @@ class Timer:
         """As the file keeps it: a countdown's end as the wall clock reads it now."""
         due = self.due if self.at else time.time() + self.remaining()
         return {"id": self.id, "label": self.label, "due": due, "seconds": self.seconds,
-                "at": self.at, "repeat": list(self.repeat), "skip": list(self.skip)}
+                "at": self.at, "repeat": list(self.repeat), "skip": list(self.skip),
+                "clock": self.clock}
 
 
 Listener = Callable[[dict[str, Any]], None]
@@ -208,12 +212,15 @@ class Timers(Tool):
             raise ToolError(f"too many timers (at most {MAX_TIMERS})")
         now = time.time()
         repeat: tuple[str, ...] = ()
+        clock = ""
         if "at" in args:
             when = self._when(str(args["at"]))
-            if args.get("repeat"):
+            if args.get("repeat") and when.timestamp() - now <= MAX_ALARM_S:
                 repeat = tuple(d for d in DAYS if d in args["repeat"])
+                clock = alarm_days.wall(when, self._zone).time().isoformat()
                 # The first of its days from the day of 'at' on, at that clock time.
-                when = self._ring(when, repeat, (), max(now, when.timestamp() - 1))
+                when = alarm_days.next_ring(when, repeat, (), max(now, when.timestamp() - 1),
+                                            self._zone, clock)
             seconds = when.timestamp() - now
             if seconds <= 0:
                 raise ToolError(f"'at' {args['at']!r} has passed; give a time to come")
@@ -223,7 +230,8 @@ class Timers(Tool):
             label = args.get("label") or ALARM_LABEL
         else:
             seconds, at, label = float(args["seconds"]), "", args.get("label") or "timer"
-        timer = Timer(self._next_id, label, now + seconds, seconds, at, repeat=repeat)
+        timer = Timer(self._next_id, label, now + seconds, seconds, at, repeat=repeat,
+                      clock=clock)
         self._next_id += 1
         self._arm(timer)
         self._timers[timer.id] = timer
@@ -238,9 +246,10 @@ class Timers(Tool):
                             "like 2026-12-08T07:00:00") from None
         return when if when.tzinfo is not None else alarm_days.aware(when, self._zone)
 
-    def _ring(self, when: dt.datetime, repeat: tuple[str, ...], skip: tuple[str, ...],
-              after: float) -> dt.datetime:
-        return alarm_days.next_ring(when, repeat, skip, after, self._zone)
+    def _ring(self, timer: Timer, skip: tuple[str, ...], after: float) -> dt.datetime:
+        """A repeating alarm's first ring later than ``after``, leaving out ``skip``."""
+        return alarm_days.next_ring(dt.datetime.fromisoformat(timer.at), timer.repeat, skip,
+                                    after, self._zone, timer.clock)
 
     def _today(self) -> dt.date:
         return alarm_days.wall(dt.datetime.now(dt.UTC), self._zone).date()
@@ -258,14 +267,17 @@ class Timers(Tool):
             day = dt.date.fromisoformat(str(on)) if on is not None else first
         except ValueError:
             raise ToolError(f"'on' {on!r} is not a date like 2026-12-08") from None
-        if day < first or DAYS[day.weekday()] not in timer.repeat or \
-                day.isoformat() in timer.skip:
+        if day.isoformat() in timer.skip:
+            raise ToolError(f"alarm {timer_id} is already left out on {day.isoformat()}")
+        if day < first or DAYS[day.weekday()] not in timer.repeat:
             raise ToolError(f"alarm {timer_id} does not ring on {day.isoformat()}")
         if (day - today).days > SKIP_DAYS:
             raise ToolError(f"'on' {day.isoformat()} is more than {SKIP_DAYS} days away")
         skip = tuple(sorted(d for d in {*timer.skip, day.isoformat()}
                             if dt.date.fromisoformat(d) >= today))
-        self._move(timer, self._ring(ring, timer.repeat, skip, time.time()), skip)
+        if len(skip) > timers_file.MAX_SKIPS:
+            raise ToolError(f"alarm {timer_id} already leaves out {timers_file.MAX_SKIPS} days")
+        self._move(timer, self._ring(timer, skip, time.time()), skip)
         self._save()
         return {"skipped": day.isoformat(), "timer": timer.to_json()}
 
@@ -310,9 +322,7 @@ class Timers(Tool):
                 log.warning("repeating alarm %d (%s) came due at %s while the daemon was "
                             "down; it rings next on its next day", timer.id, timer.label,
                             time.ctime(timer.due))
-                ring = dt.datetime.fromisoformat(timer.at)
-                timer.at = self._ring(ring, timer.repeat, timer.skip, now).isoformat(
-                    timespec="seconds")
+                timer.at = self._ring(timer, timer.skip, now).isoformat(timespec="seconds")
                 timer.due = dt.datetime.fromisoformat(timer.at).timestamp()
             elif timer.due < now - LATE_S:
                 log.warning("timer %d (%s) came due at %s while the daemon was down; dropped",
@@ -339,8 +349,7 @@ class Timers(Tool):
         event = timer.event()
         if timer.repeat:  # rings again on its next day
             now = time.time()
-            ring = self._ring(dt.datetime.fromisoformat(timer.at), timer.repeat, timer.skip,
-                              max(now, timer.due) + 1)
+            ring = self._ring(timer, timer.skip, max(now, timer.due) + 1)
             today = self._today()
             self._move(timer, ring, tuple(d for d in timer.skip
                                           if dt.date.fromisoformat(d) >= today))

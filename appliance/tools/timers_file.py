@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def load(path: Path) -> tuple[int, list[dict[str, Any]]] | None:
             raise _Unreadable("not {'next_id': ..., 'timers': [...]}")
         next_id = _whole(data.get("next_id"), "next_id")
         return next_id, [_timer(item) for item in data["timers"]]
-    except (OSError, ValueError, RecursionError, _Unreadable) as exc:
+    except (OSError, ValueError, TypeError, RecursionError, _Unreadable) as exc:
         aside = path.with_name(path.name + ".unreadable")
         log.warning("timers file %s is unreadable (%s); kept as %s", path, exc, aside)
         try:
@@ -100,21 +101,31 @@ def _timer(item: Any) -> dict[str, Any]:
             raise _Unreadable(f"at {at!r} is not an ISO 8601 time") from None
         if when.tzinfo is None:
             raise _Unreadable(f"at {at!r} has no UTC offset")
-    repeat, skip = item.get("repeat", []), item.get("skip", [])
-    if not isinstance(repeat, list) or len(set(repeat)) != len(repeat) or \
-            any(d not in DAYS for d in repeat) or (repeat and not at):
+    repeat, skip, clock = item.get("repeat", []), item.get("skip", []), item.get("clock", "")
+    if not isinstance(repeat, list) or not all(isinstance(d, str) for d in repeat) or \
+            len(set(repeat)) != len(repeat) or any(d not in DAYS for d in repeat) or \
+            (repeat and not at):
         raise _Unreadable(f"repeat {repeat!r} is not days of an alarm like ['mon', 'fri']")
     if not isinstance(skip, list) or len(skip) > MAX_SKIPS or \
-            not all(isinstance(d, str) and _date(d) for d in skip):
+            not all(isinstance(d, str) and _date(d) for d in skip) or \
+            len(set(skip)) != len(skip):
         raise _Unreadable(f"skip {skip!r} is not a list of dates like '2026-12-08'")
+    if not isinstance(clock, str) or (clock and not _CLOCK.fullmatch(clock)):
+        raise _Unreadable(f"clock {clock!r} is not a clock time like '07:00:00'")
     return {"id": _whole(item.get("id"), "id"), "label": label,
             "due": _number(item.get("due"), "due"),
             "seconds": _number(item.get("seconds"), "seconds"), "at": at,
-            "repeat": tuple(repeat), "skip": tuple(skip)}
+            "repeat": tuple(repeat), "skip": tuple(skip), "clock": clock}
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?")
 
 
 def _date(text: str) -> bool:
+    if not _DATE.fullmatch(text):
+        return False
     try:
-        return len(text) == 10 and bool(dt.date.fromisoformat(text))
+        return bool(dt.date.fromisoformat(text))
     except ValueError:
         return False

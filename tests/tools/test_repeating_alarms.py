@@ -84,10 +84,13 @@ def test_it_keeps_its_clock_time_across_daylight_saving_changes() -> None:
     autumn = dt.datetime(2026, 10, 24, 7, 0, tzinfo=BERLIN)
     after = next_ring(autumn, tuple(DAYS), (), autumn.timestamp() + 1, BERLIN)
     assert after.timestamp() - autumn.timestamp() == 25 * 3600
-    # A clock time the spring change skips rings at the same moment an hour on would.
+    # A clock time the spring change skips rings at the same moment an hour on would,
+    # and at its own clock time the day after (the clock time is kept apart).
     skipped = dt.datetime(2027, 3, 27, 2, 30, tzinfo=BERLIN)
-    ring = next_ring(skipped, tuple(DAYS), (), skipped.timestamp() + 1, BERLIN)
+    ring = next_ring(skipped, tuple(DAYS), (), skipped.timestamp() + 1, BERLIN, "02:30:00")
     assert ring.astimezone(dt.UTC) == dt.datetime(2027, 3, 28, 1, 30, tzinfo=dt.UTC)
+    after = next_ring(ring, tuple(DAYS), (), ring.timestamp() + 1, BERLIN, "02:30:00")
+    assert after == dt.datetime(2027, 3, 29, 2, 30, tzinfo=BERLIN)
     # Weekdays: Friday's ring moves to Monday; a Monday skipped, to Tuesday.
     friday = dt.datetime(2026, 12, 11, 7, 0, tzinfo=BERLIN)
     weekdays = DAYS[:5]
@@ -117,10 +120,13 @@ async def test_skip_leaves_out_one_day() -> None:
     assert local(listed["at"]).date() == tomorrow + dt.timedelta(days=1)
     # What cannot be skipped is named.
     again = await call(timers, action="skip", id=made["id"], on=later.isoformat())
-    assert again["ok"] is False and "does not ring on" in again["error"]
-    far = tomorrow + dt.timedelta(days=20)
-    assert "more than 8 days" in (await call(timers, action="skip", id=made["id"],
-                                             on=far.isoformat()))["error"]
+    assert again["ok"] is False and "already left out on" in again["error"]
+    before = (tomorrow - dt.timedelta(days=2)).isoformat()
+    assert "does not ring on" in (await call(timers, action="skip", id=made["id"],
+                                             on=before))["error"]
+    far = tomorrow + dt.timedelta(days=40)
+    assert "more than 35 days" in (await call(timers, action="skip", id=made["id"],
+                                              on=far.isoformat()))["error"]
     assert "not a date" in (await call(timers, action="skip", id=made["id"],
                                        on="friday"))["error"]
     once = (await call(timers, action="set", at=seven.isoformat()))["result"]["set"]
@@ -136,7 +142,27 @@ async def test_bad_repeats_are_refused_by_name() -> None:
     for repeat in ([], ["monday"], ["mon", "mon"]):
         bad = await call(timers, action="set", at="2026-12-08T07:00:00", repeat=repeat)
         assert bad["ok"] is False and "repeat" in bad["error"], (repeat, bad)
+    far = await call(timers, action="set", at="9999-12-31T07:00:00", repeat=["mon"])
+    assert far["ok"] is False and "more than 8 days away" in far["error"]
     assert (await call(timers, action="list"))["result"]["timers"] == []
+
+
+async def test_one_late_by_less_than_an_hour_rings_then_moves_on(tmp_path: Path) -> None:
+    kept = tmp_path / "timers.json"
+    late = dt.datetime.fromtimestamp(time.time() - 600, TOKYO).replace(microsecond=0)
+    kept.write_text(json.dumps({"next_id": 2, "timers": [
+        {"id": 1, "label": "alarm", "due": late.timestamp(), "seconds": 60,
+         "at": late.isoformat(), "repeat": EVERY_DAY, "skip": [],
+         "clock": late.time().isoformat()}]}))
+    timers = Timers(kept, timezone="Asia/Tokyo")
+    heard: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    timers.listen(heard.put_nowait)
+    timers.resume()
+    event = await asyncio.wait_for(heard.get(), TIMEOUT_S)
+    assert 590 <= event["late_s"] <= 700 and local(event["at"]) == late
+    [moved] = (await call(timers, action="list"))["result"]["timers"]
+    assert local(moved["at"]) == late + dt.timedelta(days=1)
+    timers.suspend()
 
 
 async def test_one_missed_while_down_moves_on(tmp_path: Path) -> None:
@@ -157,13 +183,17 @@ async def test_one_missed_while_down_moves_on(tmp_path: Path) -> None:
 
 
 GOOD = {"id": 1, "label": "alarm", "due": 4e9, "seconds": 60,
-        "at": "2096-10-02T07:00:00+00:00", "repeat": ["mon", "fri"], "skip": ["2096-10-05"]}
+        "at": "2096-10-02T07:00:00+00:00", "repeat": ["mon", "fri"], "skip": ["2096-10-05"],
+        "clock": "07:00:00"}
 
 
 @pytest.mark.parametrize("changed", [
     {"repeat": ["monday"]}, {"repeat": ["mon", "mon"]}, {"repeat": "mon"},
+    {"repeat": [["mon"]]}, {"repeat": [{}]},  # not even hashable
     {"repeat": ["mon"], "at": ""}, {"skip": ["friday"]}, {"skip": "2096-10-05"},
-    {"skip": ["2096-10-05"] * 17},
+    {"skip": ["2096-10-05"] * 17}, {"skip": ["2096-10-05", "2096-10-05"]},
+    {"skip": ["2096-W40-1"]}, {"skip": [["2096-10-05"]]},
+    {"clock": "7am"}, {"clock": "25:00:00"}, {"clock": 7},
 ])
 async def test_a_bad_repeat_in_the_file_is_kept_aside(tmp_path: Path,
                                                       changed: dict[str, Any]) -> None:
