@@ -33,6 +33,13 @@ def rings_on(alarm: dict[str, Any], day: dt.date, now: dt.datetime) -> bool:
         day.isoformat() not in alarm.get("skip", [])
 
 
+def off_on(alarm: dict[str, Any], day: dt.date, now: dt.datetime) -> bool:
+    """Whether a repeating alarm leaves out ``day`` and that day's time is still to come
+    (today's, rung or left out, is no longer what "the alarm on Monday" means)."""
+    return day.isoformat() in alarm.get("skip", []) and \
+        dt.datetime.combine(day, local(alarm, now).time()) > now.replace(tzinfo=None)
+
+
 def of_kind(alarms: list[dict[str, Any]], kind: str | None) -> list[dict[str, Any]]:
     """The wake-up alarms (``kind`` "alarm") or the reminders among ``alarms``; all of
     them for no kind."""
@@ -55,9 +62,9 @@ def day_said(turn: Turn, when: dt.datetime, now: dt.datetime) -> str:
 
 
 def on_day(turn: Turn, day: dt.date, now: dt.datetime) -> str:
-    """"today", "tomorrow", "on Friday", "on next Monday"."""
+    """"today", "tomorrow", "on Friday", "next Monday", "on Monday, December 21"."""
     said = day_said(turn, dt.datetime.combine(day, dt.time(12)), now.replace(tzinfo=None))
-    if (day - now.date()).days in (0, 1):
+    if (day - now.date()).days in (0, 1, 7):  # "tomorrow", "next Friday"
         return said
     return str(turn.lang.words["alarm_on_day"]).format(day=said)
 

@@ -56,6 +56,9 @@ async def start(match: Match, turn: Turn) -> str | None:
         return None  # not a clock time: "set an alarm for 10 minutes" is a timer's
     name = speech.person(turn.lang, name)[:100]
     days = list(repeat.days) if repeat else []
+    if days and len(days) < 7 and when.hour < 5 and "night" in said.lower().split():
+        # "every Friday night at 1": Saturday's small hours
+        days = [d for d in repeats.DAYS if repeats.DAYS[repeats.DAYS.index(d) - 1] in days]
     found = await _alarms(turn, now)
     if isinstance(found, str):
         return found
@@ -82,8 +85,8 @@ def _same(alarm: dict[str, Any], when: dt.datetime, label: str, days: list[str],
 async def _set(turn: Turn, when: dt.datetime, label: str, now: dt.datetime, key: str,
                days: list[str] | None = None) -> str:
     args: dict[str, Any] = {"action": "set", "at": _at(when, now), "label": label}
-    if days:
-        args["repeat"] = days
+    if days:  # the clock time as said, in the box's timezone: 2:30 stays 2:30 every day
+        args["at"], args["repeat"] = when.isoformat(timespec="seconds"), days
     observation = await turn.call("timers", args)
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
@@ -95,22 +98,26 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     if isinstance(found, str):
         return found
     alarms, now = found.alarms, found.now
-    if not match.said.get("when") and not match.said.get("name") and found.rang:
+    said, kind = match.said.get("when", ""), match.slots.get("kind")
+    if not said and not match.said.get("name") and found.rang and kind != "reminder" \
+            and not match.slots.get("skip"):
         # "turn off the alarm", "cancel the alarm" while (or just after) it rings: that
         # one, not the next (nor every day of a repeating one).
         return await _dismiss(turn) or turn.lang.say("alarm_stopped")
-    said = match.said.get("when", "")
     if match.slots.get("skip"):  # "don't wake me up tomorrow": the wake-up alarms
-        alarms = told.of_kind(alarms, match.slots.get("kind") or "alarm")
-        day = clocktimes.day(said, now, turn.lang.words) if said else None
-        if day is not None:
-            return await _skip_day(turn, alarms, day, now)
+        kind = kind or "alarm"
+        alarms = told.of_kind(alarms, kind)
+        if said and clocktimes.day(said, now, turn.lang.words) is not None:
+            # "on Friday" said on a Friday after its ring: next Friday's.
+            days = clocktimes.days_named(said, now, turn.lang.words)
+            meant = next((d for d in days if any(told.rings_on(a, d, now) or
+                                                 told.off_on(a, d, now) for a in alarms)),
+                         days[0])
+            return await _skip_day(turn, alarms, meant, now, kind)
     selected = _select(turn, match, alarms, now)
     if isinstance(selected, str) or selected is None:
         return selected
     chosen, day = selected
-    if chosen.get("repeat") and day is not None and day.isoformat() in chosen.get("skip", []):
-        return turn.lang.say("alarm_already_off", on_day=told.on_day(turn, day, now))
     if chosen.get("repeat") and (day is not None or match.slots.get("skip")):
         return await _skip(turn, chosen, day, now)  # "cancel tomorrow's alarm": that day
     observation = await turn.call("timers", {"action": "cancel", "id": chosen["id"]})
@@ -122,14 +129,14 @@ async def cancel(match: Match, turn: Turn) -> str | None:
 
 
 async def _skip_day(turn: Turn, alarms: list[dict[str, Any]], day: dt.date,
-                    now: dt.datetime) -> str:
-    """None of ``alarms`` on ``day``: each repeating one leaves it out, a one-off one is
-    cancelled."""
-    said = told.on_day(turn, day, now)
-    off = [a for a in alarms if day.isoformat() in a.get("skip", [])]
+                    now: dt.datetime, kind: str) -> str:
+    """None of ``alarms`` (of ``kind``) on ``day``: each repeating one leaves it out, a
+    one-off one is cancelled."""
+    noun, said = kind if kind == "reminder" else "alarm", told.on_day(turn, day, now)
+    off = [a for a in alarms if told.off_on(a, day, now)]
     alarms = [a for a in alarms if told.rings_on(a, day, now)]
     if not alarms:
-        return turn.lang.say("alarm_already_off" if off else "alarm_not_found", when=said,
+        return turn.lang.say(f"{noun}_already_off" if off else f"{noun}_not_found_on_day",
                              on_day=said)
     if len(alarms) == 1 and alarms[0].get("repeat"):
         return await _skip(turn, alarms[0], day, now)
@@ -140,17 +147,16 @@ async def _skip_day(turn: Turn, alarms: list[dict[str, Any]], day: dt.date,
         if not observation["ok"]:
             return turn.lang.say("tool_failed", problem=observation["error"])
     if len(alarms) == 1:
-        return turn.lang.say("alarm_cancelled", **told.fields(turn, alarms[0], now))
-    return turn.lang.say("alarm_skipped_all", on_day=said)
-
-
+        return turn.lang.say(f"{noun}_cancelled", **told.fields(turn, alarms[0], now))
+    return turn.lang.say(f"{noun}_skipped_all", on_day=said)
 
 
 async def _skip(turn: Turn, alarm: dict[str, Any], day: dt.date | None,
                 now: dt.datetime) -> str:
     """Leave out one day of a repeating alarm: ``day``, or its next."""
-    if day is not None and day.isoformat() in alarm.get("skip", []):
-        return turn.lang.say("alarm_already_off", on_day=told.on_day(turn, day, now))
+    noun = "alarm" if alarm["label"] == ALARM else "reminder"
+    if day is not None and told.off_on(alarm, day, now):
+        return turn.lang.say(f"{noun}_already_off", on_day=told.on_day(turn, day, now))
     args: dict[str, Any] = {"action": "skip", "id": alarm["id"]}
     if day is not None:
         args["on"] = day.isoformat()
@@ -158,8 +164,7 @@ async def _skip(turn: Turn, alarm: dict[str, Any], day: dt.date | None,
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
     result = observation["result"]
-    key = "alarm_skipped" if alarm["label"] == ALARM else "reminder_skipped"
-    return turn.lang.say(key, **told.fields(turn, result["timer"], now),
+    return turn.lang.say(f"{noun}_skipped", **told.fields(turn, result["timer"], now),
                          on_day=told.on_day(turn, dt.date.fromisoformat(result["skipped"]), now))
 
 
@@ -295,11 +300,13 @@ def _select(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.date
         clocktimes.days_named(said, now, turn.lang.words)
     kind = match.slots.get("kind")  # "the alarm": a wake-up alarm if one is meant
     if said and not times:  # "cancel the alarm for tomorrow": the one on that day
+        # "the alarm for tomorrow" is no reminder when there are wake-up alarms at all.
+        alarms = told.of_kind(alarms, kind) or alarms
         on = [[a for a in alarms if told.rings_on(a, d, now)] for d in days]
         for d, found in zip(days, on, strict=True):
             if found:
                 break
-            if any(d.isoformat() in a.get("skip", []) for a in told.of_kind(alarms, kind)):
+            if any(told.off_on(a, d, now) for a in alarms):
                 # Said again: not next week's as well.
                 return turn.lang.say("alarm_already_off", on_day=told.on_day(turn, d, now))
         alarms = next((found for found in on if told.of_kind(found, kind)),
@@ -317,8 +324,16 @@ def _select(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.date
         if not alarms:
             return turn.lang.say("alarm_not_found", when=told.plain(said))
     elif match.said.get("name"):
-        # Its words in any order: "take out the bins" is "take the bins out".
+        # Its words in any order: "take out the bins" is "take the bins out"; a day at
+        # their end is the day ("don't remind me to take my pills tomorrow").
         name = speech.person(turn.lang, match.said["name"])
+        words = name.split()
+        for size in range(min(3, len(words) - 1), 0, -1):
+            tail = " ".join(words[-size:])
+            if clocktimes.day(tail, now, turn.lang.words) is not None:
+                name, days = " ".join(words[:-size]), \
+                    clocktimes.days_named(tail, now, turn.lang.words)
+                break
         alarms = [a for a in alarms if a["label"] != ALARM
                   and timers.words(turn, name) <= timers.words(turn, a["label"])]
         if not alarms:

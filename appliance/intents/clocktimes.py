@@ -116,9 +116,12 @@ def reads(text: str, words: dict[str, Any], numbers: dict[str, Any]) -> bool:
 def day(text: str, now: dt.datetime, words: dict[str, Any]) -> dt.date | None:
     """The day ``text`` names alone ("tomorrow", "Friday", "today"); None if it is not
     only a day."""
+    table = words["clock_times"]
     days, rest = _days(f" {_plain(text)} ", now.date(), words)
+    for phrase in sorted([*table["am"], *table["pm"], *table["night"]], key=len, reverse=True):
+        rest, _ = _cut(rest, phrase)  # "tomorrow morning" is tomorrow
     if days is None or not _named_day(days) or \
-            [w for w in rest.split() if w not in words["clock_times"]["filler"]]:
+            [w for w in rest.split() if w not in table["filler"]]:
         return None
     return days[0]
 

@@ -166,7 +166,13 @@ async def _done(turn: Turn, match: Match) -> str | None:
         done = [t for t in done if _named(t) and words(turn, name) <= words(turn, t["label"])]
     elif seconds > 0:
         done = [t for t in done if abs(t["seconds"] - seconds) < 0.5]
-    return turn.lang.say("timer_stopped") if done else None
+    if not done:
+        return None
+    # Dealt with: said again, "stop the timer" is about the running ones.
+    observation = await turn.call("timers", {"action": "dismiss"})
+    if not observation["ok"]:
+        return turn.lang.say("tool_failed", problem=observation["error"])
+    return turn.lang.say("timer_stopped")
 
 
 def _wants_one(match: Match) -> bool:

@@ -136,7 +136,8 @@ class Timers(Tool):
                    "'cancel' needs 'id' (a repeating alarm is cancelled on every day); "
                    "'skip' needs 'id' and leaves "
                    "out one day of a repeating alarm (its next, or the date 'on', "
-                   "'2026-12-08'); 'dismiss' stops a ringing alarm.")
+                   "'2026-12-08'); 'dismiss' stops a ringing alarm and forgets the timers "
+                   "just done.")
     parameters = {"type": "object",
                   "properties": {"action": {"type": "string",
                                             "enum": ["set", "list", "cancel", "skip",
@@ -176,6 +177,8 @@ class Timers(Tool):
         if action == "set":
             return {"set": self._set(args).to_json()}
         if action == "list":
+            for timer in self._timers.values():
+                self._prune(timer)
             now = time.time()
             self._done = [(t, e) for t, e in self._done if now - t <= DONE_S]
             return {"timers": [t.to_json() for t in self._timers.values()],
@@ -183,7 +186,7 @@ class Timers(Tool):
                     "done": [{**e, "ago_s": round(now - t)} for t, e in self._done]}
         if action == "dismiss":
             rang = self._recently_rang()
-            self._rang = []  # dealt with
+            self._rang, self._done = [], []  # dealt with
             self._tell({"dismiss": True})
             return {"dismissed": rang}
         if "id" not in args:
@@ -217,7 +220,11 @@ class Timers(Tool):
             when = self._when(str(args["at"]))
             if args.get("repeat") and when.timestamp() - now <= MAX_ALARM_S:
                 repeat = tuple(d for d in DAYS if d in args["repeat"])
-                clock = alarm_days.wall(when, self._zone).time().isoformat()
+                # The clock time as given: 2:30 on the night the spring change skips it
+                # is still 2:30 on the other days.
+                given = dt.datetime.fromisoformat(str(args["at"]))
+                clock = (given if given.tzinfo is None else alarm_days.wall(
+                    when, self._zone)).time().isoformat()
                 # The first of its days from the day of 'at' on, at that clock time.
                 when = alarm_days.next_ring(when, repeat, (), max(now, when.timestamp() - 1),
                                             self._zone, clock)
@@ -281,6 +288,11 @@ class Timers(Tool):
         self._save()
         return {"skipped": day.isoformat(), "timer": timer.to_json()}
 
+    def _prune(self, timer: Timer) -> None:
+        """Forget the days left out that have gone by."""
+        today = self._today()
+        timer.skip = tuple(d for d in timer.skip if dt.date.fromisoformat(d) >= today)
+
     def _move(self, timer: Timer, ring: dt.datetime, skip: tuple[str, ...]) -> None:
         """Set a repeating alarm for its next ring."""
         if timer.handle is not None:
@@ -317,18 +329,23 @@ class Timers(Tool):
         now = time.time()
         timers = [Timer(**item) for item in items]
         for timer in timers[:MAX_TIMERS]:
-            if timer.repeat and timer.due < now - LATE_S:
-                # Missed while the daemon was down: its next day.
-                log.warning("repeating alarm %d (%s) came due at %s while the daemon was "
-                            "down; it rings next on its next day", timer.id, timer.label,
-                            time.ctime(timer.due))
-                timer.at = self._ring(timer, timer.skip, now).isoformat(timespec="seconds")
-                timer.due = dt.datetime.fromisoformat(timer.at).timestamp()
-            elif timer.due < now - LATE_S:
-                log.warning("timer %d (%s) came due at %s while the daemon was down; dropped",
-                            timer.id, timer.label, time.ctime(timer.due))
+            try:
+                if timer.repeat and timer.due < now - LATE_S:
+                    # Missed while the daemon was down: its next day.
+                    log.warning("repeating alarm %d (%s) was missed while the daemon was "
+                                "down; it rings next on its next day", timer.id, timer.label)
+                    timer.at = self._ring(timer, timer.skip, now).isoformat(timespec="seconds")
+                    timer.due = dt.datetime.fromisoformat(timer.at).timestamp()
+                elif timer.due < now - LATE_S:
+                    log.warning("timer %d (%s) came due while the daemon was down; dropped",
+                                timer.id, timer.label)
+                    continue
+                self._prune(timer)
+                self._arm(timer)
+            except (ValueError, OverflowError, ToolError) as exc:  # a time no clock has
+                log.warning("timer %d (%s) kept with a time that cannot be (%s); dropped",
+                            timer.id, timer.label, exc)
                 continue
-            self._arm(timer)
             self._timers[timer.id] = timer
         self._next_id = max([next_id] + [t.id + 1 for t in timers])
         self._save()

@@ -119,7 +119,7 @@ def _timer(item: Any) -> dict[str, Any]:
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?")
+_CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?")
 
 
 def _date(text: str) -> bool:

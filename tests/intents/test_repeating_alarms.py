@@ -58,6 +58,7 @@ EVERY_DAY = list(DAYS)
     ("remind me every Saturday at 10 to mow the lawn", ["sat"], 10, 0, "mow the lawn"),
     ("remind me every day at 8 to take my vitamins", EVERY_DAY, 8, 0, "take your vitamins"),
     ("remind me every weekday at 3 to pick up the kids", WEEKDAYS, 15, 0, "pick up the kids"),
+    ("remind me every friday night at 1 to check the baby", ["sat"], 1, 0, "check the baby"),
 ])
 async def test_the_days_and_time_meant(intents: Intents, timers: Timers, text: str,
                                        days: list[str], hour: int, minute: int,
@@ -197,9 +198,15 @@ async def test_cancel_while_it_rings_keeps_the_days(intents: Intents, timers: Ti
     assert (await invoke(timers, {"action": "set", "at": soon.isoformat(),
                                   "repeat": EVERY_DAY}, 5.0))["ok"]
     await asyncio.wait_for(rang.wait(), 5.0)
+    await say(intents, "remind me at 9 pm to call mum")
     assert await say(intents, "cancel the alarm") == ("AlarmCancel", "OK.")
-    [alarm] = await alarms(timers)
+    [alarm, _] = sorted(await alarms(timers), key=lambda a: a["id"])
     assert local(alarm) - soon > dt.timedelta(hours=23)
+    # Other requests just after it rang do what they say.
+    assert (await say(intents, "cancel the reminder"))[1] == "Cancelled the reminder: call mum."
+    answer = (await say(intents, "skip the next alarm"))[1]
+    assert answer.startswith("OK, no alarm "), answer
+    assert len((await alarms(timers))[0]["skip"]) == 1
 
 
 async def test_a_reminder_left_out_for_a_day(intents: Intents, timers: Timers) -> None:

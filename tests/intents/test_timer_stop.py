@@ -31,6 +31,14 @@ async def test_stop_after_one_was_done(intents: Intents, timers: Timers) -> None
                          5.0))["ok"]
     await asyncio.wait_for(done.wait(), 5.0)
     assert await say(intents, "stop the timer") == ("TimerCancel", "OK.")
+    assert await running(timers) == ["pasta"]
+    # Said again, it is about the running one.
+    assert (await say(intents, "stop the timer"))[1] == "Cancelled the pasta timer."
+    await say(intents, "set a pasta timer for 10 minutes")
+    done.clear()
+    assert (await invoke(timers, {"action": "set", "seconds": 0.2, "label": "tea"},
+                         5.0))["ok"]
+    await asyncio.wait_for(done.wait(), 5.0)
     assert await say(intents, "turn off the tea timer") == ("TimerCancel", "OK.")
     assert await running(timers) == ["pasta"]
     # Named, a running one is cancelled all the same.

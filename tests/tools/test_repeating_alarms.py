@@ -58,6 +58,25 @@ async def test_it_rings_and_moves_on_to_its_next_day(tmp_path: Path) -> None:
     timers.suspend()
 
 
+async def test_set_kept_and_read_back(tmp_path: Path) -> None:
+    """A fraction of a second in 'at' (valid ISO) is kept, and the file written is read
+    back on the next start (it was set aside as unreadable)."""
+    timers = Timers(tmp_path / "timers.json", timezone="Asia/Tokyo")
+    tomorrow = dt.datetime.now(TOKYO).date() + dt.timedelta(days=1)
+    made = await call(timers, action="set", at=f"{tomorrow}T06:30:00.500", repeat=EVERY_DAY)
+    assert made["ok"], made
+    timers.suspend()
+    again = Timers(tmp_path / "timers.json", timezone="Asia/Tokyo")
+    again.resume()
+    [kept] = (await call(again, action="list"))["result"]["timers"]
+    assert (kept["id"], kept["repeat"]) == (made["result"]["set"]["id"], EVERY_DAY)
+    assert local(kept["at"]).replace(microsecond=0).time() == dt.time(6, 30)
+    assert json.loads((tmp_path / "timers.json").read_text())["timers"][0]["clock"] == \
+        "06:30:00.500000"
+    assert not (tmp_path / "timers.json.unreadable").exists()
+    again.suspend()
+
+
 async def test_the_first_ring_is_on_one_of_its_days() -> None:
     timers = Timers(timezone="Asia/Tokyo")
     today = dt.datetime.now(TOKYO).date()
