@@ -37,6 +37,7 @@ def find(text: str) -> tuple[repeats.Repeat | None, str]:
     ("every week on monday at 9", ("mon",), None, "at 9"),
     ("at 8 weekends", ("sat", "sun"), None, "at 8"),
     ("weekend mornings at 9", ("sat", "sun"), "am", "at 9"),
+    ("8 on weekend.", ("sat", "sun"), None, "8"),  # as Whisper writes "on weekends"
 ])
 def test_the_days_said(text: str, days: tuple[str, ...], half: str | None,
                        left: str) -> None:
@@ -55,6 +56,7 @@ def test_what_repeats_otherwise_is_named(text: str) -> None:
 
 @pytest.mark.parametrize("text", [
     "tomorrow at 7", "on monday at 7", "monday at 7", "next friday at 9", "at 7 tonight",
+    "at 9 this weekend", "at 9 on the weekend",
 ])
 def test_one_day_is_no_repeat(text: str) -> None:
     assert find(text) == (None, " ".join(repeats.words(text)))
