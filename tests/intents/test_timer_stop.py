@@ -26,19 +26,21 @@ async def test_stop_after_one_was_done(intents: Intents, timers: Timers) -> None
             done.set()
 
     timers.listen(hear)
-    await say(intents, "set a pasta timer for 10 minutes")
-    assert (await invoke(timers, {"action": "set", "seconds": 0.2, "label": "tea"},
-                         5.0))["ok"]
-    await asyncio.wait_for(done.wait(), 5.0)
+
+    async def pasta_on_tea_done() -> None:
+        """A pasta timer running, and a tea timer just done."""
+        await say(intents, "set a pasta timer for 10 minutes")
+        done.clear()
+        assert (await invoke(timers, {"action": "set", "seconds": 0.2, "label": "tea"},
+                             5.0))["ok"]
+        await asyncio.wait_for(done.wait(), 5.0)
+
+    await pasta_on_tea_done()
     assert await say(intents, "stop the timer") == ("TimerCancel", "OK.")
     assert await running(timers) == ["pasta"]
     # Said again, it is about the running one.
     assert (await say(intents, "stop the timer"))[1] == "Cancelled the pasta timer."
-    await say(intents, "set a pasta timer for 10 minutes")
-    done.clear()
-    assert (await invoke(timers, {"action": "set", "seconds": 0.2, "label": "tea"},
-                         5.0))["ok"]
-    await asyncio.wait_for(done.wait(), 5.0)
+    await pasta_on_tea_done()
     assert await say(intents, "turn off the tea timer") == ("TimerCancel", "OK.")
     assert await running(timers) == ["pasta"]
     # Named, a running one is cancelled all the same.
