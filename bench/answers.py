@@ -16,7 +16,7 @@ shopping and to-do lists; ``--set calendar`` an eighth, of other places' times a
 until a holiday; ``--set alarms`` a ninth, of alarms and reminders at a clock time, and
 ``--set alarms-heldout`` seventeen more never tuned on; ``--set misc`` a coin, dice,
 a number, spelling and how long until a clock time; ``--set repeat`` repeating alarms and
-reminders. With
+reminders; ``--set change`` an alarm moved to another time. With
 an LLM it also measures tokens/s of one long answer and the daemon's RSS (to compare
 models: ``--model F.gguf --domains open,small talk``). ``--voice`` speaks each request
 (the piper voice of the models dir, else espeak-ng) into /api/voice and scores the answer
@@ -695,6 +695,29 @@ def repeat_set() -> list[Case]:
     ]
 
 
+def change_set() -> list[Case]:
+    """A thirteenth list (2026-12-07, twelfth session, 9 requests, in order): an alarm or a
+    reminder moved to another time. Written with the code, before its first run."""
+    a = "alarms"
+    return [
+        Case(a, "wake me up every weekday at 7", has(r"every weekday at 7 AM"), "set"),
+        Case(a, "change my alarm to 6:30", has(r"now every weekday at 6:30 AM"),
+             "the only one moved, its days kept"),
+        Case(a, "set an alarm for 9 on saturday", alarm(9, weekday=5), "Saturday 9 AM"),
+        Case(a, "move the 9 am alarm to 10", has(r"now (Saturday|next Saturday|tomorrow|today)"
+                                                  r" at 10 AM"), "Saturday's, on Saturday"),
+        Case(a, "move my weekday alarm to 6:45", has(r"now every weekday at 6:45 AM"),
+             "the weekday one"),
+        Case(a, "remind me at 4 pm to call the plumber", has(r"4 PM", r"call the plumber"),
+             "set"),
+        Case(a, "change the reminder to 5", has(r"reminder is now", r" 5 PM: call the plumber"),
+             "a daytime 5"),
+        Case(a, "what alarms do I have", has(r"^3 alarms", r"6:45 AM", r"10 AM", r"5 PM"),
+             "three, as moved"),
+        Case(a, "cancel all alarms", has(r"cancelled 3 alarms"), "three cancelled"),
+    ]
+
+
 def _hour_said(when: dt.datetime) -> str:
     if (when.hour, when.minute) in ((12, 0), (0, 0)):
         return "noon" if when.hour else "midnight"
@@ -1052,7 +1075,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     "convert": convert_set, "convert-heldout": convert_heldout_set,
                     "lists": lists_set, "calendar": calendar_set, "alarms": alarms_set,
                     "alarms-heldout": alarms_heldout_set, "misc": misc_set,
-                    "repeat": repeat_set}
+                    "repeat": repeat_set, "change": change_set}
             wanted = set(args.domains.split(",")) if args.domains else None
             for name in (list(sets) if args.set == "all" else [args.set]):
                 cases = [c for c in sets[name]() if wanted is None or c.domain in wanted]
@@ -1075,7 +1098,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--set", choices=("eval", "heldout", "fresh", "household", "smalltalk",
                                      "convert", "convert-heldout", "lists", "calendar", "alarms",
-                                     "alarms-heldout", "misc", "repeat", "all"),
+                                     "alarms-heldout", "misc", "repeat", "change", "all"),
                    default="all")
     p.add_argument("--llm", choices=("off", "local"), default="local",
                    help="off: an edge alone (intents only); local: the model in-process")

@@ -17,7 +17,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.intents import alarm_request, clock, clocktimes, repeats, speech, timers
+from appliance.intents import (
+    alarm_request,
+    alarm_select,
+    clock,
+    clocktimes,
+    repeats,
+    speech,
+    timers,
+)
 from appliance.intents import alarm_said as told
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
@@ -114,7 +122,7 @@ async def cancel(match: Match, turn: Turn) -> str | None:
                                                  told.off_on(a, d, now) for a in alarms)),
                          days[0])
             return await _skip_day(turn, alarms, meant, now, kind)
-    selected = _select(turn, match, alarms, now)
+    selected = alarm_select.select(turn, match, alarms, now)
     if isinstance(selected, str) or selected is None:
         return selected
     chosen, day = selected
@@ -166,6 +174,45 @@ async def _skip(turn: Turn, alarm: dict[str, Any], day: dt.date | None,
     result = observation["result"]
     return turn.lang.say(f"{noun}_skipped", **told.fields(turn, result["timer"], now),
                          on_day=told.on_day(turn, dt.date.fromisoformat(result["skipped"]), now))
+
+
+async def change(match: Match, turn: Turn) -> str | None:
+    """"change my alarm to 6:30", "move the 7 am alarm to 7:30", "move my weekday alarm
+    to 6:30": the same alarm (its days, its words) at the new time; a one-off one on its
+    own day unless another is named."""
+    found = await _alarms(turn)
+    if isinstance(found, str):
+        return found
+    alarms, now = found.alarms, found.now
+    which = Match(match.intent, dict(match.slots),
+                  {"when": match.said.get("from") or match.said.get("repeat", "")})
+    selected = alarm_select.select(turn, which, alarms, now)
+    if isinstance(selected, str) or selected is None:
+        return selected
+    old, days = selected[0], selected[0].get("repeat", [])
+    said = match.said.get("when", "")
+    when = clocktimes.moment(said, now, turn.lang.words, turn.lang.numbers,
+                             waking=old["label"] == ALARM, daytime=old["label"] != ALARM,
+                             repeating=bool(days))
+    if when is None:
+        return None
+    moved = dt.datetime.combine(told.local(old, now).date(), when.time())
+    if not days and not clocktimes.days_named(said, now, turn.lang.words) and \
+            moved > now.replace(tzinfo=None):
+        when = moved  # "move tomorrow's alarm to 8": tomorrow at 8
+    # The new one first: a failure leaves the old one set.
+    args: dict[str, Any] = {"action": "set", "at": _at(when, now), "label": old["label"]}
+    if days:
+        args["at"], args["repeat"] = when.isoformat(timespec="seconds"), days
+    made = await turn.call("timers", args)
+    if not made["ok"]:
+        return turn.lang.say("tool_failed", problem=made["error"])
+    gone = await turn.call("timers", {"action": "cancel", "id": old["id"]})
+    if not gone["ok"]:
+        return turn.lang.say("tool_failed", problem=gone["error"])
+    key = "alarm_changed" if old["label"] == ALARM else "reminder_changed"
+    return turn.lang.say(f"{key}_repeat" if days else key,
+                         **told.fields(turn, made["result"]["set"], now))
 
 
 async def cancel_all(match: Match, turn: Turn) -> str | None:
@@ -269,81 +316,6 @@ async def _alarms(turn: Turn, now: dt.datetime | None = None) -> _Alarms | str:
                    list(result.get("rang") or []))
 
 
-def _select(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.datetime
-            ) -> tuple[dict[str, Any], dt.date | None] | str | None:
-    """The one alarm the request means and the day named for it if any; an answer saying
-    why there is none; None when the words said are no clock time ("turn off the smoke
-    alarm" is not ours)."""
-    said = match.said.get("when", "")
-    times: set[dt.datetime] = set()
-    table = turn.lang.words["clock_times"]
-    repeat, left = repeats.find(repeats.words(said), table, turn.lang.words["weekdays"])
-    if repeat is None and (repeat := repeats.adjective(repeats.words(said), table)):
-        left = []  # "the weekday alarm", "my daily alarm"
-    if repeat is not None and repeat.days:  # "cancel the weekday alarm", "... every day at 7"
-        alarms = [a for a in alarms if a.get("repeat") == list(repeat.days)]
-        said = " ".join(left)
-        if not alarms:
-            return turn.lang.say("alarm_not_found", when=told.plain(match.said["when"]))
-    if said:
-        # "the 6:30 alarm" is the one at 6:30 AM or PM, "tomorrow at 7" the one then first.
-        waking = bool(match.slots.get("morning"))
-        readings = (said,) if waking else (said, f"{said} am", f"{said} pm")
-        times = {t for text in readings if (t := clocktimes.moment(
-            text, now, turn.lang.words, turn.lang.numbers, waking=waking)) is not None}
-        if not times and clocktimes.day(said, now, turn.lang.words) is None:
-            return None
-    if not alarms:
-        return turn.lang.say("alarm_none")
-    # The days the words name ("Monday" said on a Monday: today's or next week's).
-    days = [t.date() for t in sorted(times)] if times else \
-        clocktimes.days_named(said, now, turn.lang.words)
-    kind = match.slots.get("kind")  # "the alarm": a wake-up alarm if one is meant
-    if said and not times:  # "cancel the alarm for tomorrow": the one on that day
-        # "the alarm for tomorrow" is no reminder when there are wake-up alarms at all.
-        alarms = told.of_kind(alarms, kind) or alarms
-        on = [[a for a in alarms if told.rings_on(a, d, now)] for d in days]
-        for d, found in zip(days, on, strict=True):
-            if found:
-                break
-            if any(told.off_on(a, d, now) for a in alarms):
-                # Said again: not next week's as well.
-                return turn.lang.say("alarm_already_off", on_day=told.on_day(turn, d, now))
-        alarms = next((found for found in on if told.of_kind(found, kind)),
-                      next((found for found in on if found), []))
-        if not alarms:
-            return turn.lang.say("alarm_not_found", when=told.plain(said))
-    elif said:
-        # A repeating alarm's next time may be another day's than the one named.
-        hours = {(t.hour, t.minute) for t in times}
-        if not clocktimes.days_named(said, now, turn.lang.words):
-            days = []
-        alarms = [a for a in alarms if told.local(a, now) in times] or \
-            [a for a in alarms if (told.local(a, now).hour, told.local(a, now).minute) in hours
-             and (not days or any(told.rings_on(a, d, now) for d in days))]
-        if not alarms:
-            return turn.lang.say("alarm_not_found", when=told.plain(said))
-    elif match.said.get("name"):
-        # Its words in any order: "take out the bins" is "take the bins out"; a day at
-        # their end is the day ("don't remind me to take my pills tomorrow").
-        name = speech.person(turn.lang, match.said["name"])
-        words = name.split()
-        for size in range(min(3, len(words) - 1), 0, -1):
-            tail = " ".join(words[-size:])
-            if clocktimes.day(tail, now, turn.lang.words) is not None:
-                name, days = " ".join(words[:-size]), \
-                    clocktimes.days_named(tail, now, turn.lang.words)
-                break
-        alarms = [a for a in alarms if a["label"] != ALARM
-                  and timers.words(turn, name) <= timers.words(turn, a["label"])]
-        if not alarms:
-            return turn.lang.say("reminder_not_found", name=name)
-    alarms = told.of_kind(alarms, kind) or alarms
-    if len(alarms) == 1 or (alarms and match.slots.get("next")):
-        # "skip the next alarm": the soonest
-        return alarms[0], next((d for d in days if told.rings_on(alarms[0], d, now)), None)
-    return turn.lang.say("alarm_which", count=len(alarms),
-                         items=turn.lang.join([told.item(turn, a, now) for a in alarms]))
 
 
 
@@ -368,4 +340,5 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "AlarmCancelAll": (cancel_all, ("clock", "timers")),
     "AlarmList": (listing, ("clock", "timers")),
     "AlarmSnooze": (snooze, ("clock", "timers")),
+    "AlarmChange": (change, ("clock", "timers")),
 }

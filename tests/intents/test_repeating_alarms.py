@@ -235,3 +235,31 @@ def test_times_said_back() -> None:
     assert [alarm_said.day_said(turn, now + dt.timedelta(days=n), now)
             for n in (0, 1, 3, 7, 14)] == ["today", "tomorrow", "Thursday", "next Monday",
                                            "Monday, December 21"]
+
+
+async def test_change_an_alarm(intents: Intents, timers: Timers) -> None:
+    assert (await say(intents, "change my alarm to 6:30"))[1] == "There are no alarms set."
+    await say(intents, "wake me up every weekday at 7")
+    assert await say(intents, "change my alarm to 6:30") == \
+        ("AlarmChange", "OK, your alarm is now every weekday at 6:30 AM.")
+    [alarm] = await alarms(timers)
+    assert alarm["repeat"] == WEEKDAYS and local(alarm).time() == dt.time(6, 30)
+    # A one-off one stays on its day; which one is asked when it could be either.
+    await say(intents, "set an alarm for 8 tomorrow")
+    old = max(await alarms(timers), key=lambda a: a["id"])
+    assert (await say(intents, "move my alarm to 6:45"))[1].endswith("Which one?")
+    intent, answer = await say(intents, "move the 8 am alarm to 8:30")
+    new = max(await alarms(timers), key=lambda a: a["id"])
+    assert intent == "AlarmChange" and answer.endswith(" at 8:30 AM."), answer
+    assert local(new).date() == local(old).date() and local(new).time() == dt.time(8, 30)
+    assert (await say(intents, "move my weekday alarm to 6"))[1] == \
+        "OK, your alarm is now every weekday at 6 AM."
+    assert len(await alarms(timers)) == 2
+    # A reminder keeps its words, at a daytime hour.
+    await say(intents, "remind me at 5 pm to call mum")
+    await say(intents, "cancel the weekday alarm")
+    await say(intents, "cancel the 8:30 alarm")
+    intent, answer = await say(intents, "change the reminder to 6")
+    assert intent == "AlarmChange" and answer.endswith(" at 6 PM: call mum."), answer
+    [reminder] = await alarms(timers)
+    assert reminder["label"] == "call mum" and local(reminder).hour == 18
