@@ -42,8 +42,8 @@ def select(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.datet
     if not alarms:
         return turn.lang.say("alarm_none")
     # The days the words name ("Monday" said on a Monday: today's or next week's).
-    days = [t.date() for t in sorted(times)] if times else \
-        clocktimes.days_named(said, now, turn.lang.words)
+    named = clocktimes.days_named(said, now, turn.lang.words)
+    days = [t.date() for t in sorted(times)] if times else named
     kind = match.slots.get("kind")  # "the alarm": a wake-up alarm if one is meant
     if said and not times:  # "cancel the alarm for tomorrow": the one on that day
         # "the alarm for tomorrow" is no reminder when there are wake-up alarms at all.
@@ -62,7 +62,7 @@ def select(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.datet
     elif said:
         # A repeating alarm's next time may be another day's than the one named.
         hours = {(t.hour, t.minute) for t in times}
-        if not clocktimes.days_named(said, now, turn.lang.words):
+        if not named:
             days = []
         alarms = [a for a in alarms if told.local(a, now) in times] or \
             [a for a in alarms if (told.local(a, now).hour, told.local(a, now).minute) in hours

@@ -31,7 +31,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,9 +95,8 @@ class Timer:
         return self.due - time.time() if self.at else self.ends - time.monotonic()
 
     def to_json(self) -> dict[str, Any]:
-        out = {"id": self.id, "label": self.label, "seconds": self.seconds,
-               "remaining_s": round(max(0.0, self.remaining()), 1), **self._alarm()}
-        return out
+        return {"id": self.id, "label": self.label, "seconds": self.seconds,
+                "remaining_s": round(max(0.0, self.remaining()), 1), **self._alarm()}
 
     def _alarm(self) -> dict[str, Any]:
         out: dict[str, Any] = {"at": self.at} if self.at else {}
@@ -280,8 +279,7 @@ class Timers(Tool):
             raise ToolError(f"alarm {timer_id} does not ring on {day.isoformat()}")
         if (day - today).days > SKIP_DAYS:
             raise ToolError(f"'on' {day.isoformat()} is more than {SKIP_DAYS} days away")
-        skip = tuple(sorted(d for d in {*timer.skip, day.isoformat()}
-                            if dt.date.fromisoformat(d) >= today))
+        skip = self._to_come(sorted({*timer.skip, day.isoformat()}))
         if len(skip) > timers_file.MAX_SKIPS:
             raise ToolError(f"alarm {timer_id} already leaves out {timers_file.MAX_SKIPS} days")
         self._move(timer, self._ring(timer, skip, time.time()), skip)
@@ -290,8 +288,12 @@ class Timers(Tool):
 
     def _prune(self, timer: Timer) -> None:
         """Forget the days left out that have gone by."""
-        today = self._today()
-        timer.skip = tuple(d for d in timer.skip if dt.date.fromisoformat(d) >= today)
+        timer.skip = self._to_come(timer.skip)
+
+    def _to_come(self, days: Iterable[str]) -> tuple[str, ...]:
+        """The dates (ISO, which sort as dates do) from today on."""
+        today = self._today().isoformat()
+        return tuple(d for d in days if d >= today)
 
     def _move(self, timer: Timer, ring: dt.datetime, skip: tuple[str, ...]) -> None:
         """Set a repeating alarm for its next ring."""
@@ -367,9 +369,7 @@ class Timers(Tool):
         if timer.repeat:  # rings again on its next day
             now = time.time()
             ring = self._ring(timer, timer.skip, max(now, timer.due) + 1)
-            today = self._today()
-            self._move(timer, ring, tuple(d for d in timer.skip
-                                          if dt.date.fromisoformat(d) >= today))
+            self._move(timer, ring, self._to_come(timer.skip))
         else:
             self._timers.pop(timer.id, None)
         self._save()
