@@ -16,7 +16,8 @@ shopping and to-do lists; ``--set calendar`` an eighth, of other places' times a
 until a holiday; ``--set alarms`` a ninth, of alarms and reminders at a clock time, and
 ``--set alarms-heldout`` seventeen more never tuned on; ``--set misc`` a coin, dice,
 a number, spelling and how long until a clock time; ``--set repeat`` repeating alarms and
-reminders; ``--set change`` an alarm moved to another time. With
+reminders; ``--set change`` an alarm moved to another time; ``--set week`` a household's
+week across the domains, held out at its first run. With
 an LLM it also measures tokens/s of one long answer and the daemon's RSS (to compare
 models: ``--model F.gguf --domains open,small talk``). ``--voice`` speaks each request
 (the piper voice of the models dir, else espeak-ng) into /api/voice and scores the answer
@@ -777,6 +778,82 @@ def misc_set() -> list[Case]:
     ]
 
 
+def week_set() -> list[Case]:
+    """A twelfth list (2026-12-07, 51 requests in order), a household's week across every
+    domain the box answers alone, in words none of the other lists uses. Written before
+    its first run and before reading the templates again; its first run (44 of 50, and a
+    51st check added after it) is reported as held out, and its misses were then fixed
+    (docs/performance.md)."""
+    t, a, c, k, m, v = "timers", "alarms", "clock", "calendar", "arithmetic", "convert"
+    r, s, d, g = "memory", "lists", "chance", "small talk"
+    jan1 = on_day(lambda t: _next(t, 1, 1))
+    return [
+        Case(t, "set a timer for 7 minutes for the eggs", timer_set(r"egg", r"7 minutes"),
+             "an egg timer, 7 min"),
+        Case(t, "how long is left on my egg timer", has(r"left", r"egg"), "egg time left"),
+        Case(t, "add 2 minutes to the egg timer", has(r"egg", r"\b[89] minutes"),
+             "about 9 minutes left"),
+        Case(t, "cancel the egg timer", has(r"cancel", r"egg"), "cancelled"),
+        Case(t, "timer for a minute and a half", timer_set(r"1 minute and 30 seconds"),
+             "90 s"),
+        Case(t, "set a 45 minute timer for the roast", timer_set(r"roast", r"45 minutes"),
+             "roast"),
+        Case(t, "kill all my timers", has(r"cancel"), "cancelled"),
+        Case(a, "wake me up at 6:45 tomorrow", has(r"6:45", r"tomorrow"), "6:45 tomorrow"),
+        Case(a, "set an alarm for half past seven", has(r"7:30"), "7:30"),
+        Case(a, "what alarms do I have", has(r"6:45", r"7:30"), "both alarms"),
+        Case(a, "delete the 7:30 alarm", has(r"cancel", r"7:30"), "7:30 cancelled"),
+        Case(a, "remind me at 8 pm to water the plants", has(r"8 PM", r"water the plants"),
+             "a reminder"),
+        Case(a, "remind me to call grandma tomorrow at noon",
+             has(r"noon|12 PM", r"call grandma", r"tomorrow"), "a reminder"),
+        Case(a, "turn off all my alarms", has(r"cancel"), "all cancelled"),
+        Case(c, "what's the time", clock_time, "time"),
+        Case(c, "what's today's date", date, "date"),
+        Case(c, "what month is it", lambda x, ctx: f"{ctx['now']:%B}".lower() in x.lower(),
+             "the month"),
+        Case(c, "what year is it", lambda x, ctx: str(ctx["now"].year) in x, "the year"),
+        Case(k, "what day is the 1st of january", jan1, "Jan 1's weekday"),
+        Case(k, "how many days until new year's eve", days_until(12, 31), "days to Dec 31"),
+        Case(k, "what time is it in Los Angeles", time_in("America/Los_Angeles"), "LA's"),
+        Case(k, "what's the time in Berlin", time_in("Europe/Berlin"), "Berlin's"),
+        Case(m, "what's 15 percent of 80", number(12), "12"),
+        Case(m, "what is 17 times 23", number(391), "391"),
+        Case(m, "divide 144 by 12", number(12), "12"),
+        Case(m, "what's 3 to the power of 4", number(81), "81"),
+        Case(m, "how much is 1200 divided by 3", number(400), "400"),
+        Case(m, "what's a 20 percent tip on 45 dollars", number(9), "9"),
+        Case(m, "split 90 dollars between 4 people", number(22.5), "22.50"),
+        Case(v, "how many grams in a pound", number(453.6), "453.6"),
+        Case(v, "convert 30 celsius to fahrenheit", number(86), "86"),
+        Case(v, "how many ounces in a kilogram", number(35.27), "35.27"),
+        Case(v, "what is 5 miles in kilometers", number(8.05), "8.05"),
+        Case(v, "how many teaspoons in a tablespoon", number(3), "3"),
+        Case(v, "350 fahrenheit in celsius", number(176.7), "176.7"),
+        Case(r, "remember that the wifi password is sunflower42", remembered(r"sunflower42"),
+             "remembered"),
+        Case(r, "what's the wifi password", has(r"sunflower42"), "sunflower42"),
+        Case(r, "remember that I parked on level 3", remembered(r"level 3"), "remembered"),
+        Case(r, "where did I park", has(r"level 3"), "level 3"),
+        Case(s, "add toothpaste and dish soap to the shopping list",
+             has(r"toothpaste", r"dish soap"), "both added"),
+        Case(s, "is toothpaste on my shopping list", has(r"\byes\b|\bis on\b"), "yes"),
+        Case(s, "remove toothpaste from the list", has(r"removed toothpaste"), "removed"),
+        Case(s, "add mac and cheese to the shopping list", has(r"added mac and cheese"),
+             "added"),
+        # Added after the first run: "Added mac and cheese" passed while two items were kept.
+        Case(s, "how many things are on my shopping list", number(2),
+             "2: dish soap, and mac and cheese as one"),
+        Case(d, "heads or tails", has(r"^(Heads|Tails)\.$"), "heads or tails"),
+        Case(d, "roll a die", has(r"^You rolled [1-6]\.$"), "1 to 6"),
+        Case(d, "how do you spell necessary", has(r"N, E, C, E, S, S, A, R, Y\."), "spelled"),
+        Case(g, "good morning", has(r"morning"), "a greeting"),
+        Case(g, "thanks a lot", has(r"welcome|pleasure|anytime|glad"), "you're welcome"),
+        Case("stop", "never mind", quiet, "nothing"),
+        Case("stop", "shush", quiet, "nothing"),
+    ]
+
+
 def household_set() -> list[Case]:
     """A fourth list (2026-12-05, 139 requests), written as a household talks: short forms
     ("set timer 8 min", "sqrt 16"), names after the duration, everyday facts. Its first
@@ -1075,7 +1152,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     "convert": convert_set, "convert-heldout": convert_heldout_set,
                     "lists": lists_set, "calendar": calendar_set, "alarms": alarms_set,
                     "alarms-heldout": alarms_heldout_set, "misc": misc_set,
-                    "repeat": repeat_set, "change": change_set}
+                    "repeat": repeat_set, "change": change_set, "week": week_set}
             wanted = set(args.domains.split(",")) if args.domains else None
             for name in (list(sets) if args.set == "all" else [args.set]):
                 cases = [c for c in sets[name]() if wanted is None or c.domain in wanted]
@@ -1098,7 +1175,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--set", choices=("eval", "heldout", "fresh", "household", "smalltalk",
                                      "convert", "convert-heldout", "lists", "calendar", "alarms",
-                                     "alarms-heldout", "misc", "repeat", "change", "all"),
+                                     "alarms-heldout", "misc", "repeat", "change", "week", "all"),
                    default="all")
     p.add_argument("--llm", choices=("off", "local"), default="local",
                    help="off: an edge alone (intents only); local: the model in-process")
