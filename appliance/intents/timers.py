@@ -1,4 +1,5 @@
-"""Timers: start, cancel (by name, by duration, the only one, all), how long is left, list.
+"""Timers: start, cancel (by name, by duration, the only one, all), how long is left, list,
+more or less time on one ("add 2 minutes to the egg timer").
 
 Every answer comes from the timers tool: ``set`` returns the timer made,
 ``list`` the running ones with their remaining seconds, ``cancel`` the one
@@ -74,6 +75,36 @@ async def cancel(match: Match, turn: Turn) -> str | None:
         return turn.lang.say("timer_cancelled_named", name=gone["label"])
     return turn.lang.say("timer_cancelled", duration=speech.duration(turn.lang,
                                                                      gone["seconds"]))
+
+
+async def add(match: Match, turn: Turn) -> str | None:
+    """More (or, with the slot ``less``, less) time on the timer named, or the only one:
+    a timer of the new length under the same name is set, then the old one cancelled, so
+    a failure loses nothing."""
+    seconds = seconds_of(match.slots)
+    if seconds <= 0:
+        return None
+    timers = await _running(turn)
+    if isinstance(timers, str):
+        return timers
+    chosen = _select(turn, match, timers, by_duration=False)
+    if isinstance(chosen, str):
+        return chosen
+    less = bool(match.slots.get("less"))
+    left = chosen["remaining_s"] + (-seconds if less else seconds)
+    if left < 1:
+        return turn.lang.say("timer_too_short",
+                             left=speech.duration(turn.lang, chosen["remaining_s"]))
+    args: dict[str, Any] = {"action": "set", "seconds": left}
+    if _named(chosen):
+        args["label"] = chosen["label"]
+    for call in (args, {"action": "cancel", "id": chosen["id"]}):
+        observation = await turn.call("timers", call)
+        if not observation["ok"]:
+            return turn.lang.say("tool_failed", problem=observation["error"])
+    key = ("timer_taken_off" if less else "timer_added") + ("_named" if _named(chosen) else "")
+    return turn.lang.say(key, added=speech.duration(turn.lang, seconds),
+                         left=speech.duration(turn.lang, left), name=chosen.get("label"))
 
 
 async def cancel_all(match: Match, turn: Turn) -> str | None:
@@ -179,12 +210,14 @@ def _wants_one(match: Match) -> bool:
     return bool(match.said.get("name")) or seconds_of(match.slots) > 0
 
 
-def _select(turn: Turn, match: Match, timers: list[dict[str, Any]]) -> dict[str, Any] | str:
-    """The one timer the request means, or the answer saying why there is none."""
+def _select(turn: Turn, match: Match, timers: list[dict[str, Any]], *, by_duration: bool = True,
+            ) -> dict[str, Any] | str:
+    """The one timer the request means, or the answer saying why there is none; with
+    ``by_duration`` False the duration said is not the timer's (the time to add)."""
     if not timers:
         return turn.lang.say("timer_none")
     name = timer_name(turn, match)
-    seconds = seconds_of(match.slots)
+    seconds = seconds_of(match.slots) if by_duration else 0.0
     if name:
         wanted = words(turn, name)
         found = [t for t in timers if _named(t) and words(turn, t["label"]) == wanted]
@@ -225,6 +258,7 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "TimerStart": (start, ("timers",)),
     "TimerCancel": (cancel, ("timers",)),
     "TimerCancelAll": (cancel_all, ("timers",)),
+    "TimerAdd": (add, ("timers",)),
     "TimerStatus": (status, ("timers",)),
     "TimerList": (listing, ("timers",)),
 }
