@@ -1,6 +1,10 @@
-"""Arithmetic, from the calculator tool: "what is 12 times 7" -> "12 times 7 is 84."."""
+"""Arithmetic, from the calculator tool: "what is 12 times 7" -> "12 times 7 is 84.";
+a tip ("a 20 percent tip on 45 dollars" -> 9 dollars) and a sum split ("split 90 dollars
+between 4 people" -> 22.50 dollars each), money said back to the cent."""
 
 from __future__ import annotations
+
+import re
 
 from appliance.intents import arithmetic, speech
 from appliance.intents.arithmetic import Expression
@@ -11,11 +15,17 @@ from appliance.intents.turn import Handler, Turn
 INTENT = "Calculate"
 
 
+#: How a tip or a share is worked out from its two operands' code.
+MONEY = {"tip": "({a})*({b})/100", "split": "({a})/({b})"}
+
+
 def expression(match: Match, lang: Language) -> Expression | None:
     """The calculation the match asks for, or None when its words are not arithmetic."""
     operation = match.slots.get("operation")
     if not operation:
         return arithmetic.translate(match.said.get("expression", ""), lang)
+    if operation in MONEY:
+        return _money_sum(str(operation), match, lang)[0]
     a = arithmetic.translate(match.said.get("a", ""), lang, operand=True)
     b = arithmetic.translate(match.said.get("b", ""), lang, operand=True)
     if a is None or b is None:
@@ -27,8 +37,47 @@ def complete(match: Match, lang: Language) -> bool:
     return expression(match, lang) is not None
 
 
+def _money_sum(operation: str, match: Match, lang: Language,
+               ) -> tuple[Expression | None, dict[str, str]]:
+    """A tip's or a split's calculation, and how its parts are said back: the sum with its
+    money word ("45 dollars", from "$45" too), the percent or the ways."""
+    words = lang.words
+    amount = match.said.get("b" if operation == "tip" else "a", "").strip().lower()
+    other = match.said.get("a" if operation == "tip" else "b", "").strip().lower()
+    unit = next((u for s, u in words["money_signs"].items() if s in amount), "")
+    amount = amount.translate({ord(s): " " for s in words["money_signs"]}).strip()
+    for lead in sorted(words["money_leading"], key=len, reverse=True):
+        amount = amount.removeprefix(f"{lead} ")
+    *rest, last = amount.split() or [""]
+    if last in words["money_units"]:
+        amount, unit = " ".join(rest), words["money_units"][last]
+    for tail in words["split_by"]:
+        other = other.removesuffix(f" {tail}")
+    a = arithmetic.translate(amount, lang, operand=True)
+    b = arithmetic.translate(other, lang, operand=True)
+    if a is None or b is None:
+        return None, {}
+    try:  # a plain sum is said to the cent ("62.40 dollars")
+        amount = _money(float(a.said), unit)
+    except ValueError:
+        amount = f"{a.said} {unit}".strip()
+    said = {"amount": amount, "unit": unit, "percent" if operation == "tip" else "ways": b.said}
+    if operation == "tip":  # "An 18 percent tip", "A 20 percent tip"
+        said["a"] = "An" if re.match(r"8|1[18](\D|$)", b.said) else "A"
+    return Expression(MONEY[operation].format(a=a.code, b=b.code), said["amount"]), said
+
+
+def _money(value: float, unit: str) -> str:
+    """A sum of money as said: to the cent when it has cents ("22.50 dollars")."""
+    cents = round(value * 100)
+    said = str(cents // 100) if cents % 100 == 0 else f"{cents / 100:.2f}"
+    return f"{said} {unit}".strip()
+
+
 async def calculate(match: Match, turn: Turn) -> str | None:
     operation = match.slots.get("operation")
+    if operation in MONEY:
+        return await _money_answer(str(operation), match, turn)
     found = expression(match, turn.lang)
     if found is None:
         return None
@@ -42,6 +91,17 @@ async def calculate(match: Match, turn: Turn) -> str | None:
     key = "calculated_percent" if operation == "percent_of" else "calculated"
     return turn.lang.say(key if exact else f"{key}_about", expression=found.said,
                          value=value)
+
+
+async def _money_answer(operation: str, match: Match, turn: Turn) -> str | None:
+    found, said = _money_sum(operation, match, turn.lang)
+    if found is None:
+        return None
+    observation = await turn.call("calculator", {"expression": found.code})
+    if not observation["ok"]:
+        return turn.lang.say("calculation_failed", problem=str(observation["error"]))
+    value = _money(float(observation["result"]["value"]), said.pop("unit"))
+    return turn.lang.say(f"calculated_{operation}", value=value, **said)
 
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
