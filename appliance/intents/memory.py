@@ -47,8 +47,10 @@ FORGOTTEN = f"{PREFIX}forgotten_"
 
 
 async def remember(match: Match, turn: Turn) -> str | None:
-    subject = _subject(turn, match.said.get("subject", ""))
+    subject = _subject(turn, match.said.get("subject", "") or str(match.slots.get("thing", "")))
     value = match.said.get("value", "").strip()
+    if match.slots.get("place") and value:  # "I put my keys in the drawer"
+        value = f"{match.slots['place']} {value}"
     words = _words(turn, subject)
     if not words or not value or len(subject) > MAX_SUBJECT_CHARS \
             or len(value) > MAX_VALUE_CHARS:
@@ -68,7 +70,7 @@ async def remember(match: Match, turn: Turn) -> str | None:
 
 
 async def recall(match: Match, turn: Turn) -> str | None:
-    subject = _subject(turn, match.said.get("subject", ""))
+    subject = _subject(turn, match.said.get("subject", "") or str(match.slots.get("thing", "")))
     own = subject.split()[0].lower() in turn.lang.words["own"] if subject else False
     explicit = bool(match.slots.get("explicit")) or own
     if not _words(turn, subject):
