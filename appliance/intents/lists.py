@@ -10,8 +10,9 @@ An item is known by its words in order, as memory knows a fact's subject ("eggs"
 "egg", "the milk" = "milk", "jalapeños" = "jalapenos"; "chocolate milk" is not "milk
 chocolate"), so it is not added twice and is removed however it is said; "remove milk"
 also takes "2 pints of milk" when that is the only item with those words. On the
-shopping list "and" separates items ("milk and eggs", so "mac and cheese" is two); on
-the to-do list only commas do ("call mum and dad" is one thing to do). Words that stand
+shopping list "and" separates items ("milk and eggs"), but not inside the names of things
+that have it (``list_compounds``: "mac and cheese" is one); on the to-do list only commas
+do ("call mum and dad" is one thing to do). "is milk on the list" reads it. Words that stand
 for something said before ("add it", "put them on the list") are the LLM's to resolve.
 """
 
@@ -98,6 +99,25 @@ async def show(match: Match, turn: Turn) -> str | None:
     return _say(turn, key, name, count=len(items), items=turn.lang.join(items))
 
 
+async def check(match: Match, turn: Turn) -> str | None:
+    name, said = _list(match), _items(turn, match, tuple(turn.lang.words["list_either"]))
+    if said is None:
+        return None
+    held = await _held(turn, name)
+    if isinstance(held, str):
+        return held
+    here = [held[k]["item"] for k in map(lambda i: _find(turn, i, held), said) if k]
+    absent = [i for i in said if _find(turn, i, held) is None]
+    if not absent:
+        return _say(turn, "list_has", name, items=turn.lang.join(here), verb=_verb(turn, here))
+    if not here:
+        return _say(turn, "list_has_not", name, items=turn.lang.join(absent),
+                    verb=_verb(turn, absent))
+    return _say(turn, "list_has_some", name, items=turn.lang.join(here),
+                verb=_verb(turn, here), absent=turn.lang.join(absent),
+                absent_verb=_verb(turn, absent))
+
+
 async def clear(match: Match, turn: Turn) -> str | None:
     name = _list(match)
     held = await _held(turn, name)
@@ -135,12 +155,17 @@ def _list(match: Match) -> str:
     return name if isinstance(name, str) else DEFAULT
 
 
-def _items(turn: Turn, match: Match) -> list[str] | None:
+def _items(turn: Turn, match: Match, also: tuple[str, ...] = ()) -> list[str] | None:
     """The items said, each without the words before it that name no thing ("some
-    milk"); None when there are none, too many or one too long."""
+    milk"); None when there are none, too many or one too long. ``also``: more words
+    that separate them ("milk or eggs" in a question)."""
     text = match.said.get("items", "").strip(" ,.")
     name = _list(match)
-    words = turn.lang.words["list_separators"] if name in AND_SEPARATES else []
+    words = [*(turn.lang.words["list_separators"] if name in AND_SEPARATES else []), *also]
+    for compound in turn.lang.words["list_compounds"]:  # kept whole: NUL for its spaces
+        pattern = r"\s+".join(re.escape(w) if w != "and" else "(?:and|&)"
+                               for w in compound.split())
+        text = re.sub(rf"\b{pattern}\b", compound.replace(" ", "\0"), text, flags=re.I)
     pattern = "|".join([r"\s*,\s*", *(rf"\s+{re.escape(w)}\s+" for w in words)])
     parts = re.split(pattern, text, flags=re.I)
     leading = sorted(turn.lang.words["list_leading"], key=len, reverse=True)
@@ -148,7 +173,7 @@ def _items(turn: Turn, match: Match) -> list[str] | None:
     not_items = {str(w) for w in turn.lang.words["list_not_items"]}
     items = []
     for part in parts:
-        part = _unwrapped(part.strip(" ,."), edges)
+        part = _unwrapped(part.replace("\0", " ").strip(" ,."), edges)
         for word in leading:
             if part.lower().startswith(f"{word} "):
                 part = part[len(word) + 1:].strip()
@@ -224,5 +249,6 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "ListAdd": (add, ("world_list", "world_set")),
     "ListRemove": (remove, ("world_list", "world_delete")),
     "ListShow": (show, ("world_list",)),
+    "ListCheck": (check, ("world_list",)),
     "ListClear": (clear, ("world_list", "world_delete")),
 }
