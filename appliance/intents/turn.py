@@ -67,6 +67,11 @@ class Turn:
                                observation))
         return observation
 
+    async def peek(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """As :meth:`call`, for a read that only decides whether to act at all ("stop":
+        is an alarm ringing?); not among the turn's calls shown, as nothing came of it."""
+        return await self.tools.invoke(name, arguments, self.timeout_s)
+
 
 Handler = Callable[[Match, Turn], Awaitable[str | None]]
 """``(match, turn) -> answer``; None declines."""
