@@ -56,10 +56,17 @@ class Recognizer:
         names = sorted((str(w) for w in lang.words.get("opener_names") or ()), key=len,
                        reverse=True)
         self._openers = re.compile(
-            r"\s*(?:{})(?:\s+(?:{}))?(?:(?P<mark>\s*[,.!;:]+\s*|\s+[-\u2013\u2014]+\s+)|\s+)"
+            r"(?:\s*(?:{})(?:\s+(?:{}))?(?:(?P<mark>\s*[,.!;:]+\s*|\s+[-\u2013\u2014]+\s+)|\s+))+"
             r"(?=\w)".format("|".join(map(re.escape, openers)),
                               "|".join(map(re.escape, names)) or "(?!)"),
             re.I) if openers else None
+        hedges = [str(w) for w in lang.words.get("hedges") or ()]
+        counted = [str(w) for w in lang.words.get("hedged") or ()]
+        self._hedges = re.compile(r"\b(?:{})\s+(?=\d|(?:{})\b)".format(
+            "|".join(map(re.escape, hedges)), "|".join(map(re.escape, counted)) or "(?!)"),
+            re.I) if hedges else None
+        self._gerunds = {str(k).lower(): str(v) for k, v in
+                         (lang.words.get("gerunds") or {}).items()}
 
     def names(self) -> list[str]:
         return sorted(self.intents.intents)
@@ -92,17 +99,26 @@ class Recognizer:
         return matches
 
     def candidates(self, text: str) -> tuple[str, ...]:
-        """The texts to match for ``text``, in order. A greeting that opens it
-        (``words.openers``, maybe with a name from ``words.opener_names``) is passed over:
-        first when punctuation or a dash sets it apart ("Hello, what time is it" ->
-        "what time is it", then the whole), else only after the whole ("hello kitty timer"
-        -> the whole, then "kitty timer")."""
+        """The texts to match for ``text``, in order. A greeting or a filler that opens it
+        (``words.openers``, one or more: "hey um actually", maybe with a name from
+        ``words.opener_names``) is passed over: first when punctuation or a dash sets it
+        apart ("Hello, what time is it" -> "what time is it", then the whole), else only
+        after the whole ("hello kitty timer" -> the whole, then "kitty timer"); a verb
+        after "would you mind" is read plain ("cancelling" -> "cancel",
+        ``words.gerunds``). Then each without a hedge before a number ("for like five
+        minutes", "at around 7": ``words.hedges``)."""
         found = self._openers.match(text) if self._openers is not None else None
         rest = text[found.end():].strip() if found is not None else ""
-        if not rest:
-            return (text,)
-        assert found is not None
-        return (rest, text) if found.group("mark") is not None else (text, rest)
+        texts = [text]
+        if rest:
+            assert found is not None
+            first, _, after = rest.partition(" ")
+            plain = self._gerunds.get(first.lower())
+            rest = f"{plain} {after}".strip() if plain else rest
+            texts = [rest, text] if found.group("mark") is not None else [text, rest]
+        if self._hedges is not None:
+            texts += [self._hedges.sub("", t) for t in texts]
+        return tuple(dict.fromkeys(texts))
 
 
 def _trimmed(words: str) -> str:

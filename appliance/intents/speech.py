@@ -9,12 +9,13 @@ from appliance.intents.language import Language
 from appliance.intents.numbers import spoken
 
 
-def duration(lang: Language, seconds: float) -> str:
-    """5400 -> "1 hour and 30 minutes"; 150 -> "2 minutes and 30 seconds"."""
+def duration(lang: Language, seconds: float, *, before: bool = False) -> str:
+    """5400 -> "1 hour and 30 minutes"; 150 -> "2 minutes and 30 seconds"; ``before`` a
+    noun, its units are said as one ("the 5 minute timer")."""
     total = max(0, round(seconds))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{n} {lang.unit(unit, n)}" for n, unit in
+    parts = [f"{n} {lang.unit(unit, 1 if before else n)}" for n, unit in
              ((hours, "hour"), (minutes, "minute"), (secs, "second")) if n]
     if not parts:
         return f"0 {lang.unit('second', 0)}"

@@ -30,7 +30,7 @@ def seconds_of(slots: dict[str, Any]) -> float:
 def timer_name(turn: Turn, match: Match) -> str:
     """The timer's name as said, without a leading "the"/"my"; '' when none."""
     words = match.said.get("name", "").split()
-    determiners = set(turn.lang.words["determiners"])
+    determiners = {*turn.lang.words["determiners"], *turn.lang.words["pointing"]}
     while words and words[0].lower() in determiners:
         words = words[1:]
     return " ".join(words)
@@ -73,8 +73,8 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     gone = observation["result"]["cancelled"]
     if _named(gone):
         return turn.lang.say("timer_cancelled_named", name=gone["label"])
-    return turn.lang.say("timer_cancelled", duration=speech.duration(turn.lang,
-                                                                     gone["seconds"]))
+    return turn.lang.say("timer_cancelled", duration=speech.duration(
+        turn.lang, gone["seconds"], before=True))
 
 
 async def add(match: Match, turn: Turn) -> str | None:
@@ -145,7 +145,7 @@ async def status(match: Match, turn: Turn) -> str | None:
     if _named(chosen):
         return turn.lang.say("timer_left_named", left=left, name=chosen["label"])
     return turn.lang.say("timer_left", left=left,
-                         duration=speech.duration(turn.lang, chosen["seconds"]))
+                         duration=speech.duration(turn.lang, chosen["seconds"], before=True))
 
 
 async def listing(match: Match, turn: Turn) -> str | None:
@@ -210,12 +210,20 @@ def _wants_one(match: Match) -> bool:
     return bool(match.said.get("name")) or seconds_of(match.slots) > 0
 
 
+def _pointed(turn: Turn, match: Match) -> bool:
+    """"that timer", "this timer": the one just set, when no name follows."""
+    words = match.said.get("name", "").lower().split()
+    return bool(words) and all(w in turn.lang.words["pointing"] for w in words)
+
+
 def _select(turn: Turn, match: Match, timers: list[dict[str, Any]], *, by_duration: bool = True,
             ) -> dict[str, Any] | str:
     """The one timer the request means, or the answer saying why there is none; with
     ``by_duration`` False the duration said is not the timer's (the time to add)."""
     if not timers:
         return turn.lang.say("timer_none")
+    if _pointed(turn, match):
+        return max(timers, key=lambda t: t["id"])
     name = timer_name(turn, match)
     seconds = seconds_of(match.slots) if by_duration else 0.0
     if name:
@@ -236,7 +244,7 @@ def _select(turn: Turn, match: Match, timers: list[dict[str, Any]], *, by_durati
             return found[0]
         if not found:
             return turn.lang.say("timer_not_found_duration",
-                                 duration=speech.duration(turn.lang, seconds))
+                                 duration=speech.duration(turn.lang, seconds, before=True))
         timers = found
     if len(timers) == 1:
         return timers[0]
