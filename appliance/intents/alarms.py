@@ -90,12 +90,18 @@ def _same(alarm: dict[str, Any], when: dt.datetime, label: str, days: list[str],
     return not days and told.rings_on(alarm, when.date(), now)
 
 
-async def _set(turn: Turn, when: dt.datetime, label: str, now: dt.datetime, key: str,
-               days: list[str] | None = None) -> str:
+def _set_args(when: dt.datetime, label: str, now: dt.datetime,
+              days: list[str] | None = None) -> dict[str, Any]:
+    """The timers tool's ``set`` of an alarm at ``when`` (on ``days``, if any)."""
     args: dict[str, Any] = {"action": "set", "at": _at(when, now), "label": label}
     if days:  # the clock time as said, in the box's timezone: 2:30 stays 2:30 every day
         args["at"], args["repeat"] = when.isoformat(timespec="seconds"), days
-    observation = await turn.call("timers", args)
+    return args
+
+
+async def _set(turn: Turn, when: dt.datetime, label: str, now: dt.datetime, key: str,
+               days: list[str] | None = None) -> str:
+    observation = await turn.call("timers", _set_args(when, label, now, days))
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
     return turn.lang.say(key, **told.fields(turn, observation["result"]["set"], now))
@@ -201,10 +207,7 @@ async def change(match: Match, turn: Turn) -> str | None:
             moved > now.replace(tzinfo=None):
         when = moved  # "move tomorrow's alarm to 8": tomorrow at 8
     # The new one first: a failure leaves the old one set.
-    args: dict[str, Any] = {"action": "set", "at": _at(when, now), "label": old["label"]}
-    if days:
-        args["at"], args["repeat"] = when.isoformat(timespec="seconds"), days
-    made = await turn.call("timers", args)
+    made = await turn.call("timers", _set_args(when, old["label"], now, days))
     if not made["ok"]:
         return turn.lang.say("tool_failed", problem=made["error"])
     gone = await turn.call("timers", {"action": "cancel", "id": old["id"]})

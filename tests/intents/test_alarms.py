@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance.config import IntentsConfig
+from appliance.intents import alarms as alarm_handlers
 from appliance.intents.component import Intents
 from appliance.tools.base import invoke
 from appliance.tools.clock import Clock
@@ -279,3 +280,15 @@ async def test_next_weekday_and_a_day_alone(intents: Intents, timers: Timers) ->
     intent, answer = await say(intents, "cancel the alarm for tomorrow")
     assert intent == "AlarmCancel" and answer.endswith(" at 6:15 AM."), answer
     assert len(await alarms(timers)) == 1
+
+
+def test_the_timers_set_of_an_alarm() -> None:
+    """Setting and moving an alarm ask the timers tool alike (one helper): a one-off
+    alarm's ``at`` has the offset of its own day, a repeating one's is the clock time as
+    said (2:30 stays 2:30 on each of its days)."""
+    now = dt.datetime(2027, 4, 3, 12, 0, tzinfo=ZONE)  # Auckland's autumn change is the 4th
+    when = dt.datetime(2027, 4, 4, 7, 0)
+    assert alarm_handlers._set_args(when, "alarm", now) == \
+        {"action": "set", "at": "2027-04-04T07:00:00+12:00", "label": "alarm"}
+    assert alarm_handlers._set_args(when, "call mum", now, ["sun"]) == \
+        {"action": "set", "at": "2027-04-04T07:00:00", "label": "call mum", "repeat": ["sun"]}
