@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.intents import (
+    alarm_mine,
     alarm_request,
     alarm_select,
     clock,
@@ -185,13 +186,19 @@ async def _skip(turn: Turn, alarm: dict[str, Any], day: dt.date | None,
 async def change(match: Match, turn: Turn) -> str | None:
     """"change my alarm to 6:30", "move the 7 am alarm to 7:30", "move my weekday alarm
     to 6:30": the same alarm (its days, its words) at the new time; a one-off one on its
-    own day unless another is named."""
+    own day unless another is named. "set my alarm for 6:30" (``setting``) moves the
+    wake-up alarm there is, or sets one (:mod:`appliance.intents.alarm_mine`)."""
     found = await _alarms(turn)
     if isinstance(found, str):
         return found
     alarms, now = found.alarms, found.now
     which = Match(match.intent, dict(match.slots),
                   {"when": match.said.get("from") or match.said.get("repeat", "")})
+    if match.slots.get("setting"):  # "set my alarm for 6:30": the one there is, or a new one
+        mine = alarm_mine.candidates(turn, match, alarms)
+        if mine is None or alarm_mine.new(mine):
+            return None if mine is None else await start(alarm_mine.as_set(match), turn)
+        alarms, which = mine, alarm_mine.which(match)
     selected = alarm_select.select(turn, which, alarms, now)
     if isinstance(selected, str) or selected is None:
         return selected

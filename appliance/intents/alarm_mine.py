@@ -1,0 +1,49 @@
+""""set my alarm for 6:30", "set my weekday alarm for 6:30", "set my wake up time to 7":
+the wake-up alarm the user has, moved (:func:`appliance.intents.alarms.change`), or a new
+one when there is none to move.
+
+Which: the wake-up alarms (not the reminders), those on the days said before "alarm"
+("my weekday alarm") when days are said. One is moved; several that repeat are asked
+about ("Which one?"); none, or only one-off ones (a morning's run of alarms: "set my
+alarm for 5:30" beside a 6 and a 7:15 adds one), is a new alarm, as "set an alarm for
+6:30" is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.intents import repeats
+from appliance.intents.recognizer import Match
+from appliance.intents.turn import Turn
+from appliance.tools.timers import ALARM_LABEL as ALARM
+
+
+def candidates(turn: Turn, match: Match, alarms: list[dict[str, Any]]
+               ) -> list[dict[str, Any]] | None:
+    """The wake-up alarms "my ... alarm" can mean; None when the words before "alarm"
+    are no days ("set my loud alarm for 7" is not ours)."""
+    alarms = [a for a in alarms if a["label"] == ALARM]
+    said = match.said.get("repeat")
+    if said:
+        repeat = repeats.adjective(repeats.words(said), turn.lang.words["clock_times"])
+        if repeat is None or not repeat.days:
+            return None
+        alarms = [a for a in alarms if a.get("repeat") == list(repeat.days)]
+    return alarms
+
+
+def new(alarms: list[dict[str, Any]]) -> bool:
+    """Whether a new alarm is meant, given the ones "my ... alarm" can mean."""
+    return not alarms or (len(alarms) > 1 and not any(a.get("repeat") for a in alarms))
+
+
+def which(match: Match) -> Match:
+    """The request as choosing among the alarms it can mean, by nothing more."""
+    return Match(match.intent, {"morning": True})
+
+
+def as_set(match: Match) -> Match:
+    """The request as setting a new wake-up alarm: "set my weekday alarm for 6:30" is
+    "set a weekday alarm for 6:30"."""
+    said = {k: v for k, v in match.said.items() if k in ("when", "repeat")}
+    return Match("AlarmSet", {"morning": True}, said)
