@@ -5,23 +5,30 @@ one when there is none to move.
 Which: the wake-up alarms (not the reminders), those on the days said before "alarm"
 ("my weekday alarm") when days are said. One is moved; several that repeat are asked
 about ("Which one?"); none, or only one-off ones (a morning's run of alarms: "set my
-alarm for 5:30" beside a 6 and a 7:15 adds one), is a new alarm, as "set an alarm for
-6:30" is."""
+alarm for 5:30" beside a 6 and a 7:15 adds one), or a time with a day of its own ("set my
+alarm for 6:30 tomorrow"), is a new alarm, as "set an alarm for 6:30" is."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from appliance.intents import repeats
+from appliance.intents import clocktimes, repeats
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Turn
 from appliance.tools.timers import ALARM_LABEL as ALARM
 
 
-def candidates(turn: Turn, match: Match, alarms: list[dict[str, Any]]
+def candidates(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.datetime
                ) -> list[dict[str, Any]] | None:
     """The wake-up alarms "my ... alarm" can mean; None when the words before "alarm"
-    are no days ("set my loud alarm for 7" is not ours)."""
+    are no days ("set my loud alarm for 7" is not ours). A time with a day or days of its
+    own ("set my alarm for 6:30 tomorrow", "... for 7 every weekday") is a new alarm's,
+    as it was before "my" moved one."""
+    words, when = turn.lang.words, repeats.words(match.said.get("when", ""))
+    if clocktimes.days_named(" ".join(when), now, words) or \
+            repeats.find(when, words["clock_times"], words["weekdays"])[0] is not None:
+        return []
     alarms = [a for a in alarms if a["label"] == ALARM]
     said = match.said.get("repeat")
     if said:

@@ -195,7 +195,7 @@ async def change(match: Match, turn: Turn) -> str | None:
     which = Match(match.intent, dict(match.slots),
                   {"when": match.said.get("from") or match.said.get("repeat", "")})
     if match.slots.get("setting"):  # "set my alarm for 6:30": the one there is, or a new one
-        mine = alarm_mine.candidates(turn, match, alarms)
+        mine = alarm_mine.candidates(turn, match, alarms, now)
         if mine is None or alarm_mine.new(mine):
             return None if mine is None else await start(alarm_mine.as_set(match), turn)
         alarms, which = mine, alarm_mine.which(match)

@@ -63,6 +63,22 @@ async def test_a_new_alarm_when_there_is_none_to_move(intents: Intents,
     assert len(await alarms(timers)) == 4
 
 
+@pytest.mark.parametrize(("text", "repeat"), [
+    ("set my alarm for 6:30 tomorrow", None),
+    ("set my alarm for 7 every weekday", WEEKDAYS),
+])
+async def test_a_time_with_its_own_days_is_a_new_alarm(intents: Intents, timers: Timers,
+                                                       text: str,
+                                                       repeat: list[str] | None) -> None:
+    """The one there is stays: tomorrow's 6:30 is not every day's."""
+    await say(intents, "wake me up every day at 6")
+    assert (await say(intents, text))[1].startswith("Alarm set for "), text
+    made = {(local(a).strftime("%H:%M"), tuple(a.get("repeat") or ()))
+            for a in await alarms(timers)}
+    assert ("06:00", tuple(DAYS)) in made and len(made) == 2, made
+    assert any(tuple(repeat or ()) == days for _, days in made - {("06:00", tuple(DAYS))})
+
+
 async def test_which_of_my_alarms_is_asked(intents: Intents, timers: Timers) -> None:
     await say(intents, "wake me up every weekday at 7")
     await say(intents, "set an alarm for 9 on weekends")
