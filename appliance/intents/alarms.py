@@ -6,9 +6,10 @@ only one, all), list, stop and snooze the one that just rang.
 The time is read by :mod:`appliance.intents.clocktimes` against the clock tool's now,
 and the timers tool keeps it as an alarm (``at``, in the box's timezone, kept across a
 restart; ``repeat``, its days). Cancelling a repeating alarm for a day named ("cancel
-tomorrow's alarm", "skip the alarm on Friday") leaves out that day only. Countdown timers
-are :mod:`appliance.intents.timers`' and are not touched here; an alarm is a timer with
-an ``at``.
+tomorrow's alarm", "skip the alarm on Friday") leaves out that day only; "don't wake me up
+this weekend" its Saturday and Sunday (:mod:`appliance.intents.alarm_weekend`). Countdown
+timers are :mod:`appliance.intents.timers`' and are not touched here; an alarm is a timer
+with an ``at``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from appliance.intents import (
     alarm_mine,
     alarm_request,
     alarm_select,
+    alarm_weekend,
     clock,
     clocktimes,
     repeats,
@@ -122,6 +124,9 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     if match.slots.get("skip"):  # "don't wake me up tomorrow": the wake-up alarms
         kind = kind or "alarm"
         alarms = told.of_kind(alarms, kind)
+        weekend = alarm_weekend.days(said, now, turn.lang.words) if said else None
+        if weekend is not None:  # "don't wake me up this weekend": Saturday and Sunday
+            return await alarm_weekend.skip(turn, alarms, weekend, now, kind)
         if said and clocktimes.day(said, now, turn.lang.words) is not None:
             # "on Friday" said on a Friday after its ring: next Friday's.
             days = clocktimes.days_named(said, now, turn.lang.words)
