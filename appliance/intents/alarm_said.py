@@ -98,10 +98,18 @@ def item(turn: Turn, alarm: dict[str, Any], now: dt.datetime,
     key = "alarm_item" if alarm["label"] == ALARM else "reminder_item"
     text = turn.lang.answers[f"{key}_repeat" if repeating else key].format(**out)
     if repeating and alarm.get("skip"):  # "every day at 7 AM except tomorrow"
-        off = [day_said(turn, dt.datetime.combine(dt.date.fromisoformat(d), dt.time(12)),
-                        now.replace(tzinfo=None)) for d in alarm["skip"]]
+        off = [_this(turn, dt.date.fromisoformat(d), now) for d in alarm["skip"]]
         text = turn.lang.words["alarm_except"].format(item=text, days=turn.lang.join(off))
     return text
+
+
+def _this(turn: Turn, day: dt.date, now: dt.datetime) -> str:
+    """A day left out, as :func:`day_said` says it, but "this Saturday" within the week:
+    "every Saturday and Sunday at 9 AM except this Saturday and this Sunday"."""
+    said = day_said(turn, dt.datetime.combine(day, dt.time(12)), now.replace(tzinfo=None))
+    if 2 <= (day - now.date()).days < 7:
+        return str(turn.lang.words["alarm_this_week"]).format(weekday=said)
+    return said
 
 
 def plain(said: str) -> str:

@@ -27,6 +27,8 @@ from tests.intents.test_answers import say
     ("quick question, what's 9 times 7", "Calculate", "9 times 7 is 63."),
     ("hey um actually what is 12 times 3", "Calculate", "12 times 3 is 36."),
     ("could you please tell me what 5 plus 5 is", "Calculate", "5 plus 5 is 10."),
+    # Heard so by Whisper base in the spoken 'week' list ("timer for a minute and a half").
+    ("Time for a minute and a half.", "TimerStart", "Timer set for 1 minute and 30 seconds."),
 ])
 async def test_fillers_and_hedges(intents: Intents, said: str, intent: str,
                                   answer: str) -> None:

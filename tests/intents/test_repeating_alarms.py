@@ -133,6 +133,10 @@ async def test_list_skip_and_cancel(intents: Intents, timers: Timers) -> None:
     assert (await say(intents, f"cancel the alarm for {weekday_name(later)}"))[1] == \
         f"That alarm is already off on {weekday_name(later)}."
     assert (await alarms(timers))[0]["skip"] == alarm["skip"]
+    # Listed, a day left out within the week is "this Friday" (not "every day ... except
+    # Friday", which reads as every Friday).
+    assert (await say(intents, "what alarms do I have"))[1] == \
+        f"One alarm: every day at 7 AM except tomorrow and this {weekday_name(later)}."
     # Said with a time and no day: the alarm on every day.
     assert (await say(intents, "cancel the 7 am alarm"))[1] == \
         "Cancelled the alarm every day at 7 AM."
