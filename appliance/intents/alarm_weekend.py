@@ -21,7 +21,10 @@ SATURDAY, SUNDAY = 5, 6
 
 def days(said: str, now: dt.datetime, words: dict[str, Any]) -> list[dt.date] | None:
     """The days of the weekend ``said`` names, from today on; None when it names none."""
-    if " ".join(repeats.words(said)) not in words["clock_times"]["weekend"]:
+    said_words = repeats.words(said)
+    while said_words and said_words[-1] in words["courtesy"]:  # "this weekend, thanks"
+        said_words = said_words[:-1]
+    if " ".join(said_words) not in words["clock_times"]["weekend"]:
         return None
     today = now.date()
     if today.weekday() == SUNDAY:

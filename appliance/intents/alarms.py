@@ -121,12 +121,13 @@ async def cancel(match: Match, turn: Turn) -> str | None:
         # "turn off the alarm", "cancel the alarm" while (or just after) it rings: that
         # one, not the next (nor every day of a repeating one).
         return await _dismiss(turn) or turn.lang.say("alarm_stopped")
+    weekend = alarm_weekend.days(said, now, turn.lang.words) if said else None
+    if weekend is not None:  # "don't wake me up this weekend", "cancel my alarms this
+        kind = kind or "alarm"  # weekend": Saturday and Sunday left out
+        return await alarm_weekend.skip(turn, told.of_kind(alarms, kind), weekend, now, kind)
     if match.slots.get("skip"):  # "don't wake me up tomorrow": the wake-up alarms
         kind = kind or "alarm"
         alarms = told.of_kind(alarms, kind)
-        weekend = alarm_weekend.days(said, now, turn.lang.words) if said else None
-        if weekend is not None:  # "don't wake me up this weekend": Saturday and Sunday
-            return await alarm_weekend.skip(turn, alarms, weekend, now, kind)
         if said and clocktimes.day(said, now, turn.lang.words) is not None:
             # "on Friday" said on a Friday after its ring: next Friday's.
             days = clocktimes.days_named(said, now, turn.lang.words)
@@ -222,6 +223,11 @@ async def change(match: Match, turn: Turn) -> str | None:
     made = await turn.call("timers", _set_args(when, old["label"], now, days))
     if not made["ok"]:
         return turn.lang.say("tool_failed", problem=made["error"])
+    for day in old.get("skip") or []:  # the days it left out stay left out
+        skipped = await turn.call("timers", {"action": "skip", "id": made["result"]["set"]["id"],
+                                             "on": day})
+        if skipped["ok"]:
+            made["result"]["set"] = skipped["result"]["timer"]
     gone = await turn.call("timers", {"action": "cancel", "id": old["id"]})
     if not gone["ok"]:
         return turn.lang.say("tool_failed", problem=gone["error"])

@@ -50,8 +50,8 @@ async def test_a_new_alarm_when_there_is_none_to_move(intents: Intents,
     [alarm] = await alarms(timers)
     assert "repeat" not in alarm and local(alarm).time() == dt.time(6, 30)
     # "a new alarm", "an alarm": beside it.
-    assert (await say(intents, "set a new alarm for 7"))[0] == "AlarmSet"
-    assert (await say(intents, "set an alarm for 7:30"))[0] == "AlarmSet"
+    assert (await say(intents, "set a new alarm for 7 am"))[0] == "AlarmSet"
+    assert (await say(intents, "set an alarm for 7:30 am"))[0] == "AlarmSet"
     assert len(await alarms(timers)) == 3
     # No weekday alarm to move: one is set, the one-off ones stay.
     answer = (await say(intents, "set my weekday alarm for 6"))[1]
