@@ -8,6 +8,7 @@ cancelled.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -78,33 +79,33 @@ async def cancel(match: Match, turn: Turn) -> str | None:
 
 
 async def add(match: Match, turn: Turn) -> str | None:
-    """More (or, with the slot ``less``, less) time on the timer named, or the only one:
-    a timer of the new length under the same name is set, then the old one cancelled, so
-    a failure loses nothing."""
+    """More (or, with the slot ``less``, less) time on the timer named, or the only one
+    (the timers tool's ``extend``: its length grows with it). With none running, or not
+    the one named (it may just have been done: "add 2 more minutes"), more time is a new
+    timer of that length: "put 10 minutes on the oven timer"."""
     seconds = seconds_of(match.slots)
     if seconds <= 0:
         return None
+    less = bool(match.slots.get("less"))
     timers = await _running(turn)
     if isinstance(timers, str):
         return timers
     chosen = _select(turn, match, timers, by_duration=False)
     if isinstance(chosen, str):
-        return chosen
-    less = bool(match.slots.get("less"))
-    left = chosen["remaining_s"] + (-seconds if less else seconds)
-    if left < 1:
+        named = bool(timer_name(turn, match)) and not _pointed(turn, match)
+        return await start(match, turn) if not less and (not timers or named) else chosen
+    if less and chosen["remaining_s"] - seconds < 1:
         return turn.lang.say("timer_too_short",
-                             left=speech.duration(turn.lang, chosen["remaining_s"]))
-    args: dict[str, Any] = {"action": "set", "seconds": left}
-    if _named(chosen):
-        args["label"] = chosen["label"]
-    for call in (args, {"action": "cancel", "id": chosen["id"]}):
-        observation = await turn.call("timers", call)
-        if not observation["ok"]:
-            return turn.lang.say("tool_failed", problem=observation["error"])
+                             left=speech.duration(turn.lang, math.floor(chosen["remaining_s"])))
+    observation = await turn.call("timers", {"action": "extend", "id": chosen["id"],
+                                             "by": -seconds if less else seconds})
+    if not observation["ok"]:
+        return turn.lang.say("tool_failed", problem=observation["error"])
     key = ("timer_taken_off" if less else "timer_added") + ("_named" if _named(chosen) else "")
     return turn.lang.say(key, added=speech.duration(turn.lang, seconds),
-                         left=speech.duration(turn.lang, left), name=chosen.get("label"))
+                         left=speech.duration(turn.lang,
+                                              observation["result"]["extended"]["remaining_s"]),
+                         name=chosen.get("label"))
 
 
 async def cancel_all(match: Match, turn: Turn) -> str | None:

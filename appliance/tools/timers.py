@@ -32,13 +32,15 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from appliance.tools import alarm_days, timers_file
 from appliance.tools.alarm_days import DAYS
 from appliance.tools.base import Tool, ToolError
+from appliance.tools.timer_entry import LATE_SAID_S, Timer
+
+__all__ = ["ALARM_LABEL", "LATE_SAID_S", "Timer", "Timers"]
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,6 @@ MAX_ALARM_S = MAX_TIMER_S + 25 * 3600
 LATE_S = 3600.0
 #: The longest a timer waits before the wall clock is looked at again.
 CHECK_S = 60.0
-#: A timer that fires this much after its time is said to be late.
-LATE_SAID_S = 60.0
 #: ``list`` names the alarms that rang this recently.
 RANG_S = 600.0
 #: ``list`` names the countdowns that were done this recently ("stop the timer" then is
@@ -63,62 +63,6 @@ DONE_S = 120.0
 ALARM_LABEL = "alarm"
 #: Days left out of a repeating alarm are kept this far ahead, no further.
 SKIP_DAYS = 35
-
-
-@dataclass
-class Timer:
-    id: int
-    label: str
-    due: float
-    """When it fires, in seconds since the epoch (kept in the file)."""
-    seconds: float
-    at: str = ""
-    """An alarm's clock time (ISO 8601 with its offset); '' for a countdown."""
-    handle: asyncio.TimerHandle | None = None
-    ends: float = 0.0
-    """A countdown's end on the monotonic clock: it runs its seconds whatever the wall
-    clock does; an alarm goes by the wall clock."""
-    repeat: tuple[str, ...] = ()
-    """A repeating alarm's days (:data:`DAYS`); () rings once."""
-    skip: tuple[str, ...] = ()
-    """Dates (ISO) a repeating alarm leaves out."""
-    clock: str = ""
-    """A repeating alarm's clock time ("02:30:00"), kept apart from ``at``: a time the
-    spring change skips rings an hour later that day, and at its own time after."""
-
-    def __post_init__(self) -> None:
-        if not self.at:
-            self.ends = time.monotonic() + (self.due - time.time())
-
-    def remaining(self) -> float:
-        """Seconds until it fires (negative: late)."""
-        return self.due - time.time() if self.at else self.ends - time.monotonic()
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "label": self.label, "seconds": self.seconds,
-                "remaining_s": round(max(0.0, self.remaining()), 1), **self._alarm()}
-
-    def _alarm(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"at": self.at} if self.at else {}
-        if self.repeat:
-            out["repeat"] = list(self.repeat)
-        if self.skip:
-            out["skip"] = list(self.skip)
-        return out
-
-    def event(self) -> dict[str, Any]:
-        out = {"id": self.id, "label": self.label, "seconds": self.seconds, **self._alarm()}
-        late = -self.remaining()
-        if late >= LATE_SAID_S:
-            out["late_s"] = round(late)
-        return out
-
-    def kept(self) -> dict[str, Any]:
-        """As the file keeps it: a countdown's end as the wall clock reads it now."""
-        due = self.due if self.at else time.time() + self.remaining()
-        return {"id": self.id, "label": self.label, "due": due, "seconds": self.seconds,
-                "at": self.at, "repeat": list(self.repeat), "skip": list(self.skip),
-                "clock": self.clock}
 
 
 Listener = Callable[[dict[str, Any]], None]
@@ -136,11 +80,14 @@ class Timers(Tool):
                    "'skip' needs 'id' and leaves "
                    "out one day of a repeating alarm (its next, or the date 'on', "
                    "'2026-12-08'); 'dismiss' stops a ringing alarm and forgets the timers "
-                   "just done.")
+                   "just done; 'extend' needs 'id' and 'by' (seconds, less than 0 to take "
+                   "time off) and puts more time on a countdown.")
     parameters = {"type": "object",
                   "properties": {"action": {"type": "string",
                                             "enum": ["set", "list", "cancel", "skip",
-                                                     "dismiss"]},
+                                                     "dismiss", "extend"]},
+                                 "by": {"type": "number", "minimum": -MAX_TIMER_S,
+                                        "maximum": MAX_TIMER_S},
                                  "seconds": {"type": "number", "exclusiveMinimum": 0,
                                              "maximum": MAX_TIMER_S},
                                  "at": {"type": "string", "maxLength": 40},
@@ -192,6 +139,8 @@ class Timers(Tool):
             raise ToolError(f"'{action}' needs 'id'")
         if action == "skip":
             return self._skip(int(args["id"]), args.get("on"))
+        if action == "extend":
+            return {"extended": self._extend(int(args["id"]), float(args.get("by", 0)))}
         gone = self._timers.pop(int(args["id"]), None)
         if gone is None:
             raise ToolError(f"no timer with id {args['id']}")
@@ -243,6 +192,25 @@ class Timers(Tool):
         self._timers[timer.id] = timer
         self._save()
         return timer
+
+    def _extend(self, timer_id: int, by: float) -> dict[str, Any]:
+        """More (or less) time on a countdown: its length and what is left change by ``by``."""
+        timer = self._timers.get(timer_id)
+        if timer is None:
+            raise ToolError(f"no timer with id {timer_id}")
+        if timer.at:
+            raise ToolError(f"timer {timer_id} is an alarm: 'set' it again at another time")
+        left = timer.remaining() + by
+        if not 1 <= left <= MAX_TIMER_S:
+            raise ToolError(f"timer {timer_id} has {timer.remaining():.0f} s left; it cannot "
+                            f"have {left:.0f}")
+        if timer.handle is not None:
+            timer.handle.cancel()
+        timer.due, timer.ends, timer.seconds = timer.due + by, timer.ends + by, \
+            max(1.0, timer.seconds + by)
+        self._arm(timer)
+        self._save()
+        return timer.to_json()
 
     def _when(self, text: str) -> dt.datetime:
         try:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from appliance.tools import timer_entry
 from appliance.tools import timers as timers_module
 from appliance.tools.base import invoke
 from appliance.tools.timers import LATE_S, MAX_ALARM_S, Timers
@@ -202,6 +203,7 @@ class _JumpingClock:
 async def test_a_clock_set_right_late_moves_the_alarm(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = _JumpingClock()
     monkeypatch.setattr(timers_module, "time", clock)
+    monkeypatch.setattr(timer_entry, "time", clock)  # a timer's own reading of the clock
     monkeypatch.setattr(timers_module, "CHECK_S", 0.05)
     timers = Timers()
     fired: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
