@@ -55,10 +55,10 @@ def _money_sum(operation: str, match: Match, lang: Language,
         other = other.removesuffix(f" {tail}")
     a = arithmetic.translate(amount, lang, operand=True)
     b = arithmetic.translate(other, lang, operand=True)
-    if a is None or b is None:
+    if a is None or b is None or (operation == "split" and not _ways(b.code)):
         return None, {}
     try:  # a plain sum is said to the cent ("62.40 dollars")
-        amount = _money(float(a.said), unit)
+        amount = _money(float(a.said), unit, lang)
     except ValueError:
         amount = f"{a.said} {unit}".strip()
     said = {"amount": amount, "unit": unit, "percent" if operation == "tip" else "ways": b.said}
@@ -67,10 +67,22 @@ def _money_sum(operation: str, match: Match, lang: Language,
     return Expression(MONEY[operation].format(a=a.code, b=b.code), said["amount"]), said
 
 
-def _money(value: float, unit: str) -> str:
-    """A sum of money as said: to the cent when it has cents ("22.50 dollars")."""
+def _ways(code: str) -> bool:
+    """Whether a sum can be split this many ways: a whole number, 2 or more."""
+    try:
+        ways = float(code.strip("()"))
+    except ValueError:
+        return False
+    return ways.is_integer() and ways >= 2
+
+
+def _money(value: float, unit: str, lang: Language | None = None) -> str:
+    """A sum of money as said: to the cent when it has cents ("22.50 dollars"); one of a
+    unit in the singular ("1 dollar")."""
     cents = round(value * 100)
     said = str(cents // 100) if cents % 100 == 0 else f"{cents / 100:.2f}"
+    if said == "1" and unit and lang is not None:
+        unit = str(lang.words["money_one"].get(unit, unit))
     return f"{said} {unit}".strip()
 
 
@@ -100,8 +112,11 @@ async def _money_answer(operation: str, match: Match, turn: Turn) -> str | None:
     observation = await turn.call("calculator", {"expression": found.code})
     if not observation["ok"]:
         return turn.lang.say("calculation_failed", problem=str(observation["error"]))
-    value = _money(float(observation["result"]["value"]), said.pop("unit"))
-    return turn.lang.say(f"calculated_{operation}", value=value, **said)
+    value = float(observation["result"]["value"])
+    if value < 0:  # "a tip on minus 45": not money
+        return None
+    return turn.lang.say(f"calculated_{operation}",
+                         value=_money(value, said.pop("unit"), turn.lang), **said)
 
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
