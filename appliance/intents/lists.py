@@ -100,6 +100,15 @@ async def show(match: Match, turn: Turn) -> str | None:
 
 
 async def check(match: Match, turn: Turn) -> str | None:
+    """"is milk on the list"; "is there anything else on the list" reads it."""
+    words = match.said.get("items", "").split()
+    while words and words[0].lower() in turn.lang.words["list_still"]:  # "still milk"
+        words = words[1:]
+    while words and words[-1].lower() in turn.lang.words["list_still"]:  # "milk still"
+        words = words[:-1]
+    match = Match(match.intent, match.slots, {**match.said, "items": " ".join(words)})
+    if " ".join(words).lower() in turn.lang.words["list_anything"]:
+        return await show(match, turn)
     name, said = _list(match), _items(turn, match, tuple(turn.lang.words["list_either"]))
     if said is None:
         return None
@@ -162,10 +171,14 @@ def _items(turn: Turn, match: Match, also: tuple[str, ...] = ()) -> list[str] | 
     text = match.said.get("items", "").strip(" ,.")
     name = _list(match)
     words = [*(turn.lang.words["list_separators"] if name in AND_SEPARATES else []), *also]
-    for compound in turn.lang.words["list_compounds"]:  # kept whole: NUL for its spaces
+    # A thing whose name has "and" in it is kept whole (NUL for its spaces) where the name
+    # ends an item: not in "cookies and cream cheese".
+    ends = "|".join(re.escape(w) for w in words)
+    for compound in turn.lang.words["list_compounds"]:
         pattern = r"\s+".join(re.escape(w) if w != "and" else "(?:and|&)"
                                for w in compound.split())
-        text = re.sub(rf"\b{pattern}\b", compound.replace(" ", "\0"), text, flags=re.I)
+        text = re.sub(rf"\b{pattern}(?=\s*(?:$|[,.]|\s(?:{ends})\s))",
+                      compound.replace(" ", "\0"), text, flags=re.I)
     pattern = "|".join([r"\s*,\s*", *(rf"\s+{re.escape(w)}\s+" for w in words)])
     parts = re.split(pattern, text, flags=re.I)
     leading = sorted(turn.lang.words["list_leading"], key=len, reverse=True)
@@ -211,14 +224,21 @@ async def _held(turn: Turn, name: str) -> dict[str, dict[str, Any]] | str:
 
 def _find(turn: Turn, item: str, held: dict[str, dict[str, Any]]) -> str | None:
     """The key of the item ``item`` names: the same words in the same order, else the one
-    item that has all of them ("milk" for "2 pints of milk"); never a merely alike item
-    ("pears" is not "peas")."""
+    item that has all of them in that order ("milk" for "2 pints of milk"); never a merely
+    alike item ("pears" is not "peas")."""
     words = _words(turn, item)
     same = [k for k, v in held.items() if _words(turn, v["item"]) == words]
     if same:
         return same[0]
-    holding = [k for k, v in held.items() if set(words) <= set(_words(turn, v["item"]))]
+    holding = [k for k, v in held.items() if _in_order(words, _words(turn, v["item"]))]
     return holding[0] if len(holding) == 1 else None
+
+
+def _in_order(words: tuple[str, ...], item: tuple[str, ...]) -> bool:
+    """Whether ``item`` has all of ``words`` in their order ("milk" in "2 pints of milk";
+    "milk chocolate" is not in "chocolate milk")."""
+    rest = iter(item)
+    return all(word in rest for word in words)
 
 
 def _words(turn: Turn, text: str) -> tuple[str, ...]:
