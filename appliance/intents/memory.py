@@ -47,9 +47,11 @@ FORGOTTEN = f"{PREFIX}forgotten_"
 
 
 async def remember(match: Match, turn: Turn) -> str | None:
-    subject = _subject(turn, match.said.get("subject", "") or str(match.slots.get("thing", "")))
+    subject = _subject(turn, match.said.get("subject", "") or _thing(match))
     value = match.said.get("value", "").strip()
     if match.slots.get("place") and value:  # "I put my keys in the drawer"
+        if _not_a_place(turn, subject, value):
+            return None
         value = f"{match.slots['place']} {value}"
     words = _words(turn, subject)
     if not words or not value or len(subject) > MAX_SUBJECT_CHARS \
@@ -70,7 +72,7 @@ async def remember(match: Match, turn: Turn) -> str | None:
 
 
 async def recall(match: Match, turn: Turn) -> str | None:
-    subject = _subject(turn, match.said.get("subject", "") or str(match.slots.get("thing", "")))
+    subject = _subject(turn, match.said.get("subject", "") or _thing(match))
     own = subject.split()[0].lower() in turn.lang.words["own"] if subject else False
     explicit = bool(match.slots.get("explicit")) or own
     if not _words(turn, subject):
@@ -240,6 +242,21 @@ def _alike(turn: Turn, said: frozenset[str], stored: frozenset[str]) -> bool:
         scores.append(score(word, best))
         left.remove(best)
     return min(scores) >= WORD_ALIKE and sum(scores) / len(scores) >= ALIKE
+
+
+def _thing(match: Match) -> str:
+    """What was parked: the vehicle named ("the van"), else the car."""
+    return str(match.slots.get("vehicle") or match.slots.get("thing") or "")
+
+
+def _not_a_place(turn: Turn, subject: str, value: str) -> bool:
+    """"I put the bins out on Tuesday", "I put the kids to bed at 8": a when or a doing,
+    not where a thing is."""
+    words = turn.lang.words["not_a_place"]
+    said = f" {subject.lower()} "
+    first = value.split()[0].lower() if value.split() else ""
+    return first[:1].isdigit() or first in words["when"] or \
+        any(f" {w} " in said for w in words["doing"])
 
 
 def _subject(turn: Turn, said: str) -> str:
