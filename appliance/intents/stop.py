@@ -6,12 +6,19 @@ from __future__ import annotations
 
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
+from appliance.tools.timers import ALARM_LABEL
+
+#: How long after it rang a wake-up alarm may still be ringing: the voice's default rings
+#: (``voice.alarm_rings`` 5, ``voice.alarm_ring_gap_s`` 30 s apart). Later, "stop" is about
+#: speech again, and says nothing; a reminder is said once and never rings.
+RINGING_S = 150
 
 
 async def stop(match: Match, turn: Turn) -> str | None:
     if turn.can("timers"):
         listed = await turn.peek("timers", {"action": "list"})
-        if listed["ok"] and listed["result"].get("rang"):
+        if listed["ok"] and any(r.get("label") == ALARM_LABEL and r.get("ago_s", 0) <= RINGING_S
+                                for r in listed["result"].get("rang") or []):
             dismissed = await turn.call("timers", {"action": "dismiss"})
             if not dismissed["ok"]:
                 return turn.lang.say("tool_failed", problem=dismissed["error"])
