@@ -32,8 +32,18 @@ async def test_a_tip_and_a_split_bill(intents: Intents) -> None:
         assert await say(intents, said) == ("Calculate", answer), said
     # Not money: left to what answered before.
     assert await say(intents, "what's 20 percent of 45") == ("Calculate", "20 percent of 45 is 9.")
-    intent, answer = await say(intents, "split 90 dollars between zero people")
-    assert intent == "Calculate" and "division by zero" in answer, answer
+    # One of a unit is singular; "a hundred" is a number; a split is 2 or more whole ways
+    # and money is not below zero (else not ours: the LLM's, as before).
+    for said, answer in [
+        ("what's a 20 percent tip on 5 dollars", "A 20 percent tip on 5 dollars is 1 dollar."),
+        ("split 4 pounds between 4 people", "4 pounds split 4 ways is 1 pound each."),
+        ("split a hundred dollars between three people",
+         "100 dollars split 3 ways is 33.33 dollars each."),
+    ]:
+        assert await say(intents, said) == ("Calculate", answer), said
+    for said in ("split 90 dollars between zero people", "split 90 dollars between 1 person",
+                 "split 90 between 2.5 people", "what's a 20 percent tip on minus 45"):
+        assert await say(intents, said) == (None, ""), said
 
 
 async def test_where_it_was_put_and_where_the_car_is(intents: Intents,
