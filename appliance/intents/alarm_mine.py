@@ -3,9 +3,10 @@ the wake-up alarm the user has, moved (:func:`appliance.intents.alarms.change`),
 one when there is none to move.
 
 Which: the wake-up alarms (not the reminders), those on the days said before "alarm"
-("my weekday alarm") when days are said, that ring within :data:`NEAR_H` hours of the
-time asked for on the clock ("set my alarm for 8 pm" does not move the 6 AM one) and,
-when they ring once, today or tomorrow. One is moved; several that repeat are asked about
+("my weekday alarm") when days are said; else those that ring within the slot ``near``'s
+hours of the time asked for on the clock (3 for "my alarm": "set my alarm for 8 pm" does
+not move the 6 AM one; 6 for "my wake up time") and, when they ring once, today or
+tomorrow. One is moved; several that repeat are asked about
 ("Which one?"); none, or only one-off ones (a morning's run of alarms: "set my alarm for
 5:30" beside a 6 and a 7:15 adds one), or a time with a day of its own ("set my alarm
 for 6:30 tomorrow"), is a new alarm, as "set an alarm for 6:30" is."""
@@ -19,9 +20,6 @@ from appliance.intents import alarm_said, clocktimes, repeats
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Turn
 from appliance.tools.timers import ALARM_LABEL as ALARM
-
-#: How far from the time asked for an alarm may ring on the clock to be the one meant.
-NEAR_H = 3
 
 
 def candidates(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.datetime
@@ -38,7 +36,9 @@ def candidates(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.d
                               waking=True)
     if asked is None:
         return []
-    alarms = [a for a in alarms if a["label"] == ALARM and _near(a, asked, now)]
+    hours = float(match.slots.get("near") or 0)
+    alarms = [a for a in alarms if a["label"] == ALARM and
+              (not hours or _near(a, asked, now, hours))]
     said = match.said.get("repeat")
     if said:
         repeat = repeats.adjective(repeats.words(said), turn.lang.words["clock_times"])
@@ -48,14 +48,14 @@ def candidates(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.d
     return alarms
 
 
-def _near(alarm: dict[str, Any], asked: dt.datetime, now: dt.datetime) -> bool:
+def _near(alarm: dict[str, Any], asked: dt.datetime, now: dt.datetime, hours: float) -> bool:
     """Whether ``alarm`` rings near the clock time asked for, and (ringing once) today or
     tomorrow."""
     rings = alarm_said.local(alarm, now)
     if not alarm.get("repeat") and (rings.date() - now.date()).days > 1:
         return False
     minutes = abs((rings.hour * 60 + rings.minute) - (asked.hour * 60 + asked.minute))
-    return min(minutes, 24 * 60 - minutes) <= NEAR_H * 60
+    return min(minutes, 24 * 60 - minutes) <= hours * 60
 
 
 def new(alarms: list[dict[str, Any]]) -> bool:

@@ -112,6 +112,14 @@ def _this(turn: Turn, day: dt.date, now: dt.datetime) -> str:
     return said
 
 
+def courteous(turn: Turn, said: str) -> str:
+    """``said`` without the thanks after it ("tomorrow, thanks" -> "tomorrow")."""
+    words = said.split()
+    while words and words[-1].lower().strip(",.!") in turn.lang.words["courtesy"]:
+        words = words[:-1]
+    return " ".join(words).rstrip(",")
+
+
 def plain(said: str) -> str:
     """The words of a time said back: "tomorrow's" is "tomorrow"."""
     return re.sub(r"(?<=[a-z])'s\b", "", said, flags=re.I)

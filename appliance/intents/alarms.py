@@ -115,7 +115,7 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     if isinstance(found, str):
         return found
     alarms, now = found.alarms, found.now
-    said, kind = match.said.get("when", ""), match.slots.get("kind")
+    said, kind = told.courteous(turn, match.said.get("when", "")), match.slots.get("kind")
     if not said and not match.said.get("name") and found.rang and kind != "reminder" \
             and not match.slots.get("skip"):
         # "turn off the alarm", "cancel the alarm" while (or just after) it rings: that
@@ -125,6 +125,9 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     if weekend is not None:  # "don't wake me up this weekend", "cancel my alarms this
         kind = kind or "alarm"  # weekend": Saturday and Sunday left out
         return await alarm_weekend.skip(turn, told.of_kind(alarms, kind), weekend, now, kind)
+    if (match.slots.get("days_only") and clocktimes.day(said, now, turn.lang.words) is None) \
+            or said.startswith("s "):  # "cancel the alarms at 7": no day; "alarm" + "s on"
+        return None
     if match.slots.get("skip"):  # "don't wake me up tomorrow": the wake-up alarms
         kind = kind or "alarm"
         alarms = told.of_kind(alarms, kind)

@@ -172,7 +172,9 @@ class Intents(Component):
         if recognizer is None:
             return None
         t0 = time.monotonic()
-        for candidate in recognizer.candidates(text):
+        candidates = await asyncio.get_running_loop().run_in_executor(
+            self._executor, recognizer.candidates, text)
+        for candidate in candidates:
             answer = await self._first(recognizer, candidate, allowed, t0)
             if answer is not None:
                 self.answered[answer.intent] = self.answered.get(answer.intent, 0) + 1

@@ -102,19 +102,18 @@ async def show(match: Match, turn: Turn) -> str | None:
 async def check(match: Match, turn: Turn) -> str | None:
     """"is milk on the list"; "is there anything else on the list" reads it."""
     words = match.said.get("items", "").split()
-    while words and words[0].lower() in turn.lang.words["list_still"]:  # "still milk"
-        words = words[1:]
     while words and words[-1].lower() in turn.lang.words["list_still"]:  # "milk still"
         words = words[:-1]
     match = Match(match.intent, match.slots, {**match.said, "items": " ".join(words)})
-    if " ".join(words).lower() in turn.lang.words["list_anything"]:
-        return await show(match, turn)
+    if words and words[0].lower() in turn.lang.words["list_anything"]:
+        return await show(match, turn)  # "is there anything (else, left) on the list"
     name, said = _list(match), _items(turn, match, tuple(turn.lang.words["list_either"]))
     if said is None:
         return None
     held = await _held(turn, name)
     if isinstance(held, str):
         return held
+    said = [_unstill(turn, i, held) for i in said]
     here = [held[k]["item"] for k in map(lambda i: _find(turn, i, held), said) if k]
     absent = [i for i in said if _find(turn, i, held) is None]
     if not absent:
@@ -125,6 +124,16 @@ async def check(match: Match, turn: Turn) -> str | None:
     return _say(turn, "list_has_some", name, items=turn.lang.join(here),
                 verb=_verb(turn, here), absent=turn.lang.join(absent),
                 absent_verb=_verb(turn, absent))
+
+
+def _unstill(turn: Turn, item: str, held: dict[str, dict[str, Any]]) -> str:
+    """"still milk" ("is there still milk on the list") is milk when milk itself is on it;
+    "still water" stays what it is."""
+    first, _, rest = item.partition(" ")
+    if first.lower() in turn.lang.words["list_still"] and rest and _find(turn, item, held) is None \
+            and any(_words(turn, v["item"]) == _words(turn, rest) for v in held.values()):
+        return rest
+    return item
 
 
 async def clear(match: Match, turn: Turn) -> str | None:
@@ -171,14 +180,13 @@ def _items(turn: Turn, match: Match, also: tuple[str, ...] = ()) -> list[str] | 
     text = match.said.get("items", "").strip(" ,.")
     name = _list(match)
     words = [*(turn.lang.words["list_separators"] if name in AND_SEPARATES else []), *also]
-    # A thing whose name has "and" in it is kept whole (NUL for its spaces) where the name
-    # ends an item: not in "cookies and cream cheese".
-    ends = "|".join(re.escape(w) for w in words)
+    # A thing whose name has "and" in it is kept whole (NUL for its spaces), with what
+    # follows it ("cookies and cream ice cream", "half and half creamer"; so "cookies and
+    # cream cheese" is one item too: say "cookies, and cream cheese").
     for compound in turn.lang.words["list_compounds"]:
         pattern = r"\s+".join(re.escape(w) if w != "and" else "(?:and|&)"
                                for w in compound.split())
-        text = re.sub(rf"\b{pattern}(?=\s*(?:$|[,.]|\s(?:{ends})\s))",
-                      compound.replace(" ", "\0"), text, flags=re.I)
+        text = re.sub(rf"\b{pattern}\b", compound.replace(" ", "\0"), text, flags=re.I)
     pattern = "|".join([r"\s*,\s*", *(rf"\s+{re.escape(w)}\s+" for w in words)])
     parts = re.split(pattern, text, flags=re.I)
     leading = sorted(turn.lang.words["list_leading"], key=len, reverse=True)

@@ -52,7 +52,10 @@ async def remember(match: Match, turn: Turn) -> str | None:
     if match.slots.get("place") and value:  # "I put my keys in the drawer"
         if _not_a_place(turn, subject, value):
             return None
-        value = f"{match.slots['place']} {value}"
+        named = subject.split()  # "the drill back (in the toolbox)": the drill
+        while len(named) > 1 and named[-1].lower() in turn.lang.words["not_a_place"]["put"]:
+            named = named[:-1]
+        subject, value = " ".join(named), f"{match.slots['place']} {value}"
     words = _words(turn, subject)
     if not words or not value or len(subject) > MAX_SUBJECT_CHARS \
             or len(value) > MAX_VALUE_CHARS:
@@ -81,6 +84,11 @@ async def recall(match: Match, turn: Turn) -> str | None:
     if isinstance(memory, str):
         return memory if explicit else None
     facts, marks = memory
+    if match.slots.get("thing") and not match.slots.get("vehicle") and \
+            _find(turn, subject, facts) is None:
+        # "where did I park": the van or the bike, when that is what was parked
+        subject = next((str(v) for v in turn.lang.words["vehicles"]
+                        if _find(turn, str(v), facts) is not None), subject)
     digest = _mark(turn, subject)
     if _same(turn, subject, facts) is None and any(
             m["words"] == digest and _live(m) for m in marks.values()):
@@ -251,12 +259,13 @@ def _thing(match: Match) -> str:
 
 def _not_a_place(turn: Turn, subject: str, value: str) -> bool:
     """"I put the bins out on Tuesday", "I put the kids to bed at 8": a when or a doing,
-    not where a thing is."""
+    not where a thing is ("on 5th Avenue", "at 42 Oak Street" are places)."""
     words = turn.lang.words["not_a_place"]
     said = f" {subject.lower()} "
     first = value.split()[0].lower() if value.split() else ""
-    return first[:1].isdigit() or first in words["when"] or \
-        any(f" {w} " in said for w in words["doing"])
+    return first in words["when"] or any(f" {w} " in said for w in words["doing"]) or \
+        re.fullmatch(r"\d{1,2}([:.]\d\d)?\s*(am|pm|a\.m\.|p\.m\.|o'clock)?",
+                     value.lower()) is not None
 
 
 def _subject(turn: Turn, said: str) -> str:

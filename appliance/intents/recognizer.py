@@ -51,9 +51,8 @@ class Recognizer:
         except Exception as exc:  # hassil raises many kinds on a bad template
             raise LanguageError(f"sentences/{lang.code}: {exc}") from None
         self._recent: OrderedDict[str, tuple[Match, ...]] = OrderedDict()
-        self._fillers = {str(w).lower() for w in lang.words.get("fillers") or ()}
-        openers = sorted({*(str(w) for w in lang.words.get("openers") or ()), *self._fillers},
-                         key=len, reverse=True)
+        openers = sorted({str(w) for key in ("openers", "fillers")
+                          for w in lang.words.get(key) or ()}, key=len, reverse=True)
         names = sorted((str(w) for w in lang.words.get("opener_names") or ()), key=len,
                        reverse=True)
         self._openers = re.compile(
@@ -100,13 +99,15 @@ class Recognizer:
         return matches
 
     def candidates(self, text: str) -> tuple[str, ...]:
-        """The texts to match for ``text``, in order. Greetings and fillers that open it
-        (``words.openers``, ``words.fillers``, one or more: "hey um actually", maybe with a
-        name from ``words.opener_names``) are passed over: first when punctuation or a dash
-        sets them apart ("Hello, what time is it" -> "what time is it", then the whole) or
-        a filler is among them ("actually set a timer ..."), else only after the whole
-        ("hello kitty timer" -> the whole, then "kitty timer"); a verb after "would you
-        mind" is read plain ("cancelling" -> "cancel", ``words.gerunds``). Then each
+        """The texts to match for ``text``, in order (matching: run it in a worker thread).
+        Greetings and fillers that open it (``words.openers``, ``words.fillers``, one or
+        more: "hey um actually", maybe with a name from ``words.opener_names``) are passed
+        over: first when punctuation or a dash sets them apart ("Hello, what time is it"
+        -> "what time is it", then the whole) or when the rest reads with no open words
+        where the whole needs them ("actually set a timer for 10 minutes" is no timer named
+        "actually set a"), else only after the whole ("hello kitty timer for 5 minutes",
+        "right burner timer for 10 minutes": the whole, then the rest); a verb after "would
+        you mind" is read plain ("cancelling" -> "cancel", ``words.gerunds``). Then each
         without a hedge before a number ("for like five minutes", "at around 7":
         ``words.hedges``)."""
         found = self._openers.match(text) if self._openers is not None else None
@@ -117,12 +118,21 @@ class Recognizer:
             first, _, after = rest.partition(" ")
             plain = self._gerunds.get(first.lower())
             rest = f"{plain} {after}".strip() if plain else rest
-            said = " ".join(re.findall(r"[\w']+", text[:found.end()].lower()))
-            filler = any(re.search(rf"(^| ){re.escape(f)}( |$)", said) for f in self._fillers)
-            texts = [rest, text] if found.group("mark") is not None or filler else [text, rest]
+            texts = [rest, text] if found.group("mark") is not None or \
+                self._plainer(rest, text) else [text, rest]
         if self._hedges is not None:
             texts += [self._hedges.sub("", t) for t in texts]
         return tuple(dict.fromkeys(texts))
+
+
+    def _plainer(self, rest: str, whole: str) -> bool:
+        """Whether ``rest`` matches with no open-ended words where ``whole`` needs some
+        (or does not match at all)."""
+        first = next(iter(self.recognize(rest)), None)
+        if first is None or first.wildcards:
+            return False
+        matched = next(iter(self.recognize(whole)), None)
+        return matched is None or bool(matched.wildcards)
 
 
 def _trimmed(words: str) -> str:

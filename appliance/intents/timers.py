@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from appliance.intents import sounds, speech
+from appliance.intents import memory, sounds, speech
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
 
@@ -92,8 +92,8 @@ async def add(match: Match, turn: Turn) -> str | None:
         return timers
     chosen = _select(turn, match, timers, by_duration=False)
     if isinstance(chosen, str):
-        named = bool(timer_name(turn, match)) and not _pointed(turn, match)
-        return await start(match, turn) if not less and (not timers or named) else chosen
+        return await start(match, turn) if not less and await _again(turn, match, timers) \
+            else chosen
     if less and chosen["remaining_s"] - seconds < 1:
         return turn.lang.say("timer_too_short",
                              left=speech.duration(turn.lang, math.floor(chosen["remaining_s"])))
@@ -106,6 +106,22 @@ async def add(match: Match, turn: Turn) -> str | None:
                          left=speech.duration(turn.lang,
                                               observation["result"]["extended"]["remaining_s"]),
                          name=chosen.get("label"))
+
+
+async def _again(turn: Turn, match: Match, timers: list[dict[str, Any]]) -> bool:
+    """Whether more time with no timer to put it on is a new timer: the one named was just
+    done ("add 2 more minutes to the egg timer"), or none runs and no alarm just rang ("put
+    10 minutes on the oven timer"; after an alarm, "add 10 more minutes" is no timer)."""
+    observation = await turn.peek("timers", {"action": "list"})
+    if not observation["ok"]:
+        return False
+    result = observation["result"]
+    name = timer_name(turn, match)
+    if name and not _pointed(turn, match) and any(
+            _named(t) and memory.ordered_words(turn, t["label"]) ==
+            memory.ordered_words(turn, name) for t in result.get("done") or []):
+        return True
+    return not timers and not result.get("rang")
 
 
 async def cancel_all(match: Match, turn: Turn) -> str | None:
@@ -231,6 +247,9 @@ def _select(turn: Turn, match: Match, timers: list[dict[str, Any]], *, by_durati
         wanted = words(turn, name)
         found = [t for t in timers if _named(t) and words(turn, t["label"]) == wanted]
         found = found or [t for t in timers if _named(t) and wanted <= words(turn, t["label"])]
+        # "potato" for "potatoes", "cookie" for "cookies".
+        found = found or [t for t in timers if _named(t) and all(
+            any(_plural_alike(w, o) for o in words(turn, t["label"])) for w in wanted)]
         # Misheard by speech recognition ("the X timer"): the one timer whose name sounds so.
         found = found or [t for t in timers if _named(t) and sounds.alike(turn.lang, name,
                                                                           t["label"])]
@@ -251,6 +270,12 @@ def _select(turn: Turn, match: Match, timers: list[dict[str, Any]], *, by_durati
         return timers[0]
     return turn.lang.say("timer_which", count=len(timers),
                          names=turn.lang.join([_item(turn, t) for t in timers]))
+
+
+def _plural_alike(a: str, b: str) -> bool:
+    """The same word, or one the other's plural ("potato", "potatoes")."""
+    short, long = sorted((a, b), key=len)
+    return long in (short, f"{short}s", f"{short}es")
 
 
 def _named(timer: dict[str, Any]) -> bool:

@@ -4,6 +4,7 @@ stays the same one, and its length grows with it ("the 8 minute timer")."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from appliance.intents.component import Intents
@@ -63,7 +64,14 @@ async def test_the_only_timer_and_the_short_forms(intents: Intents, timers: Time
     assert await left(timers) == {}
     assert await say(intents, "put 10 minutes on the oven timer") == (
         "TimerAdd", "Oven timer set for 10 minutes.")
-    # The one named is not running (it was just done): a new one of that name.
+    # The one named is not running: said so, with another one running ...
     assert await say(intents, "add 2 minutes to the egg timer") == (
+        "TimerAdd", "There's no egg timer.")
+    # ... but just done, it is a new one of that name.
+    done = asyncio.Event()
+    timers.listen(lambda event: done.set() if event.get("label") == "egg" else None)
+    assert (await invoke(timers, {"action": "set", "seconds": 0.2, "label": "egg"}, 5.0))["ok"]
+    await asyncio.wait_for(done.wait(), 5.0)
+    assert await say(intents, "add 2 more minutes to the egg timer") == (
         "TimerAdd", "Egg timer set for 2 minutes.")
     assert sorted(await left(timers)) == ["egg", "oven"]
