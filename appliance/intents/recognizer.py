@@ -117,7 +117,8 @@ class Recognizer:
             assert found is not None
             first, _, after = rest.partition(" ")
             plain = self._gerunds.get(first.lower())
-            rest = f"{plain} {after}".strip() if plain else rest
+            if plain and re.search(r"\bmind\W*$", text[:found.end()], re.I):
+                rest = f"{plain} {after}".strip()  # only after "would you mind"
             texts = [rest, text] if found.group("mark") is not None or \
                 self._plainer(rest, text) else [text, rest]
         if self._hedges is not None:

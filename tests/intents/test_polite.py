@@ -41,6 +41,11 @@ async def test_would_you_mind(intents: Intents) -> None:
         "AlarmCancel", "Cancelled the alarm for tomorrow at 6 AM.")
     assert await say(intents, "do you mind adding eggs to the shopping list") == (
         "ListAdd", "Added eggs to the shopping list.")
+    # Only after "mind": "just checking what time is it" is no "check" of a fact.
+    assert (await say(intents, "just checking what time is it"))[0] != "MemoryRecall"
+    # "oh and add butter": Whisper's "and" for "add" then "add" again is no item's word.
+    assert await say(intents, "oh and add butter to the list") == (
+        "ListAdd", "Added butter to the shopping list.")
 
 
 async def test_that_timer_is_the_one_just_set(intents: Intents, timers: Timers) -> None:
