@@ -20,11 +20,9 @@ SATURDAY, SUNDAY = 5, 6
 
 
 def days(said: str, now: dt.datetime, words: dict[str, Any]) -> list[dt.date] | None:
-    """The days of the weekend ``said`` names, from today on; None when it names none."""
-    said_words = repeats.words(said)
-    while said_words and said_words[-1] in words["courtesy"]:  # "this weekend, thanks"
-        said_words = said_words[:-1]
-    if " ".join(said_words) not in words["clock_times"]["weekend"]:
+    """The days of the weekend ``said`` names, from today on; None when it names none.
+    ``said`` comes without the thanks after it (:func:`alarm_said.courteous`)."""
+    if " ".join(repeats.words(said)) not in words["clock_times"]["weekend"]:
         return None
     today = now.date()
     if today.weekday() == SUNDAY:

@@ -113,9 +113,9 @@ async def check(match: Match, turn: Turn) -> str | None:
     held = await _held(turn, name)
     if isinstance(held, str):
         return held
-    said = [_unstill(turn, i, held) for i in said]
-    here = [held[k]["item"] for k in map(lambda i: _find(turn, i, held), said) if k]
-    absent = [i for i in said if _find(turn, i, held) is None]
+    found = [(i, _find(turn, i, held)) for i in (_unstill(turn, i, held) for i in said)]
+    here = [held[k]["item"] for _, k in found if k]
+    absent = [i for i, k in found if k is None]
     if not absent:
         return _say(turn, "list_has", name, items=turn.lang.join(here), verb=_verb(turn, here))
     if not here:
