@@ -31,18 +31,35 @@ class Timer:
     clock: str = ""
     """A repeating alarm's clock time ("02:30:00"), kept apart from ``at``: a time the
     spring change skips rings an hour later that day, and at its own time after."""
+    paused: float = 0.0
+    """A paused countdown's seconds left (it does not run); 0 while it runs."""
+    made: float = 0.0
+    """When it was set (seconds since the epoch; not kept: 0 after a restart)."""
 
     def __post_init__(self) -> None:
         if not self.at:
             self.ends = time.monotonic() + (self.due - time.time())
 
     def remaining(self) -> float:
-        """Seconds until it fires (negative: late)."""
+        """Seconds until it fires (negative: late); a paused countdown's seconds left."""
+        if self.paused:
+            return self.paused
         return self.due - time.time() if self.at else self.ends - time.monotonic()
+
+    def pause(self) -> None:
+        """Stop a countdown where it is (its handle is the caller's to cancel)."""
+        self.paused = max(1.0, self.remaining())
+
+    def unpause(self) -> None:
+        """Run a paused countdown on from where it stopped."""
+        left, self.paused = self.paused, 0.0
+        self.due, self.ends = time.time() + left, time.monotonic() + left
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "label": self.label, "seconds": self.seconds,
-                "remaining_s": round(max(0.0, self.remaining()), 1), **self._alarm()}
+                "remaining_s": round(max(0.0, self.remaining()), 1), **self._alarm(),
+                **({"paused": True} if self.paused else {}),
+                **({"set_ago_s": round(time.time() - self.made, 1)} if self.made else {})}
 
     def _alarm(self) -> dict[str, Any]:
         out: dict[str, Any] = {"at": self.at} if self.at else {}
@@ -64,4 +81,4 @@ class Timer:
         due = self.due if self.at else time.time() + self.remaining()
         return {"id": self.id, "label": self.label, "due": due, "seconds": self.seconds,
                 "at": self.at, "repeat": list(self.repeat), "skip": list(self.skip),
-                "clock": self.clock}
+                "clock": self.clock, **({"paused": self.paused} if self.paused else {})}

@@ -81,11 +81,13 @@ class Timers(Tool):
                    "out one day of a repeating alarm (its next, or the date 'on', "
                    "'2026-12-08'); 'dismiss' stops a ringing alarm and forgets the timers "
                    "just done; 'extend' needs 'id' and 'by' (seconds, less than 0 to take "
-                   "time off) and puts more time on a countdown.")
+                   "time off) and puts more time on a countdown; 'pause' needs 'id' and "
+                   "stops a countdown where it is, 'resume' runs it on.")
     parameters = {"type": "object",
                   "properties": {"action": {"type": "string",
                                             "enum": ["set", "list", "cancel", "skip",
-                                                     "dismiss", "extend"]},
+                                                     "dismiss", "extend", "pause",
+                                                     "resume"]},
                                  "by": {"type": "number", "minimum": -MAX_TIMER_S,
                                         "maximum": MAX_TIMER_S},
                                  "seconds": {"type": "number", "exclusiveMinimum": 0,
@@ -141,6 +143,8 @@ class Timers(Tool):
             return self._skip(int(args["id"]), args.get("on"))
         if action == "extend":
             return {"extended": self._extend(int(args["id"]), float(args.get("by", 0)))}
+        if action in ("pause", "resume"):
+            return {action + "d": self._pause(int(args["id"]), action == "pause")}
         gone = self._timers.pop(int(args["id"]), None)
         if gone is None:
             raise ToolError(f"no timer with id {args['id']}")
@@ -186,7 +190,7 @@ class Timers(Tool):
         else:
             seconds, at, label = float(args["seconds"]), "", args.get("label") or "timer"
         timer = Timer(self._next_id, label, now + seconds, seconds, at, repeat=repeat,
-                      clock=clock)
+                      clock=clock, made=now)
         self._next_id += 1
         self._arm(timer)
         self._timers[timer.id] = timer
@@ -208,7 +212,27 @@ class Timers(Tool):
             timer.handle.cancel()
         timer.due, timer.ends, timer.seconds = timer.due + by, timer.ends + by, \
             max(1.0, timer.seconds + by)
-        self._arm(timer)
+        if timer.paused:
+            timer.paused = left
+        else:
+            self._arm(timer)
+        self._save()
+        return timer.to_json()
+
+    def _pause(self, timer_id: int, pause: bool) -> dict[str, Any]:
+        """Stop a countdown where it is, or run a paused one on (either again: no change)."""
+        timer = self._timers.get(timer_id)
+        if timer is None:
+            raise ToolError(f"no timer with id {timer_id}")
+        if timer.at:
+            raise ToolError(f"timer {timer_id} is an alarm: an alarm rings at its time")
+        if pause and not timer.paused:
+            if timer.handle is not None:
+                timer.handle.cancel()
+            timer.pause()
+        elif not pause and timer.paused:
+            timer.unpause()
+            self._arm(timer)
         self._save()
         return timer.to_json()
 
@@ -281,7 +305,7 @@ class Timers(Tool):
     def _check(self, timer_id: int) -> None:
         """Fire the timer if its time has come (an alarm's by the wall clock), else wait."""
         timer = self._timers.get(timer_id)
-        if timer is None:
+        if timer is None or timer.paused:
             return
         if timer.remaining() > 0:
             self._arm(timer)
@@ -306,12 +330,13 @@ class Timers(Tool):
                                 "down; it rings next on its next day", timer.id, timer.label)
                     timer.at = self._ring(timer, timer.skip, now).isoformat(timespec="seconds")
                     timer.due = dt.datetime.fromisoformat(timer.at).timestamp()
-                elif timer.due < now - LATE_S:
+                elif timer.due < now - LATE_S and not timer.paused:
                     log.warning("timer %d (%s) came due while the daemon was down; dropped",
                                 timer.id, timer.label)
                     continue
                 self._prune(timer)
-                self._arm(timer)
+                if not timer.paused:
+                    self._arm(timer)
             except (ValueError, OverflowError, ToolError) as exc:  # a time no clock has
                 log.warning("timer %d (%s) kept with a time that cannot be (%s); dropped",
                             timer.id, timer.label, exc)

@@ -29,6 +29,8 @@ MAX_FILE_BYTES = 1 << 20
 MAX_ID = 1 << 53
 MAX_LABEL_CHARS = 100
 MAX_SKIPS = 16
+#: A paused countdown keeps at most this many seconds left (the longest countdown).
+MAX_PAUSED_S = 7 * 24 * 3600
 
 
 class _Unreadable(ApplianceError):
@@ -112,7 +114,10 @@ def _timer(item: Any) -> dict[str, Any]:
         raise _Unreadable(f"skip {skip!r} is not a list of dates like '2026-12-08'")
     if not isinstance(clock, str) or (clock and not _CLOCK.fullmatch(clock)):
         raise _Unreadable(f"clock {clock!r} is not a clock time like '07:00:00'")
-    return {"id": _whole(item.get("id"), "id"), "label": label,
+    paused = _number(item.get("paused", 0.0), "paused")
+    if paused and (at or not 0 < paused <= MAX_PAUSED_S):
+        raise _Unreadable(f"paused {paused!r} is not a countdown's seconds left")
+    return {"id": _whole(item.get("id"), "id"), "label": label, "paused": paused,
             "due": _number(item.get("due"), "due"),
             "seconds": _number(item.get("seconds"), "seconds"), "at": at,
             "repeat": tuple(repeat), "skip": tuple(skip), "clock": clock}
