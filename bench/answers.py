@@ -18,7 +18,7 @@ until a holiday; ``--set alarms`` a ninth, of alarms and reminders at a clock ti
 a number, spelling and how long until a clock time; ``--set repeat`` repeating alarms and
 reminders; ``--set change`` an alarm moved to another time; ``--set week`` a household's
 week across the domains, held out at its first run; ``--set polite`` requests said with
-please, "hey" and "um". With
+please, "hey" and "um"; ``--set family`` a family's day, held out at its first run. With
 an LLM it also measures tokens/s of one long answer and the daemon's RSS (to compare
 models: ``--model F.gguf --domains open,small talk``). ``--voice`` speaks each request
 (the piper voice of the models dir, else espeak-ng) into /api/voice and scores the answer
@@ -649,10 +649,12 @@ def alarms_heldout_set() -> list[Case]:
         Case(a, "set an alarm for 7 am every weekday", has(r"every weekday at 7 AM"),
              "weekdays at 7 AM"),
         Case(a, "remind me in an hour to check the oven", timer_set(r"1 hour"),
-             "a timer"),
+             "in an hour (a reminder since 2026-12-07)"),
         Case(a, "do I have an alarm set for tomorrow", has(r"5 AM", r"6:45 AM"),
              "tomorrow's two"),
-        Case(a, "clear all my alarms", has(r"cancelled 6 alarms"), "six cancelled"),
+        # Seven since 2026-12-07 (fourteenth session): "remind me in an hour to check the
+        # oven" is a reminder at that time, no longer a countdown, and is cancelled too.
+        Case(a, "clear all my alarms", has(r"cancelled 7 alarms"), "seven cancelled"),
         Case(a, "what alarms are set", has(r"no alarms"), "none"),
     ]
 
@@ -900,6 +902,144 @@ def polite_set() -> list[Case]:
         Case(d, "can you roll a die please", has(r"^You rolled [1-6]\.$"), "1 to 6"),
         Case(g, "thank you so much", has(r"welcome|pleasure|anytime|glad"), "you're welcome"),
         Case("stop", "okay that's all, thanks", quiet, "nothing"),
+    ]
+
+
+def answered(a: str, _c: dict[str, Any]) -> bool:
+    """Some answer in words, not a refusal for want of a model."""
+    return nonempty_prose(a, _c) and not re.search(
+        r"can't|cannot|unable|not available|no (language )?model|offline|don't understand", a,
+        re.I)
+
+
+def either(*checks: Check) -> Check:
+    return lambda a, c: any(check(a, c) for check in checks)
+
+
+def both(*checks: Check) -> Check:
+    return lambda a, c: all(check(a, c) for check in checks)
+
+
+def tomorrows_weekday_alarm(a: str, c: dict[str, Any]) -> bool:
+    """The 7 AM weekday alarm if tomorrow is a weekday, else none."""
+    tomorrow = c["now"].date() + dt.timedelta(days=1)
+    return has(r"\b7 AM\b")(a, c) if tomorrow.weekday() < 5 else \
+        has(r"\bno\b|don't|nothing")(a, c)
+
+
+def weeks_or_days_until(month: int, day: int) -> Check:
+    def check(a: str, c: dict[str, Any]) -> bool:
+        today = c["now"].date()
+        days = (_next(today, month, day) - today).days
+        return bool(re.search(rf"\b({days} days|{days // 7} weeks)\b", a))
+    return check
+
+
+def days_left_in_year(a: str, c: dict[str, Any]) -> bool:
+    today = c["now"].date()
+    left = (dt.date(today.year, 12, 31) - today).days
+    return bool(re.search(rf"\b({left}|{left + 1}) days\b", a))
+
+
+def family_set() -> list[Case]:
+    """A fourteenth list (2026-12-07, fourteenth session; 56 requests in order): a family's
+    day in words none of the other lists uses, with pausing timers, weekday alarms,
+    reminders in an hour, a second list, birthdays and square roots. Written before its
+    first run and before reading the templates again; that run is reported as held out
+    (docs/performance.md)."""
+    t, a, k, m, v = "timers", "alarms", "calendar", "arithmetic", "convert"
+    r, s, d, g = "memory", "lists", "chance", "small talk"
+    friday = on_day(lambda t: t + dt.timedelta(days=(4 - t.weekday()) % 7 or 7))
+    return [
+        Case(t, "start a timer for 12 minutes called pizza", timer_set(r"pizza", r"12 minutes"),
+             "pizza, 12 min"),
+        Case(t, "set a 3 minute timer for the tea", timer_set(r"tea", r"3 minutes"),
+             "tea, 3 min"),
+        Case(t, "what timers are running", has(r"pizza", r"tea"), "both timers"),
+        Case(t, "pause the pizza timer", has(r"paus", r"pizza"), "paused"),
+        Case(t, "resume the pizza timer", has(r"resum|continu|running|restart", r"pizza"),
+             "running again"),
+        Case(t, "how long until the tea is ready", has(r"tea", r"\d+ (minute|second)"),
+             "tea time left"),
+        Case(t, "stop the tea timer", has(r"cancel|stopp", r"tea"), "tea stopped"),
+        Case(t, "get rid of the pizza timer", has(r"cancel|stopp|remov", r"pizza"),
+             "pizza stopped"),
+        Case(t, "set a timer for an hour and 15 minutes", timer_set(r"1 hour and 15 minutes"),
+             "75 min"),
+        Case(t, "cancel it", has(r"cancel|stopp"), "that timer cancelled"),
+        Case(a, "set an alarm for 7 am every weekday",
+             has(r"alarm set|^OK", r"\b7 AM\b", r"weekday|Monday (to|through) Friday"),
+             "7 AM weekdays"),
+        # After the first run: a duration is a timer's (as in the alarms list), so a timer
+        # of 20 minutes is right too; the first run counted it as the check was written.
+        Case(a, "set an alarm for 20 minutes from now",
+             either(timer_set(r"\b20 minutes\b"), both(has(r"alarm|^OK"), either(
+                 has(r"\b20 minutes\b"), time_shift(1 / 3)))), "in 20 min"),
+        Case(a, "what time is my alarm tomorrow", tomorrows_weekday_alarm,
+             "7 AM if a weekday"),
+        Case(a, "turn off the weekday alarm", has(r"cancel|off|delet", r"\b7 AM\b"),
+             "7 AM cancelled"),
+        Case(a, "remind me in an hour to check the laundry",
+             both(has(r"check the laundry"), either(has(r"\b(1|an|one) hour\b"), time_shift(1))),
+             "in an hour"),
+        Case(a, "remind me every sunday at 6 pm to put the bins out",
+             has(r"put the bins out", r"Sunday", r"\b6 PM\b"), "Sundays 6 PM"),
+        Case(a, "what reminders do I have", has(r"laundry", r"bins"), "both reminders"),
+        # Tightened after the first run, which answered "Cancelled the reminder." and left
+        # the laundry one (a countdown) set.
+        Case(a, "delete all my reminders", has(r"cancel|delet|remov",
+                                                r"\b([2-9]|\d\d) reminders"),
+             "both cancelled (and those earlier lists left)"),
+        Case(k, "what's the date on friday", friday, "next Friday's date"),
+        Case(k, "what was yesterday's date", on_day(lambda t: t - dt.timedelta(days=1),
+                                                    weekday=False), "yesterday"),
+        Case(k, "how many weeks until christmas", weeks_or_days_until(12, 25),
+             "weeks (or days) to Dec 25"),
+        Case(k, "what day does christmas fall on", on_day(lambda t: _next(t, 12, 25)),
+             "Dec 25's weekday"),
+        Case(k, "what time is it in Paris", time_in("Europe/Paris"), "Paris's"),
+        Case(k, "what's the time in Chicago", time_in("America/Chicago"), "Chicago's"),
+        Case(k, "how many days are left in the year", days_left_in_year, "days to year end"),
+        Case(m, "what's the square root of 144", number(12), "12"),
+        Case(m, "what is 12 squared", number(144), "144"),
+        Case(m, "what's half of 250", number(125), "125"),
+        Case(m, "what's 10 percent off 60 dollars", number(54), "54"),
+        Case(m, "add 17 and 26", number(43), "43"),
+        Case(m, "what's 2.5 times 4", number(10), "10"),
+        Case(v, "how many feet in a mile", number(5280), "5280"),
+        Case(v, "how many milliliters in a cup", number(236.6), "236.6 (US cup)"),
+        Case(v, "how many minutes in a day", number(1440), "1440"),
+        Case(v, "what's 180 centimeters in feet", has(r"\b5\.9|\b5 feet 11"), "5.9 ft"),
+        Case(v, "how many seconds in an hour", number(3600), "3600"),
+        Case(v, "100 kilometers per hour in miles per hour", number(62.14), "62.14"),
+        Case(r, "remember my locker number is 512", remembered(r"512"), "remembered"),
+        Case(r, "what's my locker number", has(r"\b512\b"), "512"),
+        # Tightened after the first run, which said "the mom's birthday".
+        Case(r, "remember that mom's birthday is june 3rd",
+             both(remembered(r"june 3"), lambda x, _c: "the mom" not in x.lower()),
+             "remembered"),
+        Case(r, "when is mom's birthday", has(r"june 3"), "June 3"),
+        Case(s, "put apples, bananas and oranges on the grocery list",
+             has(r"apples", r"bananas", r"oranges"), "three added"),
+        Case(s, "take bananas off the grocery list", has(r"removed bananas"), "removed"),
+        Case(s, "read me my grocery list",
+             both(has(r"apples", r"oranges"), lambda x, _c: "banana" not in x.lower()),
+             "apples and oranges"),
+        Case(s, "add call the plumber to my to-do list", has(r"call the plumber"), "added"),
+        Case(s, "what's on my to do list", has(r"call the plumber"), "the plumber"),
+        Case(s, "clear the grocery list", has(r"clear|empt|removed"), "emptied"),
+        Case(d, "roll two dice", lambda x, _c: bool(mm := re.fullmatch(
+            r"You rolled ([1-6]) and ([1-6]): (\d+) in all\.", x)) and
+            int(mm.group(1)) + int(mm.group(2)) == int(mm.group(3)), "two and a sum"),
+        Case(d, "give me a random number from 1 to 10", picked(1, 10), "1 to 10"),
+        Case(d, "how do you spell restaurant", has(r"R, E, S, T, A, U, R, A, N, T\."),
+             "spelled"),
+        Case(g, "how are you", answered, "an answer"),
+        Case(g, "what's your name", has(r"\b(I'm|I am|my name|call me|called)\b"), "a name"),
+        Case(g, "tell me a joke", answered, "a joke"),
+        Case(g, "you're the best", answered, "thanks"),
+        Case("stop", "that's enough", quiet, "nothing"),
+        Case("stop", "be quiet", quiet, "nothing"),
     ]
 
 
@@ -1202,7 +1342,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     "lists": lists_set, "calendar": calendar_set, "alarms": alarms_set,
                     "alarms-heldout": alarms_heldout_set, "misc": misc_set,
                     "repeat": repeat_set, "change": change_set, "week": week_set,
-                    "polite": polite_set}
+                    "polite": polite_set, "family": family_set}
             wanted = set(args.domains.split(",")) if args.domains else None
             for name in (list(sets) if args.set == "all" else [args.set]):
                 cases = [c for c in sets[name]() if wanted is None or c.domain in wanted]
@@ -1226,6 +1366,7 @@ def main() -> None:
     p.add_argument("--set", choices=("eval", "heldout", "fresh", "household", "smalltalk",
                                      "convert", "convert-heldout", "lists", "calendar", "alarms",
                                      "alarms-heldout", "misc", "repeat", "change", "week", "polite",
+                                     "family",
                                      "all"),
                    default="all")
     p.add_argument("--llm", choices=("off", "local"), default="local",
