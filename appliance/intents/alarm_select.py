@@ -46,8 +46,12 @@ def select(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.datet
     days = [t.date() for t in sorted(times)] if times else named
     kind = match.slots.get("kind")  # "the alarm": a wake-up alarm if one is meant
     if said and not times:  # "cancel the alarm for tomorrow": the one on that day
-        # "the alarm for tomorrow" is no reminder when there are wake-up alarms at all.
-        alarms = told.of_kind(alarms, kind) or alarms
+        # "the alarm for tomorrow" is no reminder when there are wake-up alarms at all;
+        # "tomorrow's reminder" is never a wake-up alarm.
+        alarms = told.of_kind(alarms, kind) or ([] if kind == "reminder" else alarms)
+        if not alarms and days:
+            return turn.lang.say("reminder_not_found_on_day",
+                                 on_day=told.on_day(turn, days[0], now))
         on = [[a for a in alarms if told.rings_on(a, d, now)] for d in days]
         for d, found in zip(days, on, strict=True):
             if found:

@@ -116,6 +116,8 @@ async def cancel(match: Match, turn: Turn) -> str | None:
         return found
     alarms, now = found.alarms, found.now
     said, kind = told.courteous(turn, match.said.get("when", "")), match.slots.get("kind")
+    if match.slots.get("by_name") and _timely(turn, timers.timer_name(turn, match), now):
+        return None  # "cancel tomorrow's reminder", "the 11 pm reminder": a day or a time
     if not said and not match.said.get("name") and found.rang and kind != "reminder" \
             and not match.slots.get("skip"):
         # "turn off the alarm", "cancel the alarm" while (or just after) it rings: that
@@ -144,12 +146,25 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     chosen, day = selected
     if chosen.get("repeat") and (day is not None or match.slots.get("skip")):
         return await _skip(turn, chosen, day, now)  # "cancel tomorrow's alarm": that day
+    return await cancel_one(turn, chosen, now)
+
+
+async def cancel_one(turn: Turn, chosen: dict[str, Any], now: dt.datetime) -> str:
+    """Cancel the alarm or reminder ``chosen`` (every day of a repeating one)."""
     observation = await turn.call("timers", {"action": "cancel", "id": chosen["id"]})
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
     key = "alarm_cancelled" if chosen["label"] == ALARM else "reminder_cancelled"
     return turn.lang.say(f"{key}_repeat" if chosen.get("repeat") and chosen["label"] == ALARM
                          else key, **told.fields(turn, chosen, now))
+
+
+def _timely(turn: Turn, words: str, now: dt.datetime) -> bool:
+    """Whether ``words`` name a day, a clock time or days of the week, not a reminder."""
+    table = turn.lang.words
+    return clocktimes.day(words, now, table) is not None or clocktimes.moment(
+        words, now, table, turn.lang.numbers) is not None or bool(
+        repeats.adjective(repeats.words(words), table["clock_times"]))
 
 
 async def _skip_day(turn: Turn, alarms: list[dict[str, Any]], day: dt.date,
@@ -299,8 +314,11 @@ async def listing(match: Match, turn: Turn) -> str | None:
         items = [told.item(turn, a, now, on=day) for a in alarms]
         key = "alarm_list_one" if len(items) == 1 else "alarm_list"
         return turn.lang.say(key, count=len(items), items=turn.lang.join(items))
+    reminders = match.slots.get("kinds") == "reminder"
+    if reminders:  # "what reminders do I have": not the wake-up alarms
+        alarms = [a for a in alarms if a["label"] != ALARM]
     if not alarms:
-        return turn.lang.say("alarm_none")
+        return turn.lang.say("reminder_none" if reminders else "alarm_none")
     if match.slots.get("next"):
         # The kind asked for when there is one: "my next alarm" is not a reminder.
         kind = match.slots.get("kind")
@@ -310,8 +328,29 @@ async def listing(match: Match, turn: Turn) -> str | None:
         return turn.lang.say(key, item=told.item(turn, first, now,
                                                  on=told.local(first, now).date()))
     items = [told.item(turn, a, now) for a in alarms]
-    key = "alarm_list_one" if len(items) == 1 else "alarm_list"
+    key = ("reminder" if reminders else "alarm") + ("_list_one" if len(items) == 1 else "_list")
     return turn.lang.say(key, count=len(items), items=turn.lang.join(items))
+
+
+async def remind_in(match: Match, turn: Turn) -> str | None:
+    """"remind me in an hour to check the laundry": a reminder at the clock time an hour
+    from now, listed and cancelled with the other reminders and said when it comes as
+    "It's 8:17 PM: check the laundry." (a countdown would say "Your check the laundry
+    timer is done."); answered as said: "OK, in 1 hour: check the laundry."."""
+    seconds = timers.seconds_of(match.slots)
+    name = timers.timer_name(turn, match)
+    if seconds < 1 or not name:
+        return None
+    now = await clock.zoned_now(turn)
+    if isinstance(now, str):
+        return now
+    when = clock.shifted(now, dt.timedelta(seconds=round(seconds)))
+    observation = await turn.call("timers", {"action": "set", "label": name[:100],
+                                             "at": when.isoformat(timespec="seconds")})
+    if not observation["ok"]:
+        return turn.lang.say("tool_failed", problem=observation["error"])
+    return turn.lang.say("timer_started_reminder", name=speech.person(turn.lang, name),
+                         duration=speech.duration(turn.lang, round(seconds)))
 
 
 @dataclass(frozen=True)
@@ -340,24 +379,6 @@ async def _alarms(turn: Turn, now: dt.datetime | None = None) -> _Alarms | str:
                    list(result.get("rang") or []))
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "AlarmSet": (start, ("clock", "timers")),
     "AlarmCancel": (cancel, ("clock", "timers")),
@@ -365,4 +386,5 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "AlarmList": (listing, ("clock", "timers")),
     "AlarmSnooze": (snooze, ("clock", "timers")),
     "AlarmChange": (change, ("clock", "timers")),
+    "ReminderIn": (remind_in, ("clock", "timers")),
 }

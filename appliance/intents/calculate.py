@@ -1,6 +1,7 @@
 """Arithmetic, from the calculator tool: "what is 12 times 7" -> "12 times 7 is 84.";
-a tip ("a 20 percent tip on 45 dollars" -> 9 dollars) and a sum split ("split 90 dollars
-between 4 people" -> 22.50 dollars each), money said back to the cent."""
+a tip ("a 20 percent tip on 45 dollars" -> 9 dollars), a discount ("10 percent off 60
+dollars" -> 54 dollars) and a sum split ("split 90 dollars between 4 people" -> 22.50
+dollars each), money said back to the cent."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ INTENT = "Calculate"
 
 
 #: How a tip or a share is worked out from its two operands' code.
-MONEY = {"tip": "({a})*({b})/100", "split": "({a})/({b})"}
+MONEY = {"tip": "({a})*({b})/100", "discount": "({a})*(100-({b}))/100",
+         "split": "({a})/({b})"}
+#: Those whose amount is the slot ``b`` and whose other operand is a percent.
+PERCENT = ("tip", "discount")
 
 
 def expression(match: Match, lang: Language) -> Expression | None:
@@ -42,8 +46,9 @@ def _money_sum(operation: str, match: Match, lang: Language,
     """A tip's or a split's calculation, and how its parts are said back: the sum with its
     money word ("45 dollars", from "$45" too), the percent or the ways."""
     words = lang.words
-    amount = match.said.get("b" if operation == "tip" else "a", "").strip().lower()
-    other = match.said.get("a" if operation == "tip" else "b", "").strip().lower()
+    percent = operation in PERCENT
+    amount = match.said.get("b" if percent else "a", "").strip().lower()
+    other = match.said.get("a" if percent else "b", "").strip().lower()
     unit = next((u for s, u in words["money_signs"].items() if s in amount), "")
     amount = amount.translate({ord(s): " " for s in words["money_signs"]}).strip()
     for lead in sorted(words["money_leading"], key=len, reverse=True):
@@ -61,7 +66,7 @@ def _money_sum(operation: str, match: Match, lang: Language,
         amount = _money(float(a.said), unit, lang)
     except ValueError:
         amount = f"{a.said} {unit}".strip()
-    said = {"amount": amount, "unit": unit, "percent" if operation == "tip" else "ways": b.said}
+    said = {"amount": amount, "unit": unit, "percent" if percent else "ways": b.said}
     if operation == "tip":  # "An 18 percent tip", "A 20 percent tip"
         said["a"] = "An" if re.match(r"8|1[18](\D|$)", b.said) else "A"
     return Expression(MONEY[operation].format(a=a.code, b=b.code), said["amount"]), said
@@ -113,7 +118,7 @@ async def _money_answer(operation: str, match: Match, turn: Turn) -> str | None:
     if not observation["ok"]:
         return turn.lang.say("calculation_failed", problem=str(observation["error"]))
     value = float(observation["result"]["value"])
-    if value < 0:  # "a tip on minus 45": not money
+    if value < 0:  # "a tip on minus 45", "120 percent off": not money
         return None
     return turn.lang.say(f"calculated_{operation}",
                          value=_money(value, said.pop("unit"), turn.lang), **said)

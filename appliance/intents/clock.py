@@ -127,7 +127,30 @@ async def until(match: Match, turn: Turn) -> str | None:
         return turn.lang.say("until_today", **fields)
     # A weekday is not said twice ("Friday is in 4 days, on December 11"), nor a date.
     kind = {"weekday": "until_weekday", "holiday": "until", "date": "until_date"}[day.kind]
+    if match.slots.get("weeks") and days >= 7:  # "Christmas is 2 weeks and 4 days away"
+        return turn.lang.say(kind.replace("until", "until_weeks"), **fields,
+                             weeks=_weeks(turn, days))
     return turn.lang.say(f"{kind}_one" if days == 1 else kind, **fields)
+
+
+def _weeks(turn: Turn, days: int) -> str:
+    """"2 weeks", "2 weeks and 4 days", "1 week and 1 day"."""
+    weeks, rest = divmod(days, 7)
+    said = f"{weeks} {turn.lang.unit('week', weeks)}"
+    if not rest:
+        return said
+    return turn.lang.answers["weeks_and_days"].format(
+        weeks=said, days=f"{rest} {turn.lang.unit('day', rest)}")
+
+
+async def year_left(match: Match, turn: Turn) -> str | None:
+    """"how many days are left in the year": the days after today to December 31."""
+    now = await _now(turn)
+    if isinstance(now, str):
+        return turn.lang.say("tool_failed", problem=now)
+    days = (dt.date(now.year, 12, 31) - now.date()).days
+    key = "year_left_none" if days == 0 else "year_left_one" if days == 1 else "year_left"
+    return turn.lang.say(key, days=days, year=now.year)
 
 
 async def day_of(match: Match, turn: Turn) -> str | None:
@@ -220,6 +243,7 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "ClockTimeIn": (time_in, ("clock",)),
     "ClockRelative": (relative, ("clock",)),
     "ClockUntil": (until, ("clock",)),
+    "ClockYearLeft": (year_left, ("clock",)),
     "ClockDayOf": (day_of, ("clock",)),
     "ClockUntilTime": (until_time, ("clock",)),
     "ClockTimeAfter": (time_after, ("clock",)),

@@ -276,10 +276,12 @@ def _subject(turn: Turn, said: str) -> str:
 
 
 def _said(turn: Turn, subject: str) -> str:
-    """The subject as said back: "my code" -> "your code"; a bare one gets "the"."""
+    """The subject as said back: "my code" -> "your code"; a bare one gets "the", not one
+    that opens with whose it is ("mom's birthday")."""
     words = subject.split()
     bare = words and words[0].lower() not in turn.lang.words["determiners"] \
-        and words[0].lower() not in turn.lang.words["person"] and not words[0][0].isupper()
+        and words[0].lower() not in turn.lang.words["person"] and not words[0][0].isupper() \
+        and not re.search(r"\w('s|s')$", words[0])
     if bare and turn.lang.words.get("default_determiner"):
         subject = f"{turn.lang.words['default_determiner']} {subject}"
     return speech.person(turn.lang, subject)

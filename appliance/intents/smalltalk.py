@@ -1,4 +1,5 @@
-"""Small talk: hello, thanks, goodbye, "how are you", "who are you", "what can you do".
+"""Small talk: hello, thanks, goodbye, "how are you", "who are you", "what can you do",
+"you're the best", "tell me a joke".
 
 Answered by the box itself (``intents.small_talk``), so the answer is the same
 whichever model is behind it, and "what can you do" says what this box can do
@@ -7,6 +8,8 @@ while a language model is reachable.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from appliance.intents import calculate, clock, convert, lists, memory, timers
 from appliance.intents.recognizer import Match
@@ -39,6 +42,26 @@ async def how_are_you(match: Match, turn: Turn) -> str | None:
     return turn.lang.say("how_are_you")
 
 
+async def compliment(match: Match, turn: Turn) -> str | None:
+    return turn.lang.say("compliment")
+
+
+#: The jokes not yet told since each was last told, per language (drawn at random from them).
+_untold: dict[str, list[str]] = {}
+
+
+async def joke(match: Match, turn: Turn) -> str | None:
+    """A joke from the language's list, at random among those not told since the list was
+    last told through: asked again, another."""
+    jokes = [str(j) for j in turn.lang.words.get("jokes") or []]
+    if not jokes:
+        return None
+    untold = _untold.get(turn.lang.code) or list(jokes)
+    told = untold.pop(secrets.randbelow(len(untold)))
+    _untold[turn.lang.code] = untold
+    return told
+
+
 async def identity(match: Match, turn: Turn) -> str | None:
     return turn.lang.say("identity", node=turn.about.node)
 
@@ -60,6 +83,8 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "SmallTalkBye": (bye, ()),
     "SmallTalkHowAreYou": (how_are_you, ()),
     "SmallTalkIdentity": (identity, ()),
+    "SmallTalkCompliment": (compliment, ()),
+    "SmallTalkJoke": (joke, ()),
     "SmallTalkAbilities": (abilities, ()),
 }
 
@@ -70,4 +95,4 @@ NOT_EARLY = frozenset(HANDLERS)
 
 #: These answers end the conversation: by voice, no follow-up window opens after them
 #: (the box would otherwise go on listening to the room after "goodbye").
-ENDS_CONVERSATION = frozenset({"SmallTalkBye", "SmallTalkThanks"})
+ENDS_CONVERSATION = frozenset({"SmallTalkBye", "SmallTalkThanks", "SmallTalkCompliment"})

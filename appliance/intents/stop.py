@@ -1,9 +1,12 @@
 """Stop, cancel, never mind: speech already stopped when the user spoke, so say nothing;
 but a wake-up alarm ringing is stopped too ("stop" typed in the chat, or said), and that
-is said: "OK."."""
+is said: "OK."; and "cancel it" just after a timer or an alarm was set cancels that one."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from appliance.intents import alarms, clock, timers
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
 from appliance.tools.timers import ALARM_LABEL
@@ -12,6 +15,8 @@ from appliance.tools.timers import ALARM_LABEL
 #: (``voice.alarm_rings`` 5, ``voice.alarm_ring_gap_s`` 30 s apart). Later, "stop" is about
 #: speech again, and says nothing; a reminder is said once and never rings.
 RINGING_S = 150
+#: "cancel it" this soon after a timer or an alarm was set cancels the one set last.
+JUST_SET_S = 120
 
 
 async def stop(match: Match, turn: Turn) -> str | None:
@@ -23,7 +28,19 @@ async def stop(match: Match, turn: Turn) -> str | None:
             if not dismissed["ok"]:
                 return turn.lang.say("tool_failed", problem=dismissed["error"])
             return turn.lang.say("alarm_stopped")
+        if match.slots.get("that") and listed["ok"]:
+            just = [t for t in listed["result"]["timers"]
+                    if t.get("set_ago_s", JUST_SET_S + 1) <= JUST_SET_S]
+            if just:
+                return await _cancel(turn, max(just, key=lambda t: t["id"]))
     return turn.lang.say("stopped")
+
+
+async def _cancel(turn: Turn, chosen: dict[str, Any]) -> str:
+    if not chosen.get("at"):
+        return await timers.cancel_one(turn, chosen)
+    now = await clock.zoned_now(turn)
+    return now if isinstance(now, str) else await alarms.cancel_one(turn, chosen, now)
 
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {"Stop": (stop, ())}

@@ -1,5 +1,5 @@
 """Timers: start, cancel (by name, by duration, the only one, all), how long is left, list,
-more or less time on one ("add 2 minutes to the egg timer").
+more or less time on one ("add 2 minutes to the egg timer"), pause and resume one.
 
 Every answer comes from the timers tool: ``set`` returns the timer made,
 ``list`` the running ones with their remaining seconds, ``cancel`` the one
@@ -68,6 +68,11 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     chosen = _select(turn, match, timers)
     if isinstance(chosen, str):
         return chosen
+    return await cancel_one(turn, chosen)
+
+
+async def cancel_one(turn: Turn, chosen: dict[str, Any]) -> str:
+    """Cancel the countdown ``chosen``."""
     observation = await turn.call("timers", {"action": "cancel", "id": chosen["id"]})
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
@@ -106,6 +111,34 @@ async def add(match: Match, turn: Turn) -> str | None:
                          left=speech.duration(turn.lang,
                                               observation["result"]["extended"]["remaining_s"]),
                          name=chosen.get("label"))
+
+
+async def pause(match: Match, turn: Turn) -> str | None:
+    """Stop a countdown where it is ("pause the pizza timer"), or, with the slot
+    ``unpause``, run a paused one on. With no timer named, the one that can be: "pause
+    the timer" beside a paused one means the one running."""
+    pausing = not match.slots.get("unpause")
+    timers = await _running(turn)
+    if isinstance(timers, str):
+        return timers
+    if not _wants_one(match) and not _pointed(turn, match):
+        timers = [t for t in timers if bool(t.get("paused")) != pausing] or timers
+    chosen = _select(turn, match, timers)
+    if isinstance(chosen, str):
+        return chosen
+    named = "_named" if _named(chosen) else ""
+    if bool(chosen.get("paused")) == pausing:
+        key = "timer_already_paused" if pausing else "timer_already_running"
+        return turn.lang.say(key + named, name=chosen.get("label"),
+                             left=speech.duration(turn.lang, chosen["remaining_s"]))
+    action = "pause" if pausing else "resume"
+    observation = await turn.call("timers", {"action": action, "id": chosen["id"]})
+    if not observation["ok"]:
+        return turn.lang.say("tool_failed", problem=observation["error"])
+    done = observation["result"][action + "d"]
+    key = "timer_paused" if pausing else "timer_resumed"
+    return turn.lang.say(key + named, name=chosen.get("label"),
+                         left=speech.duration(turn.lang, done["remaining_s"]))
 
 
 async def _again(turn: Turn, match: Match, timers: list[dict[str, Any]]) -> bool:
@@ -159,9 +192,10 @@ async def status(match: Match, turn: Turn) -> str | None:
     if isinstance(chosen, str):
         return None if loose else chosen
     left = speech.duration(turn.lang, chosen["remaining_s"])
+    key = "timer_left_paused" if chosen.get("paused") else "timer_left"
     if _named(chosen):
-        return turn.lang.say("timer_left_named", left=left, name=chosen["label"])
-    return turn.lang.say("timer_left", left=left,
+        return turn.lang.say(key + "_named", left=left, name=chosen["label"])
+    return turn.lang.say(key, left=left,
                          duration=speech.duration(turn.lang, chosen["seconds"], before=True))
 
 
@@ -182,9 +216,10 @@ def _listing(turn: Turn, timers: list[dict[str, Any]]) -> str:
 
 def _item(turn: Turn, timer: dict[str, Any]) -> str:
     left = speech.duration(turn.lang, timer["remaining_s"])
+    key = "timer_item_paused" if timer.get("paused") else "timer_item"
     if _named(timer):
-        return turn.lang.answers["timer_item_named"].format(name=timer["label"], left=left)
-    return turn.lang.answers["timer_item"].format(
+        return turn.lang.answers[key + "_named"].format(name=timer["label"], left=left)
+    return turn.lang.answers[key].format(
         duration=speech.duration(turn.lang, timer["seconds"]), left=left)
 
 
@@ -295,4 +330,5 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "TimerAdd": (add, ("timers",)),
     "TimerStatus": (status, ("timers",)),
     "TimerList": (listing, ("timers",)),
+    "TimerPause": (pause, ("timers",)),
 }

@@ -146,7 +146,9 @@ async def test_alarms_are_listed_cancelled_and_kept_apart_from_timers(
 
 @pytest.mark.parametrize(("text", "intent"), [
     ("set an alarm for 10 minutes", "TimerStart"),  # a duration is a timer's
-    ("remind me in 15 minutes to check the oven", "TimerStart"),
+    # A reminder in so long is one at that clock time (listed with the reminders), its
+    # own intent.
+    ("remind me in 15 minutes to check the oven", "ReminderIn"),
     ("tell me about the concert at 8", None),  # a question, not a reminder
     ("set an alarm for the kitchen", None),
     ("when's my next alarm", "AlarmList"),  # not a remembered fact called "next alarm"

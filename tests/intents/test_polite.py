@@ -19,7 +19,7 @@ from tests.intents.test_answers import say
     ("can you set me a timer for 20 minutes please", "TimerStart",
      "Timer set for 20 minutes."),
     ("set me a pasta timer for 10 minutes", "TimerStart", "Pasta timer set for 10 minutes."),
-    ("remind me in about 20 minutes to check the oven", "TimerStart",
+    ("remind me in about 20 minutes to check the oven", "ReminderIn",
      "OK, in 20 minutes: check the oven."),
     ("could you tell me how many cups are in a quart", "Convert", "A quart is 4 cups."),
     ("roughly how many kilometers is 10 miles", "Convert",
