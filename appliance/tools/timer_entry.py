@@ -33,8 +33,6 @@ class Timer:
     spring change skips rings an hour later that day, and at its own time after."""
     paused: float = 0.0
     """A paused countdown's seconds left (it does not run); 0 while it runs."""
-    made: float = 0.0
-    """When it was set (seconds since the epoch; not kept: 0 after a restart)."""
 
     def __post_init__(self) -> None:
         if not self.at:
@@ -58,8 +56,7 @@ class Timer:
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "label": self.label, "seconds": self.seconds,
                 "remaining_s": round(max(0.0, self.remaining()), 1), **self._alarm(),
-                **({"paused": True} if self.paused else {}),
-                **({"set_ago_s": round(time.time() - self.made, 1)} if self.made else {})}
+                **({"paused": True} if self.paused else {})}
 
     def _alarm(self) -> dict[str, Any]:
         out: dict[str, Any] = {"at": self.at} if self.at else {}

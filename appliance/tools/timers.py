@@ -190,7 +190,7 @@ class Timers(Tool):
         else:
             seconds, at, label = float(args["seconds"]), "", args.get("label") or "timer"
         timer = Timer(self._next_id, label, now + seconds, seconds, at, repeat=repeat,
-                      clock=clock, made=now)
+                      clock=clock)
         self._next_id += 1
         self._arm(timer)
         self._timers[timer.id] = timer
