@@ -76,7 +76,7 @@ def select(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.datet
     elif match.said.get("name"):
         # Its words in any order: "take out the bins" is "take the bins out"; a day at
         # their end is the day ("don't remind me to take my pills tomorrow").
-        name = speech.person(turn.lang, match.said["name"])
+        name = speech.person(turn.lang, match.said["name"], yours=False)
         words = name.split()
         for size in range(min(3, len(words) - 1), 0, -1):
             tail = " ".join(words[-size:])
@@ -85,7 +85,7 @@ def select(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.datet
                     clocktimes.days_named(tail, now, turn.lang.words)
                 break
         alarms = [a for a in alarms if a["label"] != ALARM
-                  and timers.words(turn, name) <= timers.words(turn, a["label"])]
+                  and timers.alike(turn, name, a["label"])]
         if not alarms:
             return turn.lang.say("reminder_not_found", name=name)
     alarms = told.of_kind(alarms, kind) or alarms

@@ -65,7 +65,7 @@ async def start(match: Match, turn: Turn) -> str | None:
                                      repeating=repeat is not None)
     if when is None:
         return None  # not a clock time: "set an alarm for 10 minutes" is a timer's
-    name = speech.person(turn.lang, name)[:100]
+    name = speech.person(turn.lang, name, yours=False)[:100]
     days = list(repeat.days) if repeat else []
     if days and len(days) < 7 and when.hour < 5 and "night" in said.lower().split():
         # "every Friday night at 1": Saturday's small hours
@@ -116,8 +116,12 @@ async def cancel(match: Match, turn: Turn) -> str | None:
         return found
     alarms, now = found.alarms, found.now
     said, kind = told.courteous(turn, match.said.get("when", "")), match.slots.get("kind")
-    if match.slots.get("by_name") and _timely(turn, timers.timer_name(turn, match), now):
-        return None  # "cancel tomorrow's reminder", "the 11 pm reminder": a day or a time
+    if match.slots.get("by_name"):
+        name = timers.timer_name(turn, match)
+        if not name:  # "cancel that reminder": as "cancel the reminder"
+            match = Match(match.intent, {"kind": "reminder"}, {"kind": "reminder"})
+        elif not _a_reminder(turn, name, alarms, now):
+            return None  # "cancel tomorrow's reminder" (a day), "the next reminder"
     if not said and not match.said.get("name") and found.rang and kind != "reminder" \
             and not match.slots.get("skip"):
         # "turn off the alarm", "cancel the alarm" while (or just after) it rings: that
@@ -159,12 +163,16 @@ async def cancel_one(turn: Turn, chosen: dict[str, Any], now: dt.datetime) -> st
                          else key, **told.fields(turn, chosen, now))
 
 
-def _timely(turn: Turn, words: str, now: dt.datetime) -> bool:
-    """Whether ``words`` name a day, a clock time or days of the week, not a reminder."""
+def _a_reminder(turn: Turn, words: str, alarms: list[dict[str, Any]], now: dt.datetime
+                ) -> bool:
+    """Whether ``words`` ("the laundry reminder") name a reminder set, and no day, clock
+    time or days of the week ("the tomorrow reminder")."""
     table = turn.lang.words
-    return clocktimes.day(words, now, table) is not None or clocktimes.moment(
-        words, now, table, turn.lang.numbers) is not None or bool(
-        repeats.adjective(repeats.words(words), table["clock_times"]))
+    if clocktimes.day(words, now, table) is not None or clocktimes.moment(
+            words, now, table, turn.lang.numbers) is not None or \
+            repeats.adjective(repeats.words(words), table["clock_times"]):
+        return False
+    return any(a["label"] != ALARM and timers.alike(turn, words, a["label"]) for a in alarms)
 
 
 async def _skip_day(turn: Turn, alarms: list[dict[str, Any]], day: dt.date,
@@ -299,6 +307,9 @@ async def listing(match: Match, turn: Turn) -> str | None:
     if isinstance(found, str):
         return found
     alarms, now = found.alarms, found.now
+    reminders = match.slots.get("kinds") == "reminder"
+    if reminders:  # "what reminders do I have": not the wake-up alarms
+        alarms = [a for a in alarms if a["label"] != ALARM]
     if match.said.get("when"):  # "do I have an alarm for tomorrow"
         day = clocktimes.day(match.said["when"], now, turn.lang.words)
         if day is None:
@@ -308,15 +319,13 @@ async def listing(match: Match, turn: Turn) -> str | None:
         if not on:
             off = [speech.hour_said(turn.lang, told.local(a, now)) for a in alarms
                    if day.isoformat() in a.get("skip", [])]
-            return turn.lang.say("alarm_off_on_day" if off else "alarm_none_on_day",
+            return turn.lang.say("reminder_none_on_day" if reminders else "alarm_off_on_day"
+                                 if off else "alarm_none_on_day",
                                  on_day=told.on_day(turn, day, now), times=turn.lang.join(off))
-        alarms = on
-        items = [told.item(turn, a, now, on=day) for a in alarms]
-        key = "alarm_list_one" if len(items) == 1 else "alarm_list"
+        items = [told.item(turn, a, now, on=day) for a in on]
+        key = ("reminder" if reminders else "alarm") + ("_list_one" if len(items) == 1
+                                                       else "_list")
         return turn.lang.say(key, count=len(items), items=turn.lang.join(items))
-    reminders = match.slots.get("kinds") == "reminder"
-    if reminders:  # "what reminders do I have": not the wake-up alarms
-        alarms = [a for a in alarms if a["label"] != ALARM]
     if not alarms:
         return turn.lang.say("reminder_none" if reminders else "alarm_none")
     if match.slots.get("next"):
@@ -338,18 +347,23 @@ async def remind_in(match: Match, turn: Turn) -> str | None:
     "It's 8:17 PM: check the laundry." (a countdown would say "Your check the laundry
     timer is done."); answered as said: "OK, in 1 hour: check the laundry."."""
     seconds = timers.seconds_of(match.slots)
-    name = timers.timer_name(turn, match)
+    name = speech.person(turn.lang, timers.timer_name(turn, match), yours=False)[:100]
     if seconds < 1 or not name:
         return None
-    now = await clock.zoned_now(turn)
-    if isinstance(now, str):
-        return now
+    found = await _alarms(turn)
+    if isinstance(found, str):
+        return found
+    now = found.now
     when = clock.shifted(now, dt.timedelta(seconds=round(seconds)))
-    observation = await turn.call("timers", {"action": "set", "label": name[:100],
+    for alarm in found.alarms:  # said twice: set once
+        if alarm["label"] == name and not alarm.get("repeat") and abs(
+                dt.datetime.fromisoformat(alarm["at"]).timestamp() - when.timestamp()) <= 90:
+            return turn.lang.say("reminder_exists", **told.fields(turn, alarm, now))
+    observation = await turn.call("timers", {"action": "set", "label": name,
                                              "at": when.isoformat(timespec="seconds")})
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
-    return turn.lang.say("timer_started_reminder", name=speech.person(turn.lang, name),
+    return turn.lang.say("timer_started_reminder", name=name,
                          duration=speech.duration(turn.lang, round(seconds)))
 
 

@@ -60,7 +60,8 @@ def _money_sum(operation: str, match: Match, lang: Language,
         other = other.removesuffix(f" {tail}")
     a = arithmetic.translate(amount, lang, operand=True)
     b = arithmetic.translate(other, lang, operand=True)
-    if a is None or b is None or (operation == "split" and not _ways(b.code)):
+    if a is None or b is None or (operation == "split" and not _ways(b.code)) or (
+            percent and b.code.lstrip("(").startswith("-")):  # "minus 10 percent off"
         return None, {}
     try:  # a plain sum is said to the cent ("62.40 dollars")
         amount = _money(float(a.said), unit, lang)

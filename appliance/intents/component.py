@@ -31,7 +31,7 @@ from appliance.intents import (
 )
 from appliance.intents.language import Language, load
 from appliance.intents.recognizer import Recognizer
-from appliance.intents.turn import About, Call, Handler, Turn
+from appliance.intents.turn import About, Call, Handler, Previous, Turn
 from appliance.node import Component
 from appliance.tools.registry import ToolRegistry
 
@@ -75,6 +75,7 @@ class Intents(Component):
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="intents")
         self.answered: dict[str, int] = {}
         self.passed = 0
+        self._previous: Previous | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -158,7 +159,8 @@ class Intents(Component):
         return "partial" if partial else ""
 
     def _turn(self, recognizer: Recognizer, allowed: tuple[str, ...] | None) -> Turn:
-        return Turn(recognizer.lang, self.tools, allowed, self.tool_timeout_s, self.about)
+        return Turn(recognizer.lang, self.tools, allowed, self.tool_timeout_s, self.about,
+                    self._previous)
 
     async def answer(self, text: str, allowed: tuple[str, ...] | None = None
                      ) -> IntentAnswer | None:
@@ -178,8 +180,10 @@ class Intents(Component):
             answer = await self._first(recognizer, candidate, allowed, t0)
             if answer is not None:
                 self.answered[answer.intent] = self.answered.get(answer.intent, 0) + 1
+                self._previous = Previous(answer.intent, tuple(answer.calls), time.monotonic())
                 return answer
         self.passed += 1
+        self._previous = None
         return None
 
     async def _first(self, recognizer: Recognizer, text: str,

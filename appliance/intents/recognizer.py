@@ -67,6 +67,10 @@ class Recognizer:
             re.I) if hedges else None
         self._gerunds = {str(k).lower(): str(v) for k, v in
                          (lang.words.get("gerunds") or {}).items()}
+        closers = sorted((str(w) for w in lang.words.get("closers") or ()), key=len,
+                         reverse=True)
+        self._closers = re.compile(r"(?<=\w)[\s,;:.!-]+(?:{})[\s.!]*$".format(
+            "|".join(map(re.escape, closers))), re.I) if closers else None
 
     def names(self) -> list[str]:
         return sorted(self.intents.intents)
@@ -109,7 +113,8 @@ class Recognizer:
         "right burner timer for 10 minutes": the whole, then the rest); a verb after "would
         you mind" is read plain ("cancelling" -> "cancel", ``words.gerunds``). Then each
         without a hedge before a number ("for like five minutes", "at around 7":
-        ``words.hedges``)."""
+        ``words.hedges``). Thanks after a request (``words.closers``) are passed over as
+        fillers are: "skip tomorrow's alarm, thank you"."""
         found = self._openers.match(text) if self._openers is not None else None
         rest = text[found.end():].strip() if found is not None else ""
         texts = [text]
@@ -121,10 +126,15 @@ class Recognizer:
                 rest = f"{plain} {after}".strip()  # only after "would you mind"
             texts = [rest, text] if found.group("mark") is not None or \
                 self._plainer(rest, text) else [text, rest]
+        if self._closers is not None:  # "skip tomorrow's alarm, thank you"
+            for t in list(texts):
+                trimmed = self._closers.sub("", t)
+                if trimmed != t:
+                    at = texts.index(t)
+                    texts.insert(at if self._plainer(trimmed, t) else at + 1, trimmed)
         if self._hedges is not None:
             texts += [self._hedges.sub("", t) for t in texts]
         return tuple(dict.fromkeys(texts))
-
 
     def _plainer(self, rest: str, whole: str) -> bool:
         """Whether ``rest`` matches with no open-ended words where ``whole`` needs some

@@ -62,13 +62,20 @@ def number(value: float | int) -> tuple[str, bool]:
     return spoken(value)
 
 
-def person(lang: Language, text: str) -> str:
-    """What the user said about themselves, said back: "my code" -> "your code"."""
+def person(lang: Language, text: str, *, yours: bool = True) -> str:
+    """What the user said about themselves, said back: "my code" -> "your code"; and
+    about the box, with ``yours``: "your name" -> "my name". Not in a reminder's words
+    (``yours`` False), where "you" is someone else: "say thank you", "tell mom I love
+    you" -> "tell mom you love you"."""
     swap = lang.words["person"]
+    if not yours:
+        swap = {k: v for k, v in swap.items() if k not in lang.words["person_yours"]}
 
     def one(m: re.Match[str]) -> str:
         word = m.group(0)
         out = str(swap.get(word.lower(), word))
-        return out[:1].upper() + out[1:] if word[:1].isupper() and out != "I" else out
+        # "I" is written so anywhere: its capital says nothing of where it stands.
+        return out[:1].upper() + out[1:] if word[:1].isupper() and "I" not in (word, out) \
+            else out
 
     return re.sub(r"[^\W\d_]+(?:'[a-z]+)?", one, text)

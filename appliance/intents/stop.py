@@ -1,9 +1,11 @@
 """Stop, cancel, never mind: speech already stopped when the user spoke, so say nothing;
 but a wake-up alarm ringing is stopped too ("stop" typed in the chat, or said), and that
-is said: "OK."; and "cancel it" just after a timer or an alarm was set cancels that one."""
+is said: "OK."; and "cancel it" right after a timer, an alarm or a reminder was set (the
+box's last answer, at most 2 minutes before) cancels that one."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from appliance.intents import alarms, clock, timers
@@ -15,8 +17,11 @@ from appliance.tools.timers import ALARM_LABEL
 #: (``voice.alarm_rings`` 5, ``voice.alarm_ring_gap_s`` 30 s apart). Later, "stop" is about
 #: speech again, and says nothing; a reminder is said once and never rings.
 RINGING_S = 150
-#: "cancel it" this soon after a timer or an alarm was set cancels the one set last.
+#: "cancel it" this soon after a timer or an alarm was set, as the box's last answer,
+#: cancels that one.
 JUST_SET_S = 120
+#: The intents that set one.
+SETTING = frozenset({"TimerStart", "AlarmSet", "ReminderIn"})
 
 
 async def stop(match: Match, turn: Turn) -> str | None:
@@ -28,12 +33,26 @@ async def stop(match: Match, turn: Turn) -> str | None:
             if not dismissed["ok"]:
                 return turn.lang.say("tool_failed", problem=dismissed["error"])
             return turn.lang.say("alarm_stopped")
-        if match.slots.get("that") and listed["ok"]:
-            just = [t for t in listed["result"]["timers"]
-                    if t.get("set_ago_s", JUST_SET_S + 1) <= JUST_SET_S]
-            if just:
-                return await _cancel(turn, max(just, key=lambda t: t["id"]))
+        made = _just_set(turn) if match.slots.get("that") and listed["ok"] else None
+        still = [t for t in listed["result"]["timers"] if t["id"] == made] if made else []
+        if still:
+            return await _cancel(turn, still[0])
+    if match.slots.get("undo"):
+        return None  # "undo that", "delete that" after a list or a fact: the LLM's
     return turn.lang.say("stopped")
+
+
+def _just_set(turn: Turn) -> int | None:
+    """The id of the timer or alarm the box's last answer set, if that was just now."""
+    previous = turn.previous
+    if previous is None or previous.intent not in SETTING or \
+            time.monotonic() - previous.at > JUST_SET_S:
+        return None
+    for call in reversed(previous.calls):
+        if call.name == "timers" and call.arguments.get("action") == "set" and \
+                call.observation.get("ok"):
+            return int(call.observation["result"]["set"]["id"])
+    return None
 
 
 async def _cancel(turn: Turn, chosen: dict[str, Any]) -> str:

@@ -12,12 +12,17 @@ import math
 import re
 from typing import Any
 
-from appliance.intents import memory, sounds, speech
+from appliance.intents import memory, numbers, sounds, speech
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
+from appliance.tools.timers import ALARM_LABEL
 
 #: A name longer than this many words is a reminder text, answered differently.
 SHORT_NAME_WORDS = 2
+#: "how long is left" with no timer running is about a reminder due this soon.
+SOON_S = 6 * 3600
+#: The seconds of a unit said in a timer's length ("the 10 minute timer").
+UNITS_S = {"hour": 3600.0, "minute": 60.0, "second": 1.0}
 
 
 def seconds_of(slots: dict[str, Any]) -> float:
@@ -54,7 +59,8 @@ async def start(match: Match, turn: Turn) -> str | None:
         return turn.lang.say("timer_started", duration=duration)
     key = "timer_started_named" if len(name.split()) <= SHORT_NAME_WORDS \
         else "timer_started_reminder"
-    return turn.lang.say(key, name=speech.person(turn.lang, name), duration=duration)
+    return turn.lang.say(key, name=speech.person(turn.lang, name, yours=False),
+                         duration=duration)
 
 
 async def cancel(match: Match, turn: Turn) -> str | None:
@@ -67,7 +73,13 @@ async def cancel(match: Match, turn: Turn) -> str | None:
         return timers
     chosen = _select(turn, match, timers)
     if isinstance(chosen, str):
-        return chosen
+        reminder = await _reminder(turn, match, timers)
+        if reminder is None:
+            return chosen
+        observation = await turn.call("timers", {"action": "cancel", "id": reminder["id"]})
+        if not observation["ok"]:
+            return turn.lang.say("tool_failed", problem=observation["error"])
+        return turn.lang.say("reminder_cancelled", name=reminder["label"])
     return await cancel_one(turn, chosen)
 
 
@@ -122,7 +134,11 @@ async def pause(match: Match, turn: Turn) -> str | None:
     if isinstance(timers, str):
         return timers
     if not _wants_one(match) and not _pointed(turn, match):
-        timers = [t for t in timers if bool(t.get("paused")) != pausing] or timers
+        can = [t for t in timers if bool(t.get("paused")) != pausing]
+        if not can and len(timers) > 1:  # "pause the timer" with every one paused
+            return turn.lang.say("timer_all_paused" if pausing else "timer_all_running",
+                                 count=len(timers))
+        timers = can or timers
     chosen = _select(turn, match, timers)
     if isinstance(chosen, str):
         return chosen
@@ -190,6 +206,12 @@ async def status(match: Match, turn: Turn) -> str | None:
         return _listing(turn, timers)
     chosen = _select(turn, match, timers)
     if isinstance(chosen, str):
+        reminder = await _reminder(turn, match, timers)
+        if reminder is not None:
+            left_s = reminder["remaining_s"]  # at a clock time: to the minute from 2 on
+            left = speech.duration(turn.lang, round(left_s / 60) * 60 if left_s >= 120
+                                   else left_s)
+            return turn.lang.say("timer_left_reminder", name=reminder["label"], left=left)
         return None if loose else chosen
     left = speech.duration(turn.lang, chosen["remaining_s"])
     key = "timer_left_paused" if chosen.get("paused") else "timer_left"
@@ -258,6 +280,25 @@ async def _done(turn: Turn, match: Match) -> str | None:
     return turn.lang.say("timer_stopped")
 
 
+async def _reminder(turn: Turn, match: Match, timers: list[dict[str, Any]]
+                    ) -> dict[str, Any] | None:
+    """The reminder a timer's request means where no timer is ("remind me in 10 minutes to
+    take the pizza out", then "how long is left on the pizza timer", "cancel the pizza
+    timer"): a one-off reminder with the words named, or with none named and no timer
+    running, the soonest within :data:`SOON_S`."""
+    name = timer_name(turn, match)
+    if (timers and not name) or _pointed(turn, match) or seconds_of(match.slots) > 0:
+        return None
+    observation = await turn.peek("timers", {"action": "list"})
+    if not observation["ok"]:
+        return None
+    found = [t for t in observation["result"]["timers"] if t.get("at") and not t.get("repeat")
+             and t["label"] != ALARM_LABEL and (name or t["remaining_s"] <= SOON_S)]
+    if name:
+        found = [t for t in found if alike(turn, name, t["label"])]
+    return min(found, key=lambda t: t["remaining_s"], default=None)
+
+
 def _wants_one(match: Match) -> bool:
     return bool(match.said.get("name")) or seconds_of(match.slots) > 0
 
@@ -278,13 +319,16 @@ def _select(turn: Turn, match: Match, timers: list[dict[str, Any]], *, by_durati
         return max(timers, key=lambda t: t["id"])
     name = timer_name(turn, match)
     seconds = seconds_of(match.slots) if by_duration else 0.0
+    length = _length(turn, name)
+    if length and not any(_named(t) and words(turn, t["label"]) == words(turn, name)
+                          for t in timers):
+        name, seconds = "", length  # "add 5 minutes to the 10 minute timer"
     if name:
         wanted = words(turn, name)
         found = [t for t in timers if _named(t) and words(turn, t["label"]) == wanted]
         found = found or [t for t in timers if _named(t) and wanted <= words(turn, t["label"])]
         # "potato" for "potatoes", "cookie" for "cookies".
-        found = found or [t for t in timers if _named(t) and all(
-            any(_plural_alike(w, o) for o in words(turn, t["label"])) for w in wanted)]
+        found = found or [t for t in timers if _named(t) and alike(turn, name, t["label"])]
         # Misheard by speech recognition ("the X timer"): the one timer whose name sounds so.
         found = found or [t for t in timers if _named(t) and sounds.alike(turn.lang, name,
                                                                           t["label"])]
@@ -305,6 +349,26 @@ def _select(turn: Turn, match: Match, timers: list[dict[str, Any]], *, by_durati
         return timers[0]
     return turn.lang.say("timer_which", count=len(timers),
                          names=turn.lang.join([_item(turn, t) for t in timers]))
+
+
+def _length(turn: Turn, name: str) -> float:
+    """The seconds a name says when it is a timer's length ("10 minute", "an hour", "two
+    minute"), else 0."""
+    said = name.lower().replace("-", " ").split()
+    unit = said[-1].removesuffix("s") if len(said) >= 2 else ""
+    if unit not in UNITS_S:
+        return 0.0
+    digits = numbers.parse_digits(said[0]) if len(said) == 2 else None
+    value, used = (digits, 1) if digits is not None else \
+        numbers.parse_words(said[:-1], 0, turn.lang.numbers)
+    return float(value) * UNITS_S[unit] if used == len(said) - 1 and value > 0 else 0.0
+
+
+def alike(turn: Turn, name: str, label: str) -> bool:
+    """Whether each word of ``name`` is one of ``label``'s, or its plural or singular:
+    "potato" is the "potatoes" timer, "pill" the reminder "take my pills"."""
+    have = words(turn, label)
+    return all(any(_plural_alike(w, o) for o in have) for w in words(turn, name))
 
 
 def _plural_alike(a: str, b: str) -> bool:

@@ -42,6 +42,16 @@ class About:
     llm: Callable[[], bool] = _no_llm
 
 
+@dataclass(frozen=True)
+class Previous:
+    """The turn this box answered last, for "cancel it" just after a timer was set."""
+
+    intent: str
+    calls: tuple[Call, ...]
+    at: float
+    """When it was answered (time.monotonic())."""
+
+
 @dataclass
 class Turn:
     """The tools an intent may use and the calls it made."""
@@ -51,6 +61,8 @@ class Turn:
     allowed: tuple[str, ...] | None
     timeout_s: float
     about: About = field(default_factory=About)
+    previous: Previous | None = None
+    """The turn answered before this one, if it was an intent's (None after the LLM's)."""
     calls: list[Call] = field(default_factory=list)
 
     def can(self, *names: str) -> bool:
