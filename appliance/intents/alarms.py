@@ -131,9 +131,8 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     if weekend is not None:  # "don't wake me up this weekend", "cancel my alarms this
         kind = kind or "alarm"  # weekend": Saturday and Sunday left out
         return await alarm_weekend.skip(turn, told.of_kind(alarms, kind), weekend, now, kind)
-    if (match.slots.get("days_only") and clocktimes.day(said, now, turn.lang.words) is None) \
-            or said.startswith("s "):  # "cancel the alarms at 7": no day; "alarm" + "s on"
-        return None
+    if match.slots.get("days_only") and clocktimes.day(said, now, turn.lang.words) is None:
+        return None  # "cancel the alarms at 7": no day
     if match.slots.get("skip"):  # "don't wake me up tomorrow": the wake-up alarms
         kind = kind or "alarm"
         alarms = told.of_kind(alarms, kind)

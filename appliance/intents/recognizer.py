@@ -92,6 +92,8 @@ class Recognizer:
         results = recognize_ranked(text, self.intents, language=self.lang.code)
         matches: list[Match] = []
         for result in results:
+            if _inside_a_word(result, text):
+                continue
             match = _match(result, text)
             if match not in matches:
                 matches.append(match)
@@ -176,6 +178,20 @@ def _written(text: str, span: tuple[int, int] | None, heard: str) -> str:
         return heard
     start = span[0] if span is not None else 0
     return min(found, key=lambda m: abs(m.start() - start)).group(0)
+
+
+def _inside_a_word(result: RecognizeResult, text: str) -> bool:
+    """Whether a list value matched part of a word: hassil lets "alarm" match the start
+    of "alarms" ("cancel the alarms on weekdays" read as "alarm" and "s on weekdays")."""
+    for entity in result.entities.values():
+        span = entity.text_span
+        if entity.is_wildcard or span is None or span[0] >= span[1]:
+            continue
+        start, end = span
+        if (end < len(text) and text[end - 1].isalpha() and text[end].isalpha()) or \
+                (start > 0 and text[start - 1].isalpha() and text[start].isalpha()):
+            return True
+    return False
 
 
 def _match(result: RecognizeResult, text: str) -> Match:

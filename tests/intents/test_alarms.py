@@ -15,6 +15,8 @@ import pytest
 from appliance.config import IntentsConfig
 from appliance.intents import alarms as alarm_handlers
 from appliance.intents.component import Intents
+from appliance.intents.language import load
+from appliance.intents.recognizer import Recognizer
 from appliance.tools.base import invoke
 from appliance.tools.clock import Clock
 from appliance.tools.registry import ToolRegistry
@@ -294,3 +296,18 @@ def test_the_timers_set_of_an_alarm() -> None:
         {"action": "set", "at": "2027-04-04T07:00:00+12:00", "label": "alarm"}
     assert alarm_handlers._set_args(when, "call mum", now, ["sun"]) == \
         {"action": "set", "at": "2027-04-04T07:00:00", "label": "call mum", "repeat": ["sun"]}
+
+
+def test_a_list_value_is_never_part_of_a_word() -> None:
+    """hassil lets the list value "alarm" match the start of "alarms": "cancel the alarms on
+    weekdays" was also read as the alarm "s on weekdays" (alarms.cancel refused a 'when'
+    starting "s " until the recognizer dropped such readings). A number before a word
+    ("a 5minute timer") is still read."""
+    recognizer = Recognizer(load("en"))
+    for text in ("cancel the alarms on weekdays", "cancel the alarms at 7",
+                 "turn off the alarms tomorrow"):
+        for match in recognizer.recognize(text):
+            assert not any(v.startswith("s ") or v == "s" for v in match.said.values()), \
+                (text, match)
+    assert [m.slots for m in recognizer.recognize("set a 5minute timer")
+            if m.intent == "TimerStart"] == [{"minutes": 5}]
