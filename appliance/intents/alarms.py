@@ -118,7 +118,14 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     said, kind = told.courteous(turn, match.said.get("when", "")), match.slots.get("kind")
     if match.slots.get("by_name"):
         name = timers.timer_name(turn, match)
-        if not name:  # "cancel that reminder": as "cancel the reminder"
+        if not name:  # "cancel that reminder": the one just set, else "the reminder"
+            reminders = [a for a in alarms if a["label"] != ALARM]
+            just = [a for a in reminders if a["id"] == turn.just_set()]
+            if just:
+                return await cancel_one(turn, just[0], now)
+            if not reminders:
+                return turn.lang.say("reminder_none")  # never the wake-up alarm
+            alarms = reminders
             match = Match(match.intent, {"kind": "reminder"}, {"kind": "reminder"})
         elif not _a_reminder(turn, name, alarms, now):
             return None  # "cancel tomorrow's reminder" (a day), "the next reminder"

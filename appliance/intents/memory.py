@@ -104,8 +104,9 @@ async def recall(match: Match, turn: Turn) -> str | None:
 
 async def forget(match: Match, turn: Turn) -> str | None:
     subject = _subject(turn, match.said.get("subject", ""))
-    if not _words(turn, subject):
-        return None
+    if not _words(turn, subject) or set(subject.lower().split()) <= set(
+            turn.lang.words["pronouns"]):
+        return None  # "remove it", "delete this": about what was said before, the LLM's
     memory = await _memory(turn)
     if isinstance(memory, str):
         return memory

@@ -69,7 +69,7 @@ class Recognizer:
                          (lang.words.get("gerunds") or {}).items()}
         closers = sorted((str(w) for w in lang.words.get("closers") or ()), key=len,
                          reverse=True)
-        self._closers = re.compile(r"(?<=\w)[\s,;:.!-]+(?:{})[\s.!]*$".format(
+        self._closers = re.compile(r"(?<=\w)[\s,;:.!-]+(?:{})[\s.!?]*$".format(
             "|".join(map(re.escape, closers))), re.I) if closers else None
 
     def names(self) -> list[str]:

@@ -48,6 +48,7 @@ async def compliment(match: Match, turn: Turn) -> str | None:
 
 #: The jokes not yet told since each was last told, per language (drawn at random from them).
 _untold: dict[str, list[str]] = {}
+_last: dict[str, str] = {}
 
 
 async def joke(match: Match, turn: Turn) -> str | None:
@@ -56,9 +57,11 @@ async def joke(match: Match, turn: Turn) -> str | None:
     jokes = [str(j) for j in turn.lang.words.get("jokes") or []]
     if not jokes:
         return None
-    untold = _untold.get(turn.lang.code) or list(jokes)
+    untold = _untold.get(turn.lang.code)
+    if not untold:  # all told: all again, but not the last one twice in a row
+        untold = [j for j in jokes if j != _last.get(turn.lang.code)] or list(jokes)
     told = untold.pop(secrets.randbelow(len(untold)))
-    _untold[turn.lang.code] = untold
+    _untold[turn.lang.code], _last[turn.lang.code] = untold, told
     return told
 
 

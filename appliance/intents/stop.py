@@ -5,7 +5,6 @@ box's last answer, at most 2 minutes before) cancels that one."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from appliance.intents import alarms, clock, timers
@@ -17,11 +16,6 @@ from appliance.tools.timers import ALARM_LABEL
 #: (``voice.alarm_rings`` 5, ``voice.alarm_ring_gap_s`` 30 s apart). Later, "stop" is about
 #: speech again, and says nothing; a reminder is said once and never rings.
 RINGING_S = 150
-#: "cancel it" this soon after a timer or an alarm was set, as the box's last answer,
-#: cancels that one.
-JUST_SET_S = 120
-#: The intents that set one.
-SETTING = frozenset({"TimerStart", "AlarmSet", "ReminderIn"})
 
 
 async def stop(match: Match, turn: Turn) -> str | None:
@@ -33,26 +27,13 @@ async def stop(match: Match, turn: Turn) -> str | None:
             if not dismissed["ok"]:
                 return turn.lang.say("tool_failed", problem=dismissed["error"])
             return turn.lang.say("alarm_stopped")
-        made = _just_set(turn) if match.slots.get("that") and listed["ok"] else None
+        made = turn.just_set() if match.slots.get("cancel_that") and listed["ok"] else None
         still = [t for t in listed["result"]["timers"] if t["id"] == made] if made else []
         if still:
             return await _cancel(turn, still[0])
     if match.slots.get("undo"):
         return None  # "undo that", "delete that" after a list or a fact: the LLM's
     return turn.lang.say("stopped")
-
-
-def _just_set(turn: Turn) -> int | None:
-    """The id of the timer or alarm the box's last answer set, if that was just now."""
-    previous = turn.previous
-    if previous is None or previous.intent not in SETTING or \
-            time.monotonic() - previous.at > JUST_SET_S:
-        return None
-    for call in reversed(previous.calls):
-        if call.name == "timers" and call.arguments.get("action") == "set" and \
-                call.observation.get("ok"):
-            return int(call.observation["result"]["set"]["id"])
-    return None
 
 
 async def _cancel(turn: Turn, chosen: dict[str, Any]) -> str:

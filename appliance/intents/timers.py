@@ -8,6 +8,7 @@ cancelled.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from typing import Any
@@ -73,7 +74,7 @@ async def cancel(match: Match, turn: Turn) -> str | None:
         return timers
     chosen = _select(turn, match, timers)
     if isinstance(chosen, str):
-        reminder = await _reminder(turn, match, timers)
+        reminder = await _reminder(turn, match, timers, named=True)
         if reminder is None:
             return chosen
         observation = await turn.call("timers", {"action": "cancel", "id": reminder["id"]})
@@ -109,6 +110,9 @@ async def add(match: Match, turn: Turn) -> str | None:
         return timers
     chosen = _select(turn, match, timers, by_duration=False)
     if isinstance(chosen, str):
+        reminder = await _reminder(turn, match, timers, named=True)
+        if reminder is not None:  # "add 5 minutes to the pizza timer": a reminder, later
+            return await _move(turn, reminder, -seconds if less else seconds)
         return await start(match, turn) if not less and await _again(turn, match, timers) \
             else chosen
     if less and chosen["remaining_s"] - seconds < 1:
@@ -133,6 +137,8 @@ async def pause(match: Match, turn: Turn) -> str | None:
     timers = await _running(turn)
     if isinstance(timers, str):
         return timers
+    if match.slots.get("all"):
+        return await _pause_all(turn, timers, pausing)
     if not _wants_one(match) and not _pointed(turn, match):
         can = [t for t in timers if bool(t.get("paused")) != pausing]
         if not can and len(timers) > 1:  # "pause the timer" with every one paused
@@ -155,6 +161,51 @@ async def pause(match: Match, turn: Turn) -> str | None:
     key = "timer_paused" if pausing else "timer_resumed"
     return turn.lang.say(key + named, name=chosen.get("label"),
                          left=speech.duration(turn.lang, done["remaining_s"]))
+
+
+async def _pause_all(turn: Turn, timers: list[dict[str, Any]], pausing: bool) -> str:
+    """"pause all timers", "resume the timers": every one that can be."""
+    if not timers:
+        return turn.lang.say("timer_none")
+    can = [t for t in timers if bool(t.get("paused")) != pausing]
+    if not can:
+        return turn.lang.say("timer_all_paused" if pausing else "timer_all_running")
+    action = "pause" if pausing else "resume"
+    for timer in can:
+        observation = await turn.call("timers", {"action": action, "id": timer["id"]})
+        if not observation["ok"]:
+            return turn.lang.say("tool_failed", problem=observation["error"])
+    if len(can) == 1:  # "Paused the tea timer: 3 minutes left."
+        done = observation["result"][action + "d"]
+        return turn.lang.say(("timer_paused" if pausing else "timer_resumed") + (
+            "_named" if _named(done) else ""), name=done.get("label"),
+            left=speech.duration(turn.lang, done["remaining_s"]))
+    return turn.lang.say("timer_paused_all" if pausing else "timer_resumed_all",
+                         count=len(can))
+
+
+async def _move(turn: Turn, reminder: dict[str, Any], by: float) -> str:
+    """A reminder ``by`` seconds later (earlier, below 0): set anew, then the old one
+    cancelled, so a failure leaves it as it was."""
+    at = dt.datetime.fromisoformat(reminder["at"]) + dt.timedelta(seconds=by)
+    left = reminder["remaining_s"] + by
+    if left < 1:
+        return turn.lang.say("reminder_too_soon", left=_about(turn, reminder["remaining_s"]))
+    made = await turn.call("timers", {"action": "set", "label": reminder["label"],
+                                      "at": at.isoformat(timespec="seconds")})
+    if not made["ok"]:
+        return turn.lang.say("tool_failed", problem=made["error"])
+    gone = await turn.call("timers", {"action": "cancel", "id": reminder["id"]})
+    if not gone["ok"]:
+        return turn.lang.say("tool_failed", problem=gone["error"])
+    return turn.lang.say("reminder_moved_later" if by > 0 else "reminder_moved_sooner",
+                         added=speech.duration(turn.lang, abs(by)), left=_about(turn, left),
+                         name=reminder["label"])
+
+
+def _about(turn: Turn, seconds: float) -> str:
+    """How long until a reminder at a clock time: to the minute from 2 minutes on."""
+    return speech.duration(turn.lang, round(seconds / 60) * 60 if seconds >= 120 else seconds)
 
 
 async def _again(turn: Turn, match: Match, timers: list[dict[str, Any]]) -> bool:
@@ -208,10 +259,8 @@ async def status(match: Match, turn: Turn) -> str | None:
     if isinstance(chosen, str):
         reminder = await _reminder(turn, match, timers)
         if reminder is not None:
-            left_s = reminder["remaining_s"]  # at a clock time: to the minute from 2 on
-            left = speech.duration(turn.lang, round(left_s / 60) * 60 if left_s >= 120
-                                   else left_s)
-            return turn.lang.say("timer_left_reminder", name=reminder["label"], left=left)
+            return turn.lang.say("timer_left_reminder", name=reminder["label"],
+                                 left=_about(turn, reminder["remaining_s"]))
         return None if loose else chosen
     left = speech.duration(turn.lang, chosen["remaining_s"])
     key = "timer_left_paused" if chosen.get("paused") else "timer_left"
@@ -280,14 +329,15 @@ async def _done(turn: Turn, match: Match) -> str | None:
     return turn.lang.say("timer_stopped")
 
 
-async def _reminder(turn: Turn, match: Match, timers: list[dict[str, Any]]
-                    ) -> dict[str, Any] | None:
+async def _reminder(turn: Turn, match: Match, timers: list[dict[str, Any]], *,
+                    named: bool = False) -> dict[str, Any] | None:
     """The reminder a timer's request means where no timer is ("remind me in 10 minutes to
     take the pizza out", then "how long is left on the pizza timer", "cancel the pizza
-    timer"): a one-off reminder with the words named, or with none named and no timer
-    running, the soonest within :data:`SOON_S`."""
+    timer"): a one-off reminder with the words named, or (not ``named``: "how long is
+    left") with none named and no timer running, the soonest within :data:`SOON_S`."""
     name = timer_name(turn, match)
-    if (timers and not name) or _pointed(turn, match) or seconds_of(match.slots) > 0:
+    if ((timers or named) and not name) or _pointed(turn, match) or (
+            not named and seconds_of(match.slots) > 0):
         return None
     observation = await turn.peek("timers", {"action": "list"})
     if not observation["ok"]:

@@ -8,6 +8,7 @@ or the LLM answers instead.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,12 @@ class About:
 
     node: str = "this box"
     llm: Callable[[], bool] = _no_llm
+
+
+#: "cancel it" this soon after the box's last answer set a timer or an alarm cancels it.
+JUST_SET_S = 120
+#: The intents that set one.
+SETTING = frozenset({"TimerStart", "AlarmSet", "ReminderIn"})
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,19 @@ class Turn:
         self.calls.append(Call(uuid.uuid4().hex[:12], name, dict(arguments), where,
                                observation))
         return observation
+
+    def just_set(self) -> int | None:
+        """The id of the timer or alarm the box's last answer set, if that was at most
+        :data:`JUST_SET_S` ago ("cancel it", "cancel that reminder")."""
+        previous = self.previous
+        if previous is None or previous.intent not in SETTING or \
+                time.monotonic() - previous.at > JUST_SET_S:
+            return None
+        for call in reversed(previous.calls):
+            if call.name == "timers" and call.arguments.get("action") == "set" and \
+                    call.observation.get("ok"):
+                return int(call.observation["result"]["set"]["id"])
+        return None
 
     async def peek(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """As :meth:`call`, for a read that only decides whether to act at all ("stop":

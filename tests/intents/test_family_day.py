@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import re
 import time
 from zoneinfo import ZoneInfo
@@ -265,3 +266,57 @@ async def test_what_a_review_of_the_family_fixes_found(intents: Intents,
     for said in ("tell me one", "tell me another one", "good one"):
         assert await say(intents, said) == (None, ""), said
     assert (await say(intents, "tell me the joke"))[0] == "SmallTalkJoke"
+
+
+async def test_what_a_second_review_found(intents: Intents, timers: Timers) -> None:
+    """A second review of the fixes above: each finding, mended."""
+    # "cancel the timer" with no timer leaves a reminder alone (it named none).
+    await say(intents, "remind me at 11 pm to call mom")
+    for said in ("cancel the timer", "stop the timer"):
+        assert await say(intents, said) == ("TimerCancel", "There are no timers running.")
+    assert [t["label"] for t in await listed(timers)] == ["call mom"]
+    # More time on "the pizza timer", a reminder in so long: the reminder, later.
+    await say(intents, "remind me in 10 minutes to take the pizza out")
+    intent, answer = await say(intents, "add 5 minutes to the pizza timer")
+    assert intent == "TimerAdd" and re.fullmatch(
+        r"Added 5 minutes: 1[45] minutes until the reminder: take the pizza out\.", answer)
+    intent, answer = await say(intents, "take 30 minutes off the pizza timer")
+    assert intent == "TimerAdd" and re.fullmatch(
+        r"That reminder is only 1[45] minutes away\.", answer), answer
+    [pizza] = [t for t in await listed(timers) if t["label"] == "take the pizza out"]
+    assert 14 * 60 < pizza["remaining_s"] <= 15 * 60
+    assert [t for t in await listed(timers) if not t.get("at")] == []  # no new timer
+    # "cancel that reminder": the one just set; never a wake-up alarm.
+    await say(intents, "remind me in 20 minutes to check the oven")
+    assert await say(intents, "cancel that reminder") == (
+        "AlarmCancel", "Cancelled the reminder: check the oven.")
+    await say(intents, "cancel all my reminders")
+    await say(intents, "wake me up at 6 tomorrow")
+    assert await say(intents, "cancel that reminder") == (
+        "AlarmCancel", "There are no reminders set.")
+    assert len(await listed(timers)) == 1
+    assert await say(intents, "what reminders do I have for tomorrow") == (
+        "AlarmList", "There are no reminders tomorrow.")
+    # "cancel that" with the other ways of saying stop, as before.
+    await say(intents, "set a timer for 1 minute")
+    assert await say(intents, "never mind cancel that") == (
+        "Stop", "Cancelled the 1 minute timer.")
+    for said in ("stop cancel that", "cancel that never mind", "cancel that that's all"):
+        assert await say(intents, said) == ("Stop", ""), said
+    # "remove it" after a list is no fact called "it": the LLM's.
+    await say(intents, "add milk to the shopping list")
+    for said in ("remove it", "delete this", "undo that"):
+        assert await say(intents, said) == (None, ""), said
+    # Thanks before a question mark; every timer paused and resumed at once.
+    assert await say(intents, "What's 5 times 7, please?") == ("Calculate", "5 times 7 is 35.")
+    await say(intents, "set a tea timer for 3 minutes")
+    await say(intents, "set a pasta timer for 9 minutes")
+    assert await say(intents, "pause all timers") == ("TimerPause", "Paused 2 timers.")
+    assert await say(intents, "pause the timers") == ("TimerPause",
+                                                      "Every timer is already paused.")
+    assert await say(intents, "resume the timers") == ("TimerPause",
+                                                       "2 timers are running again.")
+    # The jokes once through, then again, never the same one twice in a row.
+    smalltalk._untold.clear()
+    told = [(await say(intents, "tell me a joke"))[1] for _ in range(41)]
+    assert all(a != b for a, b in itertools.pairwise(told))
