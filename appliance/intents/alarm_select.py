@@ -92,5 +92,6 @@ def select(turn: Turn, match: Match, alarms: list[dict[str, Any]], now: dt.datet
     if len(alarms) == 1 or (alarms and match.slots.get("next")):
         # "skip the next alarm": the soonest
         return alarms[0], next((d for d in days if told.rings_on(alarms[0], d, now)), None)
-    return turn.lang.say("alarm_which", count=len(alarms),
+    kind = "reminder" if all(a["label"] != ALARM for a in alarms) else "alarm"
+    return turn.lang.say(f"{kind}_which", count=len(alarms),
                          items=turn.lang.join([told.item(turn, a, now) for a in alarms]))

@@ -329,8 +329,8 @@ async def listing(match: Match, turn: Turn) -> str | None:
                                  if off else "alarm_none_on_day",
                                  on_day=told.on_day(turn, day, now), times=turn.lang.join(off))
         items = [told.item(turn, a, now, on=day) for a in on]
-        key = ("reminder" if reminders else "alarm") + ("_list_one" if len(items) == 1
-                                                       else "_list")
+        key = ("reminder" if reminders or all(a["label"] != ALARM for a in on) else "alarm") \
+            + ("_list_one" if len(items) == 1 else "_list")
         return turn.lang.say(key, count=len(items), items=turn.lang.join(items))
     if not alarms:
         return turn.lang.say("reminder_none" if reminders else "alarm_none")
@@ -343,6 +343,7 @@ async def listing(match: Match, turn: Turn) -> str | None:
         return turn.lang.say(key, item=told.item(turn, first, now,
                                                  on=told.local(first, now).date()))
     items = [told.item(turn, a, now) for a in alarms]
+    reminders = reminders or all(a["label"] != ALARM for a in alarms)  # said as they are
     key = ("reminder" if reminders else "alarm") + ("_list_one" if len(items) == 1 else "_list")
     return turn.lang.say(key, count=len(items), items=turn.lang.join(items))
 

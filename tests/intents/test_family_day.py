@@ -320,3 +320,15 @@ async def test_what_a_second_review_found(intents: Intents, timers: Timers) -> N
     smalltalk._untold.clear()
     told = [(await say(intents, "tell me a joke"))[1] for _ in range(41)]
     assert all(a != b for a, b in itertools.pairwise(told))
+
+
+async def test_reminders_are_called_reminders(intents: Intents) -> None:
+    await say(intents, "remind me at 10 pm to call mom")
+    intent, answer = await say(intents, "what alarms do I have")
+    assert intent == "AlarmList" and answer.startswith("One reminder: ") and \
+        answer.endswith(" at 10 PM: call mom."), answer
+    await say(intents, "remind me at 11 pm to take my pills")
+    intent, answer = await say(intents, "cancel the reminder")
+    assert answer.startswith("You have 2 reminders: ") and answer.endswith(". Which one?")
+    await say(intents, "wake me up at 6 tomorrow")
+    assert (await say(intents, "what alarms do I have"))[1].startswith("3 alarms: ")
