@@ -199,11 +199,7 @@ class Timers(Tool):
 
     def _extend(self, timer_id: int, by: float) -> dict[str, Any]:
         """More (or less) time on a countdown: its length and what is left change by ``by``."""
-        timer = self._timers.get(timer_id)
-        if timer is None:
-            raise ToolError(f"no timer with id {timer_id}")
-        if timer.at:
-            raise ToolError(f"timer {timer_id} is an alarm: 'set' it again at another time")
+        timer = self._countdown(timer_id, "'set' it again at another time")
         left = timer.remaining() + by
         if not 1 <= left <= MAX_TIMER_S:
             raise ToolError(f"timer {timer_id} has {timer.remaining():.0f} s left; it cannot "
@@ -221,11 +217,7 @@ class Timers(Tool):
 
     def _pause(self, timer_id: int, pause: bool) -> dict[str, Any]:
         """Stop a countdown where it is, or run a paused one on (either again: no change)."""
-        timer = self._timers.get(timer_id)
-        if timer is None:
-            raise ToolError(f"no timer with id {timer_id}")
-        if timer.at:
-            raise ToolError(f"timer {timer_id} is an alarm: an alarm rings at its time")
+        timer = self._countdown(timer_id, "an alarm rings at its time")
         if pause and not timer.paused:
             if timer.handle is not None:
                 timer.handle.cancel()
@@ -235,6 +227,15 @@ class Timers(Tool):
             self._arm(timer)
         self._save()
         return timer.to_json()
+
+    def _countdown(self, timer_id: int, for_an_alarm: str) -> Timer:
+        """The countdown ``timer_id``; a ToolError saying ``for_an_alarm`` for an alarm."""
+        timer = self._timers.get(timer_id)
+        if timer is None:
+            raise ToolError(f"no timer with id {timer_id}")
+        if timer.at:
+            raise ToolError(f"timer {timer_id} is an alarm: {for_an_alarm}")
+        return timer
 
     def _when(self, text: str) -> dt.datetime:
         try:
