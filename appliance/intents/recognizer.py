@@ -69,8 +69,9 @@ class Recognizer:
                          (lang.words.get("gerunds") or {}).items()}
         closers = sorted((str(w) for w in lang.words.get("closers") or ()), key=len,
                          reverse=True)
-        self._closers = re.compile(r"(?<=\w)[\s,;:.!-]+(?:{})[\s.!?]*$".format(
+        self._closers = re.compile(r"(?<=\w)[\s,;:.!-]+(?P<closer>{})[\s.!?]*$".format(
             "|".join(map(re.escape, closers))), re.I) if closers else None
+        self._courtesy = {str(w).lower() for w in lang.words.get("closers_courtesy") or ()}
 
     def names(self) -> list[str]:
         return sorted(self.intents.intents)
@@ -130,10 +131,14 @@ class Recognizer:
                 self._plainer(rest, text) else [text, rest]
         if self._closers is not None:  # "skip tomorrow's alarm, thank you"
             for t in list(texts):
-                trimmed = self._closers.sub("", t)
-                if trimmed != t:
-                    at = texts.index(t)
-                    texts.insert(at if self._plainer(trimmed, t) else at + 1, trimmed)
+                closer = self._closers.search(t)
+                if closer is None:
+                    continue
+                trimmed, at = t[:closer.start()], texts.index(t)
+                # "please" is never a fact's or a reminder's last word; "thank you" may be
+                first = closer.group("closer").lower() in self._courtesy or \
+                    self._plainer(trimmed, t)
+                texts.insert(at if first else at + 1, trimmed)
         if self._hedges is not None:
             texts += [self._hedges.sub("", t) for t in texts]
         return tuple(dict.fromkeys(texts))

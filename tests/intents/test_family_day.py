@@ -332,3 +332,17 @@ async def test_reminders_are_called_reminders(intents: Intents) -> None:
     assert answer.startswith("You have 2 reminders: ") and answer.endswith(". Which one?")
     await say(intents, "wake me up at 6 tomorrow")
     assert (await say(intents, "what alarms do I have"))[1].startswith("3 alarms: ")
+
+
+async def test_please_is_no_part_of_a_fact(intents: Intents, timers: Timers) -> None:
+    """The polite list by voice: "Could you forget the grosh code please?" looked for a fact
+    called "grosh code please"."""
+    await say(intents, "remember that the garage code is 1234")
+    assert await say(intents, "Could you forget the grosh code please?") == (
+        "MemoryForget", "OK, I forgot the garage code.")
+    assert await say(intents, "remember that the wifi password is sunflower please") == (
+        "MemoryRemember", "OK, I'll remember that the wifi password is sunflower.")
+    assert await say(intents, "remind me in 10 minutes to check the oven please") == (
+        "ReminderIn", "OK, in 10 minutes: check the oven.")
+    intent, answer = await say(intents, "remind me at 5 pm to say thank you")
+    assert intent == "AlarmSet" and answer.endswith(": say thank you."), answer  # its words
