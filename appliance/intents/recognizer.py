@@ -136,9 +136,9 @@ class Recognizer:
                     continue
                 trimmed, at = t[:closer.start()], texts.index(t)
                 # "please" is never a fact's or a reminder's last word; "thank you" may be
-                first = closer.group("closer").lower() in self._courtesy or \
+                before = closer.group("closer").lower() in self._courtesy or \
                     self._plainer(trimmed, t)
-                texts.insert(at if first else at + 1, trimmed)
+                texts.insert(at if before else at + 1, trimmed)
         if self._hedges is not None:
             texts += [self._hedges.sub("", t) for t in texts]
         return tuple(dict.fromkeys(texts))
