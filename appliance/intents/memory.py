@@ -104,7 +104,8 @@ async def recall(match: Match, turn: Turn) -> str | None:
 
 async def forget(match: Match, turn: Turn) -> str | None:
     subject = _subject(turn, match.said.get("subject", ""))
-    if not _words(turn, subject) or set(subject.lower().split()) <= set(
+    if not _words(turn, subject) or {w for w in re.findall(r"\w+", subject.lower())
+                                     if w not in turn.lang.words["courtesy"]} <= set(
             turn.lang.words["pronouns"]):
         return None  # "remove it", "delete this": about what was said before, the LLM's
     memory = await _memory(turn)

@@ -72,6 +72,7 @@ class Recognizer:
         self._closers = re.compile(r"(?<=\w)[\s,;:.!-]+(?P<closer>{})[\s.!?]*$".format(
             "|".join(map(re.escape, closers))), re.I) if closers else None
         self._courtesy = {str(w).lower() for w in lang.words.get("closers_courtesy") or ()}
+        self._kept_before = {str(w).lower() for w in lang.words.get("courtesy_said") or ()}
 
     def names(self) -> list[str]:
         return sorted(self.intents.intents)
@@ -135,8 +136,11 @@ class Recognizer:
                 if closer is None:
                     continue
                 trimmed, at = t[:closer.start()], texts.index(t)
-                # "please" is never a fact's or a reminder's last word; "thank you" may be
-                before = closer.group("closer").lower() in self._courtesy or \
+                # "please" is no fact's or reminder's last word (but "say please" is);
+                # "thank you" may be
+                said = closer.group("closer").lower()
+                last = trimmed.split()[-1].lower() if trimmed.split() else ""
+                before = (said in self._courtesy and last not in self._kept_before) or \
                     self._plainer(trimmed, t)
                 texts.insert(at if before else at + 1, trimmed)
         if self._hedges is not None:
@@ -187,12 +191,17 @@ def _written(text: str, span: tuple[int, int] | None, heard: str) -> str:
 
 def _inside_a_word(result: RecognizeResult, text: str) -> bool:
     """Whether a list value matched part of a word: hassil lets "alarm" match the start
-    of "alarms" ("cancel the alarms on weekdays" read as "alarm" and "s on weekdays")."""
+    of "alarms" ("cancel the alarms on weekdays" read as "alarm" and "s on weekdays").
+    Judged only where hassil's span holds the value's letters: after a word hassil skips
+    ("now add 2 minutes ...") its spans are shifted, and tell nothing."""
     for entity in result.entities.values():
         span = entity.text_span
         if entity.is_wildcard or span is None or span[0] >= span[1]:
             continue
         start, end = span
+        if [c for c in text[start:end].lower() if c.isalnum()] != \
+                [c for c in str(entity.text or "").lower() if c.isalnum()]:
+            continue
         if (end < len(text) and text[end - 1].isalpha() and text[end].isalpha()) or \
                 (start > 0 and text[start - 1].isalpha() and text[start].isalpha()):
             return True

@@ -346,3 +346,28 @@ async def test_please_is_no_part_of_a_fact(intents: Intents, timers: Timers) -> 
         "ReminderIn", "OK, in 10 minutes: check the oven.")
     intent, answer = await say(intents, "remind me at 5 pm to say thank you")
     assert intent == "AlarmSet" and answer.endswith(": say thank you."), answer  # its words
+
+
+async def test_what_a_third_review_found(intents: Intents, timers: Timers) -> None:
+    """After a word hassil skips ("now", "i want you to") its spans are shifted: a reading
+    was dropped as a list value inside a word when it was not. And "please" is kept where
+    it is what is said ("say please", "pretty please")."""
+    await say(intents, "set a pasta timer for 10 minutes")
+    for said in ("now add 2 minutes to the timer", "i want you to add 2 minutes to the timer",
+                 "i need you to take 5 minutes off the pasta timer"):
+        intent, answer = await say(intents, said)
+        assert intent == "TimerAdd" and "left on the pasta timer" in answer, (said, answer)
+    assert [t["label"] for t in await listed(timers)] == ["pasta"]
+    assert (await say(intents, "now roll a 20 sided die"))[0] == "ChanceDice"
+    assert await say(intents, "quickly remind me in 10 minutes to stir the soup") == (
+        "ReminderIn", "OK, in 10 minutes: stir the soup.")
+    assert await say(intents, "remind me in 10 minutes to say please") == (
+        "ReminderIn", "OK, in 10 minutes: say please.")
+    assert await say(intents, "remember my wifi password is pretty please") == (
+        "MemoryRemember", "OK, I'll remember that your wifi password is pretty please.")
+    for said in ("delete it please", "remove this please"):
+        assert await say(intents, said) == (None, ""), said
+    await say(intents, "set a tea timer for 3 minutes")
+    assert await say(intents, "pause every timer") == ("TimerPause", "Paused 2 timers.")
+    assert await say(intents, "resume both timers") == ("TimerPause",
+                                                        "2 timers are running again.")
