@@ -25,8 +25,10 @@ from appliance.intents import (
     convert,
     lists,
     memory,
+    reminder_in,
     smalltalk,
     stop,
+    timer_pause,
     timers,
 )
 from appliance.intents.language import Language, load
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     **timers.HANDLERS, **alarms.HANDLERS, **clock.HANDLERS, **calculate.HANDLERS,
     **convert.HANDLERS, **memory.HANDLERS, **lists.HANDLERS, **stop.HANDLERS,
-    **chance.HANDLERS, **smalltalk.HANDLERS}
+    **chance.HANDLERS, **smalltalk.HANDLERS, **timer_pause.HANDLERS, **reminder_in.HANDLERS}
 #: Intents whose free words must read as what they stand for before the request is whole:
 #: the catch-all calculation, and a conversion's amount.
 COMPLETE = {calculate.INTENT: calculate.complete, convert.INTENT: convert.complete}

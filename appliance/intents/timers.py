@@ -129,61 +129,6 @@ async def add(match: Match, turn: Turn) -> str | None:
                          name=chosen.get("label"))
 
 
-async def pause(match: Match, turn: Turn) -> str | None:
-    """Stop a countdown where it is ("pause the pizza timer"), or, with the slot
-    ``unpause``, run a paused one on. With no timer named, the one that can be: "pause
-    the timer" beside a paused one means the one running."""
-    pausing = not match.slots.get("unpause")
-    timers = await _running(turn)
-    if isinstance(timers, str):
-        return timers
-    if match.slots.get("all"):
-        return await _pause_all(turn, timers, pausing)
-    if not _wants_one(match) and not _pointed(turn, match):
-        can = [t for t in timers if bool(t.get("paused")) != pausing]
-        if not can and len(timers) > 1:  # "pause the timer" with every one paused
-            return turn.lang.say("timer_all_paused" if pausing else "timer_all_running",
-                                 count=len(timers))
-        timers = can or timers
-    chosen = _select(turn, match, timers)
-    if isinstance(chosen, str):
-        return chosen
-    named = "_named" if _named(chosen) else ""
-    if bool(chosen.get("paused")) == pausing:
-        key = "timer_already_paused" if pausing else "timer_already_running"
-        return turn.lang.say(key + named, name=chosen.get("label"),
-                             left=speech.duration(turn.lang, chosen["remaining_s"]))
-    action = "pause" if pausing else "resume"
-    observation = await turn.call("timers", {"action": action, "id": chosen["id"]})
-    if not observation["ok"]:
-        return turn.lang.say("tool_failed", problem=observation["error"])
-    done = observation["result"][action + "d"]
-    key = "timer_paused" if pausing else "timer_resumed"
-    return turn.lang.say(key + named, name=chosen.get("label"),
-                         left=speech.duration(turn.lang, done["remaining_s"]))
-
-
-async def _pause_all(turn: Turn, timers: list[dict[str, Any]], pausing: bool) -> str:
-    """"pause all timers", "resume the timers": every one that can be."""
-    if not timers:
-        return turn.lang.say("timer_none")
-    can = [t for t in timers if bool(t.get("paused")) != pausing]
-    if not can:
-        return turn.lang.say("timer_all_paused" if pausing else "timer_all_running")
-    action = "pause" if pausing else "resume"
-    for timer in can:
-        observation = await turn.call("timers", {"action": action, "id": timer["id"]})
-        if not observation["ok"]:
-            return turn.lang.say("tool_failed", problem=observation["error"])
-    if len(can) == 1:  # "Paused the tea timer: 3 minutes left."
-        done = observation["result"][action + "d"]
-        return turn.lang.say(("timer_paused" if pausing else "timer_resumed") + (
-            "_named" if _named(done) else ""), name=done.get("label"),
-            left=speech.duration(turn.lang, done["remaining_s"]))
-    return turn.lang.say("timer_paused_all" if pausing else "timer_resumed_all",
-                         count=len(can))
-
-
 async def _move(turn: Turn, reminder: dict[str, Any], by: float) -> str:
     """A reminder ``by`` seconds later (earlier, below 0): set anew, then the old one
     cancelled, so a failure leaves it as it was."""
@@ -444,5 +389,4 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "TimerAdd": (add, ("timers",)),
     "TimerStatus": (status, ("timers",)),
     "TimerList": (listing, ("timers",)),
-    "TimerPause": (pause, ("timers",)),
 }
