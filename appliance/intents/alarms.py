@@ -119,7 +119,7 @@ async def cancel(match: Match, turn: Turn) -> str | None:
     if match.slots.get("by_name"):
         name = timers.timer_name(turn, match)
         if not name:  # "cancel that reminder": the one just set, else "the reminder"
-            reminders = [a for a in alarms if a["label"] != ALARM]
+            reminders = told.of_kind(alarms, "reminder")
             just = [a for a in reminders if a["id"] == turn.just_set()]
             if just:
                 return await cancel_one(turn, just[0], now)
@@ -315,7 +315,7 @@ async def listing(match: Match, turn: Turn) -> str | None:
     alarms, now = found.alarms, found.now
     reminders = match.slots.get("kinds") == "reminder"
     if reminders:  # "what reminders do I have": not the wake-up alarms
-        alarms = [a for a in alarms if a["label"] != ALARM]
+        alarms = told.of_kind(alarms, "reminder")
     if match.said.get("when"):  # "do I have an alarm for tomorrow"
         day = clocktimes.day(match.said["when"], now, turn.lang.words)
         if day is None:

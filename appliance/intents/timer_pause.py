@@ -24,8 +24,7 @@ async def pause(match: Match, turn: Turn) -> str | None:
     if not _wants_one(match) and not _pointed(turn, match):
         can = [t for t in timers if bool(t.get("paused")) != pausing]
         if not can and len(timers) > 1:  # "pause the timer" with every one paused
-            return turn.lang.say("timer_all_paused" if pausing else "timer_all_running",
-                                 count=len(timers))
+            return turn.lang.say("timer_all_paused" if pausing else "timer_all_running")
         timers = can or timers
     chosen = _select(turn, match, timers)
     if isinstance(chosen, str):
@@ -39,10 +38,7 @@ async def pause(match: Match, turn: Turn) -> str | None:
     observation = await turn.call("timers", {"action": action, "id": chosen["id"]})
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
-    done = observation["result"][action + "d"]
-    key = "timer_paused" if pausing else "timer_resumed"
-    return turn.lang.say(key + named, name=chosen.get("label"),
-                         left=speech.duration(turn.lang, done["remaining_s"]))
+    return _said_done(turn, pausing, observation["result"][action + "d"])
 
 
 async def _pause_all(turn: Turn, timers: list[dict[str, Any]], pausing: bool) -> str:
@@ -58,12 +54,17 @@ async def _pause_all(turn: Turn, timers: list[dict[str, Any]], pausing: bool) ->
         if not observation["ok"]:
             return turn.lang.say("tool_failed", problem=observation["error"])
     if len(can) == 1:  # "Paused the tea timer: 3 minutes left."
-        done = observation["result"][action + "d"]
-        return turn.lang.say(("timer_paused" if pausing else "timer_resumed") + (
-            "_named" if _named(done) else ""), name=done.get("label"),
-            left=speech.duration(turn.lang, done["remaining_s"]))
+        return _said_done(turn, pausing, observation["result"][action + "d"])
     return turn.lang.say("timer_paused_all" if pausing else "timer_resumed_all",
                          count=len(can))
+
+
+def _said_done(turn: Turn, pausing: bool, timer: dict[str, Any]) -> str:
+    """"Paused the tea timer: 3 minutes left.", "The timer is running again: ..."."""
+    key = ("timer_paused" if pausing else "timer_resumed") + (
+        "_named" if _named(timer) else "")
+    return turn.lang.say(key, name=timer.get("label"),
+                         left=speech.duration(turn.lang, timer["remaining_s"]))
 
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
