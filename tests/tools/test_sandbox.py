@@ -114,8 +114,12 @@ async def test_the_cluster_key_cannot_be_read(shell: Shell, tmp_path: Path) -> N
 
 async def test_a_fork_bomb_is_contained(short_shell: Shell) -> None:
     marker = "bomb" + secrets.token_hex(4)
+    # The shell then waits in a builtin loop: a "sleep" would need a fork, which fails once
+    # the bomb holds the process limit and ends the shell before the wall clock (seen on a
+    # loaded box), leaving the test to a race.
     obs = await invoke(short_shell, {"command": f"{marker}() {{ {marker} | {marker} & }}; "
-                                                f"{marker}; sleep 30"}, CALL_TIMEOUT_S)
+                                                f"{marker}; while :; do :; done"},
+                       CALL_TIMEOUT_S)
     assert obs["ok"] is False and "killed" in obs["error"]
     # It grew into the process limit (forks failed) before the wall clock took the tree.
     assert f"process limit ({SHORT.processes} processes: fork failed)" in obs["error"], obs
