@@ -215,6 +215,7 @@ class Composition:
                                   f"found {self.config.intents.language!r}; sentences exist "
                                   f"for: {', '.join(available())}")
             from appliance.intents.turn import About
+            from appliance.intents.units import measures
 
             def llm_available() -> bool:
                 router = node.get("llm_router")
@@ -222,7 +223,9 @@ class Composition:
 
             intents = Intents(self.config.intents, tools.agent_tools,
                               self.config.agent.tool_timeout_s,
-                              About(node=node.name, llm=llm_available))
+                              About(node=node.name, llm=llm_available,
+                                    measures=measures(self.config.intents.measures,
+                                                      self.config.tools.timezone)))
             self.add_component(intents)
         self.add_component(Agent(self.config.agent, tools.agent_tools,
                                  lambda: node.get("llm_router"), intents))

@@ -18,11 +18,12 @@ until a holiday; ``--set alarms`` a ninth, of alarms and reminders at a clock ti
 a number, spelling and how long until a clock time; ``--set repeat`` repeating alarms and
 reminders; ``--set change`` an alarm moved to another time; ``--set week`` a household's
 week across the domains, held out at its first run; ``--set polite`` requests said with
-please, "hey" and "um"; ``--set family`` a family's day, held out at its first run. With
-an LLM it also measures tokens/s of one long answer and the daemon's RSS (to compare
-models: ``--model F.gguf --domains open,small talk``). ``--voice`` speaks each request
-(the piper voice of the models dir, else espeak-ng) into /api/voice and scores the answer
-given to the transcript.
+please, "hey" and "um"; ``--set family`` a family's day, and ``--set british`` a British
+household's day (with ``--measures imperial``, as a British box measures), each held out
+at its first run. With an LLM it also measures tokens/s of one long answer and the daemon's
+RSS (to compare models: ``--model F.gguf --domains open,small talk``). ``--voice`` speaks
+each request (the piper voice of the models dir, else espeak-ng) into /api/voice and scores
+the answer given to the transcript.
 
     .venv/bin/python bench/answers.py [--set eval|heldout|...|lists|all]
                                       [--llm off|local] [--voice]
@@ -1043,6 +1044,89 @@ def family_set() -> list[Case]:
     ]
 
 
+def british_set() -> list[Case]:
+    """A fifteenth list (2026-12-07, fifteenth session; 52 requests in order): a British
+    household's day, in its own words: "half six", "quarter to seven", a fortnight,
+    "ring mum", stone and gas marks, millilitres, "stick it on the shopping list",
+    "cheers". Written before its first run and before reading the templates again; that
+    run is reported as held out (docs/performance.md)."""
+    t, a, k, m, v = "timers", "alarms", "calendar", "arithmetic", "convert"
+    r, s, d, g = "memory", "lists", "chance", "small talk"
+    return [
+        Case(t, "set a timer for a quarter of an hour", timer_set(r"15 minutes"), "15 min"),
+        Case(t, "put a timer on for the eggs for 4 minutes", timer_set(r"egg", r"4 minutes"),
+             "eggs, 4 min"),
+        Case(t, "set a timer for half an hour for the roast", timer_set(r"roast", r"30 minutes"),
+             "roast, 30 min"),
+        Case(t, "how long's left on the eggs", has(r"egg", r"\d+ (minute|second)"),
+             "eggs time left"),
+        Case(t, "cancel the egg timer", has(r"cancel|stopp", r"egg"), "eggs cancelled"),
+        Case(t, "how long is left on my timers", has(r"roast", r"\d+ minute"),
+             "roast (and the 15 min) left"),
+        Case(a, "set an alarm for half six", has(r"\b6:30\b"), "6:30"),
+        Case(a, "wake me up at quarter to seven tomorrow", has(r"\b6:45 AM\b"), "6:45 AM"),
+        Case(a, "set an alarm for twenty past eight", has(r"\b8:20\b"), "8:20"),
+        Case(a, "what alarms have I got", has(r"\b6:30\b", r"\b6:45\b", r"\b8:20\b"),
+             "the three alarms"),
+        Case(a, "cancel the half six alarm",
+             both(has(r"cancel|delet|remov|off", r"\b6:30\b"),
+                  lambda x, _c: "6:45" not in x and "8:20" not in x), "6:30 cancelled"),
+        Case(a, "remind me to ring mum at 5 o'clock", has(r"ring mum", r"\b5( PM|:00 PM)\b"),
+             "ring mum, 5 PM"),
+        Case(a, "remind me on thursday at 7pm to put the bins out",
+             has(r"put the bins out", r"Thursday", r"\b7 PM\b"), "Thursday 7 PM"),
+        Case(a, "have I got any reminders", has(r"ring mum", r"bins"), "both reminders"),
+        Case(k, "what's the time", clock_time, "the time"),
+        Case(k, "what's the date today", on_day(lambda t: t, weekday=False), "today"),
+        Case(k, "what's the date a fortnight today",
+             on_day(lambda t: t + dt.timedelta(days=14), weekday=False), "in 14 days"),
+        Case(k, "how many days till bonfire night", days_until(11, 5), "to Nov 5"),
+        Case(k, "what day is boxing day on", on_day(lambda t: _next(t, 12, 26)),
+             "Dec 26's weekday"),
+        Case(k, "what day is christmas eve", on_day(lambda t: _next(t, 12, 24)),
+             "Dec 24's weekday"),
+        Case(k, "what time is it in London", time_in("Europe/London"), "London's"),
+        Case(k, "what's the time in Sydney", time_in("Australia/Sydney"), "Sydney's"),
+        Case(k, "how many weeks till new year's day", weeks_or_days_until(1, 1),
+             "weeks (or days) to Jan 1"),
+        Case(m, "what's 15 percent of 240", number(36), "36"),
+        Case(m, "what's 7 times 8", number(56), "56"),
+        Case(m, "what's 144 divided by 12", number(12), "12"),
+        Case(m, "what's 20 percent off 45 pounds", number(36), "36"),
+        Case(m, "what's a third of 90", number(30), "30"),
+        Case(m, "split 84 pounds four ways", number(21), "21"),
+        Case(v, "what's 12 stone in kilos", number(76.2), "76.2"),
+        Case(v, "how many grams in an ounce", number(28.35), "28.35"),
+        Case(v, "convert 180 degrees celsius to fahrenheit", number(356), "356"),
+        Case(v, "what's gas mark 4 in celsius", has(r"\b180\b"), "180 C"),
+        Case(v, "how many kilometres in 10 miles", number(16.09), "16.09"),
+        Case(v, "what's 5 foot 10 in centimetres", number(177.8), "177.8"),
+        Case(v, "how many millilitres in a pint", has(r"\b568\b"), "568 (imperial pint)"),
+        Case(r, "remember that the wifi password is bluebell42", remembered(r"bluebell42"),
+             "remembered"),
+        Case(r, "what's the wifi password", has(r"bluebell42"), "bluebell42"),
+        Case(r, "remember the spare key is under the plant pot", remembered(r"plant pot"),
+             "remembered"),
+        Case(r, "where's the spare key", has(r"under the plant pot"), "plant pot"),
+        Case(s, "add semi-skimmed milk to the shopping list", has(r"semi-skimmed milk"),
+             "added"),
+        Case(s, "stick teabags and biscuits on the shopping list", has(r"teabags", r"biscuits"),
+             "two added"),
+        Case(s, "what's on the shopping list", has(r"milk", r"teabags", r"biscuits"),
+             "three things"),
+        Case(s, "take the biscuits off the shopping list", has(r"removed (the )?biscuits"),
+             "removed"),
+        Case(s, "add hoover the stairs to my to-do list", has(r"hoover the stairs"), "added"),
+        Case(s, "empty the shopping list", has(r"clear|empt|removed"), "emptied"),
+        Case(d, "flip a coin", has(r"^(Heads|Tails)\.$"), "heads or tails"),
+        Case(d, "pick a number between 1 and 100", picked(1, 100), "1 to 100"),
+        Case(g, "good morning", answered, "a greeting"),
+        Case(g, "cheers, that's brilliant", answered, "you're welcome"),
+        Case("stop", "that'll do", quiet, "nothing"),
+        Case("stop", "shut up", quiet, "nothing"),
+    ]
+
+
 def household_set() -> list[Case]:
     """A fourth list (2026-12-05, 139 requests), written as a household talks: short forms
     ("set timer 8 min", "sqrt 16"), names after the duration, everyday facts. Its first
@@ -1325,7 +1409,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                                       else {})},
                             voice={"enabled": bool(args.voice), "language": "en",
                                    **args.voice_setting},
-                            world={"mode": "local"}, tools={"timezone": "UTC"})
+                            world={"mode": "local"}, tools={"timezone": "UTC"},
+                            intents={"measures": args.measures})
         (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
         log = open(workdir / "daemon.log", "wb")
         proc = subprocess.Popen(  # noqa: ASYNC220 - before anything is timed
@@ -1342,7 +1427,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     "lists": lists_set, "calendar": calendar_set, "alarms": alarms_set,
                     "alarms-heldout": alarms_heldout_set, "misc": misc_set,
                     "repeat": repeat_set, "change": change_set, "week": week_set,
-                    "polite": polite_set, "family": family_set}
+                    "polite": polite_set, "family": family_set,
+                    "british": british_set}
             wanted = set(args.domains.split(",")) if args.domains else None
             for name in (list(sets) if args.set == "all" else [args.set]):
                 cases = [c for c in sets[name]() if wanted is None or c.domain in wanted]
@@ -1366,14 +1452,16 @@ def main() -> None:
     p.add_argument("--set", choices=("eval", "heldout", "fresh", "household", "smalltalk",
                                      "convert", "convert-heldout", "lists", "calendar", "alarms",
                                      "alarms-heldout", "misc", "repeat", "change", "week", "polite",
-                                     "family",
-                                     "all"),
+                                     "family", "british", "all"),
                    default="all")
     p.add_argument("--llm", choices=("off", "local"), default="local",
                    help="off: an edge alone (intents only); local: the model in-process")
     p.add_argument("--model", default="", help="a GGUF instead of the default model")
     p.add_argument("--voice", action="store_true", help="speak each request into /api/voice")
     add_voice_setting_option(p)
+    p.add_argument("--measures", choices=("us", "imperial"), default="us",
+                   help="intents.measures: what a bare pint is (a British household's box "
+                        "measures in imperial units; the british list is run so)")
     p.add_argument("--rows", action="store_true", help="print every request's answer")
     p.add_argument("--domains", default="",
                    help="only these domains, comma-separated (e.g. 'open,small talk' to "

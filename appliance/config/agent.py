@@ -84,6 +84,11 @@ class IntentsConfig:
     small_talk: bool = _f(True, "Answer hello, thanks, goodbye, 'how are you', 'who are you' "
                                 "and 'what can you do' without the LLM (false: the LLM "
                                 "answers them).")
+    measures: str = _f("auto", "What a pint, quart, gallon or fluid ounce said bare is: us, "
+                               "imperial, or auto (imperial where the timezone, "
+                               "tools.timezone or the system's, is the UK's or Ireland's; "
+                               "US elsewhere). 'US pint' and 'imperial pint' always work.",
+                       choices=("auto", "us", "imperial"))
 
 
 @dataclass(frozen=True)

@@ -108,12 +108,21 @@ async def relative(match: Match, turn: Turn) -> str | None:
     now = await _now(turn)
     if isinstance(now, str):
         return turn.lang.say("tool_failed", problem=now)
-    offset = int(match.slots.get("offset", 0))
+    slots = match.slots
+    lang = turn.lang
+    if "span_days" in slots or "span_weeks" in slots:  # "a fortnight today", "3 days ago"
+        days = int(slots.get("span_days", 0)) or 7 * int(slots.get("span_weeks", 0))
+        offset = -days if slots.get("ago") else days
+        span = _weeks(turn, days) if days % 7 == 0 else f"{days} {lang.unit('day', days)}"
+        said = lang.answers["span_ago" if offset < 0 else "span_ahead"].format(span=span)
+    else:
+        offset = int(slots.get("offset", 0))
+        said = lang.words["relative_days"][offset]
     when = now.date() + dt.timedelta(days=offset)
-    return turn.lang.say("relative_day" if offset > 0 else "relative_day_past",
-                         when=turn.lang.words["relative_days"][offset],
-                         weekday=speech.weekday(turn.lang, when),
-                         month=speech.month(turn.lang, when), day=when.day)
+    key = "relative_day" if offset > 0 else "relative_day_past"
+    return lang.say(key + ("_year" if when.year != now.year else ""), when=said,
+                    weekday=speech.weekday(lang, when), month=speech.month(lang, when),
+                    day=when.day, year=when.year)
 
 
 async def until(match: Match, turn: Turn) -> str | None:

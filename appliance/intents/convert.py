@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from appliance.intents import arithmetic, units
+from appliance.intents import arithmetic, gas_mark, units
 from appliance.intents.language import Language
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
@@ -88,14 +88,39 @@ def _amount_text(match: Match) -> str:
 
 def complete(match: Match, lang: Language) -> bool:
     """Whether the match is a whole conversion (its amount reads as one)."""
+    if match.slots.get("gas"):
+        return "gas_mark" in match.slots or amount(_amount_text(match), lang) is not None
     return _units(match) is not None and amount(_amount_text(match), lang) is not None
 
 
+def _compound(match: Match, found: Amount, lang: Language) -> Amount | None:
+    """"5 foot 10", "12 stone 4 pounds": the amount in the larger unit, or None when the
+    smaller unit said is not the larger one's (``words.compound_units``)."""
+    major = str(match.slots.get("source"))
+    minor_unit, per = lang.words["compound_units"][major]
+    said_unit = match.slots.get("minor_unit")
+    if said_unit is not None and said_unit != minor_unit:
+        return None
+    minor = match.slots["minor"]
+    words = lang.words["measures"]
+    plural = words[major][0 if found.singular else 1]
+    return Amount(f"({found.code})+({minor})/{per}",
+                  f"{found.said} {plural} {match.said.get('minor', minor)} "
+                  f"{words[minor_unit][0 if minor == 1 else 1]}", False)
+
+
 async def convert(match: Match, turn: Turn) -> str | None:
+    if match.slots.get("gas"):
+        return gas_mark.answer(match, turn)
     names = _units(match)
     found = amount(_amount_text(match), turn.lang)
     if names is None or found is None:
         return None
+    compound = "minor" in match.slots
+    if compound:
+        found = _compound(match, found, turn.lang)
+        if found is None:
+            return None
     lang = turn.lang
     measures, kinds = lang.words["measures"], lang.words["measure_kinds"]
     try:
@@ -104,8 +129,12 @@ async def convert(match: Match, turn: Turn) -> str | None:
         return lang.say("convert_mismatch", source=measures[names[0]][1],
                         target=measures[names[1]][1], source_kind=kinds[exc.kinds[0]],
                         target_kind=kinds[exc.kinds[1]])
+    worked = [source, target]
+    if turn.about.measures == "imperial" and not {source.name, target.name} & units.US_KITCHEN:
+        # A bare "pint" is an imperial one, and is said as "pint".
+        worked = [units.UNITS[units.IMPERIAL.get(u.name, u.name)] for u in worked]
     observation = await turn.call("calculator",
-                                  {"expression": units.expression(found.code, source, target)})
+                                  {"expression": units.expression(found.code, *worked)})
     if not observation["ok"]:
         problem = str(observation["error"])
         if problem.startswith("invalid arguments"):
@@ -121,8 +150,11 @@ async def convert(match: Match, turn: Turn) -> str | None:
     singular_source, plural_source = measures[source.name]
     singular_target, plural_target = measures[target.name]
     key = "converted" if value == exact else "converted_about"
-    unit = singular_source if found.singular else plural_source
-    return lang.say(key, amount=f"{found.said} {unit}", value=said,
+    unit = "" if compound else singular_source if found.singular else plural_source
+    amount_said = found.said
+    if amount_said.lower() in ("a", "an"):  # "an imperial pint", "a US pint"
+        amount_said = "an" if re.match(r"[aeio]|u(?!s\b|ni)", unit.lower()) else "a"
+    return lang.say(key, amount=f"{amount_said} {unit}".strip(), value=said,
                     unit=singular_target if abs(value) == 1 else plural_target)
 
 

@@ -44,18 +44,21 @@ def easter(year: int) -> dt.date:
 def holiday(rule: dict[str, Any], year: int) -> dt.date:
     """The day a ``words.holidays`` rule names in ``year``: ``{month, day}``, ``{rule:
     easter, offset}`` (days after Easter), or ``{month, weekday, nth}`` (weekday 0 is
-    Monday; nth -1 is the last)."""
+    Monday; nth -1 is the last; and ``offset`` days after it: Black Friday is the day
+    after the fourth Thursday of November)."""
+    after = dt.timedelta(days=int(rule.get("offset", 0)))
     if rule.get("rule") == "easter":
-        return easter(year) + dt.timedelta(days=int(rule.get("offset", 0)))
+        return easter(year) + after
     month = int(rule["month"])
     if "day" in rule:
         return dt.date(year, month, int(rule["day"]))
     weekday, nth = int(rule["weekday"]), int(rule["nth"])
     if nth > 0:
         first = dt.date(year, month, 1)
-        return first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
+        return first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1)) \
+            + after
     last = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1))
-    return last - dt.timedelta(days=(last.weekday() - weekday) % 7 + 7 * (-nth - 1))
+    return last - dt.timedelta(days=(last.weekday() - weekday) % 7 + 7 * (-nth - 1)) + after
 
 
 def next_date(today: dt.date, month: int, day: int) -> dt.date | None:

@@ -37,10 +37,12 @@ def _no_llm() -> bool:
 @dataclass(frozen=True)
 class About:
     """What small talk says about the box: its name on the LAN, and whether a language
-    model answers now (local, or a core on the LAN)."""
+    model answers now (local, or a core on the LAN); and how the box measures a pint
+    ("us" or "imperial", :func:`appliance.intents.units.measures`)."""
 
     node: str = "this box"
     llm: Callable[[], bool] = _no_llm
+    measures: str = "us"
 
 
 #: "cancel it" this soon after the box's last answer set a timer or an alarm cancels it.

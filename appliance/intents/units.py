@@ -3,7 +3,10 @@
 Each unit is a scale (and, for temperatures, an offset) to its kind's base unit:
 grams, metres, millilitres, seconds, kilometres per hour, kelvin. Kitchen measures
 are US customary (a cup is 236.6 ml, a pint 16 US fluid ounces), as in the voice's
-en_US. The scales are exact fractions, so the expression the calculator gets is
+en_US, unless the box measures in imperial units (``intents.measures``; :func:`measures`):
+then a pint, a quart, a gallon and a fluid ounce said bare are the imperial ones (a pint
+is 20 imperial fluid ounces, 568 ml). "US pint" and "imperial pint" are those whatever
+the setting. The scales are exact fractions, so the expression the calculator gets is
 exact too (``(350)*5/9-160/9``) and rounding happens once, when the answer is said.
 
 Two words name more than one unit and are settled by the other side: "ounces" is a
@@ -14,6 +17,7 @@ Celsius or Fahrenheit, whichever the other side is not.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -43,6 +47,7 @@ def _units(kind: str, **scales: Fraction | tuple[Fraction, Fraction]) -> dict[st
 _INCH = F(254, 10000)  # metres
 _POUND = F(45359237, 100000)  # grams
 _FLUID_OUNCE = F(295735295625, 10**10)  # millilitres: 231 cubic inches / 128
+_IMPERIAL_OUNCE = F(284130625, 10**7)  # millilitres: 4.54609 litres / 160
 UNITS: dict[str, Unit] = {
     **_units("mass", milligram=F(1, 1000), gram=F(1), kilogram=F(1000), ounce=_POUND / 16,
              pound=_POUND, stone=_POUND * 14, tonne=F(10**6)),
@@ -52,7 +57,11 @@ UNITS: dict[str, Unit] = {
     **_units("volume", millilitre=F(1), centilitre=F(10), decilitre=F(100), litre=F(1000),
              teaspoon=_FLUID_OUNCE / 6, tablespoon=_FLUID_OUNCE / 2,
              fluid_ounce=_FLUID_OUNCE, cup=_FLUID_OUNCE * 8, pint=_FLUID_OUNCE * 16,
-             quart=_FLUID_OUNCE * 32, gallon=_FLUID_OUNCE * 128),
+             quart=_FLUID_OUNCE * 32, gallon=_FLUID_OUNCE * 128,
+             us_fluid_ounce=_FLUID_OUNCE, us_pint=_FLUID_OUNCE * 16,
+             us_quart=_FLUID_OUNCE * 32, us_gallon=_FLUID_OUNCE * 128,
+             imperial_fluid_ounce=_IMPERIAL_OUNCE, imperial_pint=_IMPERIAL_OUNCE * 20,
+             imperial_quart=_IMPERIAL_OUNCE * 40, imperial_gallon=_IMPERIAL_OUNCE * 160),
     **_units("temperature", celsius=(F(1), F(27315, 100)),
              fahrenheit=(F(5, 9), F(27315, 100) - F(160, 9)), kelvin=F(1)),
     **_units("time", second=F(1), minute=F(60), hour=F(3600), day=F(86400),
@@ -66,6 +75,31 @@ AMBIGUOUS: dict[str, tuple[str, ...]] = {
     "ounce": ("ounce", "fluid_ounce"),
     "degree": ("celsius", "fahrenheit"),
 }
+#: The imperial unit a bare word means on a box that measures in imperial units.
+IMPERIAL: dict[str, str] = {"fluid_ounce": "imperial_fluid_ounce", "pint": "imperial_pint",
+                            "quart": "imperial_quart", "gallon": "imperial_gallon"}
+#: Kitchen measures that stay US customary on an imperial box, and keep a fluid ounce
+#: next to them a US one ("how many ounces in a cup": 8).
+US_KITCHEN = frozenset({"cup", "tablespoon", "teaspoon"})
+#: Timezones whose households measure a pint as an imperial one (intents.measures auto).
+IMPERIAL_ZONES = frozenset({"Europe/London", "Europe/Belfast", "Europe/Dublin",
+                            "Europe/Isle_of_Man", "Europe/Jersey", "Europe/Guernsey",
+                            "Europe/Gibraltar", "GB", "GB-Eire", "Eire"})
+
+
+def measures(setting: str, zone: str = "") -> str:
+    """"us" or "imperial": ``setting`` (intents.measures), where "auto" is imperial in
+    the UK's and Ireland's timezones (``zone``, tools.timezone; empty: the system's, from
+    ``TZ`` or /etc/localtime) and US customary elsewhere."""
+    if setting != "auto":
+        return setting
+    zone = zone or os.environ.get("TZ", "").lstrip(":")
+    if not zone:
+        target = os.path.realpath("/etc/localtime")
+        zone = target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else ""
+    return "imperial" if zone in IMPERIAL_ZONES else "us"
+
+
 #: Significant figures said, and the whole numbers said in full however long (up to this
 #: many digits: "1609 metres", "604800 seconds").
 FIGURES = 3
