@@ -114,6 +114,7 @@ async def relative(match: Match, turn: Turn) -> str | None:
         days = int(slots.get("span_days", 0)) or 7 * int(slots.get("span_weeks", 0))
         offset = -days if slots.get("ago") else days
         span = _weeks(turn, days) if days % 7 == 0 else f"{days} {lang.unit('day', days)}"
+        span = lang.words["span_one"].get(span, span)  # "a week from today"
         said = lang.answers["span_ago" if offset < 0 else "span_ahead"].format(span=span)
     else:
         offset = int(slots.get("offset", 0))
