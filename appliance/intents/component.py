@@ -29,6 +29,7 @@ from appliance.intents import (
     smalltalk,
     stop,
     timer_pause,
+    timer_restart,
     timers,
 )
 from appliance.intents.language import Language, load
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     **timers.HANDLERS, **alarms.HANDLERS, **clock.HANDLERS, **calculate.HANDLERS,
     **convert.HANDLERS, **memory.HANDLERS, **lists.HANDLERS, **stop.HANDLERS,
-    **chance.HANDLERS, **smalltalk.HANDLERS, **timer_pause.HANDLERS, **reminder_in.HANDLERS}
+    **chance.HANDLERS, **smalltalk.HANDLERS, **timer_pause.HANDLERS, **reminder_in.HANDLERS,
+    **timer_restart.HANDLERS}
 #: Intents whose free words must read as what they stand for before the request is whole:
 #: the catch-all calculation, and a conversion's amount.
 COMPLETE = {calculate.INTENT: calculate.complete, convert.INTENT: convert.complete}

@@ -48,7 +48,7 @@ class About:
 #: "cancel it" this soon after the box's last answer set a timer or an alarm cancels it.
 JUST_SET_S = 120
 #: The intents that set one.
-SETTING = frozenset({"TimerStart", "AlarmSet", "ReminderIn"})
+SETTING = frozenset({"TimerStart", "AlarmSet", "ReminderIn", "TimerRestart"})
 
 
 @dataclass(frozen=True)

@@ -200,3 +200,42 @@ async def test_an_alarm_for_a_time_gone_today_says_so(world) -> None:
     finally:
         await component.stop()
         timers.suspend()
+
+
+async def test_a_timer_started_over(intents: Intents, timers: Timers) -> None:
+    """"start the tea timer again" and "restart the timer" went to the LLM (a limit in the
+    last note): a running timer starts over at its whole length, and one just done starts
+    again under its name."""
+    import asyncio
+
+    await say(intents, "start a timer for 12 minutes called pizza")
+    await invoke(timers, {"action": "extend", "id": (await invoke(
+        timers, {"action": "list"}, 5.0))["result"]["timers"][0]["id"], "by": -300}, 5.0)
+    # Its length as it is now (5 minutes were taken off), all of it left again.
+    assert await say(intents, "restart the pizza timer") == (
+        "TimerRestart", "Restarted the pizza timer: 7 minutes.")
+    listed = (await invoke(timers, {"action": "list"}, 5.0))["result"]["timers"]
+    assert [(t["label"], t["seconds"]) for t in listed] == [("pizza", 420)]
+    assert listed[0]["remaining_s"] > 415
+    await say(intents, "set a 3 minute timer for the tea")
+    # "it": the one just set; then "cancel it" cancels the one just restarted.
+    assert await say(intents, "restart it") == ("TimerRestart",
+                                                "Restarted the tea timer: 3 minutes.")
+    assert await say(intents, "cancel it") == ("Stop", "Cancelled the tea timer.")
+    await say(intents, "set a 3 minute timer for the tea")
+    assert (await say(intents, "what timers are running"))[0] == "TimerList"
+    for said in ("reset the timer", "restart it"):  # two running, none just set: which?
+        assert (await say(intents, said))[1].startswith("You have 2 timers: "), said
+    await say(intents, "cancel the tea timer")
+    assert await say(intents, "restart the egg timer") == ("TimerRestart",
+                                                           "There's no egg timer.")
+    # Just done: set again under its name, and it rings no more.
+    done = asyncio.Event()
+    timers.listen(lambda event: done.set() if event.get("label") == "tea" else None)
+    assert (await invoke(timers, {"action": "set", "seconds": 0.2, "label": "tea"}, 5.0))["ok"]
+    await asyncio.wait_for(done.wait(), 5.0)
+    intent, answer = await say(intents, "start the tea timer again")
+    assert intent == "TimerRestart" and answer.startswith("Restarted the tea timer: "), answer
+    listed = (await invoke(timers, {"action": "list"}, 5.0))["result"]
+    assert sorted(t["label"] for t in listed["timers"]) == ["pizza", "tea"]
+    assert listed["done"] == []
