@@ -127,7 +127,7 @@ class Agent(Component):
             yield failure(str(exc), exc.code)
             return
         if self.intents is not None:
-            answer = await self.intents.answer(text, profile.tools)
+            answer = await self.intents.answer(text, profile.tools, conversation_id)
             if answer is not None:
                 self.turns += 1
                 cid = conversation_id or uuid.uuid4().hex

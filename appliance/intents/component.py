@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,9 @@ from appliance.node import Component
 from appliance.tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
+
+#: Conversations whose last answer is kept for "cancel it" (the oldest is forgotten).
+MAX_CONVERSATIONS = 256
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     **timers.HANDLERS, **alarms.HANDLERS, **clock.HANDLERS, **calculate.HANDLERS,
@@ -79,7 +83,11 @@ class Intents(Component):
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="intents")
         self.answered: dict[str, int] = {}
         self.passed = 0
-        self._previous: Previous | None = None
+        # The last answer in each conversation (None: the LLM's), and the box's last, for
+        # "cancel it": a conversation's own once it has one, else the box's (a client that
+        # keeps no conversation id, or a new one's first words).
+        self._previous: OrderedDict[str, Previous | None] = OrderedDict()
+        self._last: Previous | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -162,13 +170,25 @@ class Intents(Component):
             partial = True
         return "partial" if partial else ""
 
-    def _turn(self, recognizer: Recognizer, allowed: tuple[str, ...] | None) -> Turn:
+    def _turn(self, recognizer: Recognizer, allowed: tuple[str, ...] | None,
+              conversation: str | None = None) -> Turn:
+        previous = self._previous[conversation] \
+            if conversation is not None and conversation in self._previous else self._last
         return Turn(recognizer.lang, self.tools, allowed, self.tool_timeout_s, self.about,
-                    self._previous)
+                    previous)
 
-    async def answer(self, text: str, allowed: tuple[str, ...] | None = None
-                     ) -> IntentAnswer | None:
+    def _remember(self, conversation: str | None, previous: Previous | None) -> None:
+        self._last = previous
+        if conversation is not None:
+            self._previous[conversation] = previous
+            self._previous.move_to_end(conversation)
+            while len(self._previous) > MAX_CONVERSATIONS:
+                self._previous.popitem(last=False)
+
+    async def answer(self, text: str, allowed: tuple[str, ...] | None = None,
+                     conversation: str | None = None) -> IntentAnswer | None:
         """The first ranked match whose handler answers, or None (the LLM's turn).
+        ``conversation`` (its id) keeps "cancel it" to what was set in it.
 
         A greeting that opens the text is passed over (:meth:`Recognizer.candidates`):
         "Hello, what time is it?" is the clock, and "Hello" cannot become part of a
@@ -181,17 +201,19 @@ class Intents(Component):
         candidates = await asyncio.get_running_loop().run_in_executor(
             self._executor, recognizer.candidates, text)
         for candidate in candidates:
-            answer = await self._first(recognizer, candidate, allowed, t0)
+            answer = await self._first(recognizer, candidate, allowed, t0, conversation)
             if answer is not None:
                 self.answered[answer.intent] = self.answered.get(answer.intent, 0) + 1
-                self._previous = Previous(answer.intent, tuple(answer.calls), time.monotonic())
+                self._remember(conversation, Previous(answer.intent, tuple(answer.calls),
+                                                      time.monotonic()))
                 return answer
         self.passed += 1
-        self._previous = None
+        self._remember(conversation, None)
         return None
 
     async def _first(self, recognizer: Recognizer, text: str,
-                     allowed: tuple[str, ...] | None, t0: float) -> IntentAnswer | None:
+                     allowed: tuple[str, ...] | None, t0: float,
+                     conversation: str | None = None) -> IntentAnswer | None:
         matches = await asyncio.get_running_loop().run_in_executor(
             self._executor, recognizer.recognize, text)
         match_s = time.monotonic() - t0
@@ -200,7 +222,7 @@ class Intents(Component):
             if entry is None:
                 continue
             handler, needs = entry
-            turn = self._turn(recognizer, allowed)
+            turn = self._turn(recognizer, allowed, conversation)
             if not turn.can(*needs):
                 continue
             said = await handler(match, turn)

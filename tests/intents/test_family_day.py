@@ -84,7 +84,8 @@ async def test_cancel_it_just_after_setting_one(intents: Intents, timers: Timers
         "alarm", "egg", "pasta", "tea", "timer"]
     # Not minutes later.
     await say(intents, "set a timer for 2 minutes")
-    intents._previous = dataclasses.replace(intents._previous, at=time.monotonic() - 180)
+    assert intents._last is not None
+    intents._last = dataclasses.replace(intents._last, at=time.monotonic() - 180)
     assert await say(intents, "cancel it") == ("Stop", "")
     # "stop it" is about speech, never a timer.
     await say(intents, "set a timer for 4 minutes")
@@ -374,3 +375,36 @@ async def test_what_a_third_review_found(intents: Intents, timers: Timers) -> No
     assert await say(intents, "pause every timer") == ("TimerPause", "Paused 2 timers.")
     assert await say(intents, "resume both timers") == ("TimerPause",
                                                         "2 timers are running again.")
+
+
+async def test_cancel_it_keeps_to_its_conversation(intents: Intents, timers: Timers) -> None:
+    """"cancel it" goes by the conversation's own last answer (a limit in the last note:
+    two people on two devices could cancel each other's timer); a conversation with none
+    yet, or a client that keeps no id, goes by the box's last answer, as before."""
+    from appliance.agent.loop import Agent
+    from appliance.config import AgentConfig
+    from tests.agent.test_loop_parts import run
+
+    agent = Agent(AgentConfig(), intents.tools, lambda: None, intents)
+
+    async def said(text: str, conversation: str | None) -> str:
+        events = await run(agent, text, conversation_id=conversation)
+        return str(events[-1].data["text"])
+
+    assert await said("set a tea timer for 5 minutes", "kitchen") == "Tea timer set for 5 minutes."
+    assert await said("set a pasta timer for 10 minutes", "hall") == (
+        "Pasta timer set for 10 minutes.")
+    assert await said("cancel it", "kitchen") == "Cancelled the tea timer."
+    assert [t["label"] for t in await listed(timers)] == ["pasta"]
+    # The kitchen's last answer cancelled something: "cancel it" there now does nothing,
+    # though the hall set a timer since.
+    assert await said("set a rice timer for 15 minutes", "hall") == (
+        "Rice timer set for 15 minutes.")
+    assert await said("cancel it", "kitchen") == ""
+    # A conversation's first words, and a request with no conversation, go by the box's.
+    assert await said("set a bread timer for 20 minutes", "hall") == (
+        "Bread timer set for 20 minutes.")
+    assert await said("cancel it", "porch") == "Cancelled the bread timer."
+    assert await said("set an egg timer for 4 minutes", None) == "Egg timer set for 4 minutes."
+    assert await said("cancel it", None) == "Cancelled the egg timer."
+    assert sorted(t["label"] for t in await listed(timers)) == ["pasta", "rice"]
