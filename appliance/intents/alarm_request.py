@@ -94,6 +94,7 @@ def _reads(turn: Turn, text: str) -> bool:
 
 def _sentence(text: str) -> str:
     """``text`` up to the end of its first sentence ("7.30" and "7 a.m. every day" are
-    one)."""
+    one; after a number, a sentence ends where the next begins with a capital: "20 past
+    8. Set in alarm for", as Whisper base repeats a request's start)."""
     text = re.sub(r"\b([ap])\.m\.", r"\1m", text, flags=re.I)
-    return re.split(r"(?<!\d)[.!?]\s", text, maxsplit=1)[0]
+    return re.split(r"(?<!\d)[.!?]\s|(?<=\d)[.!?]\s+(?=[A-Z])", text, maxsplit=1)[0]

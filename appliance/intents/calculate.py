@@ -49,6 +49,9 @@ def _money_sum(operation: str, match: Match, lang: Language,
     percent = operation in PERCENT
     amount = match.said.get("b" if percent else "a", "").strip().lower()
     other = match.said.get("a" if percent else "b", "").strip().lower()
+    ways = match.slots.get("b")
+    if not percent and isinstance(ways, int | float) and not isinstance(ways, bool):
+        other = str(ways)  # a list's number: "split 84 pounds four ways" ("for", misheard)
     unit = next((u for s, u in words["money_signs"].items() if s in amount), "")
     amount = amount.translate({ord(s): " " for s in words["money_signs"]}).strip()
     for lead in sorted(words["money_leading"], key=len, reverse=True):

@@ -239,3 +239,20 @@ async def test_a_timer_started_over(intents: Intents, timers: Timers) -> None:
     listed = (await invoke(timers, {"action": "list"}, 5.0))["result"]
     assert sorted(t["label"] for t in listed["timers"]) == ["pizza", "tea"]
     assert listed["done"] == []
+
+
+async def test_the_british_list_as_whisper_wrote_it(intents: Intents) -> None:
+    """Transcripts of Whisper base from the list's first run by voice, read as meant."""
+    today = dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+    assert await say(intents, "Split 84 lbs for Ways.") == (
+        "Calculate", "84 pounds split 4 ways is 21 pounds each.")
+    day = today + dt.timedelta(days=14)
+    year = f", {day.year}" if day.year != today.year else ""
+    assert await say(intents, "What's the date of Fortnite today?") == (
+        "ClockRelative", f"2 weeks from today is {_said(day)}{year}.")
+    assert await say(intents, "What's Gasmark 4 in celsius?") == (
+        "Convert", "Gas mark 4 is 180 degrees Celsius.")
+    # The request's start repeated after a time that ends in a number.
+    intent, answer = await say(intents, "Set an alarm for 20 past 8. Set in alarm for")
+    assert intent == "AlarmSet" and re.fullmatch(
+        r"Alarm set for (today|tomorrow) at 8:20 [AP]M\.", answer), answer
