@@ -64,9 +64,9 @@ async def start(match: Match, turn: Turn) -> str | None:
                                      waking=waking, daytime=bool(name),
                                      repeating=repeat is not None)
     if when is None:  # gone today ("10 pm tonight" at 10:30 PM), or not a clock time
-        gone = clocktimes.moment(said, now.replace(hour=0, minute=0), turn.lang.words,
-                                 turn.lang.numbers, waking=waking, daytime=bool(name))
-        if gone is not None and gone.date() == now.date() and repeat is None:
+        gone = clocktimes.gone(said, now, turn.lang.words, turn.lang.numbers, waking=waking,
+                               daytime=bool(name))
+        if gone is not None and repeat is None:
             return turn.lang.say("alarm_gone", time=speech.hour_said(turn.lang, gone),
                                  now=speech.clock_time(turn.lang, now))
         return None  # "set an alarm for 10 minutes" is a timer's

@@ -113,6 +113,21 @@ def reads(text: str, words: dict[str, Any], numbers: dict[str, Any]) -> bool:
     return moment(text, dt.datetime(2000, 1, 3), words, numbers) is not None
 
 
+def gone(text: str, now: dt.datetime, words: dict[str, Any], numbers: dict[str, Any],
+         **how: bool) -> dt.datetime | None:
+    """The latest time today that ``text`` names and that is gone ("8 today" at 8:30 PM:
+    8 PM, not 8 AM); None when it names no time of today before ``now``. ``how`` as for
+    :func:`moment`."""
+    found: dt.datetime | None = None
+    at: dt.datetime | None = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    while at is not None:
+        at = moment(text, at, words, numbers, **how)
+        if at is None or at.date() != now.date() or at > now.replace(tzinfo=None):
+            break
+        found = at
+    return found
+
+
 def day(text: str, now: dt.datetime, words: dict[str, Any]) -> dt.date | None:
     """The day ``text`` names alone ("tomorrow", "Friday", "today"); None if it is not
     only a day."""

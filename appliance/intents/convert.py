@@ -102,6 +102,8 @@ def _compound(match: Match, found: Amount, lang: Language) -> Amount | None:
     if said_unit is not None and said_unit != minor_unit:
         return None
     minor = match.slots["minor"]
+    if not 0 <= minor < per or evaluate(found.code) <= 0:  # "6 foot 15", "minus 2 foot 3"
+        return None
     words = lang.words["measures"]
     plural = words[major][0 if found.singular else 1]
     return Amount(f"({found.code})+({minor})/{per}",
@@ -130,9 +132,10 @@ async def convert(match: Match, turn: Turn) -> str | None:
                         target=measures[names[1]][1], source_kind=kinds[exc.kinds[0]],
                         target_kind=kinds[exc.kinds[1]])
     worked = [source, target]
-    if turn.about.measures == "imperial" and not {source.name, target.name} & units.US_KITCHEN:
-        # A bare "pint" is an imperial one, and is said as "pint".
-        worked = [units.UNITS[units.IMPERIAL.get(u.name, u.name)] for u in worked]
+    if turn.about.measures == "imperial":  # a bare "pint" is an imperial one, said "pint"
+        kitchen = bool({source.name, target.name} & units.US_KITCHEN)
+        worked = [u if kitchen and u.name == "fluid_ounce" else  # "8 ounces in a cup"
+                  units.UNITS[units.IMPERIAL.get(u.name, u.name)] for u in worked]
     observation = await turn.call("calculator",
                                   {"expression": units.expression(found.code, *worked)})
     if not observation["ok"]:
@@ -152,8 +155,8 @@ async def convert(match: Match, turn: Turn) -> str | None:
     key = "converted" if value == exact else "converted_about"
     unit = "" if compound else singular_source if found.singular else plural_source
     amount_said = found.said
-    if amount_said.lower() in ("a", "an"):  # "an imperial pint", "a US pint"
-        amount_said = "an" if re.match(r"[aeio]|u(?!s\b|ni)", unit.lower()) else "a"
+    if amount_said.lower() in ("a", "an") and unit.split()[0] in ("US", "imperial"):
+        amount_said = "an" if unit.startswith("imperial") else "a"  # "a US pint"
     return lang.say(key, amount=f"{amount_said} {unit}".strip(), value=said,
                     unit=singular_target if abs(value) == 1 else plural_target)
 

@@ -4,7 +4,8 @@ gas mark 6.".
 
 The table is the one British cookery books and oven makers print (gas mark 4 is 180 °C,
 350 °F); a fan oven runs about 20 °C cooler for the same dish. A temperature between two
-marks is said as the nearest one, "about".
+marks is said as the nearest one, "about" (in the table's Fahrenheit column when it is
+said in Fahrenheit), or as both when it is halfway.
 """
 
 from __future__ import annotations
@@ -51,14 +52,24 @@ def answer(match: Match, turn: Turn) -> str | None:
         degrees = float(evaluate(found.code))
     except ToolError:
         return None
-    hot = (degrees - 32) * 5 / 9 if source == "fahrenheit" else degrees  # Celsius
-    hot += FAN_LESS_C if source == "fan" else 0
-    nearest = min(MARKS, key=lambda m: abs(MARKS[m][0] - hot))
+    column = 1 if source == "fahrenheit" else 0  # the table's own column, not a conversion
+    hot = degrees + (FAN_LESS_C if source == "fan" else 0)
+    scale = 9 / 5 if column else 1.0
     unit = lang.words["measures"]["celsius" if source == "fan" else source][1]
-    if not MARKS["1/4"][0] - MARGIN_C <= hot <= MARKS["10"][0] + MARGIN_C:
-        return lang.say("gas_mark_none", value=found.said, unit=unit)
-    exact = abs(MARKS[nearest][0] - hot) < 1 or (
-        source == "fahrenheit" and abs(MARKS[nearest][1] - degrees) < 1)
-    return lang.say("to_gas_mark" if exact else "to_gas_mark_about", value=found.said,
-                    unit=unit + (lang.words["fan_said"] if source == "fan" else ""),
+    lowest, highest = MARKS["1/4"][column], MARKS["10"][column]
+    if not lowest - MARGIN_C * scale <= hot <= highest + MARGIN_C * scale:
+        return lang.say("gas_mark_none", value=found.said, unit=unit, low=lowest,
+                        high=highest)
+    by_distance = sorted(MARKS, key=lambda m: abs(MARKS[m][column] - hot))
+    nearest, second = by_distance[0], by_distance[1]
+    unit += lang.words["fan_said"] if source == "fan" else ""
+    gap = abs(MARKS[nearest][column] - hot)
+    if gap < 0.5:
+        return lang.say("to_gas_mark", value=found.said, unit=unit,
+                        mark=marks_said.get(nearest, nearest))
+    if abs(gap - abs(MARKS[second][column] - hot)) < 0.5:  # halfway: "between 2 and 3"
+        low, high = sorted((nearest, second), key=lambda m: MARKS[m][column])
+        return lang.say("to_gas_mark_between", value=found.said, unit=unit,
+                        low=marks_said.get(low, low), high=marks_said.get(high, high))
+    return lang.say("to_gas_mark_about", value=found.said, unit=unit,
                     mark=marks_said.get(nearest, nearest))

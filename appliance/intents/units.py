@@ -79,7 +79,7 @@ AMBIGUOUS: dict[str, tuple[str, ...]] = {
 IMPERIAL: dict[str, str] = {"fluid_ounce": "imperial_fluid_ounce", "pint": "imperial_pint",
                             "quart": "imperial_quart", "gallon": "imperial_gallon"}
 #: Kitchen measures that stay US customary on an imperial box, and keep a fluid ounce
-#: next to them a US one ("how many ounces in a cup": 8).
+#: next to them a US one ("how many ounces in a cup": 8; a pint is still 2.4 cups).
 US_KITCHEN = frozenset({"cup", "tablespoon", "teaspoon"})
 #: Timezones whose households measure a pint as an imperial one (intents.measures auto).
 IMPERIAL_ZONES = frozenset({"Europe/London", "Europe/Belfast", "Europe/Dublin",

@@ -162,7 +162,8 @@ async def test_gas_marks(intents: Intents) -> None:
             ("what's gas mark 5 in fan", "Gas mark 5 is 170 degrees Celsius in a fan oven."),
             ("what gas mark is 200 degrees celsius", "200 degrees Celsius is gas mark 6."),
             ("convert 350 fahrenheit to gas mark", "350 degrees Fahrenheit is gas mark 4."),
-            ("what gas mark is 185 c", "185 degrees Celsius is about gas mark 4."),
+            ("what gas mark is 185 c", "185 degrees Celsius is between gas mark 4 and 5."),
+            ("what gas mark is 183 c", "183 degrees Celsius is about gas mark 4."),
             ("what gas mark is 500 c", "500 degrees Celsius is outside the gas marks, which "
                                        "run from 110 to 260 degrees Celsius.")]:
         assert await say(intents, said) == ("Convert", answer), said
@@ -256,3 +257,52 @@ async def test_the_british_list_as_whisper_wrote_it(intents: Intents) -> None:
     intent, answer = await say(intents, "Set an alarm for 20 past 8. Set in alarm for")
     assert intent == "AlarmSet" and re.fullmatch(
         r"Alarm set for (today|tomorrow) at 8:20 [AP]M\.", answer), answer
+
+
+async def test_what_a_review_found(intents: Intents, timers: Timers) -> None:
+    """A helper's review of the british list's fixes, each a regression or a wrong answer
+    on the code before this test."""
+    # "an hour" kept its "an" (the article is chosen only before "US" and "imperial").
+    assert await say(intents, "how many minutes in an hour") == (
+        "Convert", "An hour is 60 minutes.")
+    # On an imperial box a pint is imperial beside a cup too; only the fluid ounce next to
+    # a cup stays a US one.
+    intents.about = dataclasses.replace(intents.about, measures="imperial")
+    assert await say(intents, "how many cups in a pint") == ("Convert",
+                                                            "A pint is about 2.4 cups.")
+    assert await say(intents, "how many fluid ounces in a cup") == (
+        "Convert", "A cup is 8 fluid ounces.")
+    # Gas marks from Fahrenheit by the table's Fahrenheit column; halfway: both marks;
+    # outside the table, in the unit asked.
+    for said, answer in [
+            ("what gas mark is 340 f", "340 degrees Fahrenheit is about gas mark 4."),
+            ("what gas mark is 265 f", "265 degrees Fahrenheit is about gas mark 1."),
+            ("what gas mark is 160 c", "160 degrees Celsius is between gas mark 2 and 3."),
+            ("what gas mark is 600 f", "600 degrees Fahrenheit is outside the gas marks, "
+                                       "which run from 225 to 500 degrees Fahrenheit.")]:
+        assert await say(intents, said) == ("Convert", answer), said
+    # No 15 inches in a foot's amount, and no negative heights.
+    for said in ("what's 6 foot 15 in cm", "what's minus 2 foot 3 in cm"):
+        assert (await say(intents, said))[0] != "Convert", said
+    # Days said, days said back.
+    today = dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+    day = today + dt.timedelta(days=700)
+    assert await say(intents, "what's the date in 700 days") == (
+        "ClockRelative", f"700 days from today is {_said(day)}, {day.year}.")
+    await say(intents, "set a chicken timer for 40 minutes")
+    intent, answer = await say(intents, "how long's left on the timer for the chicken")
+    assert intent == "TimerStatus" and answer.endswith(" left on the chicken timer."), answer
+
+
+def test_a_time_gone_today_is_the_latest_reading() -> None:
+    """"8 today" at 8:30 PM is 8 PM, gone; not 8 AM."""
+    from appliance.intents import clocktimes
+
+    lang = load("en")
+    now = dt.datetime(2026, 12, 7, 20, 30)
+    assert clocktimes.gone("8 today", now, lang.words, lang.numbers) == \
+        dt.datetime(2026, 12, 7, 20, 0)
+    assert clocktimes.gone("9 am today", now, lang.words, lang.numbers) == \
+        dt.datetime(2026, 12, 7, 9, 0)
+    assert clocktimes.gone("9 pm today", now, lang.words, lang.numbers) is None
+    assert clocktimes.gone("the kitchen", now, lang.words, lang.numbers) is None
