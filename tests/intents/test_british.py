@@ -306,3 +306,12 @@ def test_a_time_gone_today_is_the_latest_reading() -> None:
         dt.datetime(2026, 12, 7, 9, 0)
     assert clocktimes.gone("9 pm today", now, lang.words, lang.numbers) is None
     assert clocktimes.gone("the kitchen", now, lang.words, lang.numbers) is None
+    # "this evening" is today's: gone at 8:30 PM, never tomorrow's (the review: set for
+    # tomorrow without a word).
+    assert clocktimes.moment("5 this evening", now, lang.words, lang.numbers) is None
+    assert clocktimes.gone("5 this evening", now, lang.words, lang.numbers) == \
+        dt.datetime(2026, 12, 7, 17, 0)
+    assert clocktimes.moment("7 this morning", dt.datetime(2026, 12, 7, 6, 0), lang.words,
+                             lang.numbers) == dt.datetime(2026, 12, 7, 7, 0)
+    assert clocktimes.moment("7 in the morning", now, lang.words, lang.numbers) == \
+        dt.datetime(2026, 12, 8, 7, 0)
