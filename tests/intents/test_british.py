@@ -251,8 +251,8 @@ async def test_the_british_list_as_whisper_wrote_it(intents: Intents) -> None:
     year = f", {day.year}" if day.year != today.year else ""
     assert await say(intents, "What's the date of Fortnite today?") == (
         "ClockRelative", f"2 weeks from today is {_said(day)}{year}.")
-    assert await say(intents, "What's Gasmark 4 in celsius?") == (
-        "Convert", "Gas mark 4 is 180 degrees Celsius.")
+    for said in ("What's Gasmark 4 in celsius?", "What's Gasmark for in Celsius?"):
+        assert await say(intents, said) == ("Convert", "Gas mark 4 is 180 degrees Celsius.")
     # The request's start repeated after a time that ends in a number.
     intent, answer = await say(intents, "Set an alarm for 20 past 8. Set in alarm for")
     assert intent == "AlarmSet" and re.fullmatch(
