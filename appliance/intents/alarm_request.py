@@ -35,7 +35,8 @@ def read(turn: Turn, match: Match) -> Reading | str | None:
     rule, weekdays = table["repeating"], turn.lang.words["weekdays"]
     # A time or a reminder ends with its sentence: Whisper may repeat the request's start
     # after it ("Set an alarm for quarter past eight. Set in alarm for").
-    when, name = (_sentence(match.said.get(k, "")) for k in ("when", "name"))
+    starts = table["request_starts"]
+    when, name = (_sentence(match.said.get(k, ""), starts) for k in ("when", "name"))
     words = name.split()
     plain = [w.lower().strip(".,!?") for w in words]
     if "to" in plain[1:-1]:  # "remind me at ten to eight every weekday to leave"
@@ -92,9 +93,12 @@ def _reads(turn: Turn, text: str) -> bool:
     return clocktimes.reads(" ".join(left), turn.lang.words, turn.lang.numbers)
 
 
-def _sentence(text: str) -> str:
+def _sentence(text: str, starts: list[str]) -> str:
     """``text`` up to the end of its first sentence ("7.30" and "7 a.m. every day" are
-    one; after a number, a sentence ends where the next begins with a capital: "20 past
-    8. Set in alarm for", as Whisper base repeats a request's start)."""
+    one; so is "6:30. Every weekday", as Whisper base may write it); after a number, a
+    sentence ends only where the request starts again (``starts``: "20 past 8. Set in
+    alarm for", as Whisper base repeats a request's start)."""
     text = re.sub(r"\b([ap])\.m\.", r"\1m", text, flags=re.I)
-    return re.split(r"(?<!\d)[.!?]\s|(?<=\d)[.!?]\s+(?=[A-Z])", text, maxsplit=1)[0]
+    again = "|".join(re.escape(s) for s in starts)
+    return re.split(rf"(?<!\d)[.!?]\s|(?<=\d)[.!?]\s+(?=(?i:{again})\b)", text,
+                    maxsplit=1)[0]

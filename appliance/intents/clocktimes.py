@@ -67,7 +67,8 @@ def moment(text: str, now: dt.datetime, words: dict[str, Any], numbers: dict[str
     days, said = _days(plain, now.date(), words)
     if days is None:
         return None
-    if not _named_day(days) and any(f" {p} " in plain for p in table["today_halves"]):
+    if not repeating and not _named_day(days) and \
+            any(f" {p} " in plain for p in table["today_halves"]):
         days = [now.date()]  # "5 this evening" is today's, gone or not
     halves: set[str] = set()
     for side in ("am", "pm", "night"):

@@ -155,8 +155,8 @@ async def convert(match: Match, turn: Turn) -> str | None:
     key = "converted" if value == exact else "converted_about"
     unit = "" if compound else singular_source if found.singular else plural_source
     amount_said = found.said
-    if amount_said.lower() in ("a", "an") and unit.split()[0] in ("US", "imperial"):
-        amount_said = "an" if unit.startswith("imperial") else "a"  # "a US pint"
+    if amount_said.lower() in ("a", "an"):  # as the unit said back sounds: "a fluid ounce"
+        amount_said = "an" if re.match(turn.lang.words["an_before"], unit) else "a"
     return lang.say(key, amount=f"{amount_said} {unit}".strip(), value=said,
                     unit=singular_target if abs(value) == 1 else plural_target)
 

@@ -1,35 +1,62 @@
 """A timer started over at its whole length: "restart the pizza timer", "reset the timer",
 "start the tea timer again" (one running, or one just done: the timers tool's ``done``,
-kept for two minutes until it is stopped)."""
+kept for two minutes until it is stopped).
+
+"the timer" with none named is, as for "stop the timer", the one that just rang if none
+was set after it, else the only one running; "restart it" is the one the box's last
+answer set, or the one that just rang, and nothing else ("do it again" after a coin flip
+is the LLM's). "start the timer again" said of a paused timer runs it on, as "resume"
+does; "restart" and "start it over" start it over.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from appliance.intents import speech
 from appliance.intents.recognizer import Match
-from appliance.intents.timers import _named, _pointed, _select, alike, seconds_of, timer_name
+from appliance.intents.speech import duration
+from appliance.intents.timer_pause import _said_done
+from appliance.intents.timers import _named, _select, _wants_one, alike, seconds_of, timer_name
 from appliance.intents.turn import Handler, Turn
 
 
 async def restart(match: Match, turn: Turn) -> str | None:
-    """The timer meant (named, of the length said, "that", or the only one), running or
-    just done, set again for its whole length under its name."""
+    """The timer meant, running or just done, set again for its whole length under its
+    name; None when "it" is no timer just set or done."""
+    said = match.said.get("name", "").lower().split()
+    if said and said[0] in turn.lang.words["timer_not_a_name"]:
+        return None  # "set a timer again", "set another timer again": a new one, unsaid
     observation = await turn.call("timers", {"action": "list"})
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
     result = observation["result"]
     running = [t for t in result["timers"] if not t.get("at")]
-    done = sorted(result.get("done") or [], key=lambda t: t["ago_s"])
-    just = [t for t in running if t["id"] == turn.just_set()] if match.slots.get("it") else []
-    chosen: dict[str, Any] | str = just[0] if just else \
-        _select(turn, match, running) if running else ""
-    was_done = False
-    if isinstance(chosen, str):
-        again = _just_done(turn, match, done)
-        if again is None:
-            return chosen or turn.lang.say("timer_none")
-        chosen, was_done = again, True
+    done = _after_the_newest(running, result.get("done") or [])
+    chosen: dict[str, Any] | str
+    if match.slots.get("it"):  # the one that rang since the last answer, or it set
+        just = [t for t in running if t["id"] == turn.just_set()]
+        previous = turn.previous
+        since = time.monotonic() - previous.at if previous is not None else float("inf")
+        rang = [t for t in done if t["ago_s"] < since]
+        if not just and not rang:
+            return None
+        chosen = rang[0] if rang else just[0]
+    elif done and not _wants_one(match):  # "restart the timer" just after one rang
+        chosen = done[0]
+    else:
+        chosen = _select(turn, match, running) if running else turn.lang.say("timer_none")
+        if isinstance(chosen, str):
+            again = _named_done(turn, match, result.get("done") or [])
+            if again is None:
+                return chosen
+            chosen = again
+    was_done = not any(t["id"] == chosen.get("id") for t in running)
+    if not was_done and chosen.get("paused") and match.slots.get("again"):
+        observation = await turn.call("timers", {"action": "resume", "id": chosen["id"]})
+        if not observation["ok"]:
+            return turn.lang.say("tool_failed", problem=observation["error"])
+        return _said_done(turn, False, observation["result"]["resumed"])
     if not was_done:
         observation = await turn.call("timers", {"action": "cancel", "id": chosen["id"]})
         if not observation["ok"]:
@@ -40,22 +67,31 @@ async def restart(match: Match, turn: Turn) -> str | None:
     observation = await turn.call("timers", args)
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
-    if was_done:  # answered: it rings no more
+    if was_done and not result.get("rang"):  # answered: it rings no more (no alarm rings)
         await turn.call("timers", {"action": "dismiss"})
     made = observation["result"]["set"]
     named = "_named" if _named(made) else ""
     return turn.lang.say(f"timer_restarted{named}", name=made.get("label"),
-                         duration=speech.duration(turn.lang, made["seconds"]))
+                         duration=duration(turn.lang, made["seconds"]))
 
 
-def _just_done(turn: Turn, match: Match, done: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The countdown just done that the request means (the latest of them), or None."""
+def _after_the_newest(running: list[dict[str, Any]], done: list[dict[str, Any]]
+                      ) -> list[dict[str, Any]]:
+    """The countdowns done since the newest running one was set, the latest first."""
+    newest = min((t["seconds"] - t["remaining_s"] for t in running), default=float("inf"))
+    return sorted((t for t in done if t["ago_s"] < newest), key=lambda t: t["ago_s"])
+
+
+def _named_done(turn: Turn, match: Match, done: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The countdown just done that the request names or measures (the latest), or None."""
     name, seconds = timer_name(turn, match), seconds_of(match.slots)
-    if name and not _pointed(turn, match):
+    if name:
         done = [t for t in done if _named(t) and alike(turn, name, t["label"])]
     elif seconds > 0:
         done = [t for t in done if abs(t["seconds"] - seconds) < 0.5]
-    return done[0] if done else None
+    else:
+        return None
+    return min(done, key=lambda t: t["ago_s"], default=None)
 
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {

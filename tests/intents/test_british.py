@@ -225,8 +225,9 @@ async def test_a_timer_started_over(intents: Intents, timers: Timers) -> None:
     assert await say(intents, "cancel it") == ("Stop", "Cancelled the tea timer.")
     await say(intents, "set a 3 minute timer for the tea")
     assert (await say(intents, "what timers are running"))[0] == "TimerList"
-    for said in ("reset the timer", "restart it"):  # two running, none just set: which?
-        assert (await say(intents, said))[1].startswith("You have 2 timers: "), said
+    # Two running, none just set: which? And "restart it" is no timer of those: the LLM's.
+    assert (await say(intents, "reset the timer"))[1].startswith("You have 2 timers: ")
+    assert await say(intents, "restart it") == (None, "")
     await say(intents, "cancel the tea timer")
     assert await say(intents, "restart the egg timer") == ("TimerRestart",
                                                            "There's no egg timer.")
@@ -315,3 +316,76 @@ def test_a_time_gone_today_is_the_latest_reading() -> None:
                              lang.numbers) == dt.datetime(2026, 12, 7, 7, 0)
     assert clocktimes.moment("7 in the morning", now, lang.words, lang.numbers) == \
         dt.datetime(2026, 12, 8, 7, 0)
+    # Repeating, "this evening" is only the half of the day (the second review).
+    assert clocktimes.moment("9 this evening", dt.datetime(2026, 12, 7, 21, 30), lang.words,
+                             lang.numbers, repeating=True) == dt.datetime(2026, 12, 8, 21, 0)
+
+
+async def test_what_a_second_review_found(intents: Intents, timers: Timers) -> None:
+    """A second review, of the commits after the first: each a regression on the code
+    before this test."""
+    import asyncio
+
+    async def tea_done() -> None:
+        done = asyncio.Event()
+        timers.listen(lambda event: done.set() if event.get("label") == "tea" else None)
+        assert (await invoke(timers, {"action": "set", "seconds": 0.2, "label": "tea"},
+                             5.0))["ok"]
+        await asyncio.wait_for(done.wait(), 5.0)
+
+    async def running() -> dict[str, float]:
+        listed = (await invoke(timers, {"action": "list"}, 5.0))["result"]["timers"]
+        return {t["label"]: t["remaining_s"] for t in listed if not t.get("at")}
+
+    # "do it again" after a coin, "restart it" after a list: no timer's (it was reset).
+    await say(intents, "set a timer for 10 minutes")
+    for first, again in [("flip a coin", "do it again"), ("roll a die", "run it again"),
+                         ("add milk to the shopping list", "restart it")]:
+        await say(intents, first)
+        assert await say(intents, again) == (None, ""), again
+    await say(intents, "cancel all timers")
+    assert await say(intents, "do it again") == (None, "")
+    # Just after the tea timer rang, "the timer" and "it" are the tea timer, not the pasta.
+    await say(intents, "set a pasta timer for 10 minutes")
+    await tea_done()
+    assert (await say(intents, "restart the timer"))[1].startswith("Restarted the tea timer")
+    await say(intents, "cancel the tea timer")
+    await say(intents, "restart the pasta timer")
+    await tea_done()
+    assert (await say(intents, "restart it"))[1].startswith("Restarted the tea timer")
+    await say(intents, "cancel the tea timer")
+    # A paused timer "started again" runs on; "started over" starts over.
+    await say(intents, "pause the pasta timer")
+    intent, answer = await say(intents, "start the pasta timer again")
+    assert intent == "TimerRestart" and answer.startswith(
+        "The pasta timer is running again: "), answer
+    # "set a timer again" names no timer: a new one, with no length said: the LLM's.
+    for said in ("set a timer again", "set another timer again"):
+        assert await say(intents, said) == (None, ""), said
+    assert list(await running()) == ["pasta"]
+    # A day or a repeat in a sentence of its own after the time is kept; a reminder's words
+    # in one are not read as an alarm.
+    intent, answer = await say(intents, "set an alarm for 6:30. Every weekday")
+    assert answer.startswith("Alarm set for every weekday at 6:30 AM"), answer
+    intent, answer = await say(intents, "set an alarm for 9. On Saturday")
+    assert answer.startswith("Alarm set for Saturday at 9"), answer
+    assert await say(intents, "remind me at 8. Take the pills") == (None, "")
+    # "a" or "an" as the unit said back sounds.
+    for said, answer in [("how many ml in an ounce", "A fluid ounce is about 29.6 milliliters."),
+                         ("how many teaspoons in an ml", "A milliliter is about 0.203 teaspoons."),
+                         ("how many cm in an inch", "An inch is 2.54 centimeters.")]:
+        assert await say(intents, said) == ("Convert", answer), said
+
+
+async def test_thanks_before_the_next_request(intents: Intents) -> None:
+    """Thanks and praise for the last answer are passed over before a request (the first
+    review: "thanks, that's great, set a timer for 5 minutes" set a timer named "thanks,
+    that's great, set a"); alone, they are thanks as before."""
+    for said, answer in [("thanks, that's great, set a timer for 5 minutes",
+                          ("TimerStart", "Timer set for 5 minutes.")),
+                         ("lovely, add milk to the shopping list",
+                          ("ListAdd", "Added milk to the shopping list.")),
+                         ("thanks", ("SmallTalkThanks", "You're welcome.")),
+                         ("thank you for the help", ("SmallTalkThanks", "You're welcome.")),
+                         ("that's great", (None, ""))]:
+        assert await say(intents, said) == answer, said
