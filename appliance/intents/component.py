@@ -83,7 +83,7 @@ class Intents(Component):
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="intents")
         self.answered: dict[str, int] = {}
         self.passed = 0
-        # The last answer in each conversation (None: the LLM's), and the box's last, for
+        # The last answer in each conversation (intent "": the LLM's), and the box's last, for
         # "cancel it": a conversation's own once it has one, else the box's (a client that
         # keeps no conversation id, or a new one's first words).
         self._previous: OrderedDict[str, Previous | None] = OrderedDict()
@@ -208,7 +208,7 @@ class Intents(Component):
                                                       time.monotonic()))
                 return answer
         self.passed += 1
-        self._remember(conversation, None)
+        self._remember(conversation, Previous("", (), time.monotonic()))  # the LLM's
         return None
 
     async def _first(self, recognizer: Recognizer, text: str,

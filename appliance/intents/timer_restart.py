@@ -17,15 +17,27 @@ from typing import Any
 from appliance.intents.recognizer import Match
 from appliance.intents.speech import duration
 from appliance.intents.timer_pause import _said_done
-from appliance.intents.timers import _named, _select, _wants_one, alike, seconds_of, timer_name
-from appliance.intents.turn import Handler, Turn
+from appliance.intents.timers import (
+    _named,
+    _pointed,
+    _select,
+    _wants_one,
+    alike,
+    seconds_of,
+    timer_name,
+)
+from appliance.intents.turn import JUST_SET_S, Handler, Turn
+
+#: The timers tool's actions on one timer that make it "it" for "restart it".
+TOUCHING = frozenset({"pause", "resume", "extend"})
 
 
 async def restart(match: Match, turn: Turn) -> str | None:
     """The timer meant, running or just done, set again for its whole length under its
     name; None when "it" is no timer just set or done."""
     said = match.said.get("name", "").lower().split()
-    if said and said[0] in turn.lang.words["timer_not_a_name"]:
+    if (match.slots.get("again") or match.slots.get("over")) and said and \
+            said[0] in turn.lang.words["timer_not_a_name"]:
         return None  # "set a timer again", "set another timer again": a new one, unsaid
     observation = await turn.call("timers", {"action": "list"})
     if not observation["ok"]:
@@ -34,14 +46,18 @@ async def restart(match: Match, turn: Turn) -> str | None:
     running = [t for t in result["timers"] if not t.get("at")]
     done = _after_the_newest(running, result.get("done") or [])
     chosen: dict[str, Any] | str
-    if match.slots.get("it"):  # the one that rang since the last answer, or it set
-        just = [t for t in running if t["id"] == turn.just_set()]
+    pointed = _pointed(turn, match)
+    if match.slots.get("it") or pointed:  # the one that rang since the last answer, or it
+        last = _last_timer(turn)          # set, paused or ran on; "that timer": else newest
+        just = [t for t in running if t["id"] == last]
         previous = turn.previous
         since = time.monotonic() - previous.at if previous is not None else float("inf")
         rang = [t for t in done if t["ago_s"] < since]
-        if not just and not rang:
-            return None
-        chosen = rang[0] if rang else just[0]
+        if not just and not rang and not (pointed and running):
+            return None if not pointed else turn.lang.say("timer_none")
+        chosen = rang[0] if rang else just[0] if just else _select(turn, match, running)
+        if isinstance(chosen, str):
+            return chosen
     elif done and not _wants_one(match):  # "restart the timer" just after one rang
         chosen = done[0]
     else:
@@ -75,10 +91,26 @@ async def restart(match: Match, turn: Turn) -> str | None:
                          duration=duration(turn.lang, made["seconds"]))
 
 
+def _last_timer(turn: Turn) -> int | None:
+    """The timer the box's last answer set, or paused, ran on or lengthened (at most
+    JUST_SET_S ago)."""
+    made = turn.just_set()
+    previous = turn.previous
+    if made is not None or previous is None or time.monotonic() - previous.at > JUST_SET_S:
+        return made
+    for call in reversed(previous.calls):
+        if call.name == "timers" and call.arguments.get("action") in TOUCHING and \
+                call.observation.get("ok"):
+            return int(call.arguments["id"])
+    return None
+
+
 def _after_the_newest(running: list[dict[str, Any]], done: list[dict[str, Any]]
                       ) -> list[dict[str, Any]]:
-    """The countdowns done since the newest running one was set, the latest first."""
-    newest = min((t["seconds"] - t["remaining_s"] for t in running), default=float("inf"))
+    """The countdowns done since the newest running one was set (a paused one's age is not
+    known, and does not count), the latest first."""
+    newest = min((t["seconds"] - t["remaining_s"] for t in running if not t.get("paused")),
+                 default=float("inf"))
     return sorted((t for t in done if t["ago_s"] < newest), key=lambda t: t["ago_s"])
 
 

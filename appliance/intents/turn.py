@@ -53,7 +53,8 @@ SETTING = frozenset({"TimerStart", "AlarmSet", "ReminderIn", "TimerRestart"})
 
 @dataclass(frozen=True)
 class Previous:
-    """The turn this box answered last, for "cancel it" just after a timer was set."""
+    """The turn this box answered last, for "cancel it" just after a timer was set (an
+    intent of "" is an answer the LLM gave)."""
 
     intent: str
     calls: tuple[Call, ...]
@@ -71,7 +72,8 @@ class Turn:
     timeout_s: float
     about: About = field(default_factory=About)
     previous: Previous | None = None
-    """The turn answered before this one, if it was an intent's (None after the LLM's)."""
+    """The turn answered before this one (intent "" and no calls: the LLM's; None: none
+    yet)."""
     calls: list[Call] = field(default_factory=list)
 
     def can(self, *names: str) -> bool:

@@ -364,12 +364,18 @@ async def test_what_a_second_review_found(intents: Intents, timers: Timers) -> N
         assert await say(intents, said) == (None, ""), said
     assert list(await running()) == ["pasta"]
     # A day or a repeat in a sentence of its own after the time is kept; a reminder's words
-    # in one are not read as an alarm.
+    # in one are its words (the third review), never a bare alarm.
     intent, answer = await say(intents, "set an alarm for 6:30. Every weekday")
     assert answer.startswith("Alarm set for every weekday at 6:30 AM"), answer
     intent, answer = await say(intents, "set an alarm for 9. On Saturday")
     assert answer.startswith("Alarm set for Saturday at 9"), answer
-    assert await say(intents, "remind me at 8. Take the pills") == (None, "")
+    for said, words in [("remind me at 8. Take the pills", "take the pills"),
+                        ("remind me at 8. Make sure the oven is off",
+                         "make sure the oven is off"),
+                        ("remind me at 5. Tomorrow. To call Bob", "call Bob")]:
+        intent, answer = await say(intents, said)
+        assert intent == "AlarmSet" and answer.startswith("OK, ") and \
+            answer.endswith(f": {words}."), said
     # "a" or "an" as the unit said back sounds.
     for said, answer in [("how many ml in an ounce", "A fluid ounce is about 29.6 milliliters."),
                          ("how many teaspoons in an ml", "A milliliter is about 0.203 teaspoons."),
@@ -389,3 +395,46 @@ async def test_thanks_before_the_next_request(intents: Intents) -> None:
                          ("thank you for the help", ("SmallTalkThanks", "You're welcome.")),
                          ("that's great", (None, ""))]:
         assert await say(intents, said) == answer, said
+
+
+async def test_what_a_third_review_found(intents: Intents, timers: Timers) -> None:
+    """A third review, of the second review's fixes: each a regression on the code before
+    this test."""
+    import asyncio
+
+    async def tea_done() -> None:
+        done = asyncio.Event()
+        timers.listen(lambda event: done.set() if event.get("label") == "tea" else None)
+        assert (await invoke(timers, {"action": "set", "seconds": 0.2, "label": "tea"},
+                             5.0))["ok"]
+        await asyncio.wait_for(done.wait(), 5.0)
+
+    # An alarm and a word of farewell: the alarm is set.
+    for said in ("Set an alarm for 7. Good night.", "set an alarm for 8. Okay."):
+        intent, answer = await say(intents, said)
+        assert intent == "AlarmSet" and answer.startswith("Alarm set for "), said
+    # "that timer" just after the tea timer rang, none running: the tea timer.
+    await tea_done()
+    assert (await say(intents, "start that timer again"))[1].startswith(
+        "Restarted the tea timer")
+    await say(intents, "cancel all timers")
+    # "restart it" after "pause the timer" is the paused one, started over.
+    await say(intents, "set a pasta timer for 10 minutes")
+    await say(intents, "pause the timer")
+    assert await say(intents, "restart it") == ("TimerRestart",
+                                                "Restarted the pasta timer: 10 minutes.")
+    # A paused timer does not hide the one that just rang.
+    await say(intents, "pause the pasta timer")
+    await tea_done()
+    assert (await say(intents, "restart the timer"))[1].startswith("Restarted the tea timer")
+    await say(intents, "cancel the tea timer")
+    # "restart a 10 minute timer", "reset a timer": the running one.
+    for said in ("restart a 10 minute timer", "reset a timer"):
+        assert await say(intents, said) == (
+            "TimerRestart", "Restarted the pasta timer: 10 minutes."), said
+    # A timer that rang before an LLM answer is no "it" after it.
+    await say(intents, "cancel all timers")
+    await tea_done()
+    timers._done = [(when - 2, event) for when, event in timers._done]  # rang 2 s ago
+    assert await say(intents, "what is the capital of france") == (None, "")
+    assert await say(intents, "do it again") == (None, "")
