@@ -36,14 +36,8 @@ def read(turn: Turn, match: Match) -> Reading | str | None:
     rule, weekdays = table["repeating"], turn.lang.words["weekdays"]
     # A time or a reminder ends with its sentence: Whisper may repeat the request's start
     # after it ("Set an alarm for quarter past eight. Set in alarm for").
-    when, after = _sentence(match.said.get("when", ""), table)
-    name, _ = _sentence(match.said.get("name", ""), table)
-    if after and match.slots.get("remind") and not name and \
-            not set(repeats.words(after)) & set(table["request_again"]):
-        name = after.strip(" .!?")  # "Remind me at 8. Take the pills."
-        lead, _, own = name.partition(" ")
-        name = own if lead.lower() in table["reminder_leads"] and own else name
-        name = name[:1].lower() + name[1:] if name[1:2].islower() else name
+    start = repeats.words(match.text)[:1]
+    when, name = (_sentence(match.said.get(k, ""), start, table) for k in ("when", "name"))
     words = name.split()
     plain = [w.lower().strip(".,!?") for w in words]
     if "to" in plain[1:-1]:  # "remind me at ten to eight every weekday to leave"
@@ -100,17 +94,16 @@ def _reads(turn: Turn, text: str) -> bool:
     return clocktimes.reads(" ".join(left), turn.lang.words, turn.lang.numbers)
 
 
-def _sentence(text: str, table: dict[str, Any]) -> tuple[str, str]:
-    """``text``'s first sentence and the rest ("7.30" and "7 a.m. every day" are one
-    sentence; so is "6:30. Every weekday", as Whisper base may write it: after a number the
-    time goes on in a sentence that starts with one of ``time_goes_on``). What follows may
-    be the request again ("20 past 8. Set in alarm for", as Whisper base repeats its start),
-    a reminder's words, or "Good night."."""
-    text = re.sub(r"\b([ap])\.m\.", r"\1m", text, flags=re.I)
+def _sentence(text: str, start: list[str], table: dict[str, Any]) -> str:
+    """``text`` up to the end of its first sentence ("7.30" and "7 a.m. every day" are
+    one). After a number a sentence ends only before the request said again (its first
+    word, ``start``: "20 past 8. Set in alarm for", as Whisper base repeats a request's
+    start) or before words that only close it ("7. Good night.", ``closing_words``);
+    else the time may go on ("6:30. Every weekday.", "7. P.M.") or it is no alarm's."""
+    text = re.sub(r"\b([ap])\.m\b\.?", r"\1m", text, flags=re.I)
     for end in re.finditer(r"[.!?]\s+", text):
-        before, after = text[:end.start()], text[end.end():]
-        first = after.split()[0].lower().strip(".,!?") if after.split() else ""
-        if before[-1:].isdigit() and first in table["time_goes_on"]:
-            continue
-        return before, after
-    return text, ""
+        before, after = text[:end.start()], repeats.words(text[end.end():])
+        if not before[-1:].isdigit() or after[:1] == start or (
+                after and all(w.strip(".") in table["closing_words"] for w in after)):
+            return before
+    return text

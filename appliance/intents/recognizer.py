@@ -39,6 +39,8 @@ class Match:
     """Each slot's words as the user wrote them (original case and punctuation)."""
     wildcards: tuple[str, ...] = ()
     """The slots that took any words (a name, a fact): the request may not be over yet."""
+    text: str = ""
+    """The text matched."""
 
 
 class Recognizer:
@@ -218,4 +220,4 @@ def _match(result: RecognizeResult, text: str) -> Match:
         if entity.is_wildcard:
             slots[name] = said[name]
             wildcards.append(name)
-    return Match(result.intent.name, slots, said, tuple(wildcards))
+    return Match(result.intent.name, slots, said, tuple(wildcards), text)

@@ -36,9 +36,11 @@ async def restart(match: Match, turn: Turn) -> str | None:
     """The timer meant, running or just done, set again for its whole length under its
     name; None when "it" is no timer just set or done."""
     said = match.said.get("name", "").lower().split()
-    if (match.slots.get("again") or match.slots.get("over")) and said and \
-            said[0] in turn.lang.words["timer_not_a_name"]:
-        return None  # "set a timer again", "set another timer again": a new one, unsaid
+    article = int(said[:1] in (["a"], ["an"]))
+    if article and (match.slots.get("again") or match.slots.get("over")):
+        return None  # "set a timer again": a new one, its length unsaid
+    if said[article:article + 1] and said[article] in turn.lang.words["timer_not_a_name"]:
+        return None  # "restart another timer", "restart a new timer"
     observation = await turn.call("timers", {"action": "list"})
     if not observation["ok"]:
         return turn.lang.say("tool_failed", problem=observation["error"])
@@ -53,9 +55,12 @@ async def restart(match: Match, turn: Turn) -> str | None:
         previous = turn.previous
         since = time.monotonic() - previous.at if previous is not None else float("inf")
         rang = [t for t in done if t["ago_s"] < since]
-        if not just and not rang and not (pointed and running):
-            return None if not pointed else turn.lang.say("timer_none")
-        chosen = rang[0] if rang else just[0] if just else _select(turn, match, running)
+        if not just and not rang and not pointed:
+            return None
+        # "that timer", none of those: the newest running, else the one that rang last.
+        recent = sorted(result.get("done") or [], key=lambda t: t["ago_s"])
+        chosen = rang[0] if rang else just[0] if just else _select(turn, match, running) \
+            if running else recent[0] if recent else turn.lang.say("timer_none")
         if isinstance(chosen, str):
             return chosen
     elif done and not _wants_one(match):  # "restart the timer" just after one rang
