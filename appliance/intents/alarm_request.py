@@ -94,16 +94,23 @@ def _reads(turn: Turn, text: str) -> bool:
     return clocktimes.reads(" ".join(left), turn.lang.words, turn.lang.numbers)
 
 
+#: Most words of a request's start said again after its time ("Set in alarm for").
+ECHO_WORDS = 5
+
+
 def _sentence(text: str, start: list[str], table: dict[str, Any]) -> str:
     """``text`` up to the end of its first sentence ("7.30" and "7 a.m. every day" are
-    one). After a number a sentence ends only before the request said again (its first
-    word, ``start``: "20 past 8. Set in alarm for", as Whisper base repeats a request's
-    start) or before words that only close it ("7. Good night.", ``closing_words``);
+    one). After a number a sentence ends only before the request's start said again and
+    cut off (its first word, ``start``, and a last word of ``echo_ends``: "20 past 8. Set
+    in alarm for", as Whisper base repeats a request's start; "7. Set it for 8 instead." is
+    no echo) or before words that only close it ("7. Good night.", ``closing_words``);
     else the time may go on ("6:30. Every weekday.", "7. P.M.") or it is no alarm's."""
     text = re.sub(r"\b([ap])\.m\b\.?", r"\1m", text, flags=re.I)
     for end in re.finditer(r"[.!?]\s+", text):
         before, after = text[:end.start()], repeats.words(text[end.end():])
-        if not before[-1:].isdigit() or after[:1] == start or (
+        echo = after[:1] == start and len(after) <= ECHO_WORDS and \
+            after[-1].strip(".") in table["echo_ends"]
+        if not before[-1:].isdigit() or echo or (
                 after and all(w.strip(".") in table["closing_words"] for w in after)):
             return before
     return text

@@ -448,3 +448,17 @@ async def test_what_a_third_review_found(intents: Intents, timers: Timers) -> No
     assert await say(intents, "do it again") == (None, "")
     # "that timer", with none running: the one that rang (the fourth review).
     assert (await say(intents, "restart that timer"))[1].startswith("Restarted the tea timer")
+
+
+async def test_what_a_last_review_found(intents: Intents) -> None:
+    """A last review, of the whole day's change against the release: a request said again
+    in full after the time, or corrected, was taken for Whisper's echo of its start and
+    dropped without a word."""
+    for said in ("Set an alarm for 7. Set it for 8 instead.", "Set an alarm for 7. Set an "
+                 "alarm for 8.", "Wake me up at 6. Wake me up at 7 on Saturday.",
+                 "Remind me at 8. Remind me at 9 too.", "Set an alarm for 7. Set it for eight"):
+        assert await say(intents, said) == (None, ""), said
+    # The echo, cut off, is still passed over.
+    for said in ("Wake me up at 7. Wake me up at", "Set an alarm for 10. Set a"):
+        intent, answer = await say(intents, said)
+        assert intent == "AlarmSet" and answer.startswith("Alarm set for "), (said, answer)
