@@ -6,6 +6,7 @@ and an oven's gas mark."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import re
@@ -207,7 +208,6 @@ async def test_a_timer_started_over(intents: Intents, timers: Timers) -> None:
     """"start the tea timer again" and "restart the timer" went to the LLM (a limit in the
     last note): a running timer starts over at its whole length, and one just done starts
     again under its name."""
-    import asyncio
 
     await say(intents, "start a timer for 12 minutes called pizza")
     await invoke(timers, {"action": "extend", "id": (await invoke(
@@ -232,10 +232,7 @@ async def test_a_timer_started_over(intents: Intents, timers: Timers) -> None:
     assert await say(intents, "restart the egg timer") == ("TimerRestart",
                                                            "There's no egg timer.")
     # Just done: set again under its name, and it rings no more.
-    done = asyncio.Event()
-    timers.listen(lambda event: done.set() if event.get("label") == "tea" else None)
-    assert (await invoke(timers, {"action": "set", "seconds": 0.2, "label": "tea"}, 5.0))["ok"]
-    await asyncio.wait_for(done.wait(), 5.0)
+    await tea_done(timers)
     intent, answer = await say(intents, "start the tea timer again")
     assert intent == "TimerRestart" and answer.startswith("Restarted the tea timer: "), answer
     listed = (await invoke(timers, {"action": "list"}, 5.0))["result"]
@@ -321,18 +318,18 @@ def test_a_time_gone_today_is_the_latest_reading() -> None:
                              lang.numbers, repeating=True) == dt.datetime(2026, 12, 8, 21, 0)
 
 
+async def tea_done(timers: Timers) -> None:
+    """A 0.2 s "tea" timer set through the tool, awaited until it is done."""
+    done = asyncio.Event()
+    timers.listen(lambda event: done.set() if event.get("label") == "tea" else None)
+    assert (await invoke(timers, {"action": "set", "seconds": 0.2, "label": "tea"},
+                         5.0))["ok"]
+    await asyncio.wait_for(done.wait(), 5.0)
+
+
 async def test_what_a_second_review_found(intents: Intents, timers: Timers) -> None:
     """A second review, of the commits after the first: each a regression on the code
     before this test."""
-    import asyncio
-
-    async def tea_done() -> None:
-        done = asyncio.Event()
-        timers.listen(lambda event: done.set() if event.get("label") == "tea" else None)
-        assert (await invoke(timers, {"action": "set", "seconds": 0.2, "label": "tea"},
-                             5.0))["ok"]
-        await asyncio.wait_for(done.wait(), 5.0)
-
     async def running() -> dict[str, float]:
         listed = (await invoke(timers, {"action": "list"}, 5.0))["result"]["timers"]
         return {t["label"]: t["remaining_s"] for t in listed if not t.get("at")}
@@ -347,11 +344,11 @@ async def test_what_a_second_review_found(intents: Intents, timers: Timers) -> N
     assert await say(intents, "do it again") == (None, "")
     # Just after the tea timer rang, "the timer" and "it" are the tea timer, not the pasta.
     await say(intents, "set a pasta timer for 10 minutes")
-    await tea_done()
+    await tea_done(timers)
     assert (await say(intents, "restart the timer"))[1].startswith("Restarted the tea timer")
     await say(intents, "cancel the tea timer")
     await say(intents, "restart the pasta timer")
-    await tea_done()
+    await tea_done(timers)
     assert (await say(intents, "restart it"))[1].startswith("Restarted the tea timer")
     await say(intents, "cancel the tea timer")
     # A paused timer "started again" runs on; "started over" starts over.
@@ -398,15 +395,6 @@ async def test_thanks_before_the_next_request(intents: Intents) -> None:
 async def test_what_a_third_review_found(intents: Intents, timers: Timers) -> None:
     """A third review, of the second review's fixes: each a regression on the code before
     this test."""
-    import asyncio
-
-    async def tea_done() -> None:
-        done = asyncio.Event()
-        timers.listen(lambda event: done.set() if event.get("label") == "tea" else None)
-        assert (await invoke(timers, {"action": "set", "seconds": 0.2, "label": "tea"},
-                             5.0))["ok"]
-        await asyncio.wait_for(done.wait(), 5.0)
-
     # An alarm and a word of farewell: the alarm is set; the time going on in a sentence
     # of its own is the time (the fourth review: "7. P.M." was 7 AM, "7. Mondays." today).
     for said, when in [("Set an alarm for 7. Good night.", r"at 7 [AP]M"),
@@ -419,7 +407,7 @@ async def test_what_a_third_review_found(intents: Intents, timers: Timers) -> No
         assert intent == "AlarmSet" and answer.startswith("Alarm set for ") and \
             re.search(when, answer), (said, answer)
     # "that timer" just after the tea timer rang, none running: the tea timer.
-    await tea_done()
+    await tea_done(timers)
     assert (await say(intents, "start that timer again"))[1].startswith(
         "Restarted the tea timer")
     await say(intents, "cancel all timers")
@@ -430,7 +418,7 @@ async def test_what_a_third_review_found(intents: Intents, timers: Timers) -> No
                                                 "Restarted the pasta timer: 10 minutes.")
     # A paused timer does not hide the one that just rang.
     await say(intents, "pause the pasta timer")
-    await tea_done()
+    await tea_done(timers)
     assert (await say(intents, "restart the timer"))[1].startswith("Restarted the tea timer")
     await say(intents, "cancel the tea timer")
     # "restart a 10 minute timer", "reset a timer": the running one; "restart another
@@ -442,7 +430,7 @@ async def test_what_a_third_review_found(intents: Intents, timers: Timers) -> No
         assert await say(intents, said) == (None, ""), said
     # A timer that rang before an LLM answer is no "it" after it.
     await say(intents, "cancel all timers")
-    await tea_done()
+    await tea_done(timers)
     timers._done = [(when - 2, event) for when, event in timers._done]  # rang 2 s ago
     assert await say(intents, "what is the capital of france") == (None, "")
     assert await say(intents, "do it again") == (None, "")
