@@ -113,9 +113,9 @@ async def relative(match: Match, turn: Turn) -> str | None:
     if "span_days" in slots or "span_weeks" in slots:  # "a fortnight today", "3 days ago"
         days = int(slots.get("span_days", 0)) or 7 * int(slots.get("span_weeks", 0))
         offset = -days if slots.get("ago") else days
-        weeks = "span_weeks" in slots or "fortni" in match.said.get("span_days", "").lower()
         # The unit said back: "14 days from today", "2 weeks from today" (a fortnight).
-        span = _weeks(turn, days) if weeks else f"{days} {lang.unit('day', days)}"
+        span = _weeks(turn, days) if "span_weeks" in slots else \
+            f"{days} {lang.unit('day', days)}"
         span = lang.words["span_one"].get(span, span)  # "a week from today"
         said = lang.answers["span_ago" if offset < 0 else "span_ahead"].format(span=span)
     else:

@@ -86,7 +86,7 @@ class Intents(Component):
         # The last answer in each conversation (intent "": the LLM's), and the box's last, for
         # "cancel it": a conversation's own once it has one, else the box's (a client that
         # keeps no conversation id, or a new one's first words).
-        self._previous: OrderedDict[str, Previous | None] = OrderedDict()
+        self._previous: OrderedDict[str, Previous] = OrderedDict()
         self._last: Previous | None = None
 
     async def start(self) -> None:
@@ -177,7 +177,7 @@ class Intents(Component):
         return Turn(recognizer.lang, self.tools, allowed, self.tool_timeout_s, self.about,
                     previous)
 
-    def _remember(self, conversation: str | None, previous: Previous | None) -> None:
+    def _remember(self, conversation: str | None, previous: Previous) -> None:
         self._last = previous
         if conversation is not None:
             self._previous[conversation] = previous

@@ -131,11 +131,7 @@ async def convert(match: Match, turn: Turn) -> str | None:
         return lang.say("convert_mismatch", source=measures[names[0]][1],
                         target=measures[names[1]][1], source_kind=kinds[exc.kinds[0]],
                         target_kind=kinds[exc.kinds[1]])
-    worked = [source, target]
-    if turn.about.measures == "imperial":  # a bare "pint" is an imperial one, said "pint"
-        kitchen = bool({source.name, target.name} & units.US_KITCHEN)
-        worked = [u if kitchen and u.name == "fluid_ounce" else  # "8 ounces in a cup"
-                  units.UNITS[units.IMPERIAL.get(u.name, u.name)] for u in worked]
+    worked = units.as_measured(source, target, turn.about.measures)  # said "pint" still
     observation = await turn.call("calculator",
                                   {"expression": units.expression(found.code, *worked)})
     if not observation["ok"]:

@@ -23,6 +23,7 @@ from appliance.intents.timers import (
     _select,
     _wants_one,
     alike,
+    done_since,
     seconds_of,
     timer_name,
 )
@@ -46,7 +47,8 @@ async def restart(match: Match, turn: Turn) -> str | None:
         return turn.lang.say("tool_failed", problem=observation["error"])
     result = observation["result"]
     running = [t for t in result["timers"] if not t.get("at")]
-    done = _after_the_newest(running, result.get("done") or [])
+    # A paused timer's age is not known, and does not count.
+    done = done_since([t for t in running if not t.get("paused")], result)
     chosen: dict[str, Any] | str
     pointed = _pointed(turn, match)
     if match.slots.get("it") or pointed:  # the one that rang since the last answer, or it
@@ -108,15 +110,6 @@ def _last_timer(turn: Turn) -> int | None:
                 call.observation.get("ok"):
             return int(call.arguments["id"])
     return None
-
-
-def _after_the_newest(running: list[dict[str, Any]], done: list[dict[str, Any]]
-                      ) -> list[dict[str, Any]]:
-    """The countdowns done since the newest running one was set (a paused one's age is not
-    known, and does not count), the latest first."""
-    newest = min((t["seconds"] - t["remaining_s"] for t in running if not t.get("paused")),
-                 default=float("inf"))
-    return sorted((t for t in done if t["ago_s"] < newest), key=lambda t: t["ago_s"])
 
 
 def _named_done(turn: Turn, match: Match, done: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -249,6 +249,15 @@ async def _running(turn: Turn) -> list[dict[str, Any]] | str:
                   key=lambda t: t["remaining_s"])
 
 
+def done_since(countdowns: list[dict[str, Any]], listed: dict[str, Any]
+               ) -> list[dict[str, Any]]:
+    """The countdowns of the tool's ``listed`` ``done`` since the newest of ``countdowns``
+    was set, the latest first."""
+    newest = min((t["seconds"] - t["remaining_s"] for t in countdowns), default=float("inf"))
+    return sorted((t for t in listed.get("done") or [] if t["ago_s"] < newest),
+                  key=lambda t: t["ago_s"])
+
+
 async def _done(turn: Turn, match: Match) -> str | None:
     """"OK." when the timer meant was done in the last minutes (the timers tool's
     ``done``); None when none was: then the request cancels one."""
@@ -257,9 +266,7 @@ async def _done(turn: Turn, match: Match) -> str | None:
         return turn.lang.say("tool_failed", problem=observation["error"])
     result = observation["result"]
     # Not once a timer was set after it: "stop the timer" is then about the new one.
-    newest = min((t["seconds"] - t["remaining_s"] for t in result["timers"]
-                  if not t.get("at")), default=float("inf"))
-    done = [t for t in result.get("done") or [] if t["ago_s"] < newest]
+    done = done_since([t for t in result["timers"] if not t.get("at")], result)
     name, seconds = timer_name(turn, match), seconds_of(match.slots)
     if name:
         done = [t for t in done if _named(t) and words(turn, name) <= words(turn, t["label"])]

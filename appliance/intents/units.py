@@ -87,6 +87,18 @@ IMPERIAL_ZONES = frozenset({"Europe/London", "Europe/Belfast", "Europe/Dublin",
                             "Europe/Gibraltar", "GB", "GB-Eire", "Eire"})
 
 
+def as_measured(source: Unit, target: Unit, measured: str) -> tuple[Unit, Unit]:
+    """The units worked with on a box that measures so ("us" or "imperial"): there a bare
+    pint is an imperial one, but a fluid ounce beside a cup or a spoon stays a US one
+    ("how many ounces in a cup": 8)."""
+    if measured != "imperial":
+        return source, target
+    kitchen = bool({source.name, target.name} & US_KITCHEN)
+    s, t = (u if kitchen and u.name == "fluid_ounce" else UNITS[IMPERIAL.get(u.name, u.name)]
+            for u in (source, target))
+    return s, t
+
+
 def measures(setting: str, zone: str = "") -> str:
     """"us" or "imperial": ``setting`` (intents.measures), where "auto" is imperial in
     the UK's and Ireland's timezones (``zone``, tools.timezone; empty: the system's, from
