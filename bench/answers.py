@@ -18,10 +18,11 @@ until a holiday; ``--set alarms`` a ninth, of alarms and reminders at a clock ti
 a number, spelling and how long until a clock time; ``--set repeat`` repeating alarms and
 reminders; ``--set change`` an alarm moved to another time; ``--set week`` a household's
 week across the domains, held out at its first run; ``--set polite`` requests said with
-please, "hey" and "um"; ``--set family`` a family's day, and ``--set british`` a British
-household's day (with ``--measures imperial``, as a British box measures), each held out
-at its first run. With an LLM it also measures tokens/s of one long answer and the daemon's
-RSS (to compare models: ``--model F.gguf --domains open,small talk``). ``--voice`` speaks
+please, "hey" and "um"; ``--set family`` a family's day, ``--set british`` a British
+household's day (with ``--measures imperial``, as a British box measures), and ``--set
+kitchen`` a cook's evening and an older relative's day, each held out at its first run.
+With an LLM it also measures tokens/s of one long answer and the daemon's RSS (to compare
+models: ``--model F.gguf --domains open,small talk``). ``--voice`` speaks
 each request (the piper voice of the models dir, else espeak-ng) into /api/voice and scores
 the answer given to the transcript.
 

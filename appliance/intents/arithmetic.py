@@ -28,9 +28,17 @@ _SYMBOLS = {"×": "*", "÷": "/", "−": "-", "^": "**"}
 _BINARY = ("+", "-", "*", "/", "**")
 #: Functions said before their operand, and the code each makes of it.
 _PREFIX = {"sqrt": "sqrt({})", "cbrt": "({})**(1/3)", "neg": "(-{})", "sq": "({})**2",
-           "cube": "({})**3", "half": "({})/2", "third": "({})/3", "quarter": "({})/4"}
+           "cube": "({})**3", "half": "({})/2", "third": "({})/3", "quarter": "({})/4",
+           "double": "({})*2", "triple": "({})*3"}
+#: Prefixes that are a fraction of what follows, as a denominator after a number.
+_FRACTION_OF = {"half": "/2", "third": "/3", "quarter": "/4"}
 _POSTFIX = {"squared": "**2", "cubed": "**3", "percent": "/100"}
 _IGNORED = {",", ".", "!", ":", ";", "skip"}
+#: A denominator word's symbol: "thirds" is "/3" ("two thirds of 300").
+_DENOMINATOR = re.compile(r"/([1-9]\d?)")
+#: A proper fraction written with a slash and no spaces, as speech recognition writes "three
+#: quarters" ("3/4"): said back in words, not as a division.
+_SLASHED = re.compile(r"(?<![\w./])([1-9])/([2-9])(?![\w./])")
 #: A hyphen between a word and a number, with no space: speech recognition's way of
 #: writing them side by side ("SQRT-16" for "sqrt 16"), not a minus sign.
 _GLUED_HYPHEN = re.compile(r"(?<=[^\W\d_])-(?=\d)")
@@ -61,6 +69,7 @@ def translate(text: str, lang: Language, operand: bool = False) -> Expression | 
     for pattern, replacement in lang.rewrites:
         text = pattern.sub(replacement, text)
     text = _GLUED_HYPHEN.sub(" ", text)
+    text = _SLASHED.sub(lambda m: _fraction_words(m, lang), text)
     words = [_SYMBOLS.get(t, t) for t in _TOKENS.findall(text.replace("-", " - "))]
     words = _join_hyphenated(words)
     # Up to MAX_LEADING_WORDS words before the arithmetic may be noise ("what in 12 times
@@ -72,6 +81,16 @@ def translate(text: str, lang: Language, operand: bool = False) -> Expression | 
         if items is not None:
             return _build(items, lang, operand and not skip)
     return None
+
+
+def _fraction_words(m: re.Match[str], lang: Language) -> str:
+    """"3/4" -> "3 quarters" where the language has words for that denominator and the
+    numerator is below it; else as written (a division)."""
+    numerator, denominator = int(m[1]), int(m[2])
+    words = lang.spoken.get(f"/{denominator}", "").split("|")
+    if numerator >= denominator or len(words) != 2:
+        return m[0]
+    return f"{numerator} {words[1]}"  # "1 halves": the plural is only a denominator
 
 
 def combine(operation: str, a: Expression, b: Expression, lang: Language) -> Expression:
@@ -128,6 +147,11 @@ def _items(words: list[str], lang: Language) -> list[tuple[str, str]] | None:
                 continue
             if symbol in _BINARY:
                 items.append(("op", symbol))
+            elif symbol in _FRACTION_OF and items and items[-1][0] == "num":
+                # "one quarter of 100": a number and its denominator, then "of"
+                items[-1] = ("frac", f"{items[-1][1]}{_FRACTION_OF[symbol]}")
+                if table.get(words[i + n - 1]) == "of":
+                    items.append(("of", "of"))
             elif symbol in _PREFIX:
                 items.append(("pre", symbol))
             elif symbol in _POSTFIX:
@@ -136,6 +160,8 @@ def _items(words: list[str], lang: Language) -> list[tuple[str, str]] | None:
                 items.append(("open" if symbol == "(" else "close", symbol))
             elif symbol == "of":
                 items.append(("of", symbol))
+            elif _DENOMINATOR.fullmatch(symbol) and items and items[-1][0] == "num":
+                items[-1] = ("frac", f"{items[-1][1]}{symbol}")  # "two thirds": 2/3
             elif symbol != "skip":
                 return None
             i += n
@@ -169,12 +195,17 @@ def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expre
                 said.append(lang.spoken.get("(", ""))
                 depth += 1
                 continue
-            if kind != "num":
+            if kind not in ("num", "frac"):
                 return None
             numbers += 1
-            text = _number(value)
+            if kind == "frac":  # "2/3" said "2 thirds"
+                top, bottom = value.split("/")
+                text, top = f"({_number(top)}/{bottom})", spoken(_value(top))[0]
+                said.append(f"{top} {lang.spoken['/' + bottom].split('|')[top != '1']}")
+            else:
+                text = _number(value)
+                said.append(spoken(_value(value))[0])
             code.append(_wrap(pending, text))
-            said.append(spoken(_value(value))[0])
             pending = []
             expect_operand = False
             continue
@@ -198,9 +229,11 @@ def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expre
             code[-1] = f"({code[-1]}{_POSTFIX[value]})"
             said.append(lang.spoken[value])
             operations += 1
-        elif kind == "of" and idx > 0 and items[idx - 1] == ("post", "percent"):
+        elif kind == "of" and idx > 0 and (items[idx - 1] == ("post", "percent")
+                                           or items[idx - 1][0] == "frac"):
             code.append("*")
             said.append(lang.spoken["of"])
+            operations += items[idx - 1][0] == "frac"  # "2 thirds of 300": a calculation
             expect_operand = True
         elif kind == "close" and depth > 0:
             code.append(")")

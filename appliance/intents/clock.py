@@ -59,6 +59,18 @@ async def time(match: Match, turn: Turn) -> str | None:
     return turn.lang.say("time", time=speech.clock_time(turn.lang, now))
 
 
+async def part_of_day(match: Match, turn: Turn) -> str | None:
+    """"is it morning or afternoon": "It's Tuesday afternoon, 3:05 PM." (``day_parts``)."""
+    now = await _now(turn)
+    if isinstance(now, str):
+        return turn.lang.say("tool_failed", problem=now)
+    parts: dict[int, str] = turn.lang.words["day_parts"]
+    start = max(hour for hour in parts if hour <= now.hour)
+    return turn.lang.say("part_of_day_small_hours" if start == min(parts) else "part_of_day",
+                         weekday=speech.weekday(turn.lang, now), part=parts[start],
+                         time=speech.clock_time(turn.lang, now))
+
+
 async def date(match: Match, turn: Turn) -> str | None:
     now = await _now(turn)
     if isinstance(now, str):
@@ -250,6 +262,7 @@ async def _occasion(match: Match, turn: Turn) -> tuple[dates.Occasion, dt.date] 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     "ClockTime": (time, ("clock",)),
     "ClockDate": (date, ("clock",)),
+    "ClockPartOfDay": (part_of_day, ("clock",)),
     "ClockWeekday": (weekday, ("clock",)),
     "ClockDateTime": (date_time, ("clock",)),
     "ClockTimeIn": (time_in, ("clock",)),

@@ -26,6 +26,7 @@ from appliance.intents import (
     convert,
     lists,
     memory,
+    memory_done,
     reminder_in,
     smalltalk,
     stop,
@@ -48,7 +49,7 @@ HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {
     **timers.HANDLERS, **alarms.HANDLERS, **clock.HANDLERS, **calculate.HANDLERS,
     **convert.HANDLERS, **memory.HANDLERS, **lists.HANDLERS, **stop.HANDLERS,
     **chance.HANDLERS, **smalltalk.HANDLERS, **timer_pause.HANDLERS, **reminder_in.HANDLERS,
-    **timer_restart.HANDLERS}
+    **timer_restart.HANDLERS, **memory_done.HANDLERS}
 #: Intents whose free words must read as what they stand for before the request is whole:
 #: the catch-all calculation, and a conversion's amount.
 COMPLETE = {calculate.INTENT: calculate.complete, convert.INTENT: convert.complete}

@@ -102,14 +102,16 @@ class NoSuchDate(ApplianceError):
 
 def occasion(slots: dict[str, Any], today: dt.date, words: dict[str, Any]) -> Occasion | None:
     """The day a match's slots name (``holiday``, ``weekday``, or ``month`` and ``day``):
-    its next occurrence from ``today`` on, or this year's with ``this_year``; None when
-    the slots name none; NoSuchDate for a date no month has. ``words``: the language's
-    (``holidays``, ``weekdays``, ``months``)."""
+    its next occurrence from ``today`` on, or one year's with ``this_year`` (that year:
+    ``year``, else today's plus ``years_on``, "next year" 1); None when the slots name
+    none; NoSuchDate for a date no month has. ``words``: the language's (``holidays``,
+    ``weekdays``, ``months``)."""
     this_year = bool(slots.get("this_year"))
+    year = int(slots.get("year") or today.year + int(slots.get("years_on") or 0))
     holidays: dict[str, dict[str, Any]] = words["holidays"]
     if slots.get("holiday") in holidays:
         rule = holidays[str(slots["holiday"])]
-        when = holiday(rule, today.year) if this_year else next_holiday(today, rule)
+        when = holiday(rule, year) if this_year else next_holiday(today, rule)
         return Occasion(str(rule["name"]), "holiday", when)
     if slots.get("weekday"):
         names = [str(w).lower() for w in words["weekdays"]]
@@ -119,12 +121,12 @@ def occasion(slots: dict[str, Any], today: dt.date, words: dict[str, Any]) -> Oc
         month, day = int(slots["month"]), int(slots["day"])
         name = f"{words['months'][month - 1]} {day}"
         try:
-            found = dt.date(today.year, month, day) if this_year else next_date(today, month, day)
+            found = dt.date(year, month, day) if this_year else next_date(today, month, day)
         except ValueError:
             found = None
         if found is None:
-            raise NoSuchDate(f"{name} this year" if this_year and (month, day) == (2, 29)
-                             else name)
+            raise NoSuchDate(f"{name} {'this year' if year == today.year else f'in {year}'}"
+                             if this_year and (month, day) == (2, 29) else name)
         return Occasion(name, "date", found)
     return None
 

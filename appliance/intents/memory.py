@@ -93,6 +93,7 @@ async def recall(match: Match, turn: Turn) -> str | None:
     if _same(turn, subject, facts) is None and any(
             m["words"] == digest and _live(m) for m in marks.values()):
         return turn.lang.say("recall_forgotten", subject=_said(turn, subject))
+    facts = {k: f for k, f in facts.items() if "did" not in f}  # deeds: memory_done's
     found = _find(turn, subject, facts)
     if found is None:
         return turn.lang.say("recall_unknown", subject=_said(turn, subject)) \
@@ -125,7 +126,14 @@ async def forget(match: Match, turn: Turn) -> str | None:
         "forgotten": True, "words": _mark(turn, subject), "at": time.time()}})
     if not observation["ok"]:
         return turn.lang.say("memory_failed", problem=observation["error"])
-    return turn.lang.say("forgotten", subject=_said(turn, subject))
+    return _forgotten(turn, facts[found])
+
+
+def _forgotten(turn: Turn, fact: dict[str, Any]) -> str:
+    """"OK, I forgot the garage code."; a deed: "OK, I forgot that you fed the cat."."""
+    if isinstance(fact.get("did"), str):
+        return turn.lang.say("deed_forgotten", deed=speech.person(turn.lang, fact["did"]))
+    return turn.lang.say("forgotten", subject=_said(turn, fact["subject"]))
 
 
 async def forget_all(match: Match, turn: Turn) -> str | None:
@@ -139,7 +147,7 @@ async def forget_all(match: Match, turn: Turn) -> str | None:
             return turn.lang.say("memory_failed", problem=observation["error"])
     if len(facts) == 1:
         [fact] = facts.values()
-        return turn.lang.say("forgotten", subject=_said(turn, fact["subject"]))
+        return _forgotten(turn, fact)
     return turn.lang.say("forgotten_all" if facts else "forgotten_all_none", count=len(facts))
 
 
@@ -158,10 +166,11 @@ async def listing(match: Match, turn: Turn) -> str | None:
         return facts
     if not facts:
         return turn.lang.say("memory_none")
-    items = [turn.lang.answers["memory_item"].format(
-        subject=_said(turn, f["subject"]), verb=f["verb"],
-        value=speech.person(turn.lang, f["value"]))
-        for f in list(facts.values())[:MAX_LISTED]]
+    items = [turn.lang.answers["deed_item"].format(deed=speech.person(turn.lang, f["did"]))
+             if isinstance(f.get("did"), str) else turn.lang.answers["memory_item"].format(
+                 subject=_said(turn, f["subject"]), verb=f["verb"],
+                 value=speech.person(turn.lang, f["value"]))
+             for f in list(facts.values())[:MAX_LISTED]]
     key = "memory_list_one" if len(items) == 1 else "memory_list"
     return turn.lang.say(key, count=len(facts), items=turn.lang.join(items))
 
@@ -184,6 +193,17 @@ async def _memory(turn: Turn) -> tuple[dict[str, dict[str, Any]], dict[str, dict
     marks = {k: v for k, v in entries.items() if k.startswith(FORGOTTEN) and isinstance(v, dict)
              and isinstance(v.get("words"), str) and isinstance(v.get("at"), (int, float))}
     return facts, marks
+
+
+facts_of = _facts
+
+
+def key(turn: Turn, subject: str) -> str:
+    return _key(turn, subject)
+
+
+def words_of(turn: Turn, text: str) -> frozenset[str]:
+    return _words(turn, text)
 
 
 def _live(mark: dict[str, Any]) -> bool:

@@ -1,0 +1,178 @@
+"""What the held-out 'kitchen' list (bench/answers.py --set kitchen) found missing at its
+first run, answered with no LLM: a recipe scaled in fractions ("two thirds of 300",
+"double 2 and a half", "3/4 times 2"), a day in another year ("the fourth of July next
+year"), "is it morning or afternoon", and things the user did ("remember that I took my
+blood pressure pill at 8", "did I take my blood pressure pill")."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from appliance.config import IntentsConfig
+from appliance.intents.component import Intents
+from appliance.tools.base import invoke
+from appliance.tools.clock import Clock
+from appliance.tools.registry import ToolRegistry
+from appliance.tools.world_tools import WorldList, WorldSet
+from appliance.world.store import LocalWorld
+from tests.intents.conftest import TIMEZONE
+from tests.intents.test_answers import say
+
+
+@pytest.mark.parametrize(("text", "answer"), [
+    ("what's two thirds of 300", "2 thirds of 300 is 200."),
+    ("what's half of three quarters", "Half of 3 quarters is 0.375."),
+    ("what's 3/4 times 2", "3 quarters times 2 is 1.5."),
+    ("what's 1/2 plus 1/4", "1 half plus 1 quarter is 0.75."),
+    ("what's double 2 and a half", "Double 2.5 is 5."),
+    ("triple 15", "Triple 15 is 45."),
+    ("what is three quarters of 80", "3 quarters of 80 is 60."),
+    ("what's one quarter of 100", "1 quarter of 100 is 25."),
+    ("what's 7/8 of 64", "7 eighths of 64 is 56."),
+    ("what's 2 thirds plus 1 third", "2 thirds plus 1 third is 1."),
+    # A slash that is no proper fraction is still a division; "a third of" as before.
+    ("what's 8/2", "8 divided by 2 is 4."),
+    ("what's 12/8", "12 divided by 8 is 1.5."),
+    ("what's a third of 90", "A third of 90 is 30."),
+    ("half of 10", "Half of 10 is 5."),
+])
+async def test_fractions_and_doubling(intents: Intents, text: str, answer: str) -> None:
+    assert await say(intents, text) == ("Calculate", answer)
+
+
+async def test_a_fraction_alone_is_no_calculation(intents: Intents) -> None:
+    assert (await say(intents, "what's 2 thirds"))[0] is None
+
+
+async def test_a_day_in_another_year(intents: Intents) -> None:
+    year = dt.datetime.now(ZoneInfo(TIMEZONE)).year
+    july = dt.date(year + 1, 7, 4)
+    assert await say(intents, "what day of the week is the fourth of july next year") == (
+        "ClockDayOf", f"July 4, {year + 1} is a {july:%A}.")
+    christmas = dt.date(year - 1, 12, 25)
+    assert await say(intents, "what day was christmas last year") == (
+        "ClockDayOf", f"Christmas was on {christmas:%A}, December 25, {year - 1}.")
+    assert await say(intents, "what day is easter in 2030") == (
+        "ClockDayOf", "Easter is on Sunday, April 21, 2030.")
+    new_year = dt.date(year + 1, 1, 1)
+    assert await say(intents, "what day will new year's day be next year") == (
+        "ClockDayOf", f"New Year's Day is on {new_year:%A}, January 1, {year + 1}.")
+    leap = next(y for y in range(year + 1, year + 5) if y % 4)
+    assert await say(intents, f"when is february 29 in {leap}") == (
+        "ClockDayOf", f"There is no February 29 in {leap}.")
+
+
+#: The part of the day by the hour it begins at, as a day clock shows it.
+PARTS = {0: None, 5: "morning", 12: "afternoon", 18: "evening", 22: "night"}
+
+
+@pytest.fixture
+async def zoned(world: LocalWorld) -> AsyncIterator[dict[int, Intents]]:
+    """One Intents per part of the day, each with a clock in a timezone where it is now
+    that part (the Etc/GMT zones cover every hour)."""
+    utc = dt.datetime.now(dt.UTC)
+    found: dict[int, Intents] = {}
+    for offset in range(-12, 15):
+        zone = f"Etc/GMT{-offset:+d}" if offset else "UTC"
+        start = max(h for h in PARTS if h <= utc.astimezone(ZoneInfo(zone)).hour)
+        if start not in found:
+            component = Intents(IntentsConfig(), ToolRegistry([Clock(zone), WorldList(world)]),
+                                tool_timeout_s=5.0)
+            await component.start()
+            found[start] = component
+    assert set(found) == set(PARTS)
+    yield found
+    for component in found.values():
+        await component.stop()
+
+
+async def test_is_it_morning_or_afternoon(zoned: dict[int, Intents]) -> None:
+    for start, component in zoned.items():
+        for text in ("is it morning or afternoon", "is it day or night",
+                     "what part of the day is it", "is it still morning"):
+            intent, answer = await say(component, text)
+            assert intent == "ClockPartOfDay", (text, answer)
+            if PARTS[start] is None:
+                assert answer.startswith("It's the middle of the night, "), answer
+                assert answer.endswith("AM on " + answer.split()[-1]), answer
+            else:
+                assert answer.split(",")[0].endswith(f" {PARTS[start]}"), answer
+
+
+async def test_a_deed_told_and_asked_about(intents: Intents) -> None:
+    assert await say(intents, "remember that I took my blood pressure pill at 8") == (
+        "MemoryDeed", "OK, I'll remember that you took your blood pressure pill at 8.")
+    now = dt.datetime.now(ZoneInfo(TIMEZONE))
+    for asked in ("did I take my blood pressure pill", "have I taken my pill today",
+                  "when did I last take my blood pressure pill"):
+        intent, answer = await say(intents, asked)
+        assert intent == "MemoryDeedRecall", (asked, answer)
+        assert answer.startswith("You told me today at ") and answer.endswith(
+            " that you took your blood pressure pill at 8."), answer
+        told = dt.datetime.strptime(answer.split(" at ")[1].split(" that")[0], "%I:%M %p")
+        assert abs((now.hour * 60 + now.minute) - (told.hour * 60 + told.minute)) <= 1
+    # Told again: the newest replaces it (the same deed, another time), and others stay.
+    assert (await say(intents, "remember that I took my blood pressure pill at 9"))[0] == \
+        "MemoryDeed"
+    assert (await say(intents, "note that I fed the cat"))[0] == "MemoryDeed"
+    assert (await say(intents, "did I take my pill"))[1].endswith("pill at 9.")
+    assert (await say(intents, "did I feed the cat"))[1].endswith(" that you fed the cat.")
+    intent, answer = await say(intents, "what do you remember")
+    assert answer.startswith("I remember 2 things: ") and sorted(
+        answer.removeprefix("I remember 2 things: ").rstrip(".").split(" and ")) == [
+        "you fed the cat", "you took your blood pressure pill at 9"], answer
+    assert await say(intents, "did I water the plants") == ("MemoryDeedRecall",
+                                                            "You haven't told me that.")
+    assert await say(intents, "forget that I fed the cat") == (
+        "MemoryForget", "OK, I forgot that you fed the cat.")
+    assert (await say(intents, "did I feed the cat"))[1] == "You haven't told me that."
+
+
+async def test_a_deed_told_on_another_day_says_which(intents: Intents,
+                                                    world: LocalWorld) -> None:
+    """A pill taken yesterday is never answered as today's: the day it was told is said."""
+    assert (await say(intents, "remember that I took my pills this morning"))[0] == \
+        "MemoryDeed"
+    [(key, fact)] = (await invoke(WorldList(world), {"prefix": "memory."}, 5.0)
+                     )["result"]["entries"].items()
+    assert fact["value"] == "this morning" and fact["subject"] == "took my pills"
+    now = dt.datetime.now(ZoneInfo(TIMEZONE))
+    for days, said in [(1, "yesterday"), (3, f"on {now - dt.timedelta(days=3):%A}"),
+                       (10, f"on {now - dt.timedelta(days=10):%B} "
+                            f"{(now - dt.timedelta(days=10)).day}")]:
+        told = now - dt.timedelta(days=days)
+        await invoke(WorldSet(world), {"key": key, "value": {**fact, "told": told.timestamp()}},
+                     5.0)
+        assert await say(intents, "have I taken my pills") == (
+            "MemoryDeedRecall", f"You told me {said} at {told:%-I:%M %p} that you took your "
+                                "pills this morning.")
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    # Where a thing is stays memory's place fact; having, alarms and lists are not deeds.
+    ("remember that I put my keys in the drawer", "MemoryRemember"),
+    ("remember that I parked on level 3", "MemoryRemember"),
+    ("remember I put the bins out", "MemoryDeed"),
+    ("remember that I put the bins out on tuesday", "MemoryDeed"),
+    ("have we got milk on the shopping list", None),
+    ("have I set any alarms", None),
+    ("did I set an alarm for tomorrow", "AlarmList"),
+    ("have I got any reminders", "AlarmList"),
+    ("did I add milk to the shopping list", "ListCheck"),
+])
+async def test_what_is_no_deed(intents: Intents, text: str, intent: str | None) -> None:
+    assert (await say(intents, text))[0] == intent
+
+
+async def test_a_place_fact_is_not_said_as_a_deed(intents: Intents) -> None:
+    await say(intents, "remember that the garage code is 4711")
+    assert await say(intents, "remember that I walked the dog") == (
+        "MemoryDeed", "OK, I'll remember that you walked the dog.")
+    # A plain question finds the plain fact only, and a deed question the deed only.
+    assert await say(intents, "what's the garage code") == ("MemoryRecall",
+                                                            "The garage code is 4711.")
+    assert (await say(intents, "what's the dog"))[0] is None
