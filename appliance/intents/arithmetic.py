@@ -75,8 +75,9 @@ def translate(text: str, lang: Language, operand: bool = False) -> Expression | 
     # Up to MAX_LEADING_WORDS words before the arithmetic may be noise ("what in 12 times
     # 7", as speech recognition heard it); what follows must then be a whole calculation.
     for skip in range(min(MAX_LEADING_WORDS, len(words)) + 1):
-        if skip and not words[skip - 1].isalpha():
-            break
+        if skip and (not words[skip - 1].isalpha()
+                     or parse_words(words, skip - 1, lang.numbers)[1]):
+            break  # a number is never noise: "three slash four times two" is not 4 times 2
         items = _items(words[skip:], lang)
         if items is not None:
             return _build(items, lang, operand and not skip)

@@ -44,6 +44,15 @@ async def test_fractions_and_doubling(intents: Intents, text: str, answer: str) 
     assert await say(intents, text) == ("Calculate", answer)
 
 
+async def test_a_number_is_never_skipped_as_noise(intents: Intents) -> None:
+    """Piper reads "3/4" as "three slash four", and Whisper writes "three-slash four": the
+    first run by voice answered "4 times 2 is 8.", the two words before it skipped as noise
+    as "what in 12 times 7" skips "what in"."""
+    assert await say(intents, "What's three-slash four times two?") == (
+        "Calculate", "3 divided by 4 times 2 is 1.5.")
+    assert await say(intents, "what in 12 times 7") == ("Calculate", "12 times 7 is 84.")
+
+
 async def test_a_fraction_alone_is_no_calculation(intents: Intents) -> None:
     assert (await say(intents, "what's 2 thirds"))[0] is None
 
