@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from appliance.intents import arithmetic, gas_mark, units
+from appliance.intents import arithmetic, gas_mark, ingredients, units
 from appliance.intents.language import Language
 from appliance.intents.recognizer import Match
 from appliance.intents.turn import Handler, Turn
@@ -125,15 +125,19 @@ async def convert(match: Match, turn: Turn) -> str | None:
             return None
     lang = turn.lang
     measures, kinds = lang.words["measures"], lang.words["measure_kinds"]
+    food = lang.words["ingredients"].get(str(match.slots.get("ingredient") or ""))
     try:
-        source, target = units.resolve(*names)
+        source, target = ingredients.resolve(*names, food) if food else units.resolve(*names)
     except units.Mismatch as exc:
+        if set(exc.kinds) == {"mass", "volume"}:  # "how many grams in a cup": of what?
+            return lang.say("convert_of_what")
         return lang.say("convert_mismatch", source=measures[names[0]][1],
                         target=measures[names[1]][1], source_kind=kinds[exc.kinds[0]],
                         target_kind=kinds[exc.kinds[1]])
     worked = units.as_measured(source, target, turn.about.measures)  # said "pint" still
-    observation = await turn.call("calculator",
-                                  {"expression": units.expression(found.code, *worked)})
+    code = ingredients.expression(found.code, *worked, food) if food else \
+        units.expression(found.code, *worked)
+    observation = await turn.call("calculator", {"expression": code})
     if not observation["ok"]:
         problem = str(observation["error"])
         if problem.startswith("invalid arguments"):
@@ -148,12 +152,14 @@ async def convert(match: Match, turn: Turn) -> str | None:
         said = f"{lang.spoken['neg']} {said[1:]}"
     singular_source, plural_source = measures[source.name]
     singular_target, plural_target = measures[target.name]
-    key = "converted" if value == exact else "converted_about"
+    # An ingredient's weight from its volume is about, however round the number.
+    key = "converted" if value == exact and source.kind == target.kind else "converted_about"
     unit = "" if compound else singular_source if found.singular else plural_source
     amount_said = found.said
     if amount_said.lower() in ("a", "an"):  # as the unit said back sounds: "a fluid ounce"
         amount_said = "an" if re.match(turn.lang.words["an_before"], unit) else "a"
-    return lang.say(key, amount=f"{amount_said} {unit}".strip(), value=said,
+    of = f" {lang.words['ingredient_of']} {food['name']}" if food else ""  # "of flour"
+    return lang.say(key, amount=f"{amount_said} {unit}{of}".strip(), value=said,
                     unit=singular_target if abs(value) == 1 else plural_target)
 
 

@@ -56,7 +56,8 @@ UNITS: dict[str, Unit] = {
              mile=_INCH * 63360),
     **_units("volume", millilitre=F(1), centilitre=F(10), decilitre=F(100), litre=F(1000),
              teaspoon=_FLUID_OUNCE / 6, tablespoon=_FLUID_OUNCE / 2,
-             fluid_ounce=_FLUID_OUNCE, cup=_FLUID_OUNCE * 8, pint=_FLUID_OUNCE * 16,
+             fluid_ounce=_FLUID_OUNCE, cup=_FLUID_OUNCE * 8, stick=_FLUID_OUNCE * 4,
+             pint=_FLUID_OUNCE * 16,
              quart=_FLUID_OUNCE * 32, gallon=_FLUID_OUNCE * 128,
              us_fluid_ounce=_FLUID_OUNCE, us_pint=_FLUID_OUNCE * 16,
              us_quart=_FLUID_OUNCE * 32, us_gallon=_FLUID_OUNCE * 128,
@@ -80,7 +81,7 @@ IMPERIAL: dict[str, str] = {"fluid_ounce": "imperial_fluid_ounce", "pint": "impe
                             "quart": "imperial_quart", "gallon": "imperial_gallon"}
 #: Kitchen measures that stay US customary on an imperial box, and keep a fluid ounce
 #: next to them a US one ("how many ounces in a cup": 8; a pint is still 2.4 cups).
-US_KITCHEN = frozenset({"cup", "tablespoon", "teaspoon"})
+US_KITCHEN = frozenset({"cup", "tablespoon", "teaspoon", "stick"})
 #: Timezones whose households measure a pint as an imperial one (intents.measures auto).
 IMPERIAL_ZONES = frozenset({"Europe/London", "Europe/Belfast", "Europe/Dublin",
                             "Europe/Isle_of_Man", "Europe/Jersey", "Europe/Guernsey",

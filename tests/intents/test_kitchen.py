@@ -1,6 +1,7 @@
 """What the held-out 'kitchen' list (bench/answers.py --set kitchen) found missing at its
 first run, answered with no LLM: a recipe scaled in fractions ("two thirds of 300",
-"double 2 and a half", "3/4 times 2"), a day in another year ("the fourth of July next
+"double 2 and a half", "3/4 times 2"), an ingredient's weight and volume ("how many cups
+is 200 grams of flour"), a day in another year ("the fourth of July next
 year"), "is it morning or afternoon", and things the user did ("remember that I took my
 blood pressure pill at 8", "did I take my blood pressure pill")."""
 
@@ -55,6 +56,33 @@ async def test_a_number_is_never_skipped_as_noise(intents: Intents) -> None:
 
 async def test_a_fraction_alone_is_no_calculation(intents: Intents) -> None:
     assert (await say(intents, "what's 2 thirds"))[0] is None
+
+
+@pytest.mark.parametrize(("text", "answer"), [
+    ("how many cups is 200 grams of flour", "200 grams of flour is about 1.6 cups."),
+    ("convert 1 cup of sugar to grams", "1 cup of sugar is about 200 grams."),
+    ("how many grams of sugar in a cup", "A cup of sugar is about 200 grams."),
+    ("how much does a cup of flour weigh", "A cup of flour is about 125 grams."),
+    ("how many grams in a stick of butter", "A stick of butter is about 114 grams."),
+    ("how many tablespoons in a stick of butter", "A stick of butter is 8 tablespoons."),
+    ("how many cups of flour is 500 grams", "500 grams of flour is about 4 cups."),
+    ("half a cup of honey in grams", "Half a cup of honey is about 170 grams."),
+    ("how many grams in a tablespoon of butter", "A tablespoon of butter is about 14.2 grams."),
+    # Ounces of a dry ingredient weigh; of a liquid they are fluid ounces.
+    ("8 ounces of flour in cups", "8 ounces of flour is about 1.81 cups."),
+    ("8 ounces of milk in cups", "8 fluid ounces of milk is 1 cup."),
+    # Units of one kind as always, the ingredient said back.
+    ("2 cups of flour in tablespoons", "2 cups of flour is 32 tablespoons."),
+    # No ingredient: of what?
+    ("how many grams in a cup", "That depends on what it is: a cup of flour is about 125 "
+                                "grams, and a cup of sugar 200. Say which, as in: a cup of "
+                                "flour in grams."),
+    ("how many miles in a cup of flour",
+     "I can't convert cups to miles: a volume is not a length."),
+])
+async def test_an_ingredients_weight_and_volume(intents: Intents, text: str,
+                                                answer: str) -> None:
+    assert await say(intents, text) == ("Convert", answer)
 
 
 async def test_a_day_in_another_year(intents: Intents) -> None:
@@ -185,3 +213,14 @@ async def test_a_place_fact_is_not_said_as_a_deed(intents: Intents) -> None:
     assert await say(intents, "what's the garage code") == ("MemoryRecall",
                                                             "The garage code is 4711.")
     assert (await say(intents, "what's the dog"))[0] is None
+
+
+async def test_how_long_has_the_chicken_got(intents: Intents) -> None:
+    assert (await say(intents, "how long does the roast need"))[0] is None  # a cook's question
+    await say(intents, "set a chicken timer for 45 minutes")
+    for text in ("how long has the chicken got left", "how long has the chicken timer got",
+                 "how much longer does the chicken need", "how long has the timer got left"):
+        intent, answer = await say(intents, text)
+        assert intent == "TimerStatus" and answer.endswith(" left on the chicken timer."), (
+            text, answer)
+    assert (await say(intents, "how long does the roast need"))[0] is None
