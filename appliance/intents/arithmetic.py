@@ -80,7 +80,7 @@ def translate(text: str, lang: Language, operand: bool = False) -> Expression | 
             break  # a number is never noise: "three slash four times two" is not 4 times 2
         items = _items(words[skip:], lang)
         if items is not None:
-            return _build(items, lang, operand and not skip)
+            return _build(items, lang, operand and not skip, lone_fraction=not skip)
     return None
 
 
@@ -147,10 +147,12 @@ def _items(words: list[str], lang: Language) -> list[tuple[str, str]] | None:
             if symbol is None:
                 continue
             if symbol in _BINARY:
-                items.append(("op", symbol))
+                # "2 and 2 thirds" is one number: "and" is kept apart from "plus"
+                mixed = symbol == "+" and phrase == lang.spoken.get("and")
+                items.append(("op", "+and" if mixed else symbol))
             elif symbol in _FRACTION_OF and items and items[-1][0] == "num":
                 # "one quarter of 100": a number and its denominator, then "of"
-                items[-1] = ("frac", f"{items[-1][1]}{_FRACTION_OF[symbol]}")
+                _fraction(items, _FRACTION_OF[symbol])
                 if table.get(words[i + n - 1]) == "of":
                     items.append(("of", "of"))
             elif symbol in _PREFIX:
@@ -162,7 +164,7 @@ def _items(words: list[str], lang: Language) -> list[tuple[str, str]] | None:
             elif symbol == "of":
                 items.append(("of", symbol))
             elif _DENOMINATOR.fullmatch(symbol) and items and items[-1][0] == "num":
-                items[-1] = ("frac", f"{items[-1][1]}{symbol}")  # "two thirds": 2/3
+                _fraction(items, symbol)  # "two thirds": 2/3
             elif symbol != "skip":
                 return None
             i += n
@@ -172,12 +174,21 @@ def _items(words: list[str], lang: Language) -> list[tuple[str, str]] | None:
     return items
 
 
-def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expression | None:
+def _fraction(items: list[tuple[str, str]], denominator: str) -> None:
+    """The number last in ``items`` as the numerator of ``denominator`` ("/3"), and with
+    a whole number and "and" before it one number ("2 and 2 thirds": 2+2/3)."""
+    items[-1] = ("frac", f"{items[-1][1]}{denominator}")
+    if len(items) >= 3 and items[-2] == ("op", "+and") and items[-3][0] == "num":
+        items[-3:] = [("frac", f"{items[-3][1]}+{items[-1][1]}")]
+
+
+def _build(items: list[tuple[str, str]], lang: Language, operand: bool,
+           lone_fraction: bool = False) -> Expression | None:
     """Check the order of the items and write the expression; None when it is not one."""
     code: list[str] = []
     said: list[str] = []
     expect_operand = True
-    operations = numbers = depth = 0
+    operations = numbers = depth = fractions = 0
     pending: list[str] = []  # prefix functions waiting for their operand
     last_op = -1  # where in ``code`` the last operator outside brackets is
     for idx, (kind, value) in enumerate(items):
@@ -199,10 +210,16 @@ def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expre
             if kind not in ("num", "frac"):
                 return None
             numbers += 1
-            if kind == "frac":  # "2/3" said "2 thirds"
+            if kind == "frac":  # "2/3" said "2 thirds"; "1+2/3" "1 and 2 thirds"
+                whole, _, value = value.rpartition("+")
                 top, bottom = value.split("/")
                 text, top = f"({_number(top)}/{bottom})", spoken(_value(top))[0]
-                said.append(f"{top} {lang.spoken['/' + bottom].split('|')[top != '1']}")
+                fraction = f"{top} {lang.spoken['/' + bottom].split('|')[top != '1']}"
+                if whole:
+                    text = f"({_number(whole)}+{text})"
+                    fraction = f"{spoken(_value(whole))[0]} {lang.spoken['and']} {fraction}"
+                said.append(fraction)
+                fractions += 1
             else:
                 text = _number(value)
                 said.append(spoken(_value(value))[0])
@@ -211,6 +228,7 @@ def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expre
             expect_operand = False
             continue
         if kind == "op":
+            value = "+" if value == "+and" else value
             if not depth:
                 last_op = len(code)
             code.append(value)
@@ -242,8 +260,9 @@ def _build(items: list[tuple[str, str]], lang: Language, operand: bool) -> Expre
             depth -= 1
         else:
             return None
-    if expect_operand or depth or not numbers or not (operations or operand):
-        return None
+    if expect_operand or depth or not numbers or not (
+            operations or operand or (lone_fraction and fractions)):
+        return None  # a fraction alone is one to work out ("what is 3/4"), if said so
     return Expression("".join(code), " ".join(w for w in said if w))
 
 

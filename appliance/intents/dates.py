@@ -114,6 +114,8 @@ def occasion(slots: dict[str, Any], today: dt.date, words: dict[str, Any]) -> Oc
         when = holiday(rule, year) if this_year else next_holiday(today, rule)
         return Occasion(str(rule["name"]), "holiday", when)
     if slots.get("weekday"):
+        if this_year and year != today.year:
+            return None  # "what day is Monday next year": no one day
         names = [str(w).lower() for w in words["weekdays"]]
         index = names.index(str(slots["weekday"]).lower())
         return Occasion(str(words["weekdays"][index]), "weekday", next_weekday(today, index))

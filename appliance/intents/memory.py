@@ -113,7 +113,10 @@ async def forget(match: Match, turn: Turn) -> str | None:
     if isinstance(memory, str):
         return memory
     facts, marks = memory
-    found = _find(turn, subject, facts)
+    # A fact first ("forget the cat" with the cat's name and "I fed the cat" told), then
+    # a deed ("forget that I fed the cat").
+    found = _find(turn, subject, {k: f for k, f in facts.items() if "did" not in f}) or \
+        _find(turn, subject, facts)
     if found is None:
         return turn.lang.say("forget_unknown", subject=_said(turn, subject))
     subject = facts[found]["subject"]

@@ -24,6 +24,8 @@ from appliance.intents.turn import Handler, Turn
 
 #: Longest deed kept, in characters (as a fact's subject).
 MAX_DEED_CHARS = memory.MAX_SUBJECT_CHARS
+#: Deeds said in one answer ("did I lock the door": the front and the back door).
+MAX_SAID = 3
 
 
 async def remember(match: Match, turn: Turn) -> str | None:
@@ -43,10 +45,12 @@ async def remember(match: Match, turn: Turn) -> str | None:
     facts = await memory.facts_of(turn)
     if isinstance(facts, str):
         return facts
-    same = _find(turn, subject, facts, exact=True)
-    key = same or memory.key(turn, subject)
-    fact = {"subject": subject, "verb": "", "value": deed[len(subject):].strip(),
-            "did": deed, "told": now.timestamp()}
+    key = _same_key(turn, subject, facts) or memory.key(turn, subject)
+    value = deed[len(subject):].strip()
+    if verb.lower() in words["participles"]:  # "I've taken my pill": "you have taken"
+        deed = f"{words['have']} {deed}"
+    fact = {"subject": subject, "verb": "", "value": value, "did": deed,
+            "told": now.timestamp()}
     observation = await turn.call("world_set", {"key": key, "value": fact})
     if not observation["ok"]:
         return turn.lang.say("memory_failed", problem=observation["error"])
@@ -55,23 +59,29 @@ async def remember(match: Match, turn: Turn) -> str | None:
 
 async def recall(match: Match, turn: Turn) -> str | None:
     asked = " ".join(match.said.get("deed", "").split()).rstrip("?.!")
-    when = re.search(turn.lang.words["deeds"]["asked_when"], asked, re.I)
-    asked = asked[:when.start()] if when else asked
     words = turn.lang.words["deeds"]
-    verb, *rest = asked.lower().split()
-    if not rest or (match.slots.get("have") and verb in words["not_after_have"]) or any(
-            w.strip(",.?!") in words["not_about"] for w in rest):
-        return None  # "have we got milk", "did I set an alarm": not a deed told
+    when = re.search(words["asked_when"], asked, re.I)
+    asked = asked[:when.start()] if when else asked
+    verb, *rest = asked.lower().split() or [""]
+    if not {w.strip(",.?!") for w in rest} - set(turn.lang.words["pronouns"]):
+        return None  # "did I take it": about what was said before, the LLM's
     facts = await memory.facts_of(turn)
     if isinstance(facts, str):
         return facts
     found = _find(turn, asked, facts)
-    if found is None:
-        return turn.lang.say("deed_unknown")
+    if not found:
+        if (match.slots.get("have") and verb in words["not_after_have"]) or any(
+                w.strip(",.?!") in words["not_about"] for w in rest):
+            return None  # "have we got milk", "did I set an alarm": not a deed told
+        # Never told that: said so where a deed with that verb was told ("did I lock the
+        # back door" after "I locked the front door"), else the LLM's ("did I miss anything").
+        told = any(_same_verb(turn, verb, str(f["subject"]).split()[0])
+                   for f in facts.values() if is_deed(f))
+        return turn.lang.say("deed_unknown") if told else None
     now = await clock.zoned_now(turn)
     if isinstance(now, str):
         return now
-    return said(turn, facts[found], now)
+    return " ".join(said(turn, facts[key], now) for key in found)
 
 
 def said(turn: Turn, fact: dict[str, Any], now: dt.datetime) -> str:
@@ -101,14 +111,14 @@ def _a_place(turn: Turn, verb: str, rest: str) -> bool:
                                                   re.I)
 
 
-def _find(turn: Turn, deed: str, facts: dict[str, dict[str, Any]], exact: bool = False,
-          ) -> str | None:
-    """The key of the deed told that ``deed`` asks about: the same verb (in any tense) and
-    the same words after it, or (not ``exact``) the one deed whose words contain them."""
+def _find(turn: Turn, deed: str, facts: dict[str, dict[str, Any]]) -> list[str]:
+    """The keys of the deeds told that ``deed`` asks about: the same verb (in any tense)
+    and the same words after it, else those whose words contain them ("did I lock the
+    door": the front and the back door), newest first, at most MAX_SAID."""
     verb, _, rest = deed.partition(" ")
     words = memory.words_of(turn, rest)
     if not words:
-        return None
+        return []
     same, near = [], []
     for key, fact in facts.items():
         if not is_deed(fact):
@@ -121,39 +131,49 @@ def _find(turn: Turn, deed: str, facts: dict[str, dict[str, Any]], exact: bool =
             same.append(key)
         elif words <= told:
             near.append(key)
-    if same or exact:
-        return same[0] if same else None
-    return near[0] if len(near) == 1 else None
+    found = same or near
+    found.sort(key=lambda k: -float(facts[k]["told"]))
+    return found[:MAX_SAID]
+
+
+def _same_key(turn: Turn, deed: str, facts: dict[str, dict[str, Any]]) -> str | None:
+    """The key of the deed told with the same verb and words, to be told again."""
+    verb, _, rest = deed.partition(" ")
+    words = memory.words_of(turn, rest)
+    return next((key for key, fact in facts.items() if is_deed(fact)
+                 and _same_verb(turn, verb, str(fact["subject"]).partition(" ")[0])
+                 and memory.words_of(turn, str(fact["subject"]).partition(" ")[2]) == words),
+                None)
 
 
 def _past(turn: Turn, verb: str) -> bool:
-    """A verb in the past ("took", "watered"), as a deed is told."""
+    """A verb in the past ("took", "watered"), as a deed is told; not one whose present
+    ends so ("need", "feed", "weed": their past is "needed", "fed")."""
     verb = verb.lower()
     return verb in turn.lang.words["deeds"]["irregular"] or (
-        verb.endswith("ed") and len(verb) > 3)
+        verb.endswith("ed") and not verb.endswith("eed") and len(verb) > 3)
 
 
 def _same_verb(turn: Turn, a: str, b: str) -> bool:
     """One verb in two tenses: "take" / "took" / "taken", "water" / "watered", "empty" /
-    "emptied", "stop" / "stopped"."""
-    a, b = _base(turn, a), _base(turn, b)
-    return a == b or any(x.startswith(y) and len(y) >= 3 and len(x) - len(y) <= 1
-                         for x, y in ((a, b), (b, a)))
+    "emptied", "stop" / "stopped", "weed" / "weeded"."""
+    return bool(_bases(turn, a) & _bases(turn, b))
 
 
-def _base(turn: Turn, verb: str) -> str:
-    """A verb's stem for :func:`_same_verb`: its base from the irregular ones, a regular
-    past without "ed" ("emptied": "empti"), a base without a final "e" ("take": "tak"),
-    or its "y" after a consonant as "i" ("empty": "empti")."""
+def _bases(turn: Turn, verb: str) -> set[str]:
+    """What ``verb`` may be the base of, or be: itself, its base from the irregular ones,
+    and for "-ed" each way a regular past is made ("emptied": "empty"; "stopped": "stop";
+    "charged": "charge"; "watered": "water")."""
     verb = verb.lower()
-    verb = str(turn.lang.words["deeds"]["irregular"].get(verb, verb))
+    irregular = turn.lang.words["deeds"]["irregular"]
+    out = {verb, str(irregular.get(verb, verb))}
     if verb.endswith("ied"):
-        return verb[:-3] + "i"
+        out.add(verb[:-3] + "y")
     if verb.endswith("ed") and len(verb) > 3:
-        return verb[:-2]
-    if re.search(r"[^aeiou]y$", verb):
-        return verb[:-1] + "i"
-    return verb.removesuffix("e")
+        out |= {verb[:-2], verb[:-1]}
+        if len(verb) > 4 and verb[-3] == verb[-4]:
+            out.add(verb[:-3])  # "stopped"
+    return out
 
 
 HANDLERS: dict[str, tuple[Handler, tuple[str, ...]]] = {

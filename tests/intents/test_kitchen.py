@@ -54,8 +54,25 @@ async def test_a_number_is_never_skipped_as_noise(intents: Intents) -> None:
     assert await say(intents, "what in 12 times 7") == ("Calculate", "12 times 7 is 84.")
 
 
-async def test_a_fraction_alone_is_no_calculation(intents: Intents) -> None:
-    assert (await say(intents, "what's 2 thirds"))[0] is None
+@pytest.mark.parametrize(("text", "answer"), [
+    # A whole number and its fraction are one number; a fraction alone is worked out.
+    ("what's 2 and 2 thirds times 3", "2 and 2 thirds times 3 is 8."),
+    ("what is 2 and three quarters times 4", "2 and 3 quarters times 4 is 11."),
+    ("what's 2 and 3/4 times 4", "2 and 3 quarters times 4 is 11."),
+    ("what's 1 and 1 half plus 2", "1 and 1 half plus 2 is 3.5."),
+    ("what's 5 and 6", "5 plus 6 is 11."),
+    ("what is 3/4", "3 quarters is 0.75."),
+    ("what is -3/4", "Minus 3 quarters is -0.75."),
+    ("what's 2 thirds", "2 thirds is about 0.6667."),
+])
+async def test_mixed_numbers_and_a_fraction_alone(intents: Intents, text: str,
+                                                  answer: str) -> None:
+    assert await say(intents, text) == ("Calculate", answer)
+
+
+async def test_a_slash_after_other_words_is_no_fraction_to_work_out(intents: Intents) -> None:
+    assert (await say(intents, "what day is 3/4"))[0] is None
+    assert (await say(intents, "what day is monday next year"))[0] is None
 
 
 @pytest.mark.parametrize(("text", "answer"), [
@@ -162,11 +179,11 @@ async def test_a_deed_told_and_asked_about(intents: Intents) -> None:
     assert answer.startswith("I remember 2 things: ") and sorted(
         answer.removeprefix("I remember 2 things: ").rstrip(".").split(" and ")) == [
         "you fed the cat", "you took your blood pressure pill at 9"], answer
-    assert await say(intents, "did I water the plants") == ("MemoryDeedRecall",
-                                                            "You haven't told me that.")
+    # No watering told: the LLM's; after "forget", no feeding told either.
+    assert await say(intents, "did I water the plants") == (None, "")
     assert await say(intents, "forget that I fed the cat") == (
         "MemoryForget", "OK, I forgot that you fed the cat.")
-    assert (await say(intents, "did I feed the cat"))[1] == "You haven't told me that."
+    assert (await say(intents, "did I feed the cat"))[0] is None
 
 
 async def test_a_deed_told_on_another_day_says_which(intents: Intents,
@@ -224,3 +241,42 @@ async def test_how_long_has_the_chicken_got(intents: Intents) -> None:
         assert intent == "TimerStatus" and answer.endswith(" left on the chicken timer."), (
             text, answer)
     assert (await say(intents, "how long does the roast need"))[0] is None
+
+
+async def test_what_a_review_found(intents: Intents) -> None:
+    """A helper ran 1,278 requests through the code before and after this list's fixes;
+    each wrong answer it found, mended."""
+    # "Did I ..." with no deed of that verb told is the LLM's, not "You haven't told me".
+    for text in ("did I miss anything", "did I spell that right", "did I take my pills",
+                 "did I take it"):
+        assert (await say(intents, text))[0] is None, text
+    # Two deeds alike: both said, newest first; a verb ending in "eed"; "this month".
+    await say(intents, "remember that I locked the back door")
+    await say(intents, "remember that I locked the front door")
+    intent, answer = await say(intents, "did I lock the door")
+    assert intent == "MemoryDeedRecall" and answer.count("You told me today at ") == 2 and \
+        "locked the front door" in answer and "locked the back door" in answer, answer
+    assert await say(intents, "did I lock the garage") == ("MemoryDeedRecall",
+                                                           "You haven't told me that.")
+    await say(intents, "remember I weeded the garden")
+    assert (await say(intents, "did I weed the garden this month"))[1].endswith(
+        " that you weeded the garden.")
+    # A present tense that ends in "ed" is no deed; a participle is said with "have";
+    # "8 am" stays a time.
+    assert (await say(intents, "remember that I need to buy milk"))[0] != "MemoryDeed"
+    assert (await say(intents, "remember I feed the cat at 6"))[0] != "MemoryDeed"
+    assert await say(intents, "remember that I've taken my pill at 8 am") == (
+        "MemoryDeed", "OK, I'll remember that you have taken your pill at 8 am.")
+    # A deed about an alarm is found; a question about alarms is still the alarms'.
+    await say(intents, "remember I tested the smoke alarm")
+    assert (await say(intents, "did I test the smoke alarm"))[1].endswith(
+        " that you tested the smoke alarm.")
+    assert (await say(intents, "did I set an alarm"))[0] == "AlarmList"
+
+
+async def test_forget_a_fact_before_a_deed(intents: Intents) -> None:
+    await say(intents, "remember that the cat's name is Tom")
+    await say(intents, "remember I fed the cat")
+    assert await say(intents, "forget the cat") == ("MemoryForget", "OK, I forgot the cat's name.")
+    assert await say(intents, "what do you remember") == (
+        "MemoryList", "I remember one thing: you fed the cat.")
