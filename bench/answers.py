@@ -1335,8 +1335,11 @@ def household_set() -> list[Case]:
         Case(c, "what is the time", clock_time, "the time"),
         Case(c, "give me the date", date, "the date"),
         Case(c, "what's the date today please", date, "the date"),
-        Case(c, "what month is it", date, "the date"),
-        Case(c, "what year is it", date, "the date"),
+        # Checked for the month and the year asked (until 2026-12-08 both for month and day,
+        # which passed a date with no year for "what year is it").
+        Case(c, "what month is it", lambda x, ctx: f"{ctx['now']:%B}".lower() in x.lower(),
+             "the month"),
+        Case(c, "what year is it", lambda x, ctx: str(ctx["now"].year) in x, "the year"),
         Case(c, "what day is it today", weekday, "the weekday"),
         Case(c, "what day of the week is it today", weekday, "the weekday"),
         Case(c, "is today friday", weekday, "the weekday"),

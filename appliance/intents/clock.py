@@ -75,7 +75,9 @@ async def date(match: Match, turn: Turn) -> str | None:
     now = await _now(turn)
     if isinstance(now, str):
         return turn.lang.say("tool_failed", problem=now)
-    return turn.lang.say("date", weekday=speech.weekday(turn.lang, now),
+    part = match.slots.get("part")  # "what year is it": "It's 2026."
+    return turn.lang.say(f"date_{part}" if part else "date",
+                         weekday=speech.weekday(turn.lang, now),
                          month=speech.month(turn.lang, now), day=now.day, year=now.year)
 
 

@@ -280,3 +280,13 @@ async def test_forget_a_fact_before_a_deed(intents: Intents) -> None:
     assert await say(intents, "forget the cat") == ("MemoryForget", "OK, I forgot the cat's name.")
     assert await say(intents, "what do you remember") == (
         "MemoryList", "I remember one thing: you fed the cat.")
+
+
+async def test_the_year_and_the_month_alone(intents: Intents) -> None:
+    now = dt.datetime.now(ZoneInfo(TIMEZONE))
+    for text in ("what year is it", "what's the year", "what year are we in"):
+        assert await say(intents, text) == ("ClockDate", f"It's {now.year}."), text
+    assert await say(intents, "what month is it") == ("ClockDate", f"It's {now:%B}.")
+    intent, answer = await say(intents, "what day of the month is it")
+    assert answer == f"Today is {now:%A}, {now:%B} {now.day}, {now.year}.", answer
+    assert (await say(intents, "is it am or pm"))[0] == "ClockPartOfDay"
