@@ -125,9 +125,13 @@ async def convert(match: Match, turn: Turn) -> str | None:
             return None
     lang = turn.lang
     measures, kinds = lang.words["measures"], lang.words["measure_kinds"]
-    food = lang.words["ingredients"].get(str(match.slots.get("ingredient") or ""))
+    said_food = str(match.slots.get("ingredient") or "")
+    if ingredients.no_such(names, said_food):
+        return None  # "a stick of sugar"
+    food = ingredients.named(names, said_food, lang.words["ingredients"])
     try:
-        source, target = ingredients.resolve(*names, food) if food else units.resolve(*names)
+        source, target = ingredients.resolve(*names, food, bool(match.slots.get("weigh"))) \
+            if food else units.resolve(*names)
     except units.Mismatch as exc:
         if set(exc.kinds) == {"mass", "volume"}:  # "how many grams in a cup": of what?
             return lang.say("convert_of_what")

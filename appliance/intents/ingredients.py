@@ -17,23 +17,36 @@ from appliance.intents import units
 
 #: Millilitres in the US cup an ingredient's grams are given for.
 CUP_ML = units.UNITS["cup"].scale
+#: The unit only butter comes in, and butter (``words.ingredients``' key).
+STICK, BUTTER = "stick", "butter"
 
 
-def resolve(source: str, target: str, ingredient: dict[str, Any],
+def resolve(source: str, target: str, ingredient: dict[str, Any], weigh: bool = False,
             ) -> tuple[units.Unit, units.Unit]:
     """The units meant by two unit names said of ``ingredient``: "ounce" is a weight,
-    or a fluid ounce for a liquid (``liquid: true``); Mismatch when they are neither of
-    one kind nor a weight and a volume."""
+    or a fluid ounce for a liquid (``liquid: true``) unless asked what it ``weigh``s;
+    "degrees" a temperature; Mismatch when they are neither of one kind nor a weight and
+    a volume."""
     def one(name: str) -> units.Unit:
-        if name == "ounce" and ingredient.get("liquid"):
+        if name == "ounce" and ingredient.get("liquid") and not weigh:
             return units.UNITS["fluid_ounce"]
-        if name in units.AMBIGUOUS and name != "ounce":
-            raise units.Mismatch((units.UNITS[units.AMBIGUOUS[name][0]].kind, "mass"))
-        return units.UNITS[name]
+        return units.UNITS[units.AMBIGUOUS.get(name, (name,))[0]]
     s, t = one(source), one(target)
     if s.kind != t.kind and {s.kind, t.kind} != {"mass", "volume"}:
         raise units.Mismatch((s.kind, t.kind))
     return s, t
+
+
+def named(names: tuple[str, str], said: str, table: dict[str, dict[str, Any]],
+          ) -> dict[str, Any] | None:
+    """The ingredient a conversion is of: the one said, or butter for a stick said alone
+    ("how many grams in a stick"); None for none."""
+    return table.get(said or (BUTTER if STICK in names else ""))
+
+
+def no_such(names: tuple[str, str], said: str) -> bool:
+    """A stick of anything but butter ("a stick of sugar"): no such measure."""
+    return STICK in names and said not in ("", BUTTER)
 
 
 def expression(amount: str, source: units.Unit, target: units.Unit,

@@ -72,11 +72,14 @@ def person(lang: Language, text: str, *, yours: bool = True) -> str:
         swap = {k: v for k, v in swap.items() if k not in lang.words["person_yours"]}
 
     kept_after_number = set(lang.words.get("person_kept_after_number") or ())
+    number_words = {*lang.numbers.get("units", {}), *lang.numbers.get("tens", {})}
 
     def one(m: re.Match[str]) -> str:
         word = m.group(0)
-        if word.lower() in kept_after_number and re.search(r"\d\s*$", text[:m.start()]):
-            return word  # "at 8 am" is a time, not "at 8 are"
+        before = re.search(r"(\w+)\W*$", text[:m.start()])
+        if word.lower() in kept_after_number and before and (
+                before.group(1)[-1].isdigit() or before.group(1).lower() in number_words):
+            return word  # "at 8 am", "at seven am": a time, not "at 8 are"
         out = str(swap.get(word.lower(), word))
         # "I" is written so anywhere: its capital says nothing of where it stands.
         return out[:1].upper() + out[1:] if word[:1].isupper() and "I" not in (word, out) \
