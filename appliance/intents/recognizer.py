@@ -74,6 +74,10 @@ class Recognizer:
         self._closers = re.compile(r"(?<=\w)[\s,;:.!-]+(?P<closer>{})[\s.!?]*$".format(
             "|".join(map(re.escape, closers))), re.I) if closers else None
         self._courtesy = {str(w).lower() for w in lang.words.get("closers_courtesy") or ()}
+        glued = sorted((str(w) for w in lang.words.get("glued_units") or ()), key=len,
+                       reverse=True)
+        self._glued = re.compile(r"\b(\d+(?:\.\d+)?)({})\b".format(
+            "|".join(map(re.escape, glued))), re.I) if glued else None
         self._kept_before = {str(w).lower() for w in lang.words.get("courtesy_said") or ()}
 
     def names(self) -> list[str]:
@@ -120,7 +124,8 @@ class Recognizer:
         you mind" is read plain ("cancelling" -> "cancel", ``words.gerunds``). Then each
         without a hedge before a number ("for like five minutes", "at around 7":
         ``words.hedges``). Thanks after a request (``words.closers``) are passed over as
-        fillers are: "skip tomorrow's alarm, thank you"."""
+        fillers are: "skip tomorrow's alarm, thank you". Last, each with a number written
+        onto its unit set apart ("100g" -> "100 g", ``words.glued_units``)."""
         found = self._openers.match(text) if self._openers is not None else None
         rest = text[found.end():].strip() if found is not None else ""
         texts = [text]
@@ -147,6 +152,8 @@ class Recognizer:
                 texts.insert(at if before else at + 1, trimmed)
         if self._hedges is not None:
             texts += [self._hedges.sub("", t) for t in texts]
+        if self._glued is not None:  # "100g of flour in cups": after the text as written
+            texts += [self._glued.sub(r"\1 \2", t) for t in texts]
         return tuple(dict.fromkeys(texts))
 
     def _plainer(self, rest: str, whole: str) -> bool:

@@ -318,3 +318,16 @@ async def test_no_stick_of_sugar_and_seven_am_stays_a_time(intents: Intents) -> 
     assert (await say(intents, "a cup of sugar in sticks"))[0] is None
     assert await say(intents, "remember that the bus is at seven am") == (
         "MemoryRemember", "OK, I'll remember that the bus is at seven am.")
+
+
+async def test_a_number_written_onto_its_unit(intents: Intents) -> None:
+    """"100g", as people type it and Whisper writes it, is read apart when the text as
+    written is not understood; a list item keeps it as written."""
+    assert await say(intents, "100g of flour in cups") == (
+        "Convert", "100 grams of flour is about 0.8 cups.")
+    assert await say(intents, "convert 5kg to pounds") == (
+        "Convert", "5 kilograms is about 11 pounds.")
+    assert await say(intents, "what's 350F in celsius") == (
+        "Convert", "350 degrees Fahrenheit is about 177 degrees Celsius.")
+    assert await say(intents, "add 500g of mince to the shopping list") == (
+        "ListAdd", "Added 500g of mince to the shopping list.")
