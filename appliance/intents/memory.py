@@ -56,15 +56,15 @@ async def remember(match: Match, turn: Turn) -> str | None:
         while len(named) > 1 and named[-1].lower() in turn.lang.words["not_a_place"]["put"]:
             named = named[:-1]
         subject, value = " ".join(named), f"{match.slots['place']} {value}"
-    words = _words(turn, subject)
+    words = words_of(turn, subject)
     if not words or not value or len(subject) > MAX_SUBJECT_CHARS \
             or len(value) > MAX_VALUE_CHARS:
         return None
-    facts = await _facts(turn)
+    facts = await facts_of(turn)
     if isinstance(facts, str):
         return facts
-    same = [key for key, fact in facts.items() if _words(turn, fact["subject"]) == words]
-    key = same[0] if same else _key(turn, subject)
+    same = [key for key, fact in facts.items() if words_of(turn, fact["subject"]) == words]
+    key = same[0] if same else fact_key(turn, subject)
     verb = _verb(turn, subject, match)
     observation = await turn.call("world_set", {"key": key, "value": {
         "subject": subject, "verb": verb, "value": value}})
@@ -78,7 +78,7 @@ async def recall(match: Match, turn: Turn) -> str | None:
     subject = _subject(turn, match.said.get("subject", "") or _thing(match))
     own = subject.split()[0].lower() in turn.lang.words["own"] if subject else False
     explicit = bool(match.slots.get("explicit")) or own
-    if not _words(turn, subject):
+    if not words_of(turn, subject):
         return None
     memory = await _memory(turn)
     if isinstance(memory, str):
@@ -93,7 +93,7 @@ async def recall(match: Match, turn: Turn) -> str | None:
     if _same(turn, subject, facts) is None and any(
             m["words"] == digest and _live(m) for m in marks.values()):
         return turn.lang.say("recall_forgotten", subject=_said(turn, subject))
-    facts = {k: f for k, f in facts.items() if "did" not in f}  # deeds: memory_done's
+    facts = _plain(facts)  # deeds are memory_done's
     found = _find(turn, subject, facts)
     if found is None:
         return turn.lang.say("recall_unknown", subject=_said(turn, subject)) \
@@ -105,7 +105,7 @@ async def recall(match: Match, turn: Turn) -> str | None:
 
 async def forget(match: Match, turn: Turn) -> str | None:
     subject = _subject(turn, match.said.get("subject", ""))
-    if not _words(turn, subject) or {w for w in re.findall(r"\w+", subject.lower())
+    if not words_of(turn, subject) or {w for w in re.findall(r"\w+", subject.lower())
                                      if w not in turn.lang.words["courtesy"]} <= set(
             turn.lang.words["pronouns"]):
         return None  # "remove it", "delete this": about what was said before, the LLM's
@@ -115,8 +115,7 @@ async def forget(match: Match, turn: Turn) -> str | None:
     facts, marks = memory
     # A fact first ("forget the cat" with the cat's name and "I fed the cat" told), then
     # a deed ("forget that I fed the cat").
-    found = _find(turn, subject, {k: f for k, f in facts.items() if "did" not in f}) or \
-        _find(turn, subject, facts)
+    found = _find(turn, subject, _plain(facts)) or _find(turn, subject, facts)
     if found is None:
         return turn.lang.say("forget_unknown", subject=_said(turn, subject))
     subject = facts[found]["subject"]
@@ -134,7 +133,7 @@ async def forget(match: Match, turn: Turn) -> str | None:
 
 def _forgotten(turn: Turn, fact: dict[str, Any]) -> str:
     """"OK, I forgot the garage code."; a deed: "OK, I forgot that you fed the cat."."""
-    if isinstance(fact.get("did"), str):
+    if is_deed(fact):
         return turn.lang.say("deed_forgotten", deed=speech.person(turn.lang, fact["did"]))
     return turn.lang.say("forgotten", subject=_said(turn, fact["subject"]))
 
@@ -157,20 +156,20 @@ async def forget_all(match: Match, turn: Turn) -> str | None:
 async def remembered(turn: Turn, subject: str) -> bool:
     """Whether a fact about ``subject`` is remembered, so that a question about it is
     memory's ("when is halloween" after "remember that halloween is on saturday for us")."""
-    if not _words(turn, subject):
+    if not words_of(turn, subject):
         return False
-    facts = await _facts(turn)
+    facts = await facts_of(turn)
     return not isinstance(facts, str) and _find(turn, subject, facts) is not None
 
 
 async def listing(match: Match, turn: Turn) -> str | None:
-    facts = await _facts(turn)
+    facts = await facts_of(turn)
     if isinstance(facts, str):
         return facts
     if not facts:
         return turn.lang.say("memory_none")
     items = [turn.lang.answers["deed_item"].format(deed=speech.person(turn.lang, f["did"]))
-             if isinstance(f.get("did"), str) else turn.lang.answers["memory_item"].format(
+             if is_deed(f) else turn.lang.answers["memory_item"].format(
                  subject=_said(turn, f["subject"]), verb=f["verb"],
                  value=speech.person(turn.lang, f["value"]))
              for f in list(facts.values())[:MAX_LISTED]]
@@ -178,7 +177,7 @@ async def listing(match: Match, turn: Turn) -> str | None:
     return turn.lang.say(key, count=len(facts), items=turn.lang.join(items))
 
 
-async def _facts(turn: Turn) -> dict[str, dict[str, Any]] | str:
+async def facts_of(turn: Turn) -> dict[str, dict[str, Any]] | str:
     """The remembered facts by key, or the answer saying the memory cannot be reached."""
     memory = await _memory(turn)
     return memory if isinstance(memory, str) else memory[0]
@@ -198,15 +197,14 @@ async def _memory(turn: Turn) -> tuple[dict[str, dict[str, Any]], dict[str, dict
     return facts, marks
 
 
-facts_of = _facts
+def is_deed(fact: dict[str, Any]) -> bool:
+    """A thing the user did (:mod:`appliance.intents.memory_done`), not a fact."""
+    return isinstance(fact.get("did"), str) and isinstance(fact.get("told"), int | float)
 
 
-def key(turn: Turn, subject: str) -> str:
-    return _key(turn, subject)
-
-
-def words_of(turn: Turn, text: str) -> frozenset[str]:
-    return _words(turn, text)
+def _plain(facts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The facts that are no deeds."""
+    return {k: f for k, f in facts.items() if not is_deed(f)}
 
 
 def _live(mark: dict[str, Any]) -> bool:
@@ -215,13 +213,13 @@ def _live(mark: dict[str, Any]) -> bool:
 
 
 def _same(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | None:
-    words = _words(turn, subject)
-    return next((k for k, f in facts.items() if _words(turn, f["subject"]) == words), None)
+    words = words_of(turn, subject)
+    return next((k for k, f in facts.items() if words_of(turn, f["subject"]) == words), None)
 
 
 def _mark(turn: Turn, subject: str) -> str:
     """The digest a forgotten subject is known by: of its words, not the words."""
-    return hashlib.sha256(" ".join(sorted(_words(turn, subject))).encode()).hexdigest()
+    return hashlib.sha256(" ".join(sorted(words_of(turn, subject))).encode()).hexdigest()
 
 
 def _mark_key(turn: Turn, subject: str) -> str:
@@ -231,19 +229,19 @@ def _mark_key(turn: Turn, subject: str) -> str:
 def _find(turn: Turn, subject: str, facts: dict[str, dict[str, Any]]) -> str | None:
     """The key of the fact about ``subject``: same words, else the one fact whose words
     contain all of them (or all of whose words are asked for)."""
-    words = _words(turn, subject)
+    words = words_of(turn, subject)
     same = _same(turn, subject, facts)
     if same is not None:
         return same
     near = [k for k, f in facts.items()
-            if words <= _words(turn, f["subject"]) or _words(turn, f["subject"]) <= words]
+            if words <= words_of(turn, f["subject"]) or words_of(turn, f["subject"]) <= words]
     if len(near) == 1:
         return near[0]
     if near:
         return None
     # Misheard by speech recognition ("the grash code"): the one fact that sounds alike,
     # word by word or, where a word was heard as two ("wife I password"), letter by letter.
-    alike = [k for k, f in facts.items() if _alike(turn, words, _words(turn, f["subject"]))
+    alike = [k for k, f in facts.items() if _alike(turn, words, words_of(turn, f["subject"]))
              or _run_together_alike(turn, subject, f["subject"])]
     return alike[0] if len(alike) == 1 else None
 
@@ -312,14 +310,14 @@ def _said(turn: Turn, subject: str) -> str:
     return speech.person(turn.lang, subject)
 
 
-def _words(turn: Turn, text: str) -> frozenset[str]:
+def words_of(turn: Turn, text: str) -> frozenset[str]:
     """The words that tell one subject from another, in a form that ignores how they were
     written: "the plumber's number" = "plumbers number", "Wi-Fi" = "wifi"."""
     return frozenset(_stem(turn, w) for w in _kept(turn, text))
 
 
 def ordered_words(turn: Turn, text: str) -> tuple[str, ...]:
-    """:func:`_words` in the order said ("chocolate milk" is not "milk chocolate")."""
+    """:func:`words_of` in the order said ("chocolate milk" is not "milk chocolate")."""
     return tuple(_stem(turn, w) for w in _kept(turn, text))
 
 
@@ -350,9 +348,9 @@ def _verb(turn: Turn, subject: str, match: Match) -> str:
     return str(turn.lang.words["plural_verb" if plural else "singular_verb"])
 
 
-def _key(turn: Turn, subject: str) -> str:
+def fact_key(turn: Turn, subject: str) -> str:
     """``memory.garage_code_<hash>``: readable, and unique per set of subject words."""
-    words = _words(turn, subject)
+    words = words_of(turn, subject)
     ordered = [_stem(turn, w) for w in _tokens(subject)]
     slug = "_".join(re.sub(r"[^a-z0-9]", "", w) for w in dict.fromkeys(ordered) if w in words)
     slug = re.sub("_+", "_", slug).strip("_")[: MAX_KEY_CHARS - len(PREFIX) - 9]

@@ -45,7 +45,7 @@ async def remember(match: Match, turn: Turn) -> str | None:
     facts = await memory.facts_of(turn)
     if isinstance(facts, str):
         return facts
-    key = _same_key(turn, subject, facts) or memory.key(turn, subject)
+    key = _same_key(turn, subject, facts) or memory.fact_key(turn, subject)
     value = deed[len(subject):].strip()
     if verb.lower() in words["participles"]:  # "I've taken my pill": "you have taken"
         deed = f"{words['have']} {deed}"
@@ -76,7 +76,7 @@ async def recall(match: Match, turn: Turn) -> str | None:
         # Never told that: said so where a deed with that verb was told ("did I lock the
         # back door" after "I locked the front door"), else the LLM's ("did I miss anything").
         told = any(_same_verb(turn, verb, str(f["subject"]).split()[0])
-                   for f in facts.values() if is_deed(f))
+                   for f in facts.values() if memory.is_deed(f))
         return turn.lang.say("deed_unknown") if told else None
     now = await clock.zoned_now(turn)
     if isinstance(now, str):
@@ -96,10 +96,6 @@ def said(turn: Turn, fact: dict[str, Any], now: dt.datetime) -> str:
                          deed=speech.person(turn.lang, str(fact["did"])))
 
 
-def is_deed(fact: dict[str, Any]) -> bool:
-    return isinstance(fact.get("did"), str) and isinstance(fact.get("told"), int | float)
-
-
 def _a_place(turn: Turn, verb: str, rest: str) -> bool:
     """"I put my keys in the drawer": where a thing is (memory's own template), not a
     deed; "I put the bins out (on Tuesday)" is one."""
@@ -112,16 +108,32 @@ def _a_place(turn: Turn, verb: str, rest: str) -> bool:
 
 
 def _find(turn: Turn, deed: str, facts: dict[str, dict[str, Any]]) -> list[str]:
-    """The keys of the deeds told that ``deed`` asks about: the same verb (in any tense)
-    and the same words after it, else those whose words contain them ("did I lock the
-    door": the front and the back door), newest first, at most MAX_SAID."""
+    """The keys of the deeds told that ``deed`` asks about, newest first, at most
+    MAX_SAID: those with the same words after the verb, else those whose words contain them
+    ("did I lock the door": the front and the back door)."""
+    same, near = _matching(turn, deed, facts)
+    found = same or near
+    found.sort(key=lambda k: -float(facts[k]["told"]))
+    return found[:MAX_SAID]
+
+
+def _same_key(turn: Turn, deed: str, facts: dict[str, dict[str, Any]]) -> str | None:
+    """The key of the deed told with the same verb and words, to be told again."""
+    return next(iter(_matching(turn, deed, facts)[0]), None)
+
+
+def _matching(turn: Turn, deed: str, facts: dict[str, dict[str, Any]],
+              ) -> tuple[list[str], list[str]]:
+    """The keys of the deeds with ``deed``'s verb (in any tense): those with the same
+    words after it, and those whose words contain them."""
     verb, _, rest = deed.partition(" ")
     words = memory.words_of(turn, rest)
+    same: list[str] = []
+    near: list[str] = []
     if not words:
-        return []
-    same, near = [], []
+        return same, near
     for key, fact in facts.items():
-        if not is_deed(fact):
+        if not memory.is_deed(fact):
             continue
         told_verb, _, told_rest = str(fact["subject"]).partition(" ")
         if not _same_verb(turn, verb, told_verb):
@@ -131,19 +143,7 @@ def _find(turn: Turn, deed: str, facts: dict[str, dict[str, Any]]) -> list[str]:
             same.append(key)
         elif words <= told:
             near.append(key)
-    found = same or near
-    found.sort(key=lambda k: -float(facts[k]["told"]))
-    return found[:MAX_SAID]
-
-
-def _same_key(turn: Turn, deed: str, facts: dict[str, dict[str, Any]]) -> str | None:
-    """The key of the deed told with the same verb and words, to be told again."""
-    verb, _, rest = deed.partition(" ")
-    words = memory.words_of(turn, rest)
-    return next((key for key, fact in facts.items() if is_deed(fact)
-                 and _same_verb(turn, verb, str(fact["subject"]).partition(" ")[0])
-                 and memory.words_of(turn, str(fact["subject"]).partition(" ")[2]) == words),
-                None)
+    return same, near
 
 
 def _past(turn: Turn, verb: str) -> bool:

@@ -76,10 +76,11 @@ def person(lang: Language, text: str, *, yours: bool = True) -> str:
 
     def one(m: re.Match[str]) -> str:
         word = m.group(0)
-        before = re.search(r"(\w+)\W*$", text[:m.start()])
-        if word.lower() in kept_after_number and before and (
-                before.group(1)[-1].isdigit() or before.group(1).lower() in number_words):
-            return word  # "at 8 am", "at seven am": a time, not "at 8 are"
+        if word.lower() in kept_after_number:
+            before = re.search(r"(\w+)\W*$", text[:m.start()])
+            if before and (before.group(1)[-1].isdigit()
+                           or before.group(1).lower() in number_words):
+                return word  # "at 8 am", "at seven am": a time, not "at 8 are"
         out = str(swap.get(word.lower(), word))
         # "I" is written so anywhere: its capital says nothing of where it stands.
         return out[:1].upper() + out[1:] if word[:1].isupper() and "I" not in (word, out) \
